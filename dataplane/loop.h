@@ -1,0 +1,140 @@
+/* The worker's run-to-completion loop: pollers, timers and the adaptive idle back-off. */
+#ifndef FERRY_DATAPLANE_LOOP_H
+#define FERRY_DATAPLANE_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LOOP_MAX_POLLERS 32
+#define LOOP_NAME_MAX	 32
+
+/* A poller does one bounded slice of work and returns how many packets (or other units of work)
+ * it handled; 0 means it found nothing to do. */
+typedef unsigned int loop_poll_fn(void *arg);
+
+/* A timer callback; runs on the worker lcore. */
+typedef void loop_timer_fn(void *arg);
+
+/* Returns the current time in nanoseconds. Tests drive time with their own clock. */
+typedef uint64_t loop_clock_fn(void *arg);
+
+struct loop_timer {
+	uint64_t expire_ns; /* absolute, on the loop's clock */
+	uint64_t period_ns; /* 0 = one shot */
+	loop_timer_fn *fn;
+	void *arg;
+	int heap_index; /* -1 when not armed */
+};
+
+/* What the back-off asks the loop to do after an idle iteration. */
+enum loop_idle_action {
+	LOOP_IDLE_SPIN,	 /* poll again at once */
+	LOOP_IDLE_PAUSE, /* a CPU pause hint, then poll */
+	LOOP_IDLE_SLEEP, /* sleep for loop_backoff.sleep_ns */
+};
+
+struct loop_backoff_config {
+	uint32_t spin_iterations;  /* idle iterations polled back to back */
+	uint32_t pause_iterations; /* then idle iterations with a pause hint */
+	uint64_t min_sleep_ns;	   /* first sleep; each idle sleep doubles it ... */
+	uint64_t max_sleep_ns;	   /* ... up to this (default 1 ms) */
+};
+
+struct loop_backoff {
+	struct loop_backoff_config config;
+	uint32_t idle_iterations; /* consecutive idle iterations so far */
+	uint64_t sleep_ns;	  /* length of the next sleep */
+};
+
+struct loop_stats {
+	uint64_t iterations;
+	uint64_t busy_iterations; /* iterations that did some work */
+	uint64_t busy_cycles;	  /* TSC cycles spent in iterations that did work */
+	uint64_t idle_cycles;	  /* TSC cycles spent polling and finding nothing */
+	uint64_t sleep_cycles;	  /* TSC cycles spent asleep */
+	uint64_t sleeps;
+	uint64_t work; /* packets and other work units the pollers reported */
+	uint64_t timers_fired;
+};
+
+struct loop_poller {
+	char name[LOOP_NAME_MAX];
+	loop_poll_fn *fn;
+	void *arg;
+};
+
+struct loop {
+	struct loop_poller pollers[LOOP_MAX_POLLERS];
+	unsigned int nb_pollers;
+
+	struct loop_timer **timer_heap; /* min-heap on expire_ns */
+	unsigned int nb_timers;
+	unsigned int timer_heap_size;
+
+	loop_clock_fn *clock;
+	void *clock_arg;
+
+	struct loop_backoff backoff;
+	struct loop_stats stats;
+	volatile bool stop;
+};
+
+/* The defaults: 64 spins, 1024 pauses, sleeps from 8 us doubling up to 1 ms. */
+void loop_backoff_config_default(struct loop_backoff_config *config);
+
+/* Resets the back-off to its first stage with the given configuration. */
+void loop_backoff_init(struct loop_backoff *backoff, const struct loop_backoff_config *config);
+
+/* Records the outcome of one iteration and says what to do before the next. A busy iteration
+ * always resets to spinning. */
+enum loop_idle_action loop_backoff_step(struct loop_backoff *backoff, bool busy);
+
+/* Initialises a loop with no pollers or timers. clock may be NULL for the monotonic TSC clock.
+ * Returns 0 or -ENOMEM. */
+int loop_init(struct loop *loop, const struct loop_backoff_config *config, loop_clock_fn *clock,
+	      void *clock_arg);
+
+/* Frees what loop_init allocated; armed timers are simply forgotten. */
+void loop_fini(struct loop *loop);
+
+/* Current time on the loop's clock, in nanoseconds. */
+uint64_t loop_now_ns(const struct loop *loop);
+
+/* Adds a poller, run once per iteration in registration order. -ENOSPC when full, -EEXIST when
+ * the same fn/arg pair is already registered. */
+int loop_poller_add(struct loop *loop, const char *name, loop_poll_fn *fn, void *arg);
+
+/* Removes a poller added with the same fn/arg. -ENOENT if absent. */
+int loop_poller_del(struct loop *loop, loop_poll_fn *fn, void *arg);
+
+/* Prepares a timer; it is not armed. */
+void loop_timer_init(struct loop_timer *timer, loop_timer_fn *fn, void *arg);
+
+/* Arms (or re-arms) a timer to fire delay_ns from now, then every period_ns if that is not 0.
+ * Returns 0 or -ENOMEM. */
+int loop_timer_arm(struct loop *loop, struct loop_timer *timer, uint64_t delay_ns,
+		   uint64_t period_ns);
+
+/* Disarms a timer; harmless if it is not armed. */
+void loop_timer_cancel(struct loop *loop, struct loop_timer *timer);
+
+/* True if the timer is armed. */
+bool loop_timer_armed(const struct loop_timer *timer);
+
+/* Fires every timer due at now_ns; returns how many fired. */
+unsigned int loop_timers_run(struct loop *loop, uint64_t now_ns);
+
+/* Nanoseconds until the next timer is due (0 if one is due now), or UINT64_MAX with none. */
+uint64_t loop_timers_next_ns(const struct loop *loop, uint64_t now_ns);
+
+/* Runs one iteration (pollers, then timers) without any back-off; returns the work done. */
+unsigned int loop_run_once(struct loop *loop);
+
+/* Runs iterations with the idle back-off until loop_stop() is called. */
+void loop_run(struct loop *loop);
+
+/* Asks loop_run() to return after the current iteration; safe from a signal handler or another
+ * thread. */
+void loop_stop(struct loop *loop);
+
+#endif

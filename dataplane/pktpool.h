@@ -1,0 +1,56 @@
+/* Packet buffer pools: one set of mbuf pools per NUMA socket, grown as ports are added. */
+#ifndef FERRY_DATAPLANE_PKTPOOL_H
+#define FERRY_DATAPLANE_PKTPOOL_H
+
+#include <stdint.h>
+
+#include <rte_memory.h>
+
+struct rte_mempool;
+
+#define PKTPOOL_MAX_PER_SOCKET	  16
+#define PKTPOOL_PORTS_PER_POOL	  4
+#define PKTPOOL_CACHE_SIZE	  256
+#define PKTPOOL_DEFAULT_DATA_ROOM 2176 /* RTE_MBUF_DEFAULT_BUF_SIZE: a 1518-byte frame + headroom */
+
+struct pktpool_socket {
+	struct rte_mempool *pools[PKTPOOL_MAX_PER_SOCKET];
+	uint32_t capacity[PKTPOOL_MAX_PER_SOCKET]; /* mbufs in each pool */
+	uint32_t reserved[PKTPOOL_MAX_PER_SOCKET]; /* mbufs promised to ports */
+	unsigned int nb_pools;
+};
+
+struct pktpool_set {
+	char prefix[16]; /* mempool names are global to the process: keep sets apart */
+	uint16_t data_room;
+	struct pktpool_socket sockets[RTE_MAX_NUMA_NODES];
+};
+
+struct pktpool_info {
+	char name[32];
+	int socket;
+	uint32_t capacity;
+	uint32_t reserved;
+	uint32_t in_use;
+	uint16_t data_room;
+};
+
+/* Prepares an empty set; pools are created on demand. prefix names its mempools. */
+void pktpool_set_init(struct pktpool_set *set, const char *prefix, uint16_t data_room);
+
+/* Frees every pool of the set. The caller has closed every port that used them. */
+void pktpool_set_fini(struct pktpool_set *set);
+
+/* Reserves nb_mbufs buffers for a port on a socket (SOCKET_ID_ANY picks socket 0) and returns the
+ * pool to take them from: an existing pool with room, or a new one sized for
+ * PKTPOOL_PORTS_PER_POOL such ports. Returns NULL with rte_errno set on failure. */
+struct rte_mempool *pktpool_reserve(struct pktpool_set *set, int socket, uint32_t nb_mbufs);
+
+/* Gives back a reservation made with pktpool_reserve on that pool. */
+void pktpool_release(struct pktpool_set *set, struct rte_mempool *pool, uint32_t nb_mbufs);
+
+/* Fills up to max entries describing the set's pools; returns the number of pools. */
+unsigned int pktpool_info(const struct pktpool_set *set, struct pktpool_info *info,
+			  unsigned int max);
+
+#endif

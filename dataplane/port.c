@@ -1,0 +1,392 @@
+/* Ports: any DPDK ethdev opened from devargs, with burst rx/tx and per-port counters. */
+#include "port.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_bus.h>
+#include <rte_dev.h>
+#include <rte_devargs.h>
+#include <rte_errno.h>
+#include <rte_log.h>
+
+#include "pktpool.h"
+
+static RTE_LOG_REGISTER(port_logtype, ferry.port, INFO);
+
+#define PORT_LOG(level, fmt, ...)                                                                  \
+	rte_log(RTE_LOG_##level, port_logtype, "port: " fmt "\n", ##__VA_ARGS__)
+
+const char *const port_drop_names[PORT_DROP_MAX] = {
+#define PORT_DROP_NAME(e, name, text) [PORT_DROP_##e] = name,
+	PORT_DROP_REASONS(PORT_DROP_NAME)
+#undef PORT_DROP_NAME
+};
+
+const char *const port_drop_descriptions[PORT_DROP_MAX] = {
+#define PORT_DROP_TEXT(e, name, text) [PORT_DROP_##e] = text,
+	PORT_DROP_REASONS(PORT_DROP_TEXT)
+#undef PORT_DROP_TEXT
+};
+
+void port_config_default(struct port_config *config)
+{
+	config->mtu = PORT_DEFAULT_MTU;
+	config->nb_rx_desc = PORT_DEFAULT_RX_DESC;
+	config->nb_tx_desc = PORT_DEFAULT_TX_DESC;
+}
+
+/* Claims the ethdev, so that two ports (or two tables in one process) never drive one device. */
+static int port_take_ownership(struct port *port)
+{
+	struct rte_eth_dev_owner owner;
+	int ret = rte_eth_dev_owner_get(port->port_id, &owner);
+
+	if (ret == 0 && owner.id != RTE_ETH_DEV_NO_OWNER) {
+		PORT_LOG(ERR, "%s: device '%s' is already owned by %s", port->name, port->devargs,
+			 owner.name);
+		return -EBUSY;
+	}
+	memset(&owner, 0, sizeof(owner));
+	ret = rte_eth_dev_owner_new(&owner.id);
+	if (ret == 0) {
+		snprintf(owner.name, sizeof(owner.name), "ferry:%s", port->name);
+		ret = rte_eth_dev_owner_set(port->port_id, &owner);
+	}
+	if (ret < 0) {
+		PORT_LOG(ERR, "%s: cannot take ownership of ethdev %u: %s", port->name,
+			 port->port_id, rte_strerror(-ret));
+		return ret;
+	}
+	port->owner_id = owner.id;
+	return 0;
+}
+
+/* Finds the ethdev a devargs string names. EAL may have probed it at start-up (PCI devices given
+ * with -a), or we probe it now (virtual devices, hot-plugged NICs). */
+static int port_probe(struct port *port, const char *devargs)
+{
+	struct rte_devargs da;
+	int ret;
+
+	ret = rte_devargs_parse(&da, devargs);
+	if (ret < 0) {
+		PORT_LOG(ERR, "%s: cannot parse devargs '%s': %s", port->name, devargs,
+			 rte_strerror(-ret));
+		return ret;
+	}
+	ret = rte_dev_probe(devargs);
+	if (ret == 0) {
+		port->hotplugged = true;
+	} else if (ret != -EEXIST) {
+		PORT_LOG(ERR, "%s: cannot probe '%s': %s", port->name, devargs, rte_strerror(-ret));
+		rte_devargs_reset(&da);
+		return ret;
+	}
+
+	uint16_t port_id;
+	struct rte_dev_iterator it;
+	ret = rte_eth_dev_get_port_by_name(da.name, &port->port_id);
+	if (ret < 0) {
+		/* The bus may spell the name its own way (PCI domain prefix, for one). */
+		RTE_ETH_FOREACH_MATCHING_DEV(port_id, devargs, &it)
+		{
+			port->port_id = port_id;
+			rte_eth_iterator_cleanup(&it);
+			ret = 0;
+			break;
+		}
+	}
+	if (ret < 0) {
+		PORT_LOG(ERR, "%s: '%s' is not an ethernet device", port->name, da.name);
+		if (port->hotplugged)
+			rte_eal_hotplug_remove(rte_bus_name(da.bus), da.name);
+		rte_devargs_reset(&da);
+		return -ENODEV;
+	}
+	ret = port_take_ownership(port);
+	if (ret < 0 && port->hotplugged)
+		rte_eal_hotplug_remove(rte_bus_name(da.bus), da.name);
+	rte_devargs_reset(&da);
+	return ret;
+}
+
+static int port_configure(struct port *port, const struct port_config *config)
+{
+	struct rte_eth_dev_info dev_info;
+	struct rte_eth_conf conf;
+	int ret;
+
+	ret = rte_eth_dev_info_get(port->port_id, &dev_info);
+	if (ret < 0) {
+		PORT_LOG(ERR, "%s: cannot read device info: %s", port->name, rte_strerror(-ret));
+		return ret;
+	}
+	port->socket = rte_eth_dev_socket_id(port->port_id);
+
+	memset(&conf, 0, sizeof(conf));
+	ret = rte_eth_dev_configure(port->port_id, 1, 1, &conf);
+	if (ret < 0) {
+		PORT_LOG(ERR, "%s: cannot configure: %s", port->name, rte_strerror(-ret));
+		return ret;
+	}
+
+	port->nb_rx_desc = config->nb_rx_desc;
+	port->nb_tx_desc = config->nb_tx_desc;
+	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port->port_id, &port->nb_rx_desc, &port->nb_tx_desc);
+	if (ret < 0) {
+		PORT_LOG(ERR, "%s: cannot size queues: %s", port->name, rte_strerror(-ret));
+		return ret;
+	}
+
+	/* Buffers for a full rx ring, a full tx ring and a burst in flight each way. */
+	port->reserved_mbufs = port->nb_rx_desc + port->nb_tx_desc + 2 * PORT_BURST;
+	port->pool = pktpool_reserve(port->pools, port->socket, port->reserved_mbufs);
+	if (port->pool == NULL)
+		return -rte_errno;
+
+	ret = rte_eth_rx_queue_setup(port->port_id, 0, port->nb_rx_desc, port->socket, NULL,
+				     port->pool);
+	if (ret < 0) {
+		PORT_LOG(ERR, "%s: cannot set up rx queue: %s", port->name, rte_strerror(-ret));
+		return ret;
+	}
+	ret = rte_eth_tx_queue_setup(port->port_id, 0, port->nb_tx_desc, port->socket, NULL);
+	if (ret < 0) {
+		PORT_LOG(ERR, "%s: cannot set up tx queue: %s", port->name, rte_strerror(-ret));
+		return ret;
+	}
+
+	uint16_t mtu = config->mtu != 0 ? config->mtu : PORT_DEFAULT_MTU;
+	ret = rte_eth_dev_set_mtu(port->port_id, mtu);
+	if (ret == -ENOTSUP) {
+		/* Virtual devices without an MTU take any frame the buffers hold. */
+		port->mtu = mtu;
+	} else if (ret < 0) {
+		PORT_LOG(ERR, "%s: cannot set MTU %u: %s", port->name, mtu, rte_strerror(-ret));
+		return ret;
+	} else {
+		port->mtu = mtu;
+	}
+
+	ret = rte_eth_dev_start(port->port_id);
+	if (ret < 0) {
+		PORT_LOG(ERR, "%s: cannot start: %s", port->name, rte_strerror(-ret));
+		return ret;
+	}
+	/* A switch port sees every frame on the wire. */
+	ret = rte_eth_promiscuous_enable(port->port_id);
+	if (ret < 0 && ret != -ENOTSUP)
+		PORT_LOG(WARNING, "%s: cannot enable promiscuous mode: %s", port->name,
+			 rte_strerror(-ret));
+	return 0;
+}
+
+static void port_remove_device(struct port *port, struct rte_device *device)
+{
+	if (!port->hotplugged || device == NULL)
+		return;
+	int ret = rte_dev_remove(device);
+	if (ret < 0)
+		PORT_LOG(WARNING, "%s: cannot remove device: %s", port->name, rte_strerror(-ret));
+}
+
+int port_open(struct port *port, const char *name, const char *devargs,
+	      const struct port_config *config, struct pktpool_set *pools)
+{
+	struct port_config defaults;
+	int ret;
+
+	memset(port, 0, sizeof(*port));
+	snprintf(port->name, sizeof(port->name), "%s", name);
+	snprintf(port->devargs, sizeof(port->devargs), "%s", devargs);
+	port->pools = pools;
+	if (config == NULL) {
+		port_config_default(&defaults);
+		config = &defaults;
+	}
+
+	ret = port_probe(port, devargs);
+	if (ret < 0)
+		return ret;
+
+	struct rte_eth_dev_info dev_info;
+	struct rte_device *device = NULL;
+	if (rte_eth_dev_info_get(port->port_id, &dev_info) == 0)
+		device = dev_info.device;
+
+	ret = port_configure(port, config);
+	if (ret < 0) {
+		rte_eth_dev_stop(port->port_id);
+		rte_eth_dev_owner_unset(port->port_id, port->owner_id);
+		if (port->hotplugged)
+			rte_eth_dev_close(port->port_id);
+		port_remove_device(port, device);
+		if (port->pool != NULL)
+			pktpool_release(pools, port->pool, port->reserved_mbufs);
+		return ret;
+	}
+	PORT_LOG(INFO, "%s: opened '%s' as ethdev %u (%s), mtu %u, %u/%u descriptors", name,
+		 devargs, port->port_id, dev_info.driver_name, port->mtu, port->nb_rx_desc,
+		 port->nb_tx_desc);
+	return 0;
+}
+
+void port_close(struct port *port)
+{
+	struct rte_eth_dev_info dev_info;
+	struct rte_device *device = NULL;
+
+	if (rte_eth_dev_info_get(port->port_id, &dev_info) == 0)
+		device = dev_info.device;
+	rte_pktmbuf_free_bulk(port->tx_pending, port->nb_tx_pending);
+	port->nb_tx_pending = 0;
+	int ret = rte_eth_dev_stop(port->port_id);
+	if (ret < 0)
+		PORT_LOG(WARNING, "%s: cannot stop: %s", port->name, rte_strerror(-ret));
+	rte_eth_dev_owner_unset(port->port_id, port->owner_id);
+	/* A device EAL probed at start-up (-a on the command line) stays probed and stopped, so
+	 * that a later `port add` can configure it again. */
+	if (port->hotplugged)
+		rte_eth_dev_close(port->port_id);
+	port_remove_device(port, device);
+	pktpool_release(port->pools, port->pool, port->reserved_mbufs);
+	PORT_LOG(INFO, "%s: closed", port->name);
+}
+
+int port_set_mtu(struct port *port, uint16_t mtu)
+{
+	int ret = rte_eth_dev_set_mtu(port->port_id, mtu);
+
+	if (ret < 0 && ret != -ENOTSUP) {
+		PORT_LOG(ERR, "%s: cannot set MTU %u: %s", port->name, mtu, rte_strerror(-ret));
+		return ret;
+	}
+	port->mtu = mtu;
+	return 0;
+}
+
+void port_get_info(const struct port *port, struct port_info *info)
+{
+	struct rte_eth_dev_info dev_info;
+	struct rte_ether_addr mac;
+	struct rte_eth_link link;
+
+	memset(info, 0, sizeof(*info));
+	info->socket = port->socket;
+	if (rte_eth_dev_info_get(port->port_id, &dev_info) == 0)
+		snprintf(info->driver, sizeof(info->driver), "%s", dev_info.driver_name);
+	if (rte_eth_macaddr_get(port->port_id, &mac) == 0)
+		rte_ether_format_addr(info->mac, sizeof(info->mac), &mac);
+	if (rte_eth_link_get_nowait(port->port_id, &link) == 0) {
+		info->link_up = link.link_status == RTE_ETH_LINK_UP;
+		info->link_speed_mbps = link.link_speed;
+		info->full_duplex = link.link_duplex == RTE_ETH_LINK_FULL_DUPLEX;
+	}
+}
+
+int port_get_hw_stats(const struct port *port, struct port_hw_stats *stats)
+{
+	struct rte_eth_stats eth;
+	int ret = rte_eth_stats_get(port->port_id, &eth);
+
+	memset(stats, 0, sizeof(*stats));
+	if (ret < 0)
+		return ret;
+	stats->ipackets = eth.ipackets;
+	stats->opackets = eth.opackets;
+	stats->ibytes = eth.ibytes;
+	stats->obytes = eth.obytes;
+	stats->imissed = eth.imissed;
+	stats->ierrors = eth.ierrors;
+	stats->oerrors = eth.oerrors;
+	stats->rx_nombuf = eth.rx_nombuf;
+	return 0;
+}
+
+void port_clear_stats(struct port *port)
+{
+	memset(&port->counters, 0, sizeof(port->counters));
+	rte_eth_stats_reset(port->port_id);
+}
+
+uint16_t port_tx_flush(struct port *port)
+{
+	uint16_t n = port->nb_tx_pending;
+
+	if (n == 0)
+		return 0;
+	uint64_t bytes = 0;
+	for (uint16_t i = 0; i < n; i++)
+		bytes += rte_pktmbuf_pkt_len(port->tx_pending[i]);
+	uint16_t sent = rte_eth_tx_burst(port->port_id, 0, port->tx_pending, n);
+	if (unlikely(sent < n)) {
+		for (uint16_t i = sent; i < n; i++)
+			bytes -= rte_pktmbuf_pkt_len(port->tx_pending[i]);
+		rte_pktmbuf_free_bulk(&port->tx_pending[sent], n - sent);
+		port->counters.drops[PORT_DROP_TX_FULL] += n - sent;
+	}
+	port->counters.tx_packets += sent;
+	port->counters.tx_bytes += bytes;
+	port->nb_tx_pending = 0;
+	return sent;
+}
+
+void port_table_init(struct port_table *table)
+{
+	memset(table, 0, sizeof(*table));
+}
+
+struct port *port_table_find(const struct port_table *table, const char *name)
+{
+	for (unsigned int i = 0; i < table->nb_ports; i++)
+		if (strcmp(table->ports[i]->name, name) == 0)
+			return table->ports[i];
+	return NULL;
+}
+
+int port_table_add(struct port_table *table, const char *name, const char *devargs,
+		   const struct port_config *config, struct pktpool_set *pools,
+		   struct port **port_out)
+{
+	if (strlen(name) >= PORT_NAME_MAX || strlen(devargs) >= PORT_DEVARGS_MAX)
+		return -ENAMETOOLONG;
+	if (port_table_find(table, name) != NULL)
+		return -EEXIST;
+	if (table->nb_ports == PORT_MAX)
+		return -ENOSPC;
+
+	struct port *port = calloc(1, sizeof(*port));
+	if (port == NULL)
+		return -ENOMEM;
+	int ret = port_open(port, name, devargs, config, pools);
+	if (ret < 0) {
+		free(port);
+		return ret;
+	}
+	table->ports[table->nb_ports++] = port;
+	*port_out = port;
+	return 0;
+}
+
+void port_table_del(struct port_table *table, struct port *port)
+{
+	for (unsigned int i = 0; i < table->nb_ports; i++) {
+		if (table->ports[i] != port)
+			continue;
+		port_close(port);
+		free(port);
+		memmove(&table->ports[i], &table->ports[i + 1],
+			(table->nb_ports - i - 1) * sizeof(table->ports[0]));
+		table->nb_ports--;
+		return;
+	}
+}
+
+void port_table_fini(struct port_table *table)
+{
+	while (table->nb_ports > 0)
+		port_table_del(table, table->ports[table->nb_ports - 1]);
+}

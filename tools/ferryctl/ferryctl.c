@@ -1,0 +1,255 @@
+/* ferryctl: the command line client of ferryd's CLI socket, one-shot or interactive. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifdef HAVE_LIBEDIT
+#include <editline/readline.h>
+#endif
+
+#define DEFAULT_SOCKET "/run/ferry/ferryd.sock"
+#define LINE_MAX_BYTES 65536
+
+/* Exit codes: the command worked, the daemon said no, the daemon could not be reached. */
+enum { EXIT_OK = 0, EXIT_COMMAND_FAILED = 1, EXIT_UNREACHABLE = 2 };
+
+struct conn {
+	int fd;
+	char buf[65536];
+	size_t len;
+};
+
+static int conn_open(struct conn *conn, const char *path)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+
+	if (strlen(path) >= sizeof(addr.sun_path)) {
+		fprintf(stderr, "ferryctl: socket path too long: %s\n", path);
+		return -1;
+	}
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+	conn->len = 0;
+	conn->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (conn->fd < 0 || connect(conn->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		fprintf(stderr, "ferryctl: cannot reach ferryd at %s: %s\n", path, strerror(errno));
+		if (conn->fd >= 0)
+			close(conn->fd);
+		return -1;
+	}
+	return 0;
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Reads exactly len bytes, using what is buffered first. */
+static int read_exact(struct conn *conn, char *out, size_t len)
+{
+	while (len > 0) {
+		if (conn->len == 0) {
+			ssize_t n = read(conn->fd, conn->buf, sizeof(conn->buf));
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return -1;
+			conn->len = (size_t)n;
+		}
+		size_t take = conn->len < len ? conn->len : len;
+		memcpy(out, conn->buf, take);
+		memmove(conn->buf, conn->buf + take, conn->len - take);
+		conn->len -= take;
+		out += take;
+		len -= take;
+	}
+	return 0;
+}
+
+/* Sends one command and reads its answer: "OK <len>\n" or "ERR <len>\n", then len bytes. Returns
+ * EXIT_OK or EXIT_COMMAND_FAILED with the body in *body, or EXIT_UNREACHABLE. */
+static int conn_call(struct conn *conn, const char *line, char **body)
+{
+	char header[64];
+	size_t n = 0;
+
+	*body = NULL;
+	if (write_all(conn->fd, line, strlen(line)) < 0 || write_all(conn->fd, "\n", 1) < 0)
+		goto lost;
+	while (n + 1 < sizeof(header)) {
+		if (read_exact(conn, &header[n], 1) < 0)
+			goto lost;
+		if (header[n++] == '\n')
+			break;
+	}
+	header[n] = '\0';
+	char status[8];
+	size_t len;
+	if (sscanf(header, "%7s %zu", status, &len) != 2 || len > (64u << 20)) {
+		fprintf(stderr, "ferryctl: malformed answer from ferryd: %.40s\n", header);
+		return EXIT_UNREACHABLE;
+	}
+	*body = malloc(len + 1);
+	if (*body == NULL || read_exact(conn, *body, len) < 0)
+		goto lost;
+	(*body)[len] = '\0';
+	return strcmp(status, "OK") == 0 ? EXIT_OK : EXIT_COMMAND_FAILED;
+lost:
+	free(*body);
+	*body = NULL;
+	fprintf(stderr, "ferryctl: connection to ferryd lost\n");
+	return EXIT_UNREACHABLE;
+}
+
+static int run_command(struct conn *conn, const char *line)
+{
+	char *body;
+	int ret = conn_call(conn, line, &body);
+
+	if (body != NULL) {
+		fputs(body, ret == EXIT_OK ? stdout : stderr);
+		fflush(stdout);
+	}
+	free(body);
+	return ret;
+}
+
+static int interactive(struct conn *conn)
+{
+	int last = EXIT_OK;
+	bool tty = isatty(STDIN_FILENO);
+
+	for (;;) {
+		char *line;
+#ifdef HAVE_LIBEDIT
+		if (tty) {
+			line = readline("ferry> ");
+			if (line != NULL && line[0] != '\0')
+				add_history(line);
+		} else
+#endif
+		{
+			size_t size = 0;
+			line = NULL;
+			if (tty) {
+				fputs("ferry> ", stdout);
+				fflush(stdout);
+			}
+			ssize_t len = getline(&line, &size, stdin);
+			if (len < 0) {
+				free(line);
+				line = NULL;
+			} else if (len > 0 && line[len - 1] == '\n') {
+				line[len - 1] = '\0';
+			}
+		}
+		if (line == NULL)
+			break;
+		if (strcmp(line, "quit") == 0 || strcmp(line, "exit") == 0) {
+			free(line);
+			break;
+		}
+		if (line[0] != '\0')
+			last = run_command(conn, line);
+		free(line);
+		if (last == EXIT_UNREACHABLE)
+			break;
+	}
+	if (tty)
+		putchar('\n');
+	return last;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: ferryctl [-s SOCKET] [-j] [COMMAND...]\n"
+		     "\n"
+		     "  -s, --socket PATH  ferryd's CLI socket (default " DEFAULT_SOCKET ")\n"
+		     "  -j, --json         answers as JSON\n"
+		     "  -h, --help         this help\n"
+		     "\n"
+		     "With a command, runs it and exits: 0 on success, 1 if ferryd reported an\n"
+		     "error (on stderr), 2 if ferryd could not be reached. Without one, reads\n"
+		     "commands interactively; 'help' lists them.\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"socket", required_argument, NULL, 's'},
+		{"json", no_argument, NULL, 'j'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *path = DEFAULT_SOCKET;
+	bool json = false;
+	int c;
+
+	/* '+' stops at the first command word, so "ferryctl log level ..." is not an option. */
+	while ((c = getopt_long(argc, argv, "+s:jh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			path = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_UNREACHABLE;
+		}
+	}
+
+	static struct conn conn;
+	if (conn_open(&conn, path) < 0)
+		return EXIT_UNREACHABLE;
+	if (json) {
+		char *body;
+		int ret = conn_call(&conn, "output json", &body);
+		free(body);
+		if (ret != EXIT_OK)
+			return ret;
+	}
+
+	int ret;
+	if (optind < argc) {
+		/* Rebuild the line, quoting words that need it so they arrive as one word. */
+		char line[LINE_MAX_BYTES];
+		size_t len = 0;
+		for (int i = optind; i < argc; i++) {
+			bool quote = argv[i][0] == '\0' || strpbrk(argv[i], " \t'#") != NULL;
+			int n = snprintf(line + len, sizeof(line) - len, "%s%s%s%s", len ? " " : "",
+					 quote ? "\"" : "", argv[i], quote ? "\"" : "");
+			if (n < 0 || (size_t)n >= sizeof(line) - len) {
+				fprintf(stderr, "ferryctl: command too long\n");
+				close(conn.fd);
+				return EXIT_COMMAND_FAILED;
+			}
+			len += (size_t)n;
+		}
+		ret = run_command(&conn, line);
+	} else {
+		ret = interactive(&conn);
+	}
+	close(conn.fd);
+	return ret;
+}

@@ -1,0 +1,553 @@
+/* The CLI socket: a control thread serves clients, the worker runs their commands. */
+#include "ctlsock.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <rte_common.h>
+#include <rte_lcore.h>
+#include <rte_log.h>
+#include <rte_ring.h>
+
+#include "cli.h"
+#include "reply.h"
+
+static RTE_LOG_REGISTER(ctlsock_logtype, ferry.ctlsock, INFO);
+
+#define CTL_LOG(level, fmt, ...)                                                                   \
+	rte_log(RTE_LOG_##level, ctlsock_logtype, "ctlsock: " fmt "\n", ##__VA_ARGS__)
+
+#define CTL_RING_SIZE	 1024 /* requests in flight, one per client at most */
+#define CTL_OUT_HIGH	 (1u << 20)
+#define CTL_WORKER_BURST 8
+
+/* One command on its way to the worker and back. */
+struct ctl_request {
+	unsigned int conn_index;
+	uint64_t conn_generation;
+	struct cli_session session; /* the worker may change it; copied back on return */
+	struct reply *reply;
+	char line[];
+};
+
+struct ctl_conn {
+	int fd; /* -1 when the slot is free */
+	uint64_t generation;
+	struct cli_session session;
+	bool busy;	  /* a request is with the worker */
+	bool discarding;  /* skipping the rest of an over-long line */
+	bool peer_closed; /* the client shut down its sending side */
+	size_t in_len;
+	char *in; /* CLI_LINE_MAX + 1 bytes: one line and its newline */
+	char *out;
+	size_t out_len, out_sent, out_size;
+};
+
+struct ctlsock {
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int listen_fd;
+	int wake_fd; /* eventfd: the worker has answers, or it is time to stop */
+	struct cli_table *table;
+	struct rte_ring *to_worker;
+	struct rte_ring *to_control;
+	pthread_t thread;
+	bool thread_started;
+	volatile bool stopping;
+	unsigned int max_clients;
+	struct ctl_conn *conns;
+	struct pollfd *pollfds;
+	unsigned int *poll_conn; /* pollfds[i + 2] belongs to conns[poll_conn[i]] */
+};
+
+static struct rte_ring *ctl_ring_create(const char *name)
+{
+	/* Rings in our own memory need no memzone, so two sockets in one process can't clash. */
+	ssize_t size = rte_ring_get_memsize(CTL_RING_SIZE);
+	struct rte_ring *ring = aligned_alloc(RTE_CACHE_LINE_SIZE,
+					      RTE_ALIGN_CEIL((size_t)size, RTE_CACHE_LINE_SIZE));
+
+	if (ring == NULL)
+		return NULL;
+	if (rte_ring_init(ring, name, CTL_RING_SIZE, RING_F_SP_ENQ | RING_F_SC_DEQ) < 0) {
+		free(ring);
+		return NULL;
+	}
+	return ring;
+}
+
+static int ctl_make_dir(const char *path)
+{
+	char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	/* mkdir -p, one component at a time. */
+	for (char *p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int ctl_listen(struct ctlsock *ctl)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	int ret;
+
+	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", ctl->path);
+	ret = ctl_make_dir(ctl->path);
+	if (ret < 0) {
+		CTL_LOG(ERR, "cannot create the directory of %s: %s", ctl->path, strerror(-ret));
+		return ret;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
+		ret = -errno;
+		if (ret == -EADDRINUSE) {
+			/* A live daemon answers a connect; a stale file left by a crash does not. */
+			int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			bool alive = probe >= 0 &&
+				     connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+			if (probe >= 0)
+				close(probe);
+			if (alive) {
+				CTL_LOG(ERR, "%s: another ferryd is listening there", ctl->path);
+				close(fd);
+				return -EADDRINUSE;
+			}
+			unlink(ctl->path);
+			ret = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ? -errno : 0;
+		}
+		if (ret < 0) {
+			CTL_LOG(ERR, "cannot bind %s: %s", ctl->path, strerror(-ret));
+			close(fd);
+			return ret;
+		}
+	}
+	if (chmod(ctl->path, 0660) < 0 || listen(fd, 64) < 0) {
+		ret = -errno;
+		CTL_LOG(ERR, "cannot listen on %s: %s", ctl->path, strerror(errno));
+		close(fd);
+		unlink(ctl->path);
+		return ret;
+	}
+	ctl->listen_fd = fd;
+	return 0;
+}
+
+int ctlsock_open(struct ctlsock **out, const char *path, unsigned int max_clients,
+		 struct cli_table *table)
+{
+	struct ctlsock *ctl = calloc(1, sizeof(*ctl));
+	int ret = -ENOMEM;
+
+	if (ctl == NULL)
+		return -ENOMEM;
+	ctl->listen_fd = -1;
+	ctl->wake_fd = -1;
+	ctl->table = table;
+	ctl->max_clients = max_clients != 0 ? max_clients : CTLSOCK_DEFAULT_MAX_CLIENTS;
+	if (strlen(path) >= sizeof(ctl->path)) {
+		CTL_LOG(ERR, "socket path too long (at most %zu bytes): %s", sizeof(ctl->path) - 1,
+			path);
+		ret = -ENAMETOOLONG;
+		goto fail;
+	}
+	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
+	ctl->conns = calloc(ctl->max_clients, sizeof(*ctl->conns));
+	ctl->pollfds = calloc(ctl->max_clients + 2, sizeof(*ctl->pollfds));
+	ctl->poll_conn = calloc(ctl->max_clients, sizeof(*ctl->poll_conn));
+	ctl->to_worker = ctl_ring_create("ctl_to_worker");
+	ctl->to_control = ctl_ring_create("ctl_to_control");
+	if (ctl->conns == NULL || ctl->pollfds == NULL || ctl->poll_conn == NULL ||
+	    ctl->to_worker == NULL ||
+	    ctl->to_control == NULL)
+		goto fail;
+	for (unsigned int i = 0; i < ctl->max_clients; i++)
+		ctl->conns[i].fd = -1;
+	ctl->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (ctl->wake_fd < 0) {
+		ret = -errno;
+		goto fail;
+	}
+	ret = ctl_listen(ctl);
+	if (ret < 0)
+		goto fail;
+	*out = ctl;
+	return 0;
+fail:
+	ctlsock_close(ctl);
+	return ret;
+}
+
+static void ctl_wake(struct ctlsock *ctl)
+{
+	uint64_t one = 1;
+	ssize_t n = write(ctl->wake_fd, &one, sizeof(one));
+	(void)n; /* EAGAIN means the counter is already set: the thread wakes anyway */
+}
+
+unsigned int ctlsock_worker_poll(void *arg)
+{
+	struct ctlsock *ctl = arg;
+	struct ctl_request *requests[CTL_WORKER_BURST];
+	unsigned int n = rte_ring_dequeue_burst(ctl->to_worker, (void **)requests, CTL_WORKER_BURST,
+						NULL);
+
+	for (unsigned int i = 0; i < n; i++) {
+		struct ctl_request *req = requests[i];
+		req->reply = reply_new();
+		if (req->reply != NULL)
+			cli_execute(ctl->table, &req->session, req->line, req->reply);
+		/* The return ring is as large as the request ring: this cannot fail. */
+		rte_ring_enqueue(ctl->to_control, req);
+	}
+	if (n > 0)
+		ctl_wake(ctl);
+	return n;
+}
+
+static void ctl_conn_close(struct ctlsock *ctl, struct ctl_conn *conn)
+{
+	(void)ctl;
+	close(conn->fd);
+	free(conn->in);
+	free(conn->out);
+	/* A request still with the worker finds a new generation and its answer is dropped. */
+	*conn = (struct ctl_conn){.fd = -1, .generation = conn->generation + 1};
+}
+
+static int ctl_conn_queue_output(struct ctl_conn *conn, bool ok, const char *body, size_t len)
+{
+	char header[48];
+	int header_len = snprintf(header, sizeof(header), "%s %zu\n", ok ? "OK" : "ERR", len);
+	size_t need = conn->out_len + (size_t)header_len + len;
+
+	if (need > conn->out_size) {
+		size_t size = conn->out_size != 0 ? conn->out_size : 4096;
+		while (size < need)
+			size *= 2;
+		char *out = realloc(conn->out, size);
+		if (out == NULL)
+			return -ENOMEM;
+		conn->out = out;
+		conn->out_size = size;
+	}
+	memcpy(conn->out + conn->out_len, header, (size_t)header_len);
+	memcpy(conn->out + conn->out_len + header_len, body, len);
+	conn->out_len = need;
+	return 0;
+}
+
+/* Answers without bothering the worker (malformed input). */
+static int ctl_conn_reply_error(struct ctl_conn *conn, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static int ctl_conn_reply_error(struct ctl_conn *conn, const char *fmt, ...)
+{
+	struct reply *reply = reply_new();
+	va_list ap;
+	size_t len;
+
+	if (reply == NULL)
+		return -ENOMEM;
+	va_start(ap, fmt);
+	reply_verror(reply, -EINVAL, fmt, ap);
+	va_end(ap);
+	char *text = reply_render(reply, conn->session.format, &len);
+	reply_free(reply);
+	if (text == NULL)
+		return -ENOMEM;
+	int ret = ctl_conn_queue_output(conn, false, text, len);
+	free(text);
+	return ret;
+}
+
+static int ctl_conn_send_line(struct ctlsock *ctl, unsigned int index, const char *line,
+			      size_t len)
+{
+	struct ctl_conn *conn = &ctl->conns[index];
+	const char *nul = memchr(line, '\0', len);
+
+	if (nul != NULL)
+		return ctl_conn_reply_error(conn, "invalid byte 0x00 at column %zu",
+					    (size_t)(nul - line) + 1);
+	struct ctl_request *req = malloc(sizeof(*req) + len + 1);
+	if (req == NULL)
+		return ctl_conn_reply_error(conn, "out of memory");
+	req->conn_index = index;
+	req->conn_generation = conn->generation;
+	req->session = conn->session;
+	req->reply = NULL;
+	memcpy(req->line, line, len);
+	req->line[len] = '\0';
+	if (rte_ring_enqueue(ctl->to_worker, req) < 0) {
+		free(req);
+		return ctl_conn_reply_error(conn, "daemon busy, try again");
+	}
+	conn->busy = true;
+	return 0;
+}
+
+/* Sends the next complete line of a connection to the worker, if it has one and is idle. */
+static int ctl_conn_process_input(struct ctlsock *ctl, unsigned int index)
+{
+	struct ctl_conn *conn = &ctl->conns[index];
+
+	while (!conn->busy && conn->in_len > 0 && conn->out_len - conn->out_sent < CTL_OUT_HIGH) {
+		char *newline = memchr(conn->in, '\n', conn->in_len);
+		int ret = 0;
+
+		if (newline == NULL) {
+			if (conn->in_len <= CLI_LINE_MAX && !conn->peer_closed)
+				return 0; /* wait for the rest of the line */
+			if (conn->in_len > CLI_LINE_MAX) {
+				if (!conn->discarding)
+					ret = ctl_conn_reply_error(
+						conn, "line too long (more than %u bytes)",
+						CLI_LINE_MAX);
+				conn->discarding = true;
+				conn->in_len = 0;
+				return ret;
+			}
+			/* The client closed its side after a last line without a newline. */
+			newline = conn->in + conn->in_len;
+		}
+		size_t line_len = (size_t)(newline - conn->in);
+		size_t consumed = RTE_MIN(line_len + 1, conn->in_len);
+		if (conn->discarding)
+			conn->discarding = false; /* the tail of the long line ends here */
+		else
+			ret = ctl_conn_send_line(ctl, index, conn->in, line_len);
+		memmove(conn->in, conn->in + consumed, conn->in_len - consumed);
+		conn->in_len -= consumed;
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+static void ctl_conn_read(struct ctlsock *ctl, unsigned int index)
+{
+	struct ctl_conn *conn = &ctl->conns[index];
+	ssize_t n = read(conn->fd, conn->in + conn->in_len, CLI_LINE_MAX + 1 - conn->in_len);
+
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EINTR)
+			ctl_conn_close(ctl, conn);
+		return;
+	}
+	if (n == 0)
+		conn->peer_closed = true;
+	conn->in_len += (size_t)n;
+	if (ctl_conn_process_input(ctl, index) < 0)
+		ctl_conn_close(ctl, conn);
+}
+
+static void ctl_conn_write(struct ctlsock *ctl, struct ctl_conn *conn)
+{
+	while (conn->out_sent < conn->out_len) {
+		ssize_t n = send(conn->fd, conn->out + conn->out_sent, conn->out_len - conn->out_sent,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno != EAGAIN && errno != EINTR)
+				ctl_conn_close(ctl, conn);
+			return;
+		}
+		conn->out_sent += (size_t)n;
+	}
+	conn->out_len = conn->out_sent = 0;
+}
+
+static void ctl_accept(struct ctlsock *ctl)
+{
+	for (;;) {
+		int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0)
+			return;
+		struct ctl_conn *conn = NULL;
+		for (unsigned int i = 0; i < ctl->max_clients && conn == NULL; i++)
+			if (ctl->conns[i].fd < 0)
+				conn = &ctl->conns[i];
+		char *in = conn != NULL ? malloc(CLI_LINE_MAX + 1) : NULL;
+		if (in == NULL) {
+			static const char full[] = "ERR 25\ntoo many clients, sorry\n";
+			ssize_t n = send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			(void)n;
+			close(fd);
+			continue;
+		}
+		uint64_t generation = conn->generation;
+		*conn = (struct ctl_conn){.fd = fd, .generation = generation, .in = in};
+	}
+}
+
+/* Takes the worker's answers back to their connections. */
+static void ctl_collect_answers(struct ctlsock *ctl)
+{
+	struct ctl_request *req;
+
+	while (rte_ring_dequeue(ctl->to_control, (void **)&req) == 0) {
+		struct ctl_conn *conn = &ctl->conns[req->conn_index];
+		if (conn->fd >= 0 && conn->generation == req->conn_generation) {
+			size_t len = 0;
+			char *text = NULL;
+			conn->session = req->session;
+			if (req->reply != NULL)
+				text = reply_render(req->reply, conn->session.format, &len);
+			int ret = text != NULL ? ctl_conn_queue_output(conn, !reply_failed(req->reply),
+								       text, len)
+					       : ctl_conn_reply_error(conn, "out of memory");
+			free(text);
+			conn->busy = false;
+			if (ret < 0)
+				ctl_conn_close(ctl, conn);
+			else
+				ctl_conn_process_input(ctl, req->conn_index);
+		}
+		reply_free(req->reply);
+		free(req);
+	}
+}
+
+static void *ctl_thread(void *arg)
+{
+	struct ctlsock *ctl = arg;
+
+	while (!ctl->stopping) {
+		unsigned int nfds = 0;
+		ctl->pollfds[nfds++] = (struct pollfd){.fd = ctl->wake_fd, .events = POLLIN};
+		ctl->pollfds[nfds++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
+		for (unsigned int i = 0; i < ctl->max_clients; i++) {
+			struct ctl_conn *conn = &ctl->conns[i];
+			short events = 0;
+			if (conn->fd < 0)
+				continue;
+			/* Read only while there is room and nothing is pending, so a client
+			 * that floods us is throttled by its own socket buffer. */
+			if (!conn->busy && !conn->peer_closed && conn->in_len <= CLI_LINE_MAX &&
+			    conn->out_len == 0)
+				events |= POLLIN;
+			if (conn->out_len > conn->out_sent)
+				events |= POLLOUT;
+			ctl->poll_conn[nfds - 2] = i;
+			ctl->pollfds[nfds++] = (struct pollfd){.fd = conn->fd, .events = events};
+		}
+		if (poll(ctl->pollfds, nfds, -1) < 0 && errno != EINTR) {
+			CTL_LOG(ERR, "poll: %s", strerror(errno));
+			break;
+		}
+		if (ctl->pollfds[0].revents & POLLIN) {
+			uint64_t count;
+			ssize_t n = read(ctl->wake_fd, &count, sizeof(count));
+			(void)n;
+		}
+		ctl_collect_answers(ctl);
+		for (unsigned int p = 2; p < nfds; p++) {
+			short revents = ctl->pollfds[p].revents;
+			unsigned int index = ctl->poll_conn[p - 2];
+			struct ctl_conn *conn = &ctl->conns[index];
+			/* Answers collected above may have closed the slot since the poll. */
+			if (revents == 0 || conn->fd != ctl->pollfds[p].fd)
+				continue;
+			if (revents & POLLOUT)
+				ctl_conn_write(ctl, conn);
+			if (conn->fd >= 0 && (revents & POLLIN))
+				ctl_conn_read(ctl, index);
+			if (conn->fd >= 0 && (revents & (POLLERR | POLLNVAL)))
+				ctl_conn_close(ctl, conn);
+			/* After a hang-up the answer to a last request is still owed, if the
+			 * peer only half-closed; a full close shows up as a failed send. */
+			if (conn->fd >= 0 && (revents & POLLHUP) && !(revents & POLLIN))
+				conn->peer_closed = true;
+			if (conn->fd >= 0 && conn->peer_closed && !conn->busy && conn->in_len == 0 &&
+			    conn->out_len == 0)
+				ctl_conn_close(ctl, conn);
+		}
+		if (ctl->pollfds[1].revents & POLLIN)
+			ctl_accept(ctl);
+		/* Answers that arrived may be sendable at once, without another poll round. */
+		for (unsigned int i = 0; i < ctl->max_clients; i++) {
+			struct ctl_conn *conn = &ctl->conns[i];
+			if (conn->fd >= 0 && conn->out_len > conn->out_sent)
+				ctl_conn_write(ctl, conn);
+			if (conn->fd >= 0 && conn->peer_closed && !conn->busy && conn->in_len == 0 &&
+			    conn->out_len == 0)
+				ctl_conn_close(ctl, conn);
+		}
+	}
+	return NULL;
+}
+
+int ctlsock_start(struct ctlsock *ctl)
+{
+	int ret = rte_ctrl_thread_create(&ctl->thread, "ferry-ctl", NULL, ctl_thread, ctl);
+
+	if (ret != 0) {
+		CTL_LOG(ERR, "cannot start the control thread: %s", strerror(ret));
+		return -ret;
+	}
+	ctl->thread_started = true;
+	CTL_LOG(INFO, "listening on %s", ctl->path);
+	return 0;
+}
+
+static void ctl_drain(struct rte_ring *ring)
+{
+	struct ctl_request *req;
+
+	if (ring == NULL)
+		return;
+	while (rte_ring_dequeue(ring, (void **)&req) == 0) {
+		reply_free(req->reply);
+		free(req);
+	}
+	free(ring);
+}
+
+void ctlsock_close(struct ctlsock *ctl)
+{
+	if (ctl == NULL)
+		return;
+	if (ctl->thread_started) {
+		ctl->stopping = true;
+		ctl_wake(ctl);
+		pthread_join(ctl->thread, NULL);
+	}
+	for (unsigned int i = 0; ctl->conns != NULL && i < ctl->max_clients; i++)
+		if (ctl->conns[i].fd >= 0)
+			ctl_conn_close(ctl, &ctl->conns[i]);
+	if (ctl->listen_fd >= 0) {
+		close(ctl->listen_fd);
+		unlink(ctl->path);
+	}
+	if (ctl->wake_fd >= 0)
+		close(ctl->wake_fd);
+	ctl_drain(ctl->to_worker);
+	ctl_drain(ctl->to_control);
+	free(ctl->conns);
+	free(ctl->pollfds);
+	free(ctl->poll_conn);
+	free(ctl);
+}

@@ -1,0 +1,103 @@
+/* One ferryd: the dataplane state the worker owns, and the command table that drives it. */
+#include "ferryd.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_log.h>
+
+#include "commands.h"
+
+static RTE_LOG_REGISTER(ferryd_logtype, ferry.ferryd, INFO);
+
+#define FERRYD_LOG(level, fmt, ...)                                                                \
+	rte_log(RTE_LOG_##level, ferryd_logtype, "ferryd: " fmt "\n", ##__VA_ARGS__)
+
+int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
+{
+	struct loop_backoff_config backoff;
+	int ret;
+
+	memset(ferryd, 0, sizeof(*ferryd));
+	loop_backoff_config_default(&backoff);
+	if (config->max_sleep_ns != 0)
+		backoff.max_sleep_ns = config->max_sleep_ns;
+	ret = loop_init(&ferryd->loop, &backoff, NULL, NULL);
+	if (ret < 0)
+		return ret;
+	ferryd->start_ns = loop_now_ns(&ferryd->loop);
+	/* Mempool names are process-wide; the address keeps two daemons in one test apart. */
+	char prefix[16];
+	snprintf(prefix, sizeof(prefix), "fd%lx", (unsigned long)((uintptr_t)ferryd & 0xffffff));
+	pktpool_set_init(&ferryd->pools, prefix, config->mbuf_data_room);
+	port_table_init(&ferryd->ports);
+	bridge_init(&ferryd->bridge, "vSwitch0");
+	ret = loop_poller_add(&ferryd->loop, "bridge", bridge_poll, &ferryd->bridge);
+	if (ret == 0) {
+		cli_table_init(&ferryd->cli);
+		ret = commands_register(ferryd);
+	}
+	if (ret < 0)
+		loop_fini(&ferryd->loop);
+	return ret;
+}
+
+void ferryd_fini(struct ferryd *ferryd)
+{
+	while (ferryd->ports.nb_ports > 0) {
+		struct port *port = ferryd->ports.ports[ferryd->ports.nb_ports - 1];
+		bridge_port_detach(&ferryd->bridge, port);
+		port_table_del(&ferryd->ports, port);
+	}
+	pktpool_set_fini(&ferryd->pools);
+	loop_fini(&ferryd->loop);
+}
+
+int ferryd_run_file(struct ferryd *ferryd, const char *path)
+{
+	struct cli_session session = {.format = REPLY_FORMAT_TEXT};
+	FILE *f = fopen(path, "r");
+	char *line = NULL;
+	size_t size = 0;
+	unsigned int number = 0;
+	int ret = 0;
+
+	if (f == NULL) {
+		ret = -errno;
+		FERRYD_LOG(ERR, "%s: %s", path, strerror(errno));
+		return ret;
+	}
+	ssize_t len;
+	while ((len = getline(&line, &size, f)) >= 0) {
+		number++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if ((size_t)len != strlen(line)) {
+			FERRYD_LOG(ERR, "%s:%u: invalid byte 0x00", path, number);
+			ret = -EINVAL;
+			break;
+		}
+		struct reply *reply = reply_new();
+		if (reply == NULL) {
+			ret = -ENOMEM;
+			break;
+		}
+		ret = cli_execute(&ferryd->cli, &session, line, reply);
+		if (ret < 0) {
+			FERRYD_LOG(ERR, "%s:%u: %s", path, number, reply_error_message(reply));
+		} else {
+			char *text = reply_render(reply, REPLY_FORMAT_TEXT, NULL);
+			if (text != NULL && text[0] != '\0')
+				FERRYD_LOG(INFO, "%s:%u: %s\n%s", path, number, line, text);
+			free(text);
+		}
+		reply_free(reply);
+		if (ret < 0)
+			break;
+	}
+	free(line);
+	fclose(f);
+	return ret;
+}

@@ -1,0 +1,37 @@
+/* One ferryd: the dataplane state the worker owns, and the command table that drives it. */
+#ifndef FERRY_TOOLS_FERRYD_H
+#define FERRY_TOOLS_FERRYD_H
+
+#include <stdint.h>
+
+#include "cli.h"
+#include "dataplane/loop.h"
+#include "dataplane/pktpool.h"
+#include "dataplane/port.h"
+#include "vswitch/bridge.h"
+
+struct ferryd_config {
+	uint64_t max_sleep_ns; /* longest idle sleep of the worker; 0 = default (1 ms) */
+	uint16_t mbuf_data_room;
+};
+
+struct ferryd {
+	struct loop loop;
+	struct pktpool_set pools;
+	struct port_table ports;
+	struct bridge bridge;
+	struct cli_table cli;
+	uint64_t start_ns;
+};
+
+/* Builds an empty daemon (no ports) and registers every command. EAL must be up. */
+int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config);
+
+/* Closes every port and frees the pools. */
+void ferryd_fini(struct ferryd *ferryd);
+
+/* Runs a startup file: one command per line, # comments. Stops at the first failing line and
+ * logs "file:line: reason". Returns 0 or that line's negative errno. */
+int ferryd_run_file(struct ferryd *ferryd, const char *path);
+
+#endif
