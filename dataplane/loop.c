@@ -64,7 +64,7 @@ static uint64_t loop_tsc_clock(void *arg)
 }
 
 int loop_init(struct loop *loop, const struct loop_backoff_config *config, loop_clock_fn *clock,
-	      void *clock_arg)
+              void *clock_arg)
 {
 	struct loop_backoff_config defaults;
 
@@ -115,7 +115,7 @@ int loop_poller_del(struct loop *loop, loop_poll_fn *fn, void *arg)
 		if (loop->pollers[i].fn != fn || loop->pollers[i].arg != arg)
 			continue;
 		memmove(&loop->pollers[i], &loop->pollers[i + 1],
-			(loop->nb_pollers - i - 1) * sizeof(loop->pollers[0]));
+		        (loop->nb_pollers - i - 1) * sizeof(loop->pollers[0]));
 		loop->nb_pollers--;
 		return 0;
 	}
@@ -201,7 +201,7 @@ void loop_timer_init(struct loop_timer *timer, loop_timer_fn *fn, void *arg)
 }
 
 int loop_timer_arm(struct loop *loop, struct loop_timer *timer, uint64_t delay_ns,
-		   uint64_t period_ns)
+                   uint64_t period_ns)
 {
 	loop_timer_cancel(loop, timer);
 	timer->expire_ns = loop_now_ns(loop) + delay_ns;

@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #define LOOP_MAX_POLLERS 32
-#define LOOP_NAME_MAX	 32
+#define LOOP_NAME_MAX    32
 
 /* A poller does one bounded slice of work and returns how many packets (or other units of work)
  * it handled; 0 means it found nothing to do. */
@@ -28,7 +28,7 @@ struct loop_timer {
 
 /* What the back-off asks the loop to do after an idle iteration. */
 enum loop_idle_action {
-	LOOP_IDLE_SPIN,	 /* poll again at once */
+	LOOP_IDLE_SPIN,  /* poll again at once */
 	LOOP_IDLE_PAUSE, /* a CPU pause hint, then poll */
 	LOOP_IDLE_SLEEP, /* sleep for loop_backoff.sleep_ns */
 };
@@ -36,22 +36,22 @@ enum loop_idle_action {
 struct loop_backoff_config {
 	uint32_t spin_iterations;  /* idle iterations polled back to back */
 	uint32_t pause_iterations; /* then idle iterations with a pause hint */
-	uint64_t min_sleep_ns;	   /* first sleep; each idle sleep doubles it ... */
-	uint64_t max_sleep_ns;	   /* ... up to this (default 1 ms) */
+	uint64_t min_sleep_ns;     /* first sleep; each idle sleep doubles it ... */
+	uint64_t max_sleep_ns;     /* ... up to this (default 1 ms) */
 };
 
 struct loop_backoff {
 	struct loop_backoff_config config;
 	uint32_t idle_iterations; /* consecutive idle iterations so far */
-	uint64_t sleep_ns;	  /* length of the next sleep */
+	uint64_t sleep_ns;        /* length of the next sleep */
 };
 
 struct loop_stats {
 	uint64_t iterations;
 	uint64_t busy_iterations; /* iterations that did some work */
-	uint64_t busy_cycles;	  /* TSC cycles spent in iterations that did work */
-	uint64_t idle_cycles;	  /* TSC cycles spent polling and finding nothing */
-	uint64_t sleep_cycles;	  /* TSC cycles spent asleep */
+	uint64_t busy_cycles;     /* TSC cycles spent in iterations that did work */
+	uint64_t idle_cycles;     /* TSC cycles spent polling and finding nothing */
+	uint64_t sleep_cycles;    /* TSC cycles spent asleep */
 	uint64_t sleeps;
 	uint64_t work; /* packets and other work units the pollers reported */
 	uint64_t timers_fired;
@@ -92,7 +92,7 @@ enum loop_idle_action loop_backoff_step(struct loop_backoff *backoff, bool busy)
 /* Initialises a loop with no pollers or timers. clock may be NULL for the monotonic TSC clock.
  * Returns 0 or -ENOMEM. */
 int loop_init(struct loop *loop, const struct loop_backoff_config *config, loop_clock_fn *clock,
-	      void *clock_arg);
+              void *clock_arg);
 
 /* Frees what loop_init allocated; armed timers are simply forgotten. */
 void loop_fini(struct loop *loop);
@@ -113,7 +113,7 @@ void loop_timer_init(struct loop_timer *timer, loop_timer_fn *fn, void *arg);
 /* Arms (or re-arms) a timer to fire delay_ns from now, then every period_ns if that is not 0.
  * Returns 0 or -ENOMEM. */
 int loop_timer_arm(struct loop *loop, struct loop_timer *timer, uint64_t delay_ns,
-		   uint64_t period_ns);
+                   uint64_t period_ns);
 
 /* Disarms a timer; harmless if it is not armed. */
 void loop_timer_cancel(struct loop *loop, struct loop_timer *timer);

@@ -39,17 +39,18 @@ static struct rte_mempool *pktpool_create(struct pktpool_set *set, int socket, u
 	char name[RTE_MEMPOOL_NAMESIZE];
 
 	/* Every lcore may keep a cache of buffers; the pool must outlast those caches. */
-	uint32_t capacity = nb_mbufs * PKTPOOL_PORTS_PER_POOL + PKTPOOL_CACHE_SIZE * rte_lcore_count();
+	uint32_t capacity =
+	        nb_mbufs * PKTPOOL_PORTS_PER_POOL + PKTPOOL_CACHE_SIZE * rte_lcore_count();
 	snprintf(name, sizeof(name), "%s_s%d_%u", set->prefix, socket, sock->nb_pools);
 	struct rte_mempool *pool = rte_pktmbuf_pool_create(name, capacity, PKTPOOL_CACHE_SIZE, 0,
-							   set->data_room, socket);
+	                                                   set->data_room, socket);
 	if (pool == NULL) {
 		PKTPOOL_LOG(ERR, "cannot create %s (%u mbufs of %u bytes on socket %d): %s", name,
-			    capacity, set->data_room, socket, rte_strerror(rte_errno));
+		            capacity, set->data_room, socket, rte_strerror(rte_errno));
 		return NULL;
 	}
 	PKTPOOL_LOG(INFO, "created %s: %u mbufs of %u bytes on socket %d", name, capacity,
-		    set->data_room, socket);
+	            set->data_room, socket);
 	sock->pools[sock->nb_pools] = pool;
 	sock->capacity[sock->nb_pools] = capacity;
 	sock->reserved[sock->nb_pools] = 0;
@@ -97,7 +98,7 @@ void pktpool_release(struct pktpool_set *set, struct rte_mempool *pool, uint32_t
 }
 
 unsigned int pktpool_info(const struct pktpool_set *set, struct pktpool_info *info,
-			  unsigned int max)
+                          unsigned int max)
 {
 	unsigned int n = 0;
 

@@ -8,9 +8,9 @@
 
 struct rte_mempool;
 
-#define PKTPOOL_MAX_PER_SOCKET	  16
-#define PKTPOOL_PORTS_PER_POOL	  4
-#define PKTPOOL_CACHE_SIZE	  256
+#define PKTPOOL_MAX_PER_SOCKET    16
+#define PKTPOOL_PORTS_PER_POOL    4
+#define PKTPOOL_CACHE_SIZE        256
 #define PKTPOOL_DEFAULT_DATA_ROOM 2176 /* RTE_MBUF_DEFAULT_BUF_SIZE: a 1518-byte frame + headroom */
 
 struct pktpool_socket {
@@ -51,6 +51,6 @@ void pktpool_release(struct pktpool_set *set, struct rte_mempool *pool, uint32_t
 
 /* Fills up to max entries describing the set's pools; returns the number of pools. */
 unsigned int pktpool_info(const struct pktpool_set *set, struct pktpool_info *info,
-			  unsigned int max);
+                          unsigned int max);
 
 #endif

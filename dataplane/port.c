@@ -21,13 +21,13 @@ static RTE_LOG_REGISTER(port_logtype, ferry.port, INFO);
 
 const char *const port_drop_names[PORT_DROP_MAX] = {
 #define PORT_DROP_NAME(e, name, text) [PORT_DROP_##e] = name,
-	PORT_DROP_REASONS(PORT_DROP_NAME)
+        PORT_DROP_REASONS(PORT_DROP_NAME)
 #undef PORT_DROP_NAME
 };
 
 const char *const port_drop_descriptions[PORT_DROP_MAX] = {
 #define PORT_DROP_TEXT(e, name, text) [PORT_DROP_##e] = text,
-	PORT_DROP_REASONS(PORT_DROP_TEXT)
+        PORT_DROP_REASONS(PORT_DROP_TEXT)
 #undef PORT_DROP_TEXT
 };
 
@@ -46,7 +46,7 @@ static int port_take_ownership(struct port *port)
 
 	if (ret == 0 && owner.id != RTE_ETH_DEV_NO_OWNER) {
 		PORT_LOG(ERR, "%s: device '%s' is already owned by %s", port->name, port->devargs,
-			 owner.name);
+		         owner.name);
 		return -EBUSY;
 	}
 	memset(&owner, 0, sizeof(owner));
@@ -57,7 +57,7 @@ static int port_take_ownership(struct port *port)
 	}
 	if (ret < 0) {
 		PORT_LOG(ERR, "%s: cannot take ownership of ethdev %u: %s", port->name,
-			 port->port_id, rte_strerror(-ret));
+		         port->port_id, rte_strerror(-ret));
 		return ret;
 	}
 	port->owner_id = owner.id;
@@ -74,7 +74,7 @@ static int port_probe(struct port *port, const char *devargs)
 	ret = rte_devargs_parse(&da, devargs);
 	if (ret < 0) {
 		PORT_LOG(ERR, "%s: cannot parse devargs '%s': %s", port->name, devargs,
-			 rte_strerror(-ret));
+		         rte_strerror(-ret));
 		return ret;
 	}
 	ret = rte_dev_probe(devargs);
@@ -148,7 +148,7 @@ static int port_configure(struct port *port, const struct port_config *config)
 		return -rte_errno;
 
 	ret = rte_eth_rx_queue_setup(port->port_id, 0, port->nb_rx_desc, port->socket, NULL,
-				     port->pool);
+	                             port->pool);
 	if (ret < 0) {
 		PORT_LOG(ERR, "%s: cannot set up rx queue: %s", port->name, rte_strerror(-ret));
 		return ret;
@@ -180,7 +180,7 @@ static int port_configure(struct port *port, const struct port_config *config)
 	ret = rte_eth_promiscuous_enable(port->port_id);
 	if (ret < 0 && ret != -ENOTSUP)
 		PORT_LOG(WARNING, "%s: cannot enable promiscuous mode: %s", port->name,
-			 rte_strerror(-ret));
+		         rte_strerror(-ret));
 	return 0;
 }
 
@@ -194,7 +194,7 @@ static void port_remove_device(struct port *port, struct rte_device *device)
 }
 
 int port_open(struct port *port, const char *name, const char *devargs,
-	      const struct port_config *config, struct pktpool_set *pools)
+              const struct port_config *config, struct pktpool_set *pools)
 {
 	struct port_config defaults;
 	int ret;
@@ -229,8 +229,8 @@ int port_open(struct port *port, const char *name, const char *devargs,
 		return ret;
 	}
 	PORT_LOG(INFO, "%s: opened '%s' as ethdev %u (%s), mtu %u, %u/%u descriptors", name,
-		 devargs, port->port_id, dev_info.driver_name, port->mtu, port->nb_rx_desc,
-		 port->nb_tx_desc);
+	         devargs, port->port_id, dev_info.driver_name, port->mtu, port->nb_rx_desc,
+	         port->nb_tx_desc);
 	return 0;
 }
 
@@ -348,8 +348,8 @@ struct port *port_table_find(const struct port_table *table, const char *name)
 }
 
 int port_table_add(struct port_table *table, const char *name, const char *devargs,
-		   const struct port_config *config, struct pktpool_set *pools,
-		   struct port **port_out)
+                   const struct port_config *config, struct pktpool_set *pools,
+                   struct port **port_out)
 {
 	if (strlen(name) >= PORT_NAME_MAX || strlen(devargs) >= PORT_DEVARGS_MAX)
 		return -ENAMETOOLONG;
@@ -379,7 +379,7 @@ void port_table_del(struct port_table *table, struct port *port)
 		port_close(port);
 		free(port);
 		memmove(&table->ports[i], &table->ports[i + 1],
-			(table->nb_ports - i - 1) * sizeof(table->ports[0]));
+		        (table->nb_ports - i - 1) * sizeof(table->ports[0]));
 		table->nb_ports--;
 		return;
 	}

@@ -10,10 +10,10 @@
 
 struct pktpool_set;
 
-#define PORT_NAME_MAX	 32
+#define PORT_NAME_MAX    32
 #define PORT_DEVARGS_MAX 256
-#define PORT_MAX	 64
-#define PORT_BURST	 32
+#define PORT_MAX         64
+#define PORT_BURST       32
 
 #define PORT_DEFAULT_RX_DESC 512
 #define PORT_DEFAULT_TX_DESC 512
@@ -22,14 +22,14 @@ struct pktpool_set;
 /* Every reason a port drops a frame, in one table: the enum, the counter names and the help text
  * all come from here (X(enum suffix, name, description)). */
 #define PORT_DROP_REASONS(X)                                                                       \
-	X(NO_DESTINATION, "no_destination", "no other port to send the frame to")                   \
+	X(NO_DESTINATION, "no_destination", "no other port to send the frame to")                  \
 	X(TX_FULL, "tx_full", "transmit queue full")
 
 enum port_drop_reason {
 #define PORT_DROP_ENUM(e, name, text) PORT_DROP_##e,
 	PORT_DROP_REASONS(PORT_DROP_ENUM)
 #undef PORT_DROP_ENUM
-		PORT_DROP_MAX
+	        PORT_DROP_MAX
 };
 
 struct port_counters {
@@ -91,7 +91,7 @@ void port_config_default(struct port_config *config);
 /* Probes the device named by devargs (unless EAL already did), configures one rx and one tx
  * queue, takes buffers from pools and starts it. Returns 0 or a negative errno, and logs why. */
 int port_open(struct port *port, const char *name, const char *devargs,
-	      const struct port_config *config, struct pktpool_set *pools);
+              const struct port_config *config, struct pktpool_set *pools);
 
 /* Stops and closes the port, frees queued frames and removes the device if we probed it. */
 void port_close(struct port *port);
@@ -148,8 +148,8 @@ void port_table_init(struct port_table *table);
 
 /* Opens a port and adds it; -EEXIST if the name or device is taken, -ENOSPC when full. */
 int port_table_add(struct port_table *table, const char *name, const char *devargs,
-		   const struct port_config *config, struct pktpool_set *pools,
-		   struct port **port_out);
+                   const struct port_config *config, struct pktpool_set *pools,
+                   struct port **port_out);
 
 /* Looks a port up by name; NULL if absent. */
 struct port *port_table_find(const struct port_table *table, const char *name);

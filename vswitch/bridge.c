@@ -33,7 +33,7 @@ int bridge_port_detach(struct bridge *bridge, struct port *port)
 			continue;
 		port_tx_flush(port);
 		memmove(&bridge->ports[i], &bridge->ports[i + 1],
-			(bridge->nb_ports - i - 1) * sizeof(bridge->ports[0]));
+		        (bridge->nb_ports - i - 1) * sizeof(bridge->ports[0]));
 		bridge->nb_ports--;
 		return 0;
 	}

@@ -6,7 +6,7 @@
 
 struct port;
 
-#define BRIDGE_NAME_MAX	 32
+#define BRIDGE_NAME_MAX  32
 #define BRIDGE_MAX_PORTS 64
 
 /* For now a bridge floods every frame to every other attached port, as a hub does; MAC

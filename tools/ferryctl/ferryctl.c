@@ -179,23 +179,23 @@ static int interactive(struct conn *conn)
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: ferryctl [-s SOCKET] [-j] [COMMAND...]\n"
-		     "\n"
-		     "  -s, --socket PATH  ferryd's CLI socket (default " DEFAULT_SOCKET ")\n"
-		     "  -j, --json         answers as JSON\n"
-		     "  -h, --help         this help\n"
-		     "\n"
-		     "With a command, runs it and exits: 0 on success, 1 if ferryd reported an\n"
-		     "error (on stderr), 2 if ferryd could not be reached. Without one, reads\n"
-		     "commands interactively; 'help' lists them.\n");
+	             "\n"
+	             "  -s, --socket PATH  ferryd's CLI socket (default " DEFAULT_SOCKET ")\n"
+	             "  -j, --json         answers as JSON\n"
+	             "  -h, --help         this help\n"
+	             "\n"
+	             "With a command, runs it and exits: 0 on success, 1 if ferryd reported an\n"
+	             "error (on stderr), 2 if ferryd could not be reached. Without one, reads\n"
+	             "commands interactively; 'help' lists them.\n");
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"socket", required_argument, NULL, 's'},
+	        {"json", no_argument, NULL, 'j'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_SOCKET;
 	bool json = false;
@@ -238,7 +238,7 @@ int main(int argc, char **argv)
 		for (int i = optind; i < argc; i++) {
 			bool quote = argv[i][0] == '\0' || strpbrk(argv[i], " \t'#") != NULL;
 			int n = snprintf(line + len, sizeof(line) - len, "%s%s%s%s", len ? " " : "",
-					 quote ? "\"" : "", argv[i], quote ? "\"" : "");
+			                 quote ? "\"" : "", argv[i], quote ? "\"" : "");
 			if (n < 0 || (size_t)n >= sizeof(line) - len) {
 				fprintf(stderr, "ferryctl: command too long\n");
 				close(conn.fd);

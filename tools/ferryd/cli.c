@@ -18,8 +18,8 @@ static int cli_help(void *ctx, const struct cli_args *args, struct reply *reply)
 static int cli_output(void *ctx, const struct cli_args *args, struct reply *reply);
 
 static const struct cli_command cli_builtin_commands[] = {
-	{"help [<words>...]", "list commands, or those starting with the given words", cli_help},
-	{"output <format>", "answer this connection in 'text' (default) or 'json'", cli_output},
+        {"help [<words>...]", "list commands, or those starting with the given words", cli_help},
+        {"output <format>", "answer this connection in 'text' (default) or 'json'", cli_output},
 };
 
 /* Reads one token of a syntax string into out; returns the rest or NULL at the end. */
@@ -128,7 +128,7 @@ static int compile_entry(struct cli_entry *entry)
 }
 
 int cli_table_register(struct cli_table *table, const struct cli_command *commands,
-		       unsigned int nb_commands, void *ctx)
+                       unsigned int nb_commands, void *ctx)
 {
 	for (unsigned int i = 0; i < nb_commands; i++) {
 		if (table->nb_entries == CLI_MAX_COMMANDS)
@@ -153,7 +153,7 @@ void cli_table_init(struct cli_table *table)
 }
 
 int cli_tokenize(char *buf, const char **tokens, unsigned int max_tokens, char *error,
-		 unsigned int error_size)
+                 unsigned int error_size)
 {
 	unsigned int nb = 0;
 	char *in = buf, *out = buf;
@@ -174,7 +174,7 @@ int cli_tokenize(char *buf, const char **tokens, unsigned int max_tokens, char *
 			unsigned char c = (unsigned char)*in;
 			if ((c < 0x20 && c != '\t' && c != '\r') || c == 0x7f) {
 				snprintf(error, error_size, "invalid byte 0x%02x at column %zu", c,
-					 (size_t)(in - buf) + 1);
+				         (size_t)(in - buf) + 1);
 				return -EINVAL;
 			}
 			if (quote == 0 && (c == ' ' || c == '\t' || c == '\r'))
@@ -209,7 +209,7 @@ int cli_tokenize(char *buf, const char **tokens, unsigned int max_tokens, char *
 
 /* How many of the entry's leading literal words the tokens match, stopping at the first slot. */
 static unsigned int leading_words_matched(const struct cli_entry *entry, const char **tokens,
-					  unsigned int nb_tokens)
+                                          unsigned int nb_tokens)
 {
 	unsigned int n = 0;
 
@@ -220,12 +220,13 @@ static unsigned int leading_words_matched(const struct cli_entry *entry, const c
 }
 
 static bool fixed_part_matches(const struct cli_entry *entry, const char **tokens,
-			       unsigned int nb_tokens)
+                               unsigned int nb_tokens)
 {
 	if (nb_tokens < entry->nb_fixed)
 		return false;
 	for (unsigned int i = 0; i < entry->nb_fixed; i++)
-		if (entry->tokens[i].kind == CLI_WORD && strcmp(entry->tokens[i].word, tokens[i]) != 0)
+		if (entry->tokens[i].kind == CLI_WORD &&
+		    strcmp(entry->tokens[i].word, tokens[i]) != 0)
 			return false;
 	return true;
 }
@@ -237,7 +238,7 @@ static int usage_error(struct reply *reply, const char *what, const struct cli_e
 
 /* Matches the tokens after the fixed part against the entry's options. */
 static int bind_options(const struct cli_entry *entry, const char **tokens, unsigned int nb_tokens,
-			struct cli_args *args, struct reply *reply)
+                        struct cli_args *args, struct reply *reply)
 {
 	unsigned int i = entry->nb_fixed;
 
@@ -272,7 +273,7 @@ static int bind_options(const struct cli_entry *entry, const char **tokens, unsi
 			if (i + 1 >= nb_tokens) {
 				char what[96];
 				snprintf(what, sizeof(what), "'%s' needs a value <%s>", match->word,
-					 match->value_name);
+				         match->value_name);
 				return usage_error(reply, what, entry);
 			}
 			value = tokens[++i];
@@ -284,39 +285,57 @@ static int bind_options(const struct cli_entry *entry, const char **tokens, unsi
 	return 0;
 }
 
+/* True if the tokens are a proper prefix of the entry's fixed part: the user stopped early. */
+static bool is_incomplete_call(const struct cli_entry *entry, const char **tokens,
+                               unsigned int nb_tokens)
+{
+	if (nb_tokens >= entry->nb_fixed)
+		return false;
+	for (unsigned int i = 0; i < nb_tokens; i++)
+		if (entry->tokens[i].kind == CLI_WORD &&
+		    strcmp(entry->tokens[i].word, tokens[i]) != 0)
+			return false;
+	return true;
+}
+
 static int no_match_error(const struct cli_table *table, const char **tokens,
-			  unsigned int nb_tokens, struct reply *reply)
+                          unsigned int nb_tokens, struct reply *reply)
 {
 	unsigned int best = 0;
+	bool incomplete = false;
 
 	for (unsigned int e = 0; e < table->nb_entries; e++) {
 		unsigned int n = leading_words_matched(&table->entries[e], tokens, nb_tokens);
 		if (n > best)
 			best = n;
+		incomplete |= is_incomplete_call(&table->entries[e], tokens, nb_tokens);
 	}
 	if (best == 0)
-		return reply_error(reply, -ENOENT, "unknown command '%.64s' (try 'help')", tokens[0]);
+		return reply_error(reply, -ENOENT, "unknown command '%.64s' (try 'help')",
+		                   tokens[0]);
 
-	/* Name what went wrong, then list the usage of every command sharing the longest prefix. */
-	const struct cli_entry *first = NULL;
-	for (unsigned int e = 0; e < table->nb_entries && first == NULL; e++)
-		if (leading_words_matched(&table->entries[e], tokens, nb_tokens) == best)
-			first = &table->entries[e];
-	const char *what = "wrong arguments";
-	if (best == nb_tokens)
-		what = "incomplete command";
-	else if (first->tokens[best].kind == CLI_WORD)
-		what = "unknown command";
-
+	/* Name what went wrong, then list the usage of the commands the user may have meant. */
+	const char *what = incomplete ? "incomplete command" : "wrong arguments";
+	for (unsigned int e = 0; e < table->nb_entries && !incomplete; e++) {
+		const struct cli_entry *entry = &table->entries[e];
+		if (leading_words_matched(entry, tokens, nb_tokens) == best &&
+		    best < entry->nb_fixed && entry->tokens[best].kind == CLI_WORD)
+			what = "unknown command";
+	}
 	char *message = NULL;
 	size_t message_len = 0;
 	FILE *f = open_memstream(&message, &message_len);
 	if (f == NULL)
 		return reply_error(reply, -ENOMEM, "out of memory");
 	fputs(what, f);
-	for (unsigned int e = 0; e < table->nb_entries; e++)
-		if (leading_words_matched(&table->entries[e], tokens, nb_tokens) == best)
-			fprintf(f, "\nusage: %s", table->entries[e].command->syntax);
+	for (unsigned int e = 0; e < table->nb_entries; e++) {
+		const struct cli_entry *entry = &table->entries[e];
+		bool relevant = incomplete
+		                        ? is_incomplete_call(entry, tokens, nb_tokens)
+		                        : leading_words_matched(entry, tokens, nb_tokens) == best;
+		if (relevant)
+			fprintf(f, "\nusage: %s", entry->command->syntax);
+	}
 	fclose(f);
 	int ret = reply_error(reply, -EINVAL, "%s", message != NULL ? message : what);
 	free(message);
@@ -324,7 +343,7 @@ static int no_match_error(const struct cli_table *table, const char **tokens,
 }
 
 int cli_execute(struct cli_table *table, struct cli_session *session, const char *line,
-		struct reply *reply)
+                struct reply *reply)
 {
 	const char *tokens[CLI_MAX_TOKENS];
 	char error[160];
@@ -332,7 +351,7 @@ int cli_execute(struct cli_table *table, struct cli_session *session, const char
 
 	if (len > CLI_LINE_MAX)
 		return reply_error(reply, -E2BIG, "line too long (%zu bytes, at most %u)", len,
-				   CLI_LINE_MAX);
+		                   CLI_LINE_MAX);
 	char *buf = malloc(len + 1);
 	if (buf == NULL)
 		return reply_error(reply, -ENOMEM, "out of memory");
@@ -391,7 +410,7 @@ const char *cli_arg(const struct cli_args *args, const char *name)
 }
 
 int cli_arg_u64(const struct cli_args *args, const char *name, uint64_t min, uint64_t max,
-		uint64_t *value, struct reply *reply)
+                uint64_t *value, struct reply *reply)
 {
 	const char *text = cli_arg(args, name);
 	char *end;
@@ -402,7 +421,7 @@ int cli_arg_u64(const struct cli_args *args, const char *name, uint64_t min, uin
 	unsigned long long v = strtoull(text, &end, 0);
 	if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno != 0 || v < min || v > max)
 		return reply_error(reply, -EINVAL, "%s: '%.64s' is not a number from %llu to %llu",
-				   name, text, (unsigned long long)min, (unsigned long long)max);
+		                   name, text, (unsigned long long)min, (unsigned long long)max);
 	*value = v;
 	return 0;
 }

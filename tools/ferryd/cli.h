@@ -7,10 +7,10 @@
 
 #include "reply.h"
 
-#define CLI_LINE_MAX	    65536 /* longest request line, in bytes, without the newline */
-#define CLI_MAX_TOKENS	    64
-#define CLI_MAX_SYNTAX	    24 /* words, <slots> and [options] in one command's syntax */
-#define CLI_MAX_COMMANDS    256
+#define CLI_LINE_MAX     65536 /* longest request line, in bytes, without the newline */
+#define CLI_MAX_TOKENS   64
+#define CLI_MAX_SYNTAX   24 /* words, <slots> and [options] in one command's syntax */
+#define CLI_MAX_COMMANDS 256
 
 /* Per-connection state a command may change (the output format). */
 struct cli_session {
@@ -68,20 +68,20 @@ void cli_table_init(struct cli_table *table);
 /* Adds commands whose handlers get ctx. Returns -EINVAL (and names the bad syntax on stderr via
  * the log) if a syntax string is malformed, -ENOSPC when the table is full. */
 int cli_table_register(struct cli_table *table, const struct cli_command *commands,
-		       unsigned int nb_commands, void *ctx);
+                       unsigned int nb_commands, void *ctx);
 
 /* Splits a line into words: blanks separate, "double" and 'single' quotes group, backslash
  * escapes inside double quotes, an unquoted # starts a comment. Control bytes are refused.
  * Returns the number of tokens (pointers into buf, which is overwritten) or a negative errno with
  * a message in error (at least 128 bytes). */
 int cli_tokenize(char *buf, const char **tokens, unsigned int max_tokens, char *error,
-		 unsigned int error_size);
+                 unsigned int error_size);
 
 /* Runs one command line: tokenizes, finds the command, checks the arguments against its
  * syntax and only then calls its handler. Every outcome is in the reply; returns 0 or the
  * negative errno of the failure. An empty or comment-only line does nothing and returns 0. */
 int cli_execute(struct cli_table *table, struct cli_session *session, const char *line,
-		struct reply *reply);
+                struct reply *reply);
 
 /* The value of a slot or option by name, "" for a flag that was given, NULL if absent. */
 const char *cli_arg(const struct cli_args *args, const char *name);
@@ -89,6 +89,6 @@ const char *cli_arg(const struct cli_args *args, const char *name);
 /* Parses an unsigned decimal (or 0x hex) argument within [min, max]; on failure says so in
  * reply and returns -EINVAL. An absent optional argument leaves *value untouched. */
 int cli_arg_u64(const struct cli_args *args, const char *name, uint64_t min, uint64_t max,
-		uint64_t *value, struct reply *reply);
+                uint64_t *value, struct reply *reply);
 
 #endif

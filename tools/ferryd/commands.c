@@ -30,7 +30,7 @@ static int cmd_show_version(void *ctx, const struct cli_args *args, struct reply
 	reply_str(reply, "version", "%s", FERRY_VERSION);
 	reply_str(reply, "dpdk", "%s", rte_version());
 	reply_u64(reply, "uptime_s",
-		  (loop_now_ns(&ferryd->loop) - ferryd->start_ns) / 1000000000ull);
+	          (loop_now_ns(&ferryd->loop) - ferryd->start_ns) / 1000000000ull);
 	return 0;
 }
 
@@ -130,15 +130,15 @@ static int cmd_port_add(void *ctx, const struct cli_args *args, struct reply *re
 		return reply_error(reply, ret, "port '%.64s' exists already", name);
 	if (ret == -ENAMETOOLONG)
 		return reply_error(reply, ret, "name or devargs too long (at most %u and %u bytes)",
-				   PORT_NAME_MAX - 1, PORT_DEVARGS_MAX - 1);
+		                   PORT_NAME_MAX - 1, PORT_DEVARGS_MAX - 1);
 	if (ret < 0)
 		return reply_error(reply, ret, "cannot add port '%.64s' (%.200s): %s", name,
-				   devargs, strerror(-ret));
+		                   devargs, strerror(-ret));
 	ret = bridge_port_attach(&ferryd->bridge, port);
 	if (ret < 0) {
 		port_table_del(&ferryd->ports, port);
 		return reply_error(reply, ret, "cannot attach '%.64s' to %s: %s", name,
-				   ferryd->bridge.name, strerror(-ret));
+		                   ferryd->bridge.name, strerror(-ret));
 	}
 	reply_str(reply, "port", "%s", port->name);
 	reply_u64(reply, "ethdev", port->port_id);
@@ -198,12 +198,12 @@ static int cmd_show_loop(void *ctx, const struct cli_args *args, struct reply *r
 	reply_u64(reply, "busy_cycles", s->busy_cycles);
 	reply_u64(reply, "idle_cycles", s->idle_cycles);
 	reply_u64(reply, "sleep_cycles", s->sleep_cycles);
-	reply_double(reply, "busy_percent", total ? 100.0 * (double)s->busy_cycles / (double)total : 0,
-		     2);
+	reply_double(reply, "busy_percent",
+	             total ? 100.0 * (double)s->busy_cycles / (double)total : 0, 2);
 	reply_double(reply, "cycles_per_packet",
-		     s->work ? (double)s->busy_cycles / (double)s->work : 0, 1);
+	             s->work ? (double)s->busy_cycles / (double)s->work : 0, 1);
 	reply_double(reply, "packets_per_busy_iteration",
-		     s->busy_iterations ? (double)s->work / (double)s->busy_iterations : 0, 2);
+	             s->busy_iterations ? (double)s->work / (double)s->busy_iterations : 0, 2);
 	reply_u64(reply, "sleeps", s->sleeps);
 	reply_u64(reply, "timers_armed", loop->nb_timers);
 	reply_u64(reply, "timers_fired", s->timers_fired);
@@ -243,16 +243,16 @@ static int cmd_loop_max_sleep(void *ctx, const struct cli_args *args, struct rep
 }
 
 static const char *const log_level_names[] = {
-	[RTE_LOG_EMERG] = "emergency", [RTE_LOG_ALERT] = "alert",   [RTE_LOG_CRIT] = "critical",
-	[RTE_LOG_ERR] = "error",       [RTE_LOG_WARNING] = "warning", [RTE_LOG_NOTICE] = "notice",
-	[RTE_LOG_INFO] = "info",       [RTE_LOG_DEBUG] = "debug",
+        [RTE_LOG_EMERG] = "emergency", [RTE_LOG_ALERT] = "alert",     [RTE_LOG_CRIT] = "critical",
+        [RTE_LOG_ERR] = "error",       [RTE_LOG_WARNING] = "warning", [RTE_LOG_NOTICE] = "notice",
+        [RTE_LOG_INFO] = "info",       [RTE_LOG_DEBUG] = "debug",
 };
 
 /* DPDK's own spelling, as --log-level takes it. */
 static const char *const log_level_short_names[] = {
-	[RTE_LOG_EMERG] = "emerg", [RTE_LOG_ALERT] = "alert",	  [RTE_LOG_CRIT] = "crit",
-	[RTE_LOG_ERR] = "err",	   [RTE_LOG_WARNING] = "warn", [RTE_LOG_NOTICE] = "notice",
-	[RTE_LOG_INFO] = "info",   [RTE_LOG_DEBUG] = "debug",
+        [RTE_LOG_EMERG] = "emerg", [RTE_LOG_ALERT] = "alert",  [RTE_LOG_CRIT] = "crit",
+        [RTE_LOG_ERR] = "err",     [RTE_LOG_WARNING] = "warn", [RTE_LOG_NOTICE] = "notice",
+        [RTE_LOG_INFO] = "info",   [RTE_LOG_DEBUG] = "debug",
 };
 
 static int parse_log_level(const char *text)
@@ -277,9 +277,9 @@ static int cmd_log_level(void *ctx, const struct cli_args *args, struct reply *r
 	(void)ctx;
 	if (level < 0)
 		return reply_error(reply, -EINVAL,
-				   "unknown level '%.32s' (emergency, alert, critical, error, "
-				   "warning, notice, info, debug or 1-8)",
-				   cli_arg(args, "level"));
+		                   "unknown level '%.32s' (emergency, alert, critical, error, "
+		                   "warning, notice, info, debug or 1-8)",
+		                   cli_arg(args, "level"));
 	/* A pattern such as ferry.* or pmd.net.* sets every matching type, as --log-level does. */
 	int ret = rte_log_set_level_pattern(type, (uint32_t)level);
 	if (ret < 0)
@@ -290,23 +290,23 @@ static int cmd_log_level(void *ctx, const struct cli_args *args, struct reply *r
 }
 
 static const struct cli_command ferryd_commands[] = {
-	{"show version", "ferry and DPDK versions, uptime", cmd_show_version},
-	{"show ports", "every port: driver, MAC, link, MTU, devargs", cmd_show_ports},
-	{"show port <name> stats", "a port's counters, drops by reason and device counters",
-	 cmd_show_port_stats},
-	{"clear port <name> stats", "zero a port's counters", cmd_clear_port_stats},
-	{"port add <name> <devargs> [mtu <bytes>] [rxd <descriptors>] [txd <descriptors>]",
-	 "open a DPDK device (PCI address or vdev such as net_af_packet0,iface=eth0) as a port",
-	 cmd_port_add},
-	{"port del <name>", "stop and remove a port", cmd_port_del},
-	{"show pools", "packet buffer pools per NUMA socket", cmd_show_pools},
-	{"show loop", "worker loop: iterations, busy and idle cycles, cycles per packet",
-	 cmd_show_loop},
-	{"clear loop stats", "zero the worker loop's counters", cmd_clear_loop_stats},
-	{"loop max-sleep <microseconds>", "longest idle sleep of the worker (default 1000)",
-	 cmd_loop_max_sleep},
-	{"log level <type> <level>", "set the level of log types matching a pattern (ferry.*)",
-	 cmd_log_level},
+        {"show version", "ferry and DPDK versions, uptime", cmd_show_version},
+        {"show ports", "every port: driver, MAC, link, MTU, devargs", cmd_show_ports},
+        {"show port <name> stats", "a port's counters, drops by reason and device counters",
+         cmd_show_port_stats},
+        {"clear port <name> stats", "zero a port's counters", cmd_clear_port_stats},
+        {"port add <name> <devargs> [mtu <bytes>] [rxd <descriptors>] [txd <descriptors>]",
+         "open a DPDK device (PCI address or vdev such as net_af_packet0,iface=eth0) as a port",
+         cmd_port_add},
+        {"port del <name>", "stop and remove a port", cmd_port_del},
+        {"show pools", "packet buffer pools per NUMA socket", cmd_show_pools},
+        {"show loop", "worker loop: iterations, busy and idle cycles, cycles per packet",
+         cmd_show_loop},
+        {"clear loop stats", "zero the worker loop's counters", cmd_clear_loop_stats},
+        {"loop max-sleep <microseconds>", "longest idle sleep of the worker (default 1000)",
+         cmd_loop_max_sleep},
+        {"log level <type> <level>", "set the level of log types matching a pattern (ferry.*)",
+         cmd_log_level},
 };
 
 int commands_register(struct ferryd *ferryd)

@@ -27,8 +27,8 @@ static RTE_LOG_REGISTER(ctlsock_logtype, ferry.ctlsock, INFO);
 #define CTL_LOG(level, fmt, ...)                                                                   \
 	rte_log(RTE_LOG_##level, ctlsock_logtype, "ctlsock: " fmt "\n", ##__VA_ARGS__)
 
-#define CTL_RING_SIZE	 1024 /* requests in flight, one per client at most */
-#define CTL_OUT_HIGH	 (1u << 20)
+#define CTL_RING_SIZE    1024 /* requests in flight, one per client at most */
+#define CTL_OUT_HIGH     (1u << 20)
 #define CTL_WORKER_BURST 8
 
 /* One command on its way to the worker and back. */
@@ -44,7 +44,7 @@ struct ctl_conn {
 	int fd; /* -1 when the slot is free */
 	uint64_t generation;
 	struct cli_session session;
-	bool busy;	  /* a request is with the worker */
+	bool busy;        /* a request is with the worker */
 	bool discarding;  /* skipping the rest of an over-long line */
 	bool peer_closed; /* the client shut down its sending side */
 	size_t in_len;
@@ -74,7 +74,7 @@ static struct rte_ring *ctl_ring_create(const char *name)
 	/* Rings in our own memory need no memzone, so two sockets in one process can't clash. */
 	ssize_t size = rte_ring_get_memsize(CTL_RING_SIZE);
 	struct rte_ring *ring = aligned_alloc(RTE_CACHE_LINE_SIZE,
-					      RTE_ALIGN_CEIL((size_t)size, RTE_CACHE_LINE_SIZE));
+	                                      RTE_ALIGN_CEIL((size_t)size, RTE_CACHE_LINE_SIZE));
 
 	if (ring == NULL)
 		return NULL;
@@ -128,7 +128,7 @@ static int ctl_listen(struct ctlsock *ctl)
 			/* A live daemon answers a connect; a stale file left by a crash does not. */
 			int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 			bool alive = probe >= 0 &&
-				     connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+			             connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0;
 			if (probe >= 0)
 				close(probe);
 			if (alive) {
@@ -157,7 +157,7 @@ static int ctl_listen(struct ctlsock *ctl)
 }
 
 int ctlsock_open(struct ctlsock **out, const char *path, unsigned int max_clients,
-		 struct cli_table *table)
+                 struct cli_table *table)
 {
 	struct ctlsock *ctl = calloc(1, sizeof(*ctl));
 	int ret = -ENOMEM;
@@ -170,7 +170,7 @@ int ctlsock_open(struct ctlsock **out, const char *path, unsigned int max_client
 	ctl->max_clients = max_clients != 0 ? max_clients : CTLSOCK_DEFAULT_MAX_CLIENTS;
 	if (strlen(path) >= sizeof(ctl->path)) {
 		CTL_LOG(ERR, "socket path too long (at most %zu bytes): %s", sizeof(ctl->path) - 1,
-			path);
+		        path);
 		ret = -ENAMETOOLONG;
 		goto fail;
 	}
@@ -181,8 +181,7 @@ int ctlsock_open(struct ctlsock **out, const char *path, unsigned int max_client
 	ctl->to_worker = ctl_ring_create("ctl_to_worker");
 	ctl->to_control = ctl_ring_create("ctl_to_control");
 	if (ctl->conns == NULL || ctl->pollfds == NULL || ctl->poll_conn == NULL ||
-	    ctl->to_worker == NULL ||
-	    ctl->to_control == NULL)
+	    ctl->to_worker == NULL || ctl->to_control == NULL)
 		goto fail;
 	for (unsigned int i = 0; i < ctl->max_clients; i++)
 		ctl->conns[i].fd = -1;
@@ -212,8 +211,8 @@ unsigned int ctlsock_worker_poll(void *arg)
 {
 	struct ctlsock *ctl = arg;
 	struct ctl_request *requests[CTL_WORKER_BURST];
-	unsigned int n = rte_ring_dequeue_burst(ctl->to_worker, (void **)requests, CTL_WORKER_BURST,
-						NULL);
+	unsigned int n =
+	        rte_ring_dequeue_burst(ctl->to_worker, (void **)requests, CTL_WORKER_BURST, NULL);
 
 	for (unsigned int i = 0; i < n; i++) {
 		struct ctl_request *req = requests[i];
@@ -262,7 +261,7 @@ static int ctl_conn_queue_output(struct ctl_conn *conn, bool ok, const char *bod
 
 /* Answers without bothering the worker (malformed input). */
 static int ctl_conn_reply_error(struct ctl_conn *conn, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+        __attribute__((format(printf, 2, 3)));
 
 static int ctl_conn_reply_error(struct ctl_conn *conn, const char *fmt, ...)
 {
@@ -284,15 +283,14 @@ static int ctl_conn_reply_error(struct ctl_conn *conn, const char *fmt, ...)
 	return ret;
 }
 
-static int ctl_conn_send_line(struct ctlsock *ctl, unsigned int index, const char *line,
-			      size_t len)
+static int ctl_conn_send_line(struct ctlsock *ctl, unsigned int index, const char *line, size_t len)
 {
 	struct ctl_conn *conn = &ctl->conns[index];
 	const char *nul = memchr(line, '\0', len);
 
 	if (nul != NULL)
 		return ctl_conn_reply_error(conn, "invalid byte 0x00 at column %zu",
-					    (size_t)(nul - line) + 1);
+		                            (size_t)(nul - line) + 1);
 	struct ctl_request *req = malloc(sizeof(*req) + len + 1);
 	if (req == NULL)
 		return ctl_conn_reply_error(conn, "out of memory");
@@ -325,8 +323,8 @@ static int ctl_conn_process_input(struct ctlsock *ctl, unsigned int index)
 			if (conn->in_len > CLI_LINE_MAX) {
 				if (!conn->discarding)
 					ret = ctl_conn_reply_error(
-						conn, "line too long (more than %u bytes)",
-						CLI_LINE_MAX);
+					        conn, "line too long (more than %u bytes)",
+					        CLI_LINE_MAX);
 				conn->discarding = true;
 				conn->in_len = 0;
 				return ret;
@@ -368,8 +366,8 @@ static void ctl_conn_read(struct ctlsock *ctl, unsigned int index)
 static void ctl_conn_write(struct ctlsock *ctl, struct ctl_conn *conn)
 {
 	while (conn->out_sent < conn->out_len) {
-		ssize_t n = send(conn->fd, conn->out + conn->out_sent, conn->out_len - conn->out_sent,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = send(conn->fd, conn->out + conn->out_sent,
+		                 conn->out_len - conn->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
 				ctl_conn_close(ctl, conn);
@@ -416,9 +414,9 @@ static void ctl_collect_answers(struct ctlsock *ctl)
 			conn->session = req->session;
 			if (req->reply != NULL)
 				text = reply_render(req->reply, conn->session.format, &len);
-			int ret = text != NULL ? ctl_conn_queue_output(conn, !reply_failed(req->reply),
-								       text, len)
-					       : ctl_conn_reply_error(conn, "out of memory");
+			int ret = text != NULL ? ctl_conn_queue_output(
+			                                 conn, !reply_failed(req->reply), text, len)
+			                       : ctl_conn_reply_error(conn, "out of memory");
 			free(text);
 			conn->busy = false;
 			if (ret < 0)
@@ -481,8 +479,8 @@ static void *ctl_thread(void *arg)
 			 * peer only half-closed; a full close shows up as a failed send. */
 			if (conn->fd >= 0 && (revents & POLLHUP) && !(revents & POLLIN))
 				conn->peer_closed = true;
-			if (conn->fd >= 0 && conn->peer_closed && !conn->busy && conn->in_len == 0 &&
-			    conn->out_len == 0)
+			if (conn->fd >= 0 && conn->peer_closed && !conn->busy &&
+			    conn->in_len == 0 && conn->out_len == 0)
 				ctl_conn_close(ctl, conn);
 		}
 		if (ctl->pollfds[1].revents & POLLIN)
@@ -492,8 +490,8 @@ static void *ctl_thread(void *arg)
 			struct ctl_conn *conn = &ctl->conns[i];
 			if (conn->fd >= 0 && conn->out_len > conn->out_sent)
 				ctl_conn_write(ctl, conn);
-			if (conn->fd >= 0 && conn->peer_closed && !conn->busy && conn->in_len == 0 &&
-			    conn->out_len == 0)
+			if (conn->fd >= 0 && conn->peer_closed && !conn->busy &&
+			    conn->in_len == 0 && conn->out_len == 0)
 				ctl_conn_close(ctl, conn);
 		}
 	}

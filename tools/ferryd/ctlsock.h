@@ -5,13 +5,13 @@
 struct cli_table;
 struct ctlsock;
 
-#define CTLSOCK_DEFAULT_PATH	    "/run/ferry/ferryd.sock"
+#define CTLSOCK_DEFAULT_PATH        "/run/ferry/ferryd.sock"
 #define CTLSOCK_DEFAULT_MAX_CLIENTS 256
 
 /* Creates the socket at path (and its directory), mode 0660. Fails with -EADDRINUSE if a live
  * daemon already listens there; a stale socket file is replaced. */
 int ctlsock_open(struct ctlsock **ctl, const char *path, unsigned int max_clients,
-		 struct cli_table *table);
+                 struct cli_table *table);
 
 /* Starts the control thread that accepts and reads clients. Commands run only when the worker
  * calls ctlsock_worker_poll(). */

@@ -28,21 +28,21 @@ static void on_signal(int signo)
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: ferryd [options] -- [EAL arguments]\n"
-		"\n"
-		"  -s, --socket PATH        CLI socket (default %s)\n"
-		"  -c, --config FILE        run the commands in FILE at start-up\n"
-		"      --max-sleep-us N     longest idle sleep of the worker (default 1000)\n"
-		"      --max-clients N      CLI clients served at once (default %u)\n"
-		"      --mbuf-size BYTES    packet buffer data room (default %u)\n"
-		"  -V, --version            print the version and exit\n"
-		"  -h, --help               this help\n"
-		"\n"
-		"EAL arguments, for example:\n"
-		"  bare metal:  -l 2-3 -a 0000:3b:00.0 --socket-mem 1024\n"
-		"  virtual:     --no-huge -m 256 --no-pci --no-shconf "
-		"--vdev net_af_packet0,iface=veth0\n",
-		CTLSOCK_DEFAULT_PATH, CTLSOCK_DEFAULT_MAX_CLIENTS, PKTPOOL_DEFAULT_DATA_ROOM);
+	        "usage: ferryd [options] -- [EAL arguments]\n"
+	        "\n"
+	        "  -s, --socket PATH        CLI socket (default %s)\n"
+	        "  -c, --config FILE        run the commands in FILE at start-up\n"
+	        "      --max-sleep-us N     longest idle sleep of the worker (default 1000)\n"
+	        "      --max-clients N      CLI clients served at once (default %u)\n"
+	        "      --mbuf-size BYTES    packet buffer data room (default %u)\n"
+	        "  -V, --version            print the version and exit\n"
+	        "  -h, --help               this help\n"
+	        "\n"
+	        "EAL arguments, for example:\n"
+	        "  bare metal:  -l 2-3 -a 0000:3b:00.0 --socket-mem 1024\n"
+	        "  virtual:     --no-huge -m 256 --no-pci --no-shconf "
+	        "--vdev net_af_packet0,iface=veth0\n",
+	        CTLSOCK_DEFAULT_PATH, CTLSOCK_DEFAULT_MAX_CLIENTS, PKTPOOL_DEFAULT_DATA_ROOM);
 }
 
 struct options {
@@ -53,8 +53,7 @@ struct options {
 	unsigned long mbuf_size;
 };
 
-static int parse_number(const char *name, const char *text, unsigned long max,
-			unsigned long *value)
+static int parse_number(const char *name, const char *text, unsigned long max, unsigned long *value)
 {
 	char *end;
 
@@ -62,7 +61,7 @@ static int parse_number(const char *name, const char *text, unsigned long max,
 	*value = strtoul(text, &end, 10);
 	if (*text == '\0' || *end != '\0' || errno != 0 || *value > max) {
 		fprintf(stderr, "ferryd: --%s: '%s' is not a number from 0 to %lu\n", name, text,
-			max);
+		        max);
 		return -EINVAL;
 	}
 	return 0;
@@ -72,14 +71,14 @@ static int parse_number(const char *name, const char *text, unsigned long max,
 static int parse_options(int argc, char **argv, struct options *opts)
 {
 	static const struct option longopts[] = {
-		{"socket", required_argument, NULL, 's'},
-		{"config", required_argument, NULL, 'c'},
-		{"max-sleep-us", required_argument, NULL, 'S'},
-		{"max-clients", required_argument, NULL, 'C'},
-		{"mbuf-size", required_argument, NULL, 'M'},
-		{"version", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
+	        {"socket", required_argument, NULL, 's'},
+	        {"config", required_argument, NULL, 'c'},
+	        {"max-sleep-us", required_argument, NULL, 'S'},
+	        {"max-clients", required_argument, NULL, 'C'},
+	        {"mbuf-size", required_argument, NULL, 'M'},
+	        {"version", no_argument, NULL, 'V'},
+	        {"help", no_argument, NULL, 'h'},
+	        {NULL, 0, NULL, 0},
 	};
 	int c;
 
@@ -133,7 +132,8 @@ int main(int argc, char **argv)
 	int eal_argc = argc - first_eal + 1;
 	eal_argv[0] = argv[0];
 	if (rte_eal_init(eal_argc, eal_argv) < 0) {
-		fprintf(stderr, "ferryd: cannot initialise DPDK EAL: %s\n", rte_strerror(rte_errno));
+		fprintf(stderr, "ferryd: cannot initialise DPDK EAL: %s\n",
+		        rte_strerror(rte_errno));
 		return 1;
 	}
 	/* Idle sleeps are short; the default 50 us timer slack would stretch them. */
@@ -156,13 +156,13 @@ int main(int argc, char **argv)
 
 	if (opts.config_file != NULL && ferryd_run_file(&ferryd, opts.config_file) < 0) {
 		fprintf(stderr, "ferryd: start-up file %s failed (see the log above)\n",
-			opts.config_file);
+		        opts.config_file);
 		goto out_ferryd;
 	}
 	ret = ctlsock_open(&ctl, opts.socket_path, (unsigned int)opts.max_clients, &ferryd.cli);
 	if (ret < 0) {
 		fprintf(stderr, "ferryd: cannot open CLI socket %s: %s\n", opts.socket_path,
-			strerror(-ret));
+		        strerror(-ret));
 		goto out_ferryd;
 	}
 	ret = loop_poller_add(&ferryd.loop, "cli", ctlsock_worker_poll, ctl);
@@ -172,7 +172,7 @@ int main(int argc, char **argv)
 		goto out_ctl;
 
 	rte_log(RTE_LOG_NOTICE, RTE_LOGTYPE_USER1, "ferryd %s ready on %s, worker on lcore %u\n",
-		FERRY_VERSION, opts.socket_path, rte_lcore_id());
+	        FERRY_VERSION, opts.socket_path, rte_lcore_id());
 	loop_run(&ferryd.loop);
 	rte_log(RTE_LOG_NOTICE, RTE_LOGTYPE_USER1, "ferryd: shutting down\n");
 	status = EXIT_SUCCESS;

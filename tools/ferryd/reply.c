@@ -48,10 +48,8 @@ struct reply *reply_new(void)
 		free(reply);
 		return NULL;
 	}
-	reply->nodes[0] = (struct reply_node){.type = NODE_OBJECT,
-					       .first_child = -1,
-					       .last_child = -1,
-					       .next = -1};
+	reply->nodes[0] = (struct reply_node){
+	        .type = NODE_OBJECT, .first_child = -1, .last_child = -1, .next = -1};
 	reply->nb_nodes = 1;
 	reply->depth = 1;
 	reply->stack[0] = 0;
@@ -269,7 +267,8 @@ static void sb_puts(struct strbuf *sb, const char *s)
 	sb_putn(sb, s, strlen(s));
 }
 
-static void sb_printf(struct strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(struct strbuf *sb, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
 
 static void sb_printf(struct strbuf *sb, const char *fmt, ...)
 {
@@ -399,7 +398,8 @@ static void json_value(struct strbuf *sb, const struct reply *reply, int index)
 				sb_puts(sb, ", ");
 			first = false;
 			if (node->type == NODE_OBJECT) {
-				json_string(sb, reply->nodes[c].key != NULL ? reply->nodes[c].key : "");
+				json_string(sb,
+				            reply->nodes[c].key != NULL ? reply->nodes[c].key : "");
 				sb_puts(sb, ": ");
 			}
 			json_value(sb, reply, c);
@@ -476,7 +476,8 @@ static void text_table(struct strbuf *sb, const struct reply *reply, int list, s
 	sb_pad(sb, indent);
 	for (unsigned int col = 0; col < nb_columns; col++) {
 		for (const char *k = columns[col]; *k != '\0'; k++) {
-			char up = (*k >= 'a' && *k <= 'z') ? (char)(*k - 'a' + 'A') : (*k == '_' ? ' ' : *k);
+			char up = (*k >= 'a' && *k <= 'z') ? (char)(*k - 'a' + 'A')
+			                                   : (*k == '_' ? ' ' : *k);
 			sb_putn(sb, &up, 1);
 		}
 		if (col + 1 < nb_columns)
@@ -487,7 +488,8 @@ static void text_table(struct strbuf *sb, const struct reply *reply, int list, s
 		sb_pad(sb, indent);
 		for (unsigned int col = 0; col < nb_columns; col++) {
 			size_t w = 0;
-			for (int c = reply->nodes[row].first_child; c >= 0; c = reply->nodes[c].next) {
+			for (int c = reply->nodes[row].first_child; c >= 0;
+			     c = reply->nodes[c].next) {
 				const struct reply_node *cell = &reply->nodes[c];
 				if (cell->key != NULL && !is_container(cell) &&
 				    strcmp(cell->key, columns[col]) == 0) {
@@ -553,8 +555,8 @@ static void text_object(struct strbuf *sb, const struct reply *reply, int object
 			continue;
 		}
 		/* A reply that is one table needs no heading. */
-		bool only_member = object == 0 && reply->nodes[object].first_child == c &&
-				   node->next < 0;
+		bool only_member =
+		        object == 0 && reply->nodes[object].first_child == c && node->next < 0;
 		if (!only_member) {
 			sb_pad(sb, indent);
 			sb_puts(sb, key);

@@ -32,7 +32,7 @@ void reply_list_end(struct reply *reply);
 
 /* Adds a string member (key NULL inside a list), printf style. */
 void reply_str(struct reply *reply, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* Adds an unsigned integer member. */
 void reply_u64(struct reply *reply, const char *key, uint64_t value);
@@ -49,7 +49,7 @@ void reply_bool(struct reply *reply, const char *key, bool value);
 /* Marks the reply failed with a message (the first error wins) and returns err, so a handler
  * can `return reply_error(reply, -EINVAL, "...")`. */
 int reply_error(struct reply *reply, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+        __attribute__((format(printf, 3, 4)));
 
 /* As reply_error, with a va_list. */
 int reply_verror(struct reply *reply, int err, const char *fmt, va_list ap);

@@ -1,0 +1,52 @@
+/* Test helpers: start a real ferryd, drive it through ferryctl, wait for conditions. */
+#ifndef FERRY_TESTS_HARNESS_H
+#define FERRY_TESTS_HARNESS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct harness_ferryd {
+	pid_t pid;
+	char dir[64];     /* a private temporary directory, removed by harness_ferryd_stop */
+	char socket[100]; /* its CLI socket (fits sun_path) */
+	char log[192];    /* its stdout and stderr */
+};
+
+/* Path of a file under the source tree's pcaps/ folder. */
+const char *harness_pcap(const char *name);
+
+/* Starts ferryd with --no-huge --no-shconf and bounded memory, with the given start-up file
+ * text (NULL for none), and waits until its socket answers. Returns 0, or -1 with ferryd's log
+ * printed. */
+int harness_ferryd_start(struct harness_ferryd *ferryd, const char *config);
+
+/* As harness_ferryd_start, but only spawns ferryd and returns its exit status once it ends
+ * (used for start-ups that must fail). The log is kept in ferryd->log. */
+int harness_ferryd_run_to_exit(struct harness_ferryd *ferryd, const char *config, int timeout_ms);
+
+/* Sends SIGTERM, waits for the exit, returns its exit status (or -1 on timeout/kill). */
+int harness_ferryd_stop(struct harness_ferryd *ferryd);
+
+/* Runs ferryctl -s <socket> with the given arguments (NULL-terminated list); captures stdout
+ * into *out and stderr into *err (either may be NULL; free them). Returns the exit code. */
+int harness_ctl(const struct harness_ferryd *ferryd, char **out, char **err, ...);
+
+/* Reads an unsigned integer field "key": N from a JSON text (the first match). */
+bool harness_json_u64(const char *json, const char *key, uint64_t *value);
+
+/* Monotonic milliseconds. */
+uint64_t harness_now_ms(void);
+
+/* Connects a raw client to the socket; returns the fd or -1. */
+int harness_connect(const struct harness_ferryd *ferryd);
+
+/* Sends a line on a raw connection and reads one framed answer ("OK n" / "ERR n" + n bytes)
+ * within timeout_ms. Returns 1 for OK, 0 for ERR, -1 on failure; *body (may be NULL) gets the
+ * answer's text. */
+int harness_call(int fd, const char *line, char **body, int timeout_ms);
+
+/* Reads one framed answer (after raw writes). Same returns as harness_call. */
+int harness_read_answer(int fd, char **body, int timeout_ms);
+
+#endif

@@ -1,0 +1,325 @@
+/* Integration tests: a real ferryd with virtual ports, driven through ferryctl. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <pcap/pcap.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define WAIT_MS 10000
+
+static char *config_text(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static char *config_text(const char *fmt, ...)
+{
+	char *text;
+	va_list ap;
+
+	va_start(ap, fmt);
+	cr_assert_geq(vasprintf(&text, fmt, ap), 0);
+	va_end(ap);
+	return text;
+}
+
+/* Polls a port's counter through ferryctl -j until it reaches want or the deadline passes. */
+static uint64_t wait_counter(struct harness_ferryd *d, const char *port, const char *key,
+                             uint64_t want)
+{
+	uint64_t value = 0;
+	uint64_t deadline = harness_now_ms() + WAIT_MS;
+
+	do {
+		char *out;
+		cr_assert_eq(harness_ctl(d, &out, NULL, "-j", "show", "port", port, "stats", NULL),
+		             0);
+		cr_assert(harness_json_u64(out, key, &value), "no %s in %s", key, out);
+		free(out);
+		if (value >= want)
+			break;
+		usleep(20000);
+	} while (harness_now_ms() < deadline);
+	return value;
+}
+
+/* Reads every frame of a capture into one buffer of (length, bytes) records. */
+static size_t read_frames(const char *path, unsigned char *buf, size_t size, unsigned int *count)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_open_offline(path, errbuf);
+	struct pcap_pkthdr *hdr;
+	const unsigned char *data;
+	size_t len = 0;
+
+	cr_assert_not_null(p, "%s: %s", path, errbuf);
+	*count = 0;
+	while (pcap_next_ex(p, &hdr, &data) == 1) {
+		cr_assert_leq(len + sizeof(uint32_t) + hdr->caplen, size);
+		memcpy(buf + len, &hdr->caplen, sizeof(uint32_t));
+		memcpy(buf + len + sizeof(uint32_t), data, hdr->caplen);
+		len += sizeof(uint32_t) + hdr->caplen;
+		(*count)++;
+	}
+	pcap_close(p);
+	return len;
+}
+
+Test(ferryd, replayed_pcap_moves_counters_and_is_switched_unchanged, .timeout = 60)
+{
+	struct harness_ferryd d;
+	char out_pcap[256];
+	char *config;
+
+	/* p0 replays a real capture (6 frames, 400 bytes); p1 writes what it is given to a file;
+	 * p2 is a sink. */
+	snprintf(out_pcap, sizeof(out_pcap), "/tmp/ferry-test-out-%d.pcap", getpid());
+	config = config_text("port add p0 net_pcap0,rx_pcap=%s\n"
+	                     "port add p1 net_pcap1,tx_pcap=%s\n"
+	                     "port add p2 net_null0,no-rx=1\n",
+	                     harness_pcap("arkime--cloudshark-arp.pcap"), out_pcap);
+	cr_assert_eq(harness_ferryd_start(&d, config), 0);
+	free(config);
+
+	cr_assert_eq(wait_counter(&d, "p0", "rx_packets", 6), 6);
+	cr_assert_eq(wait_counter(&d, "p2", "tx_packets", 6), 6);
+	cr_assert_eq(wait_counter(&d, "p1", "tx_packets", 6), 6);
+
+	char *out;
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "-j", "show", "port", "p0", "stats", NULL), 0);
+	uint64_t v;
+	cr_assert(harness_json_u64(out, "rx_bytes", &v));
+	cr_assert_eq(v, 400);
+	cr_assert(harness_json_u64(out, "ipackets", &v));
+	cr_assert_eq(v, 6, "the PMD's own counter agrees");
+	free(out);
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "-j", "show", "port", "p1", "stats", NULL), 0);
+	cr_assert(harness_json_u64(out, "tx_bytes", &v));
+	cr_assert_eq(v, 400);
+	free(out);
+
+	/* The pcap PMD flushes its file when the port closes. */
+	cr_assert_eq(harness_ferryd_stop(&d), 0);
+	static unsigned char in[8192], sent[8192];
+	unsigned int nb_in, nb_sent;
+	size_t in_len =
+	        read_frames(harness_pcap("arkime--cloudshark-arp.pcap"), in, sizeof(in), &nb_in);
+	size_t sent_len = read_frames(out_pcap, sent, sizeof(sent), &nb_sent);
+	cr_assert_eq(nb_sent, nb_in);
+	cr_assert_eq(sent_len, in_len);
+	cr_assert_eq(memcmp(in, sent, in_len), 0, "frames must leave exactly as they came in");
+	unlink(out_pcap);
+}
+
+Test(ferryd, clear_port_stats_zeroes_counters, .timeout = 60)
+{
+	struct harness_ferryd d;
+	char *config =
+	        config_text("port add p0 net_pcap0,rx_pcap=%s\nport add p1 net_null0,no-rx=1\n",
+	                    harness_pcap("zeek--nmap-vsn.pcap"));
+
+	cr_assert_eq(harness_ferryd_start(&d, config), 0);
+	free(config);
+	cr_assert_eq(wait_counter(&d, "p1", "tx_packets", 547), 547);
+	cr_assert_eq(harness_ctl(&d, NULL, NULL, "clear", "port", "p1", "stats", NULL), 0);
+	char *out;
+	uint64_t v = 1;
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "-j", "show", "port", "p1", "stats", NULL), 0);
+	cr_assert(harness_json_u64(out, "tx_packets", &v));
+	cr_assert_eq(v, 0);
+	free(out);
+	cr_assert_eq(harness_ferryd_stop(&d), 0);
+}
+
+Test(ferryd, show_ports_lists_name_driver_devargs_mac_link_mtu, .timeout = 60)
+{
+	struct harness_ferryd d;
+
+	cr_assert_eq(harness_ferryd_start(&d, "port add ring0 net_ring0 mtu 9000\n"
+	                                      "port add sink net_null0,no-rx=1\n"),
+	             0);
+	char *out, *err;
+	cr_assert_eq(harness_ctl(&d, &out, &err, "show", "ports", NULL), 0, "%s", err);
+	cr_assert(strstr(out, "NAME") && strstr(out, "DRIVER") && strstr(out, "MAC") &&
+	                  strstr(out, "LINK") && strstr(out, "MTU") && strstr(out, "DEVARGS"),
+	          "%s", out);
+	cr_assert(strstr(out, "net_ring") && strstr(out, "ring0") && strstr(out, "9000"), "%s",
+	          out);
+	cr_assert(strstr(out, "net_null0,no-rx=1"), "%s", out);
+	free(out);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "-j", "show", "ports", NULL), 0);
+	cr_assert(strncmp(out, "{\"ports\": [{\"name\": \"ring0\", \"driver\": \"net_ring\"", 46) ==
+	                  0,
+	          "%s", out);
+	free(out);
+	cr_assert_eq(harness_ferryd_stop(&d), 0);
+}
+
+Test(ferryd, port_add_and_del_at_run_time_with_clear_errors, .timeout = 60)
+{
+	struct harness_ferryd d;
+	char *out, *err;
+
+	cr_assert_eq(harness_ferryd_start(&d, NULL), 0);
+	cr_assert_eq(harness_ctl(&d, &out, &err, "port", "add", "a", "net_null0,no-rx=1", NULL), 0,
+	             "%s", err);
+	free(out);
+	free(err);
+	/* The same name twice, a device that does not exist, an MTU out of range. */
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "port", "add", "a", "net_null1", NULL), 1);
+	cr_assert(strstr(err, "port 'a' exists already"), "%s", err);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "port", "add", "b", "net_nosuchpmd0", NULL), 1);
+	cr_assert(strstr(err, "cannot add port 'b'"), "%s", err);
+	free(err);
+	cr_assert_eq(
+	        harness_ctl(&d, NULL, &err, "port", "add", "c", "net_null2", "mtu", "10", NULL), 1);
+	cr_assert(strstr(err, "mtu: '10' is not a number"), "%s", err);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "port", "del", "zzz", NULL), 1);
+	cr_assert(strstr(err, "no port named 'zzz'"), "%s", err);
+	free(err);
+	/* Deleting frees the device: the same vdev can be added again. */
+	cr_assert_eq(harness_ctl(&d, NULL, NULL, "port", "del", "a", NULL), 0);
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "port", "add", "a2", "net_null0,no-rx=1", NULL), 0,
+	             "%s", err);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "show", "ports", NULL), 0);
+	cr_assert(strstr(out, "a2") != NULL && strstr(out, "net_null2") == NULL, "%s", out);
+	free(out);
+	cr_assert_eq(harness_ferryd_stop(&d), 0);
+}
+
+Test(ferryd, show_loop_and_version_and_log_level, .timeout = 60)
+{
+	struct harness_ferryd d;
+	char *out, *err;
+	uint64_t v;
+
+	cr_assert_eq(harness_ferryd_start(&d, NULL), 0);
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "-j", "show", "loop", NULL), 0);
+	const char *keys[] = {"iterations", "busy_cycles", "idle_cycles", "sleep_cycles",
+	                      "max_sleep_us"};
+	for (unsigned int i = 0; i < 5; i++)
+		cr_assert(harness_json_u64(out, keys[i], &v), "no %s in %s", keys[i], out);
+	cr_assert(strstr(out, "\"cycles_per_packet\": ") != NULL, "%s", out);
+	free(out);
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "show", "version", NULL), 0);
+	cr_assert(strstr(out, "version:") && strstr(out, "DPDK 22.11"), "%s", out);
+	free(out);
+	cr_assert_eq(harness_ctl(&d, &out, &err, "log", "level", "ferry.*", "debug", NULL), 0, "%s",
+	             err);
+	free(out);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "log", "level", "ferry.*", "loud", NULL), 1);
+	cr_assert(strstr(err, "unknown level 'loud'"), "%s", err);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "loop", "max-sleep", "250", NULL), 0);
+	free(out);
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "-j", "show", "loop", NULL), 0);
+	cr_assert(harness_json_u64(out, "max_sleep_us", &v));
+	cr_assert_eq(v, 250);
+	free(out);
+	cr_assert_eq(harness_ferryd_stop(&d), 0);
+}
+
+Test(ferryctl, exit_codes_say_who_failed, .timeout = 60)
+{
+	struct harness_ferryd d;
+	char *out, *err;
+
+	cr_assert_eq(harness_ferryd_start(&d, NULL), 0);
+	cr_assert_eq(harness_ctl(&d, &out, &err, "show", "version", NULL), 0);
+	cr_assert_str_eq(err, "");
+	free(out);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, &out, &err, "no", "such", "command", NULL), 1);
+	cr_assert_str_eq(out, "");
+	cr_assert(strstr(err, "unknown command 'no'"), "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "-j", "bogus", NULL), 1);
+	cr_assert_str_eq(err, "{\"error\": \"unknown command 'bogus' (try 'help')\"}\n");
+	free(err);
+	cr_assert_eq(harness_ferryd_stop(&d), 0);
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "show", "version", NULL), 2);
+	cr_assert(strstr(err, "cannot reach ferryd"), "%s", err);
+	free(err);
+}
+
+Test(ferryctl, interactive_mode_reads_commands_from_stdin, .timeout = 60)
+{
+	struct harness_ferryd d;
+	char cmd[1024];
+
+	cr_assert_eq(harness_ferryd_start(&d, NULL), 0);
+	snprintf(cmd, sizeof(cmd), "printf 'show version\\nbogus\\nshow loop\\n' | %s -s %s 2>&1",
+	         getenv("FERRYCTL"), d.socket);
+	FILE *p = popen(cmd, "r");
+	char buf[8192];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, p);
+	buf[n] = '\0';
+	pclose(p);
+	cr_assert(strstr(buf, "version:"), "%s", buf);
+	cr_assert(strstr(buf, "unknown command 'bogus'"), "%s", buf);
+	cr_assert(strstr(buf, "iterations:"), "the session goes on after an error: %s", buf);
+	cr_assert_eq(harness_ferryd_stop(&d), 0);
+}
+
+Test(ferryd, sigterm_stops_cleanly_and_removes_the_socket, .timeout = 60)
+{
+	struct harness_ferryd d;
+
+	cr_assert_eq(harness_ferryd_start(&d, "port add p0 net_ring0\n"), 0);
+	char socket_path[sizeof(d.socket)];
+	snprintf(socket_path, sizeof(socket_path), "%s", d.socket);
+	cr_assert_eq(access(socket_path, F_OK), 0);
+	cr_assert_eq(harness_ferryd_stop(&d), 0, "exit status 0 after SIGTERM");
+	cr_assert_neq(access(socket_path, F_OK), 0, "socket removed");
+}
+
+Test(ferryd, failing_startup_line_names_file_line_and_reason, .timeout = 60)
+{
+	struct harness_ferryd d;
+
+	int status = harness_ferryd_run_to_exit(&d,
+	                                        "# comment\n"
+	                                        "port add p0 net_null0,no-rx=1\n"
+	                                        "\n"
+	                                        "port add p1 net_null1 mtu huge\n"
+	                                        "port add p2 net_null2\n",
+	                                        20000);
+	cr_assert_neq(status, 0);
+	cr_assert_neq(status, -1, "ferryd must exit by itself");
+	FILE *f = fopen(d.log, "r");
+	char log[16384];
+	size_t n = fread(log, 1, sizeof(log) - 1, f);
+	log[n] = '\0';
+	fclose(f);
+	cr_assert(strstr(log, "startup.conf:4: mtu: 'huge' is not a number"), "%s", log);
+	cr_assert(strstr(log, "p2") == NULL, "nothing after the failing line runs: %s", log);
+}
+
+Test(ferryd, a_second_daemon_on_the_same_socket_is_refused, .timeout = 60)
+{
+	struct harness_ferryd first;
+
+	cr_assert_eq(harness_ferryd_start(&first, NULL), 0);
+	/* Point a second daemon at the first one's socket. */
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd),
+	         "%s -s %s -- --no-huge --no-shconf -m 128 --no-pci --lcores='0@(0-1)' "
+	         "--log-level='*:error' >/dev/null 2>&1",
+	         getenv("FERRYD"), first.socket);
+	int status = system(cmd);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	cr_assert_eq(harness_ctl(&first, NULL, NULL, "show", "version", NULL), 0,
+	             "the first daemon still serves");
+	cr_assert_eq(harness_ferryd_stop(&first), 0);
+}
