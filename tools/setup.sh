@@ -1,0 +1,32 @@
+#!/bin/bash
+# Installs every Debian package ferry needs to build, test and run (idempotent, non-interactive).
+set -euo pipefail
+
+packages=(
+	# build
+	build-essential meson ninja-build pkg-config git
+	libdpdk-dev dpdk libpcap-dev libcriterion-dev libedit-dev
+	clang clang-format libclang-rt-14-dev
+	# run and test: namespaces, real Linux peers, dissection
+	iproute2 iputils-ping arping socat tcpdump tshark ethtool procps kmod python3
+)
+
+missing=()
+for p in "${packages[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "setup: all ${#packages[@]} packages present"
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+	echo "setup: missing packages (${missing[*]}); run as root to install them" >&2
+	exit 1
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+# tshark asks whether non-root users may capture; the answer does not matter to us.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
+apt-get update -qq
+apt-get install -y -qq "${missing[@]}" >/dev/null
+echo "setup: done"
