@@ -95,7 +95,8 @@ uint64_t loop_now_ns(const struct loop *loop)
 	return loop->clock(loop->clock_arg);
 }
 
-int loop_poller_add(struct loop *loop, const char *name, loop_poll_fn *fn, void *arg)
+int loop_poller_add(struct loop *loop, const char *name, enum loop_poller_kind kind,
+                    loop_poll_fn *fn, void *arg)
 {
 	for (unsigned int i = 0; i < loop->nb_pollers; i++)
 		if (loop->pollers[i].fn == fn && loop->pollers[i].arg == arg)
@@ -104,6 +105,7 @@ int loop_poller_add(struct loop *loop, const char *name, loop_poll_fn *fn, void 
 		return -ENOSPC;
 	struct loop_poller *poller = &loop->pollers[loop->nb_pollers++];
 	snprintf(poller->name, sizeof(poller->name), "%s", name);
+	poller->kind = kind;
 	poller->fn = fn;
 	poller->arg = arg;
 	return 0;
@@ -254,15 +256,31 @@ uint64_t loop_timers_next_ns(const struct loop *loop, uint64_t now_ns)
 
 unsigned int loop_run_once(struct loop *loop)
 {
-	unsigned int work = 0;
+	unsigned int packets = 0, control = 0, timers = 0;
 
-	for (unsigned int i = 0; i < loop->nb_pollers; i++)
-		work += loop->pollers[i].fn(loop->pollers[i].arg);
+	loop->iteration_control_cycles = 0;
+	for (unsigned int i = 0; i < loop->nb_pollers; i++) {
+		const struct loop_poller *poller = &loop->pollers[i];
+		if (poller->kind == LOOP_POLLER_DATAPLANE) {
+			packets += poller->fn(poller->arg);
+			continue;
+		}
+		uint64_t start = rte_get_tsc_cycles();
+		unsigned int n = poller->fn(poller->arg);
+		if (n > 0) {
+			control += n;
+			loop->iteration_control_cycles += rte_get_tsc_cycles() - start;
+		}
+	}
 	if (loop->nb_timers > 0)
-		work += loop_timers_run(loop, loop_now_ns(loop));
+		timers = loop_timers_run(loop, loop_now_ns(loop));
 	loop->stats.iterations++;
-	loop->stats.work += work;
-	return work;
+	loop->stats.packets += packets;
+	loop->stats.control_work += control;
+	if (packets > 0)
+		loop->stats.busy_iterations++;
+	loop->iteration_packets = packets;
+	return packets + control + timers;
 }
 
 static void loop_sleep(struct loop *loop, uint64_t sleep_ns)
@@ -287,13 +305,13 @@ void loop_run(struct loop *loop)
 	while (!loop->stop) {
 		unsigned int work = loop_run_once(loop);
 		uint64_t now = rte_get_tsc_cycles();
+		uint64_t cycles = now - start - loop->iteration_control_cycles;
 
-		if (work > 0) {
-			loop->stats.busy_iterations++;
-			loop->stats.busy_cycles += now - start;
-		} else {
-			loop->stats.idle_cycles += now - start;
-		}
+		loop->stats.control_cycles += loop->iteration_control_cycles;
+		if (loop->iteration_packets > 0)
+			loop->stats.busy_cycles += cycles;
+		else
+			loop->stats.idle_cycles += cycles;
 		start = now;
 
 		switch (loop_backoff_step(&loop->backoff, work > 0)) {

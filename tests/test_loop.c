@@ -202,13 +202,16 @@ Test(pollers, run_in_order_and_report_work)
 	unsigned int a = 0, b = 0;
 
 	loop_init(&loop, NULL, fake_clock, NULL);
-	cr_assert_eq(loop_poller_add(&loop, "a", count_poll, &a), 0);
-	cr_assert_eq(loop_poller_add(&loop, "a-again", count_poll, &a), -EEXIST);
-	cr_assert_eq(loop_poller_add(&loop, "b", count_poll, &b), 0);
+	cr_assert_eq(loop_poller_add(&loop, "a", LOOP_POLLER_DATAPLANE, count_poll, &a), 0);
+	cr_assert_eq(loop_poller_add(&loop, "a-again", LOOP_POLLER_DATAPLANE, count_poll, &a),
+	             -EEXIST);
+	cr_assert_eq(loop_poller_add(&loop, "b", LOOP_POLLER_CONTROL, count_poll, &b), 0);
 	cr_assert_eq(loop_run_once(&loop), 2);
 	cr_assert_eq(loop_run_once(&loop), 0);
 	cr_assert_eq(loop.stats.iterations, 2);
-	cr_assert_eq(loop.stats.work, 2);
+	cr_assert_eq(loop.stats.packets, 1, "only the dataplane poller's work counts as packets");
+	cr_assert_eq(loop.stats.control_work, 1);
+	cr_assert_eq(loop.stats.busy_iterations, 1);
 	cr_assert_eq(loop_poller_del(&loop, count_poll, &a), 0);
 	cr_assert_eq(loop_poller_del(&loop, count_poll, &a), -ENOENT);
 	loop_run_once(&loop);
@@ -224,7 +227,11 @@ Test(pollers, table_is_bounded)
 
 	loop_init(&loop, NULL, fake_clock, NULL);
 	for (int i = 0; i < LOOP_MAX_POLLERS; i++)
-		cr_assert_eq(loop_poller_add(&loop, "p", count_poll, &counters[i]), 0);
-	cr_assert_eq(loop_poller_add(&loop, "p", count_poll, &counters[LOOP_MAX_POLLERS]), -ENOSPC);
+		cr_assert_eq(loop_poller_add(&loop, "p", LOOP_POLLER_DATAPLANE, count_poll,
+		                             &counters[i]),
+		             0);
+	cr_assert_eq(loop_poller_add(&loop, "p", LOOP_POLLER_DATAPLANE, count_poll,
+	                             &counters[LOOP_MAX_POLLERS]),
+	             -ENOSPC);
 	loop_fini(&loop);
 }

@@ -185,25 +185,28 @@ static int cmd_show_loop(void *ctx, const struct cli_args *args, struct reply *r
 	struct ferryd *ferryd = ctx;
 	const struct loop *loop = &ferryd->loop;
 	const struct loop_stats *s = &loop->stats;
-	uint64_t total = s->busy_cycles + s->idle_cycles + s->sleep_cycles;
+	uint64_t total = s->busy_cycles + s->idle_cycles + s->sleep_cycles + s->control_cycles;
 	double hz = (double)rte_get_tsc_hz();
 
 	(void)args;
 	reply_u64(reply, "iterations", s->iterations);
 	reply_u64(reply, "busy_iterations", s->busy_iterations);
-	reply_u64(reply, "packets", s->work);
+	reply_u64(reply, "packets", s->packets);
+	reply_u64(reply, "commands", s->control_work);
 	reply_double(reply, "busy_seconds", (double)s->busy_cycles / hz, 3);
 	reply_double(reply, "idle_seconds", (double)s->idle_cycles / hz, 3);
 	reply_double(reply, "sleep_seconds", (double)s->sleep_cycles / hz, 3);
+	reply_double(reply, "control_seconds", (double)s->control_cycles / hz, 3);
 	reply_u64(reply, "busy_cycles", s->busy_cycles);
 	reply_u64(reply, "idle_cycles", s->idle_cycles);
 	reply_u64(reply, "sleep_cycles", s->sleep_cycles);
+	reply_u64(reply, "control_cycles", s->control_cycles);
 	reply_double(reply, "busy_percent",
 	             total ? 100.0 * (double)s->busy_cycles / (double)total : 0, 2);
 	reply_double(reply, "cycles_per_packet",
-	             s->work ? (double)s->busy_cycles / (double)s->work : 0, 1);
+	             s->packets ? (double)s->busy_cycles / (double)s->packets : 0, 1);
 	reply_double(reply, "packets_per_busy_iteration",
-	             s->busy_iterations ? (double)s->work / (double)s->busy_iterations : 0, 2);
+	             s->busy_iterations ? (double)s->packets / (double)s->busy_iterations : 0, 2);
 	reply_u64(reply, "sleeps", s->sleeps);
 	reply_u64(reply, "timers_armed", loop->nb_timers);
 	reply_u64(reply, "timers_fired", s->timers_fired);

@@ -34,7 +34,8 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 	pktpool_set_init(&ferryd->pools, prefix, config->mbuf_data_room);
 	port_table_init(&ferryd->ports);
 	bridge_init(&ferryd->bridge, "vSwitch0");
-	ret = loop_poller_add(&ferryd->loop, "bridge", bridge_poll, &ferryd->bridge);
+	ret = loop_poller_add(&ferryd->loop, "bridge", LOOP_POLLER_DATAPLANE, bridge_poll,
+	                      &ferryd->bridge);
 	if (ret == 0) {
 		cli_table_init(&ferryd->cli);
 		ret = commands_register(ferryd);

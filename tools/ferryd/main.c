@@ -165,7 +165,7 @@ int main(int argc, char **argv)
 		        strerror(-ret));
 		goto out_ferryd;
 	}
-	ret = loop_poller_add(&ferryd.loop, "cli", ctlsock_worker_poll, ctl);
+	ret = loop_poller_add(&ferryd.loop, "cli", LOOP_POLLER_CONTROL, ctlsock_worker_poll, ctl);
 	if (ret == 0)
 		ret = ctlsock_start(ctl);
 	if (ret < 0)
