@@ -323,3 +323,20 @@ Test(ferryd, a_second_daemon_on_the_same_socket_is_refused, .timeout = 60)
 	             "the first daemon still serves");
 	cr_assert_eq(harness_ferryd_stop(&first), 0);
 }
+
+Test(ferryctl, words_with_blanks_and_quotes_arrive_as_one_word, .timeout = 60)
+{
+	struct harness_ferryd d;
+	char *out, *err;
+
+	cr_assert_eq(harness_ferryd_start(&d, NULL), 0);
+	cr_assert_eq(harness_ctl(&d, &out, &err, "port", "add", "my \"odd\" port\\",
+	                         "net_null0,no-rx=1", NULL),
+	             0, "%s", err);
+	free(out);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "-j", "show", "ports", NULL), 0);
+	cr_assert(strstr(out, "\"name\": \"my \\\"odd\\\" port\\\\\"") != NULL, "%s", out);
+	free(out);
+	cr_assert_eq(harness_ferryd_stop(&d), 0);
+}

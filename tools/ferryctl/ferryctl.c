@@ -176,6 +176,35 @@ static int interactive(struct conn *conn)
 	return last;
 }
 
+/* Rebuilds one command line from argv, quoting each word that would not arrive as one word
+ * ("double quotes" with \" and \\ escaped, as the daemon's tokenizer reads them). */
+static int join_words(char *line, size_t size, int nb_words, char **words)
+{
+	size_t len = 0;
+
+	for (int i = 0; i < nb_words; i++) {
+		const char *w = words[i];
+		bool quote = w[0] == '\0' || strpbrk(w, " \t'\"#\\") != NULL;
+		if (len + 4 > size)
+			return -1;
+		if (i > 0)
+			line[len++] = ' ';
+		if (quote)
+			line[len++] = '"';
+		for (; *w != '\0'; w++) {
+			if (len + 4 > size)
+				return -1;
+			if (quote && (*w == '"' || *w == '\\'))
+				line[len++] = '\\';
+			line[len++] = *w;
+		}
+		if (quote)
+			line[len++] = '"';
+	}
+	line[len] = '\0';
+	return 0;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: ferryctl [-s SOCKET] [-j] [COMMAND...]\n"
@@ -232,19 +261,11 @@ int main(int argc, char **argv)
 
 	int ret;
 	if (optind < argc) {
-		/* Rebuild the line, quoting words that need it so they arrive as one word. */
 		char line[LINE_MAX_BYTES];
-		size_t len = 0;
-		for (int i = optind; i < argc; i++) {
-			bool quote = argv[i][0] == '\0' || strpbrk(argv[i], " \t'#") != NULL;
-			int n = snprintf(line + len, sizeof(line) - len, "%s%s%s%s", len ? " " : "",
-			                 quote ? "\"" : "", argv[i], quote ? "\"" : "");
-			if (n < 0 || (size_t)n >= sizeof(line) - len) {
-				fprintf(stderr, "ferryctl: command too long\n");
-				close(conn.fd);
-				return EXIT_COMMAND_FAILED;
-			}
-			len += (size_t)n;
+		if (join_words(line, sizeof(line), argc - optind, &argv[optind]) < 0) {
+			fprintf(stderr, "ferryctl: command too long\n");
+			close(conn.fd);
+			return EXIT_COMMAND_FAILED;
 		}
 		ret = run_command(&conn, line);
 	} else {
