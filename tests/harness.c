@@ -56,7 +56,8 @@ static void dump_log(const struct harness_ferryd *ferryd)
 	fclose(f);
 }
 
-static pid_t spawn_ferryd(struct harness_ferryd *ferryd, const char *config)
+static pid_t spawn_ferryd(struct harness_ferryd *ferryd, const char *config,
+                          const char *const *options)
 {
 	char config_path[256];
 
@@ -81,27 +82,32 @@ static pid_t spawn_ferryd(struct harness_ferryd *ferryd, const char *config)
 	dup2(log, STDOUT_FILENO);
 	dup2(log, STDERR_FILENO);
 	const char *binary = env_or("FERRYD", "ferryd");
-	/* No hugepages, no shared config files, bounded memory and a floating lcore: tests run in
-	 * parallel on any machine. */
-	const char *argv[] = {binary,
-	                      "-s",
-	                      ferryd->socket,
-	                      "-c",
-	                      config_path,
-	                      "--",
-	                      "--no-huge",
-	                      "--no-shconf",
-	                      "-m",
-	                      "128",
-	                      "--no-pci",
-	                      "--lcores=0@(0-1)",
-	                      "--log-level=*:notice",
-	                      "--log-level=ferry.*:info",
-	                      NULL};
-	if (config == NULL) {
-		/* Drop "-c path". */
-		memmove(&argv[3], &argv[5], sizeof(argv) - 5 * sizeof(argv[0]));
+	const char *argv[32];
+	int argc = 0;
+	argv[argc++] = binary;
+	argv[argc++] = "-s";
+	argv[argc++] = ferryd->socket;
+	if (config != NULL) {
+		argv[argc++] = "-c";
+		argv[argc++] = config_path;
 	}
+	for (int i = 0; options != NULL && options[i] != NULL && i < 8; i++)
+		argv[argc++] = options[i];
+	/* No hugepages, no shared files, bounded memory and a floating lcore: tests run in
+	 * parallel on any machine. */
+	const char *eal[] = {"--",
+	                     "--no-huge",
+	                     "--no-shconf",
+	                     "-m",
+	                     "128",
+	                     "--no-telemetry",
+	                     "--no-pci",
+	                     "--lcores=0@(0-1)",
+	                     "--log-level=*:notice",
+	                     "--log-level=ferry.*:info"};
+	for (unsigned int i = 0; i < sizeof(eal) / sizeof(eal[0]); i++)
+		argv[argc++] = eal[i];
+	argv[argc] = NULL;
 	execv(binary, (char *const *)argv);
 	fprintf(stderr, "cannot exec %s: %s\n", binary, strerror(errno));
 	_exit(127);
@@ -122,7 +128,13 @@ int harness_connect(const struct harness_ferryd *ferryd)
 
 int harness_ferryd_start(struct harness_ferryd *ferryd, const char *config)
 {
-	ferryd->pid = spawn_ferryd(ferryd, config);
+	return harness_ferryd_start_with(ferryd, config, NULL);
+}
+
+int harness_ferryd_start_with(struct harness_ferryd *ferryd, const char *config,
+                              const char *const *options)
+{
+	ferryd->pid = spawn_ferryd(ferryd, config, options);
 	if (ferryd->pid < 0)
 		return -1;
 	uint64_t deadline = harness_now_ms() + START_TIMEOUT_MS;
@@ -178,7 +190,7 @@ static void remove_dir(const char *dir)
 
 int harness_ferryd_run_to_exit(struct harness_ferryd *ferryd, const char *config, int timeout_ms)
 {
-	ferryd->pid = spawn_ferryd(ferryd, config);
+	ferryd->pid = spawn_ferryd(ferryd, config, NULL);
 	if (ferryd->pid < 0)
 		return -1;
 	int status = wait_exit(ferryd->pid, timeout_ms);

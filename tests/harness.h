@@ -21,6 +21,10 @@ const char *harness_pcap(const char *name);
  * printed. */
 int harness_ferryd_start(struct harness_ferryd *ferryd, const char *config);
 
+/* As harness_ferryd_start, with extra ferryd options (a NULL-terminated list, up to 8). */
+int harness_ferryd_start_with(struct harness_ferryd *ferryd, const char *config,
+                              const char *const *options);
+
 /* As harness_ferryd_start, but only spawns ferryd and returns its exit status once it ends
  * (used for start-ups that must fail). The log is kept in ferryd->log. */
 int harness_ferryd_run_to_exit(struct harness_ferryd *ferryd, const char *config, int timeout_ms);

@@ -219,3 +219,45 @@ Test(abuse, a_slow_reader_does_not_block_other_clients)
 	assert_still_serving(fast);
 	close(fast);
 }
+
+Test(limits, clients_over_the_limit_are_told_why_and_the_others_keep_working, .timeout = 60)
+{
+	struct harness_ferryd small;
+	const char *const options[] = {"--max-clients", "2", NULL};
+	char *body;
+
+	cr_assert_eq(harness_ferryd_start_with(&small, NULL, options), 0);
+	/* The start-up probe's connection may still hold a slot for a moment: retry b until
+	 * both slots are a's and b's. */
+	int a = harness_connect(&small);
+	cr_assert_eq(harness_call(a, "show version", NULL, ANSWER_MS), 1);
+	int b = -1;
+	uint64_t deadline = harness_now_ms() + ANSWER_MS;
+	while (harness_now_ms() < deadline) {
+		b = harness_connect(&small);
+		if (harness_call(b, "show version", NULL, ANSWER_MS) == 1)
+			break;
+		close(b);
+		b = -1;
+		usleep(10000);
+	}
+	cr_assert_geq(b, 0, "a second client is served");
+	int c = harness_connect(&small);
+	cr_assert_eq(harness_read_answer(c, &body, ANSWER_MS), 0);
+	cr_assert_str_eq(body, "too many clients (at most 2)\n");
+	free(body);
+	close(c);
+	cr_assert_eq(harness_call(a, "show version", NULL, ANSWER_MS), 1);
+	close(b);
+	/* A freed slot is served again. */
+	deadline = harness_now_ms() + ANSWER_MS;
+	int served = -1;
+	while (served != 1 && harness_now_ms() < deadline) {
+		int d = harness_connect(&small);
+		served = harness_call(d, "show version", NULL, ANSWER_MS);
+		close(d);
+	}
+	cr_assert_eq(served, 1);
+	close(a);
+	cr_assert_eq(harness_ferryd_stop(&small), 0);
+}

@@ -303,7 +303,7 @@ Test(ferryd, failing_startup_line_names_file_line_and_reason, .timeout = 60)
 	log[n] = '\0';
 	fclose(f);
 	cr_assert(strstr(log, "startup.conf:4: mtu: 'huge' is not a number"), "%s", log);
-	cr_assert(strstr(log, "p2") == NULL, "nothing after the failing line runs: %s", log);
+	cr_assert(strstr(log, "net_null2") == NULL, "nothing after the failing line runs: %s", log);
 }
 
 Test(ferryd, a_second_daemon_on_the_same_socket_is_refused, .timeout = 60)

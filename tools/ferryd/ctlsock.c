@@ -390,8 +390,12 @@ static void ctl_accept(struct ctlsock *ctl)
 				conn = &ctl->conns[i];
 		char *in = conn != NULL ? malloc(CLI_LINE_MAX + 1) : NULL;
 		if (in == NULL) {
-			static const char full[] = "ERR 25\ntoo many clients, sorry\n";
-			ssize_t n = send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+			/* Say why before closing, in the same framing as every answer. */
+			char body[64], answer[96];
+			int len = snprintf(body, sizeof(body), "too many clients (at most %u)\n",
+			                   ctl->max_clients);
+			len = snprintf(answer, sizeof(answer), "ERR %d\n%s", len, body);
+			ssize_t n = send(fd, answer, (size_t)len, MSG_NOSIGNAL | MSG_DONTWAIT);
 			(void)n;
 			close(fd);
 			continue;
