@@ -20,15 +20,21 @@ static RTE_LOG_REGISTER(port_logtype, ferry.port, INFO);
 	rte_log(RTE_LOG_##level, port_logtype, "port: " fmt "\n", ##__VA_ARGS__)
 
 const char *const port_drop_names[PORT_DROP_MAX] = {
-#define PORT_DROP_NAME(e, name, text) [PORT_DROP_##e] = name,
+#define PORT_DROP_NAME(e, name, text, side) [PORT_DROP_##e] = name,
         PORT_DROP_REASONS(PORT_DROP_NAME)
 #undef PORT_DROP_NAME
 };
 
 const char *const port_drop_descriptions[PORT_DROP_MAX] = {
-#define PORT_DROP_TEXT(e, name, text) [PORT_DROP_##e] = text,
+#define PORT_DROP_TEXT(e, name, text, side) [PORT_DROP_##e] = text,
         PORT_DROP_REASONS(PORT_DROP_TEXT)
 #undef PORT_DROP_TEXT
+};
+
+const enum port_drop_side port_drop_sides[PORT_DROP_MAX] = {
+#define PORT_DROP_SIDE(e, name, text, side) [PORT_DROP_##e] = PORT_DROP_SIDE_##side,
+        PORT_DROP_REASONS(PORT_DROP_SIDE)
+#undef PORT_DROP_SIDE
 };
 
 void port_config_default(struct port_config *config)

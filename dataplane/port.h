@@ -19,20 +19,33 @@ struct pktpool_set;
 #define PORT_DEFAULT_TX_DESC 512
 #define PORT_DEFAULT_MTU     1500
 
-/* Every reason a port drops a frame, in one table: the enum, the counter names and the help text
- * all come from here (X(enum suffix, name, description)). */
+/* Every reason a frame is dropped, in one table: the enum, the counter names, the help text and
+ * the side all come from here (X(enum suffix, name, description, side)). An rx drop is counted
+ * on the port the frame came in on, a tx drop on the port it was to leave by. */
 #define PORT_DROP_REASONS(X)                                                                       \
-	X(NO_DESTINATION, "no_destination", "no other port to send the frame to")                  \
-	X(TX_FULL, "tx_full", "transmit queue full")
+	X(RUNT, "runt", "frame shorter than an Ethernet header", RX)                               \
+	X(VLAN_TRUNCATED, "vlan_truncated", "802.1Q tag cut short", RX)                            \
+	X(OVERSIZE, "oversize", "frame larger than the port's MTU", RX)                            \
+	X(VLAN_NOT_CARRIED, "vlan_not_carried", "VLAN not carried by the port", RX)                \
+	X(NO_PORTGROUP, "no_portgroup", "port is in no port group", RX)                            \
+	X(SAME_PORT, "same_port", "destination is the port the frame came in on", RX)              \
+	X(UPLINK_TO_UPLINK, "uplink_to_uplink", "never from one uplink to another", RX)            \
+	X(NO_DESTINATION, "no_destination", "no other port to send the frame to", RX)              \
+	X(NO_MBUF, "no_mbuf", "no buffer for a copy of the frame", RX)                             \
+	X(TX_OVERSIZE, "tx_oversize", "frame larger than the output port's MTU", TX)               \
+	X(TX_FULL, "tx_full", "transmit queue full", TX)
+
+enum port_drop_side { PORT_DROP_SIDE_RX, PORT_DROP_SIDE_TX };
 
 enum port_drop_reason {
-#define PORT_DROP_ENUM(e, name, text) PORT_DROP_##e,
+#define PORT_DROP_ENUM(e, name, text, side) PORT_DROP_##e,
 	PORT_DROP_REASONS(PORT_DROP_ENUM)
 #undef PORT_DROP_ENUM
 	        PORT_DROP_MAX
 };
 
 struct port_counters {
+	uint64_t rx_forwarded; /* received frames that left by at least one port */
 	uint64_t rx_packets;
 	uint64_t rx_bytes;
 	uint64_t tx_packets;
@@ -84,6 +97,8 @@ struct port_hw_stats {
 extern const char *const port_drop_names[PORT_DROP_MAX];
 /* Counter descriptions, indexed by enum port_drop_reason. */
 extern const char *const port_drop_descriptions[PORT_DROP_MAX];
+/* Which side counts each reason, indexed by enum port_drop_reason. */
+extern const enum port_drop_side port_drop_sides[PORT_DROP_MAX];
 
 /* Fills a configuration with the defaults. */
 void port_config_default(struct port_config *config);

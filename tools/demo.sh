@@ -40,6 +40,8 @@ ip netns del "$sw" 2>/dev/null || true
 echo "== building three hosts on veth links to a switch namespace"
 ip netns add "$sw"
 ip -n "$sw" link set lo up
+# The switch side of each link is a wire, not a host: it must send nothing of its own.
+ip netns exec "$sw" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
 i=1
 for h in "${hosts[@]}"; do
 	ns="ferry-demo-$h"
@@ -63,9 +65,10 @@ ferryd_pid=$!
 for _ in $(seq 100); do ctl show version >/dev/null 2>&1 && break; sleep 0.1; done
 ctl show version
 
-echo "== adding one af_packet port per host"
+echo "== a port group, and one af_packet VM port per host in it"
+ctl portgroup add "VM Network" >/dev/null
 for h in "${hosts[@]}"; do
-	ctl port add "$h" "net_af_packet_$h,iface=demo-$h" >/dev/null
+	ctl port add "$h" "net_af_packet_$h,iface=demo-$h" role vnic portgroup "VM Network" >/dev/null
 done
 echo "\$ ferryctl show ports"
 ctl show ports
@@ -83,6 +86,10 @@ for pair in a:2 b:3 c:1; do
 		fail=1
 	fi
 done
+
+echo "== the MAC table ferryd learned"
+echo "\$ ferryctl show mac"
+ctl show mac
 
 echo "== counters"
 for h in "${hosts[@]}"; do

@@ -59,10 +59,11 @@ ip netns exec "$sw" build/tools/ferryd -s "$sock" --max-sleep-us "$max_sleep_us"
 ferryd_pid=$!
 ctl() { build/tools/ferryctl -s "$sock" "$@"; }
 for _ in $(seq 100); do ctl show version >/dev/null 2>&1 && break; sleep 0.1; done
-ctl port add a net_af_packet_idle_a,iface=idle-a >/dev/null
-ctl port add b net_af_packet_idle_b,iface=idle-b >/dev/null
-ctl port add r net_ring_idle0 >/dev/null
-ctl port add n net_null_idle0,no-rx=1 >/dev/null
+ctl portgroup add pg >/dev/null
+ctl port add a net_af_packet_idle_a,iface=idle-a role vnic portgroup pg >/dev/null
+ctl port add b net_af_packet_idle_b,iface=idle-b role vnic portgroup pg >/dev/null
+ctl port add r net_ring_idle0 role vnic portgroup pg >/dev/null
+ctl port add n net_null_idle0,no-rx=1 role vnic portgroup pg >/dev/null
 sleep 1
 
 # utime + stime from /proc/PID/stat (whole process, all threads; tick-sampled), and the

@@ -52,6 +52,11 @@ static int cmd_show_ports(void *ctx, const struct cli_args *args, struct reply *
 		reply_str(reply, "link", "%s", info.link_up ? "up" : "down");
 		reply_u64(reply, "speed_mbps", info.link_speed_mbps);
 		reply_u64(reply, "mtu", port->mtu);
+		const struct vswitch_port *vport = vswitch_port_find(&ferryd->vswitches, port);
+		reply_str(reply, "role", "%s", vport ? vswitch_role_name(vport->role) : "-");
+		reply_str(reply, "vswitch", "%s", vport ? vport->vswitch->name : "-");
+		reply_str(reply, "portgroup", "%s",
+		          vport && vport->portgroup ? vport->portgroup->name : "-");
 		reply_u64(reply, "ethdev", port->port_id);
 		reply_i64(reply, "socket", info.socket);
 		reply_str(reply, "devargs", "%s", port->devargs);
@@ -78,6 +83,7 @@ static int cmd_show_port_stats(void *ctx, const struct cli_args *args, struct re
 	reply_u64(reply, "rx_bytes", c->rx_bytes);
 	reply_u64(reply, "tx_packets", c->tx_packets);
 	reply_u64(reply, "tx_bytes", c->tx_bytes);
+	reply_u64(reply, "rx_forwarded", c->rx_forwarded);
 	reply_u64(reply, "drops", drops);
 	reply_object_begin(reply, "drops_by_reason");
 	for (unsigned int r = 0; r < PORT_DROP_MAX; r++)
@@ -108,6 +114,64 @@ static int cmd_clear_port_stats(void *ctx, const struct cli_args *args, struct r
 	return 0;
 }
 
+/* Where a new port goes: its role, vswitch and port group, checked before anything opens. */
+struct port_placement {
+	bool attach;
+	enum vswitch_role role;
+	struct vswitch *vswitch;
+	struct vswitch_portgroup *portgroup;
+};
+
+static int resolve_placement(struct ferryd *ferryd, const struct cli_args *args,
+                             struct port_placement *place, struct reply *reply)
+{
+	const char *role = cli_arg(args, "role");
+	const char *vswitch = cli_arg(args, "vswitch");
+	const char *portgroup = cli_arg(args, "portgroup");
+
+	memset(place, 0, sizeof(*place));
+	if (role == NULL) {
+		if (vswitch != NULL || portgroup != NULL)
+			return reply_error(reply, -EINVAL, "vswitch and portgroup need a role");
+		return 0; /* opened, not switched */
+	}
+	place->attach = true;
+	if (vswitch_role_parse(role, &place->role) < 0)
+		return reply_error(reply, -EINVAL, "unknown role '%.32s' (uplink, vnic or vmk)",
+		                   role);
+	if (vswitch != NULL) {
+		place->vswitch = vswitch_find(&ferryd->vswitches, vswitch);
+		if (place->vswitch == NULL)
+			return reply_error(reply, -ENOENT,
+			                   "no vswitch named '%.64s' (see 'show vswitches')",
+			                   vswitch);
+	}
+	if (place->role == VSWITCH_ROLE_UPLINK) {
+		if (portgroup != NULL)
+			return reply_error(reply, -EINVAL,
+			                   "an uplink carries every port group of its vswitch: "
+			                   "give it no portgroup");
+		if (place->vswitch == NULL)
+			place->vswitch = vswitch_find(&ferryd->vswitches, VSWITCH_DEFAULT_NAME);
+		if (place->vswitch == NULL)
+			return reply_error(reply, -ENOENT, "no vswitch %s", VSWITCH_DEFAULT_NAME);
+		return 0;
+	}
+	if (portgroup == NULL)
+		return reply_error(reply, -EINVAL, "a %s port needs a portgroup", role);
+	place->portgroup = vswitch_portgroup_find(&ferryd->vswitches, portgroup);
+	if (place->portgroup == NULL)
+		return reply_error(reply, -ENOENT,
+		                   "no port group named '%.64s' (see 'show portgroups')",
+		                   portgroup);
+	if (place->vswitch != NULL && place->vswitch != place->portgroup->vswitch)
+		return reply_error(reply, -EXDEV, "port group '%s' is on %s, not %s",
+		                   place->portgroup->name, place->portgroup->vswitch->name,
+		                   place->vswitch->name);
+	place->vswitch = place->portgroup->vswitch;
+	return 0;
+}
+
 static int cmd_port_add(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct ferryd *ferryd = ctx;
@@ -115,12 +179,17 @@ static int cmd_port_add(void *ctx, const struct cli_args *args, struct reply *re
 	const char *devargs = cli_arg(args, "devargs");
 	struct port_config config;
 	uint64_t mtu = PORT_DEFAULT_MTU, rxd = PORT_DEFAULT_RX_DESC, txd = PORT_DEFAULT_TX_DESC;
+	struct port_placement place;
 	struct port *port;
 
 	if (cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, 9216, &mtu, reply) < 0 ||
 	    cli_arg_u64(args, "rxd", 32, 4096, &rxd, reply) < 0 ||
-	    cli_arg_u64(args, "txd", 32, 4096, &txd, reply) < 0)
+	    cli_arg_u64(args, "txd", 32, 4096, &txd, reply) < 0 ||
+	    resolve_placement(ferryd, args, &place, reply) < 0)
 		return -EINVAL;
+	if (place.attach && place.vswitch->nb_ports == VSWITCH_MAX_PORTS)
+		return reply_error(reply, -ENOSPC, "%s has %u ports already", place.vswitch->name,
+		                   VSWITCH_MAX_PORTS);
 	config.mtu = (uint16_t)mtu;
 	config.nb_rx_desc = (uint16_t)rxd;
 	config.nb_tx_desc = (uint16_t)txd;
@@ -134,15 +203,23 @@ static int cmd_port_add(void *ctx, const struct cli_args *args, struct reply *re
 	if (ret < 0)
 		return reply_error(reply, ret, "cannot add port '%.64s' (%.200s): %s", name,
 		                   devargs, strerror(-ret));
-	ret = bridge_port_attach(&ferryd->bridge, port);
-	if (ret < 0) {
-		port_table_del(&ferryd->ports, port);
-		return reply_error(reply, ret, "cannot attach '%.64s' to %s: %s", name,
-		                   ferryd->bridge.name, strerror(-ret));
+	if (place.attach) {
+		ret = vswitch_port_attach(place.vswitch, port, place.role, place.portgroup, NULL);
+		if (ret < 0) {
+			port_table_del(&ferryd->ports, port);
+			return reply_error(reply, ret, "cannot attach '%.64s' to %s: %s", name,
+			                   place.vswitch->name, strerror(-ret));
+		}
 	}
 	reply_str(reply, "port", "%s", port->name);
 	reply_u64(reply, "ethdev", port->port_id);
 	reply_u64(reply, "mtu", port->mtu);
+	if (place.attach) {
+		reply_str(reply, "role", "%s", vswitch_role_name(place.role));
+		reply_str(reply, "vswitch", "%s", place.vswitch->name);
+		if (place.portgroup != NULL)
+			reply_str(reply, "portgroup", "%s", place.portgroup->name);
+	}
 	return 0;
 }
 
@@ -153,7 +230,9 @@ static int cmd_port_del(void *ctx, const struct cli_args *args, struct reply *re
 
 	if (port == NULL)
 		return -ENOENT;
-	bridge_port_detach(&ferryd->bridge, port);
+	struct vswitch_port *vport = vswitch_port_find(&ferryd->vswitches, port);
+	if (vport != NULL)
+		vswitch_port_detach(vport);
 	port_table_del(&ferryd->ports, port);
 	return 0;
 }
@@ -298,8 +377,10 @@ static const struct cli_command ferryd_commands[] = {
         {"show port <name> stats", "a port's counters, drops by reason and device counters",
          cmd_show_port_stats},
         {"clear port <name> stats", "zero a port's counters", cmd_clear_port_stats},
-        {"port add <name> <devargs> [mtu <bytes>] [rxd <descriptors>] [txd <descriptors>]",
-         "open a DPDK device (PCI address or vdev such as net_af_packet0,iface=eth0) as a port",
+        {"port add <name> <devargs> [role <role>] [vswitch <vswitch>] [portgroup <portgroup>] "
+         "[mtu <bytes>] [rxd <descriptors>] [txd <descriptors>]",
+         "open a DPDK device (PCI address or vdev such as net_af_packet0,iface=eth0) as an "
+         "uplink, vnic or vmk port",
          cmd_port_add},
         {"port del <name>", "stop and remove a port", cmd_port_del},
         {"show pools", "packet buffer pools per NUMA socket", cmd_show_pools},

@@ -9,6 +9,7 @@
 #include <rte_log.h>
 
 #include "commands.h"
+#include "vswitch_commands.h"
 
 static RTE_LOG_REGISTER(ferryd_logtype, ferry.ferryd, INFO);
 
@@ -33,12 +34,12 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 	snprintf(prefix, sizeof(prefix), "fd%lx", (unsigned long)((uintptr_t)ferryd & 0xffffff));
 	pktpool_set_init(&ferryd->pools, prefix, config->mbuf_data_room);
 	port_table_init(&ferryd->ports);
-	bridge_init(&ferryd->bridge, "vSwitch0");
-	ret = loop_poller_add(&ferryd->loop, "bridge", LOOP_POLLER_DATAPLANE, bridge_poll,
-	                      &ferryd->bridge);
+	ret = vswitch_host_init(&ferryd->vswitches, &ferryd->loop);
 	if (ret == 0) {
 		cli_table_init(&ferryd->cli);
 		ret = commands_register(ferryd);
+		if (ret == 0)
+			ret = vswitch_commands_register(ferryd);
 	}
 	if (ret < 0)
 		loop_fini(&ferryd->loop);
@@ -47,11 +48,8 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 
 void ferryd_fini(struct ferryd *ferryd)
 {
-	while (ferryd->ports.nb_ports > 0) {
-		struct port *port = ferryd->ports.ports[ferryd->ports.nb_ports - 1];
-		bridge_port_detach(&ferryd->bridge, port);
-		port_table_del(&ferryd->ports, port);
-	}
+	vswitch_host_fini(&ferryd->vswitches);
+	port_table_fini(&ferryd->ports);
 	pktpool_set_fini(&ferryd->pools);
 	loop_fini(&ferryd->loop);
 }

@@ -8,7 +8,7 @@
 #include "dataplane/loop.h"
 #include "dataplane/pktpool.h"
 #include "dataplane/port.h"
-#include "vswitch/bridge.h"
+#include "vswitch/vswitch.h"
 
 struct ferryd_config {
 	uint64_t max_sleep_ns; /* longest idle sleep of the worker; 0 = default (1 ms) */
@@ -19,7 +19,7 @@ struct ferryd {
 	struct loop loop;
 	struct pktpool_set pools;
 	struct port_table ports;
-	struct bridge bridge;
+	struct vswitch_host vswitches;
 	struct cli_table cli;
 	uint64_t start_ns;
 };

@@ -1,0 +1,397 @@
+/* The MAC table of one vswitch: (VLAN, MAC) -> port, with learning, aging, static entries,
+ * MAC-move detection and fair eviction when full. */
+#include "fdb.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_hash_crc.h>
+#include <rte_log.h>
+
+static RTE_LOG_REGISTER(fdb_logtype, ferry.fdb, INFO);
+
+#define FDB_LOG(level, fmt, ...)                                                                   \
+	rte_log(RTE_LOG_##level, fdb_logtype, "fdb: " fmt "\n", ##__VA_ARGS__)
+
+#define FDB_NIL          UINT32_MAX
+#define NS_PER_SECOND    1000000000ull
+#define HASH_MIN_ENTRIES 16
+
+static struct rte_hash *fdb_hash_create(const char *name, uint32_t limit)
+{
+	struct rte_hash_parameters params = {
+	        .name = name,
+	        /* The extendable table keeps adds from failing on a crowded bucket before
+		 * the table is really full. */
+	        .entries = RTE_MAX(limit, (uint32_t)HASH_MIN_ENTRIES),
+	        .key_len = sizeof(struct fdb_key),
+	        .hash_func = rte_hash_crc,
+	        .socket_id = SOCKET_ID_ANY,
+	        .extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	};
+	return rte_hash_create(&params);
+}
+
+int fdb_init(struct fdb *fdb, const char *name, uint32_t limit, uint32_t aging_s)
+{
+	memset(fdb, 0, sizeof(*fdb));
+	snprintf(fdb->name, sizeof(fdb->name), "%s", name);
+	if (limit == 0 || limit > FDB_MAX_LIMIT)
+		return -EINVAL;
+	fdb->hash = fdb_hash_create(fdb->name, limit);
+	if (fdb->hash == NULL) {
+		FDB_LOG(ERR, "%s: cannot create a table of %u entries: %s", name, limit,
+		        rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	fdb->entries =
+	        calloc(RTE_MAX(limit, (uint32_t)HASH_MIN_ENTRIES) + 1, sizeof(*fdb->entries));
+	if (fdb->entries == NULL) {
+		rte_hash_free(fdb->hash);
+		fdb->hash = NULL;
+		return -ENOMEM;
+	}
+	fdb->limit = limit;
+	fdb->aging_ns = (uint64_t)aging_s * NS_PER_SECOND;
+	for (unsigned int p = 0; p < FDB_MAX_PORTS; p++)
+		fdb->lru_head[p] = fdb->lru_tail[p] = FDB_NIL;
+	return 0;
+}
+
+void fdb_fini(struct fdb *fdb)
+{
+	rte_hash_free(fdb->hash);
+	free(fdb->entries);
+	fdb->hash = NULL;
+	fdb->entries = NULL;
+}
+
+/* Per-port LRU lists link dynamic entries by position, most recently seen at the head. */
+
+static void lru_unlink(struct fdb *fdb, uint32_t pos)
+{
+	struct fdb_entry *e = &fdb->entries[pos];
+
+	if (e->lru_prev != FDB_NIL)
+		fdb->entries[e->lru_prev].lru_next = e->lru_next;
+	else
+		fdb->lru_head[e->port] = e->lru_next;
+	if (e->lru_next != FDB_NIL)
+		fdb->entries[e->lru_next].lru_prev = e->lru_prev;
+	else
+		fdb->lru_tail[e->port] = e->lru_prev;
+	fdb->port_count[e->port]--;
+}
+
+static void lru_push_head(struct fdb *fdb, uint32_t pos)
+{
+	struct fdb_entry *e = &fdb->entries[pos];
+	uint16_t port = e->port;
+
+	e->lru_prev = FDB_NIL;
+	e->lru_next = fdb->lru_head[port];
+	if (e->lru_next != FDB_NIL)
+		fdb->entries[e->lru_next].lru_prev = pos;
+	else
+		fdb->lru_tail[port] = pos;
+	fdb->lru_head[port] = pos;
+	fdb->port_count[port]++;
+}
+
+static void entry_remove(struct fdb *fdb, uint32_t pos)
+{
+	struct fdb_entry *e = &fdb->entries[pos];
+
+	if (e->is_static)
+		fdb->nb_static--;
+	else
+		lru_unlink(fdb, pos);
+	rte_hash_del_key(fdb->hash, &e->key);
+	e->valid = false;
+	fdb->count--;
+}
+
+/* Makes room for one entry: the least recently used entry of the port that holds the most, so
+ * that one port flooding new MACs mostly evicts its own. */
+static bool evict_one(struct fdb *fdb)
+{
+	unsigned int victim_port = FDB_MAX_PORTS;
+	uint32_t most = 0;
+
+	for (unsigned int p = 0; p < FDB_MAX_PORTS; p++) {
+		if (fdb->port_count[p] > most) {
+			most = fdb->port_count[p];
+			victim_port = p;
+		}
+	}
+	if (victim_port == FDB_MAX_PORTS)
+		return false;
+	entry_remove(fdb, fdb->lru_tail[victim_port]);
+	fdb->stats.evicted++;
+	return true;
+}
+
+/* Inserts a key known to be absent. Returns its position, or negative when full. */
+static int32_t entry_insert(struct fdb *fdb, const struct fdb_key *key, uint16_t port,
+                            bool is_static, uint64_t now_ns)
+{
+	if (fdb->count >= fdb->limit && !evict_one(fdb))
+		return -ENOSPC;
+	int32_t pos = rte_hash_add_key(fdb->hash, key);
+	if (pos < 0)
+		return pos;
+	struct fdb_entry *e = &fdb->entries[pos];
+	*e = (struct fdb_entry){.key = *key,
+	                        .port = port,
+	                        .valid = true,
+	                        .is_static = is_static,
+	                        .seen_ns = now_ns,
+	                        .lru_prev = FDB_NIL,
+	                        .lru_next = FDB_NIL};
+	if (is_static)
+		fdb->nb_static++;
+	else
+		lru_push_head(fdb, (uint32_t)pos);
+	fdb->count++;
+	return pos;
+}
+
+enum fdb_learn_result fdb_learn_at(struct fdb *fdb, int32_t position, const struct fdb_key *key,
+                                   uint16_t port, uint64_t now_ns)
+{
+	/* The same MAC may come twice in one burst: the first learning made it valid. */
+	if (position < 0 || !fdb->entries[position].valid ||
+	    memcmp(&fdb->entries[position].key, key, sizeof(*key)) != 0)
+		position = rte_hash_lookup(fdb->hash, key);
+	if (position < 0) {
+		if (entry_insert(fdb, key, port, false, now_ns) < 0) {
+			fdb->stats.full_drops++;
+			return FDB_LEARN_FULL;
+		}
+		fdb->stats.learned++;
+		return FDB_LEARN_NEW;
+	}
+
+	struct fdb_entry *e = &fdb->entries[position];
+	if (e->is_static) {
+		if (e->port == port)
+			return FDB_LEARN_REFRESHED;
+		fdb->stats.static_refused++;
+		return FDB_LEARN_STATIC;
+	}
+	e->seen_ns = now_ns;
+	if (e->port == port) {
+		if (fdb->lru_head[port] != (uint32_t)position) {
+			lru_unlink(fdb, (uint32_t)position);
+			lru_push_head(fdb, (uint32_t)position);
+		}
+		return FDB_LEARN_REFRESHED;
+	}
+	lru_unlink(fdb, (uint32_t)position);
+	e->port = port;
+	e->moves++;
+	lru_push_head(fdb, (uint32_t)position);
+	fdb->stats.moved++;
+	return FDB_LEARN_MOVED;
+}
+
+enum fdb_learn_result fdb_learn(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac,
+                                uint16_t port, uint64_t now_ns)
+{
+	struct fdb_key key = {.vlan = vlan, .mac = *mac};
+
+	return fdb_learn_at(fdb, rte_hash_lookup(fdb->hash, &key), &key, port, now_ns);
+}
+
+void fdb_lookup_bulk(const struct fdb *fdb, const struct fdb_key **keys, unsigned int n,
+                     int32_t *positions)
+{
+	rte_hash_lookup_bulk(fdb->hash, (const void **)keys, n, positions);
+}
+
+uint16_t fdb_lookup(const struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac)
+{
+	struct fdb_key key = {.vlan = vlan, .mac = *mac};
+
+	return fdb_port_at(fdb, rte_hash_lookup(fdb->hash, &key));
+}
+
+int fdb_add_static(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac, uint16_t port)
+{
+	struct fdb_key key = {.vlan = vlan, .mac = *mac};
+	int32_t pos = rte_hash_lookup(fdb->hash, &key);
+
+	if (port >= FDB_MAX_PORTS)
+		return -EINVAL;
+	if (pos >= 0)
+		entry_remove(fdb, (uint32_t)pos);
+	pos = entry_insert(fdb, &key, port, true, 0);
+	return pos < 0 ? pos : 0;
+}
+
+int fdb_del(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac)
+{
+	struct fdb_key key = {.vlan = vlan, .mac = *mac};
+	int32_t pos = rte_hash_lookup(fdb->hash, &key);
+
+	if (pos < 0)
+		return -ENOENT;
+	entry_remove(fdb, (uint32_t)pos);
+	return 0;
+}
+
+/* Removes every valid entry for which keep() says no; returns how many. */
+static unsigned int fdb_remove_if(struct fdb *fdb, bool (*drop)(const struct fdb_entry *, void *),
+                                  void *arg)
+{
+	const void *key;
+	void *data;
+	uint32_t iter = 0;
+	int32_t pos;
+	unsigned int removed = 0;
+
+	/* Deleting while iterating rte_hash is not allowed: mark first, remove after. */
+	uint32_t *victims = malloc(sizeof(*victims) * (fdb->count + 1));
+	unsigned int nb = 0;
+	if (victims == NULL)
+		return 0;
+	while ((pos = rte_hash_iterate(fdb->hash, &key, &data, &iter)) >= 0)
+		if (fdb->entries[pos].valid && drop(&fdb->entries[pos], arg))
+			victims[nb++] = (uint32_t)pos;
+	for (unsigned int i = 0; i < nb; i++, removed++)
+		entry_remove(fdb, victims[i]);
+	free(victims);
+	return removed;
+}
+
+static bool drop_dynamic(const struct fdb_entry *e, void *arg)
+{
+	bool statics = *(bool *)arg;
+	return statics || !e->is_static;
+}
+
+unsigned int fdb_flush(struct fdb *fdb, bool statics)
+{
+	return fdb_remove_if(fdb, drop_dynamic, &statics);
+}
+
+static bool drop_on_port(const struct fdb_entry *e, void *arg)
+{
+	return e->port == *(uint16_t *)arg;
+}
+
+unsigned int fdb_flush_port(struct fdb *fdb, uint16_t port)
+{
+	return fdb_remove_if(fdb, drop_on_port, &port);
+}
+
+static bool drop_on_vlan(const struct fdb_entry *e, void *arg)
+{
+	return !e->is_static && e->key.vlan == *(uint16_t *)arg;
+}
+
+unsigned int fdb_flush_vlan(struct fdb *fdb, uint16_t vlan)
+{
+	return fdb_remove_if(fdb, drop_on_vlan, &vlan);
+}
+
+unsigned int fdb_age(struct fdb *fdb, uint64_t now_ns)
+{
+	unsigned int expired = 0;
+
+	if (fdb->aging_ns == 0)
+		return 0;
+	for (unsigned int p = 0; p < FDB_MAX_PORTS; p++) {
+		/* Each LRU list is in order of last sighting: stop at the first fresh entry. */
+		while (fdb->lru_tail[p] != FDB_NIL) {
+			uint32_t pos = fdb->lru_tail[p];
+			if (now_ns - fdb->entries[pos].seen_ns < fdb->aging_ns)
+				break;
+			entry_remove(fdb, pos);
+			expired++;
+		}
+	}
+	fdb->stats.expired += expired;
+	return expired;
+}
+
+void fdb_set_aging(struct fdb *fdb, uint32_t aging_s)
+{
+	fdb->aging_ns = (uint64_t)aging_s * NS_PER_SECOND;
+}
+
+static int by_age(const void *a, const void *b)
+{
+	const struct fdb_entry *x = a, *y = b;
+
+	if (x->is_static != y->is_static)
+		return x->is_static ? -1 : 1; /* statics first: they must survive a shrink */
+	return x->seen_ns < y->seen_ns ? -1 : x->seen_ns > y->seen_ns;
+}
+
+int fdb_set_limit(struct fdb *fdb, uint32_t limit, uint64_t now_ns)
+{
+	struct fdb next;
+	char name[sizeof(fdb->name)];
+
+	(void)now_ns;
+	if (limit == 0 || limit > FDB_MAX_LIMIT)
+		return -EINVAL;
+	if (limit < fdb->nb_static)
+		return -ENOSPC;
+	/* rte_hash names are process-wide: alternate between two names. */
+	snprintf(name, sizeof(name), "%s", fdb->name);
+	size_t len = strlen(name);
+	if (len > 0 && name[len - 1] == '\'')
+		name[len - 1] = '\0';
+	else if (len + 1 < sizeof(name))
+		strcat(name, "'");
+	int ret = fdb_init(&next, name, limit, 0);
+	if (ret < 0)
+		return ret;
+	next.aging_ns = fdb->aging_ns;
+	next.stats = fdb->stats;
+
+	/* Re-insert oldest first, so that the LRU lists come out in the same order and a
+	 * shrink evicts fairly, exactly as learning would have. */
+	struct fdb_entry *all = malloc(sizeof(*all) * (fdb->count + 1));
+	if (all == NULL) {
+		fdb_fini(&next);
+		return -ENOMEM;
+	}
+	uint32_t n = 0, iter = 0;
+	const void *key;
+	void *data;
+	int32_t pos;
+	while ((pos = rte_hash_iterate(fdb->hash, &key, &data, &iter)) >= 0)
+		if (fdb->entries[pos].valid)
+			all[n++] = fdb->entries[pos];
+	qsort(all, n, sizeof(*all), by_age);
+	for (uint32_t i = 0; i < n; i++) {
+		int32_t p = entry_insert(&next, &all[i].key, all[i].port, all[i].is_static,
+		                         all[i].seen_ns);
+		if (p >= 0)
+			next.entries[p].moves = all[i].moves;
+	}
+	free(all);
+	fdb_fini(fdb);
+	*fdb = next;
+	return 0;
+}
+
+void fdb_foreach(const struct fdb *fdb, int (*fn)(const struct fdb_entry *entry, void *arg),
+                 void *arg)
+{
+	const void *key;
+	void *data;
+	uint32_t iter = 0;
+	int32_t pos;
+
+	while ((pos = rte_hash_iterate(fdb->hash, &key, &data, &iter)) >= 0)
+		if (fdb->entries[pos].valid && fn(&fdb->entries[pos], arg) != 0)
+			return;
+}

@@ -1,0 +1,572 @@
+/* The virtual switches of a host, shaped like vSphere standard vSwitches: uplinks (802.1Q
+ * trunks), port groups with a VLAN each, VM and VMkernel ports, and a MAC table per vswitch. */
+#include "vswitch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+
+#include "dataplane/port.h"
+
+static RTE_LOG_REGISTER(vswitch_logtype, ferry.vswitch, INFO);
+
+#define VSWITCH_LOG(level, fmt, ...)                                                               \
+	rte_log(RTE_LOG_##level, vswitch_logtype, "vswitch: " fmt "\n", ##__VA_ARGS__)
+
+#define AGING_PERIOD_NS (1000ull * 1000 * 1000)
+#define VLAN_HDR_LEN    4
+
+static const char *const role_names[] = {
+        [VSWITCH_ROLE_UPLINK] = "uplink",
+        [VSWITCH_ROLE_VNIC] = "vnic",
+        [VSWITCH_ROLE_VMK] = "vmk",
+};
+
+const char *vswitch_role_name(enum vswitch_role role)
+{
+	return role_names[role];
+}
+
+int vswitch_role_parse(const char *name, enum vswitch_role *role)
+{
+	for (unsigned int r = 0; r < RTE_DIM(role_names); r++) {
+		if (strcmp(name, role_names[r]) == 0) {
+			*role = (enum vswitch_role)r;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+uint64_t vswitch_now_ns(const struct vswitch_host *host)
+{
+	return loop_now_ns(host->loop) + host->clock_offset_ns;
+}
+
+static void vswitch_age_all(struct vswitch_host *host)
+{
+	uint64_t now = vswitch_now_ns(host);
+
+	for (unsigned int i = 0; i < host->nb_vswitches; i++)
+		fdb_age(&host->vswitches[i]->fdb, now);
+}
+
+static void vswitch_aging_timer(void *arg)
+{
+	vswitch_age_all(arg);
+}
+
+void vswitch_clock_advance(struct vswitch_host *host, uint64_t ns)
+{
+	host->clock_offset_ns += ns;
+	vswitch_age_all(host);
+}
+
+int vswitch_host_init(struct vswitch_host *host, struct loop *loop)
+{
+	struct vswitch *vswitch;
+
+	memset(host, 0, sizeof(*host));
+	host->loop = loop;
+	host->fdb_limit = FDB_DEFAULT_LIMIT;
+	host->fdb_aging_s = FDB_DEFAULT_AGING_S;
+	int ret = vswitch_add(host, VSWITCH_DEFAULT_NAME, &vswitch);
+	if (ret < 0)
+		return ret;
+	ret = loop_poller_add(loop, "vswitch", LOOP_POLLER_DATAPLANE, vswitch_host_poll, host);
+	if (ret == 0) {
+		loop_timer_init(&host->aging_timer, vswitch_aging_timer, host);
+		ret = loop_timer_arm(loop, &host->aging_timer, AGING_PERIOD_NS, AGING_PERIOD_NS);
+	}
+	if (ret < 0)
+		vswitch_host_fini(host);
+	return ret;
+}
+
+void vswitch_host_fini(struct vswitch_host *host)
+{
+	loop_poller_del(host->loop, vswitch_host_poll, host);
+	loop_timer_cancel(host->loop, &host->aging_timer);
+	for (unsigned int i = 0; i < host->nb_vswitches; i++) {
+		struct vswitch *vswitch = host->vswitches[i];
+		while (vswitch->nb_ports > 0)
+			vswitch_port_detach(vswitch->slots[vswitch->order[vswitch->nb_ports - 1]]);
+	}
+	while (host->nb_portgroups > 0)
+		vswitch_portgroup_del(host, host->portgroups[host->nb_portgroups - 1]);
+	for (unsigned int i = 0; i < host->nb_vswitches; i++) {
+		fdb_fini(&host->vswitches[i]->fdb);
+		free(host->vswitches[i]);
+	}
+	host->nb_vswitches = 0;
+}
+
+struct vswitch *vswitch_find(const struct vswitch_host *host, const char *name)
+{
+	for (unsigned int i = 0; i < host->nb_vswitches; i++)
+		if (strcmp(host->vswitches[i]->name, name) == 0)
+			return host->vswitches[i];
+	return NULL;
+}
+
+int vswitch_add(struct vswitch_host *host, const char *name, struct vswitch **out)
+{
+	char fdb_name[32];
+
+	if (strlen(name) >= VSWITCH_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (vswitch_find(host, name) != NULL)
+		return -EEXIST;
+	if (host->nb_vswitches == VSWITCH_MAX)
+		return -ENOSPC;
+	struct vswitch *vswitch = calloc(1, sizeof(*vswitch));
+	if (vswitch == NULL)
+		return -ENOMEM;
+	snprintf(vswitch->name, sizeof(vswitch->name), "%s", name);
+	vswitch->host = host;
+	/* Hash names are process-wide: the address keeps two hosts in one test apart. */
+	snprintf(fdb_name, sizeof(fdb_name), "fdb%lx", (unsigned long)(uintptr_t)vswitch);
+	int ret = fdb_init(&vswitch->fdb, fdb_name, host->fdb_limit, host->fdb_aging_s);
+	if (ret < 0) {
+		free(vswitch);
+		return ret;
+	}
+	host->vswitches[host->nb_vswitches++] = vswitch;
+	*out = vswitch;
+	return 0;
+}
+
+int vswitch_del(struct vswitch *vswitch)
+{
+	struct vswitch_host *host = vswitch->host;
+
+	if (vswitch->nb_ports > 0)
+		return -EBUSY;
+	for (unsigned int i = 0; i < host->nb_portgroups; i++)
+		if (host->portgroups[i]->vswitch == vswitch)
+			return -EBUSY;
+	for (unsigned int i = 0; i < host->nb_vswitches; i++) {
+		if (host->vswitches[i] != vswitch)
+			continue;
+		memmove(&host->vswitches[i], &host->vswitches[i + 1],
+		        (host->nb_vswitches - i - 1) * sizeof(host->vswitches[0]));
+		host->nb_vswitches--;
+		break;
+	}
+	fdb_fini(&vswitch->fdb);
+	free(vswitch);
+	return 0;
+}
+
+struct vswitch_portgroup *vswitch_portgroup_find(const struct vswitch_host *host, const char *name)
+{
+	for (unsigned int i = 0; i < host->nb_portgroups; i++)
+		if (strcmp(host->portgroups[i]->name, name) == 0)
+			return host->portgroups[i];
+	return NULL;
+}
+
+int vswitch_portgroup_add(struct vswitch_host *host, const char *name, struct vswitch *vswitch,
+                          uint16_t vlan, struct vswitch_portgroup **out)
+{
+	if (strlen(name) >= VSWITCH_NAME_MAX)
+		return -ENAMETOOLONG;
+	if (vlan > VSWITCH_VLAN_MAX)
+		return -EINVAL;
+	if (vswitch_portgroup_find(host, name) != NULL)
+		return -EEXIST;
+	if (host->nb_portgroups == VSWITCH_MAX_PORTGROUPS)
+		return -ENOSPC;
+	struct vswitch_portgroup *pg = calloc(1, sizeof(*pg));
+	if (pg == NULL)
+		return -ENOMEM;
+	snprintf(pg->name, sizeof(pg->name), "%s", name);
+	pg->vlan = vlan;
+	pg->vswitch = vswitch;
+	vswitch->vlan_portgroups[vlan]++;
+	host->portgroups[host->nb_portgroups++] = pg;
+	if (out != NULL)
+		*out = pg;
+	return 0;
+}
+
+int vswitch_portgroup_del(struct vswitch_host *host, struct vswitch_portgroup *pg)
+{
+	if (pg->nb_ports > 0)
+		return -EBUSY;
+	for (unsigned int i = 0; i < host->nb_portgroups; i++) {
+		if (host->portgroups[i] != pg)
+			continue;
+		memmove(&host->portgroups[i], &host->portgroups[i + 1],
+		        (host->nb_portgroups - i - 1) * sizeof(host->portgroups[0]));
+		host->nb_portgroups--;
+		break;
+	}
+	struct vswitch *vswitch = pg->vswitch;
+	/* The uplinks stop carrying the VLAN with its last port group: forget its MACs. */
+	if (--vswitch->vlan_portgroups[pg->vlan] == 0)
+		fdb_flush_vlan(&vswitch->fdb, pg->vlan);
+	free(pg);
+	return 0;
+}
+
+struct vswitch_port *vswitch_port_find(const struct vswitch_host *host, const struct port *port)
+{
+	for (unsigned int v = 0; v < host->nb_vswitches; v++) {
+		const struct vswitch *vswitch = host->vswitches[v];
+		for (unsigned int i = 0; i < vswitch->nb_ports; i++)
+			if (vswitch->slots[vswitch->order[i]]->port == port)
+				return vswitch->slots[vswitch->order[i]];
+	}
+	return NULL;
+}
+
+int vswitch_port_attach(struct vswitch *vswitch, struct port *port, enum vswitch_role role,
+                        struct vswitch_portgroup *pg, struct vswitch_port **out)
+{
+	if ((role == VSWITCH_ROLE_UPLINK) != (pg == NULL))
+		return -EINVAL;
+	if (pg != NULL && pg->vswitch != vswitch)
+		return -EXDEV;
+	if (vswitch_port_find(vswitch->host, port) != NULL)
+		return -EEXIST;
+	unsigned int index;
+	for (index = 0; index < VSWITCH_MAX_PORTS; index++)
+		if (vswitch->slots[index] == NULL)
+			break;
+	if (index == VSWITCH_MAX_PORTS)
+		return -ENOSPC;
+	struct vswitch_port *vport = calloc(1, sizeof(*vport));
+	if (vport == NULL)
+		return -ENOMEM;
+	*vport = (struct vswitch_port){
+	        .port = port,
+	        .role = role,
+	        .portgroup = pg,
+	        .index = (uint16_t)index,
+	        .vswitch = vswitch,
+	};
+	if (pg != NULL)
+		pg->nb_ports++;
+	vswitch->slots[index] = vport;
+	vswitch->order[vswitch->nb_ports++] = (uint16_t)index;
+	if (out != NULL)
+		*out = vport;
+	return 0;
+}
+
+void vswitch_port_detach(struct vswitch_port *vport)
+{
+	struct vswitch *vswitch = vport->vswitch;
+
+	port_tx_flush(vport->port);
+	fdb_flush_port(&vswitch->fdb, vport->index);
+	for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
+		if (vswitch->order[i] != vport->index)
+			continue;
+		memmove(&vswitch->order[i], &vswitch->order[i + 1],
+		        (vswitch->nb_ports - i - 1) * sizeof(vswitch->order[0]));
+		vswitch->nb_ports--;
+		break;
+	}
+	vswitch->slots[vport->index] = NULL;
+	if (vport->portgroup != NULL)
+		vport->portgroup->nb_ports--;
+	free(vport);
+}
+
+int vswitch_port_set_portgroup(struct vswitch_port *vport, struct vswitch_portgroup *pg)
+{
+	if (vport->role == VSWITCH_ROLE_UPLINK)
+		return -EINVAL;
+	if (pg->vswitch != vport->vswitch)
+		return -EXDEV;
+	fdb_flush_port(&vport->vswitch->fdb, vport->index);
+	vport->portgroup->nb_ports--;
+	pg->nb_ports++;
+	vport->portgroup = pg;
+	return 0;
+}
+
+/* The hot path. */
+
+static inline bool port_carries(const struct vswitch *vswitch, const struct vswitch_port *vport,
+                                uint16_t vlan)
+{
+	if (vport->role == VSWITCH_ROLE_UPLINK)
+		return vswitch->vlan_portgroups[vlan] > 0;
+	return vport->portgroup->vlan == vlan;
+}
+
+/* A frame we are about to change must be ours alone: a PMD such as net_ring may hand us a
+ * buffer that another port still holds. */
+static struct rte_mbuf *make_writable(struct rte_mbuf *m)
+{
+	if (likely(RTE_MBUF_DIRECT(m) && rte_mbuf_refcnt_read(m) == 1))
+		return m;
+	struct rte_mbuf *copy = rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+	rte_pktmbuf_free(m);
+	return copy;
+}
+
+/* Finds the frame's VLAN and takes its tag off, so every frame in the switch is untagged.
+ * Returns the VLAN, or a negative drop reason. */
+static int classify(const struct vswitch *vswitch, const struct vswitch_port *in,
+                    struct rte_mbuf **pm)
+{
+	struct rte_mbuf *m = *pm;
+	uint32_t len = rte_pktmbuf_pkt_len(m);
+
+	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(struct rte_ether_hdr)))
+		return -PORT_DROP_RUNT;
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	bool tagged = eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN);
+	uint16_t vid = 0;
+	if (tagged) {
+		if (unlikely(rte_pktmbuf_data_len(m) < sizeof(struct rte_ether_hdr) + VLAN_HDR_LEN))
+			return -PORT_DROP_VLAN_TRUNCATED;
+		const struct rte_vlan_hdr *vh = (const struct rte_vlan_hdr *)(eth + 1);
+		vid = rte_be_to_cpu_16(vh->vlan_tci) & 0xfff;
+	}
+	uint32_t header = sizeof(struct rte_ether_hdr) + (tagged ? VLAN_HDR_LEN : 0);
+	if (unlikely(len - header > in->port->mtu))
+		return -PORT_DROP_OVERSIZE;
+
+	int vlan;
+	if (in->role == VSWITCH_ROLE_UPLINK) {
+		vlan = vid;
+		if (vid > VSWITCH_VLAN_MAX || vswitch->vlan_portgroups[vid] == 0)
+			return -PORT_DROP_VLAN_NOT_CARRIED;
+	} else {
+		/* An access port takes untagged frames (and priority tags, VLAN 0) only. */
+		if (unlikely(vid != 0))
+			return -PORT_DROP_VLAN_NOT_CARRIED;
+		if (unlikely(in->portgroup == NULL))
+			return -PORT_DROP_NO_PORTGROUP;
+		vlan = in->portgroup->vlan;
+	}
+	if (tagged) {
+		m = make_writable(m);
+		*pm = m;
+		if (unlikely(m == NULL))
+			return -PORT_DROP_NO_MBUF;
+		rte_vlan_strip(m);
+		m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
+	}
+	return vlan;
+}
+
+static inline bool egress_fits(struct vswitch_port *out, const struct rte_mbuf *m)
+{
+	if (likely(rte_pktmbuf_pkt_len(m) - sizeof(struct rte_ether_hdr) <= out->port->mtu))
+		return true;
+	port_count_drop(out->port, PORT_DROP_TX_OVERSIZE);
+	return false;
+}
+
+/* Adds the VLAN tag an uplink needs; the frame is ours alone. */
+static inline int tag(struct rte_mbuf *m, uint16_t vlan)
+{
+	m->vlan_tci = vlan;
+	return rte_vlan_insert(&m);
+}
+
+static void send_one(struct vswitch_port *in, struct vswitch_port *out, struct rte_mbuf *m,
+                     uint16_t vlan)
+{
+	if (!egress_fits(out, m)) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (out->role == VSWITCH_ROLE_UPLINK && vlan != 0 && tag(m, vlan) < 0) {
+		port_count_drop(in->port, PORT_DROP_NO_MBUF);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	in->port->counters.rx_forwarded++;
+	port_tx_enqueue(out->port, m);
+}
+
+/* Sends a frame to every port of its VLAN but the ingress port, never uplink to uplink. The
+ * outputs share the buffer; uplinks that need a tag share one tagged copy. */
+static void flood(struct vswitch *vswitch, struct vswitch_port *in, struct rte_mbuf *m,
+                  uint16_t vlan)
+{
+	struct port *plain[VSWITCH_MAX_PORTS], *tagged[VSWITCH_MAX_PORTS];
+	unsigned int nb_plain = 0, nb_tagged = 0;
+	bool from_uplink = in->role == VSWITCH_ROLE_UPLINK;
+
+	for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
+		struct vswitch_port *out = vswitch->slots[vswitch->order[i]];
+		if (out == in || !port_carries(vswitch, out, vlan))
+			continue;
+		bool to_uplink = out->role == VSWITCH_ROLE_UPLINK;
+		if ((from_uplink && to_uplink) || !egress_fits(out, m))
+			continue;
+		if (to_uplink && vlan != 0)
+			tagged[nb_tagged++] = out->port;
+		else
+			plain[nb_plain++] = out->port;
+	}
+	if (nb_plain + nb_tagged == 0) {
+		port_count_drop(in->port, PORT_DROP_NO_DESTINATION);
+		rte_pktmbuf_free(m);
+		return;
+	}
+
+	struct rte_mbuf *tagged_copy = NULL;
+	if (nb_tagged > 0) {
+		tagged_copy = nb_plain == 0 ? m : rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+		if (tagged_copy == NULL || tag(tagged_copy, vlan) < 0) {
+			/* The untagged outputs still get theirs. */
+			port_count_drop(in->port, PORT_DROP_NO_MBUF);
+			if (tagged_copy != NULL && tagged_copy != m)
+				rte_pktmbuf_free(tagged_copy);
+			if (nb_plain == 0) {
+				rte_pktmbuf_free(m);
+				return;
+			}
+			nb_tagged = 0;
+			tagged_copy = NULL;
+		}
+	}
+	in->port->counters.rx_forwarded++;
+	if (nb_plain > 0) {
+		rte_mbuf_refcnt_update(m, (int16_t)(nb_plain - 1));
+		for (unsigned int i = 0; i < nb_plain; i++)
+			port_tx_enqueue(plain[i], m);
+	}
+	if (nb_tagged > 0) {
+		rte_mbuf_refcnt_update(tagged_copy, (int16_t)(nb_tagged - 1));
+		for (unsigned int i = 0; i < nb_tagged; i++)
+			port_tx_enqueue(tagged[i], tagged_copy);
+	}
+}
+
+static inline bool learnable(const struct rte_ether_addr *mac)
+{
+	return rte_is_unicast_ether_addr(mac) && !rte_is_zero_ether_addr(mac);
+}
+
+/* The port a looked-up destination lives on. Learning earlier in the burst may have evicted or
+ * added entries: a position counts only if it still holds this key, and a miss is looked up
+ * again if the burst learned new MACs (frame 2 may answer frame 1). */
+static inline uint16_t resolve(const struct fdb *fdb, int32_t pos, const struct fdb_key *key,
+                               bool burst_learned)
+{
+	if (pos >= 0 && fdb->entries[pos].valid &&
+	    memcmp(&fdb->entries[pos].key, key, sizeof(*key)) == 0)
+		return fdb->entries[pos].port;
+	if (pos >= 0 || burst_learned)
+		return fdb_lookup(fdb, key->vlan, &key->mac);
+	return FDB_PORT_NONE;
+}
+
+/* Known unicast goes to its port; anything else floods. */
+static inline void forward(struct vswitch *vswitch, struct vswitch_port *in,
+                           struct vswitch_port *out, struct rte_mbuf *m, uint16_t vlan)
+{
+	if (out == NULL || !port_carries(vswitch, out, vlan)) {
+		flood(vswitch, in, m, vlan);
+	} else if (unlikely(out == in)) {
+		port_count_drop(in->port, PORT_DROP_SAME_PORT);
+		rte_pktmbuf_free(m);
+	} else if (unlikely(in->role == VSWITCH_ROLE_UPLINK && out->role == VSWITCH_ROLE_UPLINK)) {
+		port_count_drop(in->port, PORT_DROP_UPLINK_TO_UPLINK);
+		rte_pktmbuf_free(m);
+	} else {
+		send_one(in, out, m, vlan);
+	}
+}
+
+void vswitch_input(struct vswitch_port *in, struct rte_mbuf **pkts, uint16_t n, uint64_t now_ns)
+{
+	struct vswitch *vswitch = in->vswitch;
+	struct fdb *fdb = &vswitch->fdb;
+	struct rte_mbuf *kept[PORT_BURST];
+	uint16_t vlans[PORT_BURST];
+	struct fdb_key keys[2 * PORT_BURST];
+	const struct fdb_key *key_ptrs[2 * PORT_BURST];
+	int32_t positions[2 * PORT_BURST];
+	unsigned int nb = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
+		int vlan = classify(vswitch, in, &pkts[i]);
+		if (unlikely(vlan < 0)) {
+			port_count_drop(in->port, (enum port_drop_reason) - vlan);
+			rte_pktmbuf_free(pkts[i]);
+			continue;
+		}
+		const struct rte_ether_hdr *eth =
+		        rte_pktmbuf_mtod(pkts[i], const struct rte_ether_hdr *);
+		kept[nb] = pkts[i];
+		vlans[nb] = (uint16_t)vlan;
+		keys[2 * nb] = (struct fdb_key){.vlan = (uint16_t)vlan, .mac = eth->src_addr};
+		keys[2 * nb + 1] = (struct fdb_key){.vlan = (uint16_t)vlan, .mac = eth->dst_addr};
+		key_ptrs[2 * nb] = &keys[2 * nb];
+		key_ptrs[2 * nb + 1] = &keys[2 * nb + 1];
+		nb++;
+	}
+	if (nb == 0)
+		return;
+	/* Sources and destinations in one bulk lookup: at most 64 keys, the hash's limit. */
+	fdb_lookup_bulk(fdb, key_ptrs, 2 * nb, positions);
+
+	bool burst_learned = false;
+	for (unsigned int i = 0; i < nb; i++)
+		if (learnable(&keys[2 * i].mac) &&
+		    fdb_learn_at(fdb, positions[2 * i], &keys[2 * i], in->index, now_ns) !=
+		            FDB_LEARN_REFRESHED)
+			burst_learned = true;
+
+	for (unsigned int i = 0; i < nb; i++) {
+		const struct fdb_key *dst = &keys[2 * i + 1];
+		struct vswitch_port *out = NULL;
+		if (rte_is_unicast_ether_addr(&dst->mac)) {
+			uint16_t port = resolve(fdb, positions[2 * i + 1], dst, burst_learned);
+			if (port != FDB_PORT_NONE)
+				out = vswitch->slots[port];
+		}
+		forward(vswitch, in, out, kept[i], vlans[i]);
+	}
+}
+
+void vswitch_host_flush(struct vswitch_host *host)
+{
+	for (unsigned int v = 0; v < host->nb_vswitches; v++) {
+		struct vswitch *vswitch = host->vswitches[v];
+		for (unsigned int i = 0; i < vswitch->nb_ports; i++)
+			port_tx_flush(vswitch->slots[vswitch->order[i]]->port);
+	}
+}
+
+unsigned int vswitch_host_poll(void *arg)
+{
+	struct vswitch_host *host = arg;
+	struct rte_mbuf *pkts[PORT_BURST];
+	unsigned int total = 0;
+	uint64_t now = 0;
+
+	for (unsigned int v = 0; v < host->nb_vswitches; v++) {
+		struct vswitch *vswitch = host->vswitches[v];
+		for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
+			struct vswitch_port *in = vswitch->slots[vswitch->order[i]];
+			uint16_t n = port_rx_burst(in->port, pkts, PORT_BURST);
+			if (n == 0)
+				continue;
+			if (now == 0)
+				now = vswitch_now_ns(host);
+			vswitch_input(in, pkts, n, now);
+			total += n;
+		}
+	}
+	if (total > 0)
+		vswitch_host_flush(host);
+	return total;
+}

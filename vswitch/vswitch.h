@@ -1,0 +1,133 @@
+/* The virtual switches of a host, shaped like vSphere standard vSwitches: uplinks (802.1Q
+ * trunks), port groups with a VLAN each, VM and VMkernel ports, and a MAC table per vswitch. */
+#ifndef FERRY_VSWITCH_VSWITCH_H
+#define FERRY_VSWITCH_VSWITCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dataplane/loop.h"
+#include "vswitch/fdb.h"
+
+struct port;
+struct rte_mbuf;
+
+#define VSWITCH_MAX            16
+#define VSWITCH_MAX_PORTGROUPS 256
+#define VSWITCH_MAX_PORTS      FDB_MAX_PORTS
+#define VSWITCH_NAME_MAX       32
+#define VSWITCH_VLAN_MAX       4094
+#define VSWITCH_DEFAULT_NAME   "vSwitch0"
+
+enum vswitch_role {
+	VSWITCH_ROLE_UPLINK, /* to the physical network: every port group's VLAN, tagged */
+	VSWITCH_ROLE_VNIC,   /* a VM's port: access to one port group, untagged */
+	VSWITCH_ROLE_VMK,    /* a VMkernel port: a host interface on one port group */
+};
+
+struct vswitch;
+
+struct vswitch_portgroup {
+	char name[VSWITCH_NAME_MAX];
+	uint16_t vlan; /* 0 = untagged on the uplinks */
+	struct vswitch *vswitch;
+	unsigned int nb_ports;
+};
+
+struct vswitch_port {
+	struct port *port;
+	enum vswitch_role role;
+	struct vswitch_portgroup *portgroup; /* NULL for uplinks */
+	uint16_t index;                      /* slot in the vswitch, the MAC table's port id */
+	struct vswitch *vswitch;
+};
+
+struct vswitch_host;
+
+struct vswitch {
+	char name[VSWITCH_NAME_MAX];
+	struct vswitch_host *host;
+	struct vswitch_port *slots[VSWITCH_MAX_PORTS]; /* by index; NULL = free */
+	uint16_t order[VSWITCH_MAX_PORTS];             /* used slots, in attach order */
+	unsigned int nb_ports;
+	uint16_t vlan_portgroups[VSWITCH_VLAN_MAX + 1]; /* port groups per VLAN on this vswitch */
+	struct fdb fdb;
+};
+
+struct vswitch_host {
+	struct vswitch *vswitches[VSWITCH_MAX];
+	unsigned int nb_vswitches;
+	struct vswitch_portgroup *portgroups[VSWITCH_MAX_PORTGROUPS];
+	unsigned int nb_portgroups;
+	struct loop *loop;
+	struct loop_timer aging_timer;
+	uint64_t
+	        clock_offset_ns; /* added to the loop's clock: tests age entries without sleeping */
+	uint32_t fdb_limit;      /* for vswitches created from now on */
+	uint32_t fdb_aging_s;
+};
+
+/* Creates the host's switching state with vSwitch0, registers the switching poller and the
+ * aging timer on loop. Returns 0 or a negative errno. */
+int vswitch_host_init(struct vswitch_host *host, struct loop *loop);
+
+/* Detaches every port (the ports stay open) and frees every vswitch and port group. */
+void vswitch_host_fini(struct vswitch_host *host);
+
+/* The switches' clock: the loop's, plus the offset tests may add. */
+uint64_t vswitch_now_ns(const struct vswitch_host *host);
+
+/* Moves the switches' clock forward (for tests and replays: aging without waiting), then runs
+ * aging at once. */
+void vswitch_clock_advance(struct vswitch_host *host, uint64_t ns);
+
+/* Adds a vswitch. -EEXIST, -ENOSPC, or the MAC table's error. */
+int vswitch_add(struct vswitch_host *host, const char *name, struct vswitch **vswitch);
+
+/* Removes an empty vswitch: -EBUSY while it has ports or port groups. */
+int vswitch_del(struct vswitch *vswitch);
+
+/* Finds a vswitch by name, NULL if absent. */
+struct vswitch *vswitch_find(const struct vswitch_host *host, const char *name);
+
+/* Adds a port group (name unique on the host) on a vswitch with a VLAN (0 = untagged). */
+int vswitch_portgroup_add(struct vswitch_host *host, const char *name, struct vswitch *vswitch,
+                          uint16_t vlan, struct vswitch_portgroup **portgroup);
+
+/* Removes a port group: -EBUSY while ports use it. */
+int vswitch_portgroup_del(struct vswitch_host *host, struct vswitch_portgroup *portgroup);
+
+/* Finds a port group by name, NULL if absent. */
+struct vswitch_portgroup *vswitch_portgroup_find(const struct vswitch_host *host, const char *name);
+
+/* Attaches an open port to a vswitch in a role. Uplinks take no port group; vnic and vmk ports
+ * need one on the same vswitch. */
+int vswitch_port_attach(struct vswitch *vswitch, struct port *port, enum vswitch_role role,
+                        struct vswitch_portgroup *portgroup, struct vswitch_port **vport);
+
+/* Detaches a port (its queued frames are sent, its MAC entries flushed); the port stays open. */
+void vswitch_port_detach(struct vswitch_port *vport);
+
+/* Finds the vswitch port of an open port, NULL if it is attached nowhere. */
+struct vswitch_port *vswitch_port_find(const struct vswitch_host *host, const struct port *port);
+
+/* Moves a vnic or vmk port to another port group of its vswitch; its MAC entries are flushed. */
+int vswitch_port_set_portgroup(struct vswitch_port *vport, struct vswitch_portgroup *portgroup);
+
+/* Switches a burst of frames received on vport (takes the mbufs). Frames are queued on the
+ * output ports; vswitch_host_flush sends them. */
+void vswitch_input(struct vswitch_port *vport, struct rte_mbuf **pkts, uint16_t n, uint64_t now_ns);
+
+/* Sends every frame queued on any port of any vswitch. */
+void vswitch_host_flush(struct vswitch_host *host);
+
+/* Loop poller: a burst from every port of every vswitch, switched, then flushed. */
+unsigned int vswitch_host_poll(void *host);
+
+/* Role names, for the CLI: "uplink", "vnic", "vmk". */
+const char *vswitch_role_name(enum vswitch_role role);
+
+/* Parses a role name; -EINVAL if unknown. */
+int vswitch_role_parse(const char *name, enum vswitch_role *role);
+
+#endif
