@@ -1,0 +1,223 @@
+/* Unit tests of the MAC table on a driven clock: learning, moves, statics, aging, fair
+ * eviction, flushes, resizing. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rte_eal.h>
+
+#include "vswitch/fdb.h"
+
+#define SECOND 1000000000ull
+
+static void eal_up(void)
+{
+	static char *argv[] = {"test_fdb", "--no-huge", "--no-shconf",    "-m",
+	                       "512",      "--no-pci",  "--no-telemetry", "--log-level=*:error"};
+	/* Criterion runs each test in its own process: EAL comes up once per test. */
+	cr_assert_geq(rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])), argv), 0);
+}
+
+static struct rte_ether_addr mac(uint32_t n)
+{
+	struct rte_ether_addr m = {{0x02, 0x00, (uint8_t)(n >> 24), (uint8_t)(n >> 16),
+	                            (uint8_t)(n >> 8), (uint8_t)n}};
+	return m;
+}
+
+TestSuite(fdb, .init = eal_up);
+
+Test(fdb, learns_refreshes_and_moves)
+{
+	struct fdb fdb;
+	struct rte_ether_addr a = mac(1);
+
+	cr_assert_eq(fdb_init(&fdb, "t1", 16, 300), 0);
+	cr_assert_eq(fdb_learn(&fdb, 10, &a, 1, 0), FDB_LEARN_NEW);
+	cr_assert_eq(fdb_lookup(&fdb, 10, &a), 1);
+	cr_assert_eq(fdb_lookup(&fdb, 11, &a), FDB_PORT_NONE, "keyed by VLAN too");
+	cr_assert_eq(fdb_learn(&fdb, 10, &a, 1, SECOND), FDB_LEARN_REFRESHED);
+	cr_assert_eq(fdb_learn(&fdb, 10, &a, 2, 2 * SECOND), FDB_LEARN_MOVED);
+	cr_assert_eq(fdb_lookup(&fdb, 10, &a), 2);
+	cr_assert_eq(fdb.stats.learned, 1);
+	cr_assert_eq(fdb.stats.moved, 1);
+	cr_assert_eq(fdb.count, 1);
+	cr_assert_eq(fdb.port_count[1], 0);
+	cr_assert_eq(fdb.port_count[2], 1);
+	fdb_fini(&fdb);
+}
+
+Test(fdb, static_entries_never_move_age_or_get_evicted)
+{
+	struct fdb fdb;
+	struct rte_ether_addr s = mac(100);
+
+	cr_assert_eq(fdb_init(&fdb, "t2", 4, 10), 0);
+	cr_assert_eq(fdb_add_static(&fdb, 0, &s, 3), 0);
+	cr_assert_eq(fdb_learn(&fdb, 0, &s, 5, SECOND), FDB_LEARN_STATIC);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &s), 3);
+	cr_assert_eq(fdb.stats.static_refused, 1);
+	/* Fill the table well past its size from one port. */
+	for (uint32_t i = 0; i < 20; i++) {
+		struct rte_ether_addr m = mac(i);
+		fdb_learn(&fdb, 0, &m, 1, SECOND);
+	}
+	cr_assert_eq(fdb.count, 4);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &s), 3, "the static entry survived eviction");
+	cr_assert_eq(fdb_age(&fdb, 1000 * SECOND), 3);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &s), 3, "and aging");
+	cr_assert_eq(fdb_flush(&fdb, false), 0);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &s), 3, "and a flush of learned entries");
+	cr_assert_eq(fdb_del(&fdb, 0, &s), 0);
+	cr_assert_eq(fdb_del(&fdb, 0, &s), -ENOENT);
+	fdb_fini(&fdb);
+}
+
+Test(fdb, ages_exactly_at_the_aging_time_on_the_driven_clock)
+{
+	struct fdb fdb;
+	struct rte_ether_addr a = mac(1), b = mac(2);
+
+	cr_assert_eq(fdb_init(&fdb, "t3", 16, 300), 0);
+	fdb_learn(&fdb, 0, &a, 1, 0);
+	fdb_learn(&fdb, 0, &b, 1, 100 * SECOND);
+	cr_assert_eq(fdb_age(&fdb, 300 * SECOND - 1), 0);
+	cr_assert_eq(fdb_age(&fdb, 300 * SECOND), 1);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &a), FDB_PORT_NONE);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &b), 1);
+	/* Seen again: its age starts over. */
+	fdb_learn(&fdb, 0, &b, 1, 350 * SECOND);
+	cr_assert_eq(fdb_age(&fdb, 649 * SECOND), 0);
+	cr_assert_eq(fdb_age(&fdb, 650 * SECOND), 1);
+	cr_assert_eq(fdb.stats.expired, 2);
+	fdb_set_aging(&fdb, 0);
+	fdb_learn(&fdb, 0, &a, 1, 0);
+	cr_assert_eq(fdb_age(&fdb, 1000000 * SECOND), 0, "aging off");
+	fdb_fini(&fdb);
+}
+
+Test(fdb, a_full_table_evicts_the_oldest_entry_of_the_busiest_port)
+{
+	struct fdb fdb;
+
+	cr_assert_eq(fdb_init(&fdb, "t4", 10, 300), 0);
+	/* Two quiet ports with two MACs each, learned first (oldest). */
+	for (uint32_t i = 0; i < 4; i++) {
+		struct rte_ether_addr m = mac(1000 + i);
+		fdb_learn(&fdb, 0, &m, (uint16_t)(2 + i / 2), i * SECOND);
+	}
+	/* Port 1 floods 100 new MACs. */
+	for (uint32_t i = 0; i < 100; i++) {
+		struct rte_ether_addr m = mac(i);
+		cr_assert_eq(fdb_learn(&fdb, 0, &m, 1, (10 + i) * SECOND), FDB_LEARN_NEW);
+	}
+	cr_assert_eq(fdb.count, 10);
+	cr_assert_eq(fdb.port_count[2], 2, "quiet ports keep their entries");
+	cr_assert_eq(fdb.port_count[3], 2);
+	cr_assert_eq(fdb.port_count[1], 6);
+	for (uint32_t i = 94; i < 100; i++) {
+		struct rte_ether_addr m = mac(i);
+		cr_assert_eq(fdb_lookup(&fdb, 0, &m), 1, "the newest of the flood remain");
+	}
+	cr_assert_eq(fdb.stats.evicted, 94);
+	fdb_fini(&fdb);
+}
+
+Test(fdb, eviction_follows_use_not_insertion)
+{
+	struct fdb fdb;
+	struct rte_ether_addr a = mac(1), b = mac(2), c = mac(3);
+
+	cr_assert_eq(fdb_init(&fdb, "t5", 2, 300), 0);
+	fdb_learn(&fdb, 0, &a, 1, 1);
+	fdb_learn(&fdb, 0, &b, 1, 2);
+	fdb_learn(&fdb, 0, &a, 1, 3); /* a is used again: b is now the least recent */
+	fdb_learn(&fdb, 0, &c, 1, 4);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &a), 1);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &b), FDB_PORT_NONE);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &c), 1);
+	fdb_fini(&fdb);
+}
+
+Test(fdb, flush_by_port_and_by_vlan)
+{
+	struct fdb fdb;
+
+	cr_assert_eq(fdb_init(&fdb, "t6", 64, 300), 0);
+	for (uint32_t i = 0; i < 30; i++) {
+		struct rte_ether_addr m = mac(i);
+		fdb_learn(&fdb, (uint16_t)(i % 3), &m, (uint16_t)(i % 2), 0);
+	}
+	struct rte_ether_addr s = mac(500);
+	fdb_add_static(&fdb, 1, &s, 1);
+	cr_assert_eq(fdb_flush_vlan(&fdb, 1), 10, "dynamic entries of VLAN 1 only");
+	cr_assert_eq(fdb_lookup(&fdb, 1, &s), 1);
+	cr_assert_eq(fdb_flush_port(&fdb, 0), 10, "port 0's remaining entries");
+	cr_assert_eq(fdb_flush_port(&fdb, 1), 11, "port 1's, its static one too");
+	cr_assert_eq(fdb.count, 0);
+	cr_assert_eq(fdb.port_count[0] + fdb.port_count[1], 0);
+	fdb_fini(&fdb);
+}
+
+Test(fdb, lookup_bulk_finds_what_single_lookups_find)
+{
+	struct fdb fdb;
+	struct fdb_key keys[64];
+	const struct fdb_key *ptrs[64];
+	int32_t positions[64];
+
+	cr_assert_eq(fdb_init(&fdb, "t7", 256, 300), 0);
+	for (uint32_t i = 0; i < 64; i += 2) {
+		struct rte_ether_addr m = mac(i);
+		fdb_learn(&fdb, 7, &m, (uint16_t)(i % 5), 0);
+	}
+	for (uint32_t i = 0; i < 64; i++) {
+		keys[i] = (struct fdb_key){.vlan = 7, .mac = mac(i)};
+		ptrs[i] = &keys[i];
+	}
+	fdb_lookup_bulk(&fdb, ptrs, 64, positions);
+	for (uint32_t i = 0; i < 64; i++)
+		cr_assert_eq(fdb_port_at(&fdb, positions[i]), fdb_lookup(&fdb, 7, &keys[i].mac),
+		             "key %u", i);
+	fdb_fini(&fdb);
+}
+
+Test(fdb, resizing_keeps_entries_and_shrinks_fairly)
+{
+	struct fdb fdb;
+
+	cr_assert_eq(fdb_init(&fdb, "t8", 100, 300), 0);
+	for (uint32_t i = 0; i < 60; i++) {
+		struct rte_ether_addr m = mac(i);
+		fdb_learn(&fdb, 0, &m, i < 50 ? 1 : 2, i * SECOND);
+	}
+	struct rte_ether_addr s = mac(900);
+	fdb_add_static(&fdb, 0, &s, 4);
+	cr_assert_eq(fdb_set_limit(&fdb, 1000000, 0), 0, "a million entries");
+	cr_assert_eq(fdb.count, 61);
+	cr_assert_eq(fdb_set_limit(&fdb, 21, 0), 0);
+	cr_assert_eq(fdb.count, 21);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &s), 4);
+	cr_assert_eq(fdb.port_count[2], 10, "the small port keeps all it had");
+	cr_assert_eq(fdb.port_count[1], 10);
+	for (uint32_t i = 40; i < 50; i++) {
+		struct rte_ether_addr m = mac(i);
+		cr_assert_eq(fdb_lookup(&fdb, 0, &m), 1, "the busy port keeps its newest");
+	}
+	cr_assert_eq(fdb_set_limit(&fdb, 0, 0), -EINVAL);
+	fdb_fini(&fdb);
+}
+
+Test(fdb, two_tables_in_one_process)
+{
+	struct fdb x, y;
+	struct rte_ether_addr a = mac(1);
+
+	cr_assert_eq(fdb_init(&x, "tx", 16, 300), 0);
+	cr_assert_eq(fdb_init(&y, "ty", 16, 300), 0);
+	fdb_learn(&x, 0, &a, 1, 0);
+	cr_assert_eq(fdb_lookup(&y, 0, &a), FDB_PORT_NONE);
+	fdb_fini(&x);
+	fdb_fini(&y);
+}
