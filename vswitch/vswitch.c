@@ -316,50 +316,49 @@ static struct rte_mbuf *make_writable(struct rte_mbuf *m)
 }
 
 /* Finds the frame's VLAN and takes its tag off, so every frame in the switch is untagged.
- * Returns the VLAN, or a negative drop reason. */
-static int classify(const struct vswitch *vswitch, const struct vswitch_port *in,
-                    struct rte_mbuf **pm)
+ * Returns PORT_DROP_MAX with *vlan set, or the reason to drop the frame. */
+static enum port_drop_reason classify(const struct vswitch *vswitch, const struct vswitch_port *in,
+                                      struct rte_mbuf **pm, uint16_t *vlan)
 {
 	struct rte_mbuf *m = *pm;
 	uint32_t len = rte_pktmbuf_pkt_len(m);
 
 	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(struct rte_ether_hdr)))
-		return -PORT_DROP_RUNT;
+		return PORT_DROP_RUNT;
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 	bool tagged = eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN);
 	uint16_t vid = 0;
 	if (tagged) {
 		if (unlikely(rte_pktmbuf_data_len(m) < sizeof(struct rte_ether_hdr) + VLAN_HDR_LEN))
-			return -PORT_DROP_VLAN_TRUNCATED;
+			return PORT_DROP_VLAN_TRUNCATED;
 		const struct rte_vlan_hdr *vh = (const struct rte_vlan_hdr *)(eth + 1);
 		vid = rte_be_to_cpu_16(vh->vlan_tci) & 0xfff;
 	}
 	uint32_t header = sizeof(struct rte_ether_hdr) + (tagged ? VLAN_HDR_LEN : 0);
 	if (unlikely(len - header > in->port->mtu))
-		return -PORT_DROP_OVERSIZE;
+		return PORT_DROP_OVERSIZE;
 
-	int vlan;
 	if (in->role == VSWITCH_ROLE_UPLINK) {
-		vlan = vid;
+		*vlan = vid;
 		if (vid > VSWITCH_VLAN_MAX || vswitch->vlan_portgroups[vid] == 0)
-			return -PORT_DROP_VLAN_NOT_CARRIED;
+			return PORT_DROP_VLAN_NOT_CARRIED;
 	} else {
 		/* An access port takes untagged frames (and priority tags, VLAN 0) only. */
 		if (unlikely(vid != 0))
-			return -PORT_DROP_VLAN_NOT_CARRIED;
+			return PORT_DROP_VLAN_NOT_CARRIED;
 		if (unlikely(in->portgroup == NULL))
-			return -PORT_DROP_NO_PORTGROUP;
-		vlan = in->portgroup->vlan;
+			return PORT_DROP_NO_PORTGROUP;
+		*vlan = in->portgroup->vlan;
 	}
 	if (tagged) {
 		m = make_writable(m);
 		*pm = m;
 		if (unlikely(m == NULL))
-			return -PORT_DROP_NO_MBUF;
+			return PORT_DROP_NO_MBUF;
 		rte_vlan_strip(m);
 		m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
 	}
-	return vlan;
+	return PORT_DROP_MAX;
 }
 
 static inline bool egress_fits(struct vswitch_port *out, const struct rte_mbuf *m)
@@ -438,12 +437,12 @@ static void flood(struct vswitch *vswitch, struct vswitch_port *in, struct rte_m
 	}
 	in->port->counters.rx_forwarded++;
 	if (nb_plain > 0) {
-		rte_mbuf_refcnt_update(m, (int16_t)(nb_plain - 1));
+		rte_pktmbuf_refcnt_update(m, (int16_t)(nb_plain - 1));
 		for (unsigned int i = 0; i < nb_plain; i++)
 			port_tx_enqueue(plain[i], m);
 	}
 	if (nb_tagged > 0) {
-		rte_mbuf_refcnt_update(tagged_copy, (int16_t)(nb_tagged - 1));
+		rte_pktmbuf_refcnt_update(tagged_copy, (int16_t)(nb_tagged - 1));
 		for (unsigned int i = 0; i < nb_tagged; i++)
 			port_tx_enqueue(tagged[i], tagged_copy);
 	}
@@ -497,18 +496,19 @@ void vswitch_input(struct vswitch_port *in, struct rte_mbuf **pkts, uint16_t n, 
 	unsigned int nb = 0;
 
 	for (uint16_t i = 0; i < n; i++) {
-		int vlan = classify(vswitch, in, &pkts[i]);
-		if (unlikely(vlan < 0)) {
-			port_count_drop(in->port, (enum port_drop_reason) - vlan);
+		uint16_t vlan;
+		enum port_drop_reason drop = classify(vswitch, in, &pkts[i], &vlan);
+		if (unlikely(drop != PORT_DROP_MAX)) {
+			port_count_drop(in->port, drop);
 			rte_pktmbuf_free(pkts[i]);
 			continue;
 		}
 		const struct rte_ether_hdr *eth =
 		        rte_pktmbuf_mtod(pkts[i], const struct rte_ether_hdr *);
 		kept[nb] = pkts[i];
-		vlans[nb] = (uint16_t)vlan;
-		keys[2 * nb] = (struct fdb_key){.vlan = (uint16_t)vlan, .mac = eth->src_addr};
-		keys[2 * nb + 1] = (struct fdb_key){.vlan = (uint16_t)vlan, .mac = eth->dst_addr};
+		vlans[nb] = vlan;
+		keys[2 * nb] = (struct fdb_key){.vlan = vlan, .mac = eth->src_addr};
+		keys[2 * nb + 1] = (struct fdb_key){.vlan = vlan, .mac = eth->dst_addr};
 		key_ptrs[2 * nb] = &keys[2 * nb];
 		key_ptrs[2 * nb + 1] = &keys[2 * nb + 1];
 		nb++;

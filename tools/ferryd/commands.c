@@ -74,9 +74,9 @@ static int cmd_show_port_stats(void *ctx, const struct cli_args *args, struct re
 	if (port == NULL)
 		return -ENOENT;
 	const struct port_counters *c = &port->counters;
-	uint64_t drops = 0;
+	uint64_t drops[2] = {0, 0};
 	for (unsigned int r = 0; r < PORT_DROP_MAX; r++)
-		drops += c->drops[r];
+		drops[port_drop_sides[r]] += c->drops[r];
 
 	reply_str(reply, "port", "%s", port->name);
 	reply_u64(reply, "rx_packets", c->rx_packets);
@@ -84,7 +84,8 @@ static int cmd_show_port_stats(void *ctx, const struct cli_args *args, struct re
 	reply_u64(reply, "tx_packets", c->tx_packets);
 	reply_u64(reply, "tx_bytes", c->tx_bytes);
 	reply_u64(reply, "rx_forwarded", c->rx_forwarded);
-	reply_u64(reply, "drops", drops);
+	reply_u64(reply, "rx_drops", drops[PORT_DROP_SIDE_RX]);
+	reply_u64(reply, "tx_drops", drops[PORT_DROP_SIDE_TX]);
 	reply_object_begin(reply, "drops_by_reason");
 	for (unsigned int r = 0; r < PORT_DROP_MAX; r++)
 		reply_u64(reply, port_drop_names[r], c->drops[r]);

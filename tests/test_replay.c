@@ -1,0 +1,293 @@
+/* pcap replay tests: each case folder (tests/replay/<case>) holds a ferryd config, in-<port>.pcap
+ * inputs and expect-<port>.pcap expectations. ferryd runs with net_pcap ports, replays, stops, and
+ * what each port sent is compared frame by frame with what it should have sent. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+#define WAIT_MS    15000
+#define MAX_PORTS  16
+#define MAX_FRAMES 4096
+
+struct replay_port {
+	char name[32];
+	char input[512];  /* in-<port>.pcap, or "" */
+	char output[512]; /* where ferryd writes what it sends */
+	unsigned int nb_input;
+};
+
+struct replay {
+	char dir[256];
+	char out_dir[64];
+	struct replay_port ports[MAX_PORTS];
+	unsigned int nb_ports;
+	struct harness_ferryd ferryd;
+};
+
+static const char *replay_root(void)
+{
+	const char *root = getenv("FERRY_REPLAY");
+	return root != NULL ? root : "tests/replay";
+}
+
+/* Frames in a capture as libpcap reads them; -1 if it can't be opened. */
+static int count_frames(const char *path)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *hdr;
+	const unsigned char *data;
+	pcap_t *p = pcap_open_offline(path, errbuf);
+	int n = 0;
+
+	if (p == NULL)
+		return -1;
+	while (pcap_next_ex(p, &hdr, &data) == 1)
+		n++;
+	pcap_close(p);
+	return n;
+}
+
+/* Replaces "@pcap@" on a "port add <name> @pcap@ ..." line with net_pcap devargs for it. */
+static void expand_line(struct replay *r, const char *line, char *out, size_t size)
+{
+	const char *at = strstr(line, "@pcap@");
+	char name[32];
+
+	if (at == NULL || sscanf(line, "port add %31s", name) != 1) {
+		snprintf(out, size, "%s", line);
+		return;
+	}
+	cr_assert_lt(r->nb_ports, MAX_PORTS);
+	struct replay_port *port = &r->ports[r->nb_ports++];
+	snprintf(port->name, sizeof(port->name), "%s", name);
+	snprintf(port->output, sizeof(port->output), "%s/%s.pcap", r->out_dir, name);
+	char input[sizeof(port->input)];
+	snprintf(input, sizeof(input), "%s/in-%s.pcap", r->dir, name);
+	memcpy(port->input, input, sizeof(input));
+	char devargs[1200];
+	if (access(port->input, R_OK) == 0) {
+		int n = count_frames(port->input);
+		cr_assert_geq(n, 0, "%s unreadable", port->input);
+		port->nb_input = (unsigned int)n;
+		snprintf(devargs, sizeof(devargs), "net_pcap_%s,rx_pcap=%s,tx_pcap=%s", name,
+		         port->input, port->output);
+	} else {
+		port->input[0] = '\0';
+		snprintf(devargs, sizeof(devargs), "net_pcap_%s,tx_pcap=%s", name, port->output);
+	}
+	snprintf(out, size, "%.*s%s%s", (int)(at - line), line, devargs, at + strlen("@pcap@"));
+}
+
+static uint64_t port_stat(struct replay *r, const char *port, const char *key)
+{
+	char *out;
+	uint64_t value = 0;
+
+	cr_assert_eq(harness_ctl(&r->ferryd, &out, NULL, "-j", "show", "port", port, "stats", NULL),
+	             0);
+	cr_assert(harness_json_u64(out, key, &value), "no %s in %s", key, out);
+	free(out);
+	return value;
+}
+
+/* Waits until every port with an input has received all of it. */
+static void wait_inputs_consumed(struct replay *r)
+{
+	for (unsigned int i = 0; i < r->nb_ports; i++) {
+		const struct replay_port *port = &r->ports[i];
+		uint64_t deadline = harness_now_ms() + WAIT_MS, rx = 0;
+		if (port->input[0] == '\0')
+			continue;
+		while ((rx = port_stat(r, port->name, "rx_packets")) < port->nb_input &&
+		       harness_now_ms() < deadline)
+			usleep(10000);
+		cr_assert_eq(rx, port->nb_input, "%s received %lu of %u frames", port->name,
+		             (unsigned long)rx, port->nb_input);
+	}
+}
+
+/* Runs a whitespace-separated command through ferryctl. */
+static void run_step(struct replay *r, char *line)
+{
+	const char *argv[24];
+	int argc = 0;
+	char *err = NULL;
+
+	for (char *tok = strtok(line, " \t\n"); tok != NULL && argc < 20;
+	     tok = strtok(NULL, " \t\n"))
+		argv[argc++] = tok;
+	if (argc == 0)
+		return;
+	argv[argc] = NULL;
+	/* harness_ctl takes a NULL-terminated list: pass up to 20 words. */
+	int status = harness_ctl(&r->ferryd, NULL, &err, argv[0], argv[1], argv[2], argv[3],
+	                         argv[4], argv[5], argv[6], argv[7], argv[8], argv[9], argv[10],
+	                         argv[11], argv[12], argv[13], argv[14], argv[15], argv[16],
+	                         argv[17], argv[18], argv[19], NULL);
+	cr_assert_eq(status, 0, "step '%s' failed: %s", argv[0], err);
+	free(err);
+}
+
+static void check_counters(struct replay *r)
+{
+	char path[600], line[256];
+
+	snprintf(path, sizeof(path), "%s/expect-counters", r->dir);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char kind[16], a[64], b[64];
+		unsigned long want;
+		if (sscanf(line, "port %63s %63s %lu", a, b, &want) == 3) {
+			cr_assert_eq(port_stat(r, a, b), want, "port %s %s", a, b);
+		} else if (sscanf(line, "%15s %63s %lu", kind, a, &want) == 3 &&
+		           strcmp(kind, "mac") == 0) {
+			char *out;
+			uint64_t value = 0;
+			cr_assert_eq(harness_ctl(&r->ferryd, &out, NULL, "-j", "show", "mac",
+			                         "stats", NULL),
+			             0);
+			cr_assert(harness_json_u64(out, a, &value), "no %s in %s", a, out);
+			cr_assert_eq(value, want, "mac %s: %s", a, out);
+			free(out);
+		}
+	}
+	fclose(f);
+}
+
+/* Every frame a port received was forwarded or dropped for a counted reason, and no buffer
+ * is left behind. */
+static void check_accounting(struct replay *r)
+{
+	for (unsigned int i = 0; i < r->nb_ports; i++) {
+		const char *name = r->ports[i].name;
+		uint64_t rx = port_stat(r, name, "rx_packets");
+		uint64_t forwarded = port_stat(r, name, "rx_forwarded");
+		uint64_t drops = port_stat(r, name, "rx_drops");
+		cr_assert_eq(rx, forwarded + drops, "%s: rx %lu != forwarded %lu + drops %lu", name,
+		             (unsigned long)rx, (unsigned long)forwarded, (unsigned long)drops);
+	}
+	char *out;
+	uint64_t in_use = 1;
+	cr_assert_eq(harness_ctl(&r->ferryd, &out, NULL, "-j", "show", "pools", NULL), 0);
+	cr_assert(harness_json_u64(out, "in_use", &in_use), "%s", out);
+	cr_assert_eq(in_use, 0, "mbufs leaked: %s", out);
+	free(out);
+}
+
+static void hex_dump(const char *label, const unsigned char *data, unsigned int len)
+{
+	fprintf(stderr, "%s (%u bytes):", label, len);
+	for (unsigned int i = 0; i < len; i++)
+		fprintf(stderr, "%s%02x", i % 16 == 0 ? "\n  " : " ", data[i]);
+	fprintf(stderr, "\n");
+}
+
+/* Compares two captures frame by frame; on the first difference prints both frames. */
+static void compare_captures(const char *port, const char *got_path, const char *want_path)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *got = pcap_open_offline(got_path, errbuf);
+	pcap_t *want = access(want_path, R_OK) == 0 ? pcap_open_offline(want_path, errbuf) : NULL;
+	unsigned int index = 0;
+
+	cr_assert_not_null(got, "%s: no output capture %s: %s", port, got_path, errbuf);
+	for (;;) {
+		struct pcap_pkthdr *gh = NULL, *wh = NULL;
+		const unsigned char *gd = NULL, *wd = NULL;
+		bool have_got = pcap_next_ex(got, &gh, &gd) == 1;
+		bool have_want = want != NULL && pcap_next_ex(want, &wh, &wd) == 1;
+		if (!have_got && !have_want)
+			break;
+		index++;
+		if (have_got && have_want && gh->caplen == wh->caplen &&
+		    memcmp(gd, wd, gh->caplen) == 0)
+			continue;
+		fprintf(stderr, "port %s, frame %u differs:\n", port, index);
+		if (have_want)
+			hex_dump("  expected", wd, wh->caplen);
+		else
+			fprintf(stderr, "  expected: no more frames\n");
+		if (have_got)
+			hex_dump("  sent", gd, gh->caplen);
+		else
+			fprintf(stderr, "  sent: no more frames\n");
+		cr_assert_fail("port %s: frame %u differs from %s", port, index, want_path);
+	}
+	pcap_close(got);
+	if (want != NULL)
+		pcap_close(want);
+}
+
+static void run_case(const char *name)
+{
+	static struct replay r;
+	char path[600], line[1024], expanded[2048];
+	char *config = NULL;
+	size_t config_len = 0;
+
+	memset(&r, 0, sizeof(r));
+	snprintf(r.dir, sizeof(r.dir), "%s/%s", replay_root(), name);
+	snprintf(r.out_dir, sizeof(r.out_dir), "/tmp/ferry-replay-XXXXXX");
+	cr_assert_not_null(mkdtemp(r.out_dir));
+
+	snprintf(path, sizeof(path), "%s/ferryd.conf", r.dir);
+	FILE *in = fopen(path, "r");
+	cr_assert_not_null(in, "%s: %s", path, strerror(errno));
+	FILE *conf = open_memstream(&config, &config_len);
+	while (fgets(line, sizeof(line), in) != NULL) {
+		expand_line(&r, line, expanded, sizeof(expanded));
+		fputs(expanded, conf);
+	}
+	fclose(in);
+	fclose(conf);
+	cr_assert_eq(harness_ferryd_start(&r.ferryd, config), 0, "case %s", name);
+	free(config);
+	wait_inputs_consumed(&r);
+
+	snprintf(path, sizeof(path), "%s/steps", r.dir);
+	FILE *steps = fopen(path, "r");
+	if (steps != NULL) {
+		while (fgets(line, sizeof(line), steps) != NULL) {
+			expand_line(&r, line, expanded, sizeof(expanded));
+			run_step(&r, expanded);
+		}
+		fclose(steps);
+		wait_inputs_consumed(&r);
+	}
+	check_counters(&r);
+	check_accounting(&r);
+	cr_assert_eq(harness_ferryd_stop(&r.ferryd), 0);
+
+	for (unsigned int i = 0; i < r.nb_ports; i++) {
+		char want[600];
+		snprintf(want, sizeof(want), "%s/expect-%s.pcap", r.dir, r.ports[i].name);
+		compare_captures(r.ports[i].name, r.ports[i].output, want);
+		unlink(r.ports[i].output);
+	}
+	rmdir(r.out_dir);
+}
+
+#define REPLAY_CASE(id, dir)                                                                       \
+	Test(replay, id, .timeout = 120)                                                           \
+	{                                                                                          \
+		run_case(dir);                                                                     \
+	}
+
+REPLAY_CASE(learn_then_unicast, "learn-then-unicast")
+REPLAY_CASE(flood_within_portgroup, "flood-within-portgroup")
+REPLAY_CASE(vlan_push_pop, "vlan-push-pop")
+REPLAY_CASE(no_uplink_to_uplink, "no-uplink-to-uplink")
+REPLAY_CASE(mac_move_by_rarp, "mac-move-by-rarp")
+REPLAY_CASE(aging, "aging")
+REPLAY_CASE(full_table_fair_eviction, "full-table-fair-eviction")
+REPLAY_CASE(malformed_dropped_and_counted, "malformed-dropped-and-counted")
