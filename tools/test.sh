@@ -10,18 +10,21 @@ tools/setup.sh
 declare -A options=(
 	[build]=""
 	[build-asan]="-Db_sanitize=address,undefined -Db_lundef=false"
+	# libFuzzer needs clang; this build runs only the fuzz targets, for a bounded time.
+	[build-fuzz]="-Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined -Db_lundef=false"
 )
+declare -A compilers=([build]=cc [build-asan]=cc [build-fuzz]=clang)
 passed=0
 failed=0
 status=0
-for dir in build build-asan; do
+for dir in build build-asan build-fuzz; do
 	echo "==> $dir: configure and build"
 	if [ -f "$dir/build.ninja" ]; then
 		# shellcheck disable=SC2086
 		meson configure "$dir" ${options[$dir]} >/dev/null
 	else
 		# shellcheck disable=SC2086
-		meson setup "$dir" ${options[$dir]} >/dev/null
+		CC=${compilers[$dir]} meson setup "$dir" ${options[$dir]} >/dev/null
 	fi
 	ninja -C "$dir"
 	echo "==> $dir: meson test"

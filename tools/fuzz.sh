@@ -1,0 +1,14 @@
+#!/bin/bash
+# Runs ferry's libFuzzer targets for longer than the test suite does, keeping a corpus.
+# usage: tools/fuzz.sh [SECONDS]   (default 600; the test suite runs 30 s)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-600}
+tools/setup.sh
+[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled \
+	-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+ninja -C build-fuzz >/dev/null
+mkdir -p build-fuzz/corpus/switch
+# Crashes land in build-fuzz/ as crash-<hash>: replay one with build-fuzz/tests/fuzz/fuzz_switch FILE.
+build-fuzz/tests/fuzz/fuzz_switch -max_total_time="$seconds" -print_final_stats=1 \
+	-artifact_prefix=build-fuzz/ build-fuzz/corpus/switch
