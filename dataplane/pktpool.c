@@ -16,11 +16,13 @@ static RTE_LOG_REGISTER(pktpool_logtype, ferry.pktpool, INFO);
 #define PKTPOOL_LOG(level, fmt, ...)                                                               \
 	rte_log(RTE_LOG_##level, pktpool_logtype, "pktpool: " fmt "\n", ##__VA_ARGS__)
 
-void pktpool_set_init(struct pktpool_set *set, const char *prefix, uint16_t data_room)
+void pktpool_set_init(struct pktpool_set *set, const char *prefix, uint16_t data_room,
+                      uint32_t min_mbufs)
 {
 	memset(set, 0, sizeof(*set));
 	snprintf(set->prefix, sizeof(set->prefix), "%s", prefix);
 	set->data_room = data_room != 0 ? data_room : PKTPOOL_DEFAULT_DATA_ROOM;
+	set->min_mbufs = min_mbufs;
 }
 
 void pktpool_set_fini(struct pktpool_set *set)
@@ -41,6 +43,7 @@ static struct rte_mempool *pktpool_create(struct pktpool_set *set, int socket, u
 	/* Every lcore may keep a cache of buffers; the pool must outlast those caches. */
 	uint32_t capacity =
 	        nb_mbufs * PKTPOOL_PORTS_PER_POOL + PKTPOOL_CACHE_SIZE * rte_lcore_count();
+	capacity = RTE_MAX(capacity, set->min_mbufs);
 	snprintf(name, sizeof(name), "%s_s%d_%u", set->prefix, socket, sock->nb_pools);
 	struct rte_mempool *pool = rte_pktmbuf_pool_create(name, capacity, PKTPOOL_CACHE_SIZE, 0,
 	                                                   set->data_room, socket);

@@ -23,6 +23,7 @@ struct pktpool_socket {
 struct pktpool_set {
 	char prefix[16]; /* mempool names are global to the process: keep sets apart */
 	uint16_t data_room;
+	uint32_t min_mbufs; /* no pool smaller than this (a replayed capture may need many) */
 	struct pktpool_socket sockets[RTE_MAX_NUMA_NODES];
 };
 
@@ -35,8 +36,10 @@ struct pktpool_info {
 	uint16_t data_room;
 };
 
-/* Prepares an empty set; pools are created on demand. prefix names its mempools. */
-void pktpool_set_init(struct pktpool_set *set, const char *prefix, uint16_t data_room);
+/* Prepares an empty set; pools are created on demand, each of at least min_mbufs buffers (0 for
+ * no minimum) of data_room bytes (0 for the default). prefix names its mempools. */
+void pktpool_set_init(struct pktpool_set *set, const char *prefix, uint16_t data_room,
+                      uint32_t min_mbufs);
 
 /* Frees every pool of the set. The caller has closed every port that used them. */
 void pktpool_set_fini(struct pktpool_set *set);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -78,6 +79,8 @@ static pid_t spawn_ferryd(struct harness_ferryd *ferryd, const char *config,
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	/* A failed assertion ends the test process at once: the daemon must not outlive it. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	int log = open(ferryd->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	dup2(log, STDOUT_FILENO);
 	dup2(log, STDERR_FILENO);

@@ -130,10 +130,10 @@ Test(fdb, eviction_follows_use_not_insertion)
 	struct rte_ether_addr a = mac(1), b = mac(2), c = mac(3);
 
 	cr_assert_eq(fdb_init(&fdb, "t5", 2, 300), 0);
-	fdb_learn(&fdb, 0, &a, 1, 1);
-	fdb_learn(&fdb, 0, &b, 1, 2);
-	fdb_learn(&fdb, 0, &a, 1, 3); /* a is used again: b is now the least recent */
-	fdb_learn(&fdb, 0, &c, 1, 4);
+	fdb_learn(&fdb, 0, &a, 1, 1 * SECOND);
+	fdb_learn(&fdb, 0, &b, 1, 2 * SECOND);
+	fdb_learn(&fdb, 0, &a, 1, 3 * SECOND); /* a is used again: b is now the least recent */
+	fdb_learn(&fdb, 0, &c, 1, 4 * SECOND);
 	cr_assert_eq(fdb_lookup(&fdb, 0, &a), 1);
 	cr_assert_eq(fdb_lookup(&fdb, 0, &b), FDB_PORT_NONE);
 	cr_assert_eq(fdb_lookup(&fdb, 0, &c), 1);
@@ -206,6 +206,28 @@ Test(fdb, resizing_keeps_entries_and_shrinks_fairly)
 		cr_assert_eq(fdb_lookup(&fdb, 0, &m), 1, "the busy port keeps its newest");
 	}
 	cr_assert_eq(fdb_set_limit(&fdb, 0, 0), -EINVAL);
+	fdb_fini(&fdb);
+}
+
+Test(fdb, recency_has_a_grain_of_a_tenth_of_a_second)
+{
+	struct fdb fdb;
+	struct rte_ether_addr a = mac(1), b = mac(2), c = mac(3);
+
+	/* Within the grain a refresh does not reorder (it would cost two cache lines per
+	 * frame); past it, it does. */
+	cr_assert_eq(fdb_init(&fdb, "t9", 2, 300), 0);
+	fdb_learn(&fdb, 0, &a, 1, SECOND);
+	fdb_learn(&fdb, 0, &b, 1, SECOND + 1000);
+	fdb_learn(&fdb, 0, &a, 1, SECOND + 2000);
+	fdb_learn(&fdb, 0, &c, 1, SECOND + 3000);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &a), FDB_PORT_NONE,
+	             "a was not reordered within the grain");
+	cr_assert_eq(fdb_lookup(&fdb, 0, &b), 1);
+	fdb_learn(&fdb, 0, &b, 1, 2 * SECOND);
+	fdb_learn(&fdb, 0, &a, 1, 2 * SECOND + 1000);
+	cr_assert_eq(fdb_lookup(&fdb, 0, &c), FDB_PORT_NONE, "b moved ahead of c past the grain");
+	cr_assert_eq(fdb_lookup(&fdb, 0, &b), 1);
 	fdb_fini(&fdb);
 }
 

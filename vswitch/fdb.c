@@ -20,6 +20,15 @@ static RTE_LOG_REGISTER(fdb_logtype, ferry.fdb, INFO);
 #define FDB_NIL          UINT32_MAX
 #define NS_PER_SECOND    1000000000ull
 #define HASH_MIN_ENTRIES 16
+#define LRU_GRAIN_NS     (NS_PER_SECOND / 10)
+
+/* rte_hash compares 8-byte keys with memcmp; one 64-bit compare does it. The contract is
+ * memcmp's: 0 when equal. */
+static int fdb_hash_key_cmp(const void *a, const void *b, size_t len)
+{
+	(void)len;
+	return !fdb_key_equal(a, b);
+}
 
 static struct rte_hash *fdb_hash_create(const char *name, uint32_t limit)
 {
@@ -33,7 +42,10 @@ static struct rte_hash *fdb_hash_create(const char *name, uint32_t limit)
 	        .socket_id = SOCKET_ID_ANY,
 	        .extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};
-	return rte_hash_create(&params);
+	struct rte_hash *hash = rte_hash_create(&params);
+	if (hash != NULL)
+		rte_hash_set_cmp_func(hash, fdb_hash_key_cmp);
+	return hash;
 }
 
 int fdb_init(struct fdb *fdb, const char *name, uint32_t limit, uint32_t aging_s)
@@ -165,7 +177,7 @@ enum fdb_learn_result fdb_learn_at(struct fdb *fdb, int32_t position, const stru
 {
 	/* The same MAC may come twice in one burst: the first learning made it valid. */
 	if (position < 0 || !fdb->entries[position].valid ||
-	    memcmp(&fdb->entries[position].key, key, sizeof(*key)) != 0)
+	    !fdb_key_equal(&fdb->entries[position].key, key))
 		position = rte_hash_lookup(fdb->hash, key);
 	if (position < 0) {
 		if (entry_insert(fdb, key, port, false, now_ns) < 0) {
@@ -183,14 +195,20 @@ enum fdb_learn_result fdb_learn_at(struct fdb *fdb, int32_t position, const stru
 		fdb->stats.static_refused++;
 		return FDB_LEARN_STATIC;
 	}
-	e->seen_ns = now_ns;
 	if (e->port == port) {
-		if (fdb->lru_head[port] != (uint32_t)position) {
+		/* Relinking on every frame would touch two more entries per packet. Moving an
+		 * entry to the head once per LRU_GRAIN_NS keeps the lists ordered to within that
+		 * grain, so aging and eviction are late by at most that much. */
+		if (now_ns - e->seen_ns >= LRU_GRAIN_NS &&
+		    fdb->lru_head[port] != (uint32_t)position) {
 			lru_unlink(fdb, (uint32_t)position);
 			lru_push_head(fdb, (uint32_t)position);
 		}
+		if (now_ns - e->seen_ns >= LRU_GRAIN_NS)
+			e->seen_ns = now_ns;
 		return FDB_LEARN_REFRESHED;
 	}
+	e->seen_ns = now_ns;
 	lru_unlink(fdb, (uint32_t)position);
 	e->port = port;
 	e->moves++;

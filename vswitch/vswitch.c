@@ -459,8 +459,7 @@ static inline bool learnable(const struct rte_ether_addr *mac)
 static inline uint16_t resolve(const struct fdb *fdb, int32_t pos, const struct fdb_key *key,
                                bool burst_learned)
 {
-	if (pos >= 0 && fdb->entries[pos].valid &&
-	    memcmp(&fdb->entries[pos].key, key, sizeof(*key)) == 0)
+	if (pos >= 0 && fdb->entries[pos].valid && fdb_key_equal(&fdb->entries[pos].key, key))
 		return fdb->entries[pos].port;
 	if (pos >= 0 || burst_learned)
 		return fdb_lookup(fdb, key->vlan, &key->mac);

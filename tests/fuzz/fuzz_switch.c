@@ -43,14 +43,14 @@ static void die(const char *what)
 static struct fuzz_switch *fuzz_setup(void)
 {
 	static struct fuzz_switch fs;
-	char *argv[] = {"fuzz_switch", "--no-huge", "--no-shconf", "-m", "256", "--no-pci",
-			"--no-telemetry", "--log-level=*:error"};
+	char *argv[] = {"fuzz_switch", "--no-huge", "--no-shconf",    "-m",
+	                "256",         "--no-pci",  "--no-telemetry", "--log-level=*:error"};
 
 	if (rte_eal_init((int)RTE_DIM(argv), argv) < 0)
 		die("EAL");
 	if (loop_init(&fs.loop, NULL, fuzz_clock, &fs) < 0)
 		die("loop");
-	pktpool_set_init(&fs.pools, "fuzz", 0);
+	pktpool_set_init(&fs.pools, "fuzz", 0, 0);
 	port_table_init(&fs.ports);
 	if (vswitch_host_init(&fs.host, &fs.loop) < 0)
 		die("vswitch");

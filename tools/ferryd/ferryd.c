@@ -32,7 +32,7 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 	/* Mempool names are process-wide; the address keeps two daemons in one test apart. */
 	char prefix[16];
 	snprintf(prefix, sizeof(prefix), "fd%lx", (unsigned long)((uintptr_t)ferryd & 0xffffff));
-	pktpool_set_init(&ferryd->pools, prefix, config->mbuf_data_room);
+	pktpool_set_init(&ferryd->pools, prefix, config->mbuf_data_room, config->min_mbufs);
 	port_table_init(&ferryd->ports);
 	ret = vswitch_host_init(&ferryd->vswitches, &ferryd->loop);
 	if (ret == 0) {

@@ -13,6 +13,7 @@
 struct ferryd_config {
 	uint64_t max_sleep_ns; /* longest idle sleep of the worker; 0 = default (1 ms) */
 	uint16_t mbuf_data_room;
+	uint32_t min_mbufs;
 };
 
 struct ferryd {

@@ -35,6 +35,7 @@ static void usage(FILE *out)
 	        "      --max-sleep-us N     longest idle sleep of the worker (default 1000)\n"
 	        "      --max-clients N      CLI clients served at once (default %u)\n"
 	        "      --mbuf-size BYTES    packet buffer data room (default %u)\n"
+	        "      --mbufs N            at least N buffers in each pool\n"
 	        "  -V, --version            print the version and exit\n"
 	        "  -h, --help               this help\n"
 	        "\n"
@@ -51,6 +52,7 @@ struct options {
 	unsigned long max_sleep_us;
 	unsigned long max_clients;
 	unsigned long mbuf_size;
+	unsigned long mbufs;
 };
 
 static int parse_number(const char *name, const char *text, unsigned long max, unsigned long *value)
@@ -76,6 +78,7 @@ static int parse_options(int argc, char **argv, struct options *opts)
 	        {"max-sleep-us", required_argument, NULL, 'S'},
 	        {"max-clients", required_argument, NULL, 'C'},
 	        {"mbuf-size", required_argument, NULL, 'M'},
+	        {"mbufs", required_argument, NULL, 'N'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -100,6 +103,10 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			break;
 		case 'M':
 			if (parse_number("mbuf-size", optarg, 65535, &opts->mbuf_size) < 0)
+				return -1;
+			break;
+		case 'N':
+			if (parse_number("mbufs", optarg, 16u << 20, &opts->mbufs) < 0)
 				return -1;
 			break;
 		case 'V':
@@ -141,6 +148,7 @@ int main(int argc, char **argv)
 
 	config.max_sleep_ns = opts.max_sleep_us * 1000;
 	config.mbuf_data_room = (uint16_t)opts.mbuf_size;
+	config.min_mbufs = (uint32_t)opts.mbufs;
 	int ret = ferryd_init(&ferryd, &config);
 	if (ret < 0) {
 		fprintf(stderr, "ferryd: cannot initialise: %s\n", strerror(-ret));

@@ -1,0 +1,201 @@
+#!/bin/bash
+# Forwarding benchmark: one forwarding core, hugepages, DPDK virtual devices. ferryd's vswitch is
+# measured beside dpdk-testpmd --forward-mode=io on the same vdevs in the same run, and beside
+# Open vSwitch 3.1 with DPDK (NORMAL action) when it is installed (--with-ovs installs it).
+#
+# Input is net_pcap with infinite_rx=1. One direction: a capture into port a, out to
+# net_null0,no-rx=1. Both directions: two captures, mirror images (a->b and b->a), each port
+# writing to /dev/null, so every frame is known unicast once the switch is warm.
+#
+# usage: tools/bench/forward.sh [--with-ovs] [--seconds N] [--quick]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$(pwd)
+
+seconds=5
+warmup=2
+with_ovs=0
+quick=0
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--with-ovs) with_ovs=1; shift ;;
+	--seconds) seconds=$2; shift 2 ;;
+	--quick) quick=1; shift ;;
+	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick]" >&2; exit 2 ;;
+	esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "forward: run as root (hugepages)" >&2; exit 1; }
+tools/setup.sh >/dev/null
+if [ "$with_ovs" = 1 ] && [ ! -x /usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openvswitch-switch-dpdk >/dev/null
+fi
+ovs=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
+[ -x "$ovs" ] || ovs=
+[ -f build/build.ninja ] || meson setup build >/dev/null
+ninja -C build >/dev/null
+
+# Hugepages: without them DPDK runs about 4x slower here.
+want_pages=1536
+if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt "$want_pages" ]; then
+	echo "$want_pages" >/proc/sys/vm/nr_hugepages
+fi
+if ! grep -q "hugetlbfs" /proc/mounts; then
+	mkdir -p /dev/hugepages
+	mount -t hugetlbfs nodev /dev/hugepages
+fi
+
+work=$(mktemp -d /tmp/ferry-bench-XXXXXX)
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	[ -n "${ovs_dir:-}" ] && ovs_stop
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+# devargs for a case: "<a devargs>|<b devargs>"; the second port is a sink when one-way.
+devargs() {
+	local size=$1 macs=$2 mode=$3 n=$4
+	local a="$work/a-$size-$macs.pcap" b="$work/b-$size-$macs.pcap"
+	[ -f "$a" ] || python3 tools/bench/make_traffic.py "$a" "$size" "$macs" a
+	[ -f "$b" ] || python3 tools/bench/make_traffic.py "$b" "$size" "$macs" b
+	if [ "$mode" = oneway ]; then
+		echo "net_pcap${n}0,rx_pcap=$a,infinite_rx=1,tx_pcap=/dev/null|net_null${n}1,no-rx=1"
+	else
+		echo "net_pcap${n}0,rx_pcap=$a,infinite_rx=1,tx_pcap=/dev/null|net_pcap${n}1,rx_pcap=$b,infinite_rx=1,tx_pcap=/dev/null"
+	fi
+}
+
+mbufs_for() { echo $((2 * ($2 > 1024 ? $2 : 1024) + 16384)); }
+room_for() { [ "$1" -gt 1800 ] && echo 9344 || echo 2176; }
+
+# Prints "<Mpps> <cycles per packet>".
+measure_ferryd() {
+	local size=$1 macs=$2 mode=$3
+	local d a b sock="$work/ferryd.sock"
+	d=$(devargs "$size" "$macs" "$mode" 1)
+	a=${d%%|*}
+	b=${d##*|}
+	cat >"$work/ferryd.conf" <<CONF
+mac limit 262144
+portgroup add pg
+port add a $a role vnic portgroup pg mtu 9000
+port add b $b role vnic portgroup pg mtu 9000
+CONF
+	build/tools/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs "$(mbufs_for "$size" "$macs")" \
+		--mbuf-size "$(room_for "$size")" -- -l 1 --file-prefix ferry-bench --no-pci \
+		--no-telemetry --log-level='*:error' >"$work/ferryd.log" 2>&1 &
+	local pid=$!
+	pids+=("$pid")
+	local ctl="build/tools/ferryctl -s $sock"
+	for _ in $(seq 200); do $ctl show version >/dev/null 2>&1 && break; sleep 0.05; done
+	sleep "$warmup"
+	rx() { $ctl -j show port "$1" stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["rx_packets"])'; }
+	$ctl clear loop stats >/dev/null
+	local a0 b0 a1 b1 t0 t1
+	t0=$(date +%s.%N); a0=$(rx a); b0=$(rx b)
+	sleep "$seconds"
+	t1=$(date +%s.%N); a1=$(rx a); b1=$(rx b)
+	local cpp
+	cpp=$($ctl -j show loop | python3 -c 'import json,sys; print(json.load(sys.stdin)["cycles_per_packet"])')
+	kill "$pid"
+	wait "$pid" 2>/dev/null || true
+	awk -v p=$((a1 - a0 + b1 - b0)) -v t0="$t0" -v t1="$t1" -v c="$cpp" \
+		'BEGIN { printf "%.2f %.0f\n", p / (t1 - t0) / 1e6, c }'
+}
+
+# testpmd io on the same vdevs; prints "<Mpps>": the mean of its per-second rates after warm-up.
+measure_testpmd() {
+	local size=$1 macs=$2 mode=$3
+	local d
+	d=$(devargs "$size" "$macs" "$mode" 2)
+	timeout -s INT $((warmup + seconds + 3)) dpdk-testpmd -l 0-1 --file-prefix testpmd-bench \
+		--no-pci --no-telemetry --log-level='*:error' --vdev "${d%%|*}" --vdev "${d##*|}" -- \
+		--forward-mode=io --auto-start --stats-period 1 --nb-cores=1 \
+		--total-num-mbufs="$(mbufs_for "$size" "$macs")" --mbuf-size="$(room_for "$size")" \
+		</dev/null >"$work/testpmd.log" 2>&1 || true
+	awk -v skip=$((warmup + 1)) -v n="$seconds" '
+		/NIC statistics for port/ { port = $(NF - 1) }
+		/Rx-pps:/ { if (port == 0) { i++ } if (i > skip && i <= skip + n) { sum += $2; k[i] = 1 } }
+		END { c = 0; for (x in k) c++; printf "%.2f\n", c ? sum / c / 1e6 : 0 }' "$work/testpmd.log"
+}
+
+ovs_start() {
+	ovs_dir=$(mktemp -d /tmp/ferry-ovs-XXXXXX)
+	export OVS_RUNDIR=$ovs_dir OVS_LOGDIR=$ovs_dir OVS_DBDIR=$ovs_dir
+	ovsdb-tool create "$ovs_dir/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+	ovsdb-server "$ovs_dir/conf.db" --remote="punix:$ovs_dir/db.sock" \
+		--pidfile="$ovs_dir/ovsdb.pid" --detach --log-file="$ovs_dir/ovsdb.log"
+	vsctl="ovs-vsctl --db=unix:$ovs_dir/db.sock"
+	$vsctl --no-wait init
+	$vsctl --no-wait set Open_vSwitch . other_config:dpdk-init=true \
+		other_config:dpdk-lcore-mask=0x1 other_config:pmd-cpu-mask=0x2 \
+		other_config:dpdk-socket-mem=1024 other_config:per-port-memory=true \
+		other_config:dpdk-extra="--file-prefix=ovs-bench --no-pci --no-telemetry"
+	"$ovs" "unix:$ovs_dir/db.sock" --pidfile="$ovs_dir/vswitchd.pid" --detach \
+		--log-file="$ovs_dir/vswitchd.log"
+	$vsctl add-br br0 -- set bridge br0 datapath_type=netdev
+}
+
+ovs_stop() {
+	local pid
+	pid=$(cat "$ovs_dir/vswitchd.pid" 2>/dev/null || true)
+	if [ -n "$pid" ]; then
+		ovs-appctl -t "$ovs_dir/ovs-vswitchd.$pid.ctl" exit >/dev/null 2>&1 || kill "$pid" 2>/dev/null || true
+		# Its PMD thread must be gone before the next run measures anything.
+		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.05; done
+		kill -9 "$pid" 2>/dev/null || true
+	fi
+	kill "$(cat "$ovs_dir/ovsdb.pid" 2>/dev/null)" 2>/dev/null || true
+	rm -rf "$ovs_dir"
+	ovs_dir=
+}
+
+# OVS with the NORMAL action (MAC learning), same vdevs; prints "<Mpps>" or "n/a".
+measure_ovs() {
+	local size=$1 macs=$2 mode=$3
+	local d
+	d=$(devargs "$size" "$macs" "$mode" 3)
+	ovs_start
+	$vsctl add-port br0 a -- set Interface a type=dpdk "options:dpdk-devargs=${d%%|*}" \
+		mtu_request=$((size > 1518 ? 9000 : 1500))
+	$vsctl add-port br0 b -- set Interface b type=dpdk "options:dpdk-devargs=${d##*|}" \
+		mtu_request=$((size > 1518 ? 9000 : 1500))
+	$vsctl set Open_vSwitch . other_config:mac-table-size=262144 2>/dev/null || true
+	$vsctl set bridge br0 other_config:mac-table-size=262144
+	sleep "$warmup"
+	rx() { $vsctl get Interface "$1" statistics:rx_packets 2>/dev/null || echo 0; }
+	local a0 b0 a1 b1 t0 t1
+	t0=$(date +%s.%N); a0=$(rx a); b0=$(rx b)
+	sleep "$seconds"
+	t1=$(date +%s.%N); a1=$(rx a); b1=$(rx b)
+	ovs_stop
+	if [ "$a1" = 0 ]; then
+		echo "n/a"
+		return
+	fi
+	awk -v p=$((a1 - a0 + b1 - b0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f\n", p / (t1 - t0) / 1e6 }'
+}
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
+
+cases=("64 1024 oneway" "64 16 both" "64 1024 both" "64 65536 both" "1518 1024 both" "9000 1024 both")
+[ "$quick" = 1 ] && cases=("64 1024 both")
+
+printf "ferry forwarding benchmark: %s s per run after %s s warm-up, one forwarding core, hugepages\n" \
+	"$seconds" "$warmup"
+printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" size MACs dirs "ferryd Mpps" "cyc/pkt" \
+	"testpmd Mpps" "ferryd/tp" "OVS Mpps" "ferryd/OVS"
+for c in "${cases[@]}"; do
+	read -r size macs mode <<<"$c"
+	read -r f_mpps f_cpp < <(measure_ferryd "$size" "$macs" "$mode")
+	t_mpps=$(measure_testpmd "$size" "$macs" "$mode")
+	o_mpps="-"
+	[ -n "$ovs" ] && o_mpps=$(measure_ovs "$size" "$macs" "$mode")
+	printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" "$size" "$macs" "$mode" \
+		"$f_mpps" "$f_cpp" "$t_mpps" "$(ratio "$f_mpps" "$t_mpps")" "$o_mpps" \
+		"$(ratio "$f_mpps" "$o_mpps")"
+done
+[ -z "$ovs" ] && echo "(Open vSwitch with DPDK is not installed: run with --with-ovs to compare with it)"
+cd "$root"
