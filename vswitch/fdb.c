@@ -7,10 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <rte_errno.h>
-#include <rte_hash.h>
+#include <rte_common.h>
 #include <rte_hash_crc.h>
 #include <rte_log.h>
+#include <rte_malloc.h>
+#include <rte_prefetch.h>
 
 static RTE_LOG_REGISTER(fdb_logtype, ferry.fdb, INFO);
 
@@ -22,30 +23,76 @@ static RTE_LOG_REGISTER(fdb_logtype, ferry.fdb, INFO);
 #define HASH_MIN_ENTRIES 16
 #define LRU_GRAIN_NS     (NS_PER_SECOND / 10)
 
-/* rte_hash compares 8-byte keys with memcmp; one 64-bit compare does it. The contract is
- * memcmp's: 0 when equal. */
-static int fdb_hash_key_cmp(const void *a, const void *b, size_t len)
+/* The hash is ours rather than rte_hash: an 8-byte key compares in one instruction and hashes
+ * with one crc32, and positions are entry indexes we hand out, stable while the entry lives. */
+
+static inline uint64_t key_pack(const struct fdb_key *key)
 {
-	(void)len;
-	return !fdb_key_equal(a, b);
+	uint64_t packed;
+
+	memcpy(&packed, key, sizeof(packed));
+	return packed;
 }
 
-static struct rte_hash *fdb_hash_create(const char *name, uint32_t limit)
+static inline uint32_t key_home(const struct fdb *fdb, uint64_t packed)
 {
-	struct rte_hash_parameters params = {
-	        .name = name,
-	        /* The extendable table keeps adds from failing on a crowded bucket before
-		 * the table is really full. */
-	        .entries = RTE_MAX(limit, (uint32_t)HASH_MIN_ENTRIES),
-	        .key_len = sizeof(struct fdb_key),
-	        .hash_func = rte_hash_crc,
-	        .socket_id = SOCKET_ID_ANY,
-	        .extra_flag = RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
-	};
-	struct rte_hash *hash = rte_hash_create(&params);
-	if (hash != NULL)
-		rte_hash_set_cmp_func(hash, fdb_hash_key_cmp);
-	return hash;
+	return rte_hash_crc_8byte(packed, 0x9e3779b9) & fdb->slot_mask;
+}
+
+/* The slot holding packed, or the empty slot where probing stopped. */
+static inline uint32_t slot_find(const struct fdb *fdb, uint64_t packed, uint32_t home)
+{
+	uint32_t i = home;
+
+	while (fdb->slots[i].key != packed && fdb->slots[i].key != 0)
+		i = (i + 1) & fdb->slot_mask;
+	return i;
+}
+
+static int32_t table_lookup(const struct fdb *fdb, const struct fdb_key *key)
+{
+	uint64_t packed = key_pack(key);
+
+	if (packed == 0)
+		return -ENOENT;
+	uint32_t i = slot_find(fdb, packed, key_home(fdb, packed));
+	return fdb->slots[i].key == packed ? (int32_t)fdb->slots[i].entry : -ENOENT;
+}
+
+/* Takes a free position for a key known to be absent. */
+static int32_t table_add(struct fdb *fdb, const struct fdb_key *key)
+{
+	uint64_t packed = key_pack(key);
+
+	if (packed == 0 || fdb->nb_free == 0)
+		return -ENOSPC;
+	uint32_t entry = fdb->free_entries[--fdb->nb_free];
+	uint32_t i = slot_find(fdb, packed, key_home(fdb, packed));
+	fdb->slots[i] = (struct fdb_slot){.key = packed, .entry = entry};
+	return (int32_t)entry;
+}
+
+/* Removes a key. The rest of its probe run shifts back into the hole, so lookups never meet
+ * tombstones and the table never needs rebuilding. */
+static void table_del(struct fdb *fdb, const struct fdb_key *key, uint32_t entry)
+{
+	uint64_t packed = key_pack(key);
+	uint32_t hole = slot_find(fdb, packed, key_home(fdb, packed));
+
+	if (fdb->slots[hole].key != packed)
+		return;
+	for (uint32_t j = (hole + 1) & fdb->slot_mask; fdb->slots[j].key != 0;
+	     j = (j + 1) & fdb->slot_mask) {
+		uint32_t home = key_home(fdb, fdb->slots[j].key);
+		/* j stays if its home lies cyclically in (hole, j]: moving it would hide it. */
+		bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+		if (stays)
+			continue;
+		fdb->slots[hole] = fdb->slots[j];
+		hole = j;
+	}
+	fdb->slots[hole].key = 0;
+	fdb->free_entries[fdb->nb_free++] = entry;
 }
 
 int fdb_init(struct fdb *fdb, const char *name, uint32_t limit, uint32_t aging_s)
@@ -54,19 +101,22 @@ int fdb_init(struct fdb *fdb, const char *name, uint32_t limit, uint32_t aging_s
 	snprintf(fdb->name, sizeof(fdb->name), "%s", name);
 	if (limit == 0 || limit > FDB_MAX_LIMIT)
 		return -EINVAL;
-	fdb->hash = fdb_hash_create(fdb->name, limit);
-	if (fdb->hash == NULL) {
-		FDB_LOG(ERR, "%s: cannot create a table of %u entries: %s", name, limit,
-		        rte_strerror(rte_errno));
-		return -ENOMEM;
-	}
+	uint32_t nb_slots = rte_align32pow2(RTE_MAX(2 * limit, (uint32_t)HASH_MIN_ENTRIES));
+	/* DPDK memory: on hugepages when there are some, so a big table costs few TLB misses. */
+	fdb->slots = rte_zmalloc(name, (size_t)nb_slots * sizeof(*fdb->slots), RTE_CACHE_LINE_SIZE);
 	fdb->entries =
-	        calloc(RTE_MAX(limit, (uint32_t)HASH_MIN_ENTRIES) + 1, sizeof(*fdb->entries));
-	if (fdb->entries == NULL) {
-		rte_hash_free(fdb->hash);
-		fdb->hash = NULL;
+	        rte_zmalloc(name, (size_t)limit * sizeof(*fdb->entries), RTE_CACHE_LINE_SIZE);
+	fdb->free_entries = rte_malloc(name, (size_t)limit * sizeof(uint32_t), 0);
+	if (fdb->slots == NULL || fdb->entries == NULL || fdb->free_entries == NULL) {
+		FDB_LOG(ERR, "%s: no memory for a table of %u entries", name, limit);
+		fdb_fini(fdb);
 		return -ENOMEM;
 	}
+	fdb->slot_mask = nb_slots - 1;
+	/* Low positions go out first, so the entries in use stay dense. */
+	for (uint32_t i = 0; i < limit; i++)
+		fdb->free_entries[i] = limit - 1 - i;
+	fdb->nb_free = limit;
 	fdb->limit = limit;
 	fdb->aging_ns = (uint64_t)aging_s * NS_PER_SECOND;
 	for (unsigned int p = 0; p < FDB_MAX_PORTS; p++)
@@ -76,10 +126,12 @@ int fdb_init(struct fdb *fdb, const char *name, uint32_t limit, uint32_t aging_s
 
 void fdb_fini(struct fdb *fdb)
 {
-	rte_hash_free(fdb->hash);
-	free(fdb->entries);
-	fdb->hash = NULL;
+	rte_free(fdb->slots);
+	rte_free(fdb->entries);
+	rte_free(fdb->free_entries);
+	fdb->slots = NULL;
 	fdb->entries = NULL;
+	fdb->free_entries = NULL;
 }
 
 /* Per-port LRU lists link dynamic entries by position, most recently seen at the head. */
@@ -122,7 +174,7 @@ static void entry_remove(struct fdb *fdb, uint32_t pos)
 		fdb->nb_static--;
 	else
 		lru_unlink(fdb, pos);
-	rte_hash_del_key(fdb->hash, &e->key);
+	table_del(fdb, &e->key, pos);
 	e->valid = false;
 	fdb->count--;
 }
@@ -153,7 +205,7 @@ static int32_t entry_insert(struct fdb *fdb, const struct fdb_key *key, uint16_t
 {
 	if (fdb->count >= fdb->limit && !evict_one(fdb))
 		return -ENOSPC;
-	int32_t pos = rte_hash_add_key(fdb->hash, key);
+	int32_t pos = table_add(fdb, key);
 	if (pos < 0)
 		return pos;
 	struct fdb_entry *e = &fdb->entries[pos];
@@ -178,7 +230,7 @@ enum fdb_learn_result fdb_learn_at(struct fdb *fdb, int32_t position, const stru
 	/* The same MAC may come twice in one burst: the first learning made it valid. */
 	if (position < 0 || !fdb->entries[position].valid ||
 	    !fdb_key_equal(&fdb->entries[position].key, key))
-		position = rte_hash_lookup(fdb->hash, key);
+		position = table_lookup(fdb, key);
 	if (position < 0) {
 		if (entry_insert(fdb, key, port, false, now_ns) < 0) {
 			fdb->stats.full_drops++;
@@ -222,26 +274,40 @@ enum fdb_learn_result fdb_learn(struct fdb *fdb, uint16_t vlan, const struct rte
 {
 	struct fdb_key key = {.vlan = vlan, .mac = *mac};
 
-	return fdb_learn_at(fdb, rte_hash_lookup(fdb->hash, &key), &key, port, now_ns);
+	return fdb_learn_at(fdb, table_lookup(fdb, &key), &key, port, now_ns);
 }
 
 void fdb_lookup_bulk(const struct fdb *fdb, const struct fdb_key **keys, unsigned int n,
                      int32_t *positions)
 {
-	rte_hash_lookup_bulk(fdb->hash, (const void **)keys, n, positions);
+	uint64_t packed[FDB_LOOKUP_BULK_MAX];
+	uint32_t home[FDB_LOOKUP_BULK_MAX];
+
+	/* Hash everything and start every slot's cache line on its way before the first probe. */
+	for (unsigned int i = 0; i < n; i++) {
+		packed[i] = key_pack(keys[i]);
+		home[i] = key_home(fdb, packed[i]);
+		rte_prefetch0(&fdb->slots[home[i]]);
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		uint32_t slot = slot_find(fdb, packed[i], home[i]);
+		positions[i] = packed[i] != 0 && fdb->slots[slot].key == packed[i]
+		                       ? (int32_t)fdb->slots[slot].entry
+		                       : -ENOENT;
+	}
 }
 
 uint16_t fdb_lookup(const struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac)
 {
 	struct fdb_key key = {.vlan = vlan, .mac = *mac};
 
-	return fdb_port_at(fdb, rte_hash_lookup(fdb->hash, &key));
+	return fdb_port_at(fdb, table_lookup(fdb, &key));
 }
 
 int fdb_add_static(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac, uint16_t port)
 {
 	struct fdb_key key = {.vlan = vlan, .mac = *mac};
-	int32_t pos = rte_hash_lookup(fdb->hash, &key);
+	int32_t pos = table_lookup(fdb, &key);
 
 	if (port >= FDB_MAX_PORTS)
 		return -EINVAL;
@@ -254,7 +320,7 @@ int fdb_add_static(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *
 int fdb_del(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac)
 {
 	struct fdb_key key = {.vlan = vlan, .mac = *mac};
-	int32_t pos = rte_hash_lookup(fdb->hash, &key);
+	int32_t pos = table_lookup(fdb, &key);
 
 	if (pos < 0)
 		return -ENOENT;
@@ -262,27 +328,18 @@ int fdb_del(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac)
 	return 0;
 }
 
-/* Removes every valid entry for which keep() says no; returns how many. */
+/* Removes every valid entry drop() picks; returns how many. */
 static unsigned int fdb_remove_if(struct fdb *fdb, bool (*drop)(const struct fdb_entry *, void *),
                                   void *arg)
 {
-	const void *key;
-	void *data;
-	uint32_t iter = 0;
-	int32_t pos;
 	unsigned int removed = 0;
 
-	/* Deleting while iterating rte_hash is not allowed: mark first, remove after. */
-	uint32_t *victims = malloc(sizeof(*victims) * (fdb->count + 1));
-	unsigned int nb = 0;
-	if (victims == NULL)
-		return 0;
-	while ((pos = rte_hash_iterate(fdb->hash, &key, &data, &iter)) >= 0)
-		if (fdb->entries[pos].valid && drop(&fdb->entries[pos], arg))
-			victims[nb++] = (uint32_t)pos;
-	for (unsigned int i = 0; i < nb; i++, removed++)
-		entry_remove(fdb, victims[i]);
-	free(victims);
+	for (uint32_t pos = 0; pos < fdb->limit; pos++) {
+		if (fdb->entries[pos].valid && drop(&fdb->entries[pos], arg)) {
+			entry_remove(fdb, pos);
+			removed++;
+		}
+	}
 	return removed;
 }
 
@@ -361,13 +418,7 @@ int fdb_set_limit(struct fdb *fdb, uint32_t limit, uint64_t now_ns)
 		return -EINVAL;
 	if (limit < fdb->nb_static)
 		return -ENOSPC;
-	/* rte_hash names are process-wide: alternate between two names. */
 	snprintf(name, sizeof(name), "%s", fdb->name);
-	size_t len = strlen(name);
-	if (len > 0 && name[len - 1] == '\'')
-		name[len - 1] = '\0';
-	else if (len + 1 < sizeof(name))
-		strcat(name, "'");
 	int ret = fdb_init(&next, name, limit, 0);
 	if (ret < 0)
 		return ret;
@@ -381,11 +432,8 @@ int fdb_set_limit(struct fdb *fdb, uint32_t limit, uint64_t now_ns)
 		fdb_fini(&next);
 		return -ENOMEM;
 	}
-	uint32_t n = 0, iter = 0;
-	const void *key;
-	void *data;
-	int32_t pos;
-	while ((pos = rte_hash_iterate(fdb->hash, &key, &data, &iter)) >= 0)
+	uint32_t n = 0;
+	for (uint32_t pos = 0; pos < fdb->limit; pos++)
 		if (fdb->entries[pos].valid)
 			all[n++] = fdb->entries[pos];
 	qsort(all, n, sizeof(*all), by_age);
@@ -404,12 +452,7 @@ int fdb_set_limit(struct fdb *fdb, uint32_t limit, uint64_t now_ns)
 void fdb_foreach(const struct fdb *fdb, int (*fn)(const struct fdb_entry *entry, void *arg),
                  void *arg)
 {
-	const void *key;
-	void *data;
-	uint32_t iter = 0;
-	int32_t pos;
-
-	while ((pos = rte_hash_iterate(fdb->hash, &key, &data, &iter)) >= 0)
+	for (uint32_t pos = 0; pos < fdb->limit; pos++)
 		if (fdb->entries[pos].valid && fn(&fdb->entries[pos], arg) != 0)
 			return;
 }

@@ -10,8 +10,6 @@
 #include <rte_common.h>
 #include <rte_ether.h>
 
-struct rte_hash;
-
 #define FDB_MAX_PORTS       64
 #define FDB_PORT_NONE       UINT16_MAX
 #define FDB_DEFAULT_LIMIT   8192
@@ -19,7 +17,7 @@ struct rte_hash;
 #define FDB_DEFAULT_AGING_S 300
 #define FDB_MIN_AGING_S     10
 #define FDB_MAX_AGING_S     3600
-#define FDB_LOOKUP_BULK_MAX 64 /* RTE_HASH_LOOKUP_BULK_MAX */
+#define FDB_LOOKUP_BULK_MAX 64
 
 /* The hash key: VLAN then MAC, 8 bytes with no padding (both members 2-byte aligned); the
  * VLAN in host byte order. */
@@ -41,6 +39,16 @@ struct fdb_entry {
 	uint32_t lru_next;
 };
 
+/* A slot of the open-addressing hash: the packed key (0 = empty: VLAN 0 with the all-zero MAC is
+ * never learned) and the position of its entry. Four slots to a cache line. */
+struct fdb_slot {
+	uint64_t key;
+	uint32_t entry;
+	uint32_t unused;
+};
+
+_Static_assert(sizeof(struct fdb_slot) == 16, "fdb_slot is 16 bytes");
+
 struct fdb_stats {
 	uint64_t learned;
 	uint64_t expired;
@@ -52,8 +60,11 @@ struct fdb_stats {
 
 struct fdb {
 	char name[32];
-	struct rte_hash *hash;
-	struct fdb_entry *entries; /* indexed by the hash's key position */
+	struct fdb_slot *slots; /* linear probing, at most half full */
+	uint32_t slot_mask;
+	struct fdb_entry *entries; /* limit entries; a position is an index here */
+	uint32_t *free_entries;    /* stack of unused positions */
+	uint32_t nb_free;
 	uint32_t limit;
 	uint32_t count;
 	uint32_t nb_static;
@@ -74,7 +85,7 @@ enum fdb_learn_result {
 };
 
 /* Creates an empty table for up to limit entries, aging after aging_s seconds (0 = never).
- * name must be unique in the process (it names the hash). Returns 0 or a negative errno. */
+ * name is for the log and the memory it takes. Returns 0 or a negative errno. */
 int fdb_init(struct fdb *fdb, const char *name, uint32_t limit, uint32_t aging_s);
 
 /* Frees the table. */
@@ -90,8 +101,8 @@ enum fdb_learn_result fdb_learn(struct fdb *fdb, uint16_t vlan, const struct rte
 enum fdb_learn_result fdb_learn_at(struct fdb *fdb, int32_t position, const struct fdb_key *key,
                                    uint16_t port, uint64_t now_ns);
 
-/* Looks up n (at most FDB_LOOKUP_BULK_MAX) keys at once; positions[i] is the entry's position or
- * negative if absent. */
+/* Looks up n (at most FDB_LOOKUP_BULK_MAX) keys at once, hashing all of them and prefetching
+ * their slots before probing any; positions[i] is the entry's position, negative if absent. */
 void fdb_lookup_bulk(const struct fdb *fdb, const struct fdb_key **keys, unsigned int n,
                      int32_t *positions);
 
