@@ -354,3 +354,126 @@ Test(ferryctl, words_with_blanks_and_quotes_arrive_as_one_word, .timeout = 60)
 	free(out);
 	cr_assert_eq(harness_ferryd_stop(&d), 0);
 }
+
+/* Runs a ferryctl command (words up to a NULL) that must succeed; returns its stdout. */
+#define ok(d, ...) ctl_ok(d, __VA_ARGS__, NULL)
+/* Runs a ferryctl command that must fail with message on stderr. */
+#define refused(d, message, ...) ctl_refused(d, message, __VA_ARGS__, NULL)
+
+static int ctl_words(struct harness_ferryd *d, char **out, char **err, va_list ap)
+{
+	const char *w[10] = {NULL};
+	for (int i = 0; i < 9; i++)
+		if ((w[i] = va_arg(ap, const char *)) == NULL)
+			break;
+	return harness_ctl(d, out, err, w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7], w[8], NULL);
+}
+
+static char *ctl_ok(struct harness_ferryd *d, ...)
+{
+	char *out, *err;
+	va_list ap;
+	va_start(ap, d);
+	int status = ctl_words(d, &out, &err, ap);
+	va_end(ap);
+	cr_assert_eq(status, 0, "command failed: %s", err);
+	free(err);
+	return out;
+}
+
+static void ctl_refused(struct harness_ferryd *d, const char *message, ...)
+{
+	char *err;
+	va_list ap;
+	va_start(ap, message);
+	int status = ctl_words(d, NULL, &err, ap);
+	va_end(ap);
+	cr_assert_eq(status, 1, "a command that must fail with '%s' did not", message);
+	cr_assert(strstr(err, message) != NULL, "expected '%s' in: %s", message, err);
+	free(err);
+}
+
+Test(vswitch_cli, vswitches_portgroups_roles_and_the_mac_table, .timeout = 60)
+{
+	struct harness_ferryd d;
+	char *out;
+
+	cr_assert_eq(harness_ferryd_start(&d, NULL), 0);
+	free(ok(&d, "vswitch", "add", "vSwitch1"));
+	refused(&d, "exists already", "vswitch", "add", "vSwitch1");
+	free(ok(&d, "portgroup", "add", "vMotion", "vswitch", "vSwitch1", "vlan", "20"));
+	free(ok(&d, "portgroup", "add", "VM Network"));
+	free(ok(&d, "portgroup", "add", "Web", "vlan", "10"));
+	refused(&d, "not a number from 0 to 4094", "portgroup", "add", "x", "vlan", "4095");
+	refused(&d, "exists already", "portgroup", "add", "Web");
+
+	/* Roles are checked before any device is opened. */
+	refused(&d, "needs a portgroup", "port", "add", "v1", "net_null0,no-rx=1", "role", "vnic");
+	refused(&d, "give it no portgroup", "port", "add", "u1", "net_null0,no-rx=1", "role",
+	        "uplink", "portgroup", "Web");
+	refused(&d, "unknown role", "port", "add", "v1", "net_null0,no-rx=1", "role", "trunk");
+	refused(&d, "no port group named", "port", "add", "v1", "net_null0,no-rx=1", "role", "vnic",
+	        "portgroup", "Nope");
+	free(ok(&d, "port", "add", "up0", "net_null0,no-rx=1", "role", "uplink"));
+	char *err;
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "port", "add", "vm1", "net_null1,no-rx=1", "role",
+	                         "vnic", "portgroup", "VM Network", NULL),
+	             0, "%s", err);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "port", "add", "vmk1", "net_null2,no-rx=1", "role",
+	                         "vmk", "portgroup", "vMotion", NULL),
+	             0, "%s", err);
+	free(err);
+
+	out = ok(&d, "show", "ports");
+	cr_assert(strstr(out, "ROLE") && strstr(out, "uplink") && strstr(out, "vSwitch1") &&
+	                  strstr(out, "vMotion"),
+	          "%s", out);
+	free(out);
+	out = ok(&d, "-j", "show", "vswitches");
+	cr_assert(strstr(out, "\"name\": \"vSwitch1\", \"ports\": 1, \"uplinks\": 0, "
+	                      "\"portgroups\": 1") != NULL,
+	          "%s", out);
+	free(out);
+	refused(&d, "still has ports", "vswitch", "del", "vSwitch1");
+	refused(&d, "still has 1 ports", "portgroup", "del", "VM Network");
+	refused(&d, "is on vSwitch1", "port", "set", "vm1", "portgroup", "vMotion");
+	free(ok(&d, "port", "set", "vm1", "portgroup", "Web"));
+	free(ok(&d, "portgroup", "del", "VM Network"));
+	out = ok(&d, "show", "portgroups");
+	cr_assert(strstr(out, "VM Network") == NULL && strstr(out, "Web") != NULL, "%s", out);
+	free(out);
+
+	/* Static entries, filters, flushes. */
+	free(ok(&d, "mac", "add", "02:00:00:00:00:01", "port", "vm1", "vlan", "10"));
+	free(ok(&d, "mac", "add", "02:00:00:00:00:02", "port", "up0", "vlan", "10"));
+	refused(&d, "only unicast", "mac", "add", "01:00:5e:00:00:01", "port", "vm1");
+	refused(&d, "not a MAC address", "mac", "add", "02:00:00:00:00", "port", "vm1");
+	out = ok(&d, "show", "mac", "port", "vm1");
+	cr_assert(strstr(out, "02:00:00:00:00:01") && strstr(out, "static") &&
+	                  !strstr(out, "02:00:00:00:00:02"),
+	          "%s", out);
+	free(out);
+	out = ok(&d, "-j", "show", "mac", "stats", "vswitch", "vSwitch0");
+	uint64_t v;
+	cr_assert(harness_json_u64(out, "static", &v) && v == 2, "%s", out);
+	free(out);
+	out = ok(&d, "-j", "mac", "flush");
+	cr_assert(harness_json_u64(out, "flushed", &v) && v == 0, "statics survive: %s", out);
+	free(out);
+	out = ok(&d, "-j", "mac", "flush", "port", "up0");
+	cr_assert(harness_json_u64(out, "flushed", &v) && v == 1, "%s", out);
+	free(out);
+	free(ok(&d, "mac", "del", "02:00:00:00:00:01", "vlan", "10"));
+	refused(&d, "no entry", "mac", "del", "02:00:00:00:00:01", "vlan", "10");
+	refused(&d, "0 (off) or 10 to 3600", "mac", "aging", "5");
+	free(ok(&d, "mac", "aging", "0"));
+	free(ok(&d, "mac", "limit", "1000000", "vswitch", "vSwitch1"));
+	out = ok(&d, "-j", "show", "mac", "stats", "vswitch", "vSwitch1");
+	cr_assert(harness_json_u64(out, "max", &v) && v == 1000000, "%s", out);
+	free(out);
+	out = ok(&d, "-j", "show", "errors");
+	cr_assert_str_eq(out, "{\"errors\": []}\n");
+	free(out);
+	cr_assert_eq(harness_ferryd_stop(&d), 0);
+}

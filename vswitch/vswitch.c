@@ -130,8 +130,7 @@ int vswitch_add(struct vswitch_host *host, const char *name, struct vswitch **ou
 		return -ENOMEM;
 	snprintf(vswitch->name, sizeof(vswitch->name), "%s", name);
 	vswitch->host = host;
-	/* Hash names are process-wide: the address keeps two hosts in one test apart. */
-	snprintf(fdb_name, sizeof(fdb_name), "fdb%lx", (unsigned long)(uintptr_t)vswitch);
+	snprintf(fdb_name, sizeof(fdb_name), "fdb_%s", name);
 	int ret = fdb_init(&vswitch->fdb, fdb_name, host->fdb_limit, host->fdb_aging_s);
 	if (ret < 0) {
 		free(vswitch);
