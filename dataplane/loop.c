@@ -256,7 +256,7 @@ uint64_t loop_timers_next_ns(const struct loop *loop, uint64_t now_ns)
 
 unsigned int loop_run_once(struct loop *loop)
 {
-	unsigned int packets = 0, control = 0, timers = 0;
+	unsigned int packets = 0, control = 0;
 
 	loop->iteration_control_cycles = 0;
 	for (unsigned int i = 0; i < loop->nb_pollers; i++) {
@@ -273,14 +273,16 @@ unsigned int loop_run_once(struct loop *loop)
 		}
 	}
 	if (loop->nb_timers > 0)
-		timers = loop_timers_run(loop, loop_now_ns(loop));
+		loop_timers_run(loop, loop_now_ns(loop));
 	loop->stats.iterations++;
 	loop->stats.packets += packets;
 	loop->stats.control_work += control;
 	if (packets > 0)
 		loop->stats.busy_iterations++;
 	loop->iteration_packets = packets;
-	return packets + control + timers;
+	/* Timers are housekeeping (aging, retransmit checks): a periodic one must not pull an
+	 * idle worker back into spinning. */
+	return packets + control;
 }
 
 static void loop_sleep(struct loop *loop, uint64_t sleep_ns)

@@ -140,8 +140,8 @@ unsigned int loop_timers_run(struct loop *loop, uint64_t now_ns);
 /* Nanoseconds until the next timer is due (0 if one is due now), or UINT64_MAX with none. */
 uint64_t loop_timers_next_ns(const struct loop *loop, uint64_t now_ns);
 
-/* Runs one iteration (pollers, then timers) without any back-off; returns the work done (packets,
- * control work and timers fired). */
+/* Runs one iteration (pollers, then timers) without any back-off; returns the packets and
+ * control work done (timers fired are not work: they don't keep the worker spinning). */
 unsigned int loop_run_once(struct loop *loop);
 
 /* Runs iterations with the idle back-off until loop_stop() is called. */
