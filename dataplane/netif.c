@@ -343,6 +343,8 @@ static void arp_input(struct netif *netif, struct rte_mbuf *m, uint64_t now_ns)
 		netif->counters.arp_requests_rx++;
 	else if (op == RTE_ARP_OP_REPLY)
 		netif->counters.arp_replies_rx++;
+	else
+		netif->counters.arp_other_rx++;
 
 	/* Any ARP from a known neighbour (gratuitous ones too) refreshes it; one asking for us
 	 * creates its entry, since we are about to talk to it. Probes (sender 0.0.0.0) teach

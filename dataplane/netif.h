@@ -104,7 +104,8 @@ struct netif_udp_binding {
 
 struct netif_counters {
 	uint64_t rx_packets, tx_packets;
-	uint64_t arp_requests_rx, arp_replies_rx, arp_requests_tx, arp_replies_tx;
+	uint64_t arp_requests_rx, arp_replies_rx, arp_other_rx; /* other: well formed, other op */
+	uint64_t arp_requests_tx, arp_replies_tx;
 	uint64_t echo_requests_rx, echo_replies_tx, echo_requests_tx, echo_replies_rx;
 	uint64_t udp_rx, udp_tx, unreach_tx, unreach_limited;
 	uint64_t drops[NETIF_DROP_MAX];
