@@ -301,8 +301,7 @@ Test(real_captures, every_frame_forwarded_or_counted, .timeout = 300)
 	const char *dir = getenv("FERRY_SHARED_PCAPS");
 	cr_assert_not_null(dir, "FERRY_SHARED_PCAPS is not set");
 	DIR *d = opendir(dir);
-	cr_assert_not_null(d, "%s: %s (the real captures of pcaps/real)", dir,
-	                   strerror(errno));
+	cr_assert_not_null(d, "%s: %s (the real captures of pcaps/real)", dir, strerror(errno));
 	unsigned int nb_files = 0, nb_refused = 0;
 	struct dirent *entry;
 
