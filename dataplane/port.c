@@ -10,6 +10,8 @@
 #include <rte_dev.h>
 #include <rte_devargs.h>
 #include <rte_errno.h>
+#include <rte_eth_ring.h>
+#include <rte_bus_vdev.h>
 #include <rte_log.h>
 
 #include "pktpool.h"
@@ -199,31 +201,20 @@ static void port_remove_device(struct port *port, struct rte_device *device)
 		PORT_LOG(WARNING, "%s: cannot remove device: %s", port->name, rte_strerror(-ret));
 }
 
-int port_open(struct port *port, const char *name, const char *devargs,
-              const struct port_config *config, struct pktpool_set *pools)
+/* Configures and starts a port whose ethdev is found (and owned); undoes everything on failure. */
+static int port_setup(struct port *port, const struct port_config *config)
 {
 	struct port_config defaults;
-	int ret;
+	struct rte_eth_dev_info dev_info;
+	struct rte_device *device = NULL;
 
-	memset(port, 0, sizeof(*port));
-	snprintf(port->name, sizeof(port->name), "%s", name);
-	snprintf(port->devargs, sizeof(port->devargs), "%s", devargs);
-	port->pools = pools;
 	if (config == NULL) {
 		port_config_default(&defaults);
 		config = &defaults;
 	}
-
-	ret = port_probe(port, devargs);
-	if (ret < 0)
-		return ret;
-
-	struct rte_eth_dev_info dev_info;
-	struct rte_device *device = NULL;
 	if (rte_eth_dev_info_get(port->port_id, &dev_info) == 0)
 		device = dev_info.device;
-
-	ret = port_configure(port, config);
+	int ret = port_configure(port, config);
 	if (ret < 0) {
 		rte_eth_dev_stop(port->port_id);
 		rte_eth_dev_owner_unset(port->port_id, port->owner_id);
@@ -231,13 +222,72 @@ int port_open(struct port *port, const char *name, const char *devargs,
 			rte_eth_dev_close(port->port_id);
 		port_remove_device(port, device);
 		if (port->pool != NULL)
-			pktpool_release(pools, port->pool, port->reserved_mbufs);
+			pktpool_release(port->pools, port->pool, port->reserved_mbufs);
 		return ret;
 	}
-	PORT_LOG(INFO, "%s: opened '%s' as ethdev %u (%s), mtu %u, %u/%u descriptors", name,
-	         devargs, port->port_id, dev_info.driver_name, port->mtu, port->nb_rx_desc,
+	PORT_LOG(INFO, "%s: opened '%s' as ethdev %u (%s), mtu %u, %u/%u descriptors", port->name,
+	         port->devargs, port->port_id, dev_info.driver_name, port->mtu, port->nb_rx_desc,
 	         port->nb_tx_desc);
 	return 0;
+}
+
+int port_open(struct port *port, const char *name, const char *devargs,
+              const struct port_config *config, struct pktpool_set *pools)
+{
+	memset(port, 0, sizeof(*port));
+	snprintf(port->name, sizeof(port->name), "%s", name);
+	snprintf(port->devargs, sizeof(port->devargs), "%s", devargs);
+	port->pools = pools;
+	int ret = port_probe(port, devargs);
+	if (ret < 0)
+		return ret;
+	return port_setup(port, config);
+}
+
+int port_open_rings(struct port *port, const char *name, struct rte_ring *rx, struct rte_ring *tx,
+                    const struct port_config *config, struct pktpool_set *pools)
+{
+	char vdev[RTE_DEV_NAME_MAX_LEN];
+
+	memset(port, 0, sizeof(*port));
+	snprintf(port->name, sizeof(port->name), "%s", name);
+	/* The ring PMD's vdev name must start with net_ring and be unique in the process. */
+	snprintf(vdev, sizeof(vdev), "net_ring_%s_%lx", name, (unsigned long)(uintptr_t)port);
+	snprintf(port->devargs, sizeof(port->devargs), "%s (in-process rings)", vdev);
+	port->pools = pools;
+	int port_id = rte_eth_from_rings(vdev, &rx, 1, &tx, 1, (unsigned int)rte_socket_id());
+	if (port_id < 0) {
+		PORT_LOG(ERR, "%s: cannot make an ethdev from rings: %s", name,
+		         rte_strerror(rte_errno));
+		return -rte_errno;
+	}
+	port->port_id = (uint16_t)port_id;
+	port->hotplugged = true;
+	int ret = port_take_ownership(port);
+	if (ret < 0) {
+		rte_eth_dev_close(port->port_id);
+		rte_vdev_uninit(vdev);
+		return ret;
+	}
+	return port_setup(port, config);
+}
+
+uint16_t port_tx_burst(struct port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint64_t bytes = 0;
+
+	for (uint16_t i = 0; i < n; i++)
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	uint16_t sent = rte_eth_tx_burst(port->port_id, 0, pkts, n);
+	if (unlikely(sent < n)) {
+		for (uint16_t i = sent; i < n; i++)
+			bytes -= rte_pktmbuf_pkt_len(pkts[i]);
+		rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
+		port->counters.drops[PORT_DROP_TX_FULL] += n - sent;
+	}
+	port->counters.tx_packets += sent;
+	port->counters.tx_bytes += bytes;
+	return sent;
 }
 
 void port_close(struct port *port)
@@ -324,20 +374,8 @@ uint16_t port_tx_flush(struct port *port)
 
 	if (n == 0)
 		return 0;
-	uint64_t bytes = 0;
-	for (uint16_t i = 0; i < n; i++)
-		bytes += rte_pktmbuf_pkt_len(port->tx_pending[i]);
-	uint16_t sent = rte_eth_tx_burst(port->port_id, 0, port->tx_pending, n);
-	if (unlikely(sent < n)) {
-		for (uint16_t i = sent; i < n; i++)
-			bytes -= rte_pktmbuf_pkt_len(port->tx_pending[i]);
-		rte_pktmbuf_free_bulk(&port->tx_pending[sent], n - sent);
-		port->counters.drops[PORT_DROP_TX_FULL] += n - sent;
-	}
-	port->counters.tx_packets += sent;
-	port->counters.tx_bytes += bytes;
 	port->nb_tx_pending = 0;
-	return sent;
+	return port_tx_burst(port, port->tx_pending, n);
 }
 
 void port_table_init(struct port_table *table)

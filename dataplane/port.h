@@ -8,6 +8,8 @@
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
+struct rte_ring;
+
 struct pktpool_set;
 
 #define PORT_NAME_MAX    32
@@ -107,6 +109,15 @@ void port_config_default(struct port_config *config);
  * queue, takes buffers from pools and starts it. Returns 0 or a negative errno, and logs why. */
 int port_open(struct port *port, const char *name, const char *devargs,
               const struct port_config *config, struct pktpool_set *pools);
+
+/* Opens an in-process port: an ethdev whose rx queue reads rx and whose tx queue writes tx (the
+ * ring PMD). Two such ports on crossed rings make a wire inside the process. */
+int port_open_rings(struct port *port, const char *name, struct rte_ring *rx, struct rte_ring *tx,
+                    const struct port_config *config, struct pktpool_set *pools);
+
+/* Sends a burst now; frames the queue cannot take are freed and counted. Returns how many
+ * were sent. */
+uint16_t port_tx_burst(struct port *port, struct rte_mbuf **pkts, uint16_t n);
 
 /* Stops and closes the port, frees queued frames and removes the device if we probed it. */
 void port_close(struct port *port);
