@@ -247,13 +247,14 @@ int port_open(struct port *port, const char *name, const char *devargs,
 int port_open_rings(struct port *port, const char *name, struct rte_ring *rx, struct rte_ring *tx,
                     const struct port_config *config, struct pktpool_set *pools)
 {
-	char vdev[RTE_DEV_NAME_MAX_LEN];
+	char vdev[24];
 
 	memset(port, 0, sizeof(*port));
 	snprintf(port->name, sizeof(port->name), "%s", name);
-	/* The ring PMD's vdev name must start with net_ring and be unique in the process. */
-	snprintf(vdev, sizeof(vdev), "net_ring_%s_%lx", name, (unsigned long)(uintptr_t)port);
-	snprintf(port->devargs, sizeof(port->devargs), "%s (in-process rings)", vdev);
+	/* The ring PMD names the device net_ring_<vdev>, in at most 28 characters, and the name
+	 * must be unique in the process: the port's address serves. */
+	snprintf(vdev, sizeof(vdev), "p%lx", (unsigned long)(uintptr_t)port & 0xffffffffffful);
+	snprintf(port->devargs, sizeof(port->devargs), "net_ring_%s (in-process rings)", vdev);
 	port->pools = pools;
 	int port_id = rte_eth_from_rings(vdev, &rx, 1, &tx, 1, (unsigned int)rte_socket_id());
 	if (port_id < 0) {
@@ -265,8 +266,10 @@ int port_open_rings(struct port *port, const char *name, struct rte_ring *rx, st
 	port->hotplugged = true;
 	int ret = port_take_ownership(port);
 	if (ret < 0) {
+		char device[RTE_DEV_NAME_MAX_LEN];
+		snprintf(device, sizeof(device), "net_ring_%s", vdev);
 		rte_eth_dev_close(port->port_id);
-		rte_vdev_uninit(vdev);
+		rte_vdev_uninit(device);
 		return ret;
 	}
 	return port_setup(port, config);

@@ -9,6 +9,7 @@
 #include <rte_log.h>
 
 #include "commands.h"
+#include "vmk_commands.h"
 #include "vswitch_commands.h"
 
 static RTE_LOG_REGISTER(ferryd_logtype, ferry.ferryd, INFO);
@@ -40,6 +41,8 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 		ret = commands_register(ferryd);
 		if (ret == 0)
 			ret = vswitch_commands_register(ferryd);
+		if (ret == 0)
+			ret = vmk_commands_register(ferryd);
 	}
 	if (ret < 0)
 		loop_fini(&ferryd->loop);
@@ -48,6 +51,11 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 
 void ferryd_fini(struct ferryd *ferryd)
 {
+	while (ferryd->nb_vmks > 0) {
+		struct vmk *vmk = ferryd->vmks[--ferryd->nb_vmks];
+		vmk_destroy(vmk);
+		free(vmk);
+	}
 	vswitch_host_fini(&ferryd->vswitches);
 	port_table_fini(&ferryd->ports);
 	pktpool_set_fini(&ferryd->pools);

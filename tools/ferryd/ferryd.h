@@ -8,7 +8,10 @@
 #include "dataplane/loop.h"
 #include "dataplane/pktpool.h"
 #include "dataplane/port.h"
+#include "vswitch/vmk.h"
 #include "vswitch/vswitch.h"
+
+#define FERRYD_MAX_VMKS 16
 
 struct ferryd_config {
 	uint64_t max_sleep_ns; /* longest idle sleep of the worker; 0 = default (1 ms) */
@@ -21,6 +24,8 @@ struct ferryd {
 	struct pktpool_set pools;
 	struct port_table ports;
 	struct vswitch_host vswitches;
+	struct vmk *vmks[FERRYD_MAX_VMKS];
+	unsigned int nb_vmks;
 	struct cli_table cli;
 	uint64_t start_ns;
 };

@@ -1,0 +1,232 @@
+/* ferryd's VMkernel commands: vmk add/del, show vmk, show arp, arp flush. */
+#include "vmk_commands.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+
+#include "ferryd.h"
+
+static struct vmk *find_vmk(struct ferryd *ferryd, const char *name, struct reply *reply)
+{
+	for (unsigned int i = 0; i < ferryd->nb_vmks; i++)
+		if (strcmp(ferryd->vmks[i]->name, name) == 0)
+			return ferryd->vmks[i];
+	if (reply != NULL)
+		reply_error(reply, -ENOENT, "no VMkernel port named '%.32s' (see 'show vmk')",
+		            name);
+	return NULL;
+}
+
+/* "A.B.C.D/N", or "A.B.C.D" with netmask "W.X.Y.Z" (the form vSphere's screens use). */
+static int parse_address(const struct cli_args *args, uint32_t *ip, uint8_t *prefix_len,
+                         struct reply *reply)
+{
+	char text[32];
+	const char *given = cli_arg(args, "address");
+	const char *netmask = cli_arg(args, "netmask");
+
+	snprintf(text, sizeof(text), "%s", given);
+	char *slash = strchr(text, '/');
+	if (slash != NULL) {
+		char *end;
+		long n = strtol(slash + 1, &end, 10);
+		*slash = '\0';
+		if (netmask != NULL || *end != '\0' || slash[1] == '\0' || n < 1 || n > 32)
+			return reply_error(reply, -EINVAL,
+			                   "'%.32s': give A.B.C.D/N, or A.B.C.D netmask W.X.Y.Z",
+			                   given);
+		*prefix_len = (uint8_t)n;
+	} else {
+		uint32_t mask;
+		if (netmask == NULL || netif_parse_ipv4(netmask, &mask) < 0)
+			return reply_error(reply, -EINVAL,
+			                   "'%.32s': give A.B.C.D/N, or A.B.C.D netmask W.X.Y.Z",
+			                   given);
+		uint32_t host_mask = rte_be_to_cpu_32(mask);
+		/* A netmask is ones then zeros. */
+		if (host_mask == 0 || (~host_mask & (~host_mask + 1)) != 0)
+			return reply_error(reply, -EINVAL, "'%.32s' is not a netmask", netmask);
+		*prefix_len = (uint8_t)__builtin_popcount(host_mask);
+	}
+	if (netif_parse_ipv4(text, ip) < 0 || *ip == 0)
+		return reply_error(reply, -EINVAL, "'%.32s' is not an IPv4 address", text);
+	return 0;
+}
+
+static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	const char *name = cli_arg(args, "name");
+	struct netif_config config = {.name = name};
+	uint64_t mtu = NETIF_DEFAULT_MTU;
+	char ip_text[16];
+
+	if (strlen(name) >= VMK_NAME_MAX)
+		return reply_error(reply, -ENAMETOOLONG, "name too long (at most %d bytes)",
+		                   VMK_NAME_MAX - 1);
+	if (find_vmk(ferryd, name, NULL) != NULL)
+		return reply_error(reply, -EEXIST, "VMkernel port '%s' exists already", name);
+	if (ferryd->nb_vmks == FERRYD_MAX_VMKS)
+		return reply_error(reply, -ENOSPC, "at most %d VMkernel ports", FERRYD_MAX_VMKS);
+	struct vswitch_portgroup *pg =
+	        vswitch_portgroup_find(&ferryd->vswitches, cli_arg(args, "portgroup"));
+	if (pg == NULL)
+		return reply_error(reply, -ENOENT, "no port group named '%.64s'",
+		                   cli_arg(args, "portgroup"));
+	if (parse_address(args, &config.ip, &config.prefix_len, reply) < 0 ||
+	    cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, NETIF_MAX_MTU, &mtu, reply) < 0)
+		return -EINVAL;
+	config.mtu = (uint16_t)mtu;
+	if (cli_arg(args, "gw") != NULL &&
+	    netif_parse_ipv4(cli_arg(args, "gw"), &config.gateway) < 0)
+		return reply_error(reply, -EINVAL, "'%.32s' is not an IPv4 address",
+		                   cli_arg(args, "gw"));
+	if (cli_arg(args, "mac") != NULL &&
+	    (rte_ether_unformat_addr(cli_arg(args, "mac"), &config.mac) < 0 ||
+	     !rte_is_unicast_ether_addr(&config.mac)))
+		return reply_error(reply, -EINVAL, "'%.32s' is not a unicast MAC address",
+		                   cli_arg(args, "mac"));
+
+	struct vmk *vmk = calloc(1, sizeof(*vmk));
+	if (vmk == NULL)
+		return reply_error(reply, -ENOMEM, "out of memory");
+	int ret = vmk_create(vmk, &ferryd->vswitches, pg, &config, &ferryd->pools);
+	if (ret < 0) {
+		free(vmk);
+		return reply_error(reply, ret, "cannot add VMkernel port '%s': %s", name,
+		                   strerror(-ret));
+	}
+	ferryd->vmks[ferryd->nb_vmks++] = vmk;
+	char mac[RTE_ETHER_ADDR_FMT_SIZE];
+	rte_ether_format_addr(mac, sizeof(mac), &vmk->netif.mac);
+	reply_str(reply, "vmk", "%s", vmk->name);
+	reply_str(reply, "ip", "%s/%u", netif_format_ipv4(vmk->netif.ip, ip_text, sizeof(ip_text)),
+	          vmk->netif.prefix_len);
+	reply_str(reply, "mac", "%s", mac);
+	reply_str(reply, "portgroup", "%s", pg->name);
+	return 0;
+}
+
+static int cmd_vmk_del(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	struct vmk *vmk = find_vmk(ferryd, cli_arg(args, "name"), reply);
+
+	if (vmk == NULL)
+		return -ENOENT;
+	for (unsigned int i = 0; i < ferryd->nb_vmks; i++) {
+		if (ferryd->vmks[i] != vmk)
+			continue;
+		memmove(&ferryd->vmks[i], &ferryd->vmks[i + 1],
+		        (ferryd->nb_vmks - i - 1) * sizeof(ferryd->vmks[0]));
+		ferryd->nb_vmks--;
+		break;
+	}
+	vmk_destroy(vmk);
+	free(vmk);
+	return 0;
+}
+
+static int cmd_show_vmk(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	char ip[16], gw[16], mac[RTE_ETHER_ADDR_FMT_SIZE];
+
+	(void)args;
+	reply_list_begin(reply, "vmks");
+	for (unsigned int i = 0; i < ferryd->nb_vmks; i++) {
+		const struct vmk *vmk = ferryd->vmks[i];
+		const struct netif *n = &vmk->netif;
+		uint64_t drops = 0;
+		for (unsigned int r = 0; r < NETIF_DROP_MAX; r++)
+			drops += n->counters.drops[r];
+		rte_ether_format_addr(mac, sizeof(mac), &n->mac);
+		reply_object_begin(reply, NULL);
+		reply_str(reply, "name", "%s", vmk->name);
+		reply_str(reply, "portgroup", "%s", vmk->vport->portgroup->name);
+		reply_str(reply, "ip", "%s/%u", netif_format_ipv4(n->ip, ip, sizeof(ip)),
+		          n->prefix_len);
+		reply_str(reply, "gateway", "%s",
+		          n->gateway != 0 ? netif_format_ipv4(n->gateway, gw, sizeof(gw)) : "-");
+		reply_str(reply, "mac", "%s", mac);
+		reply_u64(reply, "mtu", n->mtu);
+		reply_str(reply, "state", "%s", n->up ? "up" : "down");
+		reply_u64(reply, "rx_packets", n->counters.rx_packets);
+		reply_u64(reply, "tx_packets", n->counters.tx_packets);
+		reply_u64(reply, "drops", drops);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	return 0;
+}
+
+static const char *const neigh_state_names[] = {
+        [NETIF_NEIGH_FREE] = "free",
+        [NETIF_NEIGH_INCOMPLETE] = "incomplete",
+        [NETIF_NEIGH_REACHABLE] = "reachable",
+        [NETIF_NEIGH_STALE] = "stale",
+};
+
+static int cmd_show_arp(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	uint64_t now = loop_now_ns(&ferryd->loop);
+	char ip[16], mac[RTE_ETHER_ADDR_FMT_SIZE];
+
+	(void)args;
+	reply_list_begin(reply, "neighbours");
+	for (unsigned int i = 0; i < ferryd->nb_vmks; i++) {
+		const struct netif *n = &ferryd->vmks[i]->netif;
+		for (unsigned int e = 0; e < NETIF_NEIGH_MAX; e++) {
+			const struct netif_neigh *neigh = &n->neighs[e];
+			if (neigh->state == NETIF_NEIGH_FREE)
+				continue;
+			rte_ether_format_addr(mac, sizeof(mac), &neigh->mac);
+			reply_object_begin(reply, NULL);
+			reply_str(reply, "vmk", "%s", ferryd->vmks[i]->name);
+			reply_str(reply, "ip", "%s", netif_format_ipv4(neigh->ip, ip, sizeof(ip)));
+			reply_str(reply, "mac", "%s",
+			          neigh->state == NETIF_NEIGH_INCOMPLETE ? "-" : mac);
+			reply_str(reply, "state", "%s", neigh_state_names[neigh->state]);
+			reply_u64(reply, "age_s", (now - neigh->updated_ns) / 1000000000ull);
+			reply_u64(reply, "queued", neigh->nb_queued);
+			reply_object_end(reply);
+		}
+	}
+	reply_list_end(reply);
+	return 0;
+}
+
+static int cmd_arp_flush(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	const char *only = cli_arg(args, "vmk");
+
+	if (only != NULL && find_vmk(ferryd, only, reply) == NULL)
+		return -ENOENT;
+	for (unsigned int i = 0; i < ferryd->nb_vmks; i++)
+		if (only == NULL || strcmp(ferryd->vmks[i]->name, only) == 0)
+			netif_neigh_flush(&ferryd->vmks[i]->netif);
+	return 0;
+}
+
+static const struct cli_command vmk_commands[] = {
+        {"vmk add <name> portgroup <portgroup> ip <address> [netmask <netmask>] [mtu <bytes>] "
+         "[gw <gateway>] [mac <mac>]",
+         "add a VMkernel interface (ip A.B.C.D/N, or A.B.C.D netmask W.X.Y.Z)", cmd_vmk_add},
+        {"vmk del <name>", "remove a VMkernel interface", cmd_vmk_del},
+        {"show vmk", "VMkernel interfaces: address, MAC, MTU, state, counters", cmd_show_vmk},
+        {"show arp", "the VMkernel interfaces' neighbour caches", cmd_show_arp},
+        {"arp flush [vmk <name>]", "forget the neighbours (of one VMkernel interface)",
+         cmd_arp_flush},
+};
+
+int vmk_commands_register(struct ferryd *ferryd)
+{
+	return cli_table_register(&ferryd->cli, vmk_commands, RTE_DIM(vmk_commands), ferryd);
+}
