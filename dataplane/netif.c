@@ -477,7 +477,7 @@ static void udp_input(struct netif *netif, struct rte_mbuf *m, const struct rte_
 		netif->counters.udp_rx++;
 		b->fn(b->ctx, ip->src_addr, rte_be_to_cpu_16(udp->src_port),
 		      (const uint8_t *)(udp + 1),
-		      (uint16_t)(rte_be_to_cpu_16(udp->dgram_len) - sizeof(*udp)));
+		      (uint16_t)(rte_be_to_cpu_16(udp->dgram_len) - sizeof(*udp)), port);
 		rte_pktmbuf_free(m);
 		return;
 	}

@@ -75,9 +75,10 @@ struct netif_neigh {
 /* Sends frames the stack built; takes the mbufs (frees what it cannot send). */
 typedef void netif_tx_fn(void *ctx, struct rte_mbuf **pkts, uint16_t n);
 
-/* A UDP datagram for a bound port: source address and port, and the payload. */
+/* A UDP datagram for a bound port: source address and port, the payload, and the bound port it
+ * came to (host byte order). */
 typedef void netif_udp_fn(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_t *payload,
-                          uint16_t len);
+                          uint16_t len, uint16_t dst_port);
 
 /* An ICMP echo reply to one of our requests. */
 typedef void netif_echo_fn(void *ctx, uint32_t src_ip, uint16_t id, uint16_t seq, uint16_t len,

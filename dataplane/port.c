@@ -121,6 +121,13 @@ static int port_probe(struct port *port, const char *devargs)
 	return ret;
 }
 
+/* A device on the virtual bus (net_af_packet, net_tap, net_pcap, ...), not a NIC. */
+static bool port_is_virtual(const struct rte_eth_dev_info *dev_info)
+{
+	return dev_info->device != NULL &&
+	       strcmp(rte_bus_name(rte_dev_bus(dev_info->device)), "vdev") == 0;
+}
+
 static int port_configure(struct port *port, const struct port_config *config)
 {
 	struct rte_eth_dev_info dev_info;
@@ -169,8 +176,14 @@ static int port_configure(struct port *port, const struct port_config *config)
 
 	uint16_t mtu = config->mtu != 0 ? config->mtu : PORT_DEFAULT_MTU;
 	ret = rte_eth_dev_set_mtu(port->port_id, mtu);
-	if (ret == -ENOTSUP) {
-		/* Virtual devices without an MTU take any frame the buffers hold. */
+	if (ret == -ENOTSUP || (ret == -EINVAL && port_is_virtual(&dev_info))) {
+		/* Virtual devices either have no MTU, or (af_packet) report a fixed 1518-byte
+		 * maximum while their kernel interface decides: ferry enforces the MTU itself. */
+		if (ret == -EINVAL)
+			PORT_LOG(WARNING,
+			         "%s: %s reports at most %u-byte frames; MTU %u is enforced "
+			         "by ferry only (its buffers and the interface must fit it)",
+			         port->name, dev_info.driver_name, dev_info.max_rx_pktlen, mtu);
 		port->mtu = mtu;
 	} else if (ret < 0) {
 		PORT_LOG(ERR, "%s: cannot set MTU %u: %s", port->name, mtu, rte_strerror(-ret));

@@ -154,8 +154,9 @@ struct udp_log {
 };
 
 static void on_udp(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_t *payload,
-                   uint16_t len)
+                   uint16_t len, uint16_t dst_port)
 {
+	(void)dst_port;
 	struct udp_log *log = ctx;
 	log->count++;
 	log->src = src_ip;
@@ -164,10 +165,10 @@ static void on_udp(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_t 
 }
 
 static void echo_back(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_t *payload,
-                      uint16_t len)
+                      uint16_t len, uint16_t dst_port)
 {
 	struct netif *self = ctx;
-	netif_udp_send(self, src_ip, src_port, 7, payload, len, now);
+	netif_udp_send(self, src_ip, src_port, dst_port, payload, len, now);
 }
 
 Test(netif, udp_bind_send_and_echo)

@@ -32,8 +32,9 @@ for dir in build build-asan build-fuzz; do
 		status=1
 	fi
 	# Count test cases, not just test programs: a Criterion program reports its cases in a
-	# synthesis line; a program that failed beyond its cases (a sanitizer finding at exit,
-	# say) counts as one more failure; any other test counts as one case.
+	# synthesis line, a TAP script in its ok / not ok lines; a program that failed beyond its
+	# cases (a sanitizer finding at exit, say) counts as one more failure; any other test
+	# counts as one case.
 	read -r p f < <(python3 - "$dir/meson-logs/testlog.json" <<'PY'
 import json, re, sys
 passed = failed = 0
@@ -46,6 +47,10 @@ for line in open(sys.argv[1]):
         passed += int(m.group(1))
         bad = int(m.group(2)) + int(m.group(3))
         failed += bad if (bad or ok) else 1
+    elif re.search(r"^(not )?ok \d+ ", out, re.M):
+        # TAP: one case per "ok N" / "not ok N" line.
+        passed += len(re.findall(r"^ok \d+ ", out, re.M))
+        failed += len(re.findall(r"^not ok \d+ ", out, re.M)) or (0 if ok else 1)
     elif ok:
         passed += 1
     else:

@@ -215,7 +215,44 @@ static int cmd_arp_flush(void *ctx, const struct cli_args *args, struct reply *r
 	return 0;
 }
 
+/* The UDP echo service (RFC 862): every datagram goes back to its sender. */
+static void udp_echo(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_t *payload,
+                     uint16_t len, uint16_t dst_port)
+{
+	struct vmk *vmk = ctx;
+	netif_udp_send(&vmk->netif, src_ip, src_port, dst_port, payload, len,
+	               loop_now_ns(vmk->loop));
+}
+
+static int cmd_vmk_udp_echo(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	struct vmk *vmk = find_vmk(ferryd, cli_arg(args, "name"), reply);
+	uint64_t port = 0;
+
+	if (vmk == NULL)
+		return -ENOENT;
+	if (cli_arg_u64(args, "port", 1, 65535, &port, reply) < 0)
+		return -EINVAL;
+	if (cli_arg(args, "off") != NULL) {
+		netif_udp_unbind(&vmk->netif, (uint16_t)port);
+		return 0;
+	}
+	int ret = netif_udp_bind(&vmk->netif, (uint16_t)port, udp_echo, vmk);
+	if (ret == -EADDRINUSE)
+		return reply_error(reply, ret, "UDP port %u is taken on %s", (unsigned int)port,
+		                   vmk->name);
+	if (ret < 0)
+		return reply_error(reply, ret, "cannot bind UDP port %u: %s", (unsigned int)port,
+		                   strerror(-ret));
+	reply_str(reply, "vmk", "%s", vmk->name);
+	reply_u64(reply, "udp_echo_port", port);
+	return 0;
+}
+
 static const struct cli_command vmk_commands[] = {
+        {"vmk udp-echo <name> <port> [off]", "serve UDP echo (RFC 862) on a port of a vmk",
+         cmd_vmk_udp_echo},
         {"vmk add <name> portgroup <portgroup> ip <address> [netmask <netmask>] [mtu <bytes>] "
          "[gw <gateway>] [mac <mac>]",
          "add a VMkernel interface (ip A.B.C.D/N, or A.B.C.D netmask W.X.Y.Z)", cmd_vmk_add},

@@ -1,0 +1,97 @@
+#!/bin/bash
+# Interop test (TAP): a VMkernel port of a real ferryd answers real Linux peers on a veth into a
+# network namespace: ping, arping, a socat UDP client against the vmk's UDP
+# echo service, a closed port answered with port unreachable. Every frame ferryd sent must dissect
+# in tshark with no malformed-packet or checksum warning. Needs root (CI is root).
+set -u
+ferryd=${FERRYD:?} ferryctl=${FERRYCTL:?}
+id=$$
+sw=fi$id-sw peer=fi$id-peer
+dir=$(mktemp -d /tmp/ferry-interop-XXXXXX)
+sock=$dir/ferryd.sock
+pid=
+tests=0 failed=0
+
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+	[ -n "${dump:-}" ] && kill "$dump" 2>/dev/null
+	ip netns del "$sw" 2>/dev/null
+	ip netns del "$peer" 2>/dev/null
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+check() { # check "description" command...
+	tests=$((tests + 1))
+	if "${@:2}" >"$dir/out" 2>&1; then
+		echo "ok $tests - $1"
+	else
+		failed=$((failed + 1))
+		echo "not ok $tests - $1"
+		sed 's/^/# /' "$dir/out"
+	fi
+}
+
+# Waits for a condition with a deadline (tenths of a second).
+wait_for() {
+	local tries=$1
+	shift
+	for _ in $(seq "$tries"); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+	return 1
+}
+
+ctl() { "$ferryctl" -s "$sock" "$@"; }
+
+ip netns add "$sw" && ip netns add "$peer" || { echo "Bail out! cannot create namespaces"; exit 1; }
+ip netns exec "$sw" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip netns exec "$peer" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
+ip link add "fi${id}s" type veth peer name eth0 netns "$peer"
+ip link set "fi${id}s" netns "$sw"
+ip -n "$sw" link set "fi${id}s" up
+ip -n "$peer" link set eth0 up
+ip -n "$peer" addr add 10.0.0.2/24 dev eth0
+ip netns exec "$peer" ethtool -K eth0 tx off >/dev/null
+
+ip netns exec "$sw" "$ferryd" -s "$sock" -- --no-huge --no-shconf -m 256 \
+	--no-pci --no-telemetry --lcores='0@(0-1)' >"$dir/ferryd.log" 2>&1 &
+pid=$!
+wait_for 200 ctl show version || { echo "Bail out! ferryd did not start"; cat "$dir/ferryd.log"; exit 1; }
+
+# Capture everything that reaches the peer, i.e. everything ferryd sent it.
+ip netns exec "$peer" tcpdump -i eth0 -Q in -w "$dir/sent.pcap" -U >/dev/null 2>"$dir/tcpdump.err" &
+dump=$!
+wait_for 50 grep -q listening "$dir/tcpdump.err"
+
+check "portgroup and port" ctl portgroup add Management
+check "af_packet port" ctl port add p0 "net_af_packet0,iface=fi${id}s" role vnic portgroup Management
+check "vmk add, the vSphere netmask form" ctl vmk add vmk0 portgroup Management ip 10.0.0.1 \
+	netmask 255.255.255.0
+check "UDP echo on port 7" ctl vmk udp-echo vmk0 7
+
+check "Linux ping to the vmk" ip netns exec "$peer" ping -c 3 -i 0.2 -W 2 10.0.0.1
+check "Linux ping of a full 1500-byte frame, don't fragment" ip netns exec "$peer" ping -M do -s 1472 -c 2 -i 0.2 -W 2 10.0.0.1
+check "Linux arping to the vmk" ip netns exec "$peer" arping -c 2 -w 3 -I eth0 10.0.0.1
+udp_echo() { [ "$(echo ferry-udp | ip netns exec "$peer" socat -t 2 - UDP:10.0.0.1:7)" = ferry-udp ]; }
+check "socat UDP client against the vmk's echo service" udp_echo
+refused() { echo x | ip netns exec "$peer" socat -t 2 - UDP:10.0.0.1:9 2>&1 | grep -q "Connection refused"; }
+check "a closed UDP port answers port unreachable" refused
+arp_entry() { ctl show arp | grep -E "10\.0\.0\.2 .* reachable"; }
+check "the vmk learned the peer in its ARP cache" arp_entry
+mac_entry() { ctl show mac | grep -q vmk0; }
+check "the vswitch learned the vmk's MAC on its port" mac_entry
+
+kill "$dump" 2>/dev/null
+wait "$dump" 2>/dev/null
+dump=
+frames=$(tshark -r "$dir/sent.pcap" 2>/dev/null | wc -l)
+dissects_clean() {
+	[ "$frames" -ge 10 ] || { echo "only $frames frames captured"; return 1; }
+	tshark -r "$dir/sent.pcap" -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
+		-Y "_ws.malformed || _ws.expert.severity >= warning" 2>/dev/null | tee "$dir/bad"
+	[ ! -s "$dir/bad" ]
+}
+check "every frame ferryd sent ($frames) dissects clean in tshark" dissects_clean
+
+echo "1..$tests"
+echo "# $((tests - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]
