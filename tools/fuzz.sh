@@ -8,7 +8,10 @@ tools/setup.sh
 [ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled \
 	-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 ninja -C build-fuzz >/dev/null
-mkdir -p build-fuzz/corpus/switch
-# Crashes land in build-fuzz/ as crash-<hash>: replay one with build-fuzz/tests/fuzz/fuzz_switch FILE.
-build-fuzz/tests/fuzz/fuzz_switch -max_total_time="$seconds" -print_final_stats=1 \
-	-artifact_prefix=build-fuzz/ build-fuzz/corpus/switch
+# Crashes land in build-fuzz/ as crash-<hash>: replay one with build-fuzz/tests/fuzz/<target> FILE.
+for target in switch netif; do
+	mkdir -p "build-fuzz/corpus/$target"
+	echo "== fuzz_$target for $seconds s"
+	"build-fuzz/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -print_final_stats=1 \
+		-artifact_prefix=build-fuzz/ "build-fuzz/corpus/$target"
+done
