@@ -1,6 +1,6 @@
 #!/bin/bash
 # Interop test (TAP): a VMkernel port of a real ferryd answers real Linux peers on a veth into a
-# network namespace: ping, arping, a socat UDP client against the vmk's UDP
+# network namespace: ping, arping, vmkping from the vmk, a socat UDP client against the vmk's UDP
 # echo service, a closed port answered with port unreachable. Every frame ferryd sent must dissect
 # in tshark with no malformed-packet or checksum warning. Needs root (CI is root).
 set -u
@@ -75,6 +75,12 @@ udp_echo() { [ "$(echo ferry-udp | ip netns exec "$peer" socat -t 2 - UDP:10.0.0
 check "socat UDP client against the vmk's echo service" udp_echo
 refused() { echo x | ip netns exec "$peer" socat -t 2 - UDP:10.0.0.1:9 2>&1 | grep -q "Connection refused"; }
 check "a closed UDP port answers port unreachable" refused
+check "vmkping from the vmk to the Linux peer" ctl vmkping 10.0.0.2 -c 3 -i 0.2
+check "vmkping of a full 1500-byte frame, don't fragment" ctl vmkping 10.0.0.2 -c 2 -s 1472 -d -i 0.2
+no_answer() { ! ctl vmkping 10.0.0.3 -c 2 -i 0.1 -W 0.5; }
+check "vmkping to a silent address reports 100% loss and fails" no_answer
+too_big() { ! ctl vmkping 10.0.0.2 -s 1473 -d && ctl vmkping 10.0.0.2 -s 1473 -d 2>&1 | grep -q "do not fit"; }
+check "vmkping larger than the MTU is refused with the reason" too_big
 arp_entry() { ctl show arp | grep -E "10\.0\.0\.2 .* reachable"; }
 check "the vmk learned the peer in its ARP cache" arp_entry
 mac_entry() { ctl show mac | grep -q vmk0; }

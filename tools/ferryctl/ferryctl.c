@@ -130,6 +130,108 @@ static int run_command(struct conn *conn, const char *line)
 	return ret;
 }
 
+/* The value after "key": in one of the daemon's JSON answers (its own, fixed format). */
+static const char *json_find(const char *json, const char *key)
+{
+	char pattern[64];
+	const char *p;
+
+	snprintf(pattern, sizeof(pattern), "\"%s\": ", key);
+	p = strstr(json, pattern);
+	return p != NULL ? p + strlen(pattern) : NULL;
+}
+
+/* vmkping as ping shows it: the daemon runs the session on its own timers; we start it, then
+ * poll its progress and print each reply as it comes, and the summary at the end. */
+static int vmkping_follow(struct conn *conn, const char *line, bool json)
+{
+	char *body = NULL, status_line[64];
+	int ret = conn_call(conn, json ? line : "output json", &body);
+
+	if (!json) {
+		free(body);
+		ret = conn_call(conn, line, &body);
+	}
+	if (ret != EXIT_OK) {
+		const char *error = body != NULL ? json_find(body, "error") : NULL;
+		if (error != NULL)
+			fprintf(stderr, "%.*s\n", (int)strcspn(error + 1, "\""), error + 1);
+		free(body);
+		return ret;
+	}
+	unsigned int session = 0, size = 0;
+	char dst[32] = "";
+	const char *p;
+	if ((p = json_find(body, "session")) != NULL)
+		session = (unsigned int)strtoul(p, NULL, 10);
+	if ((p = json_find(body, "size")) != NULL)
+		size = (unsigned int)strtoul(p, NULL, 10);
+	if ((p = json_find(body, "destination")) != NULL)
+		snprintf(dst, sizeof(dst), "%.*s", (int)strcspn(p + 1, "\""), p + 1);
+	free(body);
+	if (!json)
+		printf("PING %s: %u data bytes\n", dst, size);
+
+	snprintf(status_line, sizeof(status_line), "vmkping status %u", session);
+	int printed = -1;
+	for (;;) {
+		ret = conn_call(conn, status_line, &body);
+		if (ret != EXIT_OK) {
+			free(body);
+			return ret;
+		}
+		/* Replies come in sequence order: print those not printed yet. */
+		for (const char *r = strstr(body, "{\"seq\": "); r != NULL;
+		     r = strstr(r + 1, "{\"seq\": ")) {
+			int seq;
+			unsigned int bytes, ttl;
+			double rtt;
+			if (sscanf(r, "{\"seq\": %d, \"bytes\": %u, \"ttl\": %u, \"rtt_ms\": %lf",
+			           &seq, &bytes, &ttl, &rtt) == 4 &&
+			    seq > printed) {
+				if (!json)
+					printf("%u bytes from %s: icmp_seq=%d ttl=%u time=%.3f "
+					       "ms\n",
+					       bytes, dst, seq, ttl, rtt);
+				printed = seq;
+			}
+		}
+		fflush(stdout);
+		p = json_find(body, "done");
+		if (p != NULL && strncmp(p, "true", 4) == 0)
+			break;
+		free(body);
+		usleep(20000);
+	}
+	unsigned long sent = 0, received = 0;
+	double loss = 0, min = 0, avg = 0, max = 0;
+	if ((p = json_find(body, "transmitted")) != NULL)
+		sent = strtoul(p, NULL, 10);
+	if ((p = json_find(body, "received")) != NULL)
+		received = strtoul(p, NULL, 10);
+	if ((p = json_find(body, "loss_percent")) != NULL)
+		loss = strtod(p, NULL);
+	if ((p = json_find(body, "rtt_min_ms")) != NULL)
+		min = strtod(p, NULL);
+	if ((p = json_find(body, "rtt_avg_ms")) != NULL)
+		avg = strtod(p, NULL);
+	if ((p = json_find(body, "rtt_max_ms")) != NULL)
+		max = strtod(p, NULL);
+	if (json) {
+		fputs(body, stdout);
+	} else {
+		if ((p = json_find(body, "error")) != NULL)
+			printf("vmkping: %.*s\n", (int)strcspn(p + 1, "\""), p + 1);
+		printf("\n--- %s vmkping statistics ---\n"
+		       "%lu packets transmitted, %lu packets received, %.0f%% packet loss\n",
+		       dst, sent, received, loss);
+		if (received > 0)
+			printf("round-trip min/avg/max = %.3f/%.3f/%.3f ms\n", min, avg, max);
+	}
+	free(body);
+	return received > 0 ? EXIT_OK : EXIT_COMMAND_FAILED;
+}
+
 static int interactive(struct conn *conn)
 {
 	int last = EXIT_OK;
@@ -267,7 +369,11 @@ int main(int argc, char **argv)
 			close(conn.fd);
 			return EXIT_COMMAND_FAILED;
 		}
-		ret = run_command(&conn, line);
+		if (strcmp(argv[optind], "vmkping") == 0 && argc - optind >= 2 &&
+		    strcmp(argv[optind + 1], "status") != 0)
+			ret = vmkping_follow(&conn, line, json);
+		else
+			ret = run_command(&conn, line);
 	} else {
 		ret = interactive(&conn);
 	}

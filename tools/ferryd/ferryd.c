@@ -35,6 +35,7 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 	snprintf(prefix, sizeof(prefix), "fd%lx", (unsigned long)((uintptr_t)ferryd & 0xffffff));
 	pktpool_set_init(&ferryd->pools, prefix, config->mbuf_data_room, config->min_mbufs);
 	port_table_init(&ferryd->ports);
+	vmkping_table_init(&ferryd->pings, &ferryd->loop);
 	ret = vswitch_host_init(&ferryd->vswitches, &ferryd->loop);
 	if (ret == 0) {
 		cli_table_init(&ferryd->cli);
@@ -51,6 +52,7 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 
 void ferryd_fini(struct ferryd *ferryd)
 {
+	vmkping_table_fini(&ferryd->pings);
 	while (ferryd->nb_vmks > 0) {
 		struct vmk *vmk = ferryd->vmks[--ferryd->nb_vmks];
 		vmk_destroy(vmk);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "cli.h"
+#include "vmkping.h"
 #include "dataplane/loop.h"
 #include "dataplane/pktpool.h"
 #include "dataplane/port.h"
@@ -26,6 +27,7 @@ struct ferryd {
 	struct vswitch_host vswitches;
 	struct vmk *vmks[FERRYD_MAX_VMKS];
 	unsigned int nb_vmks;
+	struct vmkping_table pings;
 	struct cli_table cli;
 	uint64_t start_ns;
 };

@@ -102,6 +102,7 @@ static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *rep
 		                   strerror(-ret));
 	}
 	ferryd->vmks[ferryd->nb_vmks++] = vmk;
+	netif_set_echo_handler(&vmk->netif, vmkping_on_echo, &ferryd->pings);
 	char mac[RTE_ETHER_ADDR_FMT_SIZE];
 	rte_ether_format_addr(mac, sizeof(mac), &vmk->netif.mac);
 	reply_str(reply, "vmk", "%s", vmk->name);
@@ -127,6 +128,7 @@ static int cmd_vmk_del(void *ctx, const struct cli_args *args, struct reply *rep
 		ferryd->nb_vmks--;
 		break;
 	}
+	vmkping_forget_vmk(&ferryd->pings, vmk);
 	vmk_destroy(vmk);
 	free(vmk);
 	return 0;
@@ -250,7 +252,130 @@ static int cmd_vmk_udp_echo(void *ctx, const struct cli_args *args, struct reply
 	return 0;
 }
 
+/* The vmk a destination goes out of: the named one, else the one on its subnet, else the
+ * first. */
+static struct vmk *route_vmk(struct ferryd *ferryd, const char *name, uint32_t dst,
+                             struct reply *reply)
+{
+	if (name != NULL)
+		return find_vmk(ferryd, name, reply);
+	for (unsigned int i = 0; i < ferryd->nb_vmks; i++) {
+		const struct netif *n = &ferryd->vmks[i]->netif;
+		if ((dst & n->netmask) == (n->ip & n->netmask))
+			return ferryd->vmks[i];
+	}
+	if (ferryd->nb_vmks > 0)
+		return ferryd->vmks[0];
+	reply_error(reply, -ENOENT, "no VMkernel port to ping from (see 'vmk add')");
+	return NULL;
+}
+
+static int parse_seconds(const struct cli_args *args, const char *name, double min, double max,
+                         uint64_t *ns, struct reply *reply)
+{
+	const char *text = cli_arg(args, name);
+	char *end;
+
+	if (text == NULL)
+		return 0;
+	double seconds = strtod(text, &end);
+	if (*text == '\0' || *end != '\0' || !(seconds >= min && seconds <= max))
+		return reply_error(reply, -EINVAL,
+		                   "%s: '%.32s' is not a number of seconds from %g to %g", name,
+		                   text, min, max);
+	*ns = (uint64_t)(seconds * 1e9);
+	return 0;
+}
+
+static int cmd_vmkping(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	struct vmkping_request req = {.count = 3, .size = 56};
+	uint64_t count = req.count, size = req.size;
+	char ip[16];
+
+	req.interval_ns = 1000000000ull;
+	req.timeout_ns = 1000000000ull;
+	if (netif_parse_ipv4(cli_arg(args, "ip"), &req.dst) < 0)
+		return reply_error(reply, -EINVAL, "'%.32s' is not an IPv4 address",
+		                   cli_arg(args, "ip"));
+	if (cli_arg_u64(args, "-c", 1, VMKPING_MAX_COUNT, &count, reply) < 0 ||
+	    cli_arg_u64(args, "-s", 0, NETIF_MAX_MTU - 28, &size, reply) < 0 ||
+	    parse_seconds(args, "-i", 0.001, 60, &req.interval_ns, reply) < 0 ||
+	    parse_seconds(args, "-W", 0.001, 60, &req.timeout_ns, reply) < 0)
+		return -EINVAL;
+	req.count = (uint16_t)count;
+	req.size = (uint16_t)size;
+	req.dont_fragment = cli_arg(args, "-d") != NULL;
+	req.vmk = route_vmk(ferryd, cli_arg(args, "-I"), req.dst, reply);
+	if (req.vmk == NULL)
+		return -ENOENT;
+	if (28u + req.size > req.vmk->netif.mtu)
+		return reply_error(
+		        reply, -EMSGSIZE, "%u bytes of data do not fit %s's MTU of %u (at most %u)",
+		        req.size, req.vmk->name, req.vmk->netif.mtu, req.vmk->netif.mtu - 28u);
+	struct vmkping_session *s = vmkping_start(&ferryd->pings, &req);
+	if (s == NULL)
+		return reply_error(reply, -errno, "cannot start: %s", strerror(errno));
+	reply_u64(reply, "session", s->id);
+	reply_str(reply, "vmk", "%s", req.vmk->name);
+	reply_str(reply, "destination", "%s", netif_format_ipv4(req.dst, ip, sizeof(ip)));
+	reply_u64(reply, "size", req.size);
+	reply_u64(reply, "count", req.count);
+	return 0;
+}
+
+static int cmd_vmkping_status(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	uint64_t id = 0;
+	char ip[16];
+
+	if (cli_arg_u64(args, "session", 1, UINT16_MAX, &id, reply) < 0)
+		return -EINVAL;
+	const struct vmkping_session *s = vmkping_find(&ferryd->pings, (uint16_t)id);
+	if (s == NULL)
+		return reply_error(reply, -ENOENT, "no vmkping session %u", (unsigned int)id);
+	double min = 0, max = 0, sum = 0;
+	bool first = true;
+	reply_u64(reply, "session", s->id);
+	reply_str(reply, "destination", "%s", netif_format_ipv4(s->dst, ip, sizeof(ip)));
+	reply_u64(reply, "size", s->size);
+	reply_bool(reply, "done", s->finished_ns != 0);
+	if (s->error != 0)
+		reply_str(reply, "error", "%s", strerror(-s->error));
+	reply_u64(reply, "transmitted", s->sent);
+	reply_u64(reply, "received", s->received);
+	reply_list_begin(reply, "replies");
+	for (uint16_t seq = 0; seq < s->sent; seq++) {
+		if (s->rtt_ns[seq] < 0)
+			continue;
+		double ms = (double)s->rtt_ns[seq] / 1e6;
+		min = first ? ms : RTE_MIN(min, ms);
+		first = false;
+		max = RTE_MAX(max, ms);
+		sum += ms;
+		reply_object_begin(reply, NULL);
+		reply_u64(reply, "seq", seq);
+		reply_u64(reply, "bytes", s->size + 8u);
+		reply_u64(reply, "ttl", s->ttl[seq]);
+		reply_double(reply, "rtt_ms", ms, 3);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	reply_double(reply, "loss_percent", s->sent ? 100.0 * (s->sent - s->received) / s->sent : 0,
+	             1);
+	reply_double(reply, "rtt_min_ms", min, 3);
+	reply_double(reply, "rtt_avg_ms", s->received ? sum / s->received : 0, 3);
+	reply_double(reply, "rtt_max_ms", max, 3);
+	return 0;
+}
+
 static const struct cli_command vmk_commands[] = {
+        {"vmkping <ip> [-c <count>] [-s <size>] [-I <vmk>] [-d] [-W <timeout>] [-i <interval>]",
+         "start pinging from a VMkernel port (ferryctl follows it to the end, like ping)",
+         cmd_vmkping},
+        {"vmkping status <session>", "a vmkping session's replies and summary", cmd_vmkping_status},
         {"vmk udp-echo <name> <port> [off]", "serve UDP echo (RFC 862) on a port of a vmk",
          cmd_vmk_udp_echo},
         {"vmk add <name> portgroup <portgroup> ip <address> [netmask <netmask>] [mtu <bytes>] "
