@@ -12,8 +12,11 @@
 #include <rte_errno.h>
 #include <rte_eth_ring.h>
 #include <rte_bus_vdev.h>
+#include <rte_cycles.h>
 #include <rte_log.h>
+#include <rte_malloc.h>
 
+#include "impair.h"
 #include "pktpool.h"
 
 static RTE_LOG_REGISTER(port_logtype, ferry.port, INFO);
@@ -288,7 +291,8 @@ int port_open_rings(struct port *port, const char *name, struct rte_ring *rx, st
 	return port_setup(port, config);
 }
 
-uint16_t port_tx_burst(struct port *port, struct rte_mbuf **pkts, uint16_t n)
+/* Hands a burst to the PMD; what it cannot take is freed and counted. */
+static uint16_t port_tx_raw(struct port *port, struct rte_mbuf **pkts, uint16_t n)
 {
 	uint64_t bytes = 0;
 
@@ -306,6 +310,73 @@ uint16_t port_tx_burst(struct port *port, struct rte_mbuf **pkts, uint16_t n)
 	return sent;
 }
 
+static uint64_t port_now_ns(void)
+{
+	uint64_t hz = rte_get_tsc_hz(), cycles = rte_get_tsc_cycles();
+	return (cycles / hz) * 1000000000ull + (cycles % hz) * 1000000000ull / hz;
+}
+
+/* Frames through the emulated link: some lost, some held back, some sent now. */
+static uint16_t port_tx_impaired(struct port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct rte_mbuf *ready[2 * PORT_BURST];
+	struct impair *impair = port->impair;
+	uint64_t lost = impair->stats.lost, overflow = impair->stats.overflow;
+	uint16_t sent = 0;
+
+	for (uint16_t done = 0; done < n;) {
+		uint16_t chunk = (uint16_t)RTE_MIN(n - done, PORT_BURST);
+		uint16_t nb = impair_admit(impair, &pkts[done], chunk, port_now_ns(), ready);
+		sent += port_tx_raw(port, ready, nb);
+		done += chunk;
+	}
+	port->counters.drops[PORT_DROP_IMPAIR_LOSS] += impair->stats.lost - lost;
+	port->counters.drops[PORT_DROP_IMPAIR_QUEUE_FULL] += impair->stats.overflow - overflow;
+	return sent;
+}
+
+uint16_t port_tx_burst(struct port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+	if (unlikely(port->impair != NULL))
+		return port_tx_impaired(port, pkts, n);
+	return port_tx_raw(port, pkts, n);
+}
+
+unsigned int port_impair_poll(struct port *port)
+{
+	struct rte_mbuf *due[PORT_BURST];
+	unsigned int total = 0;
+	uint16_t n;
+
+	if (port->impair == NULL)
+		return 0;
+	uint64_t now = port_now_ns();
+	while ((n = impair_release(port->impair, now, due, PORT_BURST)) > 0)
+		total += port_tx_raw(port, due, n);
+	return total + (port->impair->count > 0);
+}
+
+int port_set_impair(struct port *port, const struct impair_config *config)
+{
+	if (impair_config_is_null(config)) {
+		if (port->impair != NULL) {
+			impair_flush(port->impair);
+			rte_free(port->impair);
+			port->impair = NULL;
+		}
+		return 0;
+	}
+	if (port->impair == NULL) {
+		port->impair = rte_zmalloc("impair", sizeof(*port->impair), RTE_CACHE_LINE_SIZE);
+		if (port->impair == NULL)
+			return -ENOMEM;
+	} else {
+		impair_flush(port->impair);
+	}
+	impair_init(port->impair, config);
+	return 0;
+}
+
 void port_close(struct port *port)
 {
 	struct rte_eth_dev_info dev_info;
@@ -315,6 +386,11 @@ void port_close(struct port *port)
 		device = dev_info.device;
 	rte_pktmbuf_free_bulk(port->tx_pending, port->nb_tx_pending);
 	port->nb_tx_pending = 0;
+	if (port->impair != NULL) {
+		impair_flush(port->impair);
+		rte_free(port->impair);
+		port->impair = NULL;
+	}
 	int ret = rte_eth_dev_stop(port->port_id);
 	if (ret < 0)
 		PORT_LOG(WARNING, "%s: cannot stop: %s", port->name, rte_strerror(-ret));

@@ -10,6 +10,8 @@
 
 struct rte_ring;
 
+struct impair;
+struct impair_config;
 struct pktpool_set;
 
 #define PORT_NAME_MAX    32
@@ -35,6 +37,8 @@ struct pktpool_set;
 	X(NO_DESTINATION, "no_destination", "no other port to send the frame to", RX)              \
 	X(NO_MBUF, "no_mbuf", "no buffer for a copy of the frame", RX)                             \
 	X(TX_OVERSIZE, "tx_oversize", "frame larger than the output port's MTU", TX)               \
+	X(IMPAIR_LOSS, "impair_loss", "lost by link emulation", TX)                                \
+	X(IMPAIR_QUEUE_FULL, "impair_queue_full", "link emulation queue full", TX)                 \
 	X(TX_FULL, "tx_full", "transmit queue full", TX)
 
 enum port_drop_side { PORT_DROP_SIDE_RX, PORT_DROP_SIDE_TX };
@@ -75,6 +79,7 @@ struct port {
 	struct pktpool_set *pools;
 	uint32_t reserved_mbufs;
 	struct port_counters counters;
+	struct impair *impair; /* link emulation on transmit; NULL (and free) when off */
 	uint16_t nb_tx_pending;
 	struct rte_mbuf *tx_pending[PORT_BURST];
 };
@@ -118,6 +123,14 @@ int port_open_rings(struct port *port, const char *name, struct rte_ring *rx, st
 /* Sends a burst now; frames the queue cannot take are freed and counted. Returns how many
  * were sent. */
 uint16_t port_tx_burst(struct port *port, struct rte_mbuf **pkts, uint16_t n);
+
+/* Turns link emulation on (or changes it) for the port's transmit side; a null configuration
+ * turns it off. Returns 0 or -ENOMEM. */
+int port_set_impair(struct port *port, const struct impair_config *config);
+
+/* Sends the emulated link's frames whose time has come; returns how many, plus one if frames
+ * still wait (so the loop keeps polling while a delayed frame is in flight). */
+unsigned int port_impair_poll(struct port *port);
 
 /* Stops and closes the port, frees queued frames and removes the device if we probed it. */
 void port_close(struct port *port);

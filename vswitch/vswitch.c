@@ -566,5 +566,11 @@ unsigned int vswitch_host_poll(void *arg)
 	}
 	if (total > 0)
 		vswitch_host_flush(host);
+	/* Emulated links release what their delay held back (a cheap test when off). */
+	for (unsigned int v = 0; v < host->nb_vswitches; v++) {
+		struct vswitch *vswitch = host->vswitches[v];
+		for (unsigned int i = 0; i < vswitch->nb_ports; i++)
+			total += port_impair_poll(vswitch->slots[vswitch->order[i]]->port);
+	}
 	return total;
 }

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Interop test (TAP): a VMkernel port of a real ferryd answers real Linux peers on a veth into a
-# network namespace: ping, arping, vmkping from the vmk, a socat UDP client against the vmk's UDP
+# network namespace: ping, arping, vmkping from the vmk, link emulation on the port, a socat UDP client against the vmk's UDP
 # echo service, a closed port answered with port unreachable. Every frame ferryd sent must dissect
 # in tshark with no malformed-packet or checksum warning. Needs root (CI is root).
 set -u
@@ -81,6 +81,18 @@ no_answer() { ! ctl vmkping 10.0.0.3 -c 2 -i 0.1 -W 0.5; }
 check "vmkping to a silent address reports 100% loss and fails" no_answer
 too_big() { ! ctl vmkping 10.0.0.2 -s 1473 -d && ctl vmkping 10.0.0.2 -s 1473 -d 2>&1 | grep -q "do not fit"; }
 check "vmkping larger than the MTU is refused with the reason" too_big
+delayed() {
+	ctl port set p0 impair delay 20 || return 1
+	local avg
+	avg=$(ip netns exec "$peer" ping -c 3 -i 0.2 -W 2 10.0.0.1 | awk -F/ '/^rtt/ {print $5}')
+	echo "average RTT with 20 ms emulated delay: $avg ms"
+	awk -v a="$avg" 'BEGIN { exit !(a >= 20 && a < 100) }'
+}
+check "emulated delay on the port shows in Linux ping's RTT" delayed
+lossy() { ctl port set p0 impair loss 100% && ! ip netns exec "$peer" ping -c 2 -i 0.2 -W 1 10.0.0.1; }
+check "emulated 100% loss stops Linux ping" lossy
+restored() { ctl port set p0 impair off && ip netns exec "$peer" ping -c 2 -i 0.2 -W 2 10.0.0.1; }
+check "impair off restores the link" restored
 arp_entry() { ctl show arp | grep -E "10\.0\.0\.2 .* reachable"; }
 check "the vmk learned the peer in its ARP cache" arp_entry
 mac_entry() { ctl show mac | grep -q vmk0; }

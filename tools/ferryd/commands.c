@@ -11,6 +11,7 @@
 #include <rte_log.h>
 #include <rte_version.h>
 
+#include "dataplane/impair.h"
 #include "ferryd.h"
 
 static struct port *find_port(struct ferryd *ferryd, const char *name, struct reply *reply)
@@ -59,6 +60,10 @@ static int cmd_show_ports(void *ctx, const struct cli_args *args, struct reply *
 		          vport && vport->portgroup ? vport->portgroup->name : "-");
 		reply_u64(reply, "ethdev", port->port_id);
 		reply_i64(reply, "socket", info.socket);
+		char impair[160] = "-";
+		if (port->impair != NULL)
+			impair_describe(&port->impair->config, impair, sizeof(impair));
+		reply_str(reply, "impair", "%s", impair);
 		reply_str(reply, "devargs", "%s", port->devargs);
 		reply_object_end(reply);
 	}
@@ -372,7 +377,109 @@ static int cmd_log_level(void *ctx, const struct cli_args *args, struct reply *r
 	return 0;
 }
 
+/* "1g", "100m", "2.5gbit", "10k", or plain bits per second. */
+static int parse_rate(const char *text, uint64_t *bps)
+{
+	char *end;
+	double value = strtod(text, &end);
+	double scale = 1;
+
+	if (end == text || value < 0)
+		return -EINVAL;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		scale = 1e3;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		scale = 1e6;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		scale = 1e9;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (strcasecmp(end, "bit") == 0 || strcasecmp(end, "bps") == 0)
+		end += 3;
+	if (*end != '\0')
+		return -EINVAL;
+	*bps = (uint64_t)(value * scale);
+	return 0;
+}
+
+/* "0.5%" or "0.5": parts per million. */
+static int parse_percent(const char *text, uint32_t *ppm)
+{
+	char *end;
+	double value = strtod(text, &end);
+
+	if (end == text || (*end != '\0' && strcmp(end, "%") != 0) || value < 0 || value > 100)
+		return -EINVAL;
+	*ppm = (uint32_t)(value * 1e4 + 0.5);
+	return 0;
+}
+
+/* Milliseconds, decimals allowed. */
+static int parse_ms(const char *text, uint64_t *ns)
+{
+	char *end;
+	double value = strtod(text, &end);
+
+	if (end == text || (*end != '\0' && strcmp(end, "ms") != 0) || value < 0 || value > 60000)
+		return -EINVAL;
+	*ns = (uint64_t)(value * 1e6);
+	return 0;
+}
+
+static int cmd_port_set_impair(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	struct port *port = find_port(ferryd, cli_arg(args, "name"), reply);
+	struct impair_config config = {.seed = 1};
+	const char *v;
+	char text[160];
+
+	if (port == NULL)
+		return -ENOENT;
+	if (cli_arg(args, "off") == NULL) {
+		if ((v = cli_arg(args, "rate")) != NULL && parse_rate(v, &config.rate_bps) < 0)
+			return reply_error(reply, -EINVAL, "rate: '%.32s' (say 1g, 100m, 10k)", v);
+		if ((v = cli_arg(args, "delay")) != NULL && parse_ms(v, &config.delay_ns) < 0)
+			return reply_error(reply, -EINVAL, "delay: '%.32s' (milliseconds)", v);
+		if ((v = cli_arg(args, "jitter")) != NULL && parse_ms(v, &config.jitter_ns) < 0)
+			return reply_error(reply, -EINVAL, "jitter: '%.32s' (milliseconds)", v);
+		if ((v = cli_arg(args, "loss")) != NULL && parse_percent(v, &config.loss_ppm) < 0)
+			return reply_error(reply, -EINVAL, "loss: '%.32s' (0-100%%)", v);
+		if ((v = cli_arg(args, "dup")) != NULL && parse_percent(v, &config.dup_ppm) < 0)
+			return reply_error(reply, -EINVAL, "dup: '%.32s' (0-100%%)", v);
+		if ((v = cli_arg(args, "reorder")) != NULL &&
+		    parse_percent(v, &config.reorder_ppm) < 0)
+			return reply_error(reply, -EINVAL, "reorder: '%.32s' (0-100%%)", v);
+		if (cli_arg_u64(args, "seed", 1, UINT64_MAX, &config.seed, reply) < 0)
+			return -EINVAL;
+		if (config.jitter_ns > config.delay_ns)
+			return reply_error(reply, -EINVAL, "jitter is at most the delay");
+	}
+	int ret = port_set_impair(port, &config);
+	if (ret < 0)
+		return reply_error(reply, ret, "cannot emulate the link: %s", strerror(-ret));
+	impair_describe(&config, text, sizeof(text));
+	reply_str(reply, "port", "%s", port->name);
+	reply_str(reply, "impair", "%s", text);
+	return 0;
+}
+
 static const struct cli_command ferryd_commands[] = {
+        {"port set <name> impair [off] [rate <rate>] [delay <ms>] [jitter <ms>] [loss <percent>] "
+         "[dup <percent>] [reorder <percent>] [seed <n>]",
+         "emulate a link on the port's transmit side (deterministic for a seed), or stop",
+         cmd_port_set_impair},
         {"show version", "ferry and DPDK versions, uptime", cmd_show_version},
         {"show ports", "every port: driver, MAC, link, MTU, devargs", cmd_show_ports},
         {"show port <name> stats", "a port's counters, drops by reason and device counters",
