@@ -1,0 +1,80 @@
+#!/bin/bash
+# Lab interop test (TAP): the namespace lab (tools/lab) with two ferryd hosts, a Linux bridge as
+# the physical switch and a private vMotion bridge, against real Linux peers: ping to every vmk,
+# vmkping between the hosts and to a Linux peer, arping, socat against a vmk's UDP echo, the
+# physical switch's fdb, and every frame the hosts sent dissected clean by tshark.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+lab=$here/../../tools/lab/lab.sh
+dir=$(mktemp -d /tmp/ferry-lab-test-XXXXXX)
+tests=0 failed=0 dumps=()
+
+cleanup() {
+	for p in "${dumps[@]}"; do kill "$p" 2>/dev/null; done
+	"$lab" down >/dev/null 2>&1
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+check() {
+	tests=$((tests + 1))
+	if "${@:2}" >"$dir/out" 2>&1; then
+		echo "ok $tests - $1"
+	else
+		failed=$((failed + 1))
+		echo "not ok $tests - $1"
+		sed 's/^/# /' "$dir/out"
+	fi
+}
+in_ns() { ip netns exec "ferry-lab-$1" "${@:2}"; }
+ctl() { "$lab" ctl "$@"; }
+
+"$lab" up >"$dir/up.log" 2>&1 || { echo "Bail out! the lab did not come up"; sed 's/^/# /' "$dir/up.log"; exit 1; }
+
+# What the hosts send, as the Linux bridges receive it.
+for spot in tor:host-a tor:host-b vmnet:host-a vmnet:host-b; do
+	n=${spot%%:*} ifc=${spot##*:}
+	in_ns "$n" tcpdump -i "$ifc" -Q in -U -w "$dir/$n-$ifc.pcap" >/dev/null 2>"$dir/$n-$ifc.err" &
+	dumps+=($!)
+done
+for f in "$dir"/*.err; do
+	for _ in $(seq 50); do grep -q listening "$f" && break; sleep 0.1; done
+done
+
+check "Linux ping from the vMotion network to host-a's vmk1" in_ns vmnet ping -c 2 -i 0.2 -W 2 50.50.50.1
+check "Linux ping from the vMotion network to host-b's vmk1" in_ns vmnet ping -c 2 -i 0.2 -W 2 50.50.50.2
+check "Linux ping from the client to host-a's management vmk0" in_ns client ping -c 2 -i 0.2 -W 2 10.0.0.11
+check "Linux ping from the client to host-b's management vmk0" in_ns client ping -c 2 -i 0.2 -W 2 10.0.0.12
+check "vmkping host-a -> host-b over the vMotion network" ctl host-a vmkping 50.50.50.2 -c 3 -i 0.2
+check "vmkping host-b -> host-a, full 1500-byte frames, don't fragment" ctl host-b vmkping 50.50.50.1 -c 2 -s 1472 -d -i 0.2
+check "vmkping host-a -> the Linux peer on the vMotion network" ctl host-a vmkping 50.50.50.3 -c 2 -i 0.2
+check "Linux arping to host-b's vmk1" in_ns vmnet arping -c 2 -w 3 -I vmotion-net 50.50.50.2
+udp_echo() { [ "$(echo lab-udp | in_ns vmnet socat -t 2 - UDP:50.50.50.1:7)" = lab-udp ]; }
+check "socat UDP client against host-a's vmk1 echo service" udp_echo
+fdb_has() { # host, vmk: the tor bridge learned that vmk's MAC on the host's port
+	local mac
+	mac=$(ctl "$1" -j show vmk 2>/dev/null | grep -o "\"name\": \"$2\"[^}]*\"mac\": \"[^\"]*\"" | grep -o '[0-9A-F:]\{17\}' | tr 'A-F' 'a-f')
+	[ -n "$mac" ] && in_ns tor bridge fdb show br tor | grep -q "^$mac dev $1 "
+}
+
+check "tor's bridge fdb has host-a's vmk0 MAC on port host-a" fdb_has host-a vmk0
+check "tor's bridge fdb has host-b's vmk0 MAC on port host-b" fdb_has host-b vmk0
+
+for p in "${dumps[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+dumps=()
+clean_capture() {
+	local f=$1 n
+	n=$(tshark -r "$f" 2>/dev/null | wc -l)
+	[ "$n" -gt 0 ] || { echo "$f: no frames"; return 1; }
+	tshark -r "$f" -o ip.check_checksum:TRUE -o udp.check_checksum:TRUE \
+		-Y "_ws.malformed || _ws.expert.severity >= warning" 2>/dev/null | tee "$dir/bad"
+	echo "$f: $n frames"
+	[ ! -s "$dir/bad" ]
+}
+for f in "$dir"/*.pcap; do
+	check "every frame in $(basename "$f") dissects clean in tshark" clean_capture "$f"
+done
+
+echo "1..$tests"
+echo "# $((tests - failed)) passed, $failed failed"
+[ "$failed" -eq 0 ]

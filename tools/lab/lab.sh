@@ -1,0 +1,133 @@
+#!/bin/bash
+# The ferry lab: a whole vMotion setup on one machine, built from network namespaces.
+#
+#   client (10.0.0.100) ── tor (Linux bridge, the physical switch) ── host-a, host-b uplinks
+#   host-a ferryd: vSwitch0 uplink up0 ─ "VM Network" + "Management Network" (vmk0 10.0.0.11/.12)
+#                  vSwitch1 uplink vmo0 ─ "vMotion" (vmk1 50.50.50.1 / .2, a /29)
+#   vmotion-net (Linux bridge, private) ── host-a, host-b vMotion uplinks, and a Linux peer
+#                                           50.50.50.3 on the bridge itself
+#
+# usage: tools/lab/lab.sh up | down | status | ctl <host-a|host-b> <command...>
+# Everything it makes is named ferry-lab-*; it touches nothing else, and `up` first removes
+# what an earlier run left.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+ferryd=${FERRYD:-$root/build/tools/ferryd}
+ferryctl=${FERRYCTL:-$root/build/tools/ferryctl}
+run=/run/ferry
+hosts=(host-a host-b)
+vmotion_mtu=${FERRY_LAB_VMOTION_MTU:-1500}
+
+ns() { echo "ferry-lab-$1"; }
+sock() { echo "$run/lab-$1.sock"; }
+ctl() { "$ferryctl" -s "$(sock "$1")" "${@:2}"; }
+
+down() {
+	for h in "${hosts[@]}"; do
+		local pidfile=$run/lab-$h.pid
+		if [ -f "$pidfile" ]; then
+			local pid
+			pid=$(cat "$pidfile")
+			kill "$pid" 2>/dev/null || true
+			for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+			kill -9 "$pid" 2>/dev/null || true
+			rm -f "$pidfile"
+		fi
+	done
+	for n in tor vmnet client "${hosts[@]}"; do
+		ip netns del "$(ns "$n")" 2>/dev/null || true
+	done
+}
+
+# A veth from namespace $1 (name $2) to namespace $3 (name $4).
+wire() {
+	ip link add name "$2" netns "$(ns "$1")" type veth peer name "$4" netns "$(ns "$3")"
+}
+
+up() {
+	down
+	[ -x "$ferryd" ] || { echo "lab: $ferryd is not built (run: meson setup build && ninja -C build)" >&2; exit 1; }
+	mkdir -p "$run"
+	for n in tor vmnet client "${hosts[@]}"; do
+		ip netns add "$(ns "$n")"
+		ip -n "$(ns "$n")" link set lo up
+	done
+	# Switch-side namespaces carry frames; they must not send their own IPv6 chatter.
+	for n in tor "${hosts[@]}"; do
+		ip netns exec "$(ns "$n")" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1
+	done
+	ip -n "$(ns tor)" link add tor type bridge
+	ip -n "$(ns tor)" link set tor up
+	ip -n "$(ns vmnet)" link add vmotion-net type bridge
+	ip -n "$(ns vmnet)" link set vmotion-net mtu "$vmotion_mtu" up
+	ip -n "$(ns vmnet)" addr add 50.50.50.3/29 dev vmotion-net
+	# Linux leaves UDP checksums to the NIC when it can; ferry checks them, so the Linux
+	# peers finish their own.
+	ip netns exec "$(ns vmnet)" ethtool -K vmotion-net tx off >/dev/null
+
+	wire client eth0 tor client
+	ip -n "$(ns tor)" link set client master tor up
+	ip -n "$(ns client)" addr add 10.0.0.100/24 dev eth0
+	ip -n "$(ns client)" link set eth0 up
+	ip netns exec "$(ns client)" ethtool -K eth0 tx off >/dev/null
+
+	local i=1
+	for h in "${hosts[@]}"; do
+		wire "$h" up0 tor "$h"
+		ip -n "$(ns tor)" link set "$h" master tor up
+		ip -n "$(ns "$h")" link set up0 up
+		wire "$h" vmo0 vmnet "$h"
+		ip -n "$(ns vmnet)" link set "$h" mtu "$vmotion_mtu" master vmotion-net up
+		ip -n "$(ns "$h")" link set vmo0 mtu "$vmotion_mtu" up
+		cat >"$run/lab-$h.conf" <<CONF
+# ferry lab: $h
+portgroup add "VM Network"
+portgroup add "Management Network"
+port add up0 net_af_packet_up0,iface=up0 role uplink
+vmk add vmk0 portgroup "Management Network" ip 10.0.0.1$i/24
+vswitch add vSwitch1
+portgroup add vMotion vswitch vSwitch1
+port add vmo0 net_af_packet_vmo0,iface=vmo0 role uplink vswitch vSwitch1
+vmk add vmk1 portgroup vMotion ip 50.50.50.$i netmask 255.255.255.248
+vmk udp-echo vmk1 7
+CONF
+		ip netns exec "$(ns "$h")" "$ferryd" -s "$(sock "$h")" -c "$run/lab-$h.conf" -- \
+			--no-huge --no-shconf -m 256 --no-pci --no-telemetry --lcores='0@(0-1)' \
+			--file-prefix "ferry-lab-$h" >"$run/lab-$h.log" 2>&1 &
+		echo $! >"$run/lab-$h.pid"
+		i=$((i + 1))
+	done
+	for h in "${hosts[@]}"; do
+		local ok=0
+		for _ in $(seq 200); do
+			ctl "$h" show version >/dev/null 2>&1 && { ok=1; break; }
+			kill -0 "$(cat "$run/lab-$h.pid")" 2>/dev/null || break
+			sleep 0.05
+		done
+		if [ "$ok" != 1 ]; then
+			echo "lab: ferryd on $h did not start; its log:" >&2
+			cat "$run/lab-$h.log" >&2
+			down
+			exit 1
+		fi
+	done
+	echo "lab up: client 10.0.0.100, host-a vmk0 10.0.0.11 vmk1 50.50.50.1, host-b vmk0 10.0.0.12 vmk1 50.50.50.2, vMotion peer 50.50.50.3"
+}
+
+status() {
+	for h in "${hosts[@]}"; do
+		echo "== $h"
+		ctl "$h" show vmk || true
+	done
+	echo "== tor: bridge fdb"
+	ip netns exec "$(ns tor)" bridge fdb show br tor | grep -v permanent || true
+}
+
+case "${1:-}" in
+up) up ;;
+down) down ;;
+status) status ;;
+ctl) shift; ctl "$@" ;;
+*) echo "usage: $0 up | down | status | ctl <host-a|host-b> <command...>" >&2; exit 2 ;;
+esac
