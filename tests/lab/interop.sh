@@ -1,7 +1,7 @@
 #!/bin/bash
 # Lab interop test (TAP): the namespace lab (tools/lab) with two ferryd hosts, a Linux bridge as
-# the physical switch and a private vMotion bridge, against real Linux peers: ping to every vmk,
-# vmkping between the hosts and to a Linux peer, arping, socat against a vmk's UDP echo, the
+# the physical switch and a private vMotion bridge (MTU 9000), against real Linux peers: ping to
+# every vmk, vmkping between the hosts and to a Linux peer at MTU 1500 and 9000, arping, socat against a vmk's UDP echo, the
 # physical switch's fdb, and every frame the hosts sent dissected clean by tshark.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,6 +48,9 @@ check "Linux ping from the client to host-b's management vmk0" in_ns client ping
 check "vmkping host-a -> host-b over the vMotion network" ctl host-a vmkping 50.50.50.2 -c 3 -i 0.2
 check "vmkping host-b -> host-a, full 1500-byte frames, don't fragment" ctl host-b vmkping 50.50.50.1 -c 2 -s 1472 -d -i 0.2
 check "vmkping host-a -> the Linux peer on the vMotion network" ctl host-a vmkping 50.50.50.3 -c 2 -i 0.2
+check "Linux ping at MTU 9000, don't fragment, to host-a's vmk1" in_ns vmnet ping -M do -s 8972 -c 2 -i 0.2 -W 2 50.50.50.1
+check "vmkping host-a -> host-b at MTU 9000, don't fragment" ctl host-a vmkping 50.50.50.2 -c 2 -s 8972 -d -i 0.2
+check "vmkping host-b -> the Linux peer at MTU 9000, don't fragment" ctl host-b vmkping 50.50.50.3 -c 2 -s 8972 -d -i 0.2
 check "Linux arping to host-b's vmk1" in_ns vmnet arping -c 2 -w 3 -I vmotion-net 50.50.50.2
 udp_echo() { [ "$(echo lab-udp | in_ns vmnet socat -t 2 - UDP:50.50.50.1:7)" = lab-udp ]; }
 check "socat UDP client against host-a's vmk1 echo service" udp_echo

@@ -3,7 +3,7 @@
 #
 #   client (10.0.0.100) ── tor (Linux bridge, the physical switch) ── host-a, host-b uplinks
 #   host-a ferryd: vSwitch0 uplink up0 ─ "VM Network" + "Management Network" (vmk0 10.0.0.11/.12)
-#                  vSwitch1 uplink vmo0 ─ "vMotion" (vmk1 50.50.50.1 / .2, a /29)
+#                  vSwitch1 uplink vmo0 ─ "vMotion" (vmk1 50.50.50.1 / .2, a /29, MTU 9000)
 #   vmotion-net (Linux bridge, private) ── host-a, host-b vMotion uplinks, and a Linux peer
 #                                           50.50.50.3 on the bridge itself
 #
@@ -16,7 +16,8 @@ ferryd=${FERRYD:-$root/build/tools/ferryd}
 ferryctl=${FERRYCTL:-$root/build/tools/ferryctl}
 run=/run/ferry
 hosts=(host-a host-b)
-vmotion_mtu=${FERRY_LAB_VMOTION_MTU:-1500}
+# The vMotion network runs jumbo frames, as vSphere's guides recommend.
+vmotion_mtu=${FERRY_LAB_VMOTION_MTU:-9000}
 
 ns() { echo "ferry-lab-$1"; }
 sock() { echo "$run/lab-$1.sock"; }
@@ -88,12 +89,14 @@ port add up0 net_af_packet_up0,iface=up0 role uplink
 vmk add vmk0 portgroup "Management Network" ip 10.0.0.1$i/24
 vswitch add vSwitch1
 portgroup add vMotion vswitch vSwitch1
-port add vmo0 net_af_packet_vmo0,iface=vmo0 role uplink vswitch vSwitch1
-vmk add vmk1 portgroup vMotion ip 50.50.50.$i netmask 255.255.255.248
+# af_packet takes jumbo frames when its blocks hold whole frames of that size.
+port add vmo0 net_af_packet_vmo0,iface=vmo0,framesz=10240,blocksz=20480,framecnt=256 role uplink vswitch vSwitch1 mtu $vmotion_mtu
+vmk add vmk1 portgroup vMotion ip 50.50.50.$i netmask 255.255.255.248 mtu $vmotion_mtu
 vmk udp-echo vmk1 7
 CONF
-		ip netns exec "$(ns "$h")" "$ferryd" -s "$(sock "$h")" -c "$run/lab-$h.conf" -- \
-			--no-huge --no-shconf -m 256 --no-pci --no-telemetry --lcores='0@(0-1)' \
+		ip netns exec "$(ns "$h")" "$ferryd" -s "$(sock "$h")" -c "$run/lab-$h.conf" \
+			--mbuf-size 10368 -- --no-huge --no-shconf -m 512 --no-pci --no-telemetry \
+			--lcores='0@(0-1)' \
 			--file-prefix "ferry-lab-$h" >"$run/lab-$h.log" 2>&1 &
 		echo $! >"$run/lab-$h.pid"
 		i=$((i + 1))
