@@ -95,6 +95,12 @@ restored() { ctl port set p0 impair off && ip netns exec "$peer" ping -c 2 -i 0.
 check "impair off restores the link" restored
 arp_entry() { ctl show arp | grep -E "10\.0\.0\.2 .* reachable"; }
 check "the vmk learned the peer in its ARP cache" arp_entry
+readdress() {
+	ctl vmk set vmk0 ip 10.0.0.5/24 arp-reachable 20 &&
+		ip netns exec "$peer" ping -c 2 -i 0.2 -W 2 10.0.0.5 &&
+		! ip netns exec "$peer" ping -c 1 -W 1 10.0.0.1
+}
+check "vmk set moves the address: the new one answers, the old one is gone" readdress
 mac_entry() { ctl show mac | grep -q vmk0; }
 check "the vswitch learned the vmk's MAC on its port" mac_entry
 

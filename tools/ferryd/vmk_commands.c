@@ -23,12 +23,10 @@ static struct vmk *find_vmk(struct ferryd *ferryd, const char *name, struct repl
 }
 
 /* "A.B.C.D/N", or "A.B.C.D" with netmask "W.X.Y.Z" (the form vSphere's screens use). */
-static int parse_address(const struct cli_args *args, uint32_t *ip, uint8_t *prefix_len,
+static int parse_address(const char *given, const char *netmask, uint32_t *ip, uint8_t *prefix_len,
                          struct reply *reply)
 {
 	char text[32];
-	const char *given = cli_arg(args, "address");
-	const char *netmask = cli_arg(args, "netmask");
 
 	snprintf(text, sizeof(text), "%s", given);
 	char *slash = strchr(text, '/');
@@ -78,7 +76,8 @@ static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *rep
 	if (pg == NULL)
 		return reply_error(reply, -ENOENT, "no port group named '%.64s'",
 		                   cli_arg(args, "portgroup"));
-	if (parse_address(args, &config.ip, &config.prefix_len, reply) < 0 ||
+	if (parse_address(cli_arg(args, "address"), cli_arg(args, "netmask"), &config.ip,
+	                  &config.prefix_len, reply) < 0 ||
 	    cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, NETIF_MAX_MTU, &mtu, reply) < 0)
 		return -EINVAL;
 	config.mtu = (uint16_t)mtu;
@@ -110,6 +109,57 @@ static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *rep
 	          vmk->netif.prefix_len);
 	reply_str(reply, "mac", "%s", mac);
 	reply_str(reply, "portgroup", "%s", pg->name);
+	return 0;
+}
+
+static int cmd_vmk_set(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	struct vmk *vmk = find_vmk(ferryd, cli_arg(args, "name"), reply);
+	struct netif *n;
+	uint64_t mtu = 0, reachable = 0, stale = 0;
+
+	if (vmk == NULL)
+		return -ENOENT;
+	n = &vmk->netif;
+	uint32_t ip = n->ip, gateway = n->gateway;
+	uint8_t prefix_len = n->prefix_len;
+	if (cli_arg(args, "ip") != NULL &&
+	    parse_address(cli_arg(args, "ip"), cli_arg(args, "netmask"), &ip, &prefix_len, reply) <
+	            0)
+		return -EINVAL;
+	if (cli_arg(args, "ip") == NULL && cli_arg(args, "netmask") != NULL)
+		return reply_error(reply, -EINVAL, "netmask goes with ip");
+	if (cli_arg(args, "gw") != NULL && netif_parse_ipv4(cli_arg(args, "gw"), &gateway) < 0)
+		return reply_error(reply, -EINVAL, "'%.32s' is not an IPv4 address",
+		                   cli_arg(args, "gw"));
+	if (cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, NETIF_MAX_MTU, &mtu, reply) < 0 ||
+	    cli_arg_u64(args, "arp-reachable", 1, 3600, &reachable, reply) < 0 ||
+	    cli_arg_u64(args, "arp-stale", 1, 86400, &stale, reply) < 0)
+		return -EINVAL;
+	if (mtu != 0) {
+		int ret = port_set_mtu(&vmk->switch_side, (uint16_t)mtu);
+		if (ret == 0)
+			ret = port_set_mtu(&vmk->host_side, (uint16_t)mtu);
+		if (ret < 0)
+			return reply_error(reply, ret, "cannot set MTU %u: %s", (unsigned int)mtu,
+			                   strerror(-ret));
+		n->mtu = (uint16_t)mtu;
+	}
+	if (reachable != 0)
+		n->reachable_ns = reachable * 1000000000ull;
+	if (stale != 0)
+		n->stale_ns = stale * 1000000000ull;
+	/* A new address is announced with a gratuitous ARP, so switches and caches follow. */
+	if (ip != n->ip || prefix_len != n->prefix_len || gateway != n->gateway)
+		netif_set_address(n, ip, prefix_len, gateway, loop_now_ns(vmk->loop));
+	char text[16];
+	reply_str(reply, "vmk", "%s", vmk->name);
+	reply_str(reply, "ip", "%s/%u", netif_format_ipv4(n->ip, text, sizeof(text)),
+	          n->prefix_len);
+	reply_u64(reply, "mtu", n->mtu);
+	reply_u64(reply, "arp_reachable_s", n->reachable_ns / 1000000000ull);
+	reply_u64(reply, "arp_stale_s", n->stale_ns / 1000000000ull);
 	return 0;
 }
 
@@ -382,6 +432,9 @@ static const struct cli_command vmk_commands[] = {
          "[gw <gateway>] [mac <mac>]",
          "add a VMkernel interface (ip A.B.C.D/N, or A.B.C.D netmask W.X.Y.Z)", cmd_vmk_add},
         {"vmk del <name>", "remove a VMkernel interface", cmd_vmk_del},
+        {"vmk set <name> [ip <address>] [netmask <netmask>] [gw <gateway>] [mtu <bytes>] "
+         "[arp-reachable <seconds>] [arp-stale <seconds>]",
+         "change a vmk's address (announced by gratuitous ARP), MTU or ARP timeouts", cmd_vmk_set},
         {"show vmk", "VMkernel interfaces: address, MAC, MTU, state, counters", cmd_show_vmk},
         {"show arp", "the VMkernel interfaces' neighbour caches", cmd_show_arp},
         {"arp flush [vmk <name>]", "forget the neighbours (of one VMkernel interface)",
