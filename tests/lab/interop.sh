@@ -78,6 +78,12 @@ for f in "$dir"/*.pcap; do
 	check "every frame in $(basename "$f") dissects clean in tshark" clean_capture "$f"
 done
 
+# The same two hosts with a memif vMotion link (shared memory between the two ferryd).
+memif_up() { "$lab" down && FERRY_LAB_VMOTION_LINK=memif "$lab" up; }
+check "the lab with a memif vMotion link comes up" memif_up
+check "vmkping host-a -> host-b over memif" ctl host-a vmkping 50.50.50.2 -c 3 -i 0.2
+check "vmkping host-b -> host-a over memif at MTU 9000, don't fragment" ctl host-b vmkping 50.50.50.1 -c 2 -s 8972 -d -i 0.2
+
 echo "1..$tests"
 echo "# $((tests - failed)) passed, $failed failed"
 [ "$failed" -eq 0 ]

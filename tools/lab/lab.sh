@@ -16,6 +16,9 @@ ferryd=${FERRYD:-$root/build/tools/ferryd}
 ferryctl=${FERRYCTL:-$root/build/tools/ferryctl}
 run=/run/ferry
 hosts=(host-a host-b)
+# The vMotion link: "bridge" (default: veths into vmotion-net, where a Linux peer can join) or
+# "memif" (shared-memory packet rings straight between the two ferryd, for speed).
+vmotion_link=${FERRY_LAB_VMOTION_LINK:-bridge}
 # The vMotion network runs jumbo frames, as vSphere's guides recommend.
 vmotion_mtu=${FERRY_LAB_VMOTION_MTU:-9000}
 
@@ -38,6 +41,7 @@ down() {
 	for n in tor vmnet client "${hosts[@]}"; do
 		ip netns del "$(ns "$n")" 2>/dev/null || true
 	done
+	rm -f "$run/lab-vmotion.memif"
 }
 
 # A veth from namespace $1 (name $2) to namespace $3 (name $4).
@@ -78,9 +82,19 @@ up() {
 		wire "$h" up0 tor "$h"
 		ip -n "$(ns tor)" link set "$h" master tor up
 		ip -n "$(ns "$h")" link set up0 up
-		wire "$h" vmo0 vmnet "$h"
-		ip -n "$(ns vmnet)" link set "$h" mtu "$vmotion_mtu" master vmotion-net up
-		ip -n "$(ns "$h")" link set vmo0 mtu "$vmotion_mtu" up
+		local vmo0
+		if [ "$vmotion_link" = memif ]; then
+			local role=client
+			[ "$h" = host-a ] && role=server
+			# A filesystem socket: abstract ones live in one network namespace only.
+			vmo0="net_memif_vmo0,role=$role,id=0,socket=$run/lab-vmotion.memif,socket-abstract=no,bsize=2048"
+		else
+			wire "$h" vmo0 vmnet "$h"
+			ip -n "$(ns vmnet)" link set "$h" mtu "$vmotion_mtu" master vmotion-net up
+			ip -n "$(ns "$h")" link set vmo0 mtu "$vmotion_mtu" up
+			# af_packet takes jumbo frames when its blocks hold whole frames of that size.
+			vmo0="net_af_packet_vmo0,iface=vmo0,framesz=10240,blocksz=20480,framecnt=256"
+		fi
 		cat >"$run/lab-$h.conf" <<CONF
 # ferry lab: $h
 portgroup add "VM Network"
@@ -89,8 +103,7 @@ port add up0 net_af_packet_up0,iface=up0 role uplink
 vmk add vmk0 portgroup "Management Network" ip 10.0.0.1$i/24
 vswitch add vSwitch1
 portgroup add vMotion vswitch vSwitch1
-# af_packet takes jumbo frames when its blocks hold whole frames of that size.
-port add vmo0 net_af_packet_vmo0,iface=vmo0,framesz=10240,blocksz=20480,framecnt=256 role uplink vswitch vSwitch1 mtu $vmotion_mtu
+port add vmo0 $vmo0 role uplink vswitch vSwitch1 mtu $vmotion_mtu
 vmk add vmk1 portgroup vMotion ip 50.50.50.$i netmask 255.255.255.248 mtu $vmotion_mtu
 vmk udp-echo vmk1 7
 CONF
@@ -99,9 +112,7 @@ CONF
 			--lcores='0@(0-1)' \
 			--file-prefix "ferry-lab-$h" >"$run/lab-$h.log" 2>&1 &
 		echo $! >"$run/lab-$h.pid"
-		i=$((i + 1))
-	done
-	for h in "${hosts[@]}"; do
+		# One host at a time: a memif client needs its server's socket to exist.
 		local ok=0
 		for _ in $(seq 200); do
 			ctl "$h" show version >/dev/null 2>&1 && { ok=1; break; }
@@ -114,8 +125,9 @@ CONF
 			down
 			exit 1
 		fi
+		i=$((i + 1))
 	done
-	echo "lab up: client 10.0.0.100, host-a vmk0 10.0.0.11 vmk1 50.50.50.1, host-b vmk0 10.0.0.12 vmk1 50.50.50.2, vMotion peer 50.50.50.3"
+	echo "lab up ($vmotion_link vMotion link): client 10.0.0.100, host-a vmk0 10.0.0.11 vmk1 50.50.50.1, host-b vmk0 10.0.0.12 vmk1 50.50.50.2, vMotion peer 50.50.50.3"
 }
 
 status() {
