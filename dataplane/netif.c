@@ -527,7 +527,9 @@ static void ipv4_input(struct netif *netif, struct rte_mbuf *m, uint64_t now_ns)
 		return;
 	}
 	uint16_t l4_len = (uint16_t)(total_len - header_len);
-	if (ip->next_proto_id == IPPROTO_ICMP && !broadcast)
+	if (ip->next_proto_id == IPPROTO_ICMP && broadcast)
+		drop(netif, m, NETIF_DROP_ICMP_BROADCAST); /* no smurf amplifier here */
+	else if (ip->next_proto_id == IPPROTO_ICMP)
 		icmp_input(netif, m, ip, l4_len, now_ns);
 	else if (ip->next_proto_id == IPPROTO_UDP)
 		udp_input(netif, m, ip, l4_len, broadcast, now_ns);

@@ -35,6 +35,7 @@ struct rte_mempool;
 	X(IP_PROTOCOL, "ip_protocol", "IPv4 protocol not ICMP or UDP")                             \
 	X(ICMP_MALFORMED, "icmp_malformed", "ICMP cut short or checksum wrong")                    \
 	X(ICMP_TYPE, "icmp_type", "ICMP type not handled")                                         \
+	X(ICMP_BROADCAST, "icmp_broadcast", "ICMP to a broadcast address (never answered)")        \
 	X(UDP_MALFORMED, "udp_malformed", "UDP length or checksum wrong")                          \
 	X(UDP_NO_LISTENER, "udp_no_listener", "UDP to a closed port")                              \
 	X(NEIGH_QUEUE_FULL, "neigh_queue_full", "too many frames waiting for ARP")                 \

@@ -321,6 +321,78 @@ Test(netif, malformed_ipv4_is_dropped_and_counted_by_reason)
 	cr_assert_eq(b_out.n, 1, "the good one is answered");
 }
 
+/* A UDP datagram from a to b on a closed port, as bytes, for the lying-header cases. */
+static struct rte_mbuf *captured_udp(void)
+{
+	netif_ping(&a, ip4("10.0.0.2"), 1, 1, 16, false, now);
+	pump();
+	netif_udp_send(&a, ip4("10.0.0.2"), 9, 9, "12345678", 8, now);
+	cr_assert_eq(a_out.n, 1);
+	a_out.n = 0;
+	return a_out.frames[0];
+}
+
+Test(netif, lying_udp_lengths_are_dropped_and_counted)
+{
+	struct rte_mbuf *good = captured_udp();
+	const uint16_t lies[] = {0, 7, 17, 60000};
+
+	for (unsigned int i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
+		struct rte_mbuf *m = rte_pktmbuf_copy(good, pool, 0, UINT32_MAX);
+		struct rte_udp_hdr *udp = rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, 14 + 20);
+		udp->dgram_len = rte_cpu_to_be_16(lies[i]);
+		netif_input(&b, &m, 1, now);
+	}
+	cr_assert_eq(b.counters.drops[NETIF_DROP_UDP_MALFORMED], 4);
+	/* A wrong checksum is caught too. */
+	struct rte_mbuf *m = rte_pktmbuf_copy(good, pool, 0, UINT32_MAX);
+	rte_pktmbuf_mtod_offset(m, uint8_t *, 14 + 20 + 8)[0] ^= 1;
+	netif_input(&b, &m, 1, now);
+	cr_assert_eq(b.counters.drops[NETIF_DROP_UDP_MALFORMED], 5);
+	cr_assert_eq(b_out.n, 0, "no port unreachable for a malformed datagram");
+	rte_pktmbuf_free(good);
+}
+
+Test(netif, odd_arp_a_flood_and_broadcast_icmp_are_dropped_and_counted)
+{
+	/* ARP with odd lengths: a request for b whose hardware length is 14. */
+	uint8_t frame[60] = {0};
+	memset(frame, 0xff, 6);
+	memcpy(frame + 6, a.mac.addr_bytes, 6);
+	frame[12] = 0x08;
+	frame[13] = 0x06;
+	struct rte_arp_hdr *arp = (struct rte_arp_hdr *)(frame + 14);
+	arp->arp_hardware = RTE_BE16(RTE_ARP_HRD_ETHER);
+	arp->arp_protocol = RTE_BE16(RTE_ETHER_TYPE_IPV4);
+	arp->arp_hlen = 14;
+	arp->arp_plen = 4;
+	arp->arp_opcode = RTE_BE16(RTE_ARP_OP_REQUEST);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
+	memcpy(rte_pktmbuf_append(m, sizeof(frame)), frame, sizeof(frame));
+	netif_input(&b, &m, 1, now);
+	cr_assert_eq(b.counters.drops[NETIF_DROP_ARP_MALFORMED], 1);
+
+	/* A flood of requests for other addresses: nothing answered, nothing kept. */
+	arp->arp_hlen = 6;
+	for (uint32_t i = 0; i < 1000; i++) {
+		arp->arp_data.arp_sha = a.mac;
+		arp->arp_data.arp_sip = rte_cpu_to_be_32(0x0a000100 + i);
+		arp->arp_data.arp_tip = rte_cpu_to_be_32(0x0a000200 + i);
+		m = rte_pktmbuf_alloc(pool);
+		memcpy(rte_pktmbuf_append(m, sizeof(frame)), frame, sizeof(frame));
+		netif_input(&b, &m, 1, now);
+	}
+	cr_assert_eq(b_out.n, 0);
+	cr_assert_eq(b.counters.arp_requests_rx, 1 + 1000,
+	             "a's gratuitous ARP at bring-up, then the flood: all counted");
+
+	/* An echo request to the subnet's broadcast address is not answered (no smurf). */
+	netif_ping(&a, ip4("10.0.0.255"), 1, 1, 8, false, now);
+	pump();
+	cr_assert_eq(b.counters.drops[NETIF_DROP_ICMP_BROADCAST], 1);
+	cr_assert_eq(b.counters.echo_replies_tx, 0);
+}
+
 /* Plays a real capture's frames into an interface that owns one of its addresses. */
 static unsigned int play(const char *file, struct netif *netif, unsigned int *frames)
 {
