@@ -54,8 +54,8 @@ void ferryd_fini(struct ferryd *ferryd)
 {
 	vmkping_table_fini(&ferryd->pings);
 	while (ferryd->nb_vmks > 0) {
-		struct vmk *vmk = ferryd->vmks[--ferryd->nb_vmks];
-		vmk_destroy(vmk);
+		struct iface *vmk = ferryd->vmks[--ferryd->nb_vmks];
+		iface_destroy(vmk);
 		free(vmk);
 	}
 	vswitch_host_fini(&ferryd->vswitches);

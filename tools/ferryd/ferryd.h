@@ -9,7 +9,7 @@
 #include "dataplane/loop.h"
 #include "dataplane/pktpool.h"
 #include "dataplane/port.h"
-#include "vswitch/vmk.h"
+#include "vswitch/iface.h"
 #include "vswitch/vswitch.h"
 
 #define FERRYD_MAX_VMKS 16
@@ -25,7 +25,7 @@ struct ferryd {
 	struct pktpool_set pools;
 	struct port_table ports;
 	struct vswitch_host vswitches;
-	struct vmk *vmks[FERRYD_MAX_VMKS];
+	struct iface *vmks[FERRYD_MAX_VMKS];
 	unsigned int nb_vmks;
 	struct vmkping_table pings;
 	struct cli_table cli;

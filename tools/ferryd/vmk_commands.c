@@ -11,7 +11,7 @@
 
 #include "ferryd.h"
 
-static struct vmk *find_vmk(struct ferryd *ferryd, const char *name, struct reply *reply)
+static struct iface *find_vmk(struct ferryd *ferryd, const char *name, struct reply *reply)
 {
 	for (unsigned int i = 0; i < ferryd->nb_vmks; i++)
 		if (strcmp(ferryd->vmks[i]->name, name) == 0)
@@ -64,9 +64,9 @@ static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *rep
 	uint64_t mtu = NETIF_DEFAULT_MTU;
 	char ip_text[16];
 
-	if (strlen(name) >= VMK_NAME_MAX)
+	if (strlen(name) >= IFACE_NAME_MAX)
 		return reply_error(reply, -ENAMETOOLONG, "name too long (at most %d bytes)",
-		                   VMK_NAME_MAX - 1);
+		                   IFACE_NAME_MAX - 1);
 	if (find_vmk(ferryd, name, NULL) != NULL)
 		return reply_error(reply, -EEXIST, "VMkernel port '%s' exists already", name);
 	if (ferryd->nb_vmks == FERRYD_MAX_VMKS)
@@ -91,10 +91,11 @@ static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *rep
 		return reply_error(reply, -EINVAL, "'%.32s' is not a unicast MAC address",
 		                   cli_arg(args, "mac"));
 
-	struct vmk *vmk = calloc(1, sizeof(*vmk));
+	struct iface *vmk = calloc(1, sizeof(*vmk));
 	if (vmk == NULL)
 		return reply_error(reply, -ENOMEM, "out of memory");
-	int ret = vmk_create(vmk, &ferryd->vswitches, pg, &config, &ferryd->pools);
+	int ret = iface_create(vmk, &ferryd->vswitches, pg, VSWITCH_ROLE_VMK, &config,
+	                       &ferryd->pools);
 	if (ret < 0) {
 		free(vmk);
 		return reply_error(reply, ret, "cannot add VMkernel port '%s': %s", name,
@@ -115,7 +116,7 @@ static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *rep
 static int cmd_vmk_set(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct ferryd *ferryd = ctx;
-	struct vmk *vmk = find_vmk(ferryd, cli_arg(args, "name"), reply);
+	struct iface *vmk = find_vmk(ferryd, cli_arg(args, "name"), reply);
 	struct netif *n;
 	uint64_t mtu = 0, reachable = 0, stale = 0;
 
@@ -166,7 +167,7 @@ static int cmd_vmk_set(void *ctx, const struct cli_args *args, struct reply *rep
 static int cmd_vmk_del(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct ferryd *ferryd = ctx;
-	struct vmk *vmk = find_vmk(ferryd, cli_arg(args, "name"), reply);
+	struct iface *vmk = find_vmk(ferryd, cli_arg(args, "name"), reply);
 
 	if (vmk == NULL)
 		return -ENOENT;
@@ -179,7 +180,7 @@ static int cmd_vmk_del(void *ctx, const struct cli_args *args, struct reply *rep
 		break;
 	}
 	vmkping_forget_vmk(&ferryd->pings, vmk);
-	vmk_destroy(vmk);
+	iface_destroy(vmk);
 	free(vmk);
 	return 0;
 }
@@ -192,7 +193,7 @@ static int cmd_show_vmk(void *ctx, const struct cli_args *args, struct reply *re
 	(void)args;
 	reply_list_begin(reply, "vmks");
 	for (unsigned int i = 0; i < ferryd->nb_vmks; i++) {
-		const struct vmk *vmk = ferryd->vmks[i];
+		const struct iface *vmk = ferryd->vmks[i];
 		const struct netif *n = &vmk->netif;
 		uint64_t drops = 0;
 		for (unsigned int r = 0; r < NETIF_DROP_MAX; r++)
@@ -271,7 +272,7 @@ static int cmd_arp_flush(void *ctx, const struct cli_args *args, struct reply *r
 static void udp_echo(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_t *payload,
                      uint16_t len, uint16_t dst_port)
 {
-	struct vmk *vmk = ctx;
+	struct iface *vmk = ctx;
 	netif_udp_send(&vmk->netif, src_ip, src_port, dst_port, payload, len,
 	               loop_now_ns(vmk->loop));
 }
@@ -279,7 +280,7 @@ static void udp_echo(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_
 static int cmd_vmk_udp_echo(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct ferryd *ferryd = ctx;
-	struct vmk *vmk = find_vmk(ferryd, cli_arg(args, "name"), reply);
+	struct iface *vmk = find_vmk(ferryd, cli_arg(args, "name"), reply);
 	uint64_t port = 0;
 
 	if (vmk == NULL)
@@ -304,8 +305,8 @@ static int cmd_vmk_udp_echo(void *ctx, const struct cli_args *args, struct reply
 
 /* The vmk a destination goes out of: the named one, else the one on its subnet, else the
  * first. */
-static struct vmk *route_vmk(struct ferryd *ferryd, const char *name, uint32_t dst,
-                             struct reply *reply)
+static struct iface *route_vmk(struct ferryd *ferryd, const char *name, uint32_t dst,
+                               struct reply *reply)
 {
 	if (name != NULL)
 		return find_vmk(ferryd, name, reply);

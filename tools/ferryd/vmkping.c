@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "vswitch/vmk.h"
+#include "vswitch/iface.h"
 
 void vmkping_table_init(struct vmkping_table *table, struct loop *loop)
 {
@@ -112,7 +112,7 @@ struct vmkping_session *vmkping_find(struct vmkping_table *table, uint16_t id)
 	return NULL;
 }
 
-void vmkping_forget_vmk(struct vmkping_table *table, const struct vmk *vmk)
+void vmkping_forget_vmk(struct vmkping_table *table, const struct iface *vmk)
 {
 	for (unsigned int i = 0; i < VMKPING_MAX_SESSIONS; i++)
 		if (table->sessions[i] != NULL && table->sessions[i]->vmk == vmk)

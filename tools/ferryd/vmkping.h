@@ -8,7 +8,7 @@
 
 #include "dataplane/loop.h"
 
-struct vmk;
+struct iface;
 
 #define VMKPING_MAX_SESSIONS 16
 #define VMKPING_MAX_COUNT    1000
@@ -16,7 +16,7 @@ struct vmk;
 
 struct vmkping_session {
 	uint16_t id; /* session id and ICMP identifier */
-	struct vmk *vmk;
+	struct iface *vmk;
 	uint32_t dst; /* network byte order */
 	uint16_t count, sent, received, size;
 	bool dont_fragment;
@@ -37,7 +37,7 @@ struct vmkping_table {
 };
 
 struct vmkping_request {
-	struct vmk *vmk;
+	struct iface *vmk;
 	uint32_t dst;
 	uint16_t count, size;
 	bool dont_fragment;
@@ -59,7 +59,7 @@ struct vmkping_session *vmkping_start(struct vmkping_table *table,
 struct vmkping_session *vmkping_find(struct vmkping_table *table, uint16_t id);
 
 /* Ends every session of a vmk (before the vmk goes away). */
-void vmkping_forget_vmk(struct vmkping_table *table, const struct vmk *vmk);
+void vmkping_forget_vmk(struct vmkping_table *table, const struct iface *vmk);
 
 /* The netif echo handler: records a reply for its session. ctx is the table. */
 void vmkping_on_echo(void *ctx, uint32_t src_ip, uint16_t id, uint16_t seq, uint16_t len,

@@ -1,0 +1,48 @@
+/* In-process IPv4 interfaces on a port group: a dataplane/netif plugged into the vswitch through
+ * a pair of ring ports. VMkernel ports (role iface) and the emulated VMs' vnics (role vnic) are
+ * both made of one. */
+#ifndef FERRY_VSWITCH_IFACE_H
+#define FERRY_VSWITCH_IFACE_H
+
+#include "dataplane/loop.h"
+#include "dataplane/netif.h"
+#include "dataplane/port.h"
+#include "vswitch/vswitch.h"
+
+struct pktpool_set;
+struct rte_ring;
+struct vswitch_host;
+struct vswitch_port;
+struct vswitch_portgroup;
+
+#define IFACE_NAME_MAX  16
+#define IFACE_RING_SIZE 1024
+#define IFACE_TICK_NS   (100ull * 1000 * 1000)
+
+struct iface {
+	char name[IFACE_NAME_MAX];
+	struct vswitch_host *host;
+	struct loop *loop;
+	struct rte_ring *to_switch; /* frames the host sends */
+	struct rte_ring *to_host;   /* frames the switch delivers */
+	struct port switch_side;    /* on the vswitch, in the interface's role */
+	struct port host_side;      /* polled for the netif */
+	struct vswitch_port *vport;
+	struct netif netif;
+	struct loop_timer tick;
+};
+
+/* Creates an interface on a port group in a role (iface or vnic): its ring ports, its netif (which
+ * announces itself with a gratuitous ARP), its poller and timers. A zero MAC in config picks a
+ * random local one. Returns 0 or a negative errno (nothing is left behind). */
+int iface_create(struct iface *iface, struct vswitch_host *host,
+                 struct vswitch_portgroup *portgroup, enum vswitch_role role,
+                 const struct netif_config *config, struct pktpool_set *pools);
+
+/* Detaches and frees everything iface_create made. */
+void iface_destroy(struct iface *iface);
+
+/* Loop poller: hands the frames the switch delivered to the netif. */
+unsigned int iface_poll(void *iface);
+
+#endif
