@@ -542,6 +542,10 @@ void netif_input(struct netif *netif, struct rte_mbuf **pkts, uint16_t n, uint64
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i];
 		netif->counters.rx_packets++;
+		if (unlikely(!netif->up)) {
+			drop(netif, m, NETIF_DROP_DOWN);
+			continue;
+		}
 		if (rte_pktmbuf_data_len(m) < ETH_LEN) {
 			drop(netif, m, NETIF_DROP_RUNT);
 			continue;

@@ -22,6 +22,7 @@ struct rte_mempool;
 
 /* Every reason the stack drops a frame, in one table (X(enum suffix, name, description)). */
 #define NETIF_DROP_REASONS(X)                                                                      \
+	X(DOWN, "down", "interface down (its VM is paused)")                                       \
 	X(RUNT, "runt", "frame too short for its headers")                                         \
 	X(NOT_FOR_US, "not_for_us", "unicast to another MAC")                                      \
 	X(ETHERTYPE, "ethertype", "neither ARP nor IPv4")                                          \

@@ -71,8 +71,8 @@ int iface_create(struct iface *iface, struct vswitch_host *host,
 	if (rte_is_zero_ether_addr(&netif_config.mac))
 		rte_eth_random_addr(netif_config.mac.addr_bytes);
 
-	iface->to_switch = iface_ring(iface, "vmks");
-	iface->to_host = iface_ring(iface, "vmkh");
+	iface->to_switch = iface_ring(iface, "ifs");
+	iface->to_host = iface_ring(iface, "ifh");
 	if (iface->to_switch == NULL || iface->to_host == NULL) {
 		ret = -rte_errno;
 		IFACE_LOG(ERR, "%s: cannot create rings: %s", iface->name, rte_strerror(rte_errno));

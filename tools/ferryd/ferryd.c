@@ -9,6 +9,7 @@
 #include <rte_log.h>
 
 #include "commands.h"
+#include "vm_commands.h"
 #include "vmk_commands.h"
 #include "vswitch_commands.h"
 
@@ -44,6 +45,8 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 			ret = vswitch_commands_register(ferryd);
 		if (ret == 0)
 			ret = vmk_commands_register(ferryd);
+		if (ret == 0)
+			ret = vm_commands_register(ferryd);
 	}
 	if (ret < 0)
 		loop_fini(&ferryd->loop);
@@ -53,6 +56,11 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 void ferryd_fini(struct ferryd *ferryd)
 {
 	vmkping_table_fini(&ferryd->pings);
+	while (ferryd->nb_guests > 0) {
+		struct guest *guest = ferryd->guests[--ferryd->nb_guests];
+		guest_destroy(guest);
+		free(guest);
+	}
 	while (ferryd->nb_vmks > 0) {
 		struct iface *vmk = ferryd->vmks[--ferryd->nb_vmks];
 		iface_destroy(vmk);

@@ -9,10 +9,12 @@
 #include "dataplane/loop.h"
 #include "dataplane/pktpool.h"
 #include "dataplane/port.h"
+#include "migrate/guest.h"
 #include "vswitch/iface.h"
 #include "vswitch/vswitch.h"
 
 #define FERRYD_MAX_VMKS 16
+#define FERRYD_MAX_VMS  16
 
 struct ferryd_config {
 	uint64_t max_sleep_ns; /* longest idle sleep of the worker; 0 = default (1 ms) */
@@ -28,6 +30,8 @@ struct ferryd {
 	struct iface *vmks[FERRYD_MAX_VMKS];
 	unsigned int nb_vmks;
 	struct vmkping_table pings;
+	struct guest *guests[FERRYD_MAX_VMS];
+	unsigned int nb_guests;
 	struct cli_table cli;
 	uint64_t start_ns;
 };

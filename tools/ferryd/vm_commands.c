@@ -1,0 +1,205 @@
+/* ferryd's VM commands: vm create/list/show/pause/resume/destroy. */
+#include "vm_commands.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_ether.h>
+
+#include "ferryd.h"
+
+static struct guest *find_guest(struct ferryd *ferryd, const char *name, struct reply *reply)
+{
+	for (unsigned int i = 0; i < ferryd->nb_guests; i++)
+		if (strcmp(ferryd->guests[i]->vm.name, name) == 0)
+			return ferryd->guests[i];
+	if (reply != NULL)
+		reply_error(reply, -ENOENT, "no VM named '%.32s' (see 'vm list')", name);
+	return NULL;
+}
+
+static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	struct guest_config config = {.name = cli_arg(args, "name")};
+	uint64_t memory_mb = 0;
+	char text[32];
+
+	if (strlen(config.name) >= VM_NAME_MAX)
+		return reply_error(reply, -ENAMETOOLONG, "name too long (at most %d bytes)",
+		                   VM_NAME_MAX - 1);
+	if (find_guest(ferryd, config.name, NULL) != NULL)
+		return reply_error(reply, -EEXIST, "VM '%s' exists already", config.name);
+	if (ferryd->nb_guests == FERRYD_MAX_VMS)
+		return reply_error(reply, -ENOSPC, "at most %d VMs", FERRYD_MAX_VMS);
+	if (cli_arg_u64(args, "mib", 1, VM_MAX_MEMORY_MB, &memory_mb, reply) < 0)
+		return -EINVAL;
+	config.memory_mb = memory_mb;
+	if (rte_ether_unformat_addr(cli_arg(args, "mac"), &config.mac) < 0 ||
+	    !rte_is_unicast_ether_addr(&config.mac) || rte_is_zero_ether_addr(&config.mac))
+		return reply_error(reply, -EINVAL, "'%.32s' is not a unicast MAC address",
+		                   cli_arg(args, "mac"));
+	snprintf(text, sizeof(text), "%s", cli_arg(args, "address"));
+	char *slash = strchr(text, '/');
+	char *end = NULL;
+	long prefix = slash != NULL ? strtol(slash + 1, &end, 10) : -1;
+	if (slash != NULL)
+		*slash = '\0';
+	if (slash == NULL || *end != '\0' || prefix < 1 || prefix > 32 ||
+	    netif_parse_ipv4(text, &config.ip) < 0)
+		return reply_error(reply, -EINVAL, "ip: '%.32s' (give A.B.C.D/N)",
+		                   cli_arg(args, "address"));
+	config.prefix_len = (uint8_t)prefix;
+	const char *spec = cli_arg(args, "workload");
+	if (guest_parse_workload(spec != NULL ? spec : "uniform,rate=1000", &config.workload) < 0)
+		return reply_error(reply, -EINVAL,
+		                   "workload: '%.64s' (uniform|hotcold|sequential[,rate=N|max]"
+		                   "[,ws=PAGES][,seed=N])",
+		                   spec);
+	for (unsigned int i = 0; i < ferryd->nb_guests; i++)
+		if (rte_is_same_ether_addr(&ferryd->guests[i]->vnic.netif.mac, &config.mac))
+			return reply_error(reply, -EEXIST, "VM '%s' has that MAC already",
+			                   ferryd->guests[i]->vm.name);
+	struct vswitch_portgroup *pg =
+	        vswitch_portgroup_find(&ferryd->vswitches, cli_arg(args, "portgroup"));
+	if (pg == NULL)
+		return reply_error(reply, -ENOENT, "no port group named '%.64s'",
+		                   cli_arg(args, "portgroup"));
+	struct guest *guest = calloc(1, sizeof(*guest));
+	if (guest == NULL)
+		return reply_error(reply, -ENOMEM, "out of memory");
+	int ret = guest_create(guest, &ferryd->vswitches, pg, &config, &ferryd->pools);
+	if (ret < 0) {
+		free(guest);
+		return reply_error(reply, ret, "cannot create VM '%s': %s", config.name,
+		                   strerror(-ret));
+	}
+	ferryd->guests[ferryd->nb_guests++] = guest;
+	/* Created and started, as `vim-cmd vmsvc/power.on` would follow the registration. */
+	guest_resume(guest);
+	reply_str(reply, "vm", "%s", guest->vm.name);
+	reply_u64(reply, "memory_mb", memory_mb);
+	reply_str(reply, "state", "running");
+	return 0;
+}
+
+static void describe(struct reply *reply, const struct guest *g, bool full)
+{
+	char ip[16], mac[RTE_ETHER_ADDR_FMT_SIZE];
+	const struct netif *n = &g->vnic.netif;
+
+	rte_ether_format_addr(mac, sizeof(mac), &n->mac);
+	reply_str(reply, "name", "%s", g->vm.name);
+	reply_str(reply, "state", "%s", g->vm.state == VM_RUNNING ? "running" : "paused");
+	reply_u64(reply, "memory_mb", g->vm.nb_pages * VM_PAGE_SIZE / (1024 * 1024));
+	reply_str(reply, "ip", "%s/%u", netif_format_ipv4(n->ip, ip, sizeof(ip)), n->prefix_len);
+	reply_str(reply, "mac", "%s", mac);
+	reply_str(reply, "portgroup", "%s", g->vnic.vport->portgroup->name);
+	reply_u64(reply, "dirty_rate", g->vm.stats.dirty_rate);
+	if (!full)
+		return;
+	reply_str(reply, "workload", "%s", vm_pattern_name(g->workload.pattern));
+	if (g->workload.rate != 0)
+		reply_u64(reply, "rate", g->workload.rate);
+	else
+		reply_str(reply, "rate", "max");
+	reply_u64(reply, "working_set_pages", g->workload.working_set_pages);
+	reply_u64(reply, "steps", vm_synthetic_step(&g->vm));
+	reply_u64(reply, "pages", g->vm.nb_pages);
+	reply_u64(reply, "pages_touched", g->vm.stats.pages_touched);
+	reply_u64(reply, "pages_written", g->vm.stats.pages_written);
+	reply_u64(reply, "throttle_percent", g->vm.throttle_percent);
+	reply_u64(reply, "udp_counter", guest_counter(g));
+	reply_u64(reply, "rx_packets", n->counters.rx_packets);
+	reply_u64(reply, "tx_packets", n->counters.tx_packets);
+	uint64_t drops = 0;
+	for (unsigned int r = 0; r < NETIF_DROP_MAX; r++)
+		drops += n->counters.drops[r];
+	reply_u64(reply, "drops", drops);
+}
+
+static int cmd_vm_list(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+
+	(void)args;
+	reply_list_begin(reply, "vms");
+	for (unsigned int i = 0; i < ferryd->nb_guests; i++) {
+		reply_object_begin(reply, NULL);
+		describe(reply, ferryd->guests[i], false);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	return 0;
+}
+
+static int cmd_vm_show(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct guest *g = find_guest(ctx, cli_arg(args, "name"), reply);
+
+	if (g == NULL)
+		return -ENOENT;
+	describe(reply, g, true);
+	return 0;
+}
+
+static int cmd_vm_pause(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct guest *g = find_guest(ctx, cli_arg(args, "name"), reply);
+
+	if (g == NULL)
+		return -ENOENT;
+	guest_pause(g);
+	return 0;
+}
+
+static int cmd_vm_resume(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct guest *g = find_guest(ctx, cli_arg(args, "name"), reply);
+
+	if (g == NULL)
+		return -ENOENT;
+	guest_resume(g);
+	return 0;
+}
+
+static int cmd_vm_destroy(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	struct guest *g = find_guest(ferryd, cli_arg(args, "name"), reply);
+
+	if (g == NULL)
+		return -ENOENT;
+	for (unsigned int i = 0; i < ferryd->nb_guests; i++) {
+		if (ferryd->guests[i] != g)
+			continue;
+		memmove(&ferryd->guests[i], &ferryd->guests[i + 1],
+		        (ferryd->nb_guests - i - 1) * sizeof(ferryd->guests[0]));
+		ferryd->nb_guests--;
+		break;
+	}
+	guest_destroy(g);
+	free(g);
+	return 0;
+}
+
+static const struct cli_command vm_commands[] = {
+        {"vm create <name> mem <mib> mac <mac> ip <address> portgroup <portgroup> "
+         "[workload <spec>]",
+         "create and start an emulated VM (workload: uniform|hotcold|sequential[,rate=N|max]"
+         "[,ws=PAGES][,seed=N], default uniform,rate=1000)",
+         cmd_vm_create},
+        {"vm list", "the VMs on this host", cmd_vm_list},
+        {"vm show <name>", "a VM: state, memory, pages touched, dirty rate, steps, counters",
+         cmd_vm_show},
+        {"vm pause <name>", "stop a VM's vCPU (its vnic drops what arrives)", cmd_vm_pause},
+        {"vm resume <name>", "run a paused VM", cmd_vm_resume},
+        {"vm destroy <name>", "power a VM off and free it", cmd_vm_destroy},
+};
+
+int vm_commands_register(struct ferryd *ferryd)
+{
+	return cli_table_register(&ferryd->cli, vm_commands, RTE_DIM(vm_commands), ferryd);
+}
