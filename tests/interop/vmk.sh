@@ -4,13 +4,13 @@
 # echo service, a closed port answered with port unreachable. Every frame ferryd sent must dissect
 # in tshark with no malformed-packet or checksum warning. Needs root (CI is root).
 set -u
+. "$(dirname "$0")/../lib/tap.sh"
 ferryd=${FERRYD:?} ferryctl=${FERRYCTL:?}
 id=$$
 sw=fi$id-sw peer=fi$id-peer
 dir=$(mktemp -d /tmp/ferry-interop-XXXXXX)
 sock=$dir/ferryd.sock
 pid=
-tests=0 failed=0
 
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
@@ -21,16 +21,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() { # check "description" command...
-	tests=$((tests + 1))
-	if "${@:2}" >"$dir/out" 2>&1; then
-		echo "ok $tests - $1"
-	else
-		failed=$((failed + 1))
-		echo "not ok $tests - $1"
-		sed 's/^/# /' "$dir/out"
-	fi
-}
 
 # Waits for a condition with a deadline (tenths of a second).
 wait_for() {
@@ -116,6 +106,4 @@ dissects_clean() {
 }
 check "every frame ferryd sent ($frames) dissects clean in tshark" dissects_clean
 
-echo "1..$tests"
-echo "# $((tests - failed)) passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_finish

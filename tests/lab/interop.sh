@@ -4,10 +4,11 @@
 # every vmk, vmkping between the hosts and to a Linux peer at MTU 1500 and 9000, arping, socat against a vmk's UDP echo, the
 # physical switch's fdb, and every frame the hosts sent dissected clean by tshark.
 set -u
+. "$(dirname "$0")/../lib/tap.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 lab=$here/../../tools/lab/lab.sh
 dir=$(mktemp -d /tmp/ferry-lab-test-XXXXXX)
-tests=0 failed=0 dumps=()
+dumps=()
 
 cleanup() {
 	for p in "${dumps[@]}"; do kill "$p" 2>/dev/null; done
@@ -16,16 +17,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-check() {
-	tests=$((tests + 1))
-	if "${@:2}" >"$dir/out" 2>&1; then
-		echo "ok $tests - $1"
-	else
-		failed=$((failed + 1))
-		echo "not ok $tests - $1"
-		sed 's/^/# /' "$dir/out"
-	fi
-}
 in_ns() { ip netns exec "ferry-lab-$1" "${@:2}"; }
 ctl() { "$lab" ctl "$@"; }
 
@@ -101,6 +92,4 @@ check "the lab with a memif vMotion link comes up" memif_up
 check "vmkping host-a -> host-b over memif" ctl host-a vmkping 50.50.50.2 -c 3 -i 0.2
 check "vmkping host-b -> host-a over memif at MTU 9000, don't fragment" ctl host-b vmkping 50.50.50.1 -c 2 -s 8972 -d -i 0.2
 
-echo "1..$tests"
-echo "# $((tests - failed)) passed, $failed failed"
-[ "$failed" -eq 0 ]
+tap_finish
