@@ -82,6 +82,7 @@ fail_vm:
 
 void guest_destroy(struct guest *guest)
 {
+	announce_stop(&guest->announce);
 	loop_poller_del(guest->loop, guest_poll, guest);
 	iface_destroy(&guest->vnic);
 	vm_destroy(&guest->vm);

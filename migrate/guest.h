@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "migrate/announce.h"
 #include "migrate/vm.h"
 #include "migrate/vm_synthetic.h"
 #include "vswitch/iface.h"
@@ -18,6 +19,7 @@ struct guest {
 	struct iface vnic;
 	struct vm_workload workload;
 	uint64_t counter_page; /* the last page: the workload never writes it */
+	struct announce announce;
 	struct loop *loop;
 };
 

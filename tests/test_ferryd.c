@@ -477,3 +477,79 @@ Test(vswitch_cli, vswitches_portgroups_roles_and_the_mac_table, .timeout = 60)
 	free(out);
 	cr_assert_eq(harness_ferryd_stop(&d), 0);
 }
+
+/* The RARP self-announcement, as the physical network sees it on a tagged uplink. */
+Test(announce, rarp_frames_leave_the_uplink_tagged_on_schedule, .timeout = 60)
+{
+	struct harness_ferryd d;
+	char out_pcap[128], *config;
+
+	snprintf(out_pcap, sizeof(out_pcap), "/tmp/ferry-test-announce-%d.pcap", getpid());
+	config = config_text("portgroup add web vlan 10\n"
+	                     "port add up0 net_pcap_up0,tx_pcap=%s role uplink\n"
+	                     "vm create web01 mem 16 mac 00:50:56:00:00:2a ip 10.0.0.42/24 "
+	                     "portgroup web workload uniform,rate=10\n",
+	                     out_pcap);
+	cr_assert_eq(harness_ferryd_start(&d, config), 0);
+	free(config);
+	char *err;
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "vm", "announce", "web01", NULL), 0, "%s", err);
+	free(err);
+	/* Five frames, the last 50 + 150 + 250 + 350 ms after the first. */
+	uint64_t deadline = harness_now_ms() + 10000, sent = 0;
+	while (harness_now_ms() < deadline) {
+		char *out;
+		cr_assert_eq(
+		        harness_ctl(&d, &out, NULL, "-j", "show", "port", "up0", "stats", NULL), 0);
+		cr_assert(harness_json_u64(out, "tx_packets", &sent));
+		free(out);
+		if (sent >= 6) /* the VM's gratuitous ARP at power-on, then 5 RARP */
+			break;
+		usleep(50000);
+	}
+	cr_assert_eq(sent, 6);
+	cr_assert_eq(harness_ferryd_stop(&d), 0);
+
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *p = pcap_open_offline(out_pcap, errbuf);
+	cr_assert_not_null(p, "%s", errbuf);
+	struct pcap_pkthdr *hdr;
+	const unsigned char *f;
+	double times[8];
+	unsigned int rarps = 0;
+	static const unsigned char mac[6] = {0x00, 0x50, 0x56, 0x00, 0x00, 0x2a};
+	while (pcap_next_ex(p, &hdr, &f) == 1) {
+		/* Tagged 802.1Q VLAN 10 on the uplink, then ethertype 0x8035. */
+		if (hdr->caplen < 18 || f[16] != 0x80 || f[17] != 0x35)
+			continue;
+		cr_assert_eq(hdr->caplen, 64, "60 bytes and the tag");
+		cr_assert(f[12] == 0x81 && f[13] == 0x00 && (((f[14] & 0x0f) << 8) | f[15]) == 10);
+		cr_assert(memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) == 0, "broadcast");
+		cr_assert_eq(memcmp(f + 6, mac, 6), 0, "from the VM's MAC");
+		const unsigned char *rarp = f + 18;
+		cr_assert(rarp[0] == 0 && rarp[1] == 1 && rarp[2] == 0x08 && rarp[3] == 0x00 &&
+		          rarp[4] == 6 && rarp[5] == 4 && rarp[6] == 0 && rarp[7] == 3);
+		cr_assert_eq(memcmp(rarp + 8, mac, 6), 0, "sender hardware address");
+		cr_assert_eq(memcmp(rarp + 18, mac, 6), 0, "target hardware address");
+		cr_assert(memcmp(rarp + 14, "\0\0\0\0", 4) == 0 &&
+		          memcmp(rarp + 24, "\0\0\0\0", 4) == 0);
+		cr_assert_lt(rarps, 8u);
+		times[rarps++] = (double)hdr->ts.tv_sec + (double)hdr->ts.tv_usec / 1e6;
+	}
+	pcap_close(p);
+	cr_assert_eq(rarps, 5);
+	/* Timers never fire early; a loaded machine may make them late. */
+	const double gaps[] = {0.050, 0.150, 0.250, 0.350};
+	for (int i = 0; i < 4; i++) {
+		double gap = times[i + 1] - times[i];
+		cr_assert(gap >= gaps[i] - 0.002 && gap < gaps[i] + 0.250, "gap %d: %.3f s", i,
+		          gap);
+	}
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd),
+	         "test \"$(tshark -r %s -Y 'arp.opcode == 3 && vlan.id == 10' 2>/dev/null | "
+	         "grep -c -i rarp)\" = 5",
+	         out_pcap);
+	cr_assert_eq(system(cmd), 0, "tshark dissects five RARP requests on VLAN 10");
+	unlink(out_pcap);
+}

@@ -185,7 +185,41 @@ static int cmd_vm_destroy(void *ctx, const struct cli_args *args, struct reply *
 	return 0;
 }
 
+static int cmd_vm_announce(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	struct guest *g = find_guest(ferryd, cli_arg(args, "name"), reply);
+	struct announce_config config;
+	uint64_t rounds, initial, step;
+
+	if (g == NULL)
+		return -ENOENT;
+	announce_config_default(&config);
+	rounds = config.rounds;
+	initial = config.initial_ns / 1000000;
+	step = config.step_ns / 1000000;
+	if (cli_arg_u64(args, "rounds", 1, 100, &rounds, reply) < 0 ||
+	    cli_arg_u64(args, "initial", 1, 100000, &initial, reply) < 0 ||
+	    cli_arg_u64(args, "step", 0, 100000, &step, reply) < 0)
+		return -EINVAL;
+	config.rounds = (uint32_t)rounds;
+	config.initial_ns = initial * 1000000;
+	config.step_ns = step * 1000000;
+	config.garp = cli_arg(args, "garp") != NULL;
+	int ret = announce_start(&g->announce, &g->vnic, &ferryd->loop, &config);
+	if (ret < 0)
+		return reply_error(reply, ret, "cannot announce: %s", strerror(-ret));
+	reply_str(reply, "vm", "%s", g->vm.name);
+	reply_u64(reply, "rounds", rounds);
+	reply_u64(reply, "initial_ms", initial);
+	reply_u64(reply, "step_ms", step);
+	return 0;
+}
+
 static const struct cli_command vm_commands[] = {
+        {"vm announce <name> [rounds <n>] [initial <ms>] [step <ms>] [garp]",
+         "send the VM's RARP self-announcement (5 frames, 50 ms apart then +100 ms, as QEMU)",
+         cmd_vm_announce},
         {"vm create <name> mem <mib> mac <mac> ip <address> portgroup <portgroup> "
          "[workload <spec>]",
          "create and start an emulated VM (workload: uniform|hotcold|sequential[,rate=N|max]"
