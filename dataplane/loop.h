@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LOOP_MAX_POLLERS 32
+#define LOOP_MAX_POLLERS 128 /* the switch, the CLI, and two per VM or vmk */
 #define LOOP_NAME_MAX    32
 
 /* A poller does one bounded slice of work and returns how many packets (or other units of work)
