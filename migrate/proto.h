@@ -1,0 +1,178 @@
+/* The migration protocol's wire formats: every message between two hosts' migration engines,
+ * as packed structs in network byte order with their sizes checked at build time, and one
+ * parser that checks every length before anything trusts a byte. */
+#ifndef FERRY_MIGRATE_PROTO_H
+#define FERRY_MIGRATE_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROTO_MAGIC        0x46525259u /* "FRRY" */
+#define PROTO_VERSION      1
+#define PROTO_DEFAULT_PORT 8000
+#define PROTO_NONCE_LEN    16
+#define PROTO_MAC_LEN      32 /* HMAC-SHA256 */
+#define PROTO_NAME_LEN     32
+#define PROTO_REASON_LEN   64
+#define PROTO_PAGE_SIZE    4096
+#define PROTO_SACK_BITS    64
+
+enum proto_type {
+	PROTO_HELLO = 1, /* source -> destination: the VM's configuration and a nonce */
+	PROTO_CHALLENGE, /* destination -> source: its nonce, and proof it holds the key */
+	PROTO_AUTH,      /* source -> destination: proof it holds the key */
+	PROTO_ACCEPT,    /* destination -> source: the session may send pages */
+	PROTO_REFUSE,    /* either way: a reason, and the session is over */
+	PROTO_PAGES,     /* source -> destination: page data (a whole page or a fragment) */
+	PROTO_ZERO_RUN,  /* source -> destination: a run of all-zero pages */
+	PROTO_ACK,       /* destination -> source: cumulative and selective acknowledgement */
+	PROTO_STATE,     /* source -> destination: the vCPU state, after the last pages */
+	PROTO_CONFIRM,   /* destination -> source: it holds everything and runs the VM */
+	PROTO_CANCEL,    /* source -> destination: give up */
+	PROTO_TYPE_MAX,
+};
+
+/* Why a destination refuses a session. */
+enum proto_refusal {
+	PROTO_REFUSE_VERSION = 1,
+	PROTO_REFUSE_AUTH,
+	PROTO_REFUSE_DUPLICATE_NAME,
+	PROTO_REFUSE_DUPLICATE_MAC,
+	PROTO_REFUSE_NO_PORTGROUP,
+	PROTO_REFUSE_NO_MEMORY,
+	PROTO_REFUSE_BUSY,
+};
+
+/* Every message starts with this: 24 bytes, network byte order. */
+struct proto_header {
+	uint32_t magic;
+	uint8_t version;
+	uint8_t type;
+	uint16_t length; /* bytes after the header */
+	uint64_t session;
+	uint32_t seq; /* transport sequence number of this message (0 for handshake messages) */
+	uint32_t reserved;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_header) == 24, "proto_header is 24 bytes");
+
+/* HELLO: 108 bytes. */
+struct proto_hello {
+	uint8_t nonce[PROTO_NONCE_LEN];
+	char vm_name[PROTO_NAME_LEN]; /* NUL-padded */
+	char portgroup[PROTO_NAME_LEN];
+	uint8_t mac[6];
+	uint8_t prefix_len;
+	uint8_t reserved;
+	uint32_t ip;
+	uint64_t memory_pages;
+	uint64_t reserved2;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_hello) == 108, "proto_hello is 108 bytes");
+
+/* CHALLENGE: 48 bytes. proof = HMAC(key, "dst" | hello nonce | own nonce | session). */
+struct proto_challenge {
+	uint8_t nonce[PROTO_NONCE_LEN];
+	uint8_t proof[PROTO_MAC_LEN];
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_challenge) == 48, "proto_challenge is 48 bytes");
+
+/* AUTH: 32 bytes. proof = HMAC(key, "src" | hello nonce | challenge nonce | session). */
+struct proto_auth {
+	uint8_t proof[PROTO_MAC_LEN];
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_auth) == 32, "proto_auth is 32 bytes");
+
+/* REFUSE: 68 bytes. */
+struct proto_refuse {
+	uint32_t reason;             /* enum proto_refusal */
+	char text[PROTO_REASON_LEN]; /* NUL-padded, for people */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_refuse) == 68, "proto_refuse is 68 bytes");
+
+/* PAGES: 16 bytes, then data_len bytes of page data. */
+struct proto_pages {
+	uint64_t page;     /* the page the data belongs to */
+	uint32_t round;    /* pre-copy round: an older copy never overwrites a newer one */
+	uint16_t offset;   /* where in the page the data starts (fragments at MTU 1500) */
+	uint16_t data_len; /* at most PROTO_PAGE_SIZE - offset */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_pages) == 16, "proto_pages is 16 bytes");
+
+/* ZERO_RUN: 16 bytes. */
+struct proto_zero_run {
+	uint64_t first_page;
+	uint32_t count;
+	uint32_t round;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_zero_run) == 16, "proto_zero_run is 16 bytes");
+
+/* ACK: 16 bytes. Everything below cumulative has arrived, and bit i of sack says whether
+ * cumulative + 1 + i has. */
+struct proto_ack {
+	uint32_t cumulative;
+	uint32_t reserved;
+	uint64_t sack;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_ack) == 16, "proto_ack is 16 bytes");
+
+/* A parsed message: the header in host byte order and the body in place. */
+struct proto_message {
+	enum proto_type type;
+	uint64_t session;
+	uint32_t seq;
+	const void *body;    /* the fixed part of the body (a struct above, still network order) */
+	const uint8_t *data; /* PAGES and STATE: the bytes after the fixed part */
+	uint16_t data_len;
+};
+
+/* Why a message was refused by proto_parse. */
+enum proto_error {
+	PROTO_OK = 0,
+	PROTO_ERR_SHORT, /* shorter than a header, or than its length says */
+	PROTO_ERR_MAGIC,
+	PROTO_ERR_VERSION,
+	PROTO_ERR_TYPE,
+	PROTO_ERR_LENGTH, /* the body's length is wrong for its type */
+	PROTO_ERR_RANGE,  /* a PAGES fragment that runs past its page */
+};
+
+/* The fixed body size of each type (PAGES and STATE carry data after it). */
+size_t proto_body_size(enum proto_type type);
+
+/* Checks a received datagram and describes it. Nothing in buf is trusted before this says
+ * PROTO_OK; page numbers are the engine's to check against the VM. */
+enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *msg);
+
+/* Writes a header for a body of body_len bytes; returns the header size. */
+size_t proto_write_header(void *buf, enum proto_type type, uint64_t session, uint32_t seq,
+                          uint16_t body_len);
+
+/* HMAC-SHA256 proof over (role, hello nonce, challenge nonce, session) with the shared key;
+ * role is "src" or "dst", so neither side's proof can be replayed as the other's. Returns 0 or
+ * -EIO. */
+int proto_proof(const uint8_t *key, size_t key_len, const char *role,
+                const uint8_t hello_nonce[PROTO_NONCE_LEN],
+                const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
+                uint8_t out[PROTO_MAC_LEN]);
+
+/* Compares two proofs in constant time. */
+bool proto_proof_equal(const uint8_t a[PROTO_MAC_LEN], const uint8_t b[PROTO_MAC_LEN]);
+
+/* Fills a nonce from the system's random source; 0 or -EIO. */
+int proto_nonce(uint8_t out[PROTO_NONCE_LEN]);
+
+/* The name of a parse error, a message type and a refusal, for logs and the CLI. */
+const char *proto_error_name(enum proto_error error);
+const char *proto_type_name(enum proto_type type);
+const char *proto_refusal_name(enum proto_refusal reason);
+
+#endif
