@@ -115,7 +115,7 @@ struct proto_zero_run {
 _Static_assert(sizeof(struct proto_zero_run) == 16, "proto_zero_run is 16 bytes");
 
 /* ACK: 16 bytes. Everything below cumulative has arrived, and bit i of sack says whether
- * cumulative + 1 + i has. */
+ * cumulative + i has (bit 0, cumulative itself, never has). */
 struct proto_ack {
 	uint32_t cumulative;
 	uint32_t reserved;

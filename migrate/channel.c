@@ -1,0 +1,209 @@
+/* The migration channel: a reliable, paced message stream over an unreliable datagram link.
+ * Sequence numbers, cumulative and selective acknowledgements, retransmission on timeout and on
+ * gaps, and a token-bucket pacer. Delivery is exactly once but not in order: a page copy carries
+ * its round, so order does not matter to the engine above. */
+#include "channel.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+
+#define NS_PER_SECOND 1e9
+
+int channel_init(struct channel *ch, const struct channel_config *config, channel_send_fn *send,
+                 void *send_ctx, uint64_t now_ns)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->config = *config;
+	if (ch->config.burst_bytes == 0)
+		ch->config.burst_bytes = 64 * 1024;
+	if (ch->config.rto_ns == 0)
+		ch->config.rto_ns = CHANNEL_DEFAULT_RTO;
+	ch->send = send;
+	ch->send_ctx = send_ctx;
+	ch->next_seq = ch->base = 1;
+	ch->cumulative = 1;
+	ch->tokens = (double)ch->config.burst_bytes;
+	ch->refill_ns = now_ns;
+	for (unsigned int i = 0; i < CHANNEL_WINDOW; i++) {
+		ch->slots[i].buf = malloc(CHANNEL_MSG_MAX);
+		if (ch->slots[i].buf == NULL) {
+			channel_fini(ch);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+void channel_fini(struct channel *ch)
+{
+	for (unsigned int i = 0; i < CHANNEL_WINDOW; i++) {
+		free(ch->slots[i].buf);
+		ch->slots[i].buf = NULL;
+	}
+}
+
+static void refill(struct channel *ch, uint64_t now_ns)
+{
+	if (ch->config.rate_bps == 0)
+		return;
+	ch->tokens += (double)(now_ns - ch->refill_ns) * (double)ch->config.rate_bps / 8.0 /
+	              NS_PER_SECOND;
+	if (ch->tokens > (double)ch->config.burst_bytes)
+		ch->tokens = (double)ch->config.burst_bytes;
+	ch->refill_ns = now_ns;
+}
+
+bool channel_can_send(struct channel *ch, uint16_t len, uint64_t now_ns)
+{
+	if (ch->next_seq - ch->base >= CHANNEL_WINDOW)
+		return false;
+	refill(ch, now_ns);
+	return ch->config.rate_bps == 0 || ch->tokens >= (double)len;
+}
+
+static struct channel_slot *slot_of(struct channel *ch, uint32_t seq)
+{
+	return &ch->slots[seq % CHANNEL_WINDOW];
+}
+
+/* Puts a slot's message on the link (again), paying the pacer. */
+static int transmit(struct channel *ch, struct channel_slot *slot, uint64_t now_ns)
+{
+	int ret = ch->send(ch->send_ctx, slot->buf, slot->len);
+
+	slot->sent_ns = now_ns;
+	if (ch->config.rate_bps != 0)
+		ch->tokens -= slot->len;
+	ch->stats.bytes_sent += slot->len;
+	return ret;
+}
+
+int64_t channel_send(struct channel *ch, enum proto_type type, const void *body, uint16_t body_len,
+                     uint64_t now_ns)
+{
+	uint16_t len = (uint16_t)(sizeof(struct proto_header) + body_len);
+
+	if (len > CHANNEL_MSG_MAX)
+		return -EMSGSIZE;
+	if (!channel_can_send(ch, len, now_ns))
+		return -EAGAIN;
+	uint32_t seq = ch->next_seq++;
+	struct channel_slot *slot = slot_of(ch, seq);
+	proto_write_header(slot->buf, type, ch->config.session, seq, body_len);
+	memcpy(slot->buf + sizeof(struct proto_header), body, body_len);
+	slot->seq = seq;
+	slot->len = len;
+	slot->in_use = true;
+	slot->retries = 0;
+	ch->stats.sent++;
+	transmit(ch, slot, now_ns);
+	return seq;
+}
+
+static void release(struct channel *ch, struct channel_slot *slot)
+{
+	slot->in_use = false;
+	ch->stats.acked++;
+}
+
+void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t now_ns)
+{
+	uint32_t cumulative = rte_be_to_cpu_32(ack->cumulative);
+	uint64_t sack = rte_be_to_cpu_64(ack->sack);
+
+	/* An ack from the future (or from another session's numbers) is nonsense: ignore it. */
+	if ((int32_t)(cumulative - ch->next_seq) > 0)
+		return;
+	for (uint32_t seq = ch->base; (int32_t)(seq - cumulative) < 0; seq++) {
+		struct channel_slot *slot = slot_of(ch, seq);
+		if (slot->in_use && slot->seq == seq)
+			release(ch, slot);
+	}
+	if ((int32_t)(cumulative - ch->base) > 0)
+		ch->base = cumulative;
+	uint32_t highest = 0;
+	for (unsigned int i = 1; i < CHANNEL_WINDOW; i++) {
+		if (!(sack & (1ull << i)))
+			continue;
+		uint32_t seq = cumulative + i;
+		struct channel_slot *slot = slot_of(ch, seq);
+		if (slot->in_use && slot->seq == seq)
+			release(ch, slot);
+		highest = i;
+	}
+	/* Something after the gap arrived: the gap itself is lost, not late. Resend it at once,
+	 * once per round trip. */
+	for (unsigned int i = 0; i < highest; i++) {
+		uint32_t seq = cumulative + i;
+		if (i != 0 && (sack & (1ull << i)))
+			continue;
+		struct channel_slot *slot = slot_of(ch, seq);
+		if (slot->in_use && slot->seq == seq &&
+		    now_ns - slot->sent_ns >= ch->config.rto_ns / 4) {
+			slot->retries++;
+			ch->stats.fast_retransmitted++;
+			transmit(ch, slot, now_ns);
+		}
+	}
+	/* The window slides past every acknowledged message. */
+	while (ch->base != ch->next_seq && !slot_of(ch, ch->base)->in_use)
+		ch->base++;
+}
+
+unsigned int channel_poll(struct channel *ch, uint64_t now_ns)
+{
+	unsigned int resent = 0;
+
+	for (uint32_t seq = ch->base; seq != ch->next_seq; seq++) {
+		struct channel_slot *slot = slot_of(ch, seq);
+		if (!slot->in_use || slot->seq != seq || now_ns - slot->sent_ns < ch->config.rto_ns)
+			continue;
+		slot->retries++;
+		ch->stats.retransmitted++;
+		transmit(ch, slot, now_ns);
+		resent++;
+	}
+	return resent;
+}
+
+bool channel_idle(const struct channel *ch)
+{
+	return ch->base == ch->next_seq;
+}
+
+bool channel_accept(struct channel *ch, uint32_t seq)
+{
+	int32_t ahead = (int32_t)(seq - ch->cumulative);
+
+	if (ahead < 0) {
+		ch->stats.duplicates++;
+		return false;
+	}
+	if (ahead >= CHANNEL_WINDOW) {
+		ch->stats.out_of_window++;
+		return false;
+	}
+	uint64_t bit = 1ull << ahead;
+	if (ch->received & bit) {
+		ch->stats.duplicates++;
+		return false;
+	}
+	ch->received |= bit;
+	/* Slide over everything now contiguous. */
+	while (ch->received & 1) {
+		ch->received >>= 1;
+		ch->cumulative++;
+	}
+	ch->stats.received++;
+	return true;
+}
+
+void channel_make_ack(const struct channel *ch, struct proto_ack *ack)
+{
+	ack->cumulative = rte_cpu_to_be_32(ch->cumulative);
+	ack->reserved = 0;
+	ack->sack = rte_cpu_to_be_64(ch->received);
+}

@@ -1,0 +1,90 @@
+/* The migration channel: a reliable, paced message stream over an unreliable datagram link.
+ * Sequence numbers, cumulative and selective acknowledgements, retransmission on timeout and on
+ * gaps, and a token-bucket pacer. Delivery is exactly once but not in order: a page copy carries
+ * its round, so order does not matter to the engine above. */
+#ifndef FERRY_MIGRATE_CHANNEL_H
+#define FERRY_MIGRATE_CHANNEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "migrate/proto.h"
+
+#define CHANNEL_WINDOW      PROTO_SACK_BITS /* messages in flight */
+#define CHANNEL_MSG_MAX     9000            /* the largest datagram (MTU 9000 less IP/UDP) */
+#define CHANNEL_DEFAULT_RTO 20000000ull     /* 20 ms */
+
+/* Sends one datagram on the link; returns 0 or a negative errno (the channel retries later). */
+typedef int channel_send_fn(void *ctx, const void *buf, uint16_t len);
+
+struct channel_config {
+	uint64_t rate_bps;    /* pacer; 0 = unpaced */
+	uint64_t burst_bytes; /* bucket depth; 0 = 64 KiB */
+	uint64_t rto_ns;      /* retransmission timeout; 0 = CHANNEL_DEFAULT_RTO */
+	uint64_t session;
+};
+
+struct channel_slot {
+	uint32_t seq;
+	uint16_t len;
+	bool in_use;
+	uint8_t retries;
+	uint64_t sent_ns;
+	uint8_t *buf; /* CHANNEL_MSG_MAX bytes, the message as sent */
+};
+
+struct channel_stats {
+	uint64_t sent, retransmitted, fast_retransmitted, acked;
+	uint64_t received, duplicates, out_of_window, bytes_sent;
+};
+
+struct channel {
+	struct channel_config config;
+	channel_send_fn *send;
+	void *send_ctx;
+	/* sender */
+	uint32_t next_seq; /* the next message's number (starts at 1) */
+	uint32_t base;     /* the oldest unacknowledged number */
+	struct channel_slot slots[CHANNEL_WINDOW];
+	double tokens; /* bytes the pacer allows now */
+	uint64_t refill_ns;
+	/* receiver */
+	uint32_t cumulative; /* every message below this has arrived */
+	uint64_t received;   /* bit i: cumulative + i has arrived (bit 0 is always clear) */
+	struct channel_stats stats;
+};
+
+/* Prepares a channel over a link. Returns 0 or -ENOMEM. */
+int channel_init(struct channel *channel, const struct channel_config *config,
+                 channel_send_fn *send, void *send_ctx, uint64_t now_ns);
+
+/* Frees the channel's buffers. */
+void channel_fini(struct channel *channel);
+
+/* True if a message of len bytes may go now: the window has room and the pacer has tokens. */
+bool channel_can_send(struct channel *channel, uint16_t len, uint64_t now_ns);
+
+/* Sends a message built with room for its header (the channel writes the header: type, the
+ * session, the next sequence number). body points at the body, body_len its length. Returns
+ * the sequence number, or a negative errno (-EAGAIN when the window or the pacer says wait). */
+int64_t channel_send(struct channel *channel, enum proto_type type, const void *body,
+                     uint16_t body_len, uint64_t now_ns);
+
+/* Takes an ACK's content: frees what it acknowledges and resends what it shows missing. */
+void channel_on_ack(struct channel *channel, const struct proto_ack *ack, uint64_t now_ns);
+
+/* Retransmits what timed out; returns how many. Call it often (every poll). */
+unsigned int channel_poll(struct channel *channel, uint64_t now_ns);
+
+/* True once every message sent has been acknowledged. */
+bool channel_idle(const struct channel *channel);
+
+/* Receiver: records a message's sequence number. Returns true if it is new (deliver it), false
+ * for a duplicate or one outside the window (drop it). */
+bool channel_accept(struct channel *channel, uint32_t seq);
+
+/* Receiver: the acknowledgement to send back now. */
+void channel_make_ack(const struct channel *channel, struct proto_ack *ack);
+
+#endif

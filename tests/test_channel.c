@@ -1,0 +1,179 @@
+/* Unit tests of the migration channel over an in-memory link that loses, duplicates and
+ * reorders datagrams (fixed seeds), on a driven clock: exactly-once delivery, retransmission,
+ * and the pacer's rate. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+
+#include "migrate/channel.h"
+
+#define MS 1000000ull
+
+/* One direction of the link: datagrams in flight, delivered in a shuffled order. */
+struct link {
+	uint8_t bufs[256][CHANNEL_MSG_MAX];
+	uint16_t lens[256];
+	unsigned int n;
+	uint32_t loss_pct, dup_pct;
+	uint64_t rng;
+	uint64_t carried;
+};
+
+static uint32_t next_random(struct link *l)
+{
+	l->rng = l->rng * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(l->rng >> 33);
+}
+
+static int link_send(void *ctx, const void *buf, uint16_t len)
+{
+	struct link *l = ctx;
+	unsigned int copies = 1;
+
+	if (next_random(l) % 100 < l->loss_pct)
+		return 0;
+	if (next_random(l) % 100 < l->dup_pct)
+		copies = 2;
+	for (unsigned int c = 0; c < copies && l->n < 256; c++) {
+		memcpy(l->bufs[l->n], buf, len);
+		l->lens[l->n++] = len;
+	}
+	return 0;
+}
+
+/* Takes one datagram out, from anywhere in the queue (reordering). */
+static bool link_take(struct link *l, uint8_t *out, uint16_t *len)
+{
+	if (l->n == 0)
+		return false;
+	unsigned int i = next_random(l) % l->n;
+	memcpy(out, l->bufs[i], l->lens[i]);
+	*len = l->lens[i];
+	l->n--;
+	memcpy(l->bufs[i], l->bufs[l->n], l->lens[l->n]);
+	l->lens[i] = l->lens[l->n];
+	l->carried++;
+	return true;
+}
+
+static struct link forward, backward;
+
+/* Moves n messages of size bytes through the channel; returns the clock at the end. */
+static uint64_t transfer(struct channel *tx, struct channel *rx, uint32_t n, uint16_t size,
+                         uint8_t *delivered)
+{
+	static uint8_t buf[CHANNEL_MSG_MAX];
+	uint8_t body[CHANNEL_MSG_MAX];
+	uint64_t now = 1;
+	uint32_t next = 0;
+	uint16_t len;
+
+	memset(body, 0, sizeof(body));
+	while (next < n || !channel_idle(tx)) {
+		cr_assert_lt(now, 600000 * MS, "the transfer never finished");
+		while (next < n && channel_can_send(tx, (uint16_t)(size + 24), now)) {
+			uint32_t index = rte_cpu_to_be_32(next);
+			memcpy(body, &index, sizeof(index));
+			cr_assert_geq(channel_send(tx, PROTO_STATE, body, size, now), 1);
+			next++;
+		}
+		while (link_take(&forward, buf, &len)) {
+			struct proto_message msg;
+			cr_assert_eq(proto_parse(buf, len, &msg), PROTO_OK);
+			if (!channel_accept(rx, msg.seq))
+				continue;
+			uint32_t index;
+			memcpy(&index, msg.data, sizeof(index));
+			index = rte_be_to_cpu_32(index);
+			cr_assert_lt(index, n);
+			cr_assert_eq(delivered[index], 0, "message %u delivered twice", index);
+			delivered[index] = 1;
+		}
+		struct proto_ack ack;
+		channel_make_ack(rx, &ack);
+		link_send(&backward, &ack, sizeof(ack));
+		while (link_take(&backward, buf, &len))
+			channel_on_ack(tx, (const struct proto_ack *)buf, now);
+		now += MS;
+		channel_poll(tx, now);
+	}
+	return now;
+}
+
+static void run(uint32_t loss, uint32_t dup, uint64_t seed, uint32_t n)
+{
+	struct channel tx, rx;
+	struct channel_config config = {.session = 7};
+	uint8_t *delivered = calloc(n, 1);
+
+	forward = (struct link){.loss_pct = loss, .dup_pct = dup, .rng = seed};
+	backward = (struct link){.loss_pct = loss, .dup_pct = dup, .rng = seed + 1};
+	cr_assert_eq(channel_init(&tx, &config, link_send, &forward, 0), 0);
+	cr_assert_eq(channel_init(&rx, &config, link_send, &backward, 0), 0);
+	transfer(&tx, &rx, n, 100, delivered);
+	for (uint32_t i = 0; i < n; i++)
+		cr_assert_eq(delivered[i], 1, "message %u (loss %u%%, dup %u%%)", i, loss, dup);
+	cr_assert_eq(rx.stats.received, n);
+	if (loss > 0)
+		cr_assert_gt(tx.stats.retransmitted + tx.stats.fast_retransmitted, 0);
+	if (dup > 0 || loss > 0)
+		cr_assert_gt(rx.stats.duplicates, 0);
+	channel_fini(&tx);
+	channel_fini(&rx);
+	free(delivered);
+}
+
+Test(channel, a_clean_link_delivers_everything_once)
+{
+	run(0, 0, 1, 5000);
+}
+
+Test(channel, loss_duplication_and_reordering_still_deliver_everything_exactly_once)
+{
+	run(10, 5, 2, 5000);
+	run(30, 10, 3, 2000);
+}
+
+Test(channel, the_pacer_holds_the_configured_rate)
+{
+	struct channel tx, rx;
+	/* 8 Mbit/s is 1,000 bytes a millisecond. */
+	struct channel_config config = {.session = 1, .rate_bps = 8000000, .burst_bytes = 10000};
+	uint8_t *delivered = calloc(3000, 1);
+
+	forward = (struct link){.rng = 5};
+	backward = (struct link){.rng = 6};
+	cr_assert_eq(channel_init(&tx, &config, link_send, &forward, 0), 0);
+	cr_assert_eq(channel_init(&rx, &config, link_send, &backward, 0), 0);
+	/* 3,000 messages of 1,000 bytes (976 of body and the header): 3 s at the rate, less the
+	 * first 10 messages' worth of burst. */
+	uint64_t end = transfer(&tx, &rx, 3000, 976, delivered);
+	cr_assert(end >= 2985 * MS && end <= 3010 * MS, "took %lu ms", (unsigned long)(end / MS));
+	cr_assert_eq(tx.stats.retransmitted, 0);
+	channel_fini(&tx);
+	channel_fini(&rx);
+	free(delivered);
+}
+
+Test(channel, stray_numbers_are_refused)
+{
+	struct channel rx;
+	struct channel_config config = {.session = 1};
+
+	backward = (struct link){.rng = 1};
+	cr_assert_eq(channel_init(&rx, &config, link_send, &backward, 0), 0);
+	cr_assert(channel_accept(&rx, 1));
+	cr_assert_not(channel_accept(&rx, 1), "a duplicate");
+	cr_assert_not(channel_accept(&rx, 0), "from before the window");
+	cr_assert_not(channel_accept(&rx, 2 + CHANNEL_WINDOW), "beyond the window");
+	cr_assert(channel_accept(&rx, 3));
+	cr_assert(channel_accept(&rx, 2));
+	struct proto_ack ack;
+	channel_make_ack(&rx, &ack);
+	cr_assert_eq(rte_be_to_cpu_32(ack.cumulative), 4);
+	cr_assert_eq(rte_be_to_cpu_64(ack.sack), 0);
+	channel_fini(&rx);
+}
