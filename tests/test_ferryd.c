@@ -538,11 +538,13 @@ Test(announce, rarp_frames_leave_the_uplink_tagged_on_schedule, .timeout = 60)
 	}
 	pcap_close(p);
 	cr_assert_eq(rarps, 5);
-	/* Timers never fire early; a loaded machine may make them late. */
+	/* Timers never fire early, but each frame then waits for the switch's next poll (up to
+	 * the worker's 1 ms sleep, longer on a loaded machine) before the pcap port stamps it:
+	 * allow 10 ms either way of the schedule, more on the late side. */
 	const double gaps[] = {0.050, 0.150, 0.250, 0.350};
 	for (int i = 0; i < 4; i++) {
 		double gap = times[i + 1] - times[i];
-		cr_assert(gap >= gaps[i] - 0.002 && gap < gaps[i] + 0.250, "gap %d: %.3f s", i,
+		cr_assert(gap >= gaps[i] - 0.010 && gap < gaps[i] + 0.250, "gap %d: %.3f s", i,
 		          gap);
 	}
 	char cmd[512];
