@@ -54,13 +54,18 @@ enum loop_idle_action loop_backoff_step(struct loop_backoff *backoff, bool busy)
 	return LOOP_IDLE_SLEEP;
 }
 
-static uint64_t loop_tsc_clock(void *arg)
+uint64_t loop_tsc_now_ns(void)
 {
-	(void)arg;
 	/* Scale in two steps so that 2^64 cycles of uptime never overflow the product. */
 	uint64_t hz = rte_get_tsc_hz();
 	uint64_t cycles = rte_get_tsc_cycles();
 	return (cycles / hz) * 1000000000ull + (cycles % hz) * 1000000000ull / hz;
+}
+
+static uint64_t loop_tsc_clock(void *arg)
+{
+	(void)arg;
+	return loop_tsc_now_ns();
 }
 
 int loop_init(struct loop *loop, const struct loop_backoff_config *config, loop_clock_fn *clock,

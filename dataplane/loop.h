@@ -91,6 +91,9 @@ struct loop {
 	volatile bool stop;
 };
 
+/* Nanoseconds on the TSC: the worker's default clock, for any dataplane code that needs one. */
+uint64_t loop_tsc_now_ns(void);
+
 /* The defaults: 64 spins, 1024 pauses, sleeps from 8 us doubling up to 1 ms. */
 void loop_backoff_config_default(struct loop_backoff_config *config);
 

@@ -130,7 +130,7 @@ int netif_announce(struct netif *netif)
 }
 
 int netif_init(struct netif *netif, const struct netif_config *config, struct rte_mempool *pool,
-               netif_tx_fn *tx, void *tx_ctx, uint64_t now_ns)
+               netif_tx_fn *tx, void *tx_ctx)
 {
 	memset(netif, 0, sizeof(*netif));
 	if (config->prefix_len > 32 || config->ip == 0 ||
@@ -148,13 +148,11 @@ int netif_init(struct netif *netif, const struct netif_config *config, struct rt
 	netif->tx = tx;
 	netif->tx_ctx = tx_ctx;
 	netif->up = true;
-	return netif_set_address(netif, config->ip, config->prefix_len, config->gateway, now_ns);
+	return netif_set_address(netif, config->ip, config->prefix_len, config->gateway);
 }
 
-int netif_set_address(struct netif *netif, uint32_t ip, uint8_t prefix_len, uint32_t gateway,
-                      uint64_t now_ns)
+int netif_set_address(struct netif *netif, uint32_t ip, uint8_t prefix_len, uint32_t gateway)
 {
-	(void)now_ns;
 	if (prefix_len > 32 || ip == 0)
 		return -EINVAL;
 	netif->ip = ip;

@@ -138,14 +138,13 @@ struct netif {
 /* Sets an interface up with its address; frames are built from pool and sent through tx. Sends a
  * gratuitous ARP. Returns 0 or -EINVAL for a bad configuration. */
 int netif_init(struct netif *netif, const struct netif_config *config, struct rte_mempool *pool,
-               netif_tx_fn *tx, void *tx_ctx, uint64_t now_ns);
+               netif_tx_fn *tx, void *tx_ctx);
 
 /* Frees held frames; the interface sends nothing more. */
 void netif_fini(struct netif *netif);
 
 /* Changes the address (and announces it with a gratuitous ARP); the neighbour cache is kept. */
-int netif_set_address(struct netif *netif, uint32_t ip, uint8_t prefix_len, uint32_t gateway,
-                      uint64_t now_ns);
+int netif_set_address(struct netif *netif, uint32_t ip, uint8_t prefix_len, uint32_t gateway);
 
 /* Handles received frames (takes the mbufs). */
 void netif_input(struct netif *netif, struct rte_mbuf **pkts, uint16_t n, uint64_t now_ns);

@@ -17,6 +17,7 @@
 #include <rte_malloc.h>
 
 #include "impair.h"
+#include "loop.h"
 #include "pktpool.h"
 
 static RTE_LOG_REGISTER(port_logtype, ferry.port, INFO);
@@ -310,12 +311,6 @@ static uint16_t port_tx_raw(struct port *port, struct rte_mbuf **pkts, uint16_t 
 	return sent;
 }
 
-static uint64_t port_now_ns(void)
-{
-	uint64_t hz = rte_get_tsc_hz(), cycles = rte_get_tsc_cycles();
-	return (cycles / hz) * 1000000000ull + (cycles % hz) * 1000000000ull / hz;
-}
-
 /* Frames through the emulated link: some lost, some held back, some sent now. */
 static uint16_t port_tx_impaired(struct port *port, struct rte_mbuf **pkts, uint16_t n)
 {
@@ -326,7 +321,7 @@ static uint16_t port_tx_impaired(struct port *port, struct rte_mbuf **pkts, uint
 
 	for (uint16_t done = 0; done < n;) {
 		uint16_t chunk = (uint16_t)RTE_MIN(n - done, PORT_BURST);
-		uint16_t nb = impair_admit(impair, &pkts[done], chunk, port_now_ns(), ready);
+		uint16_t nb = impair_admit(impair, &pkts[done], chunk, loop_tsc_now_ns(), ready);
 		sent += port_tx_raw(port, ready, nb);
 		done += chunk;
 	}
@@ -350,7 +345,7 @@ unsigned int port_impair_poll(struct port *port)
 
 	if (port->impair == NULL)
 		return 0;
-	uint64_t now = port_now_ns();
+	uint64_t now = loop_tsc_now_ns();
 	while ((n = impair_release(port->impair, now, due, PORT_BURST)) > 0)
 		total += port_tx_raw(port, due, n);
 	return total + (port->impair->count > 0);

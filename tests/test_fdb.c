@@ -194,9 +194,9 @@ Test(fdb, resizing_keeps_entries_and_shrinks_fairly)
 	}
 	struct rte_ether_addr s = mac(900);
 	fdb_add_static(&fdb, 0, &s, 4);
-	cr_assert_eq(fdb_set_limit(&fdb, 1000000, 0), 0, "a million entries");
+	cr_assert_eq(fdb_set_limit(&fdb, 1000000), 0, "a million entries");
 	cr_assert_eq(fdb.count, 61);
-	cr_assert_eq(fdb_set_limit(&fdb, 21, 0), 0);
+	cr_assert_eq(fdb_set_limit(&fdb, 21), 0);
 	cr_assert_eq(fdb.count, 21);
 	cr_assert_eq(fdb_lookup(&fdb, 0, &s), 4);
 	cr_assert_eq(fdb.port_count[2], 10, "the small port keeps all it had");
@@ -205,7 +205,7 @@ Test(fdb, resizing_keeps_entries_and_shrinks_fairly)
 		struct rte_ether_addr m = mac(i);
 		cr_assert_eq(fdb_lookup(&fdb, 0, &m), 1, "the busy port keeps its newest");
 	}
-	cr_assert_eq(fdb_set_limit(&fdb, 0, 0), -EINVAL);
+	cr_assert_eq(fdb_set_limit(&fdb, 0), -EINVAL);
 	fdb_fini(&fdb);
 }
 

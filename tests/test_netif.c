@@ -83,8 +83,8 @@ static void setup(void)
 	cr_assert_not_null(pool);
 	now = 1000 * SECOND;
 	struct netif_config ca = config("a", 1, "10.0.0.1"), cb = config("b", 2, "10.0.0.2");
-	cr_assert_eq(netif_init(&a, &ca, pool, wire_tx, &a_out, now), 0);
-	cr_assert_eq(netif_init(&b, &cb, pool, wire_tx, &b_out, now), 0);
+	cr_assert_eq(netif_init(&a, &ca, pool, wire_tx, &a_out), 0);
+	cr_assert_eq(netif_init(&b, &cb, pool, wire_tx, &b_out), 0);
 	cr_assert_eq(a_out.n, 1, "a gratuitous ARP on bring-up");
 	pump();
 }
@@ -247,7 +247,7 @@ Test(netif, off_link_goes_to_the_gateway_or_nowhere)
 {
 	cr_assert_eq(netif_udp_send(&a, ip4("192.0.2.1"), 9, 9, "x", 1, now), -ENETUNREACH);
 	cr_assert_eq(a.counters.drops[NETIF_DROP_NO_ROUTE], 1);
-	cr_assert_eq(netif_set_address(&a, ip4("10.0.0.1"), 24, ip4("10.0.0.2"), now), 0);
+	cr_assert_eq(netif_set_address(&a, ip4("10.0.0.1"), 24, ip4("10.0.0.2")), 0);
 	cr_assert_eq(netif_udp_send(&a, ip4("192.0.2.1"), 9, 9, "x", 1, now), 0);
 	pump();
 	cr_assert_not_null(netif_neigh_find(&a, ip4("10.0.0.2")), "the gateway was resolved");
@@ -428,7 +428,7 @@ Test(netif, answers_a_real_peer_byte_for_byte)
 	                         .prefix_len = 24};
 	unsigned int frames;
 
-	cr_assert_eq(netif_init(&real, &c, pool, wire_tx, &out, now), 0);
+	cr_assert_eq(netif_init(&real, &c, pool, wire_tx, &out), 0);
 	wire_drop_all(&out);
 	cr_assert(play("arkime--cloudshark-arp.pcap", &real, &frames));
 	cr_assert_eq(frames, 6);

@@ -408,12 +408,11 @@ static int by_age(const void *a, const void *b)
 	return x->seen_ns < y->seen_ns ? -1 : x->seen_ns > y->seen_ns;
 }
 
-int fdb_set_limit(struct fdb *fdb, uint32_t limit, uint64_t now_ns)
+int fdb_set_limit(struct fdb *fdb, uint32_t limit)
 {
 	struct fdb next;
 	char name[sizeof(fdb->name)];
 
-	(void)now_ns;
 	if (limit == 0 || limit > FDB_MAX_LIMIT)
 		return -EINVAL;
 	if (limit < fdb->nb_static)

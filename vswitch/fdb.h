@@ -149,7 +149,7 @@ void fdb_set_aging(struct fdb *fdb, uint32_t aging_s);
 
 /* Changes the capacity, keeping entries (the least recently used go first if it shrinks).
  * Returns 0 or a negative errno (the table is unchanged then). */
-int fdb_set_limit(struct fdb *fdb, uint32_t limit, uint64_t now_ns);
+int fdb_set_limit(struct fdb *fdb, uint32_t limit);
 
 /* Calls fn for every entry; stops early if fn returns non-zero. */
 void fdb_foreach(const struct fdb *fdb, int (*fn)(const struct fdb_entry *entry, void *arg),

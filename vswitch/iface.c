@@ -102,8 +102,7 @@ int iface_create(struct iface *iface, struct vswitch_host *host,
 	ret = loop_timer_arm(iface->loop, &iface->tick, IFACE_TICK_NS, IFACE_TICK_NS);
 	if (ret < 0)
 		goto fail_poller;
-	ret = netif_init(&iface->netif, &netif_config, iface->host_side.pool, iface_tx, iface,
-	                 loop_now_ns(iface->loop));
+	ret = netif_init(&iface->netif, &netif_config, iface->host_side.pool, iface_tx, iface);
 	if (ret < 0)
 		goto fail_timer;
 	return 0;

@@ -59,7 +59,7 @@ static struct fuzz_netif *fuzz_setup(void)
 		die("EAL");
 	f.pool = rte_pktmbuf_pool_create("fuzz_netif", 1023, 0, 0, 2048 + 128, SOCKET_ID_ANY);
 	if (f.pool == NULL || netif_parse_ipv4("10.0.0.1", &config.ip) < 0 ||
-	    netif_init(&f.netif, &config, f.pool, discard, NULL, 0) < 0 ||
+	    netif_init(&f.netif, &config, f.pool, discard, NULL) < 0 ||
 	    netif_udp_bind(&f.netif, 7, swallow, &f.sink) < 0)
 		die("setup");
 	return &f;

@@ -60,7 +60,7 @@ static struct fuzz_switch *fuzz_setup(void)
 	    vswitch_portgroup_add(&fs.host, "v10", vs, 10, &v10) < 0)
 		die("portgroups");
 	/* A small table so that eviction runs too. */
-	if (fdb_set_limit(&vs->fdb, 16, 0) < 0)
+	if (fdb_set_limit(&vs->fdb, 16) < 0)
 		die("fdb limit");
 	for (int i = 0; i < FUZZ_PORTS; i++) {
 		char name[16], devargs[64];

@@ -227,9 +227,8 @@ unsigned int ctlsock_worker_poll(void *arg)
 	return n;
 }
 
-static void ctl_conn_close(struct ctlsock *ctl, struct ctl_conn *conn)
+static void ctl_conn_close(struct ctl_conn *conn)
 {
-	(void)ctl;
 	close(conn->fd);
 	free(conn->in);
 	free(conn->out);
@@ -353,24 +352,24 @@ static void ctl_conn_read(struct ctlsock *ctl, unsigned int index)
 
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EINTR)
-			ctl_conn_close(ctl, conn);
+			ctl_conn_close(conn);
 		return;
 	}
 	if (n == 0)
 		conn->peer_closed = true;
 	conn->in_len += (size_t)n;
 	if (ctl_conn_process_input(ctl, index) < 0)
-		ctl_conn_close(ctl, conn);
+		ctl_conn_close(conn);
 }
 
-static void ctl_conn_write(struct ctlsock *ctl, struct ctl_conn *conn)
+static void ctl_conn_write(struct ctl_conn *conn)
 {
 	while (conn->out_sent < conn->out_len) {
 		ssize_t n = send(conn->fd, conn->out + conn->out_sent,
 		                 conn->out_len - conn->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno != EAGAIN && errno != EINTR)
-				ctl_conn_close(ctl, conn);
+				ctl_conn_close(conn);
 			return;
 		}
 		conn->out_sent += (size_t)n;
@@ -424,7 +423,7 @@ static void ctl_collect_answers(struct ctlsock *ctl)
 			free(text);
 			conn->busy = false;
 			if (ret < 0)
-				ctl_conn_close(ctl, conn);
+				ctl_conn_close(conn);
 			else
 				ctl_conn_process_input(ctl, req->conn_index);
 		}
@@ -474,18 +473,18 @@ static void *ctl_thread(void *arg)
 			if (revents == 0 || conn->fd != ctl->pollfds[p].fd)
 				continue;
 			if (revents & POLLOUT)
-				ctl_conn_write(ctl, conn);
+				ctl_conn_write(conn);
 			if (conn->fd >= 0 && (revents & POLLIN))
 				ctl_conn_read(ctl, index);
 			if (conn->fd >= 0 && (revents & (POLLERR | POLLNVAL)))
-				ctl_conn_close(ctl, conn);
+				ctl_conn_close(conn);
 			/* After a hang-up the answer to a last request is still owed, if the
 			 * peer only half-closed; a full close shows up as a failed send. */
 			if (conn->fd >= 0 && (revents & POLLHUP) && !(revents & POLLIN))
 				conn->peer_closed = true;
 			if (conn->fd >= 0 && conn->peer_closed && !conn->busy &&
 			    conn->in_len == 0 && conn->out_len == 0)
-				ctl_conn_close(ctl, conn);
+				ctl_conn_close(conn);
 		}
 		if (ctl->pollfds[1].revents & POLLIN)
 			ctl_accept(ctl);
@@ -493,10 +492,10 @@ static void *ctl_thread(void *arg)
 		for (unsigned int i = 0; i < ctl->max_clients; i++) {
 			struct ctl_conn *conn = &ctl->conns[i];
 			if (conn->fd >= 0 && conn->out_len > conn->out_sent)
-				ctl_conn_write(ctl, conn);
+				ctl_conn_write(conn);
 			if (conn->fd >= 0 && conn->peer_closed && !conn->busy &&
 			    conn->in_len == 0 && conn->out_len == 0)
-				ctl_conn_close(ctl, conn);
+				ctl_conn_close(conn);
 		}
 	}
 	return NULL;
@@ -539,7 +538,7 @@ void ctlsock_close(struct ctlsock *ctl)
 	}
 	for (unsigned int i = 0; ctl->conns != NULL && i < ctl->max_clients; i++)
 		if (ctl->conns[i].fd >= 0)
-			ctl_conn_close(ctl, &ctl->conns[i]);
+			ctl_conn_close(&ctl->conns[i]);
 	if (ctl->listen_fd >= 0) {
 		close(ctl->listen_fd);
 		unlink(ctl->path);

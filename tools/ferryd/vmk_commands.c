@@ -153,7 +153,7 @@ static int cmd_vmk_set(void *ctx, const struct cli_args *args, struct reply *rep
 		n->stale_ns = stale * 1000000000ull;
 	/* A new address is announced with a gratuitous ARP, so switches and caches follow. */
 	if (ip != n->ip || prefix_len != n->prefix_len || gateway != n->gateway)
-		netif_set_address(n, ip, prefix_len, gateway, loop_now_ns(vmk->loop));
+		netif_set_address(n, ip, prefix_len, gateway);
 	char text[16];
 	reply_str(reply, "vmk", "%s", vmk->name);
 	reply_str(reply, "ip", "%s/%u", netif_format_ipv4(n->ip, text, sizeof(text)),

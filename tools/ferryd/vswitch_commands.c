@@ -409,8 +409,7 @@ static int cmd_mac_limit(void *ctx, const struct cli_args *args, struct reply *r
 	if (n < 0)
 		return n;
 	for (int v = 0; v < n; v++) {
-		int ret = fdb_set_limit(&vswitches[v]->fdb, (uint32_t)limit,
-		                        vswitch_now_ns(&ferryd->vswitches));
+		int ret = fdb_set_limit(&vswitches[v]->fdb, (uint32_t)limit);
 		if (ret < 0)
 			return reply_error(reply, ret, "%s: cannot hold %llu entries: %s",
 			                   vswitches[v]->name, (unsigned long long)limit,
