@@ -193,9 +193,18 @@ const struct netif_neigh *netif_neigh_find(const struct netif *netif, uint32_t i
 	return NULL;
 }
 
+/* Every frame we send looks its next hop up here: a migration streams to one peer, so the last
+ * hit answers almost every time and the scan of the cache is the exception. */
 static struct netif_neigh *neigh_lookup(struct netif *netif, uint32_t ip)
 {
-	return (struct netif_neigh *)netif_neigh_find(netif, ip);
+	struct netif_neigh *last = netif->last_neigh;
+
+	if (last != NULL && last->state != NETIF_NEIGH_FREE && last->ip == ip)
+		return last;
+	struct netif_neigh *neigh = (struct netif_neigh *)netif_neigh_find(netif, ip);
+	if (neigh != NULL)
+		netif->last_neigh = neigh;
+	return neigh;
 }
 
 /* A free entry, or the stalest resolved one when the cache is full. */

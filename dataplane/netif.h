@@ -129,6 +129,7 @@ struct netif {
 	netif_echo_fn *echo_fn;
 	void *echo_ctx;
 	struct netif_neigh neighs[NETIF_NEIGH_MAX];
+	struct netif_neigh *last_neigh; /* the last one looked up: traffic goes to few peers */
 	struct netif_udp_binding udp[NETIF_UDP_BINDINGS];
 	uint64_t unreach_window_ns; /* start of the current rate-limit second */
 	uint32_t unreach_in_window;
