@@ -46,7 +46,15 @@ for _ in $(seq 600); do
 	[ "$rx" -ge "$frames" ] && break
 	sleep 0.05
 done
-sleep 0.1 # the 0.1 ms delay queue empties; the port closes (and its file flushes) at shutdown
+# The delay queue drains in 0.1 ms: wait until the output count stops moving (with a deadline).
+tx() { ctl -j show port out stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["tx_packets"])'; }
+last=-1
+for _ in $(seq 100); do
+	now=$(tx)
+	[ "$now" = "$last" ] && break
+	last=$now
+	sleep 0.02
+done
 full=$(ctl -j show port out stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["drops_by_reason"]["impair_queue_full"])')
 echo "emulation queue overflows: $full (must be 0 for the loss figure to be the emulated loss)"
 kill "$pid"
