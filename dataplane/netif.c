@@ -129,6 +129,21 @@ int netif_announce(struct netif *netif)
 	return arp_send(netif, RTE_ARP_OP_REQUEST, NULL, NULL, netif->ip);
 }
 
+static int set_address(struct netif *netif, uint32_t ip, uint8_t prefix_len, uint32_t gateway,
+                       bool announce)
+{
+	if (prefix_len > 32 || ip == 0)
+		return -EINVAL;
+	netif->ip = ip;
+	netif->prefix_len = prefix_len;
+	netif->netmask = prefix_mask(prefix_len);
+	netif->gateway = gateway;
+	/* Tell the segment where the address lives now (switches and caches update). */
+	if (announce)
+		netif_announce(netif);
+	return 0;
+}
+
 int netif_init(struct netif *netif, const struct netif_config *config, struct rte_mempool *pool,
                netif_tx_fn *tx, void *tx_ctx)
 {
@@ -147,21 +162,13 @@ int netif_init(struct netif *netif, const struct netif_config *config, struct rt
 	netif->pool = pool;
 	netif->tx = tx;
 	netif->tx_ctx = tx_ctx;
-	netif->up = true;
-	return netif_set_address(netif, config->ip, config->prefix_len, config->gateway);
+	netif->up = !config->start_down;
+	return set_address(netif, config->ip, config->prefix_len, config->gateway, netif->up);
 }
 
 int netif_set_address(struct netif *netif, uint32_t ip, uint8_t prefix_len, uint32_t gateway)
 {
-	if (prefix_len > 32 || ip == 0)
-		return -EINVAL;
-	netif->ip = ip;
-	netif->prefix_len = prefix_len;
-	netif->netmask = prefix_mask(prefix_len);
-	netif->gateway = gateway;
-	/* Tell the segment where the address lives now (switches and caches update). */
-	netif_announce(netif);
-	return 0;
+	return set_address(netif, ip, prefix_len, gateway, true);
 }
 
 static void neigh_release(struct netif *netif, struct netif_neigh *neigh,

@@ -97,6 +97,7 @@ struct netif_config {
 	uint64_t stale_ns;     /* 0 = 60 s: stale entries unused that long are forgotten */
 	uint64_t retrans_ns;   /* 0 = 1 s between ARP requests */
 	uint8_t max_probes;    /* 0 = 3 requests before giving up */
+	bool start_down;       /* down and silent until set up (a VM not yet running) */
 };
 
 struct netif_udp_binding {
@@ -137,7 +138,7 @@ struct netif {
 };
 
 /* Sets an interface up with its address; frames are built from pool and sent through tx. Sends a
- * gratuitous ARP. Returns 0 or -EINVAL for a bad configuration. */
+ * gratuitous ARP, unless config says it starts down. Returns 0 or -EINVAL for a bad configuration. */
 int netif_init(struct netif *netif, const struct netif_config *config, struct rte_mempool *pool,
                netif_tx_fn *tx, void *tx_ctx);
 

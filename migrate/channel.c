@@ -61,7 +61,7 @@ bool channel_can_send(struct channel *ch, uint16_t len, uint64_t now_ns)
 	if (ch->next_seq - ch->base >= CHANNEL_WINDOW)
 		return false;
 	refill(ch, now_ns);
-	return ch->config.rate_bps == 0 || ch->tokens >= (double)len;
+	return ch->config.rate_bps == 0 || ch->tokens >= (double)(len + ch->config.overhead_bytes);
 }
 
 static struct channel_slot *slot_of(struct channel *ch, uint32_t seq)
@@ -73,29 +73,36 @@ static struct channel_slot *slot_of(struct channel *ch, uint32_t seq)
 static int transmit(struct channel *ch, struct channel_slot *slot, uint64_t now_ns)
 {
 	int ret = ch->send(ch->send_ctx, slot->buf, slot->len);
+	uint32_t wire = (uint32_t)slot->len + ch->config.overhead_bytes;
 
 	slot->sent_ns = now_ns;
 	if (ch->config.rate_bps != 0)
-		ch->tokens -= slot->len;
+		ch->tokens -= wire;
 	ch->stats.bytes_sent += slot->len;
+	ch->stats.wire_bytes_sent += wire;
+	if (ret < 0)
+		ch->stats.send_errors++;
 	return ret;
 }
 
 int64_t channel_send(struct channel *ch, enum proto_type type, const void *body, uint16_t body_len,
-                     uint64_t now_ns)
+                     const void *data, uint16_t data_len, uint64_t now_ns)
 {
-	uint16_t len = (uint16_t)(sizeof(struct proto_header) + body_len);
+	uint32_t len = (uint32_t)sizeof(struct proto_header) + body_len + data_len;
 
 	if (len > CHANNEL_MSG_MAX)
 		return -EMSGSIZE;
-	if (!channel_can_send(ch, len, now_ns))
+	if (!channel_can_send(ch, (uint16_t)len, now_ns))
 		return -EAGAIN;
 	uint32_t seq = ch->next_seq++;
 	struct channel_slot *slot = slot_of(ch, seq);
-	proto_write_header(slot->buf, type, ch->config.session, seq, body_len);
+	proto_write_header(slot->buf, type, ch->config.session, seq,
+	                   (uint16_t)(body_len + data_len));
 	memcpy(slot->buf + sizeof(struct proto_header), body, body_len);
+	if (data_len != 0)
+		memcpy(slot->buf + sizeof(struct proto_header) + body_len, data, data_len);
 	slot->seq = seq;
-	slot->len = len;
+	slot->len = (uint16_t)len;
 	slot->in_use = true;
 	slot->retries = 0;
 	ch->stats.sent++;

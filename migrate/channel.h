@@ -23,6 +23,7 @@ struct channel_config {
 	uint64_t burst_bytes; /* bucket depth; 0 = 64 KiB */
 	uint64_t rto_ns;      /* retransmission timeout; 0 = CHANNEL_DEFAULT_RTO */
 	uint64_t session;
+	uint16_t overhead_bytes; /* what the link adds to each message (headers), for the pacer */
 };
 
 struct channel_slot {
@@ -36,7 +37,10 @@ struct channel_slot {
 
 struct channel_stats {
 	uint64_t sent, retransmitted, fast_retransmitted, acked;
-	uint64_t received, duplicates, out_of_window, bytes_sent;
+	uint64_t received, duplicates, out_of_window;
+	uint64_t bytes_sent;      /* messages, first copies and retransmissions */
+	uint64_t wire_bytes_sent; /* the same with the link's overhead: what the pacer paid */
+	uint64_t send_errors;     /* the link refused a message (it is resent on timeout) */
 };
 
 struct channel {
@@ -65,11 +69,11 @@ void channel_fini(struct channel *channel);
 /* True if a message of len bytes may go now: the window has room and the pacer has tokens. */
 bool channel_can_send(struct channel *channel, uint16_t len, uint64_t now_ns);
 
-/* Sends a message built with room for its header (the channel writes the header: type, the
- * session, the next sequence number). body points at the body, body_len its length. Returns
- * the sequence number, or a negative errno (-EAGAIN when the window or the pacer says wait). */
+/* Sends a message: the channel writes the header (type, the session, the next sequence number),
+ * then the body's fixed part and its data (which may be NULL). Returns the sequence number, or a
+ * negative errno (-EAGAIN when the window or the pacer says wait, -EMSGSIZE if too big). */
 int64_t channel_send(struct channel *channel, enum proto_type type, const void *body,
-                     uint16_t body_len, uint64_t now_ns);
+                     uint16_t body_len, const void *data, uint16_t data_len, uint64_t now_ns);
 
 /* Takes an ACK's content: frees what it acknowledges and resends what it shows missing. */
 void channel_on_ack(struct channel *channel, const struct proto_ack *ack, uint64_t now_ns);

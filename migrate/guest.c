@@ -43,6 +43,9 @@ int guest_create(struct guest *guest, struct vswitch_host *host,
 	        .mac = config->mac,
 	        .ip = config->ip,
 	        .prefix_len = config->prefix_len,
+	        /* A VM is created powered off: its vnic says nothing until it runs (an incoming
+	         * migration must not draw its MAC's traffic before it resumes). */
+	        .start_down = true,
 	};
 	int ret;
 
@@ -70,8 +73,6 @@ int guest_create(struct guest *guest, struct vswitch_host *host,
 	ret = loop_poller_add(guest->loop, config->name, LOOP_POLLER_DATAPLANE, guest_poll, guest);
 	if (ret < 0)
 		goto fail_vnic;
-	/* A VM is created powered off: its vnic answers nothing until it runs. */
-	guest->vnic.netif.up = false;
 	return 0;
 fail_vnic:
 	iface_destroy(&guest->vnic);
@@ -108,6 +109,23 @@ unsigned int guest_poll(void *arg)
 	return guest->workload.rate == 0 ? (unsigned int)written : 0;
 }
 
+int guest_load_state(struct guest *guest, const void *buf, size_t len)
+{
+	int ret = vm_load_state(&guest->vm, buf, len);
+	struct vm_synthetic_state state;
+
+	if (ret < 0)
+		return ret;
+	/* The workload travels in the vCPU state: show what now runs. */
+	memcpy(&state, buf, sizeof(state));
+	guest->workload.pattern = (enum vm_pattern)state.pattern;
+	guest->workload.seed = state.seed;
+	guest->workload.working_set_pages = state.working_set_pages;
+	guest->workload.rate = state.rate;
+	guest->workload.max_steps_per_run = state.max_steps_per_run;
+	return 0;
+}
+
 int guest_parse_workload(const char *spec, struct vm_workload *workload)
 {
 	char text[128], *save = NULL;
@@ -139,6 +157,8 @@ int guest_parse_workload(const char *spec, struct vm_workload *workload)
 			workload->working_set_pages = n;
 		else if (strcmp(item, "seed") == 0)
 			workload->seed = n;
+		else if (strcmp(item, "fill") == 0 && n <= 100)
+			workload->fill_percent = (uint32_t)n;
 		else
 			return -EINVAL;
 	}

@@ -45,6 +45,10 @@ void guest_destroy(struct guest *guest);
 void guest_resume(struct guest *guest);
 void guest_pause(struct guest *guest);
 
+/* Loads a vCPU state that came with a migration, and the workload it carries. Returns 0 or
+ * -EINVAL if the backend refuses it. */
+int guest_load_state(struct guest *guest, const void *buf, size_t len);
+
 /* Loop poller: runs the workload. Returns the pages written when the VM runs flat out (so the
  * worker keeps going), 0 for a rate-limited one (so the worker may sleep between its steps). */
 unsigned int guest_poll(void *guest);
@@ -52,7 +56,8 @@ unsigned int guest_poll(void *guest);
 /* The UDP counter's value, read from guest memory. */
 uint64_t guest_counter(const struct guest *guest);
 
-/* Parses "pattern[,rate=N|max][,ws=PAGES][,seed=N]" into a workload; -EINVAL if malformed. */
+/* Parses "pattern[,rate=N|max][,ws=PAGES][,seed=N][,fill=PERCENT]" into a workload; -EINVAL if
+ * malformed. */
 int guest_parse_workload(const char *spec, struct vm_workload *workload);
 
 #endif

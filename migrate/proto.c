@@ -21,8 +21,8 @@ static const size_t body_sizes[PROTO_TYPE_MAX] = {
         [PROTO_PAGES] = sizeof(struct proto_pages),
         [PROTO_ZERO_RUN] = sizeof(struct proto_zero_run),
         [PROTO_ACK] = sizeof(struct proto_ack),
-        [PROTO_STATE] = 0,
-        [PROTO_CONFIRM] = 0,
+        [PROTO_STATE] = sizeof(struct proto_state),
+        [PROTO_CONFIRM] = sizeof(struct proto_confirm),
         [PROTO_CANCEL] = 0,
 };
 
@@ -160,6 +160,14 @@ const char *proto_refusal_name(enum proto_refusal reason)
 		return "the destination lacks memory for the VM";
 	case PROTO_REFUSE_BUSY:
 		return "the destination is busy with another migration";
+	case PROTO_REFUSE_INCOMPLETE:
+		return "the vCPU state came before every page";
+	case PROTO_REFUSE_STATE:
+		return "the vCPU state does not load on the destination";
+	case PROTO_REFUSE_VERIFY:
+		return "the destination's memory differs from the source's";
+	case PROTO_REFUSE_CANCELLED:
+		return "cancelled on the destination";
 	}
 	return "refused";
 }

@@ -42,6 +42,10 @@ enum proto_refusal {
 	PROTO_REFUSE_NO_PORTGROUP,
 	PROTO_REFUSE_NO_MEMORY,
 	PROTO_REFUSE_BUSY,
+	PROTO_REFUSE_INCOMPLETE, /* the vCPU state came before every page */
+	PROTO_REFUSE_STATE,      /* the vCPU state does not load */
+	PROTO_REFUSE_VERIFY,     /* the memory's hash differs from the source's */
+	PROTO_REFUSE_CANCELLED,  /* the destination's operator cancelled */
 };
 
 /* Every message starts with this: 24 bytes, network byte order. */
@@ -67,7 +71,11 @@ struct proto_hello {
 	uint8_t reserved;
 	uint32_t ip;
 	uint64_t memory_pages;
-	uint64_t reserved2;
+	uint16_t announce_rounds; /* the self-announcement the destination sends on resume */
+	uint16_t announce_initial_ms;
+	uint16_t announce_step_ms;
+	uint8_t announce_garp;
+	uint8_t reserved2;
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct proto_hello) == 108, "proto_hello is 108 bytes");
@@ -123,6 +131,25 @@ struct proto_ack {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct proto_ack) == 16, "proto_ack is 16 bytes");
+
+/* STATE: 16 bytes, then the vCPU state blob. Sent once every page copy is acknowledged. */
+struct proto_state {
+	uint64_t memory_hash; /* of the paused source's memory, when verify is set */
+	uint32_t final_round;
+	uint8_t verify;  /* 1: the destination compares its memory's hash before confirming */
+	uint8_t running; /* 1: the VM ran on the source, so it runs on the destination */
+	uint8_t reserved[2];
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_state) == 16, "proto_state is 16 bytes");
+
+/* CONFIRM: 16 bytes. The destination holds every page and runs the VM. */
+struct proto_confirm {
+	uint64_t memory_hash; /* the destination's, when verify was asked; else 0 */
+	uint64_t resumed_ns;  /* the destination's clock when it resumed the VM (for its logs) */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_confirm) == 16, "proto_confirm is 16 bytes");
 
 /* A parsed message: the header in host byte order and the body in place. */
 struct proto_message {

@@ -134,6 +134,27 @@ void vm_page_load(struct vm *vm, uint64_t page, const void *data)
 	}
 }
 
+void vm_page_load_part(struct vm *vm, uint64_t page, uint32_t offset, const void *data,
+                       uint32_t len)
+{
+	memcpy(vm_page(vm, page) + offset, data, len);
+	if (!bit_test(vm->touched, page)) {
+		bit_set(vm->touched, page);
+		vm->stats.pages_touched++;
+	}
+}
+
+void vm_page_load_zero(struct vm *vm, uint64_t page)
+{
+	if (bit_test(vm->touched, page))
+		memset(vm_page(vm, page), 0, VM_PAGE_SIZE);
+}
+
+bool vm_page_touched(const struct vm *vm, uint64_t page)
+{
+	return bit_test(vm->touched, page);
+}
+
 /* FNV-1a over 64-bit words, folded per page with the page number: cheap, and enough to tell two
  * memories apart in a test or a `verify on` migration. */
 uint64_t vm_memory_hash(const struct vm *vm)

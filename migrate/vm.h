@@ -97,6 +97,17 @@ bool vm_page_is_zero(const struct vm *vm, uint64_t page);
 /* Stores a page that arrived from elsewhere (a migration), marking it touched but not dirty. */
 void vm_page_load(struct vm *vm, uint64_t page, const void *data);
 
+/* Stores part of a page that arrived from elsewhere (a fragment), marking it touched but not
+ * dirty. The caller has checked that offset + len stays inside the page. */
+void vm_page_load_part(struct vm *vm, uint64_t page, uint32_t offset, const void *data,
+                       uint32_t len);
+
+/* Makes a page all zeros (a zero-page marker arrived), without touching untouched pages. */
+void vm_page_load_zero(struct vm *vm, uint64_t page);
+
+/* True if the page was ever written (the others are zeros without being read). */
+bool vm_page_touched(const struct vm *vm, uint64_t page);
+
 /* A 64-bit hash of the whole memory (untouched pages count as zeros without being read). */
 uint64_t vm_memory_hash(const struct vm *vm);
 

@@ -89,6 +89,17 @@ uint64_t vm_synthetic_step(const struct vm *vm)
 	return ((const struct synthetic *)vm->backend)->step;
 }
 
+/* Power-on contents: the first fill_percent of the working set, every word a function of the
+ * seed and its address, so two VMs made alike are alike byte for byte. */
+static void fill(struct vm *vm, const struct vm_workload *w)
+{
+	uint64_t pages = w->working_set_pages * w->fill_percent / 100;
+
+	for (uint64_t page = 0; page < pages; page++)
+		for (uint32_t offset = 0; offset < VM_PAGE_SIZE; offset += 8)
+			vm_write64(vm, page, offset, mix(w->seed ^ (page * VM_PAGE_SIZE + offset)));
+}
+
 static int synthetic_init(struct vm *vm, const void *config)
 {
 	const struct vm_workload *w = config;
@@ -106,7 +117,12 @@ static int synthetic_init(struct vm *vm, const void *config)
 		free(s);
 		return -EINVAL;
 	}
+	if (s->workload.fill_percent > 100) {
+		free(s);
+		return -EINVAL;
+	}
 	vm->backend = s;
+	fill(vm, &s->workload);
 	return 0;
 }
 

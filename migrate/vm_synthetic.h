@@ -20,6 +20,8 @@ struct vm_workload {
 	uint64_t working_set_pages; /* 0 = all of memory */
 	uint64_t rate;              /* page writes per second; 0 = as fast as its share allows */
 	uint32_t max_steps_per_run; /* bounds one vm_run on the worker; 0 = 4096 */
+	uint32_t fill_percent;      /* of the working set written with data at power-on, as a
+	                             * booted guest's memory is; not part of the vCPU state */
 };
 
 /* The vCPU state on the wire: little-endian, 48 bytes. */

@@ -76,8 +76,11 @@ static uint64_t transfer(struct channel *tx, struct channel *rx, uint32_t n, uin
 		cr_assert_lt(now, 600000 * MS, "the transfer never finished");
 		while (next < n && channel_can_send(tx, (uint16_t)(size + 24), now)) {
 			uint32_t index = rte_cpu_to_be_32(next);
+			struct proto_state state = {0};
 			memcpy(body, &index, sizeof(index));
-			cr_assert_geq(channel_send(tx, PROTO_STATE, body, size, now), 1);
+			cr_assert_geq(channel_send(tx, PROTO_STATE, &state, sizeof(state), body,
+			                           (uint16_t)(size - sizeof(state)), now),
+			              1);
 			next++;
 		}
 		while (link_take(&forward, buf, &len)) {

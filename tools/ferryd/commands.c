@@ -378,7 +378,7 @@ static int cmd_log_level(void *ctx, const struct cli_args *args, struct reply *r
 }
 
 /* "1g", "100m", "2.5gbit", "10k", or plain bits per second. */
-static int parse_rate(const char *text, uint64_t *bps)
+int commands_parse_rate(const char *text, uint64_t *bps)
 {
 	char *end;
 	double value = strtod(text, &end);
@@ -426,7 +426,7 @@ static int parse_percent(const char *text, uint32_t *ppm)
 }
 
 /* Milliseconds, decimals allowed. */
-static int parse_ms(const char *text, uint64_t *ns)
+int commands_parse_ms(const char *text, uint64_t *ns)
 {
 	char *end;
 	double value = strtod(text, &end);
@@ -448,11 +448,14 @@ static int cmd_port_set_impair(void *ctx, const struct cli_args *args, struct re
 	if (port == NULL)
 		return -ENOENT;
 	if (cli_arg(args, "off") == NULL) {
-		if ((v = cli_arg(args, "rate")) != NULL && parse_rate(v, &config.rate_bps) < 0)
+		if ((v = cli_arg(args, "rate")) != NULL &&
+		    commands_parse_rate(v, &config.rate_bps) < 0)
 			return reply_error(reply, -EINVAL, "rate: '%.32s' (say 1g, 100m, 10k)", v);
-		if ((v = cli_arg(args, "delay")) != NULL && parse_ms(v, &config.delay_ns) < 0)
+		if ((v = cli_arg(args, "delay")) != NULL &&
+		    commands_parse_ms(v, &config.delay_ns) < 0)
 			return reply_error(reply, -EINVAL, "delay: '%.32s' (milliseconds)", v);
-		if ((v = cli_arg(args, "jitter")) != NULL && parse_ms(v, &config.jitter_ns) < 0)
+		if ((v = cli_arg(args, "jitter")) != NULL &&
+		    commands_parse_ms(v, &config.jitter_ns) < 0)
 			return reply_error(reply, -EINVAL, "jitter: '%.32s' (milliseconds)", v);
 		if ((v = cli_arg(args, "loss")) != NULL && parse_percent(v, &config.loss_ppm) < 0)
 			return reply_error(reply, -EINVAL, "loss: '%.32s' (0-100%%)", v);

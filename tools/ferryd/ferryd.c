@@ -9,6 +9,7 @@
 #include <rte_log.h>
 
 #include "commands.h"
+#include "migrate_commands.h"
 #include "vm_commands.h"
 #include "vmk_commands.h"
 #include "vswitch_commands.h"
@@ -17,6 +18,66 @@ static RTE_LOG_REGISTER(ferryd_logtype, ferry.ferryd, INFO);
 
 #define FERRYD_LOG(level, fmt, ...)                                                                \
 	rte_log(RTE_LOG_##level, ferryd_logtype, "ferryd: " fmt "\n", ##__VA_ARGS__)
+
+struct guest *ferryd_guest_find(const struct ferryd *ferryd, const char *name)
+{
+	for (unsigned int i = 0; i < ferryd->nb_guests; i++)
+		if (strcmp(ferryd->guests[i]->vm.name, name) == 0)
+			return ferryd->guests[i];
+	return NULL;
+}
+
+struct iface *ferryd_vmk_find(const struct ferryd *ferryd, const char *name)
+{
+	for (unsigned int i = 0; i < ferryd->nb_vmks; i++)
+		if (strcmp(ferryd->vmks[i]->name, name) == 0)
+			return ferryd->vmks[i];
+	return NULL;
+}
+
+/* The migration engine's view of this host's VMs. */
+static bool hook_vm_exists(void *ctx, const char *name, const struct rte_ether_addr *mac)
+{
+	struct ferryd *ferryd = ctx;
+
+	if (name != NULL)
+		return ferryd_guest_find(ferryd, name) != NULL;
+	for (unsigned int i = 0; i < ferryd->nb_guests; i++)
+		if (rte_is_same_ether_addr(&ferryd->guests[i]->vnic.netif.mac, mac))
+			return true;
+	return false;
+}
+
+static bool hook_vm_room(void *ctx)
+{
+	const struct ferryd *ferryd = ctx;
+
+	return ferryd->nb_guests < FERRYD_MAX_VMS;
+}
+
+static void hook_vm_arrived(void *ctx, struct guest *guest)
+{
+	struct ferryd *ferryd = ctx;
+
+	/* vm_room said yes at admission, and only the engine adds VMs between. */
+	ferryd->guests[ferryd->nb_guests++] = guest;
+}
+
+static void hook_vm_departed(void *ctx, struct guest *guest)
+{
+	struct ferryd *ferryd = ctx;
+
+	for (unsigned int i = 0; i < ferryd->nb_guests; i++) {
+		if (ferryd->guests[i] != guest)
+			continue;
+		memmove(&ferryd->guests[i], &ferryd->guests[i + 1],
+		        (ferryd->nb_guests - i - 1) * sizeof(ferryd->guests[0]));
+		ferryd->nb_guests--;
+		break;
+	}
+	guest_destroy(guest);
+	free(guest);
+}
 
 int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 {
@@ -38,6 +99,16 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 	port_table_init(&ferryd->ports);
 	vmkping_table_init(&ferryd->pings, &ferryd->loop);
 	ret = vswitch_host_init(&ferryd->vswitches, &ferryd->loop);
+	struct migration_hooks hooks = {
+	        .ctx = ferryd,
+	        .vm_exists = hook_vm_exists,
+	        .vm_room = hook_vm_room,
+	        .vm_arrived = hook_vm_arrived,
+	        .vm_departed = hook_vm_departed,
+	};
+	if (ret == 0)
+		ret = migration_engine_init(&ferryd->migrations, &ferryd->loop, &ferryd->vswitches,
+		                            &ferryd->pools, &hooks);
 	if (ret == 0) {
 		cli_table_init(&ferryd->cli);
 		ret = commands_register(ferryd);
@@ -47,6 +118,8 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 			ret = vmk_commands_register(ferryd);
 		if (ret == 0)
 			ret = vm_commands_register(ferryd);
+		if (ret == 0)
+			ret = migrate_commands_register(ferryd);
 	}
 	if (ret < 0)
 		loop_fini(&ferryd->loop);
@@ -56,6 +129,7 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)
 void ferryd_fini(struct ferryd *ferryd)
 {
 	vmkping_table_fini(&ferryd->pings);
+	migration_engine_fini(&ferryd->migrations);
 	while (ferryd->nb_guests > 0) {
 		struct guest *guest = ferryd->guests[--ferryd->nb_guests];
 		guest_destroy(guest);

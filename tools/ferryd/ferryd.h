@@ -10,6 +10,7 @@
 #include "dataplane/pktpool.h"
 #include "dataplane/port.h"
 #include "migrate/guest.h"
+#include "migrate/migration.h"
 #include "vswitch/iface.h"
 #include "vswitch/vswitch.h"
 
@@ -32,6 +33,7 @@ struct ferryd {
 	struct vmkping_table pings;
 	struct guest *guests[FERRYD_MAX_VMS];
 	unsigned int nb_guests;
+	struct migration_engine migrations;
 	struct cli_table cli;
 	uint64_t start_ns;
 };
@@ -41,6 +43,12 @@ int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config);
 
 /* Closes every port and frees the pools. */
 void ferryd_fini(struct ferryd *ferryd);
+
+/* The VM of that name, NULL if none. */
+struct guest *ferryd_guest_find(const struct ferryd *ferryd, const char *name);
+
+/* The vmk of that name, NULL if none. */
+struct iface *ferryd_vmk_find(const struct ferryd *ferryd, const char *name);
 
 /* Runs a startup file: one command per line, # comments. Stops at the first failing line and
  * logs "file:line: reason". Returns 0 or that line's negative errno. */

@@ -56,7 +56,7 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 	if (guest_parse_workload(spec != NULL ? spec : "uniform,rate=1000", &config.workload) < 0)
 		return reply_error(reply, -EINVAL,
 		                   "workload: '%.64s' (uniform|hotcold|sequential[,rate=N|max]"
-		                   "[,ws=PAGES][,seed=N])",
+		                   "[,ws=PAGES][,seed=N][,fill=PERCENT])",
 		                   spec);
 	for (unsigned int i = 0; i < ferryd->nb_guests; i++)
 		if (rte_is_same_ether_addr(&ferryd->guests[i]->vnic.netif.mac, &config.mac))
@@ -79,6 +79,8 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 	ferryd->guests[ferryd->nb_guests++] = guest;
 	/* Created and started, as `vim-cmd vmsvc/power.on` would follow the registration. */
 	guest_resume(guest);
+	/* A guest that boots says where it is, as an OS's gratuitous ARP does. */
+	netif_announce(&guest->vnic.netif);
 	reply_str(reply, "vm", "%s", guest->vm.name);
 	reply_u64(reply, "memory_mb", memory_mb);
 	reply_str(reply, "state", "running");
@@ -151,6 +153,9 @@ static int cmd_vm_pause(void *ctx, const struct cli_args *args, struct reply *re
 
 	if (g == NULL)
 		return -ENOENT;
+	if (migration_guest_busy(&((struct ferryd *)ctx)->migrations, g))
+		return reply_error(reply, -EBUSY, "VM '%s' is migrating (see 'migrate status')",
+		                   g->vm.name);
 	guest_pause(g);
 	return 0;
 }
@@ -161,6 +166,9 @@ static int cmd_vm_resume(void *ctx, const struct cli_args *args, struct reply *r
 
 	if (g == NULL)
 		return -ENOENT;
+	if (migration_guest_busy(&((struct ferryd *)ctx)->migrations, g))
+		return reply_error(reply, -EBUSY, "VM '%s' is migrating (see 'migrate status')",
+		                   g->vm.name);
 	guest_resume(g);
 	return 0;
 }
@@ -172,6 +180,9 @@ static int cmd_vm_destroy(void *ctx, const struct cli_args *args, struct reply *
 
 	if (g == NULL)
 		return -ENOENT;
+	if (migration_guest_busy(&ferryd->migrations, g))
+		return reply_error(reply, -EBUSY, "VM '%s' is migrating (see 'migrate status')",
+		                   g->vm.name);
 	for (unsigned int i = 0; i < ferryd->nb_guests; i++) {
 		if (ferryd->guests[i] != g)
 			continue;
@@ -223,7 +234,7 @@ static const struct cli_command vm_commands[] = {
         {"vm create <name> mem <mib> mac <mac> ip <address> portgroup <portgroup> "
          "[workload <spec>]",
          "create and start an emulated VM (workload: uniform|hotcold|sequential[,rate=N|max]"
-         "[,ws=PAGES][,seed=N], default uniform,rate=1000)",
+         "[,ws=PAGES][,seed=N][,fill=PERCENT], default uniform,rate=1000)",
          cmd_vm_create},
         {"vm list", "the VMs on this host", cmd_vm_list},
         {"vm show <name>", "a VM: state, memory, pages touched, dirty rate, steps, counters",
