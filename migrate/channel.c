@@ -26,6 +26,7 @@ int channel_init(struct channel *ch, const struct channel_config *config, channe
 	ch->next_seq = ch->base = 1;
 	ch->cumulative = 1;
 	ch->tokens = (double)ch->config.burst_bytes;
+	ch->rto_ns = ch->config.rto_ns;
 	ch->refill_ns = now_ns;
 	for (unsigned int i = 0; i < CHANNEL_WINDOW; i++) {
 		ch->slots[i].buf = malloc(CHANNEL_MSG_MAX);
@@ -53,6 +54,7 @@ static void refill(struct channel *ch, uint64_t now_ns)
 	              NS_PER_SECOND;
 	if (ch->tokens > (double)ch->config.burst_bytes)
 		ch->tokens = (double)ch->config.burst_bytes;
+	ch->rto_ns = ch->config.rto_ns;
 	ch->refill_ns = now_ns;
 }
 
@@ -110,8 +112,30 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
 	return seq;
 }
 
-static void release(struct channel *ch, struct channel_slot *slot)
+/* RFC 6298's estimator, fed only by messages sent once (Karn): the timeout follows the link,
+ * from CHANNEL_MIN_RTO to the configured one. */
+static void rtt_sample(struct channel *ch, uint64_t rtt)
 {
+	if (ch->srtt_ns == 0) {
+		ch->srtt_ns = rtt;
+		ch->rttvar_ns = rtt / 2;
+	} else {
+		uint64_t error = rtt > ch->srtt_ns ? rtt - ch->srtt_ns : ch->srtt_ns - rtt;
+		ch->rttvar_ns = (3 * ch->rttvar_ns + error) / 4;
+		ch->srtt_ns = (7 * ch->srtt_ns + rtt) / 8;
+	}
+	uint64_t rto = ch->srtt_ns + 4 * ch->rttvar_ns;
+	if (rto < CHANNEL_MIN_RTO)
+		rto = CHANNEL_MIN_RTO;
+	if (rto > ch->config.rto_ns)
+		rto = ch->config.rto_ns;
+	ch->rto_ns = rto;
+}
+
+static void release(struct channel *ch, struct channel_slot *slot, uint64_t now_ns)
+{
+	if (slot->retries == 0)
+		rtt_sample(ch, now_ns - slot->sent_ns);
 	slot->in_use = false;
 	ch->stats.acked++;
 }
@@ -127,7 +151,7 @@ void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t no
 	for (uint32_t seq = ch->base; (int32_t)(seq - cumulative) < 0; seq++) {
 		struct channel_slot *slot = slot_of(ch, seq);
 		if (slot->in_use && slot->seq == seq)
-			release(ch, slot);
+			release(ch, slot, now_ns);
 	}
 	if ((int32_t)(cumulative - ch->base) > 0)
 		ch->base = cumulative;
@@ -138,18 +162,18 @@ void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t no
 		uint32_t seq = cumulative + i;
 		struct channel_slot *slot = slot_of(ch, seq);
 		if (slot->in_use && slot->seq == seq)
-			release(ch, slot);
+			release(ch, slot, now_ns);
 		highest = i;
 	}
 	/* Something after the gap arrived: the gap itself is lost, not late. Resend it at once,
-	 * once per round trip. */
+	 * at most once per round trip. */
+	uint64_t round_trip = ch->srtt_ns != 0 ? ch->srtt_ns : ch->rto_ns / 4;
 	for (unsigned int i = 0; i < highest; i++) {
 		uint32_t seq = cumulative + i;
 		if (i != 0 && (sack & (1ull << i)))
 			continue;
 		struct channel_slot *slot = slot_of(ch, seq);
-		if (slot->in_use && slot->seq == seq &&
-		    now_ns - slot->sent_ns >= ch->config.rto_ns / 4) {
+		if (slot->in_use && slot->seq == seq && now_ns - slot->sent_ns >= round_trip) {
 			slot->retries++;
 			ch->stats.fast_retransmitted++;
 			transmit(ch, slot, now_ns);
@@ -166,7 +190,11 @@ unsigned int channel_poll(struct channel *ch, uint64_t now_ns)
 
 	for (uint32_t seq = ch->base; seq != ch->next_seq; seq++) {
 		struct channel_slot *slot = slot_of(ch, seq);
-		if (!slot->in_use || slot->seq != seq || now_ns - slot->sent_ns < ch->config.rto_ns)
+		/* Each retry waits twice as long, up to the configured timeout. */
+		uint64_t timeout = ch->rto_ns << (slot->retries < 5 ? slot->retries : 5);
+		if (timeout > ch->config.rto_ns)
+			timeout = ch->config.rto_ns;
+		if (!slot->in_use || slot->seq != seq || now_ns - slot->sent_ns < timeout)
 			continue;
 		slot->retries++;
 		ch->stats.retransmitted++;

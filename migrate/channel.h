@@ -13,7 +13,8 @@
 
 #define CHANNEL_WINDOW      PROTO_SACK_BITS /* messages in flight */
 #define CHANNEL_MSG_MAX     9000            /* the largest datagram (MTU 9000 less IP/UDP) */
-#define CHANNEL_DEFAULT_RTO 20000000ull     /* 20 ms */
+#define CHANNEL_DEFAULT_RTO 20000000ull     /* 20 ms: the first timeout, and the longest */
+#define CHANNEL_MIN_RTO     1000000ull      /* 1 ms: the shortest, whatever the RTT says */
 
 /* Sends one datagram on the link; returns 0 or a negative errno (the channel retries later). */
 typedef int channel_send_fn(void *ctx, const void *buf, uint16_t len);
@@ -21,7 +22,7 @@ typedef int channel_send_fn(void *ctx, const void *buf, uint16_t len);
 struct channel_config {
 	uint64_t rate_bps;    /* pacer; 0 = unpaced */
 	uint64_t burst_bytes; /* bucket depth; 0 = 64 KiB */
-	uint64_t rto_ns;      /* retransmission timeout; 0 = CHANNEL_DEFAULT_RTO */
+	uint64_t rto_ns; /* first and longest retransmission timeout; 0 = CHANNEL_DEFAULT_RTO */
 	uint64_t session;
 	uint16_t overhead_bytes; /* what the link adds to each message (headers), for the pacer */
 };
@@ -52,6 +53,8 @@ struct channel {
 	uint32_t base;     /* the oldest unacknowledged number */
 	struct channel_slot slots[CHANNEL_WINDOW];
 	double tokens; /* bytes the pacer allows now */
+	/* round-trip estimate from first transmissions' acks (RFC 6298), for the timeout */
+	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	uint64_t refill_ns;
 	/* receiver */
 	uint32_t cumulative; /* every message below this has arrived */

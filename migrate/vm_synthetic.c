@@ -9,6 +9,7 @@
 
 #define NS_PER_SECOND     1000000000ull
 #define DEFAULT_MAX_STEPS 4096
+#define THROTTLE_SLICE_NS 10000000ull
 
 struct synthetic {
 	struct vm_workload workload;
@@ -155,7 +156,10 @@ static uint64_t synthetic_run(struct vm *vm, uint64_t now_ns)
 		if (s->credit_ns > NS_PER_SECOND)
 			s->credit_ns = NS_PER_SECOND;
 	} else if (vm->throttle_percent != 0) {
-		steps = steps * (100 - vm->throttle_percent) / 100;
+		/* As QEMU's throttle: the vCPU sleeps throttle% of every 10 ms slice. */
+		uint64_t at = now_ns % THROTTLE_SLICE_NS;
+		if (at >= THROTTLE_SLICE_NS * (100 - vm->throttle_percent) / 100)
+			return 0;
 	}
 	for (uint64_t i = 0; i < steps; i++)
 		step_once(vm, s);

@@ -1,0 +1,675 @@
+/* Live migration between two ferryd hosts in one process, wired by the ring PMD: exactness for
+ * every workload pattern at MTU 1500 and 9000, over impaired links, refusals, bad and replayed
+ * packets, a destination that dies, and the announce on a pcap uplink. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_byteorder.h>
+#include <rte_eal.h>
+#include <rte_ring.h>
+
+#include "ferryd.h"
+#include "migrate/vm_synthetic.h"
+
+#define SECOND   1000000000ull
+#define VM_MAC   "02:00:00:00:00:0a"
+#define A_VMK_IP "50.50.50.1"
+#define B_VMK_IP "50.50.50.2"
+
+struct host {
+	struct ferryd d;
+	bool alive;
+};
+
+static struct host *a, *b;
+static struct rte_ring *a_to_b, *b_to_a;
+static char key_path[64], other_key_path[64];
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void setup_eal(void)
+{
+	static bool done;
+	char *argv[] = {"test_migration", "--no-huge", "--no-shconf",    "-m",
+	                "1024",           "--no-pci",  "--no-telemetry", "--log-level=*:error"};
+
+	if (!done) {
+		cr_assert_geq(rte_eal_init((int)(sizeof(argv) / sizeof(argv[0])), argv), 0);
+		done = true;
+	}
+	snprintf(key_path, sizeof(key_path), "/tmp/ferry-test-key-%d", getpid());
+	snprintf(other_key_path, sizeof(other_key_path), "/tmp/ferry-test-key2-%d", getpid());
+	write_file(key_path, "correct horse battery staple\n");
+	write_file(other_key_path, "incorrect donkey battery staple\n");
+}
+
+/* Runs a command on a host; returns its errno and leaves the rendered reply in out. */
+static int ctl_try(struct host *h, char *out, size_t size, const char *fmt, ...)
+{
+	struct cli_session session = {.format = REPLY_FORMAT_TEXT};
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	struct reply *reply = reply_new();
+	cr_assert_not_null(reply);
+	int ret = cli_execute(&h->d.cli, &session, line, reply);
+	if (out != NULL) {
+		char *text = ret < 0 ? strdup(reply_error_message(reply))
+		                     : reply_render(reply, REPLY_FORMAT_TEXT, NULL);
+		snprintf(out, size, "%s", text != NULL ? text : "");
+		free(text);
+	}
+	reply_free(reply);
+	return ret;
+}
+
+#define ctl(h, ...)                                                                                \
+	do {                                                                                       \
+		char err_[512];                                                                    \
+		int ret_ = ctl_try(h, err_, sizeof(err_), __VA_ARGS__);                            \
+		cr_assert_eq(ret_, 0, "%s", err_);                                                 \
+	} while (0)
+
+/* A host: an uplink on the rings (the wire to the other host), a VM port group on VLAN 10, a
+ * vMotion vmk on VLAN 20, and a listener. */
+static struct host *host_new(const char *vmk_ip, struct rte_ring *rx, struct rte_ring *tx,
+                             unsigned int mtu)
+{
+	struct host *h = calloc(1, sizeof(*h));
+	struct ferryd_config config = {.mbuf_data_room = 9216 + 128, .min_mbufs = 4096};
+	struct port_config port_config;
+
+	cr_assert_not_null(h);
+	cr_assert_eq(ferryd_init(&h->d, &config), 0);
+	struct port *link = calloc(1, sizeof(*link));
+	port_config_default(&port_config);
+	port_config.mtu = 9000;
+	cr_assert_eq(port_open_rings(link, "link0", rx, tx, &port_config, &h->d.pools), 0);
+	h->d.ports.ports[h->d.ports.nb_ports++] = link;
+	cr_assert_eq(vswitch_port_attach(vswitch_find(&h->d.vswitches, VSWITCH_DEFAULT_NAME), link,
+	                                 VSWITCH_ROLE_UPLINK, NULL, NULL),
+	             0);
+	ctl(h, "portgroup add \"VM Network\" vlan 10");
+	ctl(h, "portgroup add vMotion vlan 20");
+	ctl(h, "vmk add vmk1 portgroup vMotion ip %s/24 mtu %u", vmk_ip, mtu);
+	ctl(h, "migrate listen vmk1 key %s", key_path);
+	h->alive = true;
+	return h;
+}
+
+static void host_free(struct host *h)
+{
+	if (h == NULL)
+		return;
+	ferryd_fini(&h->d);
+	free(h);
+}
+
+static void drain(struct rte_ring *ring)
+{
+	void *m;
+	while (rte_ring_dequeue(ring, &m) == 0)
+		rte_pktmbuf_free(m);
+}
+
+static void setup_hosts(unsigned int mtu)
+{
+	setup_eal();
+	char name[32];
+	snprintf(name, sizeof(name), "ab%d", getpid());
+	a_to_b = rte_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	snprintf(name, sizeof(name), "ba%d", getpid());
+	b_to_a = rte_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	cr_assert(a_to_b != NULL && b_to_a != NULL);
+	a = host_new(A_VMK_IP, b_to_a, a_to_b, mtu);
+	b = host_new(B_VMK_IP, a_to_b, b_to_a, mtu);
+}
+
+static void setup_1500(void)
+{
+	setup_hosts(1500);
+}
+
+static void setup_9000(void)
+{
+	setup_hosts(9000);
+}
+
+static void teardown(void)
+{
+	host_free(a);
+	host_free(b);
+	a = b = NULL;
+	drain(a_to_b);
+	drain(b_to_a);
+	rte_ring_free(a_to_b);
+	rte_ring_free(b_to_a);
+	unlink(key_path);
+	unlink(other_key_path);
+}
+
+/* One turn of each live host's worker. */
+static void pump(void)
+{
+	if (a != NULL && a->alive)
+		loop_run_once(&a->d.loop);
+	if (b != NULL && b->alive)
+		loop_run_once(&b->d.loop);
+}
+
+/* Pumps for a while (the hosts' own clocks run meanwhile). */
+static void pump_for(uint64_t ns)
+{
+	uint64_t end = loop_tsc_now_ns() + ns;
+	while (loop_tsc_now_ns() < end)
+		pump();
+}
+
+static const struct migration *session(struct host *h, int id)
+{
+	const struct migration *m = migration_find(&h->d.migrations, (uint32_t)id);
+	cr_assert_not_null(m, "migration %d exists", id);
+	return m;
+}
+
+/* Pumps until the session is over; a migration that never ends fails the test. */
+static const struct migration *wait_done(struct host *h, int id, uint64_t timeout_ns)
+{
+	uint64_t deadline = loop_tsc_now_ns() + timeout_ns;
+	while (migration_running(session(h, id))) {
+		cr_assert_lt(loop_tsc_now_ns(), deadline, "migration %d still %s after %.0f s", id,
+		             migration_status_name(session(h, id)->status),
+		             (double)timeout_ns / 1e9);
+		pump();
+	}
+	return session(h, id);
+}
+
+/* Starts a migration of vm from a to b; returns its id on a. */
+static int start(const char *vm, const char *options)
+{
+	char out[2048];
+	int ret = ctl_try(a, out, sizeof(out), "migrate start %s to %s key %s %s", vm, B_VMK_IP,
+	                  key_path, options);
+	cr_assert_eq(ret, 0, "%s", out);
+	return (int)a->d.migrations.next_id;
+}
+
+static void create_vm(struct host *h, const char *name, unsigned int mib, const char *workload)
+{
+	ctl(h, "vm create %s mem %u mac %s ip 10.10.0.10/24 portgroup \"VM Network\" workload %s",
+	    name, mib, VM_MAC, workload);
+}
+
+/* The workload a guest of mib MiB runs for a spec, as guest_create sets it up. */
+static struct vm_workload reference_workload(const char *spec, unsigned int mib)
+{
+	struct vm_workload w;
+	cr_assert_eq(guest_parse_workload(spec, &w), 0);
+	uint64_t counter_page = (uint64_t)mib * 256 - 1;
+	if (w.working_set_pages == 0 || w.working_set_pages > counter_page)
+		w.working_set_pages = counter_page;
+	return w;
+}
+
+/* Migrates a running VM a -> b, then checks that its memory and vCPU state are those of the same
+ * VM run as many steps without a migration. */
+static void migrate_and_compare(const char *spec, unsigned int mib, const char *options)
+{
+	create_vm(a, "vm1", mib, spec);
+	pump_for(SECOND / 5); /* the VM runs a while before it moves */
+	int id = start("vm1", options);
+	const struct migration *m = wait_done(a, id, 60 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "migration %s: %s",
+	             migration_status_name(m->status), m->reason);
+	cr_assert_null(ferryd_guest_find(&a->d, "vm1"), "the source dropped its copy");
+	struct guest *moved = ferryd_guest_find(&b->d, "vm1");
+	cr_assert_not_null(moved, "the VM runs on the destination");
+	cr_assert_eq(moved->vm.state, VM_RUNNING);
+	cr_assert_eq(moved->vm.throttle_percent, 0, "the throttle stays behind");
+	pump_for(SECOND / 10); /* and goes on running there */
+	ctl(b, "vm pause vm1");
+	uint64_t steps = vm_synthetic_step(&moved->vm);
+	cr_assert_gt(steps, 0);
+
+	struct vm reference;
+	struct vm_workload w = reference_workload(spec, mib);
+	cr_assert_eq(vm_create(&reference, "reference", mib, &vm_synthetic_ops, &w), 0);
+	vm_synthetic_steps(&reference, steps);
+	cr_assert_eq(reference.nb_pages, moved->vm.nb_pages);
+	cr_assert_eq(memcmp(reference.memory, moved->vm.memory, reference.nb_pages * VM_PAGE_SIZE),
+	             0, "memory after %lu steps is byte-identical", (unsigned long)steps);
+	uint8_t s1[VM_STATE_MAX], s2[VM_STATE_MAX];
+	size_t n1 = vm_save_state(&reference, s1), n2 = vm_save_state(&moved->vm, s2);
+	cr_assert_eq(n1, n2);
+	cr_assert_eq(memcmp(s1, s2, n1), 0, "the vCPU state is the same");
+	/* And it goes on the same: 1000 more steps on each. */
+	vm_synthetic_steps(&reference, 1000);
+	vm_synthetic_steps(&moved->vm, 1000);
+	cr_assert_eq(vm_memory_hash(&reference), vm_memory_hash(&moved->vm));
+	vm_destroy(&reference);
+	cr_log_info("%s at MTU %u %s: %u rounds, %.1f ms, downtime %.3f ms, %lu pages + %lu zero, "
+	            "%lu resent",
+	            spec, a->d.vmks[0]->netif.mtu, options, m->stats.rounds,
+	            (double)(m->stats.end_ns - m->stats.start_ns) / 1e6,
+	            (double)m->stats.downtime_ns / 1e6, (unsigned long)m->stats.pages_normal,
+	            (unsigned long)m->stats.pages_zero,
+	            (unsigned long)m->stats.pages_retransmitted);
+}
+
+TestSuite(exact_1500, .init = setup_1500, .fini = teardown, .timeout = 120);
+TestSuite(exact_9000, .init = setup_9000, .fini = teardown, .timeout = 120);
+
+Test(exact_1500, uniform)
+{
+	migrate_and_compare("uniform,rate=max,fill=50,seed=3", 32, "verify on");
+}
+
+Test(exact_1500, hotcold)
+{
+	migrate_and_compare("hotcold,rate=max,fill=50,seed=4", 32, "verify on");
+}
+
+Test(exact_1500, sequential)
+{
+	migrate_and_compare("sequential,rate=max,fill=50,seed=5", 32, "verify on");
+}
+
+Test(exact_9000, uniform)
+{
+	migrate_and_compare("uniform,rate=max,fill=50,seed=6", 64, "verify on");
+}
+
+Test(exact_9000, hotcold)
+{
+	migrate_and_compare("hotcold,rate=max,fill=50,seed=7", 64, "verify on");
+}
+
+Test(exact_9000, sequential)
+{
+	migrate_and_compare("sequential,rate=max,fill=50,seed=8", 64, "verify on");
+}
+
+/* A paced link: the migration takes rounds, and still ends byte-identical. */
+Test(exact_9000, paced_rounds)
+{
+	migrate_and_compare("uniform,rate=20000,fill=100,seed=9", 64, "max-bandwidth 1G");
+}
+
+/* Loss, duplication and reordering on both directions of the wire, fixed seeds. */
+static void impair_both(const char *spec)
+{
+	ctl(a, "port set link0 impair %s seed 11", spec);
+	ctl(b, "port set link0 impair %s seed 12", spec);
+}
+
+Test(exact_9000, impaired_link)
+{
+	impair_both("loss 2 dup 1 reorder 2");
+	migrate_and_compare("uniform,rate=20000,fill=50,seed=10", 32, "verify on");
+	cr_assert_gt(session(a, (int)a->d.migrations.next_id)->stats.pages_retransmitted, 0,
+	             "losses were repaired by retransmission");
+}
+
+Test(exact_1500, impaired_link)
+{
+	impair_both("loss 3 dup 2 reorder 3");
+	migrate_and_compare("sequential,rate=20000,fill=50,seed=12", 16, "verify on");
+	cr_assert_gt(session(a, (int)a->d.migrations.next_id)->stats.pages_retransmitted, 0);
+}
+
+/* ---- refusals ---- */
+
+TestSuite(refuse, .init = setup_9000, .fini = teardown, .timeout = 60);
+
+static void assert_vm_unmoved(void)
+{
+	struct guest *g = ferryd_guest_find(&a->d, "vm1");
+	cr_assert_not_null(g, "the VM is still on the source");
+	cr_assert_eq(g->vm.state, VM_RUNNING, "and runs");
+	cr_assert_eq(g->vm.throttle_percent, 0);
+	uint64_t steps = vm_synthetic_step(&g->vm);
+	pump_for(SECOND / 20);
+	cr_assert_gt(vm_synthetic_step(&g->vm), steps, "it keeps running");
+}
+
+Test(refuse, wrong_key)
+{
+	create_vm(a, "vm1", 8, "uniform,rate=1000");
+	char out[512];
+	cr_assert_eq(ctl_try(a, out, sizeof(out), "migrate start vm1 to %s key %s", B_VMK_IP,
+	                     other_key_path),
+	             0, "%s", out);
+	const struct migration *m = wait_done(a, (int)a->d.migrations.next_id, 10 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_FAILED);
+	cr_assert(strstr(m->reason, "key") != NULL, "the reason names the key: %s", m->reason);
+	pump_for(SECOND / 10);
+	cr_assert_null(ferryd_guest_find(&b->d, "vm1"), "nothing arrived");
+	assert_vm_unmoved();
+}
+
+Test(refuse, duplicate_name)
+{
+	create_vm(a, "vm1", 8, "uniform,rate=1000");
+	ctl(b,
+	    "vm create vm1 mem 8 mac 02:00:00:00:00:0b ip 10.10.0.11/24 portgroup \"VM Network\"");
+	const struct migration *m = wait_done(a, start("vm1", ""), 10 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_FAILED);
+	cr_assert(strstr(m->reason, "VM of that name") != NULL, "%s", m->reason);
+	assert_vm_unmoved();
+	cr_assert_eq(b->d.nb_guests, 1, "the destination's own VM stays alone");
+}
+
+Test(refuse, duplicate_mac)
+{
+	create_vm(a, "vm1", 8, "uniform,rate=1000");
+	ctl(b, "vm create other mem 8 mac %s ip 10.10.0.11/24 portgroup \"VM Network\"", VM_MAC);
+	const struct migration *m = wait_done(a, start("vm1", ""), 10 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_FAILED);
+	cr_assert(strstr(m->reason, "MAC") != NULL, "%s", m->reason);
+	assert_vm_unmoved();
+}
+
+Test(refuse, missing_portgroup)
+{
+	create_vm(a, "vm1", 8, "uniform,rate=1000");
+	ctl(b, "portgroup del \"VM Network\"");
+	const struct migration *m = wait_done(a, start("vm1", ""), 10 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_FAILED);
+	cr_assert(strstr(m->reason, "port group") != NULL, "%s", m->reason);
+	assert_vm_unmoved();
+}
+
+/* Raw datagrams to the destination's listener from a port of our own on a's vmk. */
+struct inbox {
+	unsigned int count;
+	uint8_t last[512];
+	uint16_t last_len;
+};
+
+static void inbox_rx(void *ctx, uint32_t ip, uint16_t port, const uint8_t *payload, uint16_t len,
+                     uint16_t dst_port)
+{
+	struct inbox *inbox = ctx;
+	(void)ip;
+	(void)port;
+	(void)dst_port;
+	inbox->count++;
+	inbox->last_len = len < sizeof(inbox->last) ? len : sizeof(inbox->last);
+	memcpy(inbox->last, payload, inbox->last_len);
+}
+
+static void send_raw(const void *buf, uint16_t len)
+{
+	uint32_t ip;
+	cr_assert_eq(netif_parse_ipv4(B_VMK_IP, &ip), 0);
+	cr_assert_eq(netif_udp_send(&a->d.vmks[0]->netif, ip, PROTO_DEFAULT_PORT, 40000, buf, len,
+	                            loop_now_ns(&a->d.loop)),
+	             0);
+	pump_for(SECOND / 50);
+}
+
+static uint64_t drops(struct host *h, enum migration_drop_reason reason)
+{
+	return h->d.migrations.drops[reason];
+}
+
+static uint64_t all_drops(struct host *h)
+{
+	uint64_t sum = 0;
+	for (unsigned int r = 0; r < MIGRATION_DROP_MAX; r++)
+		sum += h->d.migrations.drops[r];
+	return sum;
+}
+
+static uint16_t message(uint8_t *buf, enum proto_type type, uint64_t session, uint32_t seq,
+                        const void *body, uint16_t body_len)
+{
+	size_t len = proto_write_header(buf, type, session, seq, body_len);
+	memcpy(buf + len, body, body_len);
+	return (uint16_t)(len + body_len);
+}
+
+Test(refuse, bad_packets_are_counted_and_change_nothing)
+{
+	struct inbox inbox = {0};
+	uint8_t buf[4200];
+	cr_assert_eq(netif_udp_bind(&a->d.vmks[0]->netif, 40000, inbox_rx, &inbox), 0);
+
+	/* Unknown version: a HELLO of version 2 gets a refusal that says why. */
+	struct proto_hello hello = {0};
+	snprintf(hello.vm_name, sizeof(hello.vm_name), "intruder");
+	uint16_t len = message(buf, PROTO_HELLO, 77, 0, &hello, sizeof(hello));
+	buf[4] = 2;
+	send_raw(buf, len);
+	cr_assert_eq(drops(b, MIGRATION_DROP_VERSION), 1);
+	cr_assert_eq(inbox.count, 1, "a refusal came back");
+	struct proto_message reply;
+	cr_assert_eq(proto_parse(inbox.last, inbox.last_len, &reply), PROTO_OK);
+	cr_assert_eq(reply.type, PROTO_REFUSE);
+	struct proto_refuse refuse;
+	memcpy(&refuse, reply.body, sizeof(refuse));
+	cr_assert_eq(rte_be_to_cpu_32(refuse.reason), PROTO_REFUSE_VERSION);
+
+	/* Garbage, a truncated header, a body shorter than its type. */
+	memset(buf, 0xa5, 300);
+	send_raw(buf, 300);
+	send_raw(buf, 10);
+	len = message(buf, PROTO_HELLO, 78, 0, &hello, sizeof(hello));
+	send_raw(buf, (uint16_t)(len - 20));
+	cr_assert_eq(drops(b, MIGRATION_DROP_MALFORMED), 3);
+
+	/* Pages, state and acks for a session that does not exist. */
+	struct proto_pages pages = {.page = rte_cpu_to_be_64(1), .data_len = rte_cpu_to_be_16(8)};
+	uint8_t body[sizeof(pages) + 8] = {0};
+	memcpy(body, &pages, sizeof(pages));
+	send_raw(buf, message(buf, PROTO_PAGES, 79, 1, body, sizeof(body)));
+	struct proto_state state = {0};
+	send_raw(buf, message(buf, PROTO_STATE, 79, 2, &state, sizeof(state)));
+	cr_assert_eq(drops(b, MIGRATION_DROP_UNKNOWN_SESSION), 2);
+
+	/* A forged AUTH in a session we opened ourselves: refused for the key. */
+	len = message(buf, PROTO_HELLO, 80, 0, &hello, sizeof(hello));
+	send_raw(buf, len);
+	inbox.count = 0;
+	struct proto_auth auth = {{0}};
+	send_raw(buf, message(buf, PROTO_AUTH, 80, 0, &auth, sizeof(auth)));
+	cr_assert_eq(drops(b, MIGRATION_DROP_AUTH), 1);
+	cr_assert_eq(inbox.count, 1);
+	cr_assert_eq(proto_parse(inbox.last, inbox.last_len, &reply), PROTO_OK);
+	cr_assert_eq(reply.type, PROTO_REFUSE);
+	cr_assert_eq(b->d.nb_guests, 0, "no VM was made on the destination");
+
+	/* A real migration still goes through. */
+	create_vm(a, "vm1", 8, "uniform,rate=1000,fill=20");
+	const struct migration *m = wait_done(a, start("vm1", "verify on"), 20 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	struct guest *moved = ferryd_guest_find(&b->d, "vm1");
+	cr_assert_not_null(moved);
+
+	/* Replays of that session: its HELLO, pages over memory, its state again. */
+	ctl(b, "vm pause vm1");
+	uint64_t hash = vm_memory_hash(&moved->vm);
+	uint64_t old_session = m->session;
+	uint64_t replays_before = all_drops(b);
+	send_raw(buf, message(buf, PROTO_HELLO, old_session, 0, &hello, sizeof(hello)));
+	for (uint32_t seq = 1; seq <= 5; seq++) {
+		uint8_t page[sizeof(pages) + 4096];
+		memset(page, 0x5a, sizeof(page));
+		struct proto_pages p = {.page = rte_cpu_to_be_64(seq),
+		                        .data_len = rte_cpu_to_be_16(4096),
+		                        .round = rte_cpu_to_be_32(1000)};
+		memcpy(page, &p, sizeof(p));
+		send_raw(buf, message(buf, PROTO_PAGES, old_session, seq, page, sizeof(page)));
+	}
+	send_raw(buf, message(buf, PROTO_AUTH, old_session, 0, &auth, sizeof(auth)));
+	uint64_t replays = all_drops(b) - replays_before;
+	cr_assert_eq(replays, 7, "every replayed message was dropped and counted (%lu)",
+	             (unsigned long)replays);
+	cr_assert_eq(vm_memory_hash(&moved->vm), hash, "the VM's memory did not change");
+	cr_assert_eq(b->d.nb_guests, 1);
+	netif_udp_unbind(&a->d.vmks[0]->netif, 40000);
+}
+
+/* A page number past the VM's memory, inside a live session, is never written. */
+Test(refuse, page_out_of_range_in_a_live_session)
+{
+	create_vm(a, "vm1", 8, "uniform,rate=1000,fill=100");
+	int id = start("vm1", "max-bandwidth 100M");
+	while (session(a, id)->status == MIGRATION_SETUP)
+		pump();
+	const struct migration *m = session(a, id);
+	uint8_t buf[200];
+	struct proto_pages p = {.page = rte_cpu_to_be_64(1ull << 40),
+	                        .data_len = rte_cpu_to_be_16(8)};
+	uint8_t body[sizeof(p) + 8] = {0};
+	memcpy(body, &p, sizeof(p));
+	/* From the session's own port, so only the page number is wrong. */
+	uint32_t ip;
+	netif_parse_ipv4(B_VMK_IP, &ip);
+	uint16_t len = message(buf, PROTO_PAGES, m->session, 100000, body, sizeof(body));
+	netif_udp_send(&a->d.vmks[0]->netif, ip, PROTO_DEFAULT_PORT, m->local_port, buf, len,
+	               loop_now_ns(&a->d.loop));
+	struct proto_zero_run z = {.first_page = rte_cpu_to_be_64(2040),
+	                           .count = rte_cpu_to_be_32(100)};
+	len = message(buf, PROTO_ZERO_RUN, m->session, 100001, &z, sizeof(z));
+	netif_udp_send(&a->d.vmks[0]->netif, ip, PROTO_DEFAULT_PORT, m->local_port, buf, len,
+	               loop_now_ns(&a->d.loop));
+	m = wait_done(a, id, 30 * SECOND);
+	cr_assert_geq(drops(b, MIGRATION_DROP_BAD_PAGE) + drops(b, MIGRATION_DROP_OUT_OF_WINDOW),
+	              2);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+}
+
+/* ---- failure before the confirmation ---- */
+
+TestSuite(failure, .init = setup_9000, .fini = teardown, .timeout = 60);
+
+Test(failure, destination_gone_then_second_migration)
+{
+	create_vm(a, "vm1", 64, "uniform,rate=5000,fill=100");
+	int id = start("vm1", "max-bandwidth 200M");
+	/* Into pre-copy, then the destination host dies. */
+	uint64_t deadline = loop_tsc_now_ns() + 10 * SECOND;
+	while (session(a, id)->stats.pages_normal < 2000) {
+		cr_assert_lt(loop_tsc_now_ns(), deadline);
+		pump();
+	}
+	cr_assert_eq(session(a, id)->status, MIGRATION_ACTIVE);
+	host_free(b);
+	b = NULL;
+	const struct migration *m = wait_done(a, id, 15 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_FAILED);
+	cr_assert(strstr(m->reason, "stopped answering") != NULL, "%s", m->reason);
+	assert_vm_unmoved();
+
+	/* The destination comes back; the second attempt goes through. */
+	drain(a_to_b);
+	drain(b_to_a);
+	b = host_new(B_VMK_IP, a_to_b, b_to_a, 9000);
+	m = wait_done(a, start("vm1", "verify on"), 60 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_not_null(ferryd_guest_find(&b->d, "vm1"));
+	cr_assert_null(ferryd_guest_find(&a->d, "vm1"));
+}
+
+Test(failure, cancel_resumes_on_source)
+{
+	create_vm(a, "vm1", 64, "uniform,rate=5000,fill=100");
+	int id = start("vm1", "max-bandwidth 100M");
+	while (session(a, id)->stats.pages_normal < 1000)
+		pump();
+	ctl(a, "migrate cancel %d", id);
+	cr_assert_eq(session(a, id)->status, MIGRATION_CANCELLED);
+	pump_for(SECOND / 10);
+	assert_vm_unmoved();
+	cr_assert_null(ferryd_guest_find(&b->d, "vm1"));
+	const struct migration *incoming = session(b, (int)b->d.migrations.next_id);
+	cr_assert_eq(incoming->status, MIGRATION_CANCELLED, "the destination dropped its copy");
+}
+
+Test(failure, no_convergence_gives_up_with_a_reason)
+{
+	create_vm(a, "vm1", 16, "uniform,rate=max,fill=10");
+	const struct migration *m = wait_done(
+	        a, start("vm1", "max-bandwidth 100M max-rounds 3 auto-converge off"), 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_FAILED);
+	cr_assert(strstr(m->reason, "did not converge") != NULL, "%s", m->reason);
+	assert_vm_unmoved();
+}
+
+/* ---- the announce ---- */
+
+TestSuite(announce, .init = setup_9000, .fini = teardown, .timeout = 60);
+
+Test(announce, rarp_on_the_destination_uplink_on_schedule)
+{
+	char pcap_path[64];
+	snprintf(pcap_path, sizeof(pcap_path), "/tmp/ferry-test-mig-announce-%d.pcap", getpid());
+	ctl(b, "port add up1 net_pcap_mig%d,tx_pcap=%s role uplink", getpid() % 1000, pcap_path);
+	create_vm(a, "vm1", 16, "hotcold,rate=2000,fill=30");
+	const struct migration *m = wait_done(a, start("vm1", "announce 4,30,40"), 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	pump_for(SECOND / 2); /* 30 + 70 + 110 ms of schedule, with room */
+	ctl(b, "port del up1");
+
+	char err[PCAP_ERRBUF_SIZE];
+	pcap_t *pcap =
+	        pcap_open_offline_with_tstamp_precision(pcap_path, PCAP_TSTAMP_PRECISION_NANO, err);
+	cr_assert_not_null(pcap, "%s", err);
+	struct pcap_pkthdr *hdr;
+	const u_char *data;
+	uint64_t times[8];
+	unsigned int n = 0;
+	uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0x0a};
+	while (pcap_next_ex(pcap, &hdr, &data) == 1) {
+		if (hdr->caplen < 64 || data[12] != 0x81 || data[13] != 0x00 || data[16] != 0x80 ||
+		    data[17] != 0x35)
+			continue;
+		cr_assert_lt(n, 8);
+		cr_assert_eq(hdr->len, 64, "60 bytes and a tag");
+		cr_assert_eq(rte_be_to_cpu_16(*(const uint16_t *)(data + 14)) & 0xfff, 10,
+		             "VLAN 10");
+		cr_assert_eq(memcmp(data, "\xff\xff\xff\xff\xff\xff", 6), 0, "broadcast");
+		cr_assert_eq(memcmp(data + 6, mac, 6), 0, "from the VM's MAC");
+		const uint8_t *rarp = data + 18;
+		cr_assert_eq(memcmp(rarp, "\x00\x01\x08\x00\x06\x04\x00\x03", 8), 0,
+		             "htype 1, ptype IPv4, hlen 6, plen 4, opcode 3");
+		cr_assert_eq(memcmp(rarp + 8, mac, 6), 0, "sender = the VM");
+		cr_assert_eq(memcmp(rarp + 18, mac, 6), 0, "target = the VM");
+		cr_assert_eq(memcmp(rarp + 14, "\0\0\0\0", 4), 0);
+		cr_assert_eq(memcmp(rarp + 24, "\0\0\0\0", 4), 0);
+		times[n++] = (uint64_t)hdr->ts.tv_sec * SECOND + (uint64_t)hdr->ts.tv_usec;
+	}
+	pcap_close(pcap);
+	cr_assert_eq(n, 4, "as many frames as configured (%u)", n);
+	const uint64_t expected_ms[] = {30, 70, 110};
+	for (unsigned int i = 0; i < 3; i++) {
+		double gap = (double)(times[i + 1] - times[i]) / 1e6;
+		cr_assert(gap > (double)expected_ms[i] - 10 && gap < (double)expected_ms[i] + 10,
+		          "gap %u is %.1f ms, configured %lu", i, gap,
+		          (unsigned long)expected_ms[i]);
+	}
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd),
+	         "test \"$(tshark -r %s -Y 'arp.opcode == 3 && vlan.id == 10' 2>/dev/null | "
+	         "wc -l)\" = 4",
+	         pcap_path);
+	cr_assert_eq(system(cmd), 0, "tshark dissects four RARP requests on VLAN 10");
+	unlink(pcap_path);
+}
