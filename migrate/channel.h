@@ -14,7 +14,8 @@
 #define CHANNEL_WINDOW      PROTO_SACK_BITS /* messages in flight */
 #define CHANNEL_MSG_MAX     9000            /* the largest datagram (MTU 9000 less IP/UDP) */
 #define CHANNEL_DEFAULT_RTO 20000000ull     /* 20 ms: the first timeout, and the longest */
-#define CHANNEL_MIN_RTO     1000000ull      /* 1 ms: the shortest, whatever the RTT says */
+#define CHANNEL_MIN_RTO                                                                            \
+	5000000ull /* 5 ms: the shortest; a worker that stalls a moment is not a loss */
 
 /* Sends one datagram on the link; returns 0 or a negative errno (the channel retries later). */
 typedef int channel_send_fn(void *ctx, const void *buf, uint16_t len);

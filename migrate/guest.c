@@ -106,7 +106,7 @@ unsigned int guest_poll(void *arg)
 	struct guest *guest = arg;
 	uint64_t written = vm_run(&guest->vm, loop_now_ns(guest->loop));
 
-	return guest->workload.rate == 0 ? (unsigned int)written : 0;
+	return guest->workload.rate == 0 && !guest->workload.idle ? (unsigned int)written : 0;
 }
 
 int guest_load_state(struct guest *guest, const void *buf, size_t len)
@@ -123,6 +123,7 @@ int guest_load_state(struct guest *guest, const void *buf, size_t len)
 	guest->workload.working_set_pages = state.working_set_pages;
 	guest->workload.rate = state.rate;
 	guest->workload.max_steps_per_run = state.max_steps_per_run;
+	guest->workload.idle = (state.flags & VM_SYNTHETIC_IDLE) != 0;
 	return 0;
 }
 
@@ -151,7 +152,9 @@ int guest_parse_workload(const char *spec, struct vm_workload *workload)
 		unsigned long long n = strtoull(value, &end, 10);
 		if (*value == '\0' || *end != '\0')
 			return -EINVAL;
-		if (strcmp(item, "rate") == 0 && n > 0)
+		if (strcmp(item, "rate") == 0 && n == 0)
+			workload->idle = true;
+		else if (strcmp(item, "rate") == 0)
 			workload->rate = n;
 		else if (strcmp(item, "ws") == 0 && n > 0)
 			workload->working_set_pages = n;

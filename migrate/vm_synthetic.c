@@ -140,6 +140,8 @@ static uint64_t synthetic_run(struct vm *vm, uint64_t now_ns)
 	struct synthetic *s = vm->backend;
 	uint64_t steps = s->workload.max_steps_per_run;
 
+	if (s->workload.idle)
+		return 0;
 	if (s->workload.rate != 0) {
 		if (s->last_run_ns == 0)
 			s->last_run_ns = now_ns;
@@ -177,6 +179,7 @@ static size_t synthetic_save_state(const struct vm *vm, void *buf)
 	        .working_set_pages = s->workload.working_set_pages,
 	        .rate = s->workload.rate,
 	        .max_steps_per_run = s->workload.max_steps_per_run,
+	        .flags = s->workload.idle ? VM_SYNTHETIC_IDLE : 0,
 	};
 	/* Little endian on the wire; this machine is too, and a big-endian port swaps here. */
 	memcpy(buf, &st, sizeof(st));
@@ -200,6 +203,7 @@ static int synthetic_load_state(struct vm *vm, const void *buf, size_t len)
 	s->workload.working_set_pages = st.working_set_pages;
 	s->workload.rate = st.rate;
 	s->workload.max_steps_per_run = st.max_steps_per_run;
+	s->workload.idle = (st.flags & VM_SYNTHETIC_IDLE) != 0;
 	s->step = st.step;
 	s->last_run_ns = 0;
 	s->credit_ns = 0;

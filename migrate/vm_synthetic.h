@@ -4,6 +4,7 @@
 #ifndef FERRY_MIGRATE_VM_SYNTHETIC_H
 #define FERRY_MIGRATE_VM_SYNTHETIC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "migrate/vm.h"
@@ -19,6 +20,7 @@ struct vm_workload {
 	enum vm_pattern pattern;
 	uint64_t working_set_pages; /* 0 = all of memory */
 	uint64_t rate;              /* page writes per second; 0 = as fast as its share allows */
+	bool idle;                  /* writes nothing (a VM at 0 dirty pages/s) */
 	uint32_t max_steps_per_run; /* bounds one vm_run on the worker; 0 = 4096 */
 	uint32_t fill_percent;      /* of the working set written with data at power-on, as a
 	                             * booted guest's memory is; not part of the vCPU state */
@@ -33,12 +35,13 @@ struct vm_synthetic_state {
 	uint64_t working_set_pages;
 	uint64_t rate;
 	uint32_t max_steps_per_run;
-	uint32_t reserved;
+	uint32_t flags; /* VM_SYNTHETIC_IDLE */
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct vm_synthetic_state) == 48, "synthetic vCPU state is 48 bytes");
 
 #define VM_SYNTHETIC_MAGIC 0x66727953u /* "Syrf" */
+#define VM_SYNTHETIC_IDLE  1u
 
 /* The backend. */
 extern const struct vm_ops vm_synthetic_ops;

@@ -92,18 +92,10 @@ static struct host *host_new(const char *vmk_ip, struct rte_ring *rx, struct rte
 {
 	struct host *h = calloc(1, sizeof(*h));
 	struct ferryd_config config = {.mbuf_data_room = 9216 + 128, .min_mbufs = 4096};
-	struct port_config port_config;
 
 	cr_assert_not_null(h);
 	cr_assert_eq(ferryd_init(&h->d, &config), 0);
-	struct port *link = calloc(1, sizeof(*link));
-	port_config_default(&port_config);
-	port_config.mtu = 9000;
-	cr_assert_eq(port_open_rings(link, "link0", rx, tx, &port_config, &h->d.pools), 0);
-	h->d.ports.ports[h->d.ports.nb_ports++] = link;
-	cr_assert_eq(vswitch_port_attach(vswitch_find(&h->d.vswitches, VSWITCH_DEFAULT_NAME), link,
-	                                 VSWITCH_ROLE_UPLINK, NULL, NULL),
-	             0);
+	cr_assert_eq(ferryd_uplink_add_rings(&h->d, "link0", rx, tx, 9000), 0);
 	ctl(h, "portgroup add \"VM Network\" vlan 10");
 	ctl(h, "portgroup add vMotion vlan 20");
 	ctl(h, "vmk add vmk1 portgroup vMotion ip %s/24 mtu %u", vmk_ip, mtu);

@@ -146,6 +146,33 @@ void ferryd_fini(struct ferryd *ferryd)
 	loop_fini(&ferryd->loop);
 }
 
+int ferryd_uplink_add_rings(struct ferryd *ferryd, const char *name, struct rte_ring *rx,
+                            struct rte_ring *tx, uint16_t mtu)
+{
+	struct port_config config;
+	struct port *port = calloc(1, sizeof(*port));
+
+	if (port == NULL)
+		return -ENOMEM;
+	if (ferryd->ports.nb_ports == PORT_MAX) {
+		free(port);
+		return -ENOSPC;
+	}
+	port_config_default(&config);
+	config.mtu = mtu;
+	int ret = port_open_rings(port, name, rx, tx, &config, &ferryd->pools);
+	if (ret < 0) {
+		free(port);
+		return ret;
+	}
+	ferryd->ports.ports[ferryd->ports.nb_ports++] = port;
+	ret = vswitch_port_attach(vswitch_find(&ferryd->vswitches, VSWITCH_DEFAULT_NAME), port,
+	                          VSWITCH_ROLE_UPLINK, NULL, NULL);
+	if (ret < 0)
+		port_table_del(&ferryd->ports, port);
+	return ret;
+}
+
 int ferryd_run_file(struct ferryd *ferryd, const char *path)
 {
 	struct cli_session session = {.format = REPLY_FORMAT_TEXT};

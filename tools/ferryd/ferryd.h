@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+struct rte_ring;
+
 #include "cli.h"
 #include "vmkping.h"
 #include "dataplane/loop.h"
@@ -49,6 +51,11 @@ struct guest *ferryd_guest_find(const struct ferryd *ferryd, const char *name);
 
 /* The vmk of that name, NULL if none. */
 struct iface *ferryd_vmk_find(const struct ferryd *ferryd, const char *name);
+
+/* Adds an uplink made of two rings (the ring PMD) to vSwitch0: two daemons in one process, their
+ * uplinks on crossed rings, are two hosts on one wire. Returns 0 or a negative errno. */
+int ferryd_uplink_add_rings(struct ferryd *ferryd, const char *name, struct rte_ring *rx,
+                            struct rte_ring *tx, uint16_t mtu);
 
 /* Runs a startup file: one command per line, # comments. Stops at the first failing line and
  * logs "file:line: reason". Returns 0 or that line's negative errno. */

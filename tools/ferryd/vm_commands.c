@@ -103,7 +103,9 @@ static void describe(struct reply *reply, const struct guest *g, bool full)
 	if (!full)
 		return;
 	reply_str(reply, "workload", "%s", vm_pattern_name(g->workload.pattern));
-	if (g->workload.rate != 0)
+	if (g->workload.idle)
+		reply_u64(reply, "rate", 0);
+	else if (g->workload.rate != 0)
 		reply_u64(reply, "rate", g->workload.rate);
 	else
 		reply_str(reply, "rate", "max");
