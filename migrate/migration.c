@@ -99,7 +99,8 @@ static int send_raw(struct iface *vmk, uint32_t ip, uint16_t port, uint16_t loca
 	if (body_len > sizeof(buf) - sizeof(struct proto_header))
 		return -EMSGSIZE;
 	size_t len = proto_write_header(buf, type, session, 0, body_len);
-	memcpy(buf + len, body, body_len);
+	if (body_len != 0)
+		memcpy(buf + len, body, body_len);
 	return netif_udp_send(&vmk->netif, ip, port, local_port, buf, (uint16_t)(len + body_len),
 	                      now);
 }
@@ -116,7 +117,7 @@ static int send_refusal(struct iface *vmk, uint32_t ip, uint16_t port, uint16_t 
 {
 	struct proto_refuse refuse = {.reason = rte_cpu_to_be_32(reason)};
 
-	snprintf(refuse.text, sizeof(refuse.text), "%s", text);
+	snprintf(refuse.text, sizeof(refuse.text), "%.*s", (int)sizeof(refuse.text) - 1, text);
 	return send_raw(vmk, ip, port, local_port, PROTO_REFUSE, session, &refuse, sizeof(refuse),
 	                now);
 }

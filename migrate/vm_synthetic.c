@@ -9,13 +9,13 @@
 
 #define NS_PER_SECOND     1000000000ull
 #define DEFAULT_MAX_STEPS 4096
-#define THROTTLE_SLICE_NS 10000000ull
 
 struct synthetic {
 	struct vm_workload workload;
 	uint64_t step;
 	uint64_t last_run_ns;
 	uint64_t credit_ns; /* time owed to the workload at its rate, carried between runs */
+	uint64_t max_rate;  /* a "max" VM's speed when a throttle began */
 };
 
 static const char *const pattern_names[] = {
@@ -142,12 +142,24 @@ static uint64_t synthetic_run(struct vm *vm, uint64_t now_ns)
 
 	if (s->workload.idle)
 		return 0;
-	if (s->workload.rate != 0) {
+	uint64_t base = s->workload.rate;
+	if (base == 0 && vm->throttle_percent != 0) {
+		/* A VM at "max" runs as fast as its share of the core allows; throttled, its
+		 * share and so its speed shrink, as QEMU's throttle sleeps a vCPU: a rate of
+		 * (100 - throttle)% of what it ran at before. */
+		if (s->max_rate == 0)
+			s->max_rate = vm->stats.dirty_rate != 0 ? vm->stats.dirty_rate : 1000000;
+		base = s->max_rate;
+	} else if (base == 0) {
+		s->max_rate = 0;
+		s->last_run_ns = 0;
+	}
+	if (base != 0) {
 		if (s->last_run_ns == 0)
 			s->last_run_ns = now_ns;
 		s->credit_ns += now_ns - s->last_run_ns;
 		s->last_run_ns = now_ns;
-		uint64_t rate = s->workload.rate * (100 - vm->throttle_percent) / 100;
+		uint64_t rate = base * (100 - vm->throttle_percent) / 100;
 		if (rate == 0)
 			return 0;
 		uint64_t owed = s->credit_ns * rate / NS_PER_SECOND;
@@ -157,11 +169,6 @@ static uint64_t synthetic_run(struct vm *vm, uint64_t now_ns)
 		/* A long pause is not paid back in one burst. */
 		if (s->credit_ns > NS_PER_SECOND)
 			s->credit_ns = NS_PER_SECOND;
-	} else if (vm->throttle_percent != 0) {
-		/* As QEMU's throttle: the vCPU sleeps throttle% of every 10 ms slice. */
-		uint64_t at = now_ns % THROTTLE_SLICE_NS;
-		if (at >= THROTTLE_SLICE_NS * (100 - vm->throttle_percent) / 100)
-			return 0;
 	}
 	for (uint64_t i = 0; i < steps; i++)
 		step_once(vm, s);
@@ -207,6 +214,7 @@ static int synthetic_load_state(struct vm *vm, const void *buf, size_t len)
 	s->step = st.step;
 	s->last_run_ns = 0;
 	s->credit_ns = 0;
+	s->max_rate = 0;
 	return 0;
 }
 
