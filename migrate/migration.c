@@ -448,8 +448,24 @@ static void source_round_end(struct migration *m, uint64_t now)
 	        bandwidth == 0 ? UINT64_MAX
 	                       : (uint64_t)((double)(dirty * per_page) * 8.0 *
 	                                    (double)NS_PER_SECOND / (double)bandwidth);
+	/* Under the limit, one more round is still worth it while rounds at least halve the dirty
+	 * set and the downtime it would save is over a millisecond: the geometric tail costs a
+	 * few short rounds and takes the downtime far below the limit. */
+	uint64_t floor = m->params.downtime_limit_ns < MIGRATION_DOWNTIME_FLOOR
+	                         ? m->params.downtime_limit_ns
+	                         : MIGRATION_DOWNTIME_FLOOR;
+	bool halving = m->round == 0 ? dirty * 2 <= vm->nb_pages : dirty * 2 <= previous;
+	if (m->stats.expected_downtime_ns <= floor ||
+	    (m->stats.expected_downtime_ns <= m->params.downtime_limit_ns && !halving)) {
+		/* The VM runs on while the copies in flight are acknowledged: the pause then
+		 * covers only the last pages, not the window's round trip. */
+		m->draining = true;
+		return;
+	}
 	if (m->stats.expected_downtime_ns <= m->params.downtime_limit_ns) {
-		source_switchover(m, now);
+		m->not_shrinking = 0;
+		m->round++;
+		source_round_begin(m, now);
 		return;
 	}
 	if (m->params.max_rounds != 0 && m->round + 1 >= m->params.max_rounds) {
@@ -538,6 +554,13 @@ static void source_poll(struct migration *m, uint64_t now)
 	if (!channel_idle(&m->channel) && now - m->last_rx_ns > MIGRATION_PEER_TIMEOUT) {
 		source_fail(m, "the destination stopped answering (%.1f s without an ack)",
 		            (double)(now - m->last_rx_ns) / 1e9);
+		return;
+	}
+	if (m->draining) {
+		if (channel_idle(&m->channel)) {
+			m->draining = false;
+			source_switchover(m, now);
+		}
 		return;
 	}
 	if (m->state_sent) {

@@ -27,6 +27,7 @@ struct vswitch_host;
 #define MIGRATION_REASON_MAX     128
 #define MIGRATION_LISTENERS      4
 #define MIGRATION_DEFAULT_LIMIT  300000000ull /* downtime limit: 300 ms, as QEMU's */
+#define MIGRATION_DOWNTIME_FLOOR 1000000ull   /* below this, another round saves too little */
 #define MIGRATION_SETUP_TIMEOUT  3000000000ull
 #define MIGRATION_PEER_TIMEOUT   3000000000ull  /* silence that ends a session */
 #define MIGRATION_RESEND_NS      200000000ull   /* handshake messages, until answered */
@@ -149,7 +150,8 @@ struct migration {
 	uint64_t round_pages;
 	uint32_t not_shrinking;
 	bool was_running, paused, state_sent;
-	bool refused; /* the destination said no: it holds nothing of the VM */
+	bool draining; /* switchover decided: waiting for the window to empty before the pause */
+	bool refused;  /* the destination said no: it holds nothing of the VM */
 	uint64_t pause_ns;
 	uint16_t max_data; /* page bytes per message at the vmk's MTU */
 	/* destination: what arrived */
