@@ -17,8 +17,13 @@ int channel_init(struct channel *ch, const struct channel_config *config, channe
 {
 	memset(ch, 0, sizeof(*ch));
 	ch->config = *config;
-	if (ch->config.burst_bytes == 0)
-		ch->config.burst_bytes = 64 * 1024;
+	/* The bucket holds what the rate earns in 2 ms, so a worker iteration that takes that long
+	 * (a burst of page faults) does not lose the rate. */
+	if (ch->config.burst_bytes == 0) {
+		ch->config.burst_bytes = ch->config.rate_bps / 8 / 500;
+		if (ch->config.burst_bytes < 64 * 1024)
+			ch->config.burst_bytes = 64 * 1024;
+	}
 	if (ch->config.rto_ns == 0)
 		ch->config.rto_ns = CHANNEL_DEFAULT_RTO;
 	ch->send = send;

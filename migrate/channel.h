@@ -22,7 +22,7 @@ typedef int channel_send_fn(void *ctx, const void *buf, uint16_t len);
 
 struct channel_config {
 	uint64_t rate_bps;    /* pacer; 0 = unpaced */
-	uint64_t burst_bytes; /* bucket depth; 0 = 64 KiB */
+	uint64_t burst_bytes; /* bucket depth; 0 = 2 ms at the rate, at least 64 KiB */
 	uint64_t rto_ns; /* first and longest retransmission timeout; 0 = CHANNEL_DEFAULT_RTO */
 	uint64_t session;
 	uint16_t overhead_bytes; /* what the link adds to each message (headers), for the pacer */

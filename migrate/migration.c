@@ -36,9 +36,10 @@ const char *const migration_drop_descriptions[MIGRATION_DROP_MAX] = {
         MIGRATION_DROP_REASONS(MIGRATION_DROP_TEXT)};
 
 static const char *const status_names[] = {
-        [MIGRATION_SETUP] = "setup",           [MIGRATION_ACTIVE] = "active",
-        [MIGRATION_SWITCHOVER] = "switchover", [MIGRATION_COMPLETED] = "completed",
-        [MIGRATION_FAILED] = "failed",         [MIGRATION_CANCELLED] = "cancelled",
+        [MIGRATION_SETUP] = "setup",         [MIGRATION_PREFLIGHT] = "pre-flight",
+        [MIGRATION_ACTIVE] = "active",       [MIGRATION_SWITCHOVER] = "switchover",
+        [MIGRATION_COMPLETED] = "completed", [MIGRATION_FAILED] = "failed",
+        [MIGRATION_CANCELLED] = "cancelled",
 };
 
 const char *migration_status_name(enum migration_status status)
@@ -51,10 +52,45 @@ const char *migration_role_name(enum migration_role role)
 	return role == MIGRATION_SOURCE ? "source" : "destination";
 }
 
+const char *const migration_check_names[MIGRATION_CHECK_MAX] = {
+        [MIGRATION_CHECK_REACHABLE] = "destination answers",
+        [MIGRATION_CHECK_SUBNET] = "same IP subnet",
+        [MIGRATION_CHECK_RTT] = "round-trip time",
+        [MIGRATION_CHECK_BANDWIDTH] = "bandwidth",
+        [MIGRATION_CHECK_ADMISSION] = "port group, memory, name, MAC",
+        [MIGRATION_CHECK_MTU] = "MTU",
+};
+
 bool migration_running(const struct migration *m)
 {
-	return m->status == MIGRATION_SETUP || m->status == MIGRATION_ACTIVE ||
-	       m->status == MIGRATION_SWITCHOVER;
+	return m->status == MIGRATION_SETUP || m->status == MIGRATION_PREFLIGHT ||
+	       m->status == MIGRATION_ACTIVE || m->status == MIGRATION_SWITCHOVER;
+}
+
+bool migration_checks_passed(const struct migration *m)
+{
+	for (unsigned int i = 0; i < MIGRATION_CHECK_MAX; i++)
+		if (m->checks[i].done && !m->checks[i].ok)
+			return false;
+	return true;
+}
+
+static void check_record(struct migration *m, enum migration_check_item item, bool ok,
+                         const char *limit, const char *fmt, ...)
+        __attribute__((format(printf, 5, 6)));
+
+static void check_record(struct migration *m, enum migration_check_item item, bool ok,
+                         const char *limit, const char *fmt, ...)
+{
+	struct migration_check *c = &m->checks[item];
+	va_list ap;
+
+	c->done = true;
+	c->ok = ok;
+	snprintf(c->limit, sizeof(c->limit), "%s", limit);
+	va_start(ap, fmt);
+	vsnprintf(c->value, sizeof(c->value), fmt, ap);
+	va_end(ap);
 }
 
 static uint64_t now_ns(const struct migration_engine *engine)
@@ -217,9 +253,9 @@ static void session_end(struct migration *m, enum migration_status status)
 /* ---- source ---- */
 
 /* The largest page slice one message carries at the vmk's MTU. */
-static uint16_t page_bytes_per_message(const struct iface *vmk)
+static uint16_t page_bytes_per_message(uint16_t mtu)
 {
-	uint32_t room = (uint32_t)vmk->netif.mtu - 20 - 8 - MESSAGE_OVERHEAD;
+	uint32_t room = (uint32_t)mtu - 20 - 8 - MESSAGE_OVERHEAD;
 
 	if (room > PROTO_PAGE_SIZE)
 		room = PROTO_PAGE_SIZE;
@@ -234,11 +270,14 @@ static void source_end(struct migration *m, enum migration_status status)
 	bool state_taken = m->state_sent && m->channel_ready && channel_idle(&m->channel);
 
 	/* Tell the destination to drop its copy, unless it refused and holds none. */
-	if (status != MIGRATION_COMPLETED && !m->refused && m->local_port != 0)
+	if ((status != MIGRATION_COMPLETED || m->params.check_only) && !m->refused &&
+	    m->local_port != 0 && m->channel_ready)
 		send_to_peer(m, PROTO_CANCEL, NULL, 0);
 	if (m->guest != NULL) {
 		m->guest->vm.throttle_percent = 0;
-		if (status == MIGRATION_COMPLETED) {
+		if (status == MIGRATION_COMPLETED && m->params.check_only) {
+			/* A pre-flight check leaves the VM where it is. */
+		} else if (status == MIGRATION_COMPLETED) {
 			struct guest *guest = m->guest;
 			m->guest = NULL;
 			if (m->engine->hooks.vm_departed != NULL)
@@ -257,7 +296,9 @@ static void source_end(struct migration *m, enum migration_status status)
 	m->status = status;
 	m->stats.end_ns = now;
 	session_release(m);
-	if (status == MIGRATION_COMPLETED)
+	if (status == MIGRATION_COMPLETED && m->params.check_only)
+		MIG_LOG(INFO, "%u: %s: pre-flight check passed", m->id, m->vm_name);
+	else if (status == MIGRATION_COMPLETED)
 		MIG_LOG(INFO, "%u: %s completed in %.1f ms, downtime %.3f ms, %u rounds", m->id,
 		        m->vm_name, (double)(now - m->stats.start_ns) / 1e6,
 		        (double)m->stats.downtime_ns / 1e6, m->stats.rounds);
@@ -399,8 +440,8 @@ static uint64_t source_bandwidth_bps(const struct migration *m, uint64_t now)
 
 	if (elapsed == 0)
 		return 0;
-	return (uint64_t)((double)m->channel.stats.wire_bytes_sent * 8.0 * (double)NS_PER_SECOND /
-	                  (double)elapsed);
+	return (uint64_t)((double)(m->channel.stats.wire_bytes_sent - m->active_start_bytes) * 8.0 *
+	                  (double)NS_PER_SECOND / (double)elapsed);
 }
 
 static void source_switchover(struct migration *m, uint64_t now)
@@ -529,10 +570,16 @@ static void source_send_state(struct migration *m, uint64_t now)
 	}
 }
 
+static void source_preflight_poll(struct migration *m, uint64_t now);
+
 static void source_poll(struct migration *m, uint64_t now)
 {
 	if (m->status == MIGRATION_SETUP) {
 		if (now - m->stats.start_ns > MIGRATION_SETUP_TIMEOUT) {
+			if (!m->checks[MIGRATION_CHECK_REACHABLE].done)
+				check_record(m, MIGRATION_CHECK_REACHABLE, false, "an answer",
+				             "no answer in %.0f s",
+				             (double)MIGRATION_SETUP_TIMEOUT / 1e9);
 			source_fail(m, "the destination did not answer the handshake in %.0f s",
 			            (double)MIGRATION_SETUP_TIMEOUT / 1e9);
 			return;
@@ -544,8 +591,10 @@ static void source_poll(struct migration *m, uint64_t now)
 				proto_proof(m->params.key, m->params.key_len, "src", m->hello_nonce,
 				            m->challenge_nonce, m->session, auth.proof);
 				send_to_peer(m, PROTO_AUTH, &auth, sizeof(auth));
+				m->auth_sent_ns = now;
 			} else {
 				send_to_peer(m, PROTO_HELLO, &m->hello, sizeof(m->hello));
+				m->hello_sent_ns = now;
 			}
 		}
 		return;
@@ -554,6 +603,10 @@ static void source_poll(struct migration *m, uint64_t now)
 	if (!channel_idle(&m->channel) && now - m->last_rx_ns > MIGRATION_PEER_TIMEOUT) {
 		source_fail(m, "the destination stopped answering (%.1f s without an ack)",
 		            (double)(now - m->last_rx_ns) / 1e9);
+		return;
+	}
+	if (m->status == MIGRATION_PREFLIGHT) {
+		source_preflight_poll(m, now);
 		return;
 	}
 	if (m->draining) {
@@ -607,6 +660,10 @@ static void source_on_challenge(struct migration *m, const struct proto_message 
 		return;
 	}
 	memcpy(m->challenge_nonce, challenge.nonce, PROTO_NONCE_LEN);
+	uint64_t now_rx = now_ns(m->engine);
+	m->rtt_ns = now_rx - m->hello_sent_ns;
+	check_record(m, MIGRATION_CHECK_REACHABLE, true, "an answer", "answered in %.3f ms",
+	             (double)m->rtt_ns / 1e6);
 	struct channel_config config = {
 	        .rate_bps = m->params.max_bandwidth_bps,
 	        .session = m->session,
@@ -622,29 +679,117 @@ static void source_on_challenge(struct migration *m, const struct proto_message 
 	source_poll(m, now);
 }
 
-static void source_on_accept(struct migration *m, uint64_t now)
+/* Round 0 copies everything: the log so far is moot, and starts afresh now. */
+static void source_precopy_begin(struct migration *m, uint64_t now)
 {
 	struct vm *vm = &m->guest->vm;
 
-	if (m->status != MIGRATION_SETUP || !m->channel_ready) {
-		count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
-		return;
-	}
 	m->to_send = malloc(vm_bitmap_words(vm) * sizeof(uint64_t));
 	if (m->to_send == NULL) {
 		source_fail(m, "out of memory for the dirty bitmap");
 		return;
 	}
-	/* Round 0 copies everything: the log so far is moot, and starts afresh now. */
 	vm_dirty_log_read_and_clear(vm, m->to_send);
 	memset(m->to_send, 0xff, vm_bitmap_words(vm) * sizeof(uint64_t));
 	if (vm->nb_pages % 64 != 0)
 		m->to_send[vm->nb_pages / 64] = (1ull << (vm->nb_pages % 64)) - 1;
 	m->status = MIGRATION_ACTIVE;
-	m->stats.setup_ns = now - m->stats.start_ns;
 	m->active_start_ns = now;
+	m->active_start_bytes = m->channel.stats.wire_bytes_sent;
 	m->round = 0;
 	source_round_begin(m, now);
+}
+
+/* Fails the session on the first pre-flight item that failed; true if one did. */
+static bool source_preflight_failed(struct migration *m)
+{
+	for (unsigned int i = 0; i < MIGRATION_CHECK_MAX; i++) {
+		const struct migration_check *c = &m->checks[i];
+		if (c->done && !c->ok) {
+			source_fail(m, "pre-flight: %s is %s, not %s", migration_check_names[i],
+			            c->value, c->limit);
+			return true;
+		}
+	}
+	return false;
+}
+
+static void source_on_accept(struct migration *m, const struct proto_message *msg, uint64_t now)
+{
+	struct proto_accept accept;
+
+	if (m->status != MIGRATION_SETUP || !m->channel_ready) {
+		count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+		return;
+	}
+	memcpy(&accept, msg->body, sizeof(accept));
+	m->peer_mtu = rte_be_to_cpu_16(accept.mtu);
+	m->peer_free_mb = rte_be_to_cpu_32(accept.free_memory_mb);
+	m->stats.setup_ns = now - m->stats.start_ns;
+	if (now - m->auth_sent_ns < m->rtt_ns)
+		m->rtt_ns = now - m->auth_sent_ns;
+	char limit[32];
+	snprintf(limit, sizeof(limit), "< %.1f ms", (double)m->params.rtt_limit_ns / 1e6);
+	check_record(m, MIGRATION_CHECK_RTT, m->rtt_ns < m->params.rtt_limit_ns, limit, "%.3f ms",
+	             (double)m->rtt_ns / 1e6);
+	check_record(m, MIGRATION_CHECK_ADMISSION, true, "admitted",
+	             "admitted; %u MiB available there for %lu MiB", m->peer_free_mb,
+	             (unsigned long)(m->guest->vm.nb_pages * VM_PAGE_SIZE >> 20));
+	snprintf(limit, sizeof(limit), "= %u", m->vmk->netif.mtu);
+	check_record(m, MIGRATION_CHECK_MTU, m->peer_mtu == m->vmk->netif.mtu, limit, "%u",
+	             m->peer_mtu);
+	/* Messages fit the smaller MTU of the two, so a forced migration still gets through. */
+	if (m->peer_mtu != 0 && m->peer_mtu < m->vmk->netif.mtu)
+		m->max_data = page_bytes_per_message(m->peer_mtu);
+	if (m->params.force && !m->params.check_only) {
+		source_precopy_begin(m, now);
+		return;
+	}
+	/* What fails already needs no measuring. */
+	if (!m->params.force && source_preflight_failed(m))
+		return;
+	m->status = MIGRATION_PREFLIGHT;
+	m->probe_start_ns = now;
+	m->probe_start_bytes = m->channel.stats.wire_bytes_sent;
+	m->probe_sent = false;
+}
+
+/* The link is measured with filler through the channel, as the pages will go: at its pacer,
+ * with its window. Then every item is judged. */
+static void source_preflight_poll(struct migration *m, uint64_t now)
+{
+	static const uint8_t filler[PROTO_PAGE_SIZE];
+	unsigned int budget = SEND_BUDGET;
+
+	while (!m->probe_sent && budget-- > 0) {
+		if (m->channel.stats.wire_bytes_sent - m->probe_start_bytes >=
+		            MIGRATION_PROBE_BYTES ||
+		    now - m->probe_start_ns >= MIGRATION_PROBE_NS) {
+			m->probe_sent = true;
+			break;
+		}
+		if (channel_send(&m->channel, PROTO_PROBE, NULL, 0, filler, m->max_data, now) < 0)
+			return;
+	}
+	if (!m->probe_sent || !channel_idle(&m->channel))
+		return;
+	uint64_t bytes = m->channel.stats.wire_bytes_sent - m->probe_start_bytes;
+	uint64_t bps = (uint64_t)((double)bytes * 8.0 * (double)NS_PER_SECOND /
+	                          (double)(now - m->probe_start_ns));
+	char limit[32];
+	snprintf(limit, sizeof(limit), ">= %.0f Mbit/s", (double)m->params.min_bandwidth_bps / 1e6);
+	check_record(m, MIGRATION_CHECK_BANDWIDTH, bps >= m->params.min_bandwidth_bps, limit,
+	             "%.0f Mbit/s (%.1f MB in %.1f ms)", (double)bps / 1e6, (double)bytes / 1e6,
+	             (double)(now - m->probe_start_ns) / 1e6);
+	if (!m->params.force && source_preflight_failed(m))
+		return;
+	if (m->params.check_only) {
+		set_reason(m, "pre-flight check %s",
+		           migration_checks_passed(m) ? "passed" : "failed");
+		source_end(m, migration_checks_passed(m) ? MIGRATION_COMPLETED : MIGRATION_FAILED);
+		return;
+	}
+	source_precopy_begin(m, now);
 }
 
 static void source_on_confirm(struct migration *m, const struct proto_message *msg, uint64_t now)
@@ -670,6 +815,7 @@ static void source_on_refuse(struct migration *m, const struct proto_message *ms
 	memcpy(&refuse, msg->body, sizeof(refuse));
 	refuse.text[sizeof(refuse.text) - 1] = '\0';
 	m->refused = true;
+	check_record(m, MIGRATION_CHECK_ADMISSION, false, "admitted", "%s", refuse.text);
 	source_fail(m, "refused by the destination: %s (%s)",
 	            proto_refusal_name((enum proto_refusal)rte_be_to_cpu_32(refuse.reason)),
 	            refuse.text);
@@ -709,7 +855,7 @@ static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8
 			count_drop(engine, MIGRATION_DROP_UNEXPECTED);
 		break;
 	case PROTO_ACCEPT:
-		source_on_accept(m, now);
+		source_on_accept(m, &msg, now);
 		break;
 	case PROTO_ACK:
 		if (m->channel_ready && m->status != MIGRATION_SETUP)
@@ -740,11 +886,21 @@ int migration_start(struct migration_engine *engine, struct guest *guest, struct
 	m->params = *params;
 	if (m->params.downtime_limit_ns == 0)
 		m->params.downtime_limit_ns = MIGRATION_DEFAULT_LIMIT;
+	if (m->params.rtt_limit_ns == 0)
+		m->params.rtt_limit_ns = MIGRATION_DEFAULT_RTT;
+	if (m->params.min_bandwidth_bps == 0)
+		m->params.min_bandwidth_bps = MIGRATION_DEFAULT_MIN_BW;
+	const struct netif *local = &vmk->netif;
+	char subnet[16];
+	check_record(m, MIGRATION_CHECK_SUBNET,
+	             (local->ip & local->netmask) == (params->dst_ip & local->netmask), "same",
+	             "%s/%u", netif_format_ipv4(local->ip & local->netmask, subnet, sizeof(subnet)),
+	             local->prefix_len);
 	m->vmk = vmk;
 	m->guest = guest;
 	m->peer_ip = params->dst_ip;
 	m->peer_port = params->dst_port;
-	m->max_data = page_bytes_per_message(vmk);
+	m->max_data = page_bytes_per_message(vmk->netif.mtu);
 	m->was_running = guest->vm.state == VM_RUNNING;
 	snprintf(m->vm_name, sizeof(m->vm_name), "%s", guest->vm.name);
 	int ret = -EADDRINUSE;
@@ -778,6 +934,7 @@ int migration_start(struct migration_engine *engine, struct guest *guest, struct
 	        rte_cpu_to_be_16((uint16_t)(params->announce.initial_ns / 1000000));
 	hello->announce_step_ms = rte_cpu_to_be_16((uint16_t)(params->announce.step_ns / 1000000));
 	hello->announce_garp = params->announce.garp;
+	hello->flags = params->check_only ? PROTO_HELLO_CHECK_ONLY : 0;
 	m->last_handshake_ns = 0; /* HELLO on the first poll */
 	MIG_LOG(INFO, "%u: %s to %u.%u.%u.%u:%u from %s", m->id, m->vm_name,
 	        ((uint8_t *)&m->peer_ip)[0], ((uint8_t *)&m->peer_ip)[1],
@@ -853,6 +1010,22 @@ static bool name_or_mac_taken(struct migration_engine *engine, const struct migr
 	return false;
 }
 
+/* MemAvailable, in MiB: what the pre-flight check and admission compare a VM's size with. */
+static uint32_t host_available_mb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	unsigned long kb = 0;
+
+	if (f == NULL)
+		return UINT32_MAX;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "MemAvailable: %lu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb == 0 ? UINT32_MAX : (uint32_t)(kb / 1024);
+}
+
 /* The source proved the key: check the VM fits here, make its empty copy and accept. */
 static void destination_admit(struct migration *m, uint64_t now)
 {
@@ -893,6 +1066,28 @@ static void destination_admit(struct migration *m, uint64_t now)
 		return;
 	}
 	config.memory_mb = pages * VM_PAGE_SIZE / (1024 * 1024);
+	uint32_t available = host_available_mb();
+	if (config.memory_mb > available) {
+		destination_refuse(m, PROTO_REFUSE_NO_MEMORY,
+		                   "%lu MiB asked, %u MiB available here",
+		                   (unsigned long)config.memory_mb, available);
+		return;
+	}
+	struct proto_accept accept = {.mtu = rte_cpu_to_be_16(m->vmk->netif.mtu),
+	                              .free_memory_mb = rte_cpu_to_be_32(available)};
+	if (m->hello.flags & PROTO_HELLO_CHECK_ONLY) {
+		/* A pre-flight check: admitted, and the link is all that is left to measure. */
+		struct channel_config channel = {.session = m->session};
+		if (channel_init(&m->channel, &channel, channel_link_send, m, now) < 0) {
+			destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "out of memory");
+			return;
+		}
+		m->channel_ready = true;
+		m->status = MIGRATION_PREFLIGHT;
+		m->stats.setup_ns = now - m->stats.start_ns;
+		send_to_peer(m, PROTO_ACCEPT, &accept, sizeof(accept));
+		return;
+	}
 	config.workload.seed = 1;
 	m->guest = calloc(1, sizeof(*m->guest));
 	m->page_round = calloc(pages, sizeof(*m->page_round));
@@ -917,7 +1112,8 @@ static void destination_admit(struct migration *m, uint64_t now)
 	}
 	m->status = MIGRATION_ACTIVE;
 	m->stats.setup_ns = now - m->stats.start_ns;
-	send_to_peer(m, PROTO_ACCEPT, NULL, 0);
+	m->accept = accept;
+	send_to_peer(m, PROTO_ACCEPT, &accept, sizeof(accept));
 	MIG_LOG(INFO, "%u: receiving %s (%lu MiB) from %u.%u.%u.%u", m->id, m->vm_name,
 	        (unsigned long)config.memory_mb, ((uint8_t *)&m->peer_ip)[0],
 	        ((uint8_t *)&m->peer_ip)[1], ((uint8_t *)&m->peer_ip)[2],
@@ -930,8 +1126,8 @@ static void destination_on_auth(struct migration *m, const struct proto_message 
 	struct proto_auth auth;
 	uint8_t expected[PROTO_MAC_LEN];
 
-	if (m->status == MIGRATION_ACTIVE) {
-		send_to_peer(m, PROTO_ACCEPT, NULL, 0); /* our ACCEPT was lost */
+	if (m->status == MIGRATION_ACTIVE || m->status == MIGRATION_PREFLIGHT) {
+		send_to_peer(m, PROTO_ACCEPT, &m->accept, sizeof(m->accept)); /* ours was lost */
 		return;
 	}
 	if (m->status != MIGRATION_SETUP) {
@@ -1118,7 +1314,10 @@ static void destination_on_data(struct migration *m, const struct proto_message 
 		send_to_peer(m, PROTO_CONFIRM, &confirm, sizeof(confirm));
 		return;
 	}
-	if (m->status != MIGRATION_ACTIVE || !m->channel_ready) {
+	bool probing = m->status == MIGRATION_PREFLIGHT || msg->type == PROTO_PROBE;
+	if ((m->status != MIGRATION_ACTIVE && m->status != MIGRATION_PREFLIGHT) ||
+	    !m->channel_ready || (m->guest == NULL && msg->type != PROTO_PROBE) ||
+	    (probing && msg->type != PROTO_PROBE)) {
 		count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
 		return;
 	}
@@ -1217,10 +1416,14 @@ static void listener_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uin
 	case PROTO_PAGES:
 	case PROTO_ZERO_RUN:
 	case PROTO_STATE:
+	case PROTO_PROBE:
 		destination_on_data(m, &msg, now);
 		break;
 	case PROTO_CANCEL:
-		if (migration_running(m)) {
+		if (m->status == MIGRATION_PREFLIGHT) {
+			set_reason(m, "pre-flight check");
+			destination_end(m, MIGRATION_COMPLETED);
+		} else if (migration_running(m)) {
 			set_reason(m, "the source cancelled");
 			destination_end(m, MIGRATION_CANCELLED);
 		} else {

@@ -35,6 +35,30 @@ struct vswitch_host;
 #define MIGRATION_THROTTLE_FIRST 20             /* auto-converge, as QEMU's cpu-throttle-initial */
 #define MIGRATION_THROTTLE_STEP  10             /* and cpu-throttle-increment */
 #define MIGRATION_THROTTLE_MAX   99
+#define MIGRATION_DEFAULT_RTT    5000000ull   /* pre-flight: the classic vMotion limit */
+#define MIGRATION_DEFAULT_MIN_BW 622000000ull /* pre-flight: vMotion's minimum, OC-12 */
+#define MIGRATION_PROBE_BYTES    (16u << 20)  /* pre-flight: what the link is measured with */
+#define MIGRATION_PROBE_NS       300000000ull /* ... or for how long, whichever ends first */
+
+/* The pre-flight check's items, as vCenter's vMotion compatibility check lists them. */
+enum migration_check_item {
+	MIGRATION_CHECK_REACHABLE, /* the destination's vmk answers the migration protocol */
+	MIGRATION_CHECK_SUBNET,    /* both vmks on one IP subnet */
+	MIGRATION_CHECK_RTT,       /* round trip under the limit */
+	MIGRATION_CHECK_BANDWIDTH, /* the link carries at least the minimum */
+	MIGRATION_CHECK_ADMISSION, /* port group, memory, no VM of that name or MAC */
+	MIGRATION_CHECK_MTU,       /* both vmks' MTUs equal */
+	MIGRATION_CHECK_MAX,
+};
+
+struct migration_check {
+	bool done, ok;
+	char value[64]; /* what was measured */
+	char limit[32]; /* what it had to be */
+};
+
+/* The items' names, indexed by enum migration_check_item. */
+extern const char *const migration_check_names[MIGRATION_CHECK_MAX];
 
 /* Every message the engine refuses, with its counter name and description. */
 #define MIGRATION_DROP_REASONS(X)                                                                  \
@@ -67,6 +91,7 @@ enum migration_role {
 /* As QEMU's query-migrate. */
 enum migration_status {
 	MIGRATION_SETUP,      /* handshake */
+	MIGRATION_PREFLIGHT,  /* the destination admitted the VM: measuring the link */
 	MIGRATION_ACTIVE,     /* pre-copy rounds, the VM runs */
 	MIGRATION_SWITCHOVER, /* the VM is paused: the last pages and the vCPU state */
 	MIGRATION_COMPLETED,
@@ -97,6 +122,10 @@ struct migration_params {
 	uint32_t max_rounds;        /* 0 = no limit (auto-converge still ends it) */
 	bool auto_converge;         /* throttle the VM when rounds stop shrinking */
 	bool verify;                /* compare memory hashes before confirming */
+	bool check_only;            /* pre-flight check, no migration */
+	bool force;                 /* migrate even if a pre-flight item fails */
+	uint64_t rtt_limit_ns;      /* 0 = MIGRATION_DEFAULT_RTT */
+	uint64_t min_bandwidth_bps; /* 0 = MIGRATION_DEFAULT_MIN_BW */
 	struct announce_config announce;
 };
 
@@ -146,7 +175,14 @@ struct migration {
 	uint32_t fragment; /* bytes of the cursor's page already sent (MTU 1500) */
 	uint64_t zero_first, zero_count;
 	uint32_t round;
-	uint64_t active_start_ns;
+	uint64_t active_start_ns, active_start_bytes;
+	/* source: the pre-flight check */
+	struct migration_check checks[MIGRATION_CHECK_MAX];
+	uint64_t hello_sent_ns, auth_sent_ns, rtt_ns;
+	uint64_t probe_start_ns, probe_start_bytes;
+	bool probe_sent;
+	uint16_t peer_mtu;
+	uint32_t peer_free_mb;
 	uint64_t round_pages;
 	uint32_t not_shrinking;
 	bool was_running, paused, state_sent;
@@ -160,6 +196,7 @@ struct migration {
 	uint64_t nb_complete;
 	bool ack_pending;
 	uint64_t confirm_hash;
+	struct proto_accept accept; /* as sent, for a source that did not hear it */
 };
 
 struct migration_listener {
@@ -219,6 +256,9 @@ bool migration_guest_busy(const struct migration_engine *engine, const struct gu
 
 /* True while any session runs. */
 bool migration_running(const struct migration *migration);
+
+/* True if every pre-flight item that ran passed. */
+bool migration_checks_passed(const struct migration *migration);
 
 /* Loop poller: every session's sending, timeouts and acknowledgements. Returns non-zero while a
  * session runs, so the worker does not sleep in the middle of a migration. */

@@ -16,7 +16,7 @@ static const size_t body_sizes[PROTO_TYPE_MAX] = {
         [PROTO_HELLO] = sizeof(struct proto_hello),
         [PROTO_CHALLENGE] = sizeof(struct proto_challenge),
         [PROTO_AUTH] = sizeof(struct proto_auth),
-        [PROTO_ACCEPT] = 0,
+        [PROTO_ACCEPT] = sizeof(struct proto_accept),
         [PROTO_REFUSE] = sizeof(struct proto_refuse),
         [PROTO_PAGES] = sizeof(struct proto_pages),
         [PROTO_ZERO_RUN] = sizeof(struct proto_zero_run),
@@ -24,6 +24,7 @@ static const size_t body_sizes[PROTO_TYPE_MAX] = {
         [PROTO_STATE] = sizeof(struct proto_state),
         [PROTO_CONFIRM] = sizeof(struct proto_confirm),
         [PROTO_CANCEL] = 0,
+        [PROTO_PROBE] = 0,
 };
 
 size_t proto_body_size(enum proto_type type)
@@ -49,7 +50,7 @@ enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *
 		return PROTO_ERR_SHORT;
 	enum proto_type type = (enum proto_type)h.type;
 	size_t fixed = body_sizes[type];
-	bool carries_data = type == PROTO_PAGES || type == PROTO_STATE;
+	bool carries_data = type == PROTO_PAGES || type == PROTO_STATE || type == PROTO_PROBE;
 	if (body_len < fixed || (!carries_data && body_len != fixed))
 		return PROTO_ERR_LENGTH;
 
@@ -138,7 +139,7 @@ const char *proto_type_name(enum proto_type type)
 	        [PROTO_REFUSE] = "refuse",     [PROTO_PAGES] = "pages",
 	        [PROTO_ZERO_RUN] = "zero-run", [PROTO_ACK] = "ack",
 	        [PROTO_STATE] = "state",       [PROTO_CONFIRM] = "confirm",
-	        [PROTO_CANCEL] = "cancel",
+	        [PROTO_CANCEL] = "cancel",     [PROTO_PROBE] = "probe",
 	};
 	return type > 0 && type < PROTO_TYPE_MAX ? names[type] : "?";
 }

@@ -30,6 +30,7 @@ enum proto_type {
 	PROTO_STATE,     /* source -> destination: the vCPU state, after the last pages */
 	PROTO_CONFIRM,   /* destination -> source: it holds everything and runs the VM */
 	PROTO_CANCEL,    /* source -> destination: give up */
+	PROTO_PROBE, /* source -> destination: filler the pre-flight check measures the link with */
 	PROTO_TYPE_MAX,
 };
 
@@ -68,7 +69,7 @@ struct proto_hello {
 	char portgroup[PROTO_NAME_LEN];
 	uint8_t mac[6];
 	uint8_t prefix_len;
-	uint8_t reserved;
+	uint8_t flags; /* PROTO_HELLO_CHECK_ONLY */
 	uint32_t ip;
 	uint64_t memory_pages;
 	uint16_t announce_rounds; /* the self-announcement the destination sends on resume */
@@ -79,6 +80,17 @@ struct proto_hello {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct proto_hello) == 108, "proto_hello is 108 bytes");
+
+#define PROTO_HELLO_CHECK_ONLY 1 /* a pre-flight check: admit, measure, keep nothing */
+
+/* ACCEPT: 8 bytes. What the pre-flight check compares. */
+struct proto_accept {
+	uint16_t mtu; /* of the destination's vmk */
+	uint16_t reserved;
+	uint32_t free_memory_mb; /* what the destination's host has available */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_accept) == 8, "proto_accept is 8 bytes");
 
 /* CHALLENGE: 48 bytes. proof = HMAC(key, "dst" | hello nonce | own nonce | session). */
 struct proto_challenge {

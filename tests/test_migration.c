@@ -537,9 +537,11 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 Test(refuse, page_out_of_range_in_a_live_session)
 {
 	create_vm(a, "vm1", 8, "uniform,rate=1000,fill=100");
-	int id = start("vm1", "max-bandwidth 100M");
-	while (session(a, id)->status == MIGRATION_SETUP)
+	int id = start("vm1", "max-bandwidth 100M min-bandwidth 10M");
+	while (session(a, id)->status != MIGRATION_ACTIVE) {
+		cr_assert(migration_running(session(a, id)));
 		pump();
+	}
 	const struct migration *m = session(a, id);
 	uint8_t buf[200];
 	struct proto_pages p = {.page = rte_cpu_to_be_64(1ull << 40),
@@ -570,7 +572,7 @@ TestSuite(failure, .init = setup_9000, .fini = teardown, .timeout = 60);
 Test(failure, destination_gone_then_second_migration)
 {
 	create_vm(a, "vm1", 64, "uniform,rate=5000,fill=100");
-	int id = start("vm1", "max-bandwidth 200M");
+	int id = start("vm1", "max-bandwidth 200M min-bandwidth 10M");
 	/* Into pre-copy, then the destination host dies. */
 	uint64_t deadline = loop_tsc_now_ns() + 10 * SECOND;
 	while (session(a, id)->stats.pages_normal < 2000) {
@@ -598,7 +600,7 @@ Test(failure, destination_gone_then_second_migration)
 Test(failure, cancel_resumes_on_source)
 {
 	create_vm(a, "vm1", 64, "uniform,rate=5000,fill=100");
-	int id = start("vm1", "max-bandwidth 100M");
+	int id = start("vm1", "max-bandwidth 100M force");
 	while (session(a, id)->stats.pages_normal < 1000)
 		pump();
 	ctl(a, "migrate cancel %d", id);
@@ -614,10 +616,88 @@ Test(failure, no_convergence_gives_up_with_a_reason)
 {
 	create_vm(a, "vm1", 16, "uniform,rate=max,fill=10");
 	const struct migration *m = wait_done(
-	        a, start("vm1", "max-bandwidth 100M max-rounds 3 auto-converge off"), 30 * SECOND);
+	        a, start("vm1", "max-bandwidth 100M max-rounds 3 auto-converge off force"),
+	        30 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
 	cr_assert(strstr(m->reason, "did not converge") != NULL, "%s", m->reason);
 	assert_vm_unmoved();
+}
+
+/* ---- the pre-flight check ---- */
+
+TestSuite(preflight, .init = setup_9000, .fini = teardown, .timeout = 60);
+
+static const struct migration *check(const char *options)
+{
+	char out[2048];
+	int ret = ctl_try(a, out, sizeof(out), "migrate check vm1 to %s key %s %s", B_VMK_IP,
+	                  key_path, options);
+	cr_assert_eq(ret, 0, "%s", out);
+	return wait_done(a, (int)a->d.migrations.next_id, 20 * SECOND);
+}
+
+Test(preflight, passes_and_moves_nothing)
+{
+	create_vm(a, "vm1", 16, "uniform,rate=1000");
+	const struct migration *m = check("");
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	for (unsigned int i = 0; i < MIGRATION_CHECK_MAX; i++) {
+		cr_assert(m->checks[i].done, "%s was checked", migration_check_names[i]);
+		cr_assert(m->checks[i].ok, "%s: %s", migration_check_names[i], m->checks[i].value);
+	}
+	cr_assert_eq(m->peer_mtu, 9000);
+	assert_vm_unmoved();
+	pump_for(SECOND / 10);
+	cr_assert_eq(b->d.nb_guests, 0, "nothing arrived");
+	const struct migration *there = session(b, (int)b->d.migrations.next_id);
+	cr_assert_eq(there->status, MIGRATION_COMPLETED, "%s", there->reason);
+}
+
+static void assert_check_failed(const struct migration *m, enum migration_check_item item,
+                                const char *words)
+{
+	cr_assert_eq(m->status, MIGRATION_FAILED);
+	cr_assert(m->checks[item].done && !m->checks[item].ok, "%s failed",
+	          migration_check_names[item]);
+	cr_assert(strstr(m->reason, words) != NULL, "the reason says why: %s", m->reason);
+	assert_vm_unmoved();
+	cr_assert_eq(b->d.nb_guests, 0);
+}
+
+Test(preflight, round_trip_over_the_limit)
+{
+	create_vm(a, "vm1", 16, "uniform,rate=1000");
+	assert_check_failed(check("rtt-limit 0.0001"), MIGRATION_CHECK_RTT, "round-trip time");
+}
+
+Test(preflight, bandwidth_under_the_minimum)
+{
+	create_vm(a, "vm1", 16, "uniform,rate=1000");
+	assert_check_failed(check("max-bandwidth 50M"), MIGRATION_CHECK_BANDWIDTH, "bandwidth");
+}
+
+Test(preflight, missing_portgroup)
+{
+	create_vm(a, "vm1", 16, "uniform,rate=1000");
+	ctl(b, "portgroup del \"VM Network\"");
+	assert_check_failed(check(""), MIGRATION_CHECK_ADMISSION, "port group");
+}
+
+Test(preflight, mtu_mismatch)
+{
+	create_vm(a, "vm1", 16, "uniform,rate=1000");
+	ctl(b, "vmk set vmk1 mtu 1500");
+	assert_check_failed(check(""), MIGRATION_CHECK_MTU, "MTU");
+}
+
+Test(preflight, start_refuses_when_an_item_fails_unless_forced)
+{
+	create_vm(a, "vm1", 16, "uniform,rate=1000");
+	const struct migration *m = wait_done(a, start("vm1", "rtt-limit 0.0001"), 20 * SECOND);
+	assert_check_failed(m, MIGRATION_CHECK_RTT, "round-trip time");
+	m = wait_done(a, start("vm1", "rtt-limit 0.0001 force"), 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_not_null(ferryd_guest_find(&b->d, "vm1"));
 }
 
 /* ---- the announce ---- */

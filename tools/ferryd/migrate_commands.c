@@ -161,6 +161,14 @@ static int parse_start(struct ferryd *ferryd, const struct cli_args *args,
 		                   "announce: '%.32s' (rounds,initial-ms,step-ms, e.g. 5,50,100)",
 		                   v);
 	params->announce.garp = cli_arg(args, "garp") != NULL;
+	params->force = cli_arg(args, "force") != NULL;
+	if ((v = cli_arg(args, "rtt-limit")) != NULL &&
+	    (commands_parse_ms(v, &params->rtt_limit_ns) < 0 || params->rtt_limit_ns == 0))
+		return reply_error(reply, -EINVAL, "rtt-limit: '%.32s' (milliseconds, e.g. 5)", v);
+	if ((v = cli_arg(args, "min-bandwidth")) != NULL &&
+	    (commands_parse_rate(v, &params->min_bandwidth_bps) < 0 ||
+	     params->min_bandwidth_bps == 0))
+		return reply_error(reply, -EINVAL, "min-bandwidth: '%.32s' (e.g. 622M, 1G)", v);
 	*vmk = cli_arg(args, "vmk") != NULL ? find_vmk(ferryd, cli_arg(args, "vmk"), reply)
 	                                    : vmk_for(ferryd, params->dst_ip);
 	if (*vmk == NULL)
@@ -233,6 +241,21 @@ static void describe(struct reply *reply, const struct migration *m, uint64_t no
 	}
 	reply_u64(reply, "pages_normal", s->pages_normal);
 	reply_u64(reply, "pages_zero", s->pages_zero);
+	if (m->role == MIGRATION_SOURCE) {
+		reply_list_begin(reply, "checks");
+		for (unsigned int i = 0; i < MIGRATION_CHECK_MAX; i++) {
+			const struct migration_check *c = &m->checks[i];
+			if (!c->done)
+				continue;
+			reply_object_begin(reply, NULL);
+			reply_str(reply, "item", "%s", migration_check_names[i]);
+			reply_str(reply, "result", "%s", c->ok ? "ok" : "FAILED");
+			reply_str(reply, "measured", "%s", c->value);
+			reply_str(reply, "required", "%s", c->limit);
+			reply_object_end(reply);
+		}
+		reply_list_end(reply);
+	}
 	if (m->role == MIGRATION_DESTINATION && m->page_round != NULL && m->guest != NULL)
 		reply_u64(reply, "pages_held", m->nb_complete);
 }
@@ -255,6 +278,29 @@ static int cmd_migrate_start(void *ctx, const struct cli_args *args, struct repl
 		return reply_error(reply, ret, "VM '%s' migrates already", guest->vm.name);
 	if (ret < 0)
 		return reply_error(reply, ret, "cannot start: %s", strerror(-ret));
+	describe(reply, migration_find(&ferryd->migrations, (uint32_t)ret),
+	         loop_now_ns(&ferryd->loop));
+	return 0;
+}
+
+static int cmd_migrate_check(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct ferryd *ferryd = ctx;
+	struct migration_params params;
+	struct iface *vmk = NULL;
+	struct guest *guest = ferryd_guest_find(ferryd, cli_arg(args, "vm"));
+
+	if (guest == NULL)
+		return reply_error(reply, -ENOENT, "no VM named '%.32s' (see 'vm list')",
+		                   cli_arg(args, "vm"));
+	if (parse_start(ferryd, args, &params, &vmk, reply) < 0)
+		return -EINVAL;
+	params.check_only = true;
+	params.force = false;
+	int ret = migration_start(&ferryd->migrations, guest, vmk, &params);
+	memset(&params, 0, sizeof(params));
+	if (ret < 0)
+		return reply_error(reply, ret, "cannot check: %s", strerror(-ret));
 	describe(reply, migration_find(&ferryd->migrations, (uint32_t)ret),
 	         loop_now_ns(&ferryd->loop));
 	return 0;
@@ -340,9 +386,16 @@ static const struct cli_command migrate_commands[] = {
         {"migrate unlisten <vmk>", "stop accepting migrations on a vmk", cmd_migrate_unlisten},
         {"migrate start <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [downtime-limit <ms>] [max-rounds <n>] "
-         "[announce <schedule>] [garp] [verify <on|off>] [auto-converge <on|off>]",
-         "live-migrate a VM to the host listening at ip (announce: rounds,initial-ms,step-ms)",
+         "[announce <schedule>] [garp] [verify <on|off>] [auto-converge <on|off>] "
+         "[rtt-limit <ms>] [min-bandwidth <rate>] [force]",
+         "live-migrate a VM to the host listening at ip, after a pre-flight check unless force "
+         "(announce: rounds,initial-ms,step-ms)",
          cmd_migrate_start},
+        {"migrate check <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
+         "[max-bandwidth <rate>] [rtt-limit <ms>] [min-bandwidth <rate>]",
+         "vMotion's pre-flight check alone: reachability, subnet, round trip, bandwidth, port "
+         "group and memory, MTU",
+         cmd_migrate_check},
         {"migrate status [<id>...]", "migrations, as QEMU's query-migrate, or one in full",
          cmd_migrate_status},
         {"migrate cancel <id>", "stop a migration: the VM stays on (or returns to) the source",

@@ -7,6 +7,7 @@
 #   vmotion-net (Linux bridge, private) ── host-a, host-b vMotion uplinks, and a Linux peer
 #                                           50.50.50.3 on the bridge itself
 #
+# Both hosts listen for migrations on vmk1 (UDP 8000) with the key in /run/ferry/lab-vmotion.key.
 # usage: tools/lab/lab.sh up | down | status | ctl <host-a|host-b> <command...>
 # Everything it makes is named ferry-lab-*; it touches nothing else, and `up` first removes
 # what an earlier run left.
@@ -41,7 +42,7 @@ down() {
 	for n in tor vmnet client "${hosts[@]}"; do
 		ip netns del "$(ns "$n")" 2>/dev/null || true
 	done
-	rm -f "$run/lab-vmotion.memif"
+	rm -f "$run/lab-vmotion.memif" "$run/lab-vmotion.key"
 }
 
 # A veth from namespace $1 (name $2) to namespace $3 (name $4).
@@ -53,6 +54,8 @@ up() {
 	down
 	[ -x "$ferryd" ] || { echo "lab: $ferryd is not built (run: meson setup build && ninja -C build)" >&2; exit 1; }
 	mkdir -p "$run"
+	# The hosts' shared vMotion key, as a cluster's hosts share one.
+	(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$run/lab-vmotion.key")
 	for n in tor vmnet client "${hosts[@]}"; do
 		ip netns add "$(ns "$n")"
 		ip -n "$(ns "$n")" link set lo up
@@ -106,6 +109,7 @@ portgroup add vMotion vswitch vSwitch1
 port add vmo0 $vmo0 role uplink vswitch vSwitch1 mtu $vmotion_mtu
 vmk add vmk1 portgroup vMotion ip 50.50.50.$i netmask 255.255.255.248 mtu $vmotion_mtu
 vmk udp-echo vmk1 7
+migrate listen vmk1 key $run/lab-vmotion.key
 CONF
 		ip netns exec "$(ns "$h")" "$ferryd" -s "$(sock "$h")" -c "$run/lab-$h.conf" \
 			--mbuf-size 10368 -- --no-huge --no-shconf -m 512 --no-pci --no-telemetry \
