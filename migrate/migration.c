@@ -729,7 +729,7 @@ static void source_on_accept(struct migration *m, const struct proto_message *ms
 	if (now - m->auth_sent_ns < m->rtt_ns)
 		m->rtt_ns = now - m->auth_sent_ns;
 	char limit[32];
-	snprintf(limit, sizeof(limit), "< %.1f ms", (double)m->params.rtt_limit_ns / 1e6);
+	snprintf(limit, sizeof(limit), "< %g ms", (double)m->params.rtt_limit_ns / 1e6);
 	check_record(m, MIGRATION_CHECK_RTT, m->rtt_ns < m->params.rtt_limit_ns, limit, "%.3f ms",
 	             (double)m->rtt_ns / 1e6);
 	check_record(m, MIGRATION_CHECK_ADMISSION, true, "admitted",

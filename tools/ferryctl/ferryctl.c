@@ -232,6 +232,117 @@ static int vmkping_follow(struct conn *conn, const char *line, bool json)
 	return received > 0 ? EXIT_OK : EXIT_COMMAND_FAILED;
 }
 
+/* A string value of the daemon's JSON answer, copied into out. */
+static void json_string(const char *json, const char *key, char *out, size_t size)
+{
+	const char *p = json_find(json, key);
+
+	if (p == NULL || *p != '"') {
+		snprintf(out, size, "%s", "");
+		return;
+	}
+	snprintf(out, size, "%.*s", (int)strcspn(p + 1, "\""), p + 1);
+}
+
+static double json_number(const char *json, const char *key)
+{
+	const char *p = json_find(json, key);
+
+	return p != NULL ? strtod(p, NULL) : 0;
+}
+
+/* One line of progress: a bar on a terminal (redrawn in place), plain lines otherwise. */
+static void migrate_progress(const char *body, bool tty, char *last, size_t last_size)
+{
+	char status[32], line[256];
+
+	json_string(body, "status", status, sizeof(status));
+	double percent = json_number(body, "round_percent");
+	int round = (int)json_number(body, "round");
+	if (strcmp(status, "active") == 0 || strcmp(status, "switchover") == 0) {
+		char bar[21];
+		int filled = (int)(percent / 5);
+		for (int i = 0; i < 20; i++)
+			bar[i] = i < filled ? '#' : '-';
+		bar[20] = '\0';
+		snprintf(line, sizeof(line),
+		         "%-10s round %d [%s] %5.1f%%  %8.1f Mbit/s  dirty %6.0f pages/s  "
+		         "expected downtime %.3f ms  throttle %.0f%%",
+		         status, round, bar, percent, json_number(body, "mbps"),
+		         json_number(body, "dirty_pages_rate"),
+		         json_number(body, "expected_downtime_ms"),
+		         json_number(body, "throttle_percent"));
+	} else {
+		snprintf(line, sizeof(line), "%-10s", status);
+	}
+	if (tty) {
+		printf("\r%s\033[K", line);
+	} else {
+		/* Without a terminal: a line when the status or the round changes. */
+		char key[64];
+		snprintf(key, sizeof(key), "%s %d", status, round);
+		if (strcmp(key, last) == 0)
+			return;
+		snprintf(last, last_size, "%s", key);
+		printf("%s\n", line);
+	}
+	fflush(stdout);
+}
+
+/* `migrate start ... --wait` and `migrate check ...`: the daemon runs the session; we follow it
+ * with a progress bar and end with its report. Exits 0 if it completed. */
+static int migrate_follow(struct conn *conn, const char *line, bool json)
+{
+	char *body = NULL, status_line[64], status[32], last[64] = "";
+	int ret = conn_call(conn, "output json", &body);
+
+	free(body);
+	ret = conn_call(conn, line, &body);
+	if (ret != EXIT_OK) {
+		const char *error = body != NULL ? json_find(body, "error") : NULL;
+		if (error != NULL)
+			fprintf(stderr, "%.*s\n", (int)strcspn(error + 1, "\""), error + 1);
+		free(body);
+		return ret;
+	}
+	unsigned int id = (unsigned int)json_number(body, "id");
+	free(body);
+	snprintf(status_line, sizeof(status_line), "migrate status %u", id);
+	bool tty = !json && isatty(STDOUT_FILENO);
+	for (;;) {
+		ret = conn_call(conn, status_line, &body);
+		if (ret != EXIT_OK) {
+			free(body);
+			return ret;
+		}
+		json_string(body, "status", status, sizeof(status));
+		bool over = strcmp(status, "completed") == 0 || strcmp(status, "failed") == 0 ||
+		            strcmp(status, "cancelled") == 0;
+		if (!json)
+			migrate_progress(body, tty, last, sizeof(last));
+		if (over)
+			break;
+		free(body);
+		usleep(100000);
+	}
+	if (tty)
+		printf("\n");
+	if (json) {
+		fputs(body, stdout);
+	} else {
+		free(body);
+		body = NULL;
+		ret = conn_call(conn, "output text", &body);
+		free(body);
+		body = NULL;
+		ret = run_command(conn, status_line);
+		if (ret != EXIT_OK)
+			return ret;
+	}
+	free(body);
+	return strcmp(status, "completed") == 0 ? EXIT_OK : EXIT_COMMAND_FAILED;
+}
+
 static int interactive(struct conn *conn)
 {
 	int last = EXIT_OK;
@@ -309,15 +420,19 @@ static int join_words(char *line, size_t size, int nb_words, char **words)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: ferryctl [-s SOCKET] [-j] [COMMAND...]\n"
-	             "\n"
-	             "  -s, --socket PATH  ferryd's CLI socket (default " DEFAULT_SOCKET ")\n"
-	             "  -j, --json         answers as JSON\n"
-	             "  -h, --help         this help\n"
-	             "\n"
-	             "With a command, runs it and exits: 0 on success, 1 if ferryd reported an\n"
-	             "error (on stderr), 2 if ferryd could not be reached. Without one, reads\n"
-	             "commands interactively; 'help' lists them.\n");
+	fprintf(out,
+	        "usage: ferryctl [-s SOCKET] [-j] [COMMAND...]\n"
+	        "\n"
+	        "  -s, --socket PATH  ferryd's CLI socket (default " DEFAULT_SOCKET ")\n"
+	        "  -j, --json         answers as JSON\n"
+	        "  -h, --help         this help\n"
+	        "\n"
+	        "With a command, runs it and exits: 0 on success, 1 if ferryd reported an\n"
+	        "error (on stderr), 2 if ferryd could not be reached. Without one, reads\n"
+	        "commands interactively; 'help' lists them.\n"
+	        "\n"
+	        "'migrate check ...' and 'migrate start ... --wait' follow the migration with\n"
+	        "a progress bar and end with its report; they exit 0 if it completed.\n");
 }
 
 int main(int argc, char **argv)
@@ -369,9 +484,15 @@ int main(int argc, char **argv)
 			close(conn.fd);
 			return EXIT_COMMAND_FAILED;
 		}
+		bool migrate = strcmp(argv[optind], "migrate") == 0 && argc - optind >= 2;
+		bool wait = migrate && strcmp(argv[argc - 1], "--wait") == 0;
+		if (wait && join_words(line, sizeof(line), argc - optind - 1, &argv[optind]) < 0)
+			wait = false;
 		if (strcmp(argv[optind], "vmkping") == 0 && argc - optind >= 2 &&
 		    strcmp(argv[optind + 1], "status") != 0)
 			ret = vmkping_follow(&conn, line, json);
+		else if (migrate && (wait || strcmp(argv[optind + 1], "check") == 0))
+			ret = migrate_follow(&conn, line, json);
 		else
 			ret = run_command(&conn, line);
 	} else {

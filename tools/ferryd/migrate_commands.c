@@ -209,7 +209,7 @@ static void describe(struct reply *reply, const struct migration *m, uint64_t no
 	reply_double(reply, "total_time_ms", (double)total / 1e6, 3);
 	reply_double(reply, "setup_time_ms", (double)s->setup_ns / 1e6, 3);
 	if (m->role == MIGRATION_SOURCE) {
-		if (m->status == MIGRATION_COMPLETED)
+		if (m->status == MIGRATION_COMPLETED && !m->params.check_only)
 			reply_double(reply, "downtime_ms", (double)s->downtime_ns / 1e6, 3);
 		if (s->expected_downtime_ns != 0 && s->expected_downtime_ns != UINT64_MAX)
 			reply_double(reply, "expected_downtime_ms",
