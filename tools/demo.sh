@@ -1,106 +1,170 @@
 #!/bin/bash
-# ferry's main job, for now: ferryd switches real Linux traffic between three hosts (network
-# namespaces on veth links, attached through DPDK's af_packet PMD), shown through ferryctl.
-# The live-migration demo on the lab replaces this once the migration engine exists.
+# ferry's main job: a live migration on the lab. A 1 GiB VM on host-a, busy writing its memory
+# and answering a client's pings and UDP counter stream, moves to host-b over the vMotion
+# network while the physical switch (a Linux bridge) relearns where its MAC lives.
+# usage: tools/demo.sh   (as root; it builds what it needs and tears the lab down at the end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 if [ "$(id -u)" -ne 0 ]; then
-	echo "demo: run as root (it creates network namespaces)" >&2
+	echo "demo: run as root (the lab is made of network namespaces)" >&2
 	exit 1
 fi
 tools/setup.sh
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 
-sw=ferry-demo-sw
-hosts=(a b c)
-sock=/run/ferry/demo.sock
-log=$(mktemp /tmp/ferry-demo-XXXXXX.log)
-ferryd_pid=
-ctl() { build/tools/ferryctl -s "$sock" "$@"; }
+vm=web01
+mac=02:00:00:00:01:01
+vm_ip=10.0.0.50
+key=/run/ferry/lab-vmotion.key
+work=$(mktemp -d /tmp/ferry-demo-XXXXXX)
+pids=()
+step="starting"
+ctl() { tools/lab/ctl "$@"; }
+in_ns() { local n=$1; shift; ip netns exec "ferry-lab-$n" "$@"; }
 
 cleanup() {
 	local status=$?
-	[ -n "$ferryd_pid" ] && kill "$ferryd_pid" 2>/dev/null && wait "$ferryd_pid" 2>/dev/null
-	for h in "${hosts[@]}"; do ip netns del "ferry-demo-$h" 2>/dev/null || true; done
-	ip netns del "$sw" 2>/dev/null || true
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	if [ "$status" -ne 0 ]; then
-		echo "demo: FAILED (status $status); ferryd's log:" >&2
-		cat "$log" >&2
+		echo >&2
+		echo "demo: FAILED while $step (status $status)" >&2
+		for h in host-a host-b; do
+			[ -f "/run/ferry/lab-$h.log" ] || continue
+			echo "--- the last lines of $h's ferryd log:" >&2
+			tail -15 "/run/ferry/lab-$h.log" >&2
+		done
 	fi
-	rm -f "$log"
+	tools/lab/down >/dev/null 2>&1 || true
+	rm -rf "$work"
 }
 trap cleanup EXIT
 
-# Idempotent: remove what an interrupted run may have left.
-for h in "${hosts[@]}"; do ip netns del "ferry-demo-$h" 2>/dev/null || true; done
-ip netns del "$sw" 2>/dev/null || true
+# The fdb entry of the VM's MAC in tor: "<port>" or "none".
+fdb_port() {
+	in_ns tor bridge fdb show br tor | awk -v m="$mac" '$1 == m { for (i = 1; i < NF; i++) if ($i == "dev") { print $(i + 1); exit } }' | grep . || echo none
+}
 
-echo "== building three hosts on veth links to a switch namespace"
-ip netns add "$sw"
-ip -n "$sw" link set lo up
-# The switch side of each link is a wire, not a host: it must send nothing of its own.
-ip netns exec "$sw" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1
-i=1
-for h in "${hosts[@]}"; do
-	ns="ferry-demo-$h"
-	ip netns add "$ns"
-	ip link add "demo-$h" type veth peer name eth0 netns "$ns"
-	ip link set "demo-$h" netns "$sw"
-	ip -n "$sw" link set "demo-$h" up
-	ip -n "$ns" link set lo up
-	ip -n "$ns" addr add "10.0.0.1$i/24" dev eth0
-	ip -n "$ns" link set eth0 up
-	# Frames cross a userspace switch: checksums must be complete when they leave the host.
-	ip netns exec "$ns" ethtool -K eth0 tx off >/dev/null
-	echo "   host $h: 10.0.0.1$i on eth0 <-> demo-$h (switch side)"
-	i=$((i + 1))
+step="bringing the lab up"
+echo "== the lab: client and two ESXi-like hosts on a Linux bridge (tor), vMotion on its own bridge"
+tools/lab/up
+
+step="creating the VM"
+echo
+echo "== a 1 GiB VM on host-a, its memory written, writing 3,000 pages a second"
+ctl host-a vm create "$vm" mem 1024 mac "$mac" ip "$vm_ip/24" portgroup "VM Network" \
+	workload uniform,rate=3000,fill=100
+# The VM greets the network as a booted guest does; wait until tor has learned it.
+for _ in $(seq 100); do [ "$(fdb_port)" = host-a ] && break; sleep 0.05; done
+before=$(fdb_port)
+echo "\$ bridge fdb show br tor | grep $mac    (before)"
+in_ns tor bridge fdb show br tor | grep "$mac" || true
+
+step="starting the client's traffic"
+echo
+echo "== the client pings the VM every 10 ms and streams UDP to its counter (port 7777)"
+# Started directly (not through a function), so $! is the program itself: `ip netns exec`
+# becomes it.
+ip netns exec ferry-lab-tor bridge -timestamp monitor fdb >"$work/fdb.log" 2>&1 &
+pids+=($!)
+ip netns exec ferry-lab-client ping -i 0.01 -W 1 "$vm_ip" >"$work/ping.log" 2>&1 &
+ping_pid=$!
+pids+=($ping_pid)
+ip netns exec ferry-lab-client python3 tools/lab/udp_counter.py "$vm_ip" 7777 0.01 \
+	>"$work/udp.json" &
+udp_pid=$!
+pids+=($udp_pid)
+sleep 1
+ctl host-a vm show "$vm" | grep -E "udp_counter|dirty_rate|pages_touched"
+
+step="running the pre-flight check"
+echo
+echo "== pre-flight check, as vCenter runs it before a vMotion"
+echo "\$ ferryctl migrate check $vm to 50.50.50.2 key $key"
+ctl host-a migrate check "$vm" to 50.50.50.2 key "$key" | sed -n '/^checks:/,$p'
+
+step="migrating"
+echo
+echo "== live migration host-a -> host-b"
+echo "\$ ferryctl migrate start $vm to 50.50.50.2 key $key --wait"
+ctl host-a migrate start "$vm" to 50.50.50.2 key "$key" --wait >"$work/report.txt"
+cat "$work/report.txt" | sed -n '1,/^checks:/p' | grep -v '^checks:'
+ctl host-a -j migrate status >"$work/source.json"
+ctl host-b -j migrate status >"$work/destination.json"
+
+step="checking the VM on host-b"
+for _ in $(seq 100); do
+	ctl host-b vm show "$vm" 2>/dev/null | grep -q "state: *running" && break
+	sleep 0.05
 done
-
-echo "== starting ferryd (no hugepages, 256 MB, idle back-off)"
-ip netns exec "$sw" build/tools/ferryd -s "$sock" -- \
-	--no-huge --no-shconf -m 256 --no-pci --lcores='0@(0-1)' >"$log" 2>&1 &
-ferryd_pid=$!
-for _ in $(seq 100); do ctl show version >/dev/null 2>&1 && break; sleep 0.1; done
-ctl show version
-
-echo "== a port group, and one af_packet VM port per host in it"
-ctl portgroup add "VM Network" >/dev/null
-for h in "${hosts[@]}"; do
-	ctl port add "$h" "net_af_packet_$h,iface=demo-$h" role vnic portgroup "VM Network" >/dev/null
-done
-echo "\$ ferryctl show ports"
-ctl show ports
-
-echo "== Linux ping between the hosts, through ferryd"
-fail=0
-for pair in a:2 b:3 c:1; do
-	from=${pair%%:*}
-	to=10.0.0.1${pair##*:}
-	if out=$(ip netns exec "ferry-demo-$from" ping -c 5 -i 0.2 -W 2 "$to"); then
-		echo "   $from -> $to: $(echo "$out" | grep -E 'packets transmitted')"
-	else
-		echo "   $from -> $to: FAILED"
-		echo "$out"
-		fail=1
-	fi
-done
-
-echo "== the MAC table ferryd learned"
-echo "\$ ferryctl show mac"
-ctl show mac
-
-echo "== counters"
-for h in "${hosts[@]}"; do
-	echo "\$ ferryctl show port $h stats"
-	ctl show port "$h" stats | head -6
-done
-echo "\$ ferryctl show loop"
-ctl show loop | head -14
-
-if [ "$fail" -ne 0 ]; then
-	echo "demo: some pings got no reply" >&2
+ctl host-b vm show "$vm" | grep -E "^(name|state|udp_counter|steps)"
+if ctl host-a vm show "$vm" >/dev/null 2>&1; then
+	echo "demo: the VM is still on host-a after the migration" >&2
 	exit 1
 fi
-echo "== demo done: every ping was switched by ferryd"
+# The traffic runs on a second past the migration, then stops.
+sleep 1
+# SIGINT makes ping print its summary and the counter client its own; give them 3 s.
+kill -INT "$ping_pid" "$udp_pid" 2>/dev/null || true
+for _ in $(seq 60); do
+	kill -0 "$ping_pid" 2>/dev/null || kill -0 "$udp_pid" 2>/dev/null || break
+	sleep 0.05
+done
+kill -9 "$ping_pid" "$udp_pid" 2>/dev/null || true
+wait "$ping_pid" "$udp_pid" 2>/dev/null || true
+
+step="writing the report"
+after=$(fdb_port)
+python3 - "$work" "$mac" "$before" "$after" <<'PY'
+import json, re, sys, time, datetime
+work, mac, before, after = sys.argv[1:5]
+def last_session(path, role):
+    with open(path) as f:
+        sessions = [s for s in json.load(f)["migrations"] if s["role"] == role]
+    return sessions[-1]
+src = last_session(f"{work}/source.json", "source")
+dst = last_session(f"{work}/destination.json", "destination")
+ping = open(f"{work}/ping.log").read()
+m = re.search(r"(\d+) packets transmitted, (\d+) received", ping)
+sent, got = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+udp = json.loads(open(f"{work}/udp.json").read() or "{}")
+# When tor's entry for the MAC moved to host-b, from `bridge -timestamp monitor fdb`.
+moved_at = None
+stamp = None
+for line in open(f"{work}/fdb.log"):
+    t = re.match(r"Timestamp: (.*) (\d+) usec", line)
+    if t:
+        stamp = time.mktime(time.strptime(t.group(1).strip(), "%a %b %d %H:%M:%S %Y")) + int(t.group(2)) / 1e6
+        continue
+    if line.startswith(mac) and " dev host-b " in line and "Deleted" not in line and moved_at is None:
+        moved_at = stamp
+resumed_at = dst.get("ended_at")
+print()
+print("== report")
+print(f"  migration      {src['status']}: total {src['total_time_ms']:.1f} ms, downtime {src.get('downtime_ms', 0):.3f} ms, "
+      f"{src['rounds']} rounds, {src['pages_normal']} pages + {src['pages_zero']} zero, "
+      f"{src['bytes_transferred'] / 1e6:.1f} MB at {src['mbps']:.0f} Mbit/s")
+print(f"  pings          {sent} sent every 10 ms, {got} answered, {sent - got} lost")
+print(f"  UDP counter    {udp.get('sent')} sent, {udp.get('received')} answered; counter {udp.get('first')} -> {udp.get('last')}, "
+      f"went back {udp.get('went_back')} times, longest silence {udp.get('longest_gap_ms')} ms")
+print(f"  tor fdb {mac}: before on {before}, after on {after}")
+if moved_at is not None and resumed_at is not None:
+    print(f"  tor relearned the MAC {1000 * (moved_at - resumed_at):+.1f} ms after host-b resumed the VM "
+          f"(resume {datetime.datetime.fromtimestamp(resumed_at).strftime('%H:%M:%S.%f')}, "
+          f"fdb move {datetime.datetime.fromtimestamp(moved_at).strftime('%H:%M:%S.%f')})")
+problems = []
+if src["status"] != "completed":
+    problems.append(f"the migration {src['status']}: {src.get('reason', '')}")
+if before != "host-a" or after != "host-b":
+    problems.append(f"tor's entry did not move from host-a to host-b ({before} -> {after})")
+if not udp.get("received") or udp.get("went_back") != 0 or (udp.get("first") or 0) > 100:
+    problems.append("the UDP counter did not continue (it restarted, went back, or never answered)")
+if got == 0:
+    problems.append("no ping was answered")
+if problems:
+    for p in problems:
+        print("demo: " + p, file=sys.stderr)
+    sys.exit(1)
+print("== demo done: the VM moved while it ran; tor follows it on host-b, and its counter went on")
+PY

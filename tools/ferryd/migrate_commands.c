@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_ethdev.h>
 
@@ -207,6 +208,15 @@ static void describe(struct reply *reply, const struct migration *m, uint64_t no
 	          m->peer_port);
 	reply_str(reply, "session", "%016lx", (unsigned long)m->session);
 	reply_double(reply, "total_time_ms", (double)total / 1e6, 3);
+	if (!running) {
+		/* When it ended on the wall clock, to set beside other tools' timestamps (the
+		 * destination's is the moment it resumed the VM). */
+		struct timespec wall;
+		clock_gettime(CLOCK_REALTIME, &wall);
+		double ago = (double)(now - s->end_ns) / 1e9;
+		reply_double(reply, "ended_at", (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 - ago,
+		             6);
+	}
 	reply_double(reply, "setup_time_ms", (double)s->setup_ns / 1e6, 3);
 	if (m->role == MIGRATION_SOURCE) {
 		if (m->status == MIGRATION_COMPLETED && !m->params.check_only)
