@@ -207,6 +207,8 @@ static void describe(struct reply *reply, const struct migration *m, uint64_t no
 	reply_str(reply, "peer", "%s:%u", netif_format_ipv4(m->peer_ip, ip, sizeof(ip)),
 	          m->peer_port);
 	reply_str(reply, "session", "%016lx", (unsigned long)m->session);
+	if (m->role == MIGRATION_SOURCE && !m->params.check_only)
+		reply_bool(reply, "verified", m->status == MIGRATION_COMPLETED && m->params.verify);
 	reply_double(reply, "total_time_ms", (double)total / 1e6, 3);
 	if (!running) {
 		/* When it ended on the wall clock, to set beside other tools' timestamps (the
@@ -214,8 +216,8 @@ static void describe(struct reply *reply, const struct migration *m, uint64_t no
 		struct timespec wall;
 		clock_gettime(CLOCK_REALTIME, &wall);
 		double ago = (double)(now - s->end_ns) / 1e9;
-		reply_double(reply, "ended_at", (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 - ago,
-		             6);
+		reply_double(reply, "ended_at",
+		             (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 - ago, 6);
 	}
 	reply_double(reply, "setup_time_ms", (double)s->setup_ns / 1e6, 3);
 	if (m->role == MIGRATION_SOURCE) {

@@ -1,0 +1,114 @@
+#!/bin/bash
+# Lab migration tests (TAP, root): live migrations between the lab's two ferryd hosts over the
+# vMotion bridge, with the client's traffic and the Linux bridge (tor) as the physical switch.
+# There and back with memory verified, over an impaired vMotion link, pre-flight refusals, and
+# the destination's ferryd killed mid-migration.
+set -u
+. "$(dirname "$0")/../lib/tap.sh"
+here=$(cd "$(dirname "$0")" && pwd)
+lab=$here/../../tools/lab/lab.sh
+dir=$(mktemp -d /tmp/ferry-lab-migrate-XXXXXX)
+key=/run/ferry/lab-vmotion.key
+
+cleanup() {
+	"$lab" down >/dev/null 2>&1
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+in_ns() { ip netns exec "ferry-lab-$1" "${@:2}"; }
+ctl() { "$lab" ctl "$@"; }
+# Polls a command until it succeeds, for at most $1 seconds.
+within() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+fdb_on() { in_ns tor bridge fdb show br tor | grep -q "^$1 dev $2 "; }
+counter() { echo x | in_ns client socat -t 2 - "UDP:$1:7777" | od -An -tu8 --endian=big | tr -d ' '; }
+answers() { in_ns client ping -c 2 -i 0.2 -W 2 "$1" >/dev/null; }
+runs_on() { ctl "$2" vm show "$1" | grep -q "state: *running"; }
+absent_from() { ! ctl "$2" vm show "$1" >/dev/null 2>&1; }
+migrate() { ctl "$1" migrate start "${@:2}" --wait >"$dir/migrate.out" 2>&1; local s=$?; cat "$dir/migrate.out"; return $s; }
+status_has() { ctl "$1" -j migrate status | grep -q "$2"; }
+
+"$lab" up >"$dir/up.log" 2>&1 || { echo "Bail out! the lab did not come up"; sed 's/^/# /' "$dir/up.log"; exit 1; }
+
+mac=02:00:00:00:02:01
+ip=10.0.0.60
+check "a 256 MiB VM on host-a, memory written, 2,000 pages/s" ctl host-a vm create web01 mem 256 \
+	mac $mac ip $ip/24 portgroup "VM Network" workload uniform,rate=2000,fill=100
+check "tor learns it on host-a's port" within 5 fdb_on $mac host-a
+counts_to_3() { [ "$(counter $ip)" = 1 ] && [ "$(counter $ip)" = 2 ] && [ "$(counter $ip)" = 3 ]; }
+check "its UDP counter counts 1, 2, 3" counts_to_3
+check "the pre-flight check passes" ctl host-a migrate check web01 to 50.50.50.2 key $key
+
+# There, with the destination comparing its memory's hash with the source's.
+check "migrate host-a -> host-b, verify on" migrate host-a web01 to 50.50.50.2 key $key verify on
+check "the migration completed and the memory was verified byte for byte (hash)" \
+	status_has host-a '"status": "completed", "peer": "50.50.50.2:8000", "session": "[0-9a-f]*", "verified": true'
+check "the VM runs on host-b" runs_on web01 host-b
+check "and is gone from host-a" absent_from web01 host-a
+check "tor's fdb entry moved to host-b's port" within 5 fdb_on $mac host-b
+check "the VM answers the client's ping from host-b" answers $ip
+counter_is() { [ "$(counter $ip)" = "$1" ]; }
+check "its UDP counter went on at 4 (it lives in the VM's memory)" counter_is 4
+
+# And back.
+check "migrate host-b -> host-a, verify on" migrate host-b web01 to 50.50.50.1 key $key verify on
+check "the VM runs on host-a again" runs_on web01 host-a
+check "tor's fdb entry moved back to host-a" within 5 fdb_on $mac host-a
+check "it answers ping" answers $ip
+check "its counter went on at 5" counter_is 5
+
+# Over a vMotion link that loses and reorders, both ways (the hosts' own link emulation).
+impair() { ctl host-a port set vmo0 impair "$@" && ctl host-b port set vmo0 impair "$@"; }
+check "impair both vMotion uplinks: loss 2 %, reorder 2 %" impair loss 2 reorder 2 seed 7
+check "migrate host-a -> host-b over the impaired link, verify on" \
+	migrate host-a web01 to 50.50.50.2 key $key verify on min-bandwidth 50M
+retransmitted() { ctl host-a -j migrate status | grep -q '"pages_retransmitted": [1-9]'; }
+check "losses were repaired by retransmission" retransmitted
+on_b_at_6() { runs_on web01 host-b && counter_is 6; }
+check "the VM runs on host-b, counter at 6" on_b_at_6
+check "link emulation off" impair off
+
+# Pre-flight refusals: the VM stays where it is and runs on.
+head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/wrong.key"
+# refused_for <reason> <counter after> <key file> [options...]
+refused_for() {
+	! migrate host-b web01 to 50.50.50.1 key "$3" "${@:4}" || return 1
+	grep -q "$1" "$dir/migrate.out" && runs_on web01 host-b && counter_is "$2"
+}
+check "a wrong key is refused, with that reason" refused_for "could not prove the key" 7 "$dir/wrong.key"
+check "a round trip over the limit is refused, with that reason" \
+	refused_for "pre-flight: round-trip time is" 8 $key rtt-limit 0.001
+no_portgroup() {
+	ctl host-a portgroup del "VM Network" || return 1
+	refused_for "no port group VM Network" 9 $key
+	local s=$?
+	ctl host-a portgroup add "VM Network"
+	return $s
+}
+check "a port group missing on the destination is refused, with that reason" no_portgroup
+
+# The destination dies mid-migration: the VM keeps running, and answering, on the source.
+mac2=02:00:00:00:02:02
+ip2=10.0.0.61
+check "a 512 MiB VM on host-a" ctl host-a vm create web02 mem 512 mac $mac2 ip $ip2/24 \
+	portgroup "VM Network" workload uniform,rate=2000,fill=100
+ctl host-a migrate start web02 to 50.50.50.2 key $key max-bandwidth 500M >/dev/null 2>&1
+active() { status_has host-a '"vm": "web02", "status": "active"'; }
+check "its migration to host-b is under way" within 10 active
+kill -9 "$(cat /run/ferry/lab-host-b.pid)"
+failed() { status_has host-a '"vm": "web02", "status": "failed"'; }
+check "host-b's ferryd killed: the migration fails within 5 s" within 8 failed
+check "with the reason" status_has host-a 'stopped answering'
+check "web02 runs on host-a" runs_on web02 host-a
+check "and answers the client's ping" answers $ip2
+first_count() { [ "$(counter $ip2)" = 1 ]; }
+check "and its UDP counter" first_count
+
+tap_finish
