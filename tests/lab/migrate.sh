@@ -99,7 +99,7 @@ mac2=02:00:00:00:02:02
 ip2=10.0.0.61
 check "a 512 MiB VM on host-a" ctl host-a vm create web02 mem 512 mac $mac2 ip $ip2/24 \
 	portgroup "VM Network" workload uniform,rate=2000,fill=100
-ctl host-a migrate start web02 to 50.50.50.2 key $key max-bandwidth 500M >/dev/null 2>&1
+ctl host-a migrate start web02 to 50.50.50.2 key $key max-bandwidth 500M min-bandwidth 100M >/dev/null 2>&1
 active() { status_has host-a '"vm": "web02", "status": "active"'; }
 check "its migration to host-b is under way" within 10 active
 kill -9 "$(cat /run/ferry/lab-host-b.pid)"
