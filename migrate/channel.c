@@ -105,7 +105,8 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
 	struct channel_slot *slot = slot_of(ch, seq);
 	proto_write_header(slot->buf, type, ch->config.session, seq,
 	                   (uint16_t)(body_len + data_len));
-	memcpy(slot->buf + sizeof(struct proto_header), body, body_len);
+	if (body_len != 0)
+		memcpy(slot->buf + sizeof(struct proto_header), body, body_len);
 	if (data_len != 0)
 		memcpy(slot->buf + sizeof(struct proto_header) + body_len, data, data_len);
 	slot->seq = seq;

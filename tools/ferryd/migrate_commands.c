@@ -220,6 +220,9 @@ static void describe(struct reply *reply, const struct migration *m, uint64_t no
 		             (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 - ago, 6);
 	}
 	reply_double(reply, "setup_time_ms", (double)s->setup_ns / 1e6, 3);
+	if (m->role == MIGRATION_SOURCE && m->active_start_ns != 0)
+		reply_double(reply, "transfer_time_ms", (double)(end - m->active_start_ns) / 1e6,
+		             3);
 	if (m->role == MIGRATION_SOURCE) {
 		if (m->status == MIGRATION_COMPLETED && !m->params.check_only)
 			reply_double(reply, "downtime_ms", (double)s->downtime_ns / 1e6, 3);

@@ -22,6 +22,12 @@ hosts=(host-a host-b)
 vmotion_link=${FERRY_LAB_VMOTION_LINK:-bridge}
 # The vMotion network runs jumbo frames, as vSphere's guides recommend.
 vmotion_mtu=${FERRY_LAB_VMOTION_MTU:-9000}
+# Memory: tests run without hugepages; benchmarks set FERRY_LAB_HUGEPAGES=1 (and reserve them).
+if [ "${FERRY_LAB_HUGEPAGES:-0}" = 1 ]; then
+	eal_memory="--socket-mem 512"
+else
+	eal_memory="--no-huge --no-shconf -m 512"
+fi
 
 ns() { echo "ferry-lab-$1"; }
 sock() { echo "$run/lab-$1.sock"; }
@@ -112,7 +118,7 @@ vmk udp-echo vmk1 7
 migrate listen vmk1 key $run/lab-vmotion.key
 CONF
 		ip netns exec "$(ns "$h")" "$ferryd" -s "$(sock "$h")" -c "$run/lab-$h.conf" \
-			--mbuf-size 10368 -- --no-huge --no-shconf -m 512 --no-pci --no-telemetry \
+			--mbuf-size 10368 -- $eal_memory --no-pci --no-telemetry \
 			--lcores='0@(0-1)' \
 			--file-prefix "ferry-lab-$h" >"$run/lab-$h.log" 2>&1 &
 		echo $! >"$run/lab-$h.pid"
