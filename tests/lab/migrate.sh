@@ -44,10 +44,10 @@ check "a 256 MiB VM on host-a, memory written, 2,000 pages/s" ctl host-a vm crea
 check "tor learns it on host-a's port" within 5 fdb_on $mac host-a
 counts_to_3() { [ "$(counter $ip)" = 1 ] && [ "$(counter $ip)" = 2 ] && [ "$(counter $ip)" = 3 ]; }
 check "its UDP counter counts 1, 2, 3" counts_to_3
-check "the pre-flight check passes" ctl host-a migrate check web01 to 50.50.50.2 key $key
+check "the pre-flight check passes" ctl host-a migrate check web01 to 50.50.50.2 key $key min-bandwidth 100M
 
 # There, with the destination comparing its memory's hash with the source's.
-check "migrate host-a -> host-b, verify on" migrate host-a web01 to 50.50.50.2 key $key verify on
+check "migrate host-a -> host-b, verify on" migrate host-a web01 to 50.50.50.2 key $key verify on min-bandwidth 100M
 check "the migration completed and the memory was verified byte for byte (hash)" \
 	status_has host-a '"status": "completed", "peer": "50.50.50.2:8000", "session": "[0-9a-f]*", "verified": true'
 check "the VM runs on host-b" runs_on web01 host-b
@@ -58,7 +58,7 @@ counter_is() { [ "$(counter $ip)" = "$1" ]; }
 check "its UDP counter went on at 4 (it lives in the VM's memory)" counter_is 4
 
 # And back.
-check "migrate host-b -> host-a, verify on" migrate host-b web01 to 50.50.50.1 key $key verify on
+check "migrate host-b -> host-a, verify on" migrate host-b web01 to 50.50.50.1 key $key verify on min-bandwidth 100M
 check "the VM runs on host-a again" runs_on web01 host-a
 check "tor's fdb entry moved back to host-a" within 5 fdb_on $mac host-a
 check "it answers ping" answers $ip
