@@ -122,6 +122,8 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
  * from CHANNEL_MIN_RTO to the configured one. */
 static void rtt_sample(struct channel *ch, uint64_t rtt)
 {
+	if (ch->stats.min_rtt_ns == 0 || rtt < ch->stats.min_rtt_ns)
+		ch->stats.min_rtt_ns = rtt;
 	if (ch->srtt_ns == 0) {
 		ch->srtt_ns = rtt;
 		ch->rttvar_ns = rtt / 2;

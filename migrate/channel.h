@@ -43,6 +43,7 @@ struct channel_stats {
 	uint64_t bytes_sent;      /* messages, first copies and retransmissions */
 	uint64_t wire_bytes_sent; /* the same with the link's overhead: what the pacer paid */
 	uint64_t send_errors;     /* the link refused a message (it is resent on timeout) */
+	uint64_t min_rtt_ns;      /* the shortest round trip seen (0 before the first ack) */
 };
 
 struct channel {

@@ -68,7 +68,7 @@ check "its counter went on at 5" counter_is 5
 impair() { ctl host-a port set vmo0 impair "$@" && ctl host-b port set vmo0 impair "$@"; }
 check "impair both vMotion uplinks: loss 2 %, reorder 2 %" impair loss 2 reorder 2 seed 7
 check "migrate host-a -> host-b over the impaired link, verify on" \
-	migrate host-a web01 to 50.50.50.2 key $key verify on min-bandwidth 50M
+	migrate host-a web01 to 50.50.50.2 key $key verify on min-bandwidth 50M rtt-limit 50
 retransmitted() { ctl host-a -j migrate status | grep -q '"pages_retransmitted": [1-9]'; }
 check "losses were repaired by retransmission" retransmitted
 on_b_at_6() { runs_on web01 host-b && counter_is 6; }

@@ -275,9 +275,10 @@ static void describe(struct reply *reply, const struct migration *m, uint64_t no
 		reply_u64(reply, "pages_held", m->nb_complete);
 }
 
-static int cmd_migrate_start(void *ctx, const struct cli_args *args, struct reply *reply)
+/* migrate start and migrate check: one session, with or without the migration. */
+static int start_session(struct ferryd *ferryd, const struct cli_args *args, bool check_only,
+                         struct reply *reply)
 {
-	struct ferryd *ferryd = ctx;
 	struct migration_params params;
 	struct iface *vmk = NULL;
 	struct guest *guest = ferryd_guest_find(ferryd, cli_arg(args, "vm"));
@@ -287,8 +288,12 @@ static int cmd_migrate_start(void *ctx, const struct cli_args *args, struct repl
 		                   cli_arg(args, "vm"));
 	if (parse_start(ferryd, args, &params, &vmk, reply) < 0)
 		return -EINVAL;
+	if (check_only) {
+		params.check_only = true;
+		params.force = false;
+	}
 	int ret = migration_start(&ferryd->migrations, guest, vmk, &params);
-	memset(&params, 0, sizeof(params));
+	memset(&params, 0, sizeof(params)); /* the key */
 	if (ret == -EBUSY)
 		return reply_error(reply, ret, "VM '%s' migrates already", guest->vm.name);
 	if (ret < 0)
@@ -298,27 +303,14 @@ static int cmd_migrate_start(void *ctx, const struct cli_args *args, struct repl
 	return 0;
 }
 
+static int cmd_migrate_start(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	return start_session(ctx, args, false, reply);
+}
+
 static int cmd_migrate_check(void *ctx, const struct cli_args *args, struct reply *reply)
 {
-	struct ferryd *ferryd = ctx;
-	struct migration_params params;
-	struct iface *vmk = NULL;
-	struct guest *guest = ferryd_guest_find(ferryd, cli_arg(args, "vm"));
-
-	if (guest == NULL)
-		return reply_error(reply, -ENOENT, "no VM named '%.32s' (see 'vm list')",
-		                   cli_arg(args, "vm"));
-	if (parse_start(ferryd, args, &params, &vmk, reply) < 0)
-		return -EINVAL;
-	params.check_only = true;
-	params.force = false;
-	int ret = migration_start(&ferryd->migrations, guest, vmk, &params);
-	memset(&params, 0, sizeof(params));
-	if (ret < 0)
-		return reply_error(reply, ret, "cannot check: %s", strerror(-ret));
-	describe(reply, migration_find(&ferryd->migrations, (uint32_t)ret),
-	         loop_now_ns(&ferryd->loop));
-	return 0;
+	return start_session(ctx, args, true, reply);
 }
 
 static int cmd_migrate_status(void *ctx, const struct cli_args *args, struct reply *reply)
