@@ -96,10 +96,11 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
                      const void *data, uint16_t data_len, uint64_t now_ns)
 {
 	uint32_t len = (uint32_t)sizeof(struct proto_header) + body_len + data_len;
+	uint32_t room = ch->config.seal != NULL ? PROTO_TAG_LEN : 0;
 
-	if (len > CHANNEL_MSG_MAX)
+	if (len + room > CHANNEL_MSG_MAX)
 		return -EMSGSIZE;
-	if (!channel_can_send(ch, (uint16_t)len, now_ns))
+	if (!channel_can_send(ch, (uint16_t)(len + room), now_ns))
 		return -EAGAIN;
 	uint32_t seq = ch->next_seq++;
 	struct channel_slot *slot = slot_of(ch, seq);
@@ -109,6 +110,14 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
 		memcpy(slot->buf + sizeof(struct proto_header), body, body_len);
 	if (data_len != 0)
 		memcpy(slot->buf + sizeof(struct proto_header) + body_len, data, data_len);
+	if (ch->config.seal != NULL) {
+		int added = ch->config.seal(ch->config.seal_ctx, slot->buf, (uint16_t)len);
+		if (added < 0) {
+			ch->next_seq--;
+			return added;
+		}
+		len += (uint32_t)added;
+	}
 	slot->seq = seq;
 	slot->len = (uint16_t)len;
 	slot->in_use = true;

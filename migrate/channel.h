@@ -20,12 +20,18 @@
 /* Sends one datagram on the link; returns 0 or a negative errno (the channel retries later). */
 typedef int channel_send_fn(void *ctx, const void *buf, uint16_t len);
 
+/* Appends a tag to the message in buf (len bytes; there is room for PROTO_TAG_LEN more). Returns
+ * the bytes it added or a negative errno. */
+typedef int channel_seal_fn(void *ctx, uint8_t *buf, uint16_t len);
+
 struct channel_config {
 	uint64_t rate_bps;    /* pacer; 0 = unpaced */
 	uint64_t burst_bytes; /* bucket depth; 0 = 2 ms at the rate, at least 64 KiB */
 	uint64_t rto_ns; /* first and longest retransmission timeout; 0 = CHANNEL_DEFAULT_RTO */
 	uint64_t session;
 	uint16_t overhead_bytes; /* what the link adds to each message (headers), for the pacer */
+	channel_seal_fn *seal;   /* NULL: messages go as built */
+	void *seal_ctx;
 };
 
 struct channel_slot {

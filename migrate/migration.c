@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <rte_byteorder.h>
 #include <rte_log.h>
 
@@ -26,7 +27,7 @@ static RTE_LOG_REGISTER(migration_logtype, ferry.migrate, INFO);
 #define SEND_BUDGET      256 /* messages one poll may send per session */
 #define EPHEMERAL_FIRST  49152
 #define LINK_OVERHEAD    (14 + 20 + 8) /* Ethernet, IPv4 and UDP headers per message */
-#define MESSAGE_OVERHEAD (sizeof(struct proto_header) + sizeof(struct proto_pages))
+#define MESSAGE_OVERHEAD (sizeof(struct proto_header) + sizeof(struct proto_pages) + PROTO_TAG_LEN)
 
 #define MIGRATION_DROP_NAME(e, name, text) [MIGRATION_DROP_##e] = name,
 #define MIGRATION_DROP_TEXT(e, name, text) [MIGRATION_DROP_##e] = text,
@@ -167,6 +168,28 @@ static int channel_link_send(void *ctx, const void *buf, uint16_t len)
 	                      now_ns(m->engine));
 }
 
+/* Derives the session's data key from the shared key and both nonces. Returns 0 or -EIO. */
+static int session_seal_begin(struct migration *m, const uint8_t *key, uint16_t key_len)
+{
+	uint8_t data_key[PROTO_KEY_LEN];
+	int ret = proto_data_key(key, key_len, m->hello_nonce, m->challenge_nonce, m->session,
+	                         data_key);
+
+	if (ret == 0)
+		ret = proto_sealer_init(&m->sealer, data_key);
+	OPENSSL_cleanse(data_key, sizeof(data_key));
+	m->sealer_ready = ret == 0;
+	return ret;
+}
+
+/* The channel's sealer: the tag goes after the message. */
+static int channel_seal(void *ctx, uint8_t *buf, uint16_t len)
+{
+	struct migration *m = ctx;
+
+	return proto_seal(&m->sealer, buf, len, buf + len) < 0 ? -EIO : PROTO_TAG_LEN;
+}
+
 /* ---- sessions ---- */
 
 static struct migration *session_new(struct migration_engine *engine, enum migration_role role)
@@ -214,6 +237,10 @@ static void session_release(struct migration *m)
 		m->stats.bytes_transferred = m->channel.stats.wire_bytes_sent;
 		channel_fini(&m->channel);
 		m->channel_ready = false;
+	}
+	if (m->sealer_ready) {
+		proto_sealer_fini(&m->sealer);
+		m->sealer_ready = false;
 	}
 	free(m->to_send);
 	m->to_send = NULL;
@@ -668,8 +695,14 @@ static void source_on_challenge(struct migration *m, const struct proto_message 
 	        .rate_bps = m->params.max_bandwidth_bps,
 	        .session = m->session,
 	        .overhead_bytes = LINK_OVERHEAD,
+	        .seal = channel_seal,
+	        .seal_ctx = m,
 	};
 	uint64_t now = now_ns(m->engine);
+	if (session_seal_begin(m, m->params.key, m->params.key_len) < 0) {
+		source_fail(m, "cannot derive the session's data key");
+		return;
+	}
 	if (channel_init(&m->channel, &config, channel_link_send, m, now) < 0) {
 		source_fail(m, "out of memory for the channel");
 		return;
@@ -1147,6 +1180,10 @@ static void destination_on_auth(struct migration *m, const struct proto_message 
 		destination_refuse(m, PROTO_REFUSE_AUTH, "the source could not prove the key");
 		return;
 	}
+	if (session_seal_begin(m, listener->key, listener->key_len) < 0) {
+		destination_refuse(m, PROTO_REFUSE_BUSY, "cannot derive the session's data key");
+		return;
+	}
 	destination_admit(m, now);
 }
 
@@ -1308,7 +1345,8 @@ static void destination_on_state(struct migration *m, const struct proto_message
 	        (unsigned long)m->stats.pages_normal, (unsigned long)m->stats.pages_zero);
 }
 
-static void destination_on_data(struct migration *m, const struct proto_message *msg, uint64_t now)
+static void destination_on_data(struct migration *m, const struct proto_message *msg,
+                                const uint8_t *raw, uint16_t raw_len, uint64_t now)
 {
 	if (m->status == MIGRATION_COMPLETED && msg->type == PROTO_STATE && m->channel_ready) {
 		/* The source did not hear our CONFIRM. */
@@ -1317,6 +1355,13 @@ static void destination_on_data(struct migration *m, const struct proto_message 
 		                                .resumed_ns = rte_cpu_to_be_64(m->stats.end_ns)};
 		m->ack_pending = true;
 		send_to_peer(m, PROTO_CONFIRM, &confirm, sizeof(confirm));
+		return;
+	}
+	/* Nothing reaches memory, nor is acknowledged, without the session's tag. */
+	size_t sealed = (size_t)(msg->data - raw) + msg->data_len;
+	if (!m->sealer_ready || raw_len != sealed + PROTO_TAG_LEN ||
+	    !proto_unseal(&m->sealer, raw, sealed, raw + sealed)) {
+		count_drop(m->engine, MIGRATION_DROP_AUTH);
 		return;
 	}
 	bool probing = m->status == MIGRATION_PREFLIGHT || msg->type == PROTO_PROBE;
@@ -1422,7 +1467,7 @@ static void listener_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uin
 	case PROTO_ZERO_RUN:
 	case PROTO_STATE:
 	case PROTO_PROBE:
-		destination_on_data(m, &msg, now);
+		destination_on_data(m, &msg, payload, len, now);
 		break;
 	case PROTO_CANCEL:
 		if (m->status == MIGRATION_PREFLIGHT) {

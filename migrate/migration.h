@@ -165,6 +165,8 @@ struct migration {
 	struct migration_params params;
 	struct channel channel;
 	bool channel_ready;
+	struct proto_sealer sealer; /* the data key: source seals, destination checks */
+	bool sealer_ready;
 	uint8_t hello_nonce[PROTO_NONCE_LEN], challenge_nonce[PROTO_NONCE_LEN];
 	struct proto_hello hello; /* as sent (source) or received (destination) */
 	uint64_t last_rx_ns, last_handshake_ns;

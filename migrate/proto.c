@@ -4,6 +4,7 @@
 #include "proto.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <openssl/crypto.h>
@@ -110,6 +111,63 @@ int proto_proof(const uint8_t *key, size_t key_len, const char *role,
 bool proto_proof_equal(const uint8_t a[PROTO_MAC_LEN], const uint8_t b[PROTO_MAC_LEN])
 {
 	return CRYPTO_memcmp(a, b, PROTO_MAC_LEN) == 0;
+}
+
+int proto_data_key(const uint8_t *key, size_t key_len, const uint8_t hello_nonce[PROTO_NONCE_LEN],
+                   const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
+                   uint8_t out[PROTO_KEY_LEN])
+{
+	_Static_assert(PROTO_KEY_LEN == PROTO_MAC_LEN, "the data key is an HMAC-SHA256");
+	return proto_proof(key, key_len, "dat", hello_nonce, challenge_nonce, session, out);
+}
+
+int proto_sealer_init(struct proto_sealer *sealer, const uint8_t key[PROTO_KEY_LEN])
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+
+	if (ctx == NULL)
+		return -ENOMEM;
+	if (EVP_EncryptInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1) {
+		EVP_CIPHER_CTX_free(ctx);
+		return -EIO;
+	}
+	sealer->ctx = ctx;
+	memcpy(sealer->key, key, PROTO_KEY_LEN);
+	return 0;
+}
+
+void proto_sealer_fini(struct proto_sealer *sealer)
+{
+	EVP_CIPHER_CTX_free(sealer->ctx);
+	sealer->ctx = NULL;
+	OPENSSL_cleanse(sealer->key, sizeof(sealer->key));
+}
+
+int proto_seal(struct proto_sealer *sealer, const uint8_t *msg, size_t len,
+               uint8_t tag[PROTO_TAG_LEN])
+{
+	/* The nonce: the header's session (8 bytes) and sequence number (4), as sent. */
+	const uint8_t *nonce = msg + offsetof(struct proto_header, session);
+	uint8_t none[1];
+	int out_len;
+
+	if (len < sizeof(struct proto_header) || len > INT32_MAX ||
+	    EVP_EncryptInit_ex(sealer->ctx, NULL, NULL, sealer->key, nonce) != 1 ||
+	    EVP_EncryptUpdate(sealer->ctx, NULL, &out_len, msg, (int)len) != 1 ||
+	    EVP_EncryptFinal_ex(sealer->ctx, none, &out_len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(sealer->ctx, EVP_CTRL_AEAD_GET_TAG, PROTO_TAG_LEN, tag) != 1)
+		return -EIO;
+	return 0;
+}
+
+bool proto_unseal(struct proto_sealer *sealer, const uint8_t *msg, size_t len,
+                  const uint8_t tag[PROTO_TAG_LEN])
+{
+	uint8_t expected[PROTO_TAG_LEN];
+
+	return proto_seal(sealer, msg, len, expected) == 0 &&
+	       CRYPTO_memcmp(expected, tag, PROTO_TAG_LEN) == 0;
 }
 
 int proto_nonce(uint8_t out[PROTO_NONCE_LEN])

@@ -17,6 +17,8 @@
 #define PROTO_REASON_LEN   64
 #define PROTO_PAGE_SIZE    4096
 #define PROTO_SACK_BITS    64
+#define PROTO_KEY_LEN      32 /* the session's data key */
+#define PROTO_TAG_LEN      16 /* Poly1305 */
 
 enum proto_type {
 	PROTO_HELLO = 1, /* source -> destination: the VM's configuration and a nonce */
@@ -202,6 +204,35 @@ int proto_proof(const uint8_t *key, size_t key_len, const char *role,
                 const uint8_t hello_nonce[PROTO_NONCE_LEN],
                 const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
                 uint8_t out[PROTO_MAC_LEN]);
+
+/* The session's data key, from the shared key and both nonces (HMAC-SHA256, role "dat"): what
+ * seals every message that carries memory. Returns 0 or -EIO. */
+int proto_data_key(const uint8_t *key, size_t key_len, const uint8_t hello_nonce[PROTO_NONCE_LEN],
+                   const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
+                   uint8_t out[PROTO_KEY_LEN]);
+
+/* Seals and checks the source's channel messages with ChaCha20-Poly1305 over the whole message
+ * (header included) as associated data; the nonce is the header's session and sequence number,
+ * unique per message in a session (a retransmission is the same bytes). So nothing on the vMotion
+ * network writes into a VM's memory without the key. */
+struct proto_sealer {
+	void *ctx; /* EVP_CIPHER_CTX */
+	uint8_t key[PROTO_KEY_LEN];
+};
+
+/* Prepares a sealer with a data key. Returns 0 or -ENOMEM. */
+int proto_sealer_init(struct proto_sealer *sealer, const uint8_t key[PROTO_KEY_LEN]);
+
+/* Frees it and forgets the key. */
+void proto_sealer_fini(struct proto_sealer *sealer);
+
+/* Writes the tag of msg[0, len) (a whole message, header first). Returns 0 or -EIO. */
+int proto_seal(struct proto_sealer *sealer, const uint8_t *msg, size_t len,
+               uint8_t tag[PROTO_TAG_LEN]);
+
+/* True if tag is msg[0, len)'s. */
+bool proto_unseal(struct proto_sealer *sealer, const uint8_t *msg, size_t len,
+                  const uint8_t tag[PROTO_TAG_LEN]);
 
 /* Compares two proofs in constant time. */
 bool proto_proof_equal(const uint8_t a[PROTO_MAC_LEN], const uint8_t b[PROTO_MAC_LEN]);

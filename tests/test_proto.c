@@ -159,3 +159,40 @@ Test(proto, nonces_are_fresh)
 	cr_assert_eq(proto_nonce(b), 0);
 	cr_assert_neq(memcmp(a, b, sizeof(a)), 0);
 }
+
+Test(proto, sealed_messages_open_only_intact_and_with_the_key)
+{
+	uint8_t key[PROTO_KEY_LEN], other[PROTO_KEY_LEN], msg[200], tag[PROTO_TAG_LEN],
+	        tag2[PROTO_TAG_LEN];
+	uint8_t hello[PROTO_NONCE_LEN] = {1}, challenge[PROTO_NONCE_LEN] = {2};
+	struct proto_sealer sealer, stranger;
+
+	cr_assert_eq(
+	        proto_data_key((const uint8_t *)"shared secret key", 17, hello, challenge, 9, key),
+	        0);
+	cr_assert_eq(proto_data_key((const uint8_t *)"shared secret kez", 17, hello, challenge, 9,
+	                            other),
+	             0);
+	cr_assert_neq(memcmp(key, other, sizeof(key)), 0);
+	cr_assert_eq(proto_sealer_init(&sealer, key), 0);
+	cr_assert_eq(proto_sealer_init(&stranger, other), 0);
+	for (unsigned int i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 7);
+	proto_write_header(msg, PROTO_PAGES, 9, 42, sizeof(msg) - 24);
+	cr_assert_eq(proto_seal(&sealer, msg, sizeof(msg), tag), 0);
+	cr_assert(proto_unseal(&sealer, msg, sizeof(msg), tag));
+	cr_assert_not(proto_unseal(&stranger, msg, sizeof(msg), tag), "another key opens nothing");
+	/* Any flipped bit, in the header (session, sequence) or the body, breaks it. */
+	for (unsigned int i = 0; i < sizeof(msg); i++) {
+		msg[i] ^= 0x10;
+		cr_assert_not(proto_unseal(&sealer, msg, sizeof(msg), tag), "byte %u", i);
+		msg[i] ^= 0x10;
+	}
+	cr_assert_not(proto_unseal(&sealer, msg, sizeof(msg) - 1, tag), "a truncation breaks it");
+	/* The same bytes under another sequence number (nonce) get another tag. */
+	proto_write_header(msg, PROTO_PAGES, 9, 43, sizeof(msg) - 24);
+	cr_assert_eq(proto_seal(&sealer, msg, sizeof(msg), tag2), 0);
+	cr_assert_neq(memcmp(tag, tag2, sizeof(tag)), 0);
+	proto_sealer_fini(&sealer);
+	proto_sealer_fini(&stranger);
+}
