@@ -150,7 +150,7 @@ print(f"  UDP counter    {udp.get('sent')} sent, {udp.get('received')} answered;
       f"went back {udp.get('went_back')} times, longest silence {udp.get('longest_gap_ms')} ms")
 print(f"  tor fdb {mac}: before on {before}, after on {after}")
 if moved_at is not None and resumed_at is not None:
-    print(f"  tor relearned the MAC {1000 * (moved_at - resumed_at):+.1f} ms after host-b resumed the VM "
+    print(f"  tor relearned the MAC at {1000 * (moved_at - resumed_at):+.3f} ms from host-b's resume of the VM "
           f"(resume {datetime.datetime.fromtimestamp(resumed_at).strftime('%H:%M:%S.%f')}, "
           f"fdb move {datetime.datetime.fromtimestamp(moved_at).strftime('%H:%M:%S.%f')})")
 problems = []
