@@ -282,6 +282,7 @@ static void session_end(struct migration *m, enum migration_status status)
 /* The largest page slice one message carries at the vmk's MTU. */
 static uint16_t page_bytes_per_message(uint16_t mtu)
 {
+	/* migration_start refuses vmks under MIGRATION_MIN_MTU, so this never underflows. */
 	uint32_t room = (uint32_t)mtu - 20 - 8 - MESSAGE_OVERHEAD;
 
 	if (room > PROTO_PAGE_SIZE)
@@ -918,6 +919,8 @@ int migration_start(struct migration_engine *engine, struct guest *guest, struct
 {
 	if (migration_guest_busy(engine, guest))
 		return -EBUSY;
+	if (vmk->netif.mtu < MIGRATION_MIN_MTU)
+		return -EMSGSIZE;
 	struct migration *m = session_new(engine, MIGRATION_SOURCE);
 	if (m == NULL)
 		return -ENOSPC;

@@ -26,6 +26,7 @@ struct vswitch_host;
 #define MIGRATION_KEY_MAX        256
 #define MIGRATION_REASON_MAX     128
 #define MIGRATION_LISTENERS      4
+#define MIGRATION_MIN_MTU        576 /* a vmk below this cannot carry page fragments sensibly */
 #define MIGRATION_DEFAULT_LIMIT  300000000ull /* downtime limit: 300 ms, as QEMU's */
 #define MIGRATION_DOWNTIME_FLOOR 1000000ull   /* below this, another round saves too little */
 #define MIGRATION_SETUP_TIMEOUT  3000000000ull
@@ -242,7 +243,8 @@ const struct migration_listener *migration_listener_find(const struct migration_
                                                          const struct iface *vmk);
 
 /* Starts migrating a guest from a vmk to a destination. Returns the session's id, or a
- * negative errno: -EBUSY if the guest migrates already, -ENOSPC with no slot free. */
+ * negative errno: -EBUSY if the guest migrates already, -EMSGSIZE for a vmk MTU under
+ * MIGRATION_MIN_MTU, -ENOSPC with no slot free. */
 int migration_start(struct migration_engine *engine, struct guest *guest, struct iface *vmk,
                     const struct migration_params *params);
 

@@ -765,3 +765,17 @@ Test(announce, rarp_on_the_destination_uplink_on_schedule)
 	cr_assert_eq(system(cmd), 0, "tshark dissects four RARP requests on VLAN 10");
 	unlink(pcap_path);
 }
+
+/* A vMotion vmk too small to carry page fragments is refused at once, with the reason. */
+Test(refuse, vmk_mtu_too_small)
+{
+	char out[512];
+
+	create_vm(a, "vm1", 8, "uniform,rate=1000");
+	ctl(a, "vmk set vmk1 mtu 500");
+	cr_assert_neq(
+	        ctl_try(a, out, sizeof(out), "migrate start vm1 to %s key %s", B_VMK_IP, key_path),
+	        0);
+	cr_assert(strstr(out, "too small for migration") != NULL, "%s", out);
+	assert_vm_unmoved();
+}

@@ -296,6 +296,9 @@ static int start_session(struct ferryd *ferryd, const struct cli_args *args, boo
 	memset(&params, 0, sizeof(params)); /* the key */
 	if (ret == -EBUSY)
 		return reply_error(reply, ret, "VM '%s' migrates already", guest->vm.name);
+	if (ret == -EMSGSIZE)
+		return reply_error(reply, ret, "%s's MTU is under %d: too small for migration",
+		                   vmk->name, MIGRATION_MIN_MTU);
 	if (ret < 0)
 		return reply_error(reply, ret, "cannot start: %s", strerror(-ret));
 	describe(reply, migration_find(&ferryd->migrations, (uint32_t)ret),
