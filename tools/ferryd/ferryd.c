@@ -63,10 +63,8 @@ static void hook_vm_arrived(void *ctx, struct guest *guest)
 	ferryd->guests[ferryd->nb_guests++] = guest;
 }
 
-static void hook_vm_departed(void *ctx, struct guest *guest)
+void ferryd_guest_remove(struct ferryd *ferryd, struct guest *guest)
 {
-	struct ferryd *ferryd = ctx;
-
 	for (unsigned int i = 0; i < ferryd->nb_guests; i++) {
 		if (ferryd->guests[i] != guest)
 			continue;
@@ -77,6 +75,11 @@ static void hook_vm_departed(void *ctx, struct guest *guest)
 	}
 	guest_destroy(guest);
 	free(guest);
+}
+
+static void hook_vm_departed(void *ctx, struct guest *guest)
+{
+	ferryd_guest_remove(ctx, guest);
 }
 
 int ferryd_init(struct ferryd *ferryd, const struct ferryd_config *config)

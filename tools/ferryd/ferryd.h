@@ -49,6 +49,9 @@ void ferryd_fini(struct ferryd *ferryd);
 /* The VM of that name, NULL if none. */
 struct guest *ferryd_guest_find(const struct ferryd *ferryd, const char *name);
 
+/* Takes a VM off the host and frees it. */
+void ferryd_guest_remove(struct ferryd *ferryd, struct guest *guest);
+
 /* The vmk of that name, NULL if none. */
 struct iface *ferryd_vmk_find(const struct ferryd *ferryd, const char *name);
 

@@ -12,12 +12,24 @@
 
 static struct guest *find_guest(struct ferryd *ferryd, const char *name, struct reply *reply)
 {
-	for (unsigned int i = 0; i < ferryd->nb_guests; i++)
-		if (strcmp(ferryd->guests[i]->vm.name, name) == 0)
-			return ferryd->guests[i];
-	if (reply != NULL)
+	struct guest *guest = ferryd_guest_find(ferryd, name);
+
+	if (guest == NULL && reply != NULL)
 		reply_error(reply, -ENOENT, "no VM named '%.32s' (see 'vm list')", name);
-	return NULL;
+	return guest;
+}
+
+/* A VM no migration holds: pause, resume and destroy leave a migrating one to the engine. */
+static struct guest *find_idle_guest(struct ferryd *ferryd, const char *name, struct reply *reply)
+{
+	struct guest *guest = find_guest(ferryd, name, reply);
+
+	if (guest != NULL && migration_guest_busy(&ferryd->migrations, guest)) {
+		reply_error(reply, -EBUSY, "VM '%s' is migrating (see 'migrate status')",
+		            guest->vm.name);
+		return NULL;
+	}
+	return guest;
 }
 
 static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *reply)
@@ -151,26 +163,20 @@ static int cmd_vm_show(void *ctx, const struct cli_args *args, struct reply *rep
 
 static int cmd_vm_pause(void *ctx, const struct cli_args *args, struct reply *reply)
 {
-	struct guest *g = find_guest(ctx, cli_arg(args, "name"), reply);
+	struct guest *g = find_idle_guest(ctx, cli_arg(args, "name"), reply);
 
 	if (g == NULL)
 		return -ENOENT;
-	if (migration_guest_busy(&((struct ferryd *)ctx)->migrations, g))
-		return reply_error(reply, -EBUSY, "VM '%s' is migrating (see 'migrate status')",
-		                   g->vm.name);
 	guest_pause(g);
 	return 0;
 }
 
 static int cmd_vm_resume(void *ctx, const struct cli_args *args, struct reply *reply)
 {
-	struct guest *g = find_guest(ctx, cli_arg(args, "name"), reply);
+	struct guest *g = find_idle_guest(ctx, cli_arg(args, "name"), reply);
 
 	if (g == NULL)
 		return -ENOENT;
-	if (migration_guest_busy(&((struct ferryd *)ctx)->migrations, g))
-		return reply_error(reply, -EBUSY, "VM '%s' is migrating (see 'migrate status')",
-		                   g->vm.name);
 	guest_resume(g);
 	return 0;
 }
@@ -178,23 +184,11 @@ static int cmd_vm_resume(void *ctx, const struct cli_args *args, struct reply *r
 static int cmd_vm_destroy(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct ferryd *ferryd = ctx;
-	struct guest *g = find_guest(ferryd, cli_arg(args, "name"), reply);
+	struct guest *g = find_idle_guest(ferryd, cli_arg(args, "name"), reply);
 
 	if (g == NULL)
 		return -ENOENT;
-	if (migration_guest_busy(&ferryd->migrations, g))
-		return reply_error(reply, -EBUSY, "VM '%s' is migrating (see 'migrate status')",
-		                   g->vm.name);
-	for (unsigned int i = 0; i < ferryd->nb_guests; i++) {
-		if (ferryd->guests[i] != g)
-			continue;
-		memmove(&ferryd->guests[i], &ferryd->guests[i + 1],
-		        (ferryd->nb_guests - i - 1) * sizeof(ferryd->guests[0]));
-		ferryd->nb_guests--;
-		break;
-	}
-	guest_destroy(g);
-	free(g);
+	ferryd_guest_remove(ferryd, g);
 	return 0;
 }
 

@@ -13,13 +13,12 @@
 
 static struct iface *find_vmk(struct ferryd *ferryd, const char *name, struct reply *reply)
 {
-	for (unsigned int i = 0; i < ferryd->nb_vmks; i++)
-		if (strcmp(ferryd->vmks[i]->name, name) == 0)
-			return ferryd->vmks[i];
-	if (reply != NULL)
+	struct iface *vmk = ferryd_vmk_find(ferryd, name);
+
+	if (vmk == NULL && reply != NULL)
 		reply_error(reply, -ENOENT, "no VMkernel port named '%.32s' (see 'show vmk')",
 		            name);
-	return NULL;
+	return vmk;
 }
 
 /* "A.B.C.D/N", or "A.B.C.D" with netmask "W.X.Y.Z" (the form vSphere's screens use). */
