@@ -112,19 +112,11 @@ unsigned int guest_poll(void *arg)
 int guest_load_state(struct guest *guest, const void *buf, size_t len)
 {
 	int ret = vm_load_state(&guest->vm, buf, len);
-	struct vm_synthetic_state state;
 
-	if (ret < 0)
-		return ret;
 	/* The workload travels in the vCPU state: show what now runs. */
-	memcpy(&state, buf, sizeof(state));
-	guest->workload.pattern = (enum vm_pattern)state.pattern;
-	guest->workload.seed = state.seed;
-	guest->workload.working_set_pages = state.working_set_pages;
-	guest->workload.rate = state.rate;
-	guest->workload.max_steps_per_run = state.max_steps_per_run;
-	guest->workload.idle = (state.flags & VM_SYNTHETIC_IDLE) != 0;
-	return 0;
+	if (ret == 0)
+		guest->workload = *vm_synthetic_workload(&guest->vm);
+	return ret;
 }
 
 int guest_parse_workload(const char *spec, struct vm_workload *workload)

@@ -349,14 +349,12 @@ static void source_fail(struct migration *m, const char *fmt, ...)
 }
 
 /* Starts a round over the pages in to_send. */
-static void source_round_begin(struct migration *m, uint64_t now)
+static void source_round_begin(struct migration *m)
 {
 	m->cursor = 0;
 	m->fragment = 0;
 	m->zero_count = 0;
-	m->round_pages = 0;
 	m->stats.rounds = m->round + 1;
-	(void)now;
 }
 
 static int source_send_zero_run(struct migration *m, uint64_t now)
@@ -416,7 +414,6 @@ static bool source_send_round(struct migration *m, uint64_t now)
 			budget--;
 			if (ret == 0) {
 				m->cursor++;
-				m->round_pages++;
 			}
 			continue;
 		}
@@ -440,7 +437,6 @@ static bool source_send_round(struct migration *m, uint64_t now)
 				m->zero_first = m->cursor;
 			m->zero_count++;
 			m->cursor++;
-			m->round_pages++;
 			if (m->zero_count == UINT32_MAX && source_send_zero_run(m, now) < 0)
 				return false;
 			continue;
@@ -456,7 +452,6 @@ static bool source_send_round(struct migration *m, uint64_t now)
 		budget--;
 		if (ret == 0) {
 			m->cursor++;
-			m->round_pages++;
 		}
 	}
 	return false;
@@ -495,7 +490,7 @@ static void source_switchover(struct migration *m, uint64_t now)
 	m->stats.bytes_remaining = dirty * PROTO_PAGE_SIZE;
 	m->status = MIGRATION_SWITCHOVER;
 	m->round++;
-	source_round_begin(m, now);
+	source_round_begin(m);
 }
 
 /* A round was handed to the channel: read the dirty log, then decide between another round,
@@ -534,7 +529,7 @@ static void source_round_end(struct migration *m, uint64_t now)
 	if (m->stats.expected_downtime_ns <= m->params.downtime_limit_ns) {
 		m->not_shrinking = 0;
 		m->round++;
-		source_round_begin(m, now);
+		source_round_begin(m);
 		return;
 	}
 	if (m->params.max_rounds != 0 && m->round + 1 >= m->params.max_rounds) {
@@ -576,7 +571,7 @@ static void source_round_end(struct migration *m, uint64_t now)
 		m->not_shrinking = 0;
 	}
 	m->round++;
-	source_round_begin(m, now);
+	source_round_begin(m);
 }
 
 static void source_send_state(struct migration *m, uint64_t now)
@@ -731,7 +726,7 @@ static void source_precopy_begin(struct migration *m, uint64_t now)
 	m->active_start_ns = now;
 	m->active_start_bytes = m->channel.stats.wire_bytes_sent;
 	m->round = 0;
-	source_round_begin(m, now);
+	source_round_begin(m);
 }
 
 /* Fails the session on the first pre-flight item that failed; true if one did. */
@@ -860,6 +855,20 @@ static void source_on_refuse(struct migration *m, const struct proto_message *ms
 	            refuse.text);
 }
 
+/* Every datagram to the engine goes through here first: counted, parsed, and counted again
+ * by reason if it does not parse. */
+static enum proto_error engine_receive(struct migration_engine *engine, const uint8_t *payload,
+                                       uint16_t len, struct proto_message *msg)
+{
+	enum proto_error error = proto_parse(payload, len, msg);
+
+	engine->rx_messages++;
+	if (error != PROTO_OK)
+		count_drop(engine, error == PROTO_ERR_VERSION ? MIGRATION_DROP_VERSION
+		                                              : MIGRATION_DROP_MALFORMED);
+	return error;
+}
+
 /* Datagrams to a source session's port. */
 static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_t *payload,
                       uint16_t len, uint16_t dst_port)
@@ -870,13 +879,8 @@ static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8
 	uint64_t now = now_ns(engine);
 
 	(void)dst_port;
-	engine->rx_messages++;
-	enum proto_error error = proto_parse(payload, len, &msg);
-	if (error != PROTO_OK) {
-		count_drop(engine, error == PROTO_ERR_VERSION ? MIGRATION_DROP_VERSION
-		                                              : MIGRATION_DROP_MALFORMED);
+	if (engine_receive(engine, payload, len, &msg) != PROTO_OK)
 		return;
-	}
 	if (msg.session != m->session || !migration_running(m)) {
 		count_drop(engine, MIGRATION_DROP_UNKNOWN_SESSION);
 		return;
@@ -1386,9 +1390,8 @@ static void destination_on_data(struct migration *m, const struct proto_message 
 	}
 	int32_t ahead = (int32_t)(msg->seq - m->channel.cumulative);
 	if (!channel_accept(&m->channel, msg->seq)) {
-		count_drop(m->engine, ahead < 0 || ahead < CHANNEL_WINDOW
-		                              ? MIGRATION_DROP_DUPLICATE
-		                              : MIGRATION_DROP_OUT_OF_WINDOW);
+		count_drop(m->engine, ahead < CHANNEL_WINDOW ? MIGRATION_DROP_DUPLICATE
+		                                             : MIGRATION_DROP_OUT_OF_WINDOW);
 		m->ack_pending = true;
 		return;
 	}
@@ -1418,10 +1421,8 @@ static void listener_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uin
 	uint64_t now = now_ns(engine);
 
 	(void)dst_port;
-	engine->rx_messages++;
-	enum proto_error error = proto_parse(payload, len, &msg);
+	enum proto_error error = engine_receive(engine, payload, len, &msg);
 	if (error == PROTO_ERR_VERSION) {
-		count_drop(engine, MIGRATION_DROP_VERSION);
 		/* Tell a source of another version why, so it does not wait for a timeout. */
 		struct proto_header h;
 		memcpy(&h, payload, sizeof(h));
@@ -1429,12 +1430,9 @@ static void listener_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uin
 			send_refusal(listener->vmk, src_ip, src_port, listener->port,
 			             rte_be_to_cpu_64(h.session), PROTO_REFUSE_VERSION,
 			             "this host speaks protocol version 1", now);
-		return;
 	}
-	if (error != PROTO_OK) {
-		count_drop(engine, MIGRATION_DROP_MALFORMED);
+	if (error != PROTO_OK)
 		return;
-	}
 	struct migration *m = NULL;
 	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
 		struct migration *o = engine->sessions[i];

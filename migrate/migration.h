@@ -146,7 +146,6 @@ struct migration_stats {
 	uint32_t rounds;               /* pre-copy rounds started (round 0 is the full copy) */
 	uint32_t throttle_percent;     /* auto-converge's current throttle */
 	uint64_t bandwidth_bps;        /* measured */
-	uint64_t pages_received;       /* destination: page copies applied */
 };
 
 struct migration_engine;
@@ -186,7 +185,6 @@ struct migration {
 	bool probe_sent;
 	uint16_t peer_mtu;
 	uint32_t peer_free_mb;
-	uint64_t round_pages;
 	uint32_t not_shrinking;
 	bool was_running, paused, state_sent;
 	bool draining; /* switchover decided: waiting for the window to empty before the pause */

@@ -85,6 +85,11 @@ void vm_synthetic_steps(struct vm *vm, uint64_t n)
 		step_once(vm, s);
 }
 
+const struct vm_workload *vm_synthetic_workload(const struct vm *vm)
+{
+	return &((const struct synthetic *)vm->backend)->workload;
+}
+
 uint64_t vm_synthetic_step(const struct vm *vm)
 {
 	return ((const struct synthetic *)vm->backend)->step;

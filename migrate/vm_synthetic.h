@@ -49,6 +49,9 @@ extern const struct vm_ops vm_synthetic_ops;
 /* Runs exactly n steps, whatever the clock says (tests compare runs step for step). */
 void vm_synthetic_steps(struct vm *vm, uint64_t n);
 
+/* The workload as the backend runs it (after a state load, the one that came with it). */
+const struct vm_workload *vm_synthetic_workload(const struct vm *vm);
+
 /* The step counter. */
 uint64_t vm_synthetic_step(const struct vm *vm);
 
