@@ -164,13 +164,15 @@ static void pump(void)
 		loop_run_once(&b->d.loop);
 }
 
-/* Pumps for a while (the hosts' own clocks run meanwhile). */
-static void pump_for(uint64_t ns)
-{
-	uint64_t end = loop_tsc_now_ns() + ns;
-	while (loop_tsc_now_ns() < end)
-		pump();
-}
+/* Pumps both hosts until cond holds; one that never comes fails the test with the message. */
+#define pump_until(cond, timeout_ns, ...)                                                          \
+	do {                                                                                       \
+		uint64_t deadline_ = loop_tsc_now_ns() + (timeout_ns);                             \
+		while (!(cond)) {                                                                  \
+			cr_assert_lt(loop_tsc_now_ns(), deadline_, __VA_ARGS__);                   \
+			pump();                                                                    \
+		}                                                                                  \
+	} while (0)
 
 static const struct migration *session(struct host *h, int id)
 {
@@ -224,7 +226,9 @@ static struct vm_workload reference_workload(const char *spec, unsigned int mib)
 static void migrate_and_compare(const char *spec, unsigned int mib, const char *options)
 {
 	create_vm(a, "vm1", mib, spec);
-	pump_for(SECOND / 5); /* the VM runs a while before it moves */
+	/* The VM does some work before it moves. */
+	struct guest *source = ferryd_guest_find(&a->d, "vm1");
+	pump_until(vm_synthetic_step(&source->vm) >= 1000, 10 * SECOND, "the VM never ran");
 	/* The link's speed is the pre-flight tests' business: a loaded CI machine may be slow. */
 	char with_floor[256];
 	snprintf(with_floor, sizeof(with_floor), "%s min-bandwidth 1M", options);
@@ -237,7 +241,10 @@ static void migrate_and_compare(const char *spec, unsigned int mib, const char *
 	cr_assert_not_null(moved, "the VM runs on the destination");
 	cr_assert_eq(moved->vm.state, VM_RUNNING);
 	cr_assert_eq(moved->vm.throttle_percent, 0, "the throttle stays behind");
-	pump_for(SECOND / 10); /* and goes on running there */
+	/* And goes on running there. */
+	uint64_t arrived = vm_synthetic_step(&moved->vm);
+	pump_until(vm_synthetic_step(&moved->vm) > arrived + 100, 10 * SECOND,
+	           "the VM does not run on the destination");
 	ctl(b, "vm pause vm1");
 	uint64_t steps = vm_synthetic_step(&moved->vm);
 	cr_assert_gt(steps, 0);
@@ -354,8 +361,7 @@ static void assert_vm_unmoved(void)
 	cr_assert_eq(g->vm.state, VM_RUNNING, "and runs");
 	cr_assert_eq(g->vm.throttle_percent, 0);
 	uint64_t steps = vm_synthetic_step(&g->vm);
-	pump_for(SECOND / 20);
-	cr_assert_gt(vm_synthetic_step(&g->vm), steps, "it keeps running");
+	pump_until(vm_synthetic_step(&g->vm) > steps, 5 * SECOND, "it keeps running");
 }
 
 Test(refuse, wrong_key)
@@ -368,7 +374,6 @@ Test(refuse, wrong_key)
 	const struct migration *m = wait_done(a, (int)a->d.migrations.next_id, 10 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
 	cr_assert(strstr(m->reason, "key") != NULL, "the reason names the key: %s", m->reason);
-	pump_for(SECOND / 10);
 	cr_assert_null(ferryd_guest_find(&b->d, "vm1"), "nothing arrived");
 	assert_vm_unmoved();
 }
@@ -431,7 +436,8 @@ static void send_raw(const void *buf, uint16_t len)
 	cr_assert_eq(netif_udp_send(&a->d.vmks[0]->netif, ip, PROTO_DEFAULT_PORT, 40000, buf, len,
 	                            loop_now_ns(&a->d.loop)),
 	             0);
-	pump_for(SECOND / 50);
+	uint64_t before = b->d.migrations.rx_messages;
+	pump_until(b->d.migrations.rx_messages > before, 5 * SECOND, "the datagram never arrived");
 }
 
 static uint64_t drops(struct host *h, enum migration_drop_reason reason)
@@ -468,7 +474,8 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 	buf[4] = 2;
 	send_raw(buf, len);
 	cr_assert_eq(drops(b, MIGRATION_DROP_VERSION), 1);
-	cr_assert_eq(inbox.count, 1, "a refusal came back");
+	pump_until(inbox.count > 0, 5 * SECOND, "no refusal came back");
+	cr_assert_eq(inbox.count, 1);
 	struct proto_message reply;
 	cr_assert_eq(proto_parse(inbox.last, inbox.last_len, &reply), PROTO_OK);
 	cr_assert_eq(reply.type, PROTO_REFUSE);
@@ -495,11 +502,14 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 
 	/* A forged AUTH in a session we opened ourselves: refused for the key. */
 	len = message(buf, PROTO_HELLO, 80, 0, &hello, sizeof(hello));
+	inbox.count = 0;
 	send_raw(buf, len);
+	pump_until(inbox.count > 0, 5 * SECOND, "no challenge came back");
 	inbox.count = 0;
 	struct proto_auth auth = {{0}};
 	send_raw(buf, message(buf, PROTO_AUTH, 80, 0, &auth, sizeof(auth)));
 	cr_assert_eq(drops(b, MIGRATION_DROP_AUTH), 1);
+	pump_until(inbox.count > 0, 5 * SECOND, "no refusal came back");
 	cr_assert_eq(inbox.count, 1);
 	cr_assert_eq(proto_parse(inbox.last, inbox.last_len, &reply), PROTO_OK);
 	cr_assert_eq(reply.type, PROTO_REFUSE);
@@ -610,10 +620,10 @@ Test(failure, cancel_resumes_on_source)
 		pump();
 	ctl(a, "migrate cancel %d", id);
 	cr_assert_eq(session(a, id)->status, MIGRATION_CANCELLED);
-	pump_for(SECOND / 10);
+	const struct migration *incoming = session(b, (int)b->d.migrations.next_id);
+	pump_until(!migration_running(incoming), 5 * SECOND, "the destination never heard");
 	assert_vm_unmoved();
 	cr_assert_null(ferryd_guest_find(&b->d, "vm1"));
-	const struct migration *incoming = session(b, (int)b->d.migrations.next_id);
 	cr_assert_eq(incoming->status, MIGRATION_CANCELLED, "the destination dropped its copy");
 }
 
@@ -652,9 +662,9 @@ Test(preflight, passes_and_moves_nothing)
 	}
 	cr_assert_eq(m->peer_mtu, 9000);
 	assert_vm_unmoved();
-	pump_for(SECOND / 10);
-	cr_assert_eq(b->d.nb_guests, 0, "nothing arrived");
 	const struct migration *there = session(b, (int)b->d.migrations.next_id);
+	pump_until(!migration_running(there), 5 * SECOND, "the destination never ended the check");
+	cr_assert_eq(b->d.nb_guests, 0, "nothing arrived");
 	cr_assert_eq(there->status, MIGRATION_COMPLETED, "%s", there->reason);
 }
 
@@ -717,7 +727,12 @@ Test(announce, rarp_on_the_destination_uplink_on_schedule)
 	create_vm(a, "vm1", 16, "hotcold,rate=2000,fill=30");
 	const struct migration *m = wait_done(a, start("vm1", "announce 4,30,40"), 30 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
-	pump_for(SECOND / 2); /* 30 + 70 + 110 ms of schedule, with room */
+	struct guest *moved = ferryd_guest_find(&b->d, "vm1");
+	cr_assert_not_null(moved);
+	pump_until(!announce_running(&moved->announce), 5 * SECOND, "the announce never ended");
+	/* The last frame crosses the vnic's ring, the switch and the port's transmit buffer. */
+	for (int i = 0; i < 3; i++)
+		pump();
 	ctl(b, "port del up1");
 
 	char err[PCAP_ERRBUF_SIZE];
