@@ -34,15 +34,8 @@ ovs=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 
-# Hugepages: without them DPDK runs about 4x slower here.
-want_pages=1536
-if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt "$want_pages" ]; then
-	echo "$want_pages" >/proc/sys/vm/nr_hugepages
-fi
-if ! grep -q "hugetlbfs" /proc/mounts; then
-	mkdir -p /dev/hugepages
-	mount -t hugetlbfs nodev /dev/hugepages
-fi
+. tools/bench/hugepages.sh
+reserve_hugepages 1536
 
 work=$(mktemp -d /tmp/ferry-bench-XXXXXX)
 pids=()

@@ -18,15 +18,8 @@ done
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 
-# Hugepages: without them DPDK runs about 4x slower here.
-want_pages=1024
-if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt "$want_pages" ]; then
-	echo "$want_pages" >/proc/sys/vm/nr_hugepages
-fi
-if ! grep -q "hugetlbfs" /proc/mounts; then
-	mkdir -p /dev/hugepages
-	mount -t hugetlbfs nodev /dev/hugepages
-fi
+. tools/bench/hugepages.sh
+reserve_hugepages 1024
 
 for rate in 0 1000 20000; do
 	./build/tools/ferry-migrate-inproc --file-prefix ferry-bench-mig-$$ -m 1024 --no-pci \

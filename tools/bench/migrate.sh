@@ -13,14 +13,8 @@ sizes="1024 4096"
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
-want_pages=1024
-if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt "$want_pages" ]; then
-	echo "$want_pages" >/proc/sys/vm/nr_hugepages
-fi
-if ! grep -q "hugetlbfs" /proc/mounts; then
-	mkdir -p /dev/hugepages
-	mount -t hugetlbfs nodev /dev/hugepages
-fi
+. tools/bench/hugepages.sh
+reserve_hugepages 1024
 export FERRY_LAB_HUGEPAGES=1
 key=/run/ferry/lab-vmotion.key
 out=$(mktemp -d /tmp/ferry-bench-migrate-XXXXXX)

@@ -141,24 +141,34 @@ static const char *json_find(const char *json, const char *key)
 	return p != NULL ? p + strlen(pattern) : NULL;
 }
 
+/* Starts a session the daemon runs on its own (vmkping, a migration) and leaves its JSON answer
+ * in body; on failure prints the daemon's reason and returns the exit status. The connection
+ * stays in JSON, so the follower can read the session's progress. */
+static int follow_start(struct conn *conn, const char *line, char **body)
+{
+	int ret = conn_call(conn, "output json", body);
+
+	free(*body);
+	ret = conn_call(conn, line, body);
+	if (ret != EXIT_OK) {
+		const char *error = *body != NULL ? json_find(*body, "error") : NULL;
+		if (error != NULL)
+			fprintf(stderr, "%.*s\n", (int)strcspn(error + 1, "\""), error + 1);
+		free(*body);
+		*body = NULL;
+	}
+	return ret;
+}
+
 /* vmkping as ping shows it: the daemon runs the session on its own timers; we start it, then
  * poll its progress and print each reply as it comes, and the summary at the end. */
 static int vmkping_follow(struct conn *conn, const char *line, bool json)
 {
 	char *body = NULL, status_line[64];
-	int ret = conn_call(conn, json ? line : "output json", &body);
+	int ret = follow_start(conn, line, &body);
 
-	if (!json) {
-		free(body);
-		ret = conn_call(conn, line, &body);
-	}
-	if (ret != EXIT_OK) {
-		const char *error = body != NULL ? json_find(body, "error") : NULL;
-		if (error != NULL)
-			fprintf(stderr, "%.*s\n", (int)strcspn(error + 1, "\""), error + 1);
-		free(body);
+	if (ret != EXIT_OK)
 		return ret;
-	}
 	unsigned int session = 0, size = 0;
 	char dst[32] = "";
 	const char *p;
@@ -294,17 +304,10 @@ static void migrate_progress(const char *body, bool tty, char *last, size_t last
 static int migrate_follow(struct conn *conn, const char *line, bool json)
 {
 	char *body = NULL, status_line[64], status[32], last[64] = "";
-	int ret = conn_call(conn, "output json", &body);
+	int ret = follow_start(conn, line, &body);
 
-	free(body);
-	ret = conn_call(conn, line, &body);
-	if (ret != EXIT_OK) {
-		const char *error = body != NULL ? json_find(body, "error") : NULL;
-		if (error != NULL)
-			fprintf(stderr, "%.*s\n", (int)strcspn(error + 1, "\""), error + 1);
-		free(body);
+	if (ret != EXIT_OK)
 		return ret;
-	}
 	unsigned int id = (unsigned int)json_number(body, "id");
 	free(body);
 	snprintf(status_line, sizeof(status_line), "migrate status %u", id);
