@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <pcap/pcap.h>
+
 #define START_TIMEOUT_MS 20000
 #define STOP_TIMEOUT_MS  10000
 #define CTL_TIMEOUT_MS   10000
@@ -358,4 +360,61 @@ int harness_call(int fd, const char *line, char **body, int timeout_ms)
 	    send(fd, "\n", 1, MSG_NOSIGNAL) != 1)
 		return -1;
 	return harness_read_answer(fd, body, timeout_ms);
+}
+
+static bool rarp_is_announce(const struct pcap_pkthdr *hdr, const uint8_t *f, const uint8_t mac[6],
+                             uint16_t vlan)
+{
+	static const uint8_t rarp_head[8] = {0x00, 0x01, 0x08, 0x00, 0x06, 0x04, 0x00, 0x03};
+	const uint8_t *rarp = f + 18;
+
+	return hdr->caplen == 64 && hdr->len == 64 &&
+	       memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) == 0 && memcmp(f + 6, mac, 6) == 0 &&
+	       (((f[14] & 0x0f) << 8) | f[15]) == vlan &&
+	       memcmp(rarp, rarp_head, sizeof(rarp_head)) == 0 && memcmp(rarp + 8, mac, 6) == 0 &&
+	       memcmp(rarp + 14, "\0\0\0\0", 4) == 0 && memcmp(rarp + 18, mac, 6) == 0 &&
+	       memcmp(rarp + 24, "\0\0\0\0", 4) == 0;
+}
+
+int harness_read_rarp(const char *path, const uint8_t mac[6], uint16_t vlan,
+                      struct harness_rarp *out)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	pcap_t *p =
+	        pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
+	struct pcap_pkthdr *hdr;
+	const uint8_t *f;
+
+	memset(out, 0, sizeof(*out));
+	if (p == NULL) {
+		fprintf(stderr, "harness: %s\n", errbuf);
+		return -EIO;
+	}
+	while (pcap_next_ex(p, &hdr, &f) == 1) {
+		if (hdr->caplen < 18 || f[12] != 0x81 || f[13] != 0x00 || f[16] != 0x80 ||
+		    f[17] != 0x35)
+			continue;
+		if (!rarp_is_announce(hdr, f, mac, vlan))
+			out->strays++;
+		if (out->frames < sizeof(out->times) / sizeof(out->times[0]))
+			out->times[out->frames] =
+			        (double)hdr->ts.tv_sec + (double)hdr->ts.tv_usec / 1e9;
+		out->frames++;
+	}
+	pcap_close(p);
+	return 0;
+}
+
+int harness_tshark_count(const char *path, const char *filter)
+{
+	char cmd[1024];
+	int count = -1;
+
+	snprintf(cmd, sizeof(cmd), "tshark -r '%s' -Y '%s' 2>/dev/null | wc -l", path, filter);
+	FILE *f = popen(cmd, "r");
+	if (f == NULL)
+		return -1;
+	if (fscanf(f, "%d", &count) != 1)
+		count = -1;
+	return pclose(f) == 0 ? count : -1;
 }

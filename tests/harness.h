@@ -42,6 +42,22 @@ bool harness_json_u64(const char *json, const char *key, uint64_t *value);
 /* Monotonic milliseconds. */
 uint64_t harness_now_ms(void);
 
+/* The RARP frames of a capture, as the announce tests read them. */
+struct harness_rarp {
+	unsigned int frames; /* ethertype 0x8035 behind an 802.1Q tag */
+	unsigned int strays; /* of those, any that is not a 64-byte broadcast RARP request (opcode
+	                       * 3) on vlan with mac as sender and target and addresses 0 */
+	double times[16];    /* their timestamps, seconds (the first 16) */
+};
+
+/* Reads a capture's tagged RARP frames and checks each against an announce of mac on vlan.
+ * Returns 0 or -EIO if the capture does not open. */
+int harness_read_rarp(const char *path, const uint8_t mac[6], uint16_t vlan,
+                      struct harness_rarp *out);
+
+/* How many frames of a capture tshark's display filter matches; -1 if tshark fails. */
+int harness_tshark_count(const char *path, const char *filter);
+
 /* Connects a raw client to the socket; returns the fd or -1. */
 int harness_connect(const struct harness_ferryd *ferryd);
 

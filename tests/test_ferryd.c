@@ -510,48 +510,23 @@ Test(announce, rarp_frames_leave_the_uplink_tagged_on_schedule, .timeout = 60)
 	cr_assert_eq(sent, 6);
 	cr_assert_eq(harness_ferryd_stop(&d), 0);
 
-	char errbuf[PCAP_ERRBUF_SIZE];
-	pcap_t *p = pcap_open_offline(out_pcap, errbuf);
-	cr_assert_not_null(p, "%s", errbuf);
-	struct pcap_pkthdr *hdr;
-	const unsigned char *f;
-	double times[8];
-	unsigned int rarps = 0;
-	static const unsigned char mac[6] = {0x00, 0x50, 0x56, 0x00, 0x00, 0x2a};
-	while (pcap_next_ex(p, &hdr, &f) == 1) {
-		/* Tagged 802.1Q VLAN 10 on the uplink, then ethertype 0x8035. */
-		if (hdr->caplen < 18 || f[16] != 0x80 || f[17] != 0x35)
-			continue;
-		cr_assert_eq(hdr->caplen, 64, "60 bytes and the tag");
-		cr_assert(f[12] == 0x81 && f[13] == 0x00 && (((f[14] & 0x0f) << 8) | f[15]) == 10);
-		cr_assert(memcmp(f, "\xff\xff\xff\xff\xff\xff", 6) == 0, "broadcast");
-		cr_assert_eq(memcmp(f + 6, mac, 6), 0, "from the VM's MAC");
-		const unsigned char *rarp = f + 18;
-		cr_assert(rarp[0] == 0 && rarp[1] == 1 && rarp[2] == 0x08 && rarp[3] == 0x00 &&
-		          rarp[4] == 6 && rarp[5] == 4 && rarp[6] == 0 && rarp[7] == 3);
-		cr_assert_eq(memcmp(rarp + 8, mac, 6), 0, "sender hardware address");
-		cr_assert_eq(memcmp(rarp + 18, mac, 6), 0, "target hardware address");
-		cr_assert(memcmp(rarp + 14, "\0\0\0\0", 4) == 0 &&
-		          memcmp(rarp + 24, "\0\0\0\0", 4) == 0);
-		cr_assert_lt(rarps, 8u);
-		times[rarps++] = (double)hdr->ts.tv_sec + (double)hdr->ts.tv_usec / 1e6;
-	}
-	pcap_close(p);
-	cr_assert_eq(rarps, 5);
+	static const uint8_t mac[6] = {0x00, 0x50, 0x56, 0x00, 0x00, 0x2a};
+	struct harness_rarp rarp;
+	cr_assert_eq(harness_read_rarp(out_pcap, mac, 10, &rarp), 0);
+	cr_assert_eq(rarp.frames, 5);
+	cr_assert_eq(rarp.strays, 0,
+	             "each is 60 bytes and a VLAN 10 tag, broadcast, from the VM's MAC, opcode 3, "
+	             "the VM as sender and target, addresses 0");
 	/* Timers never fire early, but each frame then waits for the switch's next poll (up to
 	 * the worker's 1 ms sleep, longer on a loaded machine) before the pcap port stamps it:
 	 * allow 10 ms either way of the schedule, more on the late side. */
 	const double gaps[] = {0.050, 0.150, 0.250, 0.350};
 	for (int i = 0; i < 4; i++) {
-		double gap = times[i + 1] - times[i];
+		double gap = rarp.times[i + 1] - rarp.times[i];
 		cr_assert(gap >= gaps[i] - 0.010 && gap < gaps[i] + 0.250, "gap %d: %.3f s", i,
 		          gap);
 	}
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd),
-	         "test \"$(tshark -r %s -Y 'arp.opcode == 3 && vlan.id == 10' 2>/dev/null | "
-	         "grep -c -i rarp)\" = 5",
-	         out_pcap);
-	cr_assert_eq(system(cmd), 0, "tshark dissects five RARP requests on VLAN 10");
+	cr_assert_eq(harness_tshark_count(out_pcap, "arp.opcode == 3 && vlan.id == 10"), 5,
+	             "tshark dissects five RARP requests on VLAN 10");
 	unlink(out_pcap);
 }

@@ -3,7 +3,6 @@
  * packets, a destination that dies, and the announce on a pcap uplink. */
 #include <criterion/criterion.h>
 #include <errno.h>
-#include <pcap/pcap.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <rte_ring.h>
 
 #include "ferryd.h"
+#include "harness.h"
 #include "migrate/vm_synthetic.h"
 
 #define SECOND   1000000000ull
@@ -735,49 +735,21 @@ Test(announce, rarp_on_the_destination_uplink_on_schedule)
 		pump();
 	ctl(b, "port del up1");
 
-	char err[PCAP_ERRBUF_SIZE];
-	pcap_t *pcap =
-	        pcap_open_offline_with_tstamp_precision(pcap_path, PCAP_TSTAMP_PRECISION_NANO, err);
-	cr_assert_not_null(pcap, "%s", err);
-	struct pcap_pkthdr *hdr;
-	const u_char *data;
-	uint64_t times[8];
-	unsigned int n = 0;
 	uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0x0a};
-	while (pcap_next_ex(pcap, &hdr, &data) == 1) {
-		if (hdr->caplen < 64 || data[12] != 0x81 || data[13] != 0x00 || data[16] != 0x80 ||
-		    data[17] != 0x35)
-			continue;
-		cr_assert_lt(n, 8);
-		cr_assert_eq(hdr->len, 64, "60 bytes and a tag");
-		cr_assert_eq(rte_be_to_cpu_16(*(const uint16_t *)(data + 14)) & 0xfff, 10,
-		             "VLAN 10");
-		cr_assert_eq(memcmp(data, "\xff\xff\xff\xff\xff\xff", 6), 0, "broadcast");
-		cr_assert_eq(memcmp(data + 6, mac, 6), 0, "from the VM's MAC");
-		const uint8_t *rarp = data + 18;
-		cr_assert_eq(memcmp(rarp, "\x00\x01\x08\x00\x06\x04\x00\x03", 8), 0,
-		             "htype 1, ptype IPv4, hlen 6, plen 4, opcode 3");
-		cr_assert_eq(memcmp(rarp + 8, mac, 6), 0, "sender = the VM");
-		cr_assert_eq(memcmp(rarp + 18, mac, 6), 0, "target = the VM");
-		cr_assert_eq(memcmp(rarp + 14, "\0\0\0\0", 4), 0);
-		cr_assert_eq(memcmp(rarp + 24, "\0\0\0\0", 4), 0);
-		times[n++] = (uint64_t)hdr->ts.tv_sec * SECOND + (uint64_t)hdr->ts.tv_usec;
-	}
-	pcap_close(pcap);
-	cr_assert_eq(n, 4, "as many frames as configured (%u)", n);
-	const uint64_t expected_ms[] = {30, 70, 110};
+	struct harness_rarp rarp;
+	cr_assert_eq(harness_read_rarp(pcap_path, mac, 10, &rarp), 0);
+	cr_assert_eq(rarp.frames, 4, "as many frames as configured (%u)", rarp.frames);
+	cr_assert_eq(rarp.strays, 0,
+	             "each is 60 bytes and a VLAN 10 tag, broadcast, from the VM's MAC, opcode 3, "
+	             "the VM as sender and target, addresses 0");
+	const double expected_ms[] = {30, 70, 110};
 	for (unsigned int i = 0; i < 3; i++) {
-		double gap = (double)(times[i + 1] - times[i]) / 1e6;
-		cr_assert(gap > (double)expected_ms[i] - 10 && gap < (double)expected_ms[i] + 10,
-		          "gap %u is %.1f ms, configured %lu", i, gap,
-		          (unsigned long)expected_ms[i]);
+		double gap = (rarp.times[i + 1] - rarp.times[i]) * 1e3;
+		cr_assert(gap > expected_ms[i] - 10 && gap < expected_ms[i] + 10,
+		          "gap %u is %.1f ms, configured %.0f", i, gap, expected_ms[i]);
 	}
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd),
-	         "test \"$(tshark -r %s -Y 'arp.opcode == 3 && vlan.id == 10' 2>/dev/null | "
-	         "wc -l)\" = 4",
-	         pcap_path);
-	cr_assert_eq(system(cmd), 0, "tshark dissects four RARP requests on VLAN 10");
+	cr_assert_eq(harness_tshark_count(pcap_path, "arp.opcode == 3 && vlan.id == 10"), 4,
+	             "tshark dissects four RARP requests on VLAN 10");
 	unlink(pcap_path);
 }
 
