@@ -301,18 +301,18 @@ static void source_end(struct migration *m, enum migration_status status)
 	if ((status != MIGRATION_COMPLETED || m->params.check_only) && !m->refused &&
 	    m->local_port != 0 && m->channel_ready)
 		send_to_peer(m, PROTO_CANCEL, NULL, 0);
-	if (m->guest != NULL) {
-		m->guest->vm.throttle_percent = 0;
+	if (m->vm != NULL) {
+		m->vm->machine.throttle_percent = 0;
 		if (status == MIGRATION_COMPLETED && m->params.check_only) {
 			/* A pre-flight check leaves the VM where it is. */
 		} else if (status == MIGRATION_COMPLETED) {
-			struct guest *guest = m->guest;
-			m->guest = NULL;
+			struct vm *vm = m->vm;
+			m->vm = NULL;
 			if (m->engine->hooks.vm_departed != NULL)
-				m->engine->hooks.vm_departed(m->engine->hooks.ctx, guest);
+				m->engine->hooks.vm_departed(m->engine->hooks.ctx, vm);
 		} else if (m->paused && (!state_taken || m->refused)) {
 			if (m->was_running)
-				guest_resume(m->guest);
+				vm_resume(m->vm);
 		} else if (m->paused) {
 			set_reason(m,
 			           "%s; the destination took the vCPU state but never confirmed: "
@@ -320,7 +320,7 @@ static void source_end(struct migration *m, enum migration_status status)
 			           m->reason);
 		}
 	}
-	m->guest = NULL;
+	m->vm = NULL;
 	m->status = status;
 	m->stats.end_ns = now;
 	session_release(m);
@@ -387,8 +387,9 @@ static int source_send_page_slice(struct migration *m, uint64_t now)
 	        .offset = rte_cpu_to_be_16((uint16_t)m->fragment),
 	        .data_len = rte_cpu_to_be_16(len),
 	};
-	int64_t ret = channel_send(&m->channel, PROTO_PAGES, &hdr, sizeof(hdr),
-	                           vm_page(&m->guest->vm, m->cursor) + m->fragment, len, now);
+	int64_t ret =
+	        channel_send(&m->channel, PROTO_PAGES, &hdr, sizeof(hdr),
+	                     machine_page(&m->vm->machine, m->cursor) + m->fragment, len, now);
 	if (ret < 0)
 		return (int)ret;
 	m->fragment += len;
@@ -403,7 +404,7 @@ static int source_send_page_slice(struct migration *m, uint64_t now)
  * wholly handed to the channel. */
 static bool source_send_round(struct migration *m, uint64_t now)
 {
-	struct vm *vm = &m->guest->vm;
+	struct machine *vm = &m->vm->machine;
 	unsigned int budget = SEND_BUDGET;
 
 	while (budget > 0) {
@@ -432,7 +433,7 @@ static bool source_send_round(struct migration *m, uint64_t now)
 			m->cursor = next_page(m->to_send, m->cursor, vm->nb_pages);
 			continue;
 		}
-		if (vm_page_is_zero(vm, m->cursor)) {
+		if (machine_page_is_zero(vm, m->cursor)) {
 			if (m->zero_count == 0)
 				m->zero_first = m->cursor;
 			m->zero_count++;
@@ -469,17 +470,17 @@ static uint64_t source_bandwidth_bps(const struct migration *m, uint64_t now)
 
 static void source_switchover(struct migration *m, uint64_t now)
 {
-	guest_pause(m->guest);
+	vm_pause(m->vm);
 	m->paused = true;
 	m->pause_ns = now;
 	/* What the VM wrote since the last read, up to the pause, joins the last round. */
-	uint64_t words = vm_bitmap_words(&m->guest->vm);
+	uint64_t words = machine_bitmap_words(&m->vm->machine);
 	uint64_t *late = malloc(words * sizeof(uint64_t));
 	if (late == NULL) {
 		source_fail(m, "out of memory at switchover");
 		return;
 	}
-	vm_dirty_log_read_and_clear(&m->guest->vm, late);
+	machine_dirty_log_read_and_clear(&m->vm->machine, late);
 	uint64_t dirty = 0;
 	for (uint64_t w = 0; w < words; w++) {
 		m->to_send[w] |= late[w];
@@ -497,8 +498,8 @@ static void source_switchover(struct migration *m, uint64_t now)
  * throttling the VM, switching over, or giving up. */
 static void source_round_end(struct migration *m, uint64_t now)
 {
-	struct vm *vm = &m->guest->vm;
-	uint64_t dirty = vm_dirty_log_read_and_clear(vm, m->to_send);
+	struct machine *vm = &m->vm->machine;
+	uint64_t dirty = machine_dirty_log_read_and_clear(vm, m->to_send);
 	uint64_t previous = m->stats.dirty_pages_last;
 	uint64_t bandwidth = source_bandwidth_bps(m, now);
 	uint64_t per_page = PROTO_PAGE_SIZE + (PROTO_PAGE_SIZE / m->max_data + 1) *
@@ -577,10 +578,10 @@ static void source_round_end(struct migration *m, uint64_t now)
 static void source_send_state(struct migration *m, uint64_t now)
 {
 	uint8_t blob[VM_STATE_MAX];
-	size_t len = vm_save_state(&m->guest->vm, blob);
+	size_t len = machine_save_state(&m->vm->machine, blob);
 	struct proto_state state = {
-	        .memory_hash =
-	                rte_cpu_to_be_64(m->params.verify ? vm_memory_hash(&m->guest->vm) : 0),
+	        .memory_hash = rte_cpu_to_be_64(
+	                m->params.verify ? machine_memory_hash(&m->vm->machine) : 0),
 	        .final_round = rte_cpu_to_be_32(m->round),
 	        .verify = m->params.verify,
 	        .running = m->was_running,
@@ -711,15 +712,15 @@ static void source_on_challenge(struct migration *m, const struct proto_message 
 /* Round 0 copies everything: the log so far is moot, and starts afresh now. */
 static void source_precopy_begin(struct migration *m, uint64_t now)
 {
-	struct vm *vm = &m->guest->vm;
+	struct machine *vm = &m->vm->machine;
 
-	m->to_send = malloc(vm_bitmap_words(vm) * sizeof(uint64_t));
+	m->to_send = malloc(machine_bitmap_words(vm) * sizeof(uint64_t));
 	if (m->to_send == NULL) {
 		source_fail(m, "out of memory for the dirty bitmap");
 		return;
 	}
-	vm_dirty_log_read_and_clear(vm, m->to_send);
-	memset(m->to_send, 0xff, vm_bitmap_words(vm) * sizeof(uint64_t));
+	machine_dirty_log_read_and_clear(vm, m->to_send);
+	memset(m->to_send, 0xff, machine_bitmap_words(vm) * sizeof(uint64_t));
 	if (vm->nb_pages % 64 != 0)
 		m->to_send[vm->nb_pages / 64] = (1ull << (vm->nb_pages % 64)) - 1;
 	m->status = MIGRATION_ACTIVE;
@@ -760,7 +761,7 @@ static void source_on_accept(struct migration *m, const struct proto_message *ms
 	char limit[32];
 	check_record(m, MIGRATION_CHECK_ADMISSION, true, "admitted",
 	             "admitted; %u MiB available there for %lu MiB", m->peer_free_mb,
-	             (unsigned long)(m->guest->vm.nb_pages * VM_PAGE_SIZE >> 20));
+	             (unsigned long)(m->vm->machine.nb_pages * VM_PAGE_SIZE >> 20));
 	snprintf(limit, sizeof(limit), "= %u", m->vmk->netif.mtu);
 	check_record(m, MIGRATION_CHECK_MTU, m->peer_mtu == m->vmk->netif.mtu, limit, "%u",
 	             m->peer_mtu);
@@ -918,10 +919,10 @@ static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8
 	}
 }
 
-int migration_start(struct migration_engine *engine, struct guest *guest, struct iface *vmk,
+int migration_start(struct migration_engine *engine, struct vm *vm, struct iface *vmk,
                     const struct migration_params *params)
 {
-	if (migration_guest_busy(engine, guest))
+	if (migration_vm_busy(engine, vm))
 		return -EBUSY;
 	if (vmk->netif.mtu < MIGRATION_MIN_MTU)
 		return -EMSGSIZE;
@@ -942,12 +943,12 @@ int migration_start(struct migration_engine *engine, struct guest *guest, struct
 	             "%s/%u", netif_format_ipv4(local->ip & local->netmask, subnet, sizeof(subnet)),
 	             local->prefix_len);
 	m->vmk = vmk;
-	m->guest = guest;
+	m->vm = vm;
 	m->peer_ip = params->dst_ip;
 	m->peer_port = params->dst_port;
 	m->max_data = page_bytes_per_message(vmk->netif.mtu);
-	m->was_running = guest->vm.state == VM_RUNNING;
-	snprintf(m->vm_name, sizeof(m->vm_name), "%s", guest->vm.name);
+	m->was_running = vm->machine.state == MACHINE_RUNNING;
+	snprintf(m->vm_name, sizeof(m->vm_name), "%s", vm->machine.name);
 	int ret = -EADDRINUSE;
 	for (uint32_t port = EPHEMERAL_FIRST; port <= 65535 && ret == -EADDRINUSE; port++) {
 		ret = netif_udp_bind(&vmk->netif, (uint16_t)port, source_rx, m);
@@ -960,20 +961,19 @@ int migration_start(struct migration_engine *engine, struct guest *guest, struct
 	memcpy(&m->session, random, sizeof(m->session));
 	if (ret < 0) {
 		set_reason(m, "no UDP port or no randomness on %s", vmk->name);
-		m->guest = NULL;
+		m->vm = NULL;
 		source_end(m, MIGRATION_FAILED);
 		return ret;
 	}
-	const struct netif *vnic = &guest->vnic.netif;
+	const struct netif *vnic = &vm->vnic.netif;
 	struct proto_hello *hello = &m->hello;
 	memcpy(hello->nonce, m->hello_nonce, PROTO_NONCE_LEN);
-	snprintf(hello->vm_name, sizeof(hello->vm_name), "%s", guest->vm.name);
-	snprintf(hello->portgroup, sizeof(hello->portgroup), "%s",
-	         guest->vnic.vport->portgroup->name);
+	snprintf(hello->vm_name, sizeof(hello->vm_name), "%s", vm->machine.name);
+	snprintf(hello->portgroup, sizeof(hello->portgroup), "%s", vm->vnic.vport->portgroup->name);
 	memcpy(hello->mac, vnic->mac.addr_bytes, 6);
 	hello->prefix_len = vnic->prefix_len;
 	hello->ip = vnic->ip;
-	hello->memory_pages = rte_cpu_to_be_64(guest->vm.nb_pages);
+	hello->memory_pages = rte_cpu_to_be_64(vm->machine.nb_pages);
 	hello->announce_rounds = rte_cpu_to_be_16((uint16_t)params->announce.rounds);
 	hello->announce_initial_ms =
 	        rte_cpu_to_be_16((uint16_t)(params->announce.initial_ns / 1000000));
@@ -1000,11 +1000,11 @@ static struct migration_listener *listener_of(struct migration_engine *engine,
 
 static void destination_end(struct migration *m, enum migration_status status)
 {
-	if (m->guest != NULL) {
+	if (m->vm != NULL) {
 		/* It never ran here: drop the copy. */
-		guest_destroy(m->guest);
-		free(m->guest);
-		m->guest = NULL;
+		vm_destroy(m->vm);
+		free(m->vm);
+		m->vm = NULL;
 	}
 	m->status = status;
 	m->stats.end_ns = now_ns(m->engine);
@@ -1043,13 +1043,13 @@ static bool name_or_mac_taken(struct migration_engine *engine, const struct migr
 		return true;
 	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
 		const struct migration *o = engine->sessions[i];
-		if (o == NULL || o == self || o->role != MIGRATION_DESTINATION || o->guest == NULL)
+		if (o == NULL || o == self || o->role != MIGRATION_DESTINATION || o->vm == NULL)
 			continue;
 		if (strcmp(o->vm_name, name) == 0) {
 			*by_name = true;
 			return true;
 		}
-		if (rte_is_same_ether_addr(&o->guest->vnic.netif.mac, mac))
+		if (rte_is_same_ether_addr(&o->vm->vnic.netif.mac, mac))
 			return true;
 	}
 	return false;
@@ -1076,7 +1076,7 @@ static void destination_admit(struct migration *m, uint64_t now)
 {
 	struct migration_engine *engine = m->engine;
 	const struct proto_hello *h = &m->hello;
-	struct guest_config config = {.name = m->vm_name, .prefix_len = h->prefix_len, .ip = h->ip};
+	struct vm_config config = {.name = m->vm_name, .prefix_len = h->prefix_len, .ip = h->ip};
 	char portgroup[PROTO_NAME_LEN + 1];
 	bool by_name;
 
@@ -1098,7 +1098,7 @@ static void destination_admit(struct migration *m, uint64_t now)
 		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "this host runs its maximum of VMs");
 		return;
 	}
-	struct vswitch_portgroup *pg = vswitch_portgroup_find(engine->host, portgroup);
+	struct vswitch_portgroup *pg = vswitch_portgroup_find(engine->vswitches, portgroup);
 	if (pg == NULL) {
 		destination_refuse(m, PROTO_REFUSE_NO_PORTGROUP, "no port group %s here",
 		                   portgroup);
@@ -1134,15 +1134,14 @@ static void destination_admit(struct migration *m, uint64_t now)
 		return;
 	}
 	config.workload.seed = 1;
-	m->guest = calloc(1, sizeof(*m->guest));
+	m->vm = calloc(1, sizeof(*m->vm));
 	m->page_round = calloc(pages, sizeof(*m->page_round));
 	m->page_filled = calloc(pages, sizeof(*m->page_filled));
-	int ret = m->guest == NULL
-	                  ? -ENOMEM
-	                  : guest_create(m->guest, engine->host, pg, &config, engine->pools);
+	int ret = m->vm == NULL ? -ENOMEM
+	                        : vm_create(m->vm, engine->vswitches, pg, &config, engine->pools);
 	if (ret < 0) {
-		free(m->guest);
-		m->guest = NULL;
+		free(m->vm);
+		m->vm = NULL;
 	}
 	struct channel_config channel = {.session = m->session};
 	if (ret == 0 && (m->page_round == NULL || m->page_filled == NULL ||
@@ -1243,7 +1242,7 @@ static void destination_on_pages(struct migration *m, const struct proto_message
 	uint16_t offset = rte_be_to_cpu_16(p.offset);
 	uint16_t len = rte_be_to_cpu_16(p.data_len);
 	/* proto_parse checked offset + len against the page; the page against the VM is ours. */
-	if (page >= m->guest->vm.nb_pages) {
+	if (page >= m->vm->machine.nb_pages) {
 		count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
 		return;
 	}
@@ -1259,7 +1258,7 @@ static void destination_on_pages(struct migration *m, const struct proto_message
 		m->page_round[page] = round + 1;
 		m->page_filled[page] = 0;
 	}
-	vm_page_load_part(&m->guest->vm, page, offset, msg->data, len);
+	machine_page_load_part(&m->vm->machine, page, offset, msg->data, len);
 	m->page_filled[page] = (uint16_t)(m->page_filled[page] + len);
 	if (m->page_filled[page] >= PROTO_PAGE_SIZE) {
 		m->page_filled[page] = PROTO_PAGE_SIZE;
@@ -1276,7 +1275,8 @@ static void destination_on_zero_run(struct migration *m, const struct proto_mess
 	uint64_t first = rte_be_to_cpu_64(z.first_page);
 	uint64_t count = rte_be_to_cpu_32(z.count);
 	uint32_t round = rte_be_to_cpu_32(z.round);
-	if (count == 0 || first >= m->guest->vm.nb_pages || count > m->guest->vm.nb_pages - first) {
+	if (count == 0 || first >= m->vm->machine.nb_pages ||
+	    count > m->vm->machine.nb_pages - first) {
 		count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
 		return;
 	}
@@ -1289,7 +1289,7 @@ static void destination_on_zero_run(struct migration *m, const struct proto_mess
 			m->nb_complete++;
 		m->page_round[page] = round + 1;
 		m->page_filled[page] = PROTO_PAGE_SIZE;
-		vm_page_load_zero(&m->guest->vm, page);
+		machine_page_load_zero(&m->vm->machine, page);
 		m->stats.pages_zero++;
 	}
 }
@@ -1298,23 +1298,23 @@ static void destination_on_state(struct migration *m, const struct proto_message
 {
 	struct migration_engine *engine = m->engine;
 	struct proto_state state;
-	struct guest *guest = m->guest;
+	struct vm *vm = m->vm;
 
 	memcpy(&state, msg->body, sizeof(state));
-	if (m->nb_complete != guest->vm.nb_pages) {
+	if (m->nb_complete != vm->machine.nb_pages) {
 		destination_refuse(
 		        m, PROTO_REFUSE_INCOMPLETE, "the state came with %lu of %lu pages",
-		        (unsigned long)m->nb_complete, (unsigned long)guest->vm.nb_pages);
+		        (unsigned long)m->nb_complete, (unsigned long)vm->machine.nb_pages);
 		return;
 	}
-	if (guest_load_state(guest, msg->data, msg->data_len) < 0) {
+	if (vm_load_state(vm, msg->data, msg->data_len) < 0) {
 		count_drop(engine, MIGRATION_DROP_BAD_STATE);
 		destination_refuse(m, PROTO_REFUSE_STATE, "the vCPU state does not load");
 		return;
 	}
 	uint64_t hash = 0;
 	if (state.verify) {
-		hash = vm_memory_hash(&guest->vm);
+		hash = machine_memory_hash(&vm->machine);
 		if (hash != rte_be_to_cpu_64(state.memory_hash)) {
 			destination_refuse(m, PROTO_REFUSE_VERIFY,
 			                   "memory hash %016lx differs from the source's %016lx",
@@ -1324,9 +1324,9 @@ static void destination_on_state(struct migration *m, const struct proto_message
 		}
 	}
 	/* Commit: the VM is ours now. */
-	m->guest = NULL;
+	m->vm = NULL;
 	if (state.running)
-		guest_resume(guest);
+		vm_resume(vm);
 	struct announce_config announce = {
 	        .rounds = rte_be_to_cpu_16(m->hello.announce_rounds),
 	        .initial_ns = (uint64_t)rte_be_to_cpu_16(m->hello.announce_initial_ms) * 1000000,
@@ -1334,7 +1334,7 @@ static void destination_on_state(struct migration *m, const struct proto_message
 	        .garp = m->hello.announce_garp != 0,
 	};
 	if (announce.rounds > 0)
-		announce_start(&guest->announce, &guest->vnic, engine->loop, &announce);
+		announce_start(&vm->announce, &vm->vnic, engine->loop, &announce);
 	m->confirm_hash = hash;
 	m->status = MIGRATION_COMPLETED;
 	m->stats.end_ns = now;
@@ -1342,10 +1342,10 @@ static void destination_on_state(struct migration *m, const struct proto_message
 	                                .resumed_ns = rte_cpu_to_be_64(now)};
 	send_to_peer(m, PROTO_CONFIRM, &confirm, sizeof(confirm));
 	if (engine->hooks.vm_arrived != NULL)
-		engine->hooks.vm_arrived(engine->hooks.ctx, guest);
+		engine->hooks.vm_arrived(engine->hooks.ctx, vm);
 	else {
-		guest_destroy(guest);
-		free(guest);
+		vm_destroy(vm);
+		free(vm);
 	}
 	/* The channel stays a while, so a lost CONFIRM is sent again for a resent STATE. */
 	MIG_LOG(INFO, "%u: %s arrived and runs (%lu pages, %lu zero)", m->id, m->vm_name,
@@ -1373,7 +1373,7 @@ static void destination_on_data(struct migration *m, const struct proto_message 
 	}
 	bool probing = m->status == MIGRATION_PREFLIGHT || msg->type == PROTO_PROBE;
 	if ((m->status != MIGRATION_ACTIVE && m->status != MIGRATION_PREFLIGHT) ||
-	    !m->channel_ready || (m->guest == NULL && msg->type != PROTO_PROBE) ||
+	    !m->channel_ready || (m->vm == NULL && msg->type != PROTO_PROBE) ||
 	    (probing && msg->type != PROTO_PROBE)) {
 		count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
 		return;
@@ -1383,7 +1383,7 @@ static void destination_on_data(struct migration *m, const struct proto_message 
 	if (msg->type == PROTO_PAGES) {
 		struct proto_pages p;
 		memcpy(&p, msg->body, sizeof(p));
-		if (rte_be_to_cpu_64(p.page) >= m->guest->vm.nb_pages) {
+		if (rte_be_to_cpu_64(p.page) >= m->vm->machine.nb_pages) {
 			count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
 			return;
 		}
@@ -1532,12 +1532,12 @@ unsigned int migration_poll(void *arg)
 }
 
 int migration_engine_init(struct migration_engine *engine, struct loop *loop,
-                          struct vswitch_host *host, struct pktpool_set *pools,
+                          struct vswitch_table *vswitches, struct pktpool_set *pools,
                           const struct migration_hooks *hooks)
 {
 	memset(engine, 0, sizeof(*engine));
 	engine->loop = loop;
-	engine->host = host;
+	engine->vswitches = vswitches;
 	engine->pools = pools;
 	if (hooks != NULL)
 		engine->hooks = *hooks;
@@ -1636,11 +1636,11 @@ const struct migration *migration_find(const struct migration_engine *engine, ui
 	return NULL;
 }
 
-bool migration_guest_busy(const struct migration_engine *engine, const struct guest *guest)
+bool migration_vm_busy(const struct migration_engine *engine, const struct vm *vm)
 {
 	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
 		const struct migration *m = engine->sessions[i];
-		if (m != NULL && m->guest == guest && migration_running(m))
+		if (m != NULL && m->vm == vm && migration_running(m))
 			return true;
 	}
 	return false;

@@ -11,15 +11,15 @@
 
 #include <rte_ether.h>
 
-#include "migrate/announce.h"
+#include "vm/announce.h"
 #include "migrate/channel.h"
-#include "migrate/guest.h"
+#include "vm/vm.h"
 #include "migrate/proto.h"
 
 struct iface;
 struct loop;
 struct pktpool_set;
-struct vswitch_host;
+struct vswitch_table;
 
 #define MIGRATION_MAX            16 /* sessions kept, running and finished, both directions */
 #define MIGRATION_KEY_MIN        16 /* bytes of pre-shared key */
@@ -108,9 +108,9 @@ struct migration_hooks {
 	/* Destination: may the host take one more VM? */
 	bool (*vm_room)(void *ctx);
 	/* Destination: a VM arrived and runs; the host takes it (it was calloc'ed). */
-	void (*vm_arrived)(void *ctx, struct guest *guest);
+	void (*vm_arrived)(void *ctx, struct vm *vm);
 	/* Source: the VM runs on the destination; the host frees its copy. */
-	void (*vm_departed)(void *ctx, struct guest *guest);
+	void (*vm_departed)(void *ctx, struct vm *vm);
 };
 
 struct migration_params {
@@ -161,7 +161,7 @@ struct migration {
 	struct iface *vmk;
 	uint32_t peer_ip;
 	uint16_t peer_port, local_port;
-	struct guest *guest;
+	struct vm *vm;
 	struct migration_params params;
 	struct channel channel;
 	bool channel_ready;
@@ -210,7 +210,7 @@ struct migration_listener {
 
 struct migration_engine {
 	struct loop *loop;
-	struct vswitch_host *host;
+	struct vswitch_table *vswitches;
 	struct pktpool_set *pools;
 	struct migration_hooks hooks;
 	struct migration *sessions[MIGRATION_MAX];
@@ -222,7 +222,7 @@ struct migration_engine {
 
 /* Prepares an engine for a host and registers its poller. */
 int migration_engine_init(struct migration_engine *engine, struct loop *loop,
-                          struct vswitch_host *host, struct pktpool_set *pools,
+                          struct vswitch_table *vswitches, struct pktpool_set *pools,
                           const struct migration_hooks *hooks);
 
 /* Ends every session (a running source resumes its VM) and frees the engine. */
@@ -240,10 +240,10 @@ int migration_unlisten(struct migration_engine *engine, struct iface *vmk);
 const struct migration_listener *migration_listener_find(const struct migration_engine *engine,
                                                          const struct iface *vmk);
 
-/* Starts migrating a guest from a vmk to a destination. Returns the session's id, or a
- * negative errno: -EBUSY if the guest migrates already, -EMSGSIZE for a vmk MTU under
+/* Starts migrating a vm from a vmk to a destination. Returns the session's id, or a
+ * negative errno: -EBUSY if the vm migrates already, -EMSGSIZE for a vmk MTU under
  * MIGRATION_MIN_MTU, -ENOSPC with no slot free. */
-int migration_start(struct migration_engine *engine, struct guest *guest, struct iface *vmk,
+int migration_start(struct migration_engine *engine, struct vm *vm, struct iface *vmk,
                     const struct migration_params *params);
 
 /* Cancels a running session: a source resumes its VM, a destination drops its copy. -ENOENT for
@@ -253,8 +253,8 @@ int migration_cancel(struct migration_engine *engine, uint32_t id);
 /* A session by id, NULL if unknown. */
 const struct migration *migration_find(const struct migration_engine *engine, uint32_t id);
 
-/* True while a session holds the guest (it may not be destroyed). */
-bool migration_guest_busy(const struct migration_engine *engine, const struct guest *guest);
+/* True while a session holds the vm (it may not be destroyed). */
+bool migration_vm_busy(const struct migration_engine *engine, const struct vm *vm);
 
 /* True while any session runs. */
 bool migration_running(const struct migration *migration);

@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
-#include "reply.h"
+#include "cli/cli.h"
+#include "cli/reply.h"
 
 struct calls {
 	int count;

@@ -13,21 +13,25 @@
 #include <rte_eal.h>
 #include <rte_ring.h>
 
-#include "ferryd.h"
+#include "cli/cli.h"
+#include "ferryd/commands.h"
 #include "harness.h"
-#include "migrate/vm_synthetic.h"
+#include "host/host.h"
+#include "vm/vm_synthetic.h"
 
 #define SECOND   1000000000ull
 #define VM_MAC   "02:00:00:00:00:0a"
 #define A_VMK_IP "50.50.50.1"
 #define B_VMK_IP "50.50.50.2"
 
-struct host {
-	struct ferryd d;
+/* One host of the pair and the commands that drive it. */
+struct node {
+	struct host host;
+	struct cli_table cli;
 	bool alive;
 };
 
-static struct host *a, *b;
+static struct node *a, *b;
 static struct rte_ring *a_to_b, *b_to_a;
 static char key_path[64], other_key_path[64];
 
@@ -56,25 +60,19 @@ static void setup_eal(void)
 }
 
 /* Runs a command on a host; returns its errno and leaves the rendered reply in out. */
-static int ctl_try(struct host *h, char *out, size_t size, const char *fmt, ...)
+static int ctl_try(struct node *h, char *out, size_t size, const char *fmt, ...)
 {
-	struct cli_session session = {.format = REPLY_FORMAT_TEXT};
 	char line[1024];
+	char *text;
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	struct reply *reply = reply_new();
-	cr_assert_not_null(reply);
-	int ret = cli_execute(&h->d.cli, &session, line, reply);
-	if (out != NULL) {
-		char *text = ret < 0 ? strdup(reply_error_message(reply))
-		                     : reply_render(reply, REPLY_FORMAT_TEXT, NULL);
+	int ret = cli_run(&h->cli, line, &text);
+	if (out != NULL)
 		snprintf(out, size, "%s", text != NULL ? text : "");
-		free(text);
-	}
-	reply_free(reply);
+	free(text);
 	return ret;
 }
 
@@ -87,15 +85,16 @@ static int ctl_try(struct host *h, char *out, size_t size, const char *fmt, ...)
 
 /* A host: an uplink on the rings (the wire to the other host), a VM port group on VLAN 10, a
  * vMotion vmk on VLAN 20, and a listener. */
-static struct host *host_new(const char *vmk_ip, struct rte_ring *rx, struct rte_ring *tx,
+static struct node *node_new(const char *vmk_ip, struct rte_ring *rx, struct rte_ring *tx,
                              unsigned int mtu)
 {
-	struct host *h = calloc(1, sizeof(*h));
-	struct ferryd_config config = {.mbuf_data_room = 9216 + 128, .min_mbufs = 4096};
+	struct node *h = calloc(1, sizeof(*h));
+	struct host_config config = {.mbuf_data_room = 9216 + 128, .min_mbufs = 4096};
 
 	cr_assert_not_null(h);
-	cr_assert_eq(ferryd_init(&h->d, &config), 0);
-	cr_assert_eq(ferryd_uplink_add_rings(&h->d, "link0", rx, tx, 9000), 0);
+	cr_assert_eq(host_init(&h->host, &config), 0);
+	cr_assert_eq(ferryd_commands_init(&h->cli, &h->host), 0);
+	cr_assert_eq(host_uplink_add_rings(&h->host, "link0", rx, tx, 9000), 0);
 	ctl(h, "portgroup add \"VM Network\" vlan 10");
 	ctl(h, "portgroup add vMotion vlan 20");
 	ctl(h, "vmk add vmk1 portgroup vMotion ip %s/24 mtu %u", vmk_ip, mtu);
@@ -104,11 +103,11 @@ static struct host *host_new(const char *vmk_ip, struct rte_ring *rx, struct rte
 	return h;
 }
 
-static void host_free(struct host *h)
+static void node_free(struct node *h)
 {
 	if (h == NULL)
 		return;
-	ferryd_fini(&h->d);
+	host_fini(&h->host);
 	free(h);
 }
 
@@ -128,8 +127,8 @@ static void setup_hosts(unsigned int mtu)
 	snprintf(name, sizeof(name), "ba%d", getpid());
 	b_to_a = rte_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
 	cr_assert(a_to_b != NULL && b_to_a != NULL);
-	a = host_new(A_VMK_IP, b_to_a, a_to_b, mtu);
-	b = host_new(B_VMK_IP, a_to_b, b_to_a, mtu);
+	a = node_new(A_VMK_IP, b_to_a, a_to_b, mtu);
+	b = node_new(B_VMK_IP, a_to_b, b_to_a, mtu);
 }
 
 static void setup_1500(void)
@@ -144,8 +143,8 @@ static void setup_9000(void)
 
 static void teardown(void)
 {
-	host_free(a);
-	host_free(b);
+	node_free(a);
+	node_free(b);
 	a = b = NULL;
 	drain(a_to_b);
 	drain(b_to_a);
@@ -159,9 +158,9 @@ static void teardown(void)
 static void pump(void)
 {
 	if (a != NULL && a->alive)
-		loop_run_once(&a->d.loop);
+		loop_run_once(&a->host.loop);
 	if (b != NULL && b->alive)
-		loop_run_once(&b->d.loop);
+		loop_run_once(&b->host.loop);
 }
 
 /* Pumps both hosts until cond holds; one that never comes fails the test with the message. */
@@ -174,15 +173,15 @@ static void pump(void)
 		}                                                                                  \
 	} while (0)
 
-static const struct migration *session(struct host *h, int id)
+static const struct migration *session(struct node *h, int id)
 {
-	const struct migration *m = migration_find(&h->d.migrations, (uint32_t)id);
+	const struct migration *m = migration_find(&h->host.migrations, (uint32_t)id);
 	cr_assert_not_null(m, "migration %d exists", id);
 	return m;
 }
 
 /* Pumps until the session is over; a migration that never ends fails the test. */
-static const struct migration *wait_done(struct host *h, int id, uint64_t timeout_ns)
+static const struct migration *wait_done(struct node *h, int id, uint64_t timeout_ns)
 {
 	uint64_t deadline = loop_tsc_now_ns() + timeout_ns;
 	while (migration_running(session(h, id))) {
@@ -201,20 +200,20 @@ static int start(const char *vm, const char *options)
 	int ret = ctl_try(a, out, sizeof(out), "migrate start %s to %s key %s %s", vm, B_VMK_IP,
 	                  key_path, options);
 	cr_assert_eq(ret, 0, "%s", out);
-	return (int)a->d.migrations.next_id;
+	return (int)a->host.migrations.next_id;
 }
 
-static void create_vm(struct host *h, const char *name, unsigned int mib, const char *workload)
+static void create_vm(struct node *h, const char *name, unsigned int mib, const char *workload)
 {
 	ctl(h, "vm create %s mem %u mac %s ip 10.10.0.10/24 portgroup \"VM Network\" workload %s",
 	    name, mib, VM_MAC, workload);
 }
 
-/* The workload a guest of mib MiB runs for a spec, as guest_create sets it up. */
+/* The workload a vm of mib MiB runs for a spec, as vm_create sets it up. */
 static struct vm_workload reference_workload(const char *spec, unsigned int mib)
 {
 	struct vm_workload w;
-	cr_assert_eq(guest_parse_workload(spec, &w), 0);
+	cr_assert_eq(vm_workload_parse(spec, &w), 0);
 	uint64_t counter_page = (uint64_t)mib * 256 - 1;
 	if (w.working_set_pages == 0 || w.working_set_pages > counter_page)
 		w.working_set_pages = counter_page;
@@ -227,8 +226,8 @@ static void migrate_and_compare(const char *spec, unsigned int mib, const char *
 {
 	create_vm(a, "vm1", mib, spec);
 	/* The VM does some work before it moves. */
-	struct guest *source = ferryd_guest_find(&a->d, "vm1");
-	pump_until(vm_synthetic_step(&source->vm) >= 1000, 10 * SECOND, "the VM never ran");
+	struct vm *source = host_vm_find(&a->host, "vm1");
+	pump_until(vm_synthetic_step(&source->machine) >= 1000, 10 * SECOND, "the VM never ran");
 	/* The link's speed is the pre-flight tests' business: a loaded CI machine may be slow. */
 	char with_floor[256];
 	snprintf(with_floor, sizeof(with_floor), "%s min-bandwidth 1M", options);
@@ -236,38 +235,40 @@ static void migrate_and_compare(const char *spec, unsigned int mib, const char *
 	const struct migration *m = wait_done(a, id, 60 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "migration %s: %s",
 	             migration_status_name(m->status), m->reason);
-	cr_assert_null(ferryd_guest_find(&a->d, "vm1"), "the source dropped its copy");
-	struct guest *moved = ferryd_guest_find(&b->d, "vm1");
+	cr_assert_null(host_vm_find(&a->host, "vm1"), "the source dropped its copy");
+	struct vm *moved = host_vm_find(&b->host, "vm1");
 	cr_assert_not_null(moved, "the VM runs on the destination");
-	cr_assert_eq(moved->vm.state, VM_RUNNING);
-	cr_assert_eq(moved->vm.throttle_percent, 0, "the throttle stays behind");
+	cr_assert_eq(moved->machine.state, MACHINE_RUNNING);
+	cr_assert_eq(moved->machine.throttle_percent, 0, "the throttle stays behind");
 	/* And goes on running there. */
-	uint64_t arrived = vm_synthetic_step(&moved->vm);
-	pump_until(vm_synthetic_step(&moved->vm) > arrived + 100, 10 * SECOND,
+	uint64_t arrived = vm_synthetic_step(&moved->machine);
+	pump_until(vm_synthetic_step(&moved->machine) > arrived + 100, 10 * SECOND,
 	           "the VM does not run on the destination");
 	ctl(b, "vm pause vm1");
-	uint64_t steps = vm_synthetic_step(&moved->vm);
+	uint64_t steps = vm_synthetic_step(&moved->machine);
 	cr_assert_gt(steps, 0);
 
-	struct vm reference;
+	struct machine reference;
 	struct vm_workload w = reference_workload(spec, mib);
-	cr_assert_eq(vm_create(&reference, "reference", mib, &vm_synthetic_ops, &w), 0);
+	cr_assert_eq(machine_create(&reference, "reference", mib, &vm_synthetic_ops, &w), 0);
 	vm_synthetic_steps(&reference, steps);
-	cr_assert_eq(reference.nb_pages, moved->vm.nb_pages);
-	cr_assert_eq(memcmp(reference.memory, moved->vm.memory, reference.nb_pages * VM_PAGE_SIZE),
-	             0, "memory after %lu steps is byte-identical", (unsigned long)steps);
+	cr_assert_eq(reference.nb_pages, moved->machine.nb_pages);
+	cr_assert_eq(
+	        memcmp(reference.memory, moved->machine.memory, reference.nb_pages * VM_PAGE_SIZE),
+	        0, "memory after %lu steps is byte-identical", (unsigned long)steps);
 	uint8_t s1[VM_STATE_MAX], s2[VM_STATE_MAX];
-	size_t n1 = vm_save_state(&reference, s1), n2 = vm_save_state(&moved->vm, s2);
+	size_t n1 = machine_save_state(&reference, s1),
+	       n2 = machine_save_state(&moved->machine, s2);
 	cr_assert_eq(n1, n2);
 	cr_assert_eq(memcmp(s1, s2, n1), 0, "the vCPU state is the same");
 	/* And it goes on the same: 1000 more steps on each. */
 	vm_synthetic_steps(&reference, 1000);
-	vm_synthetic_steps(&moved->vm, 1000);
-	cr_assert_eq(vm_memory_hash(&reference), vm_memory_hash(&moved->vm));
-	vm_destroy(&reference);
+	vm_synthetic_steps(&moved->machine, 1000);
+	cr_assert_eq(machine_memory_hash(&reference), machine_memory_hash(&moved->machine));
+	machine_destroy(&reference);
 	cr_log_info("%s at MTU %u %s: %u rounds, %.1f ms, downtime %.3f ms, %lu pages + %lu zero, "
 	            "%lu resent",
-	            spec, a->d.vmks[0]->netif.mtu, options, m->stats.rounds,
+	            spec, a->host.vmks[0]->netif.mtu, options, m->stats.rounds,
 	            (double)(m->stats.end_ns - m->stats.start_ns) / 1e6,
 	            (double)m->stats.downtime_ns / 1e6, (unsigned long)m->stats.pages_normal,
 	            (unsigned long)m->stats.pages_zero,
@@ -323,7 +324,7 @@ Test(exact_9000, auto_converge)
 {
 	migrate_and_compare("sequential,rate=100000,seed=13", 16,
 	                    "max-bandwidth 1G downtime-limit 20 verify on");
-	const struct migration *m = session(a, (int)a->d.migrations.next_id);
+	const struct migration *m = session(a, (int)a->host.migrations.next_id);
 	cr_assert_gt(m->stats.throttle_percent, 0, "the VM was throttled");
 	cr_assert_gt(m->stats.rounds, 3);
 }
@@ -339,7 +340,7 @@ Test(exact_9000, impaired_link)
 {
 	impair_both("loss 2 dup 1 reorder 2");
 	migrate_and_compare("uniform,rate=20000,fill=50,seed=10", 32, "verify on");
-	cr_assert_gt(session(a, (int)a->d.migrations.next_id)->stats.pages_retransmitted, 0,
+	cr_assert_gt(session(a, (int)a->host.migrations.next_id)->stats.pages_retransmitted, 0,
 	             "losses were repaired by retransmission");
 }
 
@@ -347,7 +348,7 @@ Test(exact_1500, impaired_link)
 {
 	impair_both("loss 3 dup 2 reorder 3");
 	migrate_and_compare("sequential,rate=20000,fill=50,seed=12", 16, "verify on");
-	cr_assert_gt(session(a, (int)a->d.migrations.next_id)->stats.pages_retransmitted, 0);
+	cr_assert_gt(session(a, (int)a->host.migrations.next_id)->stats.pages_retransmitted, 0);
 }
 
 /* ---- refusals ---- */
@@ -356,12 +357,12 @@ TestSuite(refuse, .init = setup_9000, .fini = teardown, .timeout = 60);
 
 static void assert_vm_unmoved(void)
 {
-	struct guest *g = ferryd_guest_find(&a->d, "vm1");
+	struct vm *g = host_vm_find(&a->host, "vm1");
 	cr_assert_not_null(g, "the VM is still on the source");
-	cr_assert_eq(g->vm.state, VM_RUNNING, "and runs");
-	cr_assert_eq(g->vm.throttle_percent, 0);
-	uint64_t steps = vm_synthetic_step(&g->vm);
-	pump_until(vm_synthetic_step(&g->vm) > steps, 5 * SECOND, "it keeps running");
+	cr_assert_eq(g->machine.state, MACHINE_RUNNING, "and runs");
+	cr_assert_eq(g->machine.throttle_percent, 0);
+	uint64_t steps = vm_synthetic_step(&g->machine);
+	pump_until(vm_synthetic_step(&g->machine) > steps, 5 * SECOND, "it keeps running");
 }
 
 Test(refuse, wrong_key)
@@ -371,10 +372,10 @@ Test(refuse, wrong_key)
 	cr_assert_eq(ctl_try(a, out, sizeof(out), "migrate start vm1 to %s key %s", B_VMK_IP,
 	                     other_key_path),
 	             0, "%s", out);
-	const struct migration *m = wait_done(a, (int)a->d.migrations.next_id, 10 * SECOND);
+	const struct migration *m = wait_done(a, (int)a->host.migrations.next_id, 10 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
 	cr_assert(strstr(m->reason, "key") != NULL, "the reason names the key: %s", m->reason);
-	cr_assert_null(ferryd_guest_find(&b->d, "vm1"), "nothing arrived");
+	cr_assert_null(host_vm_find(&b->host, "vm1"), "nothing arrived");
 	assert_vm_unmoved();
 }
 
@@ -387,7 +388,7 @@ Test(refuse, duplicate_name)
 	cr_assert_eq(m->status, MIGRATION_FAILED);
 	cr_assert(strstr(m->reason, "VM of that name") != NULL, "%s", m->reason);
 	assert_vm_unmoved();
-	cr_assert_eq(b->d.nb_guests, 1, "the destination's own VM stays alone");
+	cr_assert_eq(b->host.nb_vms, 1, "the destination's own VM stays alone");
 }
 
 Test(refuse, duplicate_mac)
@@ -433,23 +434,24 @@ static void send_raw(const void *buf, uint16_t len)
 {
 	uint32_t ip;
 	cr_assert_eq(netif_parse_ipv4(B_VMK_IP, &ip), 0);
-	cr_assert_eq(netif_udp_send(&a->d.vmks[0]->netif, ip, PROTO_DEFAULT_PORT, 40000, buf, len,
-	                            loop_now_ns(&a->d.loop)),
+	cr_assert_eq(netif_udp_send(&a->host.vmks[0]->netif, ip, PROTO_DEFAULT_PORT, 40000, buf,
+	                            len, loop_now_ns(&a->host.loop)),
 	             0);
-	uint64_t before = b->d.migrations.rx_messages;
-	pump_until(b->d.migrations.rx_messages > before, 5 * SECOND, "the datagram never arrived");
+	uint64_t before = b->host.migrations.rx_messages;
+	pump_until(b->host.migrations.rx_messages > before, 5 * SECOND,
+	           "the datagram never arrived");
 }
 
-static uint64_t drops(struct host *h, enum migration_drop_reason reason)
+static uint64_t drops(struct node *h, enum migration_drop_reason reason)
 {
-	return h->d.migrations.drops[reason];
+	return h->host.migrations.drops[reason];
 }
 
-static uint64_t all_drops(struct host *h)
+static uint64_t all_drops(struct node *h)
 {
 	uint64_t sum = 0;
 	for (unsigned int r = 0; r < MIGRATION_DROP_MAX; r++)
-		sum += h->d.migrations.drops[r];
+		sum += h->host.migrations.drops[r];
 	return sum;
 }
 
@@ -465,7 +467,7 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 {
 	struct inbox inbox = {0};
 	uint8_t buf[4200];
-	cr_assert_eq(netif_udp_bind(&a->d.vmks[0]->netif, 40000, inbox_rx, &inbox), 0);
+	cr_assert_eq(netif_udp_bind(&a->host.vmks[0]->netif, 40000, inbox_rx, &inbox), 0);
 
 	/* Unknown version: a HELLO of version 2 gets a refusal that says why. */
 	struct proto_hello hello = {0};
@@ -513,18 +515,18 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 	cr_assert_eq(inbox.count, 1);
 	cr_assert_eq(proto_parse(inbox.last, inbox.last_len, &reply), PROTO_OK);
 	cr_assert_eq(reply.type, PROTO_REFUSE);
-	cr_assert_eq(b->d.nb_guests, 0, "no VM was made on the destination");
+	cr_assert_eq(b->host.nb_vms, 0, "no VM was made on the destination");
 
 	/* A real migration still goes through. */
 	create_vm(a, "vm1", 8, "uniform,rate=1000,fill=20");
 	const struct migration *m = wait_done(a, start("vm1", "verify on"), 20 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
-	struct guest *moved = ferryd_guest_find(&b->d, "vm1");
+	struct vm *moved = host_vm_find(&b->host, "vm1");
 	cr_assert_not_null(moved);
 
 	/* Replays of that session: its HELLO, pages over memory, its state again. */
 	ctl(b, "vm pause vm1");
-	uint64_t hash = vm_memory_hash(&moved->vm);
+	uint64_t hash = machine_memory_hash(&moved->machine);
 	uint64_t old_session = m->session;
 	uint64_t replays_before = all_drops(b);
 	send_raw(buf, message(buf, PROTO_HELLO, old_session, 0, &hello, sizeof(hello)));
@@ -541,9 +543,9 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 	uint64_t replays = all_drops(b) - replays_before;
 	cr_assert_eq(replays, 7, "every replayed message was dropped and counted (%lu)",
 	             (unsigned long)replays);
-	cr_assert_eq(vm_memory_hash(&moved->vm), hash, "the VM's memory did not change");
-	cr_assert_eq(b->d.nb_guests, 1);
-	netif_udp_unbind(&a->d.vmks[0]->netif, 40000);
+	cr_assert_eq(machine_memory_hash(&moved->machine), hash, "the VM's memory did not change");
+	cr_assert_eq(b->host.nb_vms, 1);
+	netif_udp_unbind(&a->host.vmks[0]->netif, 40000);
 }
 
 /* Pages forged into a live session (its id, its peer's address and port, a page past the VM's
@@ -566,13 +568,13 @@ Test(refuse, page_out_of_range_in_a_live_session)
 	uint32_t ip;
 	netif_parse_ipv4(B_VMK_IP, &ip);
 	uint16_t len = message(buf, PROTO_PAGES, m->session, 100000, body, sizeof(body));
-	netif_udp_send(&a->d.vmks[0]->netif, ip, PROTO_DEFAULT_PORT, m->local_port, buf, len,
-	               loop_now_ns(&a->d.loop));
+	netif_udp_send(&a->host.vmks[0]->netif, ip, PROTO_DEFAULT_PORT, m->local_port, buf, len,
+	               loop_now_ns(&a->host.loop));
 	struct proto_zero_run z = {.first_page = rte_cpu_to_be_64(2040),
 	                           .count = rte_cpu_to_be_32(100)};
 	len = message(buf, PROTO_ZERO_RUN, m->session, 100001, &z, sizeof(z));
-	netif_udp_send(&a->d.vmks[0]->netif, ip, PROTO_DEFAULT_PORT, m->local_port, buf, len,
-	               loop_now_ns(&a->d.loop));
+	netif_udp_send(&a->host.vmks[0]->netif, ip, PROTO_DEFAULT_PORT, m->local_port, buf, len,
+	               loop_now_ns(&a->host.loop));
 	m = wait_done(a, id, 30 * SECOND);
 	/* From the session's own address and port, but without the session's tag: dropped for
 	 * authentication before anything else is looked at. */
@@ -595,7 +597,7 @@ Test(failure, destination_gone_then_second_migration)
 		pump();
 	}
 	cr_assert_eq(session(a, id)->status, MIGRATION_ACTIVE);
-	host_free(b);
+	node_free(b);
 	b = NULL;
 	const struct migration *m = wait_done(a, id, 15 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
@@ -605,11 +607,11 @@ Test(failure, destination_gone_then_second_migration)
 	/* The destination comes back; the second attempt goes through. */
 	drain(a_to_b);
 	drain(b_to_a);
-	b = host_new(B_VMK_IP, a_to_b, b_to_a, 9000);
+	b = node_new(B_VMK_IP, a_to_b, b_to_a, 9000);
 	m = wait_done(a, start("vm1", "verify on"), 60 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
-	cr_assert_not_null(ferryd_guest_find(&b->d, "vm1"));
-	cr_assert_null(ferryd_guest_find(&a->d, "vm1"));
+	cr_assert_not_null(host_vm_find(&b->host, "vm1"));
+	cr_assert_null(host_vm_find(&a->host, "vm1"));
 }
 
 Test(failure, cancel_resumes_on_source)
@@ -620,10 +622,10 @@ Test(failure, cancel_resumes_on_source)
 		pump();
 	ctl(a, "migrate cancel %d", id);
 	cr_assert_eq(session(a, id)->status, MIGRATION_CANCELLED);
-	const struct migration *incoming = session(b, (int)b->d.migrations.next_id);
+	const struct migration *incoming = session(b, (int)b->host.migrations.next_id);
 	pump_until(!migration_running(incoming), 5 * SECOND, "the destination never heard");
 	assert_vm_unmoved();
-	cr_assert_null(ferryd_guest_find(&b->d, "vm1"));
+	cr_assert_null(host_vm_find(&b->host, "vm1"));
 	cr_assert_eq(incoming->status, MIGRATION_CANCELLED, "the destination dropped its copy");
 }
 
@@ -648,7 +650,7 @@ static const struct migration *check(const char *options)
 	int ret = ctl_try(a, out, sizeof(out), "migrate check vm1 to %s key %s %s", B_VMK_IP,
 	                  key_path, options);
 	cr_assert_eq(ret, 0, "%s", out);
-	return wait_done(a, (int)a->d.migrations.next_id, 20 * SECOND);
+	return wait_done(a, (int)a->host.migrations.next_id, 20 * SECOND);
 }
 
 Test(preflight, passes_and_moves_nothing)
@@ -662,9 +664,9 @@ Test(preflight, passes_and_moves_nothing)
 	}
 	cr_assert_eq(m->peer_mtu, 9000);
 	assert_vm_unmoved();
-	const struct migration *there = session(b, (int)b->d.migrations.next_id);
+	const struct migration *there = session(b, (int)b->host.migrations.next_id);
 	pump_until(!migration_running(there), 5 * SECOND, "the destination never ended the check");
-	cr_assert_eq(b->d.nb_guests, 0, "nothing arrived");
+	cr_assert_eq(b->host.nb_vms, 0, "nothing arrived");
 	cr_assert_eq(there->status, MIGRATION_COMPLETED, "%s", there->reason);
 }
 
@@ -676,7 +678,7 @@ static void assert_check_failed(const struct migration *m, enum migration_check_
 	          migration_check_names[item]);
 	cr_assert(strstr(m->reason, words) != NULL, "the reason says why: %s", m->reason);
 	assert_vm_unmoved();
-	cr_assert_eq(b->d.nb_guests, 0);
+	cr_assert_eq(b->host.nb_vms, 0);
 }
 
 Test(preflight, round_trip_over_the_limit)
@@ -712,7 +714,7 @@ Test(preflight, start_refuses_when_an_item_fails_unless_forced)
 	assert_check_failed(m, MIGRATION_CHECK_RTT, "round-trip time");
 	m = wait_done(a, start("vm1", "rtt-limit 0.0001 force"), 30 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
-	cr_assert_not_null(ferryd_guest_find(&b->d, "vm1"));
+	cr_assert_not_null(host_vm_find(&b->host, "vm1"));
 }
 
 /* ---- the announce ---- */
@@ -727,7 +729,7 @@ Test(announce, rarp_on_the_destination_uplink_on_schedule)
 	create_vm(a, "vm1", 16, "hotcold,rate=2000,fill=30");
 	const struct migration *m = wait_done(a, start("vm1", "announce 4,30,40"), 30 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
-	struct guest *moved = ferryd_guest_find(&b->d, "vm1");
+	struct vm *moved = host_vm_find(&b->host, "vm1");
 	cr_assert_not_null(moved);
 	pump_until(!announce_running(&moved->announce), 5 * SECOND, "the announce never ended");
 	/* The last frame crosses the vnic's ring, the switch and the port's transmit buffer. */

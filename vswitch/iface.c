@@ -55,7 +55,7 @@ static struct rte_ring *iface_ring(const struct iface *iface, const char *what)
 	                       RING_F_SP_ENQ | RING_F_SC_DEQ);
 }
 
-int iface_create(struct iface *iface, struct vswitch_host *host,
+int iface_create(struct iface *iface, struct vswitch_table *vswitches,
                  struct vswitch_portgroup *portgroup, enum vswitch_role role,
                  const struct netif_config *config, struct pktpool_set *pools)
 {
@@ -66,8 +66,8 @@ int iface_create(struct iface *iface, struct vswitch_host *host,
 
 	memset(iface, 0, sizeof(*iface));
 	snprintf(iface->name, sizeof(iface->name), "%s", config->name);
-	iface->host = host;
-	iface->loop = host->loop;
+	iface->vswitches = vswitches;
+	iface->loop = vswitches->loop;
 	if (rte_is_zero_ether_addr(&netif_config.mac))
 		rte_eth_random_addr(netif_config.mac.addr_bytes);
 

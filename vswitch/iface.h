@@ -11,7 +11,7 @@
 
 struct pktpool_set;
 struct rte_ring;
-struct vswitch_host;
+struct vswitch_table;
 struct vswitch_port;
 struct vswitch_portgroup;
 
@@ -21,7 +21,7 @@ struct vswitch_portgroup;
 
 struct iface {
 	char name[IFACE_NAME_MAX];
-	struct vswitch_host *host;
+	struct vswitch_table *vswitches;
 	struct loop *loop;
 	struct rte_ring *to_switch; /* frames the host sends */
 	struct rte_ring *to_host;   /* frames the switch delivers */
@@ -35,7 +35,7 @@ struct iface {
 /* Creates an interface on a port group in a role (iface or vnic): its ring ports, its netif (which
  * announces itself with a gratuitous ARP), its poller and timers. A zero MAC in config picks a
  * random local one. Returns 0 or a negative errno (nothing is left behind). */
-int iface_create(struct iface *iface, struct vswitch_host *host,
+int iface_create(struct iface *iface, struct vswitch_table *vswitches,
                  struct vswitch_portgroup *portgroup, enum vswitch_role role,
                  const struct netif_config *config, struct pktpool_set *pools);
 

@@ -1,4 +1,4 @@
-/* The virtual switches of a host, shaped like vSphere standard vSwitches: uplinks (802.1Q
+/* The virtual switches of a vswitches, shaped like vSphere standard vSwitches: uplinks (802.1Q
  * trunks), port groups with a VLAN each, VM and VMkernel ports, and a MAC table per vswitch. */
 #include "vswitch.h"
 
@@ -44,17 +44,17 @@ int vswitch_role_parse(const char *name, enum vswitch_role *role)
 	return -EINVAL;
 }
 
-uint64_t vswitch_now_ns(const struct vswitch_host *host)
+uint64_t vswitch_now_ns(const struct vswitch_table *vswitches)
 {
-	return loop_now_ns(host->loop) + host->clock_offset_ns;
+	return loop_now_ns(vswitches->loop) + vswitches->clock_offset_ns;
 }
 
-static void vswitch_age_all(struct vswitch_host *host)
+static void vswitch_age_all(struct vswitch_table *vswitches)
 {
-	uint64_t now = vswitch_now_ns(host);
+	uint64_t now = vswitch_now_ns(vswitches);
 
-	for (unsigned int i = 0; i < host->nb_vswitches; i++)
-		fdb_age(&host->vswitches[i]->fdb, now);
+	for (unsigned int i = 0; i < vswitches->nb_vswitches; i++)
+		fdb_age(&vswitches->vswitches[i]->fdb, now);
 }
 
 static void vswitch_aging_timer(void *arg)
@@ -62,100 +62,103 @@ static void vswitch_aging_timer(void *arg)
 	vswitch_age_all(arg);
 }
 
-void vswitch_clock_advance(struct vswitch_host *host, uint64_t ns)
+void vswitch_clock_advance(struct vswitch_table *vswitches, uint64_t ns)
 {
-	host->clock_offset_ns += ns;
-	vswitch_age_all(host);
+	vswitches->clock_offset_ns += ns;
+	vswitch_age_all(vswitches);
 }
 
-int vswitch_host_init(struct vswitch_host *host, struct loop *loop)
+int vswitch_table_init(struct vswitch_table *vswitches, struct loop *loop)
 {
 	struct vswitch *vswitch;
 
-	memset(host, 0, sizeof(*host));
-	host->loop = loop;
-	host->fdb_limit = FDB_DEFAULT_LIMIT;
-	host->fdb_aging_s = FDB_DEFAULT_AGING_S;
-	int ret = vswitch_add(host, VSWITCH_DEFAULT_NAME, &vswitch);
+	memset(vswitches, 0, sizeof(*vswitches));
+	vswitches->loop = loop;
+	vswitches->fdb_limit = FDB_DEFAULT_LIMIT;
+	vswitches->fdb_aging_s = FDB_DEFAULT_AGING_S;
+	int ret = vswitch_add(vswitches, VSWITCH_DEFAULT_NAME, &vswitch);
 	if (ret < 0)
 		return ret;
-	ret = loop_poller_add(loop, "vswitch", LOOP_POLLER_DATAPLANE, vswitch_host_poll, host);
+	ret = loop_poller_add(loop, "vswitch", LOOP_POLLER_DATAPLANE, vswitch_table_poll,
+	                      vswitches);
 	if (ret == 0) {
-		loop_timer_init(&host->aging_timer, vswitch_aging_timer, host);
-		ret = loop_timer_arm(loop, &host->aging_timer, AGING_PERIOD_NS, AGING_PERIOD_NS);
+		loop_timer_init(&vswitches->aging_timer, vswitch_aging_timer, vswitches);
+		ret = loop_timer_arm(loop, &vswitches->aging_timer, AGING_PERIOD_NS,
+		                     AGING_PERIOD_NS);
 	}
 	if (ret < 0)
-		vswitch_host_fini(host);
+		vswitch_table_fini(vswitches);
 	return ret;
 }
 
-void vswitch_host_fini(struct vswitch_host *host)
+void vswitch_table_fini(struct vswitch_table *vswitches)
 {
-	loop_poller_del(host->loop, vswitch_host_poll, host);
-	loop_timer_cancel(host->loop, &host->aging_timer);
-	for (unsigned int i = 0; i < host->nb_vswitches; i++) {
-		struct vswitch *vswitch = host->vswitches[i];
+	loop_poller_del(vswitches->loop, vswitch_table_poll, vswitches);
+	loop_timer_cancel(vswitches->loop, &vswitches->aging_timer);
+	for (unsigned int i = 0; i < vswitches->nb_vswitches; i++) {
+		struct vswitch *vswitch = vswitches->vswitches[i];
 		while (vswitch->nb_ports > 0)
 			vswitch_port_detach(vswitch->slots[vswitch->order[vswitch->nb_ports - 1]]);
 	}
-	while (host->nb_portgroups > 0)
-		vswitch_portgroup_del(host, host->portgroups[host->nb_portgroups - 1]);
-	for (unsigned int i = 0; i < host->nb_vswitches; i++) {
-		fdb_fini(&host->vswitches[i]->fdb);
-		free(host->vswitches[i]);
+	while (vswitches->nb_portgroups > 0)
+		vswitch_portgroup_del(vswitches,
+		                      vswitches->portgroups[vswitches->nb_portgroups - 1]);
+	for (unsigned int i = 0; i < vswitches->nb_vswitches; i++) {
+		fdb_fini(&vswitches->vswitches[i]->fdb);
+		free(vswitches->vswitches[i]);
 	}
-	host->nb_vswitches = 0;
+	vswitches->nb_vswitches = 0;
 }
 
-struct vswitch *vswitch_find(const struct vswitch_host *host, const char *name)
+struct vswitch *vswitch_find(const struct vswitch_table *vswitches, const char *name)
 {
-	for (unsigned int i = 0; i < host->nb_vswitches; i++)
-		if (strcmp(host->vswitches[i]->name, name) == 0)
-			return host->vswitches[i];
+	for (unsigned int i = 0; i < vswitches->nb_vswitches; i++)
+		if (strcmp(vswitches->vswitches[i]->name, name) == 0)
+			return vswitches->vswitches[i];
 	return NULL;
 }
 
-int vswitch_add(struct vswitch_host *host, const char *name, struct vswitch **out)
+int vswitch_add(struct vswitch_table *vswitches, const char *name, struct vswitch **out)
 {
 	char fdb_name[32];
 
 	if (strlen(name) >= VSWITCH_NAME_MAX)
 		return -ENAMETOOLONG;
-	if (vswitch_find(host, name) != NULL)
+	if (vswitch_find(vswitches, name) != NULL)
 		return -EEXIST;
-	if (host->nb_vswitches == VSWITCH_MAX)
+	if (vswitches->nb_vswitches == VSWITCH_MAX)
 		return -ENOSPC;
 	struct vswitch *vswitch = calloc(1, sizeof(*vswitch));
 	if (vswitch == NULL)
 		return -ENOMEM;
 	snprintf(vswitch->name, sizeof(vswitch->name), "%s", name);
-	vswitch->host = host;
+	vswitch->vswitches = vswitches;
 	snprintf(fdb_name, sizeof(fdb_name), "fdb_%s", name);
-	int ret = fdb_init(&vswitch->fdb, fdb_name, host->fdb_limit, host->fdb_aging_s);
+	int ret = fdb_init(&vswitch->fdb, fdb_name, vswitches->fdb_limit, vswitches->fdb_aging_s);
 	if (ret < 0) {
 		free(vswitch);
 		return ret;
 	}
-	host->vswitches[host->nb_vswitches++] = vswitch;
+	vswitches->vswitches[vswitches->nb_vswitches++] = vswitch;
 	*out = vswitch;
 	return 0;
 }
 
 int vswitch_del(struct vswitch *vswitch)
 {
-	struct vswitch_host *host = vswitch->host;
+	struct vswitch_table *vswitches = vswitch->vswitches;
 
 	if (vswitch->nb_ports > 0)
 		return -EBUSY;
-	for (unsigned int i = 0; i < host->nb_portgroups; i++)
-		if (host->portgroups[i]->vswitch == vswitch)
+	for (unsigned int i = 0; i < vswitches->nb_portgroups; i++)
+		if (vswitches->portgroups[i]->vswitch == vswitch)
 			return -EBUSY;
-	for (unsigned int i = 0; i < host->nb_vswitches; i++) {
-		if (host->vswitches[i] != vswitch)
+	for (unsigned int i = 0; i < vswitches->nb_vswitches; i++) {
+		if (vswitches->vswitches[i] != vswitch)
 			continue;
-		memmove(&host->vswitches[i], &host->vswitches[i + 1],
-		        (host->nb_vswitches - i - 1) * sizeof(host->vswitches[0]));
-		host->nb_vswitches--;
+		memmove(&vswitches->vswitches[i], &vswitches->vswitches[i + 1],
+		        (vswitches->nb_vswitches - i - 1) * sizeof(vswitches->vswitches[0]));
+		vswitches->nb_vswitches--;
 		break;
 	}
 	fdb_fini(&vswitch->fdb);
@@ -163,24 +166,25 @@ int vswitch_del(struct vswitch *vswitch)
 	return 0;
 }
 
-struct vswitch_portgroup *vswitch_portgroup_find(const struct vswitch_host *host, const char *name)
+struct vswitch_portgroup *vswitch_portgroup_find(const struct vswitch_table *vswitches,
+                                                 const char *name)
 {
-	for (unsigned int i = 0; i < host->nb_portgroups; i++)
-		if (strcmp(host->portgroups[i]->name, name) == 0)
-			return host->portgroups[i];
+	for (unsigned int i = 0; i < vswitches->nb_portgroups; i++)
+		if (strcmp(vswitches->portgroups[i]->name, name) == 0)
+			return vswitches->portgroups[i];
 	return NULL;
 }
 
-int vswitch_portgroup_add(struct vswitch_host *host, const char *name, struct vswitch *vswitch,
-                          uint16_t vlan, struct vswitch_portgroup **out)
+int vswitch_portgroup_add(struct vswitch_table *vswitches, const char *name,
+                          struct vswitch *vswitch, uint16_t vlan, struct vswitch_portgroup **out)
 {
 	if (strlen(name) >= VSWITCH_NAME_MAX)
 		return -ENAMETOOLONG;
 	if (vlan > VSWITCH_VLAN_MAX)
 		return -EINVAL;
-	if (vswitch_portgroup_find(host, name) != NULL)
+	if (vswitch_portgroup_find(vswitches, name) != NULL)
 		return -EEXIST;
-	if (host->nb_portgroups == VSWITCH_MAX_PORTGROUPS)
+	if (vswitches->nb_portgroups == VSWITCH_MAX_PORTGROUPS)
 		return -ENOSPC;
 	struct vswitch_portgroup *pg = calloc(1, sizeof(*pg));
 	if (pg == NULL)
@@ -189,22 +193,22 @@ int vswitch_portgroup_add(struct vswitch_host *host, const char *name, struct vs
 	pg->vlan = vlan;
 	pg->vswitch = vswitch;
 	vswitch->vlan_portgroups[vlan]++;
-	host->portgroups[host->nb_portgroups++] = pg;
+	vswitches->portgroups[vswitches->nb_portgroups++] = pg;
 	if (out != NULL)
 		*out = pg;
 	return 0;
 }
 
-int vswitch_portgroup_del(struct vswitch_host *host, struct vswitch_portgroup *pg)
+int vswitch_portgroup_del(struct vswitch_table *vswitches, struct vswitch_portgroup *pg)
 {
 	if (pg->nb_ports > 0)
 		return -EBUSY;
-	for (unsigned int i = 0; i < host->nb_portgroups; i++) {
-		if (host->portgroups[i] != pg)
+	for (unsigned int i = 0; i < vswitches->nb_portgroups; i++) {
+		if (vswitches->portgroups[i] != pg)
 			continue;
-		memmove(&host->portgroups[i], &host->portgroups[i + 1],
-		        (host->nb_portgroups - i - 1) * sizeof(host->portgroups[0]));
-		host->nb_portgroups--;
+		memmove(&vswitches->portgroups[i], &vswitches->portgroups[i + 1],
+		        (vswitches->nb_portgroups - i - 1) * sizeof(vswitches->portgroups[0]));
+		vswitches->nb_portgroups--;
 		break;
 	}
 	struct vswitch *vswitch = pg->vswitch;
@@ -215,10 +219,11 @@ int vswitch_portgroup_del(struct vswitch_host *host, struct vswitch_portgroup *p
 	return 0;
 }
 
-struct vswitch_port *vswitch_port_find(const struct vswitch_host *host, const struct port *port)
+struct vswitch_port *vswitch_port_find(const struct vswitch_table *vswitches,
+                                       const struct port *port)
 {
-	for (unsigned int v = 0; v < host->nb_vswitches; v++) {
-		const struct vswitch *vswitch = host->vswitches[v];
+	for (unsigned int v = 0; v < vswitches->nb_vswitches; v++) {
+		const struct vswitch *vswitch = vswitches->vswitches[v];
 		for (unsigned int i = 0; i < vswitch->nb_ports; i++)
 			if (vswitch->slots[vswitch->order[i]]->port == port)
 				return vswitch->slots[vswitch->order[i]];
@@ -233,7 +238,7 @@ int vswitch_port_attach(struct vswitch *vswitch, struct port *port, enum vswitch
 		return -EINVAL;
 	if (pg != NULL && pg->vswitch != vswitch)
 		return -EXDEV;
-	if (vswitch_port_find(vswitch->host, port) != NULL)
+	if (vswitch_port_find(vswitch->vswitches, port) != NULL)
 		return -EEXIST;
 	unsigned int index;
 	for (index = 0; index < VSWITCH_MAX_PORTS; index++)
@@ -535,40 +540,40 @@ void vswitch_input(struct vswitch_port *in, struct rte_mbuf **pkts, uint16_t n, 
 	}
 }
 
-void vswitch_host_flush(struct vswitch_host *host)
+void vswitch_table_flush(struct vswitch_table *vswitches)
 {
-	for (unsigned int v = 0; v < host->nb_vswitches; v++) {
-		struct vswitch *vswitch = host->vswitches[v];
+	for (unsigned int v = 0; v < vswitches->nb_vswitches; v++) {
+		struct vswitch *vswitch = vswitches->vswitches[v];
 		for (unsigned int i = 0; i < vswitch->nb_ports; i++)
 			port_tx_flush(vswitch->slots[vswitch->order[i]]->port);
 	}
 }
 
-unsigned int vswitch_host_poll(void *arg)
+unsigned int vswitch_table_poll(void *arg)
 {
-	struct vswitch_host *host = arg;
+	struct vswitch_table *vswitches = arg;
 	struct rte_mbuf *pkts[PORT_BURST];
 	unsigned int total = 0;
 	uint64_t now = 0;
 
-	for (unsigned int v = 0; v < host->nb_vswitches; v++) {
-		struct vswitch *vswitch = host->vswitches[v];
+	for (unsigned int v = 0; v < vswitches->nb_vswitches; v++) {
+		struct vswitch *vswitch = vswitches->vswitches[v];
 		for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
 			struct vswitch_port *in = vswitch->slots[vswitch->order[i]];
 			uint16_t n = port_rx_burst(in->port, pkts, PORT_BURST);
 			if (n == 0)
 				continue;
 			if (now == 0)
-				now = vswitch_now_ns(host);
+				now = vswitch_now_ns(vswitches);
 			vswitch_input(in, pkts, n, now);
 			total += n;
 		}
 	}
 	if (total > 0)
-		vswitch_host_flush(host);
+		vswitch_table_flush(vswitches);
 	/* Emulated links release what their delay held back (a cheap test when off). */
-	for (unsigned int v = 0; v < host->nb_vswitches; v++) {
-		struct vswitch *vswitch = host->vswitches[v];
+	for (unsigned int v = 0; v < vswitches->nb_vswitches; v++) {
+		struct vswitch *vswitch = vswitches->vswitches[v];
 		for (unsigned int i = 0; i < vswitch->nb_ports; i++)
 			total += port_impair_poll(vswitch->slots[vswitch->order[i]]->port);
 	}

@@ -1,4 +1,4 @@
-/* The virtual switches of a host, shaped like vSphere standard vSwitches: uplinks (802.1Q
+/* The virtual switches of a vswitches, shaped like vSphere standard vSwitches: uplinks (802.1Q
  * trunks), port groups with a VLAN each, VM and VMkernel ports, and a MAC table per vswitch. */
 #ifndef FERRY_VSWITCH_VSWITCH_H
 #define FERRY_VSWITCH_VSWITCH_H
@@ -42,11 +42,11 @@ struct vswitch_port {
 	struct vswitch *vswitch;
 };
 
-struct vswitch_host;
+struct vswitch_table;
 
 struct vswitch {
 	char name[VSWITCH_NAME_MAX];
-	struct vswitch_host *host;
+	struct vswitch_table *vswitches;
 	struct vswitch_port *slots[VSWITCH_MAX_PORTS]; /* by index; NULL = free */
 	uint16_t order[VSWITCH_MAX_PORTS];             /* used slots, in attach order */
 	unsigned int nb_ports;
@@ -54,7 +54,7 @@ struct vswitch {
 	struct fdb fdb;
 };
 
-struct vswitch_host {
+struct vswitch_table {
 	struct vswitch *vswitches[VSWITCH_MAX];
 	unsigned int nb_vswitches;
 	struct vswitch_portgroup *portgroups[VSWITCH_MAX_PORTGROUPS];
@@ -69,36 +69,38 @@ struct vswitch_host {
 
 /* Creates the host's switching state with vSwitch0, registers the switching poller and the
  * aging timer on loop. Returns 0 or a negative errno. */
-int vswitch_host_init(struct vswitch_host *host, struct loop *loop);
+int vswitch_table_init(struct vswitch_table *vswitches, struct loop *loop);
 
 /* Detaches every port (the ports stay open) and frees every vswitch and port group. */
-void vswitch_host_fini(struct vswitch_host *host);
+void vswitch_table_fini(struct vswitch_table *vswitches);
 
 /* The switches' clock: the loop's, plus the offset tests may add. */
-uint64_t vswitch_now_ns(const struct vswitch_host *host);
+uint64_t vswitch_now_ns(const struct vswitch_table *vswitches);
 
 /* Moves the switches' clock forward (for tests and replays: aging without waiting), then runs
  * aging at once. */
-void vswitch_clock_advance(struct vswitch_host *host, uint64_t ns);
+void vswitch_clock_advance(struct vswitch_table *vswitches, uint64_t ns);
 
 /* Adds a vswitch. -EEXIST, -ENOSPC, or the MAC table's error. */
-int vswitch_add(struct vswitch_host *host, const char *name, struct vswitch **vswitch);
+int vswitch_add(struct vswitch_table *vswitches, const char *name, struct vswitch **vswitch);
 
 /* Removes an empty vswitch: -EBUSY while it has ports or port groups. */
 int vswitch_del(struct vswitch *vswitch);
 
 /* Finds a vswitch by name, NULL if absent. */
-struct vswitch *vswitch_find(const struct vswitch_host *host, const char *name);
+struct vswitch *vswitch_find(const struct vswitch_table *vswitches, const char *name);
 
-/* Adds a port group (name unique on the host) on a vswitch with a VLAN (0 = untagged). */
-int vswitch_portgroup_add(struct vswitch_host *host, const char *name, struct vswitch *vswitch,
-                          uint16_t vlan, struct vswitch_portgroup **portgroup);
+/* Adds a port group (name unique on the vswitches) on a vswitch with a VLAN (0 = untagged). */
+int vswitch_portgroup_add(struct vswitch_table *vswitches, const char *name,
+                          struct vswitch *vswitch, uint16_t vlan,
+                          struct vswitch_portgroup **portgroup);
 
 /* Removes a port group: -EBUSY while ports use it. */
-int vswitch_portgroup_del(struct vswitch_host *host, struct vswitch_portgroup *portgroup);
+int vswitch_portgroup_del(struct vswitch_table *vswitches, struct vswitch_portgroup *portgroup);
 
 /* Finds a port group by name, NULL if absent. */
-struct vswitch_portgroup *vswitch_portgroup_find(const struct vswitch_host *host, const char *name);
+struct vswitch_portgroup *vswitch_portgroup_find(const struct vswitch_table *vswitches,
+                                                 const char *name);
 
 /* Attaches an open port to a vswitch in a role. Uplinks take no port group; vnic and vmk ports
  * need one on the same vswitch. */
@@ -109,20 +111,21 @@ int vswitch_port_attach(struct vswitch *vswitch, struct port *port, enum vswitch
 void vswitch_port_detach(struct vswitch_port *vport);
 
 /* Finds the vswitch port of an open port, NULL if it is attached nowhere. */
-struct vswitch_port *vswitch_port_find(const struct vswitch_host *host, const struct port *port);
+struct vswitch_port *vswitch_port_find(const struct vswitch_table *vswitches,
+                                       const struct port *port);
 
 /* Moves a vnic or vmk port to another port group of its vswitch; its MAC entries are flushed. */
 int vswitch_port_set_portgroup(struct vswitch_port *vport, struct vswitch_portgroup *portgroup);
 
 /* Switches a burst of frames received on vport (takes the mbufs). Frames are queued on the
- * output ports; vswitch_host_flush sends them. */
+ * output ports; vswitch_table_flush sends them. */
 void vswitch_input(struct vswitch_port *vport, struct rte_mbuf **pkts, uint16_t n, uint64_t now_ns);
 
 /* Sends every frame queued on any port of any vswitch. */
-void vswitch_host_flush(struct vswitch_host *host);
+void vswitch_table_flush(struct vswitch_table *vswitches);
 
 /* Loop poller: a burst from every port of every vswitch, switched, then flushed. */
-unsigned int vswitch_host_poll(void *host);
+unsigned int vswitch_table_poll(void *vswitches);
 
 /* Role names, for the CLI: "uplink", "vnic", "vmk". */
 const char *vswitch_role_name(enum vswitch_role role);

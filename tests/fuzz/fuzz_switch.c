@@ -23,7 +23,7 @@ struct fuzz_switch {
 	struct loop loop;
 	struct pktpool_set pools;
 	struct port_table ports;
-	struct vswitch_host host;
+	struct vswitch_table vswitches;
 	struct vswitch_port *vports[FUZZ_PORTS];
 	struct rte_mempool *frames;
 	uint64_t now_ns;
@@ -52,12 +52,12 @@ static struct fuzz_switch *fuzz_setup(void)
 		die("loop");
 	pktpool_set_init(&fs.pools, "fuzz", 0, 0);
 	port_table_init(&fs.ports);
-	if (vswitch_host_init(&fs.host, &fs.loop) < 0)
+	if (vswitch_table_init(&fs.vswitches, &fs.loop) < 0)
 		die("vswitch");
-	struct vswitch *vs = vswitch_find(&fs.host, VSWITCH_DEFAULT_NAME);
+	struct vswitch *vs = vswitch_find(&fs.vswitches, VSWITCH_DEFAULT_NAME);
 	struct vswitch_portgroup *native, *v10;
-	if (vswitch_portgroup_add(&fs.host, "native", vs, 0, &native) < 0 ||
-	    vswitch_portgroup_add(&fs.host, "v10", vs, 10, &v10) < 0)
+	if (vswitch_portgroup_add(&fs.vswitches, "native", vs, 0, &native) < 0 ||
+	    vswitch_portgroup_add(&fs.vswitches, "v10", vs, 10, &v10) < 0)
 		die("portgroups");
 	/* A small table so that eviction runs too. */
 	if (fdb_set_limit(&vs->fdb, 16) < 0)
@@ -114,7 +114,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (unsigned int p = 0; p < FUZZ_PORTS; p++)
 		if (nb[p] > 0)
 			vswitch_input(fs->vports[p], burst[p], nb[p], fs->now_ns);
-	vswitch_host_flush(&fs->host);
+	vswitch_table_flush(&fs->vswitches);
 	fdb_age(&fs->vports[0]->vswitch->fdb, fs->now_ns);
 	/* Every buffer came back: nothing is held between inputs. */
 	if (rte_mempool_in_use_count(fs->frames) != 0)

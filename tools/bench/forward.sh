@@ -76,12 +76,12 @@ portgroup add pg
 port add a $a role vnic portgroup pg mtu 9000
 port add b $b role vnic portgroup pg mtu 9000
 CONF
-	build/tools/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs "$(mbufs_for "$size" "$macs")" \
+	build/ferryd/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs "$(mbufs_for "$size" "$macs")" \
 		--mbuf-size "$(room_for "$size")" -- -l 1 --file-prefix ferry-bench --no-pci \
 		--no-telemetry --log-level='*:error' >"$work/ferryd.log" 2>&1 &
 	local pid=$!
 	pids+=("$pid")
-	local ctl="build/tools/ferryctl -s $sock"
+	local ctl="build/ferryctl/ferryctl -s $sock"
 	for _ in $(seq 200); do $ctl show version >/dev/null 2>&1 && break; sleep 0.05; done
 	sleep "$warmup"
 	rx() { $ctl -j show port "$1" stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["rx_packets"])'; }

@@ -54,10 +54,10 @@ for h in a b; do
 	ip netns exec "ferry-idle-$h" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
 done
 
-ip netns exec "$sw" build/tools/ferryd -s "$sock" --max-sleep-us "$max_sleep_us" -- \
+ip netns exec "$sw" build/ferryd/ferryd -s "$sock" --max-sleep-us "$max_sleep_us" -- \
 	--no-huge --no-shconf -m 256 --no-pci --lcores='0@(0-1)' >"$log" 2>&1 &
 ferryd_pid=$!
-ctl() { build/tools/ferryctl -s "$sock" "$@"; }
+ctl() { build/ferryctl/ferryctl -s "$sock" "$@"; }
 for _ in $(seq 100); do ctl show version >/dev/null 2>&1 && break; sleep 0.1; done
 ctl portgroup add pg >/dev/null
 ctl port add a net_af_packet_idle_a,iface=idle-a role vnic portgroup pg >/dev/null
@@ -83,7 +83,7 @@ measure() {
 		'BEGIN { printf "%.2f %.2f\n", 100 * t / hz / s, 100 * r / 1e9 / s }'
 }
 read -r cpu run < <(measure "$ferryd_pid")
-build/tools/ferry-sleep-floor "$max_sleep_us" &
+build/bench/ferry-sleep-floor "$max_sleep_us" &
 floor_pid=$!
 read -r floor_cpu floor_run < <(measure "$floor_pid")
 kill "$floor_pid"

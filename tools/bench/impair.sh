@@ -35,10 +35,10 @@ port add out net_pcap_out,tx_pcap=$work/out.pcap role vnic portgroup pg
 port set out impair delay 0.1 loss $loss% dup $dup% reorder $reorder% seed 42
 port add in net_pcap_in,rx_pcap=$work/in.pcap role vnic portgroup pg
 CONF
-build/tools/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs 65536 -- --no-huge --no-shconf \
+build/ferryd/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs 65536 -- --no-huge --no-shconf \
 	-m 512 --no-pci --no-telemetry --log-level='*:error' >"$work/ferryd.log" 2>&1 &
 pid=$!
-ctl() { build/tools/ferryctl -s "$sock" "$@"; }
+ctl() { build/ferryctl/ferryctl -s "$sock" "$@"; }
 for _ in $(seq 200); do ctl show version >/dev/null 2>&1 && break; sleep 0.05; done
 # Wait until every frame went in and the emulated link has drained (nothing left waiting).
 for _ in $(seq 600); do

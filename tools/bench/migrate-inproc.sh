@@ -22,7 +22,7 @@ ninja -C build >/dev/null
 reserve_hugepages 1024
 
 for rate in 0 1000 20000; do
-	./build/tools/ferry-migrate-inproc --file-prefix ferry-bench-mig-$$ -m 1024 --no-pci \
+	./build/bench/ferry-migrate-inproc --file-prefix ferry-bench-mig-$$ -m 1024 --no-pci \
 		--no-telemetry --log-level='*:error' -- --memory "$memory" --rate "$rate" \
 		--mtu "$mtu" --bandwidth "$bandwidth" --fill 100
 done

@@ -13,8 +13,8 @@
 # what an earlier run left.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-ferryd=${FERRYD:-$root/build/tools/ferryd}
-ferryctl=${FERRYCTL:-$root/build/tools/ferryctl}
+ferryd=${FERRYD:-$root/build/ferryd/ferryd}
+ferryctl=${FERRYCTL:-$root/build/ferryctl/ferryctl}
 run=/run/ferry
 hosts=(host-a host-b)
 # The vMotion link: "bridge" (default: veths into vmotion-net, where a Linux peer can join) or

@@ -1,0 +1,27 @@
+/* The CLI socket: a control thread serves clients, the worker runs their commands. */
+#ifndef FERRY_CLI_CTLSOCK_H
+#define FERRY_CLI_CTLSOCK_H
+
+struct cli_table;
+struct ctlsock;
+
+#define CTLSOCK_DEFAULT_PATH        "/run/ferry/ferryd.sock"
+#define CTLSOCK_DEFAULT_MAX_CLIENTS 256
+
+/* Creates the socket at path (and its directory), mode 0660. Fails with -EADDRINUSE if a live
+ * daemon already listens there; a stale socket file is replaced. */
+int ctlsock_open(struct ctlsock **ctl, const char *path, unsigned int max_clients,
+                 struct cli_table *table);
+
+/* Starts the control thread that accepts and reads clients. Commands run only when the worker
+ * calls ctlsock_worker_poll(). */
+int ctlsock_start(struct ctlsock *ctl);
+
+/* Loop poller for the worker: runs the commands waiting in the request ring and hands the
+ * answers back. Returns how many ran. */
+unsigned int ctlsock_worker_poll(void *ctl);
+
+/* Stops the control thread, drops every client, removes the socket file and frees everything. */
+void ctlsock_close(struct ctlsock *ctl);
+
+#endif

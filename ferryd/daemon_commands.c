@@ -1,0 +1,510 @@
+/* ferryd's commands: the table entries and handlers for ports, the loop, logging, version. */
+#include "daemon_commands.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <rte_cycles.h>
+#include <rte_log.h>
+#include <rte_version.h>
+
+#include "dataplane/impair.h"
+#include "cli/cli.h"
+#include "host/host.h"
+
+static struct port *find_port(struct host *host, const char *name, struct reply *reply)
+{
+	struct port *port = port_table_find(&host->ports, name);
+
+	if (port == NULL)
+		reply_error(reply, -ENOENT, "no port named '%.64s' (see 'show ports')", name);
+	return port;
+}
+
+static int cmd_show_version(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+
+	(void)args;
+	reply_str(reply, "version", "%s", FERRY_VERSION);
+	reply_str(reply, "dpdk", "%s", rte_version());
+	reply_u64(reply, "uptime_s", (loop_now_ns(&host->loop) - host->start_ns) / 1000000000ull);
+	return 0;
+}
+
+static int cmd_show_ports(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+
+	(void)args;
+	reply_list_begin(reply, "ports");
+	for (unsigned int i = 0; i < host->ports.nb_ports; i++) {
+		const struct port *port = host->ports.ports[i];
+		struct port_info info;
+
+		port_get_info(port, &info);
+		reply_object_begin(reply, NULL);
+		reply_str(reply, "name", "%s", port->name);
+		reply_str(reply, "driver", "%s", info.driver);
+		reply_str(reply, "mac", "%s", info.mac);
+		reply_str(reply, "link", "%s", info.link_up ? "up" : "down");
+		reply_u64(reply, "speed_mbps", info.link_speed_mbps);
+		reply_u64(reply, "mtu", port->mtu);
+		const struct vswitch_port *vport = vswitch_port_find(&host->vswitches, port);
+		reply_str(reply, "role", "%s", vport ? vswitch_role_name(vport->role) : "-");
+		reply_str(reply, "vswitch", "%s", vport ? vport->vswitch->name : "-");
+		reply_str(reply, "portgroup", "%s",
+		          vport && vport->portgroup ? vport->portgroup->name : "-");
+		reply_u64(reply, "ethdev", port->port_id);
+		reply_i64(reply, "socket", info.socket);
+		char impair[160] = "-";
+		if (port->impair != NULL)
+			impair_describe(&port->impair->config, impair, sizeof(impair));
+		reply_str(reply, "impair", "%s", impair);
+		reply_str(reply, "devargs", "%s", port->devargs);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	return 0;
+}
+
+static int cmd_show_port_stats(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct port *port = find_port(ctx, cli_arg(args, "name"), reply);
+	struct port_hw_stats hw;
+
+	if (port == NULL)
+		return -ENOENT;
+	const struct port_counters *c = &port->counters;
+	uint64_t drops[2] = {0, 0};
+	for (unsigned int r = 0; r < PORT_DROP_MAX; r++)
+		drops[port_drop_sides[r]] += c->drops[r];
+
+	reply_str(reply, "port", "%s", port->name);
+	reply_u64(reply, "rx_packets", c->rx_packets);
+	reply_u64(reply, "rx_bytes", c->rx_bytes);
+	reply_u64(reply, "tx_packets", c->tx_packets);
+	reply_u64(reply, "tx_bytes", c->tx_bytes);
+	reply_u64(reply, "rx_forwarded", c->rx_forwarded);
+	reply_u64(reply, "rx_drops", drops[PORT_DROP_SIDE_RX]);
+	reply_u64(reply, "tx_drops", drops[PORT_DROP_SIDE_TX]);
+	reply_object_begin(reply, "drops_by_reason");
+	for (unsigned int r = 0; r < PORT_DROP_MAX; r++)
+		reply_u64(reply, port_drop_names[r], c->drops[r]);
+	reply_object_end(reply);
+	if (port_get_hw_stats(port, &hw) == 0) {
+		reply_object_begin(reply, "device");
+		reply_u64(reply, "ipackets", hw.ipackets);
+		reply_u64(reply, "ibytes", hw.ibytes);
+		reply_u64(reply, "opackets", hw.opackets);
+		reply_u64(reply, "obytes", hw.obytes);
+		reply_u64(reply, "imissed", hw.imissed);
+		reply_u64(reply, "ierrors", hw.ierrors);
+		reply_u64(reply, "oerrors", hw.oerrors);
+		reply_u64(reply, "rx_nombuf", hw.rx_nombuf);
+		reply_object_end(reply);
+	}
+	return 0;
+}
+
+static int cmd_clear_port_stats(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct port *port = find_port(ctx, cli_arg(args, "name"), reply);
+
+	if (port == NULL)
+		return -ENOENT;
+	port_clear_stats(port);
+	return 0;
+}
+
+/* Where a new port goes: its role, vswitch and port group, checked before anything opens. */
+struct port_placement {
+	bool attach;
+	enum vswitch_role role;
+	struct vswitch *vswitch;
+	struct vswitch_portgroup *portgroup;
+};
+
+static int resolve_placement(struct host *host, const struct cli_args *args,
+                             struct port_placement *place, struct reply *reply)
+{
+	const char *role = cli_arg(args, "role");
+	const char *vswitch = cli_arg(args, "vswitch");
+	const char *portgroup = cli_arg(args, "portgroup");
+
+	memset(place, 0, sizeof(*place));
+	if (role == NULL) {
+		if (vswitch != NULL || portgroup != NULL)
+			return reply_error(reply, -EINVAL, "vswitch and portgroup need a role");
+		return 0; /* opened, not switched */
+	}
+	place->attach = true;
+	if (vswitch_role_parse(role, &place->role) < 0)
+		return reply_error(reply, -EINVAL, "unknown role '%.32s' (uplink, vnic or vmk)",
+		                   role);
+	if (vswitch != NULL) {
+		place->vswitch = vswitch_find(&host->vswitches, vswitch);
+		if (place->vswitch == NULL)
+			return reply_error(reply, -ENOENT,
+			                   "no vswitch named '%.64s' (see 'show vswitches')",
+			                   vswitch);
+	}
+	if (place->role == VSWITCH_ROLE_UPLINK) {
+		if (portgroup != NULL)
+			return reply_error(reply, -EINVAL,
+			                   "an uplink carries every port group of its vswitch: "
+			                   "give it no portgroup");
+		if (place->vswitch == NULL)
+			place->vswitch = vswitch_find(&host->vswitches, VSWITCH_DEFAULT_NAME);
+		if (place->vswitch == NULL)
+			return reply_error(reply, -ENOENT, "no vswitch %s", VSWITCH_DEFAULT_NAME);
+		return 0;
+	}
+	if (portgroup == NULL)
+		return reply_error(reply, -EINVAL, "a %s port needs a portgroup", role);
+	place->portgroup = vswitch_portgroup_find(&host->vswitches, portgroup);
+	if (place->portgroup == NULL)
+		return reply_error(reply, -ENOENT,
+		                   "no port group named '%.64s' (see 'show portgroups')",
+		                   portgroup);
+	if (place->vswitch != NULL && place->vswitch != place->portgroup->vswitch)
+		return reply_error(reply, -EXDEV, "port group '%s' is on %s, not %s",
+		                   place->portgroup->name, place->portgroup->vswitch->name,
+		                   place->vswitch->name);
+	place->vswitch = place->portgroup->vswitch;
+	return 0;
+}
+
+static int cmd_port_add(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	const char *name = cli_arg(args, "name");
+	const char *devargs = cli_arg(args, "devargs");
+	struct port_config config;
+	uint64_t mtu = PORT_DEFAULT_MTU, rxd = PORT_DEFAULT_RX_DESC, txd = PORT_DEFAULT_TX_DESC;
+	struct port_placement place;
+	struct port *port;
+
+	if (cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, 9216, &mtu, reply) < 0 ||
+	    cli_arg_u64(args, "rxd", 32, 4096, &rxd, reply) < 0 ||
+	    cli_arg_u64(args, "txd", 32, 4096, &txd, reply) < 0 ||
+	    resolve_placement(host, args, &place, reply) < 0)
+		return -EINVAL;
+	if (place.attach && place.vswitch->nb_ports == VSWITCH_MAX_PORTS)
+		return reply_error(reply, -ENOSPC, "%s has %u ports already", place.vswitch->name,
+		                   VSWITCH_MAX_PORTS);
+	config.mtu = (uint16_t)mtu;
+	config.nb_rx_desc = (uint16_t)rxd;
+	config.nb_tx_desc = (uint16_t)txd;
+
+	int ret = port_table_add(&host->ports, name, devargs, &config, &host->pools, &port);
+	if (ret == -EEXIST)
+		return reply_error(reply, ret, "port '%.64s' exists already", name);
+	if (ret == -ENAMETOOLONG)
+		return reply_error(reply, ret, "name or devargs too long (at most %u and %u bytes)",
+		                   PORT_NAME_MAX - 1, PORT_DEVARGS_MAX - 1);
+	if (ret < 0)
+		return reply_error(reply, ret, "cannot add port '%.64s' (%.200s): %s", name,
+		                   devargs, strerror(-ret));
+	if (place.attach) {
+		ret = vswitch_port_attach(place.vswitch, port, place.role, place.portgroup, NULL);
+		if (ret < 0) {
+			port_table_del(&host->ports, port);
+			return reply_error(reply, ret, "cannot attach '%.64s' to %s: %s", name,
+			                   place.vswitch->name, strerror(-ret));
+		}
+	}
+	reply_str(reply, "port", "%s", port->name);
+	reply_u64(reply, "ethdev", port->port_id);
+	reply_u64(reply, "mtu", port->mtu);
+	if (place.attach) {
+		reply_str(reply, "role", "%s", vswitch_role_name(place.role));
+		reply_str(reply, "vswitch", "%s", place.vswitch->name);
+		if (place.portgroup != NULL)
+			reply_str(reply, "portgroup", "%s", place.portgroup->name);
+	}
+	return 0;
+}
+
+static int cmd_port_del(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct port *port = find_port(host, cli_arg(args, "name"), reply);
+
+	if (port == NULL)
+		return -ENOENT;
+	struct vswitch_port *vport = vswitch_port_find(&host->vswitches, port);
+	if (vport != NULL)
+		vswitch_port_detach(vport);
+	port_table_del(&host->ports, port);
+	return 0;
+}
+
+static int cmd_show_pools(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct pktpool_info info[RTE_MAX_NUMA_NODES * PKTPOOL_MAX_PER_SOCKET];
+
+	(void)args;
+	unsigned int n = pktpool_info(&host->pools, info, RTE_DIM(info));
+	reply_list_begin(reply, "pools");
+	for (unsigned int i = 0; i < n && i < RTE_DIM(info); i++) {
+		reply_object_begin(reply, NULL);
+		reply_str(reply, "name", "%s", info[i].name);
+		reply_i64(reply, "socket", info[i].socket);
+		reply_u64(reply, "mbufs", info[i].capacity);
+		reply_u64(reply, "reserved", info[i].reserved);
+		reply_u64(reply, "in_use", info[i].in_use);
+		reply_u64(reply, "data_room", info[i].data_room);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	return 0;
+}
+
+static int cmd_show_loop(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	const struct loop *loop = &host->loop;
+	const struct loop_stats *s = &loop->stats;
+	uint64_t total = s->busy_cycles + s->idle_cycles + s->sleep_cycles + s->control_cycles;
+	double hz = (double)rte_get_tsc_hz();
+
+	(void)args;
+	reply_u64(reply, "iterations", s->iterations);
+	reply_u64(reply, "busy_iterations", s->busy_iterations);
+	reply_u64(reply, "packets", s->packets);
+	reply_u64(reply, "commands", s->control_work);
+	reply_double(reply, "busy_seconds", (double)s->busy_cycles / hz, 3);
+	reply_double(reply, "idle_seconds", (double)s->idle_cycles / hz, 3);
+	reply_double(reply, "sleep_seconds", (double)s->sleep_cycles / hz, 3);
+	reply_double(reply, "control_seconds", (double)s->control_cycles / hz, 3);
+	reply_u64(reply, "busy_cycles", s->busy_cycles);
+	reply_u64(reply, "idle_cycles", s->idle_cycles);
+	reply_u64(reply, "sleep_cycles", s->sleep_cycles);
+	reply_u64(reply, "control_cycles", s->control_cycles);
+	reply_double(reply, "busy_percent",
+	             total ? 100.0 * (double)s->busy_cycles / (double)total : 0, 2);
+	reply_double(reply, "cycles_per_packet",
+	             s->packets ? (double)s->busy_cycles / (double)s->packets : 0, 1);
+	reply_double(reply, "packets_per_busy_iteration",
+	             s->busy_iterations ? (double)s->packets / (double)s->busy_iterations : 0, 2);
+	reply_u64(reply, "sleeps", s->sleeps);
+	reply_u64(reply, "timers_armed", loop->nb_timers);
+	reply_u64(reply, "timers_fired", s->timers_fired);
+	reply_u64(reply, "max_sleep_us", loop->backoff.config.max_sleep_ns / 1000);
+	reply_u64(reply, "tsc_hz", rte_get_tsc_hz());
+	reply_list_begin(reply, "pollers");
+	for (unsigned int i = 0; i < loop->nb_pollers; i++)
+		reply_str(reply, NULL, "%s", loop->pollers[i].name);
+	reply_list_end(reply);
+	return 0;
+}
+
+static int cmd_clear_loop_stats(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+
+	(void)args;
+	(void)reply;
+	memset(&host->loop.stats, 0, sizeof(host->loop.stats));
+	return 0;
+}
+
+static int cmd_loop_max_sleep(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	uint64_t us = 0;
+
+	if (cli_arg_u64(args, "microseconds", 0, 100000, &us, reply) < 0)
+		return -EINVAL;
+	struct loop_backoff_config config = host->loop.backoff.config;
+	config.max_sleep_ns = us * 1000;
+	if (config.min_sleep_ns > config.max_sleep_ns)
+		config.min_sleep_ns = config.max_sleep_ns;
+	loop_backoff_init(&host->loop.backoff, &config);
+	reply_u64(reply, "max_sleep_us", host->loop.backoff.config.max_sleep_ns / 1000);
+	return 0;
+}
+
+static const char *const log_level_names[] = {
+        [RTE_LOG_EMERG] = "emergency", [RTE_LOG_ALERT] = "alert",     [RTE_LOG_CRIT] = "critical",
+        [RTE_LOG_ERR] = "error",       [RTE_LOG_WARNING] = "warning", [RTE_LOG_NOTICE] = "notice",
+        [RTE_LOG_INFO] = "info",       [RTE_LOG_DEBUG] = "debug",
+};
+
+/* DPDK's own spelling, as --log-level takes it. */
+static const char *const log_level_short_names[] = {
+        [RTE_LOG_EMERG] = "emerg", [RTE_LOG_ALERT] = "alert",  [RTE_LOG_CRIT] = "crit",
+        [RTE_LOG_ERR] = "err",     [RTE_LOG_WARNING] = "warn", [RTE_LOG_NOTICE] = "notice",
+        [RTE_LOG_INFO] = "info",   [RTE_LOG_DEBUG] = "debug",
+};
+
+static int parse_log_level(const char *text)
+{
+	char *end;
+	long n = strtol(text, &end, 10);
+
+	if (*text != '\0' && *end == '\0' && n >= RTE_LOG_EMERG && n <= (long)RTE_LOG_DEBUG)
+		return (int)n;
+	for (int level = RTE_LOG_EMERG; level <= (int)RTE_LOG_DEBUG; level++)
+		if (strcasecmp(text, log_level_names[level]) == 0 ||
+		    strcasecmp(text, log_level_short_names[level]) == 0)
+			return level;
+	return -EINVAL;
+}
+
+static int cmd_log_level(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	const char *type = cli_arg(args, "type");
+	int level = parse_log_level(cli_arg(args, "level"));
+
+	(void)ctx;
+	if (level < 0)
+		return reply_error(reply, -EINVAL,
+		                   "unknown level '%.32s' (emergency, alert, critical, error, "
+		                   "warning, notice, info, debug or 1-8)",
+		                   cli_arg(args, "level"));
+	/* A pattern such as ferry.* or pmd.net.* sets every matching type, as --log-level does. */
+	int ret = rte_log_set_level_pattern(type, (uint32_t)level);
+	if (ret < 0)
+		return reply_error(reply, ret, "cannot set log level of '%.64s'", type);
+	reply_str(reply, "type", "%s", type);
+	reply_str(reply, "level", "%s", log_level_names[level]);
+	return 0;
+}
+
+/* "1g", "100m", "2.5gbit", "10k", or plain bits per second. */
+int commands_parse_rate(const char *text, uint64_t *bps)
+{
+	char *end;
+	double value = strtod(text, &end);
+	double scale = 1;
+
+	if (end == text || value < 0)
+		return -EINVAL;
+	switch (*end) {
+	case 'k':
+	case 'K':
+		scale = 1e3;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		scale = 1e6;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		scale = 1e9;
+		end++;
+		break;
+	default:
+		break;
+	}
+	if (strcasecmp(end, "bit") == 0 || strcasecmp(end, "bps") == 0)
+		end += 3;
+	if (*end != '\0')
+		return -EINVAL;
+	*bps = (uint64_t)(value * scale);
+	return 0;
+}
+
+/* "0.5%" or "0.5": parts per million. */
+static int parse_percent(const char *text, uint32_t *ppm)
+{
+	char *end;
+	double value = strtod(text, &end);
+
+	if (end == text || (*end != '\0' && strcmp(end, "%") != 0) || value < 0 || value > 100)
+		return -EINVAL;
+	*ppm = (uint32_t)(value * 1e4 + 0.5);
+	return 0;
+}
+
+/* Milliseconds, decimals allowed. */
+int commands_parse_ms(const char *text, uint64_t *ns)
+{
+	char *end;
+	double value = strtod(text, &end);
+
+	if (end == text || (*end != '\0' && strcmp(end, "ms") != 0) || value < 0 || value > 60000)
+		return -EINVAL;
+	*ns = (uint64_t)(value * 1e6);
+	return 0;
+}
+
+static int cmd_port_set_impair(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct port *port = find_port(host, cli_arg(args, "name"), reply);
+	struct impair_config config = {.seed = 1};
+	const char *v;
+	char text[160];
+
+	if (port == NULL)
+		return -ENOENT;
+	if (cli_arg(args, "off") == NULL) {
+		if ((v = cli_arg(args, "rate")) != NULL &&
+		    commands_parse_rate(v, &config.rate_bps) < 0)
+			return reply_error(reply, -EINVAL, "rate: '%.32s' (say 1g, 100m, 10k)", v);
+		if ((v = cli_arg(args, "delay")) != NULL &&
+		    commands_parse_ms(v, &config.delay_ns) < 0)
+			return reply_error(reply, -EINVAL, "delay: '%.32s' (milliseconds)", v);
+		if ((v = cli_arg(args, "jitter")) != NULL &&
+		    commands_parse_ms(v, &config.jitter_ns) < 0)
+			return reply_error(reply, -EINVAL, "jitter: '%.32s' (milliseconds)", v);
+		if ((v = cli_arg(args, "loss")) != NULL && parse_percent(v, &config.loss_ppm) < 0)
+			return reply_error(reply, -EINVAL, "loss: '%.32s' (0-100%%)", v);
+		if ((v = cli_arg(args, "dup")) != NULL && parse_percent(v, &config.dup_ppm) < 0)
+			return reply_error(reply, -EINVAL, "dup: '%.32s' (0-100%%)", v);
+		if ((v = cli_arg(args, "reorder")) != NULL &&
+		    parse_percent(v, &config.reorder_ppm) < 0)
+			return reply_error(reply, -EINVAL, "reorder: '%.32s' (0-100%%)", v);
+		if (cli_arg_u64(args, "seed", 1, UINT64_MAX, &config.seed, reply) < 0)
+			return -EINVAL;
+		if (config.jitter_ns > config.delay_ns)
+			return reply_error(reply, -EINVAL, "jitter is at most the delay");
+	}
+	int ret = port_set_impair(port, &config);
+	if (ret < 0)
+		return reply_error(reply, ret, "cannot emulate the link: %s", strerror(-ret));
+	impair_describe(&config, text, sizeof(text));
+	reply_str(reply, "port", "%s", port->name);
+	reply_str(reply, "impair", "%s", text);
+	return 0;
+}
+
+static const struct cli_command ferryd_commands[] = {
+        {"port set <name> impair [off] [rate <rate>] [delay <ms>] [jitter <ms>] [loss <percent>] "
+         "[dup <percent>] [reorder <percent>] [seed <n>]",
+         "emulate a link on the port's transmit side (deterministic for a seed), or stop",
+         cmd_port_set_impair},
+        {"show version", "ferry and DPDK versions, uptime", cmd_show_version},
+        {"show ports", "every port: driver, MAC, link, MTU, devargs", cmd_show_ports},
+        {"show port <name> stats", "a port's counters, drops by reason and device counters",
+         cmd_show_port_stats},
+        {"clear port <name> stats", "zero a port's counters", cmd_clear_port_stats},
+        {"port add <name> <devargs> [role <role>] [vswitch <vswitch>] [portgroup <portgroup>] "
+         "[mtu <bytes>] [rxd <descriptors>] [txd <descriptors>]",
+         "open a DPDK device (PCI address or vdev such as net_af_packet0,iface=eth0) as an "
+         "uplink, vnic or vmk port",
+         cmd_port_add},
+        {"port del <name>", "stop and remove a port", cmd_port_del},
+        {"show pools", "packet buffer pools per NUMA socket", cmd_show_pools},
+        {"show loop", "worker loop: iterations, busy and idle cycles, cycles per packet",
+         cmd_show_loop},
+        {"clear loop stats", "zero the worker loop's counters", cmd_clear_loop_stats},
+        {"loop max-sleep <microseconds>", "longest idle sleep of the worker (default 1000)",
+         cmd_loop_max_sleep},
+        {"log level <type> <level>", "set the level of log types matching a pattern (ferry.*)",
+         cmd_log_level},
+};
+
+int daemon_commands_register(struct cli_table *cli, struct host *host)
+{
+	return cli_table_register(cli, ferryd_commands, RTE_DIM(ferryd_commands), host);
+}

@@ -1,0 +1,421 @@
+/* ferryd's migration commands: migrate listen/unlisten/start/status/cancel/counters. */
+#include "migrate_commands.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_ethdev.h>
+
+#include "daemon_commands.h"
+#include "cli/cli.h"
+#include "host/host.h"
+
+static struct iface *find_vmk(struct host *host, const char *name, struct reply *reply)
+{
+	struct iface *vmk = host_vmk_find(host, name);
+
+	if (vmk == NULL)
+		reply_error(reply, -ENOENT, "no vmk named '%.32s' (see 'show vmk')", name);
+	return vmk;
+}
+
+static int load_key(const char *path, uint8_t *key, uint16_t *len, struct reply *reply)
+{
+	int ret = migration_key_load(path, key, MIGRATION_KEY_MAX);
+
+	if (ret == -EINVAL)
+		return reply_error(reply, ret, "key file %.200s: give %d to %d bytes", path,
+		                   MIGRATION_KEY_MIN, MIGRATION_KEY_MAX);
+	if (ret < 0)
+		return reply_error(reply, ret, "key file %.200s: %s", path, strerror(-ret));
+	*len = (uint16_t)ret;
+	return 0;
+}
+
+static int cmd_migrate_listen(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct iface *vmk = find_vmk(host, cli_arg(args, "vmk"), reply);
+	uint64_t port = PROTO_DEFAULT_PORT;
+	uint8_t key[MIGRATION_KEY_MAX];
+	uint16_t key_len;
+
+	if (vmk == NULL)
+		return -ENOENT;
+	if (cli_arg_u64(args, "port", 1, 65535, &port, reply) < 0 ||
+	    load_key(cli_arg(args, "file"), key, &key_len, reply) < 0)
+		return -EINVAL;
+	int ret = migration_listen(&host->migrations, vmk, (uint16_t)port, key, key_len);
+	memset(key, 0, sizeof(key));
+	if (ret == -EADDRINUSE)
+		return reply_error(reply, ret, "UDP port %lu of %s is taken", (unsigned long)port,
+		                   vmk->name);
+	if (ret < 0)
+		return reply_error(reply, ret, "cannot listen on %s: %s", vmk->name,
+		                   strerror(-ret));
+	reply_str(reply, "vmk", "%s", vmk->name);
+	reply_u64(reply, "port", port);
+	return 0;
+}
+
+static int cmd_migrate_unlisten(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct iface *vmk = find_vmk(host, cli_arg(args, "vmk"), reply);
+
+	if (vmk == NULL)
+		return -ENOENT;
+	if (migration_unlisten(&host->migrations, vmk) < 0)
+		return reply_error(reply, -ENOENT, "%s does not listen for migrations", vmk->name);
+	return 0;
+}
+
+/* The vMotion link's speed: the fastest uplink of the vmk's vswitch, 0 if none says. */
+static uint64_t vmk_link_speed_bps(const struct iface *vmk)
+{
+	const struct vswitch *vswitch = vmk->vport->vswitch;
+	uint64_t best = 0;
+
+	for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
+		const struct vswitch_port *vport = vswitch->slots[vswitch->order[i]];
+		struct rte_eth_link link;
+		if (vport == NULL || vport->role != VSWITCH_ROLE_UPLINK ||
+		    rte_eth_link_get_nowait(vport->port->port_id, &link) < 0)
+			continue;
+		if (link.link_speed != RTE_ETH_SPEED_NUM_NONE &&
+		    link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN &&
+		    (uint64_t)link.link_speed * 1000000 > best)
+			best = (uint64_t)link.link_speed * 1000000;
+	}
+	return best;
+}
+
+/* The vmk whose subnet holds the destination, as ESXi picks the vMotion interface. */
+static struct iface *vmk_for(struct host *host, uint32_t ip)
+{
+	for (unsigned int i = 0; i < host->nb_vmks; i++) {
+		const struct netif *n = &host->vmks[i]->netif;
+		if ((n->ip & n->netmask) == (ip & n->netmask))
+			return host->vmks[i];
+	}
+	return NULL;
+}
+
+static bool parse_on_off(const char *text, bool *value)
+{
+	if (strcmp(text, "on") == 0)
+		*value = true;
+	else if (strcmp(text, "off") == 0)
+		*value = false;
+	else
+		return false;
+	return true;
+}
+
+/* "rounds,initial-ms,step-ms", e.g. QEMU's "5,50,100"; rounds 0 sends none. */
+static bool parse_schedule(const char *text, struct announce_config *config)
+{
+	unsigned int rounds, initial, step;
+	char extra;
+
+	if (sscanf(text, "%u,%u,%u%c", &rounds, &initial, &step, &extra) != 3 || rounds > 100 ||
+	    initial > 60000 || step > 60000)
+		return false;
+	config->rounds = rounds;
+	config->initial_ns = (uint64_t)initial * 1000000;
+	config->step_ns = (uint64_t)step * 1000000;
+	return true;
+}
+
+static int parse_start(struct host *host, const struct cli_args *args,
+                       struct migration_params *params, struct iface **vmk, struct reply *reply)
+{
+	uint64_t port = PROTO_DEFAULT_PORT, rounds = 0;
+	const char *v;
+
+	memset(params, 0, sizeof(*params));
+	params->auto_converge = true;
+	announce_config_default(&params->announce);
+	if (netif_parse_ipv4(cli_arg(args, "ip"), &params->dst_ip) < 0)
+		return reply_error(reply, -EINVAL, "'%.32s' is not an IPv4 address",
+		                   cli_arg(args, "ip"));
+	if (cli_arg_u64(args, "port", 1, 65535, &port, reply) < 0 ||
+	    cli_arg_u64(args, "max-rounds", 1, 1000000, &rounds, reply) < 0)
+		return -EINVAL;
+	params->dst_port = (uint16_t)port;
+	params->max_rounds = (uint32_t)rounds;
+	if (load_key(cli_arg(args, "file"), params->key, &params->key_len, reply) < 0)
+		return -EINVAL;
+	if ((v = cli_arg(args, "downtime-limit")) != NULL &&
+	    (commands_parse_ms(v, &params->downtime_limit_ns) < 0 ||
+	     params->downtime_limit_ns < 1000000))
+		return reply_error(reply, -EINVAL, "downtime-limit: '%.32s' (1 to 60000 ms)", v);
+	if ((v = cli_arg(args, "verify")) != NULL && !parse_on_off(v, &params->verify))
+		return reply_error(reply, -EINVAL, "verify: on or off");
+	if ((v = cli_arg(args, "auto-converge")) != NULL &&
+	    !parse_on_off(v, &params->auto_converge))
+		return reply_error(reply, -EINVAL, "auto-converge: on or off");
+	if ((v = cli_arg(args, "announce")) != NULL && !parse_schedule(v, &params->announce))
+		return reply_error(reply, -EINVAL,
+		                   "announce: '%.32s' (rounds,initial-ms,step-ms, e.g. 5,50,100)",
+		                   v);
+	params->announce.garp = cli_arg(args, "garp") != NULL;
+	params->force = cli_arg(args, "force") != NULL;
+	if ((v = cli_arg(args, "rtt-limit")) != NULL &&
+	    (commands_parse_ms(v, &params->rtt_limit_ns) < 0 || params->rtt_limit_ns == 0))
+		return reply_error(reply, -EINVAL, "rtt-limit: '%.32s' (milliseconds, e.g. 5)", v);
+	if ((v = cli_arg(args, "min-bandwidth")) != NULL &&
+	    (commands_parse_rate(v, &params->min_bandwidth_bps) < 0 ||
+	     params->min_bandwidth_bps == 0))
+		return reply_error(reply, -EINVAL, "min-bandwidth: '%.32s' (e.g. 622M, 1G)", v);
+	*vmk = cli_arg(args, "vmk") != NULL ? find_vmk(host, cli_arg(args, "vmk"), reply)
+	                                    : vmk_for(host, params->dst_ip);
+	if (*vmk == NULL)
+		return reply_failed(reply) ? -ENOENT
+		                           : reply_error(reply, -ENETUNREACH,
+		                                         "no vmk on the subnet of %.32s (give vmk)",
+		                                         cli_arg(args, "ip"));
+	if ((v = cli_arg(args, "max-bandwidth")) != NULL) {
+		if (strcmp(v, "unlimited") != 0 &&
+		    (commands_parse_rate(v, &params->max_bandwidth_bps) < 0 ||
+		     params->max_bandwidth_bps < 1000000))
+			return reply_error(reply, -EINVAL,
+			                   "max-bandwidth: '%.32s' (e.g. 1G, 10G, 500M, unlimited)",
+			                   v);
+	} else {
+		params->max_bandwidth_bps = vmk_link_speed_bps(*vmk);
+	}
+	return 0;
+}
+
+static void describe(struct reply *reply, const struct migration *m, uint64_t now)
+{
+	const struct migration_stats *s = &m->stats;
+	bool running = migration_running(m);
+	uint64_t end = running ? now : s->end_ns;
+	uint64_t total = end - s->start_ns;
+	char ip[16];
+
+	reply_u64(reply, "id", m->id);
+	reply_str(reply, "role", "%s", migration_role_name(m->role));
+	reply_str(reply, "vm", "%s", m->vm_name);
+	reply_str(reply, "status", "%s", migration_status_name(m->status));
+	if (m->reason[0] != '\0')
+		reply_str(reply, "reason", "%s", m->reason);
+	reply_str(reply, "peer", "%s:%u", netif_format_ipv4(m->peer_ip, ip, sizeof(ip)),
+	          m->peer_port);
+	reply_str(reply, "session", "%016lx", (unsigned long)m->session);
+	if (m->role == MIGRATION_SOURCE && !m->params.check_only)
+		reply_bool(reply, "verified", m->status == MIGRATION_COMPLETED && m->params.verify);
+	reply_double(reply, "total_time_ms", (double)total / 1e6, 3);
+	if (!running) {
+		/* When it ended on the wall clock, to set beside other tools' timestamps (the
+		 * destination's is the moment it resumed the VM). */
+		struct timespec wall;
+		clock_gettime(CLOCK_REALTIME, &wall);
+		double ago = (double)(now - s->end_ns) / 1e9;
+		reply_double(reply, "ended_at",
+		             (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 - ago, 6);
+	}
+	reply_double(reply, "setup_time_ms", (double)s->setup_ns / 1e6, 3);
+	if (m->role == MIGRATION_SOURCE && m->active_start_ns != 0)
+		reply_double(reply, "transfer_time_ms", (double)(end - m->active_start_ns) / 1e6,
+		             3);
+	if (m->role == MIGRATION_SOURCE) {
+		if (m->status == MIGRATION_COMPLETED && !m->params.check_only)
+			reply_double(reply, "downtime_ms", (double)s->downtime_ns / 1e6, 3);
+		if (s->expected_downtime_ns != 0 && s->expected_downtime_ns != UINT64_MAX)
+			reply_double(reply, "expected_downtime_ms",
+			             (double)s->expected_downtime_ns / 1e6, 3);
+		reply_u64(reply, "rounds", s->rounds);
+		reply_u64(reply, "round", m->round);
+		if (running && m->to_send != NULL && m->vm != NULL)
+			reply_double(reply, "round_percent",
+			             100.0 * (double)m->cursor / (double)m->vm->machine.nb_pages,
+			             1);
+		reply_u64(reply, "throttle_percent", s->throttle_percent);
+		reply_u64(reply, "dirty_pages_rate", s->dirty_pages_rate);
+		reply_u64(reply, "bytes_remaining", s->bytes_remaining);
+		reply_u64(reply, "pages_retransmitted",
+		          m->channel_ready ? m->channel.stats.retransmitted +
+		                                     m->channel.stats.fast_retransmitted
+		                           : s->pages_retransmitted);
+		uint64_t bytes =
+		        m->channel_ready ? m->channel.stats.wire_bytes_sent : s->bytes_transferred;
+		reply_u64(reply, "bytes_transferred", bytes);
+		uint64_t active = end - (s->start_ns + s->setup_ns);
+		double seconds = (double)active / 1e9;
+		reply_double(reply, "mbps", seconds > 0 ? (double)bytes * 8 / seconds / 1e6 : 0, 1);
+		reply_double(reply, "pages_per_second",
+		             seconds > 0 ? (double)(s->pages_normal + s->pages_zero) / seconds : 0,
+		             0);
+		reply_u64(reply, "max_bandwidth_bps", m->params.max_bandwidth_bps);
+		reply_double(reply, "downtime_limit_ms", (double)m->params.downtime_limit_ns / 1e6,
+		             3);
+	}
+	reply_u64(reply, "pages_normal", s->pages_normal);
+	reply_u64(reply, "pages_zero", s->pages_zero);
+	if (m->role == MIGRATION_SOURCE) {
+		reply_list_begin(reply, "checks");
+		for (unsigned int i = 0; i < MIGRATION_CHECK_MAX; i++) {
+			const struct migration_check *c = &m->checks[i];
+			if (!c->done)
+				continue;
+			reply_object_begin(reply, NULL);
+			reply_str(reply, "item", "%s", migration_check_names[i]);
+			reply_str(reply, "result", "%s", c->ok ? "ok" : "FAILED");
+			reply_str(reply, "measured", "%s", c->value);
+			reply_str(reply, "required", "%s", c->limit);
+			reply_object_end(reply);
+		}
+		reply_list_end(reply);
+	}
+	if (m->role == MIGRATION_DESTINATION && m->page_round != NULL && m->vm != NULL)
+		reply_u64(reply, "pages_held", m->nb_complete);
+}
+
+/* migrate start and migrate check: one session, with or without the migration. */
+static int start_session(struct host *host, const struct cli_args *args, bool check_only,
+                         struct reply *reply)
+{
+	struct migration_params params;
+	struct iface *vmk = NULL;
+	struct vm *vm = host_vm_find(host, cli_arg(args, "vm"));
+
+	if (vm == NULL)
+		return reply_error(reply, -ENOENT, "no VM named '%.32s' (see 'vm list')",
+		                   cli_arg(args, "vm"));
+	if (parse_start(host, args, &params, &vmk, reply) < 0)
+		return -EINVAL;
+	if (check_only) {
+		params.check_only = true;
+		params.force = false;
+	}
+	int ret = migration_start(&host->migrations, vm, vmk, &params);
+	memset(&params, 0, sizeof(params)); /* the key */
+	if (ret == -EBUSY)
+		return reply_error(reply, ret, "VM '%s' migrates already", vm->machine.name);
+	if (ret == -EMSGSIZE)
+		return reply_error(reply, ret, "%s's MTU is under %d: too small for migration",
+		                   vmk->name, MIGRATION_MIN_MTU);
+	if (ret < 0)
+		return reply_error(reply, ret, "cannot start: %s", strerror(-ret));
+	describe(reply, migration_find(&host->migrations, (uint32_t)ret), loop_now_ns(&host->loop));
+	return 0;
+}
+
+static int cmd_migrate_start(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	return start_session(ctx, args, false, reply);
+}
+
+static int cmd_migrate_check(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	return start_session(ctx, args, true, reply);
+}
+
+static int cmd_migrate_status(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	uint64_t now = loop_now_ns(&host->loop);
+
+	if (args->nb_rest > 1)
+		return reply_error(reply, -EINVAL, "usage: migrate status [<id>]");
+	if (args->nb_rest == 1) {
+		char *end;
+		unsigned long id = strtoul(args->rest[0], &end, 10);
+		const struct migration *m =
+		        *end == '\0' ? migration_find(&host->migrations, (uint32_t)id) : NULL;
+		if (m == NULL)
+			return reply_error(reply, -ENOENT,
+			                   "no migration %.32s (see 'migrate status')",
+			                   args->rest[0]);
+		describe(reply, m, now);
+		return 0;
+	}
+	reply_list_begin(reply, "migrations");
+	for (uint32_t id = 1; id <= host->migrations.next_id; id++) {
+		const struct migration *m = migration_find(&host->migrations, id);
+		if (m == NULL)
+			continue;
+		reply_object_begin(reply, NULL);
+		describe(reply, m, now);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	return 0;
+}
+
+static int cmd_migrate_cancel(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	uint64_t id;
+
+	if (cli_arg_u64(args, "id", 1, UINT32_MAX, &id, reply) < 0)
+		return -EINVAL;
+	int ret = migration_cancel(&host->migrations, (uint32_t)id);
+	if (ret == -ENOENT)
+		return reply_error(reply, ret, "no migration %lu", (unsigned long)id);
+	if (ret == -EALREADY)
+		return reply_error(reply, ret, "migration %lu is over", (unsigned long)id);
+	describe(reply, migration_find(&host->migrations, (uint32_t)id), loop_now_ns(&host->loop));
+	return 0;
+}
+
+static int cmd_migrate_counters(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	const struct migration_engine *engine = &host->migrations;
+
+	(void)args;
+	reply_u64(reply, "rx_messages", engine->rx_messages);
+	reply_object_begin(reply, "drops");
+	for (unsigned int r = 0; r < MIGRATION_DROP_MAX; r++)
+		reply_u64(reply, migration_drop_names[r], engine->drops[r]);
+	reply_object_end(reply);
+	reply_list_begin(reply, "listeners");
+	for (unsigned int i = 0; i < MIGRATION_LISTENERS; i++) {
+		if (engine->listeners[i].vmk == NULL)
+			continue;
+		reply_object_begin(reply, NULL);
+		reply_str(reply, "vmk", "%s", engine->listeners[i].vmk->name);
+		reply_u64(reply, "port", engine->listeners[i].port);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	return 0;
+}
+
+static const struct cli_command migrate_commands[] = {
+        {"migrate listen <vmk> key <file> [port <port>]",
+         "accept migrations on a vmk's UDP port (default 8000) from hosts with the same key",
+         cmd_migrate_listen},
+        {"migrate unlisten <vmk>", "stop accepting migrations on a vmk", cmd_migrate_unlisten},
+        {"migrate start <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
+         "[max-bandwidth <rate>] [downtime-limit <ms>] [max-rounds <n>] "
+         "[announce <schedule>] [garp] [verify <on|off>] [auto-converge <on|off>] "
+         "[rtt-limit <ms>] [min-bandwidth <rate>] [force]",
+         "live-migrate a VM to the host listening at ip, after a pre-flight check unless force "
+         "(announce: rounds,initial-ms,step-ms)",
+         cmd_migrate_start},
+        {"migrate check <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
+         "[max-bandwidth <rate>] [rtt-limit <ms>] [min-bandwidth <rate>]",
+         "vMotion's pre-flight check alone: reachability, subnet, round trip, bandwidth, port "
+         "group and memory, MTU",
+         cmd_migrate_check},
+        {"migrate status [<id>...]", "migrations, as QEMU's query-migrate, or one in full",
+         cmd_migrate_status},
+        {"migrate cancel <id>", "stop a migration: the VM stays on (or returns to) the source",
+         cmd_migrate_cancel},
+        {"migrate counters", "messages the engine received and dropped, by reason; listeners",
+         cmd_migrate_counters},
+};
+
+int migrate_commands_register(struct cli_table *cli, struct host *host)
+{
+	return cli_table_register(cli, migrate_commands,
+	                          sizeof(migrate_commands) / sizeof(migrate_commands[0]), host);
+}

@@ -1,0 +1,247 @@
+/* ferryd's VM commands: vm create/list/show/pause/resume/destroy. */
+#include "vm_commands.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_ether.h>
+
+#include "cli/cli.h"
+#include "host/host.h"
+
+static struct vm *find_vm(struct host *host, const char *name, struct reply *reply)
+{
+	struct vm *vm = host_vm_find(host, name);
+
+	if (vm == NULL && reply != NULL)
+		reply_error(reply, -ENOENT, "no VM named '%.32s' (see 'vm list')", name);
+	return vm;
+}
+
+/* A VM no migration holds: pause, resume and destroy leave a migrating one to the engine. */
+static struct vm *find_idle_vm(struct host *host, const char *name, struct reply *reply)
+{
+	struct vm *vm = find_vm(host, name, reply);
+
+	if (vm != NULL && migration_vm_busy(&host->migrations, vm)) {
+		reply_error(reply, -EBUSY, "VM '%s' is migrating (see 'migrate status')",
+		            vm->machine.name);
+		return NULL;
+	}
+	return vm;
+}
+
+static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct vm_config config = {.name = cli_arg(args, "name")};
+	uint64_t memory_mb = 0;
+	char text[32];
+
+	if (strlen(config.name) >= VM_NAME_MAX)
+		return reply_error(reply, -ENAMETOOLONG, "name too long (at most %d bytes)",
+		                   VM_NAME_MAX - 1);
+	if (find_vm(host, config.name, NULL) != NULL)
+		return reply_error(reply, -EEXIST, "VM '%s' exists already", config.name);
+	if (host->nb_vms == HOST_MAX_VMS)
+		return reply_error(reply, -ENOSPC, "at most %d VMs", HOST_MAX_VMS);
+	if (cli_arg_u64(args, "mib", 1, VM_MAX_MEMORY_MB, &memory_mb, reply) < 0)
+		return -EINVAL;
+	config.memory_mb = memory_mb;
+	if (rte_ether_unformat_addr(cli_arg(args, "mac"), &config.mac) < 0 ||
+	    !rte_is_unicast_ether_addr(&config.mac) || rte_is_zero_ether_addr(&config.mac))
+		return reply_error(reply, -EINVAL, "'%.32s' is not a unicast MAC address",
+		                   cli_arg(args, "mac"));
+	snprintf(text, sizeof(text), "%s", cli_arg(args, "address"));
+	char *slash = strchr(text, '/');
+	char *end = NULL;
+	long prefix = slash != NULL ? strtol(slash + 1, &end, 10) : -1;
+	if (slash != NULL)
+		*slash = '\0';
+	if (slash == NULL || *end != '\0' || prefix < 1 || prefix > 32 ||
+	    netif_parse_ipv4(text, &config.ip) < 0)
+		return reply_error(reply, -EINVAL, "ip: '%.32s' (give A.B.C.D/N)",
+		                   cli_arg(args, "address"));
+	config.prefix_len = (uint8_t)prefix;
+	const char *spec = cli_arg(args, "workload");
+	if (vm_workload_parse(spec != NULL ? spec : "uniform,rate=1000", &config.workload) < 0)
+		return reply_error(reply, -EINVAL,
+		                   "workload: '%.64s' (uniform|hotcold|sequential[,rate=N|max]"
+		                   "[,ws=PAGES][,seed=N][,fill=PERCENT])",
+		                   spec);
+	for (unsigned int i = 0; i < host->nb_vms; i++)
+		if (rte_is_same_ether_addr(&host->vms[i]->vnic.netif.mac, &config.mac))
+			return reply_error(reply, -EEXIST, "VM '%s' has that MAC already",
+			                   host->vms[i]->machine.name);
+	struct vswitch_portgroup *pg =
+	        vswitch_portgroup_find(&host->vswitches, cli_arg(args, "portgroup"));
+	if (pg == NULL)
+		return reply_error(reply, -ENOENT, "no port group named '%.64s'",
+		                   cli_arg(args, "portgroup"));
+	struct vm *vm = calloc(1, sizeof(*vm));
+	if (vm == NULL)
+		return reply_error(reply, -ENOMEM, "out of memory");
+	int ret = vm_create(vm, &host->vswitches, pg, &config, &host->pools);
+	if (ret < 0) {
+		free(vm);
+		return reply_error(reply, ret, "cannot create VM '%s': %s", config.name,
+		                   strerror(-ret));
+	}
+	host->vms[host->nb_vms++] = vm;
+	/* Created and started, as `vim-cmd vmsvc/power.on` would follow the registration. */
+	vm_resume(vm);
+	/* A vm that boots says where it is, as an OS's gratuitous ARP does. */
+	netif_announce(&vm->vnic.netif);
+	reply_str(reply, "vm", "%s", vm->machine.name);
+	reply_u64(reply, "memory_mb", memory_mb);
+	reply_str(reply, "state", "running");
+	return 0;
+}
+
+static void describe(struct reply *reply, const struct vm *g, bool full)
+{
+	char ip[16], mac[RTE_ETHER_ADDR_FMT_SIZE];
+	const struct netif *n = &g->vnic.netif;
+
+	rte_ether_format_addr(mac, sizeof(mac), &n->mac);
+	reply_str(reply, "name", "%s", g->machine.name);
+	reply_str(reply, "state", "%s", g->machine.state == MACHINE_RUNNING ? "running" : "paused");
+	reply_u64(reply, "memory_mb", g->machine.nb_pages * VM_PAGE_SIZE / (1024 * 1024));
+	reply_str(reply, "ip", "%s/%u", netif_format_ipv4(n->ip, ip, sizeof(ip)), n->prefix_len);
+	reply_str(reply, "mac", "%s", mac);
+	reply_str(reply, "portgroup", "%s", g->vnic.vport->portgroup->name);
+	reply_u64(reply, "dirty_rate", g->machine.stats.dirty_rate);
+	if (!full)
+		return;
+	reply_str(reply, "workload", "%s", vm_pattern_name(g->workload.pattern));
+	if (g->workload.idle)
+		reply_u64(reply, "rate", 0);
+	else if (g->workload.rate != 0)
+		reply_u64(reply, "rate", g->workload.rate);
+	else
+		reply_str(reply, "rate", "max");
+	reply_u64(reply, "working_set_pages", g->workload.working_set_pages);
+	reply_u64(reply, "steps", vm_synthetic_step(&g->machine));
+	reply_u64(reply, "pages", g->machine.nb_pages);
+	reply_u64(reply, "pages_touched", g->machine.stats.pages_touched);
+	reply_u64(reply, "pages_written", g->machine.stats.pages_written);
+	reply_u64(reply, "throttle_percent", g->machine.throttle_percent);
+	reply_u64(reply, "udp_counter", vm_counter(g));
+	reply_u64(reply, "rx_packets", n->counters.rx_packets);
+	reply_u64(reply, "tx_packets", n->counters.tx_packets);
+	uint64_t drops = 0;
+	for (unsigned int r = 0; r < NETIF_DROP_MAX; r++)
+		drops += n->counters.drops[r];
+	reply_u64(reply, "drops", drops);
+}
+
+static int cmd_vm_list(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+
+	(void)args;
+	reply_list_begin(reply, "vms");
+	for (unsigned int i = 0; i < host->nb_vms; i++) {
+		reply_object_begin(reply, NULL);
+		describe(reply, host->vms[i], false);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	return 0;
+}
+
+static int cmd_vm_show(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct vm *g = find_vm(ctx, cli_arg(args, "name"), reply);
+
+	if (g == NULL)
+		return -ENOENT;
+	describe(reply, g, true);
+	return 0;
+}
+
+static int cmd_vm_pause(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct vm *g = find_idle_vm(ctx, cli_arg(args, "name"), reply);
+
+	if (g == NULL)
+		return -ENOENT;
+	vm_pause(g);
+	return 0;
+}
+
+static int cmd_vm_resume(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct vm *g = find_idle_vm(ctx, cli_arg(args, "name"), reply);
+
+	if (g == NULL)
+		return -ENOENT;
+	vm_resume(g);
+	return 0;
+}
+
+static int cmd_vm_destroy(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct vm *g = find_idle_vm(host, cli_arg(args, "name"), reply);
+
+	if (g == NULL)
+		return -ENOENT;
+	host_vm_remove(host, g);
+	return 0;
+}
+
+static int cmd_vm_announce(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct vm *g = find_vm(host, cli_arg(args, "name"), reply);
+	struct announce_config config;
+	uint64_t rounds, initial, step;
+
+	if (g == NULL)
+		return -ENOENT;
+	announce_config_default(&config);
+	rounds = config.rounds;
+	initial = config.initial_ns / 1000000;
+	step = config.step_ns / 1000000;
+	if (cli_arg_u64(args, "rounds", 1, 100, &rounds, reply) < 0 ||
+	    cli_arg_u64(args, "initial", 1, 100000, &initial, reply) < 0 ||
+	    cli_arg_u64(args, "step", 0, 100000, &step, reply) < 0)
+		return -EINVAL;
+	config.rounds = (uint32_t)rounds;
+	config.initial_ns = initial * 1000000;
+	config.step_ns = step * 1000000;
+	config.garp = cli_arg(args, "garp") != NULL;
+	int ret = announce_start(&g->announce, &g->vnic, &host->loop, &config);
+	if (ret < 0)
+		return reply_error(reply, ret, "cannot announce: %s", strerror(-ret));
+	reply_str(reply, "vm", "%s", g->machine.name);
+	reply_u64(reply, "rounds", rounds);
+	reply_u64(reply, "initial_ms", initial);
+	reply_u64(reply, "step_ms", step);
+	return 0;
+}
+
+static const struct cli_command vm_commands[] = {
+        {"vm announce <name> [rounds <n>] [initial <ms>] [step <ms>] [garp]",
+         "send the VM's RARP self-announcement (5 frames, 50 ms apart then +100 ms, as QEMU)",
+         cmd_vm_announce},
+        {"vm create <name> mem <mib> mac <mac> ip <address> portgroup <portgroup> "
+         "[workload <spec>]",
+         "create and start an emulated VM (workload: uniform|hotcold|sequential[,rate=N|max]"
+         "[,ws=PAGES][,seed=N][,fill=PERCENT], default uniform,rate=1000)",
+         cmd_vm_create},
+        {"vm list", "the VMs on this host", cmd_vm_list},
+        {"vm show <name>", "a VM: state, memory, pages touched, dirty rate, steps, counters",
+         cmd_vm_show},
+        {"vm pause <name>", "stop a VM's vCPU (its vnic drops what arrives)", cmd_vm_pause},
+        {"vm resume <name>", "run a paused VM", cmd_vm_resume},
+        {"vm destroy <name>", "power a VM off and free it", cmd_vm_destroy},
+};
+
+int vm_commands_register(struct cli_table *cli, struct host *host)
+{
+	return cli_table_register(cli, vm_commands, RTE_DIM(vm_commands), host);
+}

@@ -1,0 +1,154 @@
+/* One host: its ports and vswitches, vmks, VMs and migrations, on one worker loop. */
+#include "host.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_log.h>
+
+struct vm *host_vm_find(const struct host *host, const char *name)
+{
+	for (unsigned int i = 0; i < host->nb_vms; i++)
+		if (strcmp(host->vms[i]->machine.name, name) == 0)
+			return host->vms[i];
+	return NULL;
+}
+
+struct iface *host_vmk_find(const struct host *host, const char *name)
+{
+	for (unsigned int i = 0; i < host->nb_vmks; i++)
+		if (strcmp(host->vmks[i]->name, name) == 0)
+			return host->vmks[i];
+	return NULL;
+}
+
+/* The migration engine's view of this host's VMs. */
+static bool hook_vm_exists(void *ctx, const char *name, const struct rte_ether_addr *mac)
+{
+	struct host *host = ctx;
+
+	if (name != NULL)
+		return host_vm_find(host, name) != NULL;
+	for (unsigned int i = 0; i < host->nb_vms; i++)
+		if (rte_is_same_ether_addr(&host->vms[i]->vnic.netif.mac, mac))
+			return true;
+	return false;
+}
+
+static bool hook_vm_room(void *ctx)
+{
+	const struct host *host = ctx;
+
+	return host->nb_vms < HOST_MAX_VMS;
+}
+
+static void hook_vm_arrived(void *ctx, struct vm *vm)
+{
+	struct host *host = ctx;
+
+	/* vm_room said yes at admission, and only the engine adds VMs between. */
+	host->vms[host->nb_vms++] = vm;
+}
+
+void host_vm_remove(struct host *host, struct vm *vm)
+{
+	for (unsigned int i = 0; i < host->nb_vms; i++) {
+		if (host->vms[i] != vm)
+			continue;
+		memmove(&host->vms[i], &host->vms[i + 1],
+		        (host->nb_vms - i - 1) * sizeof(host->vms[0]));
+		host->nb_vms--;
+		break;
+	}
+	vm_destroy(vm);
+	free(vm);
+}
+
+static void hook_vm_departed(void *ctx, struct vm *vm)
+{
+	host_vm_remove(ctx, vm);
+}
+
+int host_init(struct host *host, const struct host_config *config)
+{
+	struct loop_backoff_config backoff;
+	int ret;
+
+	memset(host, 0, sizeof(*host));
+	loop_backoff_config_default(&backoff);
+	if (config->max_sleep_ns != 0)
+		backoff.max_sleep_ns = config->max_sleep_ns;
+	ret = loop_init(&host->loop, &backoff, NULL, NULL);
+	if (ret < 0)
+		return ret;
+	host->start_ns = loop_now_ns(&host->loop);
+	/* Mempool names are process-wide; the address keeps two daemons in one test apart. */
+	char prefix[16];
+	snprintf(prefix, sizeof(prefix), "fd%lx", (unsigned long)((uintptr_t)host & 0xffffff));
+	pktpool_set_init(&host->pools, prefix, config->mbuf_data_room, config->min_mbufs);
+	port_table_init(&host->ports);
+	vmkping_table_init(&host->pings, &host->loop);
+	ret = vswitch_table_init(&host->vswitches, &host->loop);
+	struct migration_hooks hooks = {
+	        .ctx = host,
+	        .vm_exists = hook_vm_exists,
+	        .vm_room = hook_vm_room,
+	        .vm_arrived = hook_vm_arrived,
+	        .vm_departed = hook_vm_departed,
+	};
+	if (ret == 0)
+		ret = migration_engine_init(&host->migrations, &host->loop, &host->vswitches,
+		                            &host->pools, &hooks);
+	if (ret < 0)
+		loop_fini(&host->loop);
+	return ret;
+}
+
+void host_fini(struct host *host)
+{
+	vmkping_table_fini(&host->pings);
+	migration_engine_fini(&host->migrations);
+	while (host->nb_vms > 0) {
+		struct vm *vm = host->vms[--host->nb_vms];
+		vm_destroy(vm);
+		free(vm);
+	}
+	while (host->nb_vmks > 0) {
+		struct iface *vmk = host->vmks[--host->nb_vmks];
+		iface_destroy(vmk);
+		free(vmk);
+	}
+	vswitch_table_fini(&host->vswitches);
+	port_table_fini(&host->ports);
+	pktpool_set_fini(&host->pools);
+	loop_fini(&host->loop);
+}
+
+int host_uplink_add_rings(struct host *host, const char *name, struct rte_ring *rx,
+                          struct rte_ring *tx, uint16_t mtu)
+{
+	struct port_config config;
+	struct port *port = calloc(1, sizeof(*port));
+
+	if (port == NULL)
+		return -ENOMEM;
+	if (host->ports.nb_ports == PORT_MAX) {
+		free(port);
+		return -ENOSPC;
+	}
+	port_config_default(&config);
+	config.mtu = mtu;
+	int ret = port_open_rings(port, name, rx, tx, &config, &host->pools);
+	if (ret < 0) {
+		free(port);
+		return ret;
+	}
+	host->ports.ports[host->ports.nb_ports++] = port;
+	ret = vswitch_port_attach(vswitch_find(&host->vswitches, VSWITCH_DEFAULT_NAME), port,
+	                          VSWITCH_ROLE_UPLINK, NULL, NULL);
+	if (ret < 0)
+		port_table_del(&host->ports, port);
+	return ret;
+}

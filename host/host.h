@@ -1,0 +1,61 @@
+/* One host, as an ESXi host is one: ports, vswitches, vmks, VMs and migrations on one loop. */
+#ifndef FERRY_HOST_HOST_H
+#define FERRY_HOST_HOST_H
+
+#include <stdint.h>
+
+struct rte_ring;
+
+#include "host/vmkping.h"
+#include "dataplane/loop.h"
+#include "dataplane/pktpool.h"
+#include "dataplane/port.h"
+#include "vm/vm.h"
+#include "migrate/migration.h"
+#include "vswitch/iface.h"
+#include "vswitch/vswitch.h"
+
+#define HOST_MAX_VMKS 16
+#define HOST_MAX_VMS  16
+
+struct host_config {
+	uint64_t max_sleep_ns; /* longest idle sleep of the worker; 0 = default (1 ms) */
+	uint16_t mbuf_data_room;
+	uint32_t min_mbufs;
+};
+
+struct host {
+	struct loop loop;
+	struct pktpool_set pools;
+	struct port_table ports;
+	struct vswitch_table vswitches;
+	struct iface *vmks[HOST_MAX_VMKS];
+	unsigned int nb_vmks;
+	struct vmkping_table pings;
+	struct vm *vms[HOST_MAX_VMS];
+	unsigned int nb_vms;
+	struct migration_engine migrations;
+	uint64_t start_ns;
+};
+
+/* Builds an empty host (no ports; vSwitch0 and nothing on it). EAL must be up. */
+int host_init(struct host *host, const struct host_config *config);
+
+/* Closes every port and frees the pools. */
+void host_fini(struct host *host);
+
+/* The VM of that name, NULL if none. */
+struct vm *host_vm_find(const struct host *host, const char *name);
+
+/* Takes a VM off the host and frees it. */
+void host_vm_remove(struct host *host, struct vm *vm);
+
+/* The vmk of that name, NULL if none. */
+struct iface *host_vmk_find(const struct host *host, const char *name);
+
+/* Adds an uplink made of two rings (the ring PMD) to vSwitch0: two daemons in one process, their
+ * uplinks on crossed rings, are two hosts on one wire. Returns 0 or a negative errno. */
+int host_uplink_add_rings(struct host *host, const char *name, struct rte_ring *rx,
+                          struct rte_ring *tx, uint16_t mtu);
+
+#endif

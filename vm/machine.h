@@ -1,0 +1,118 @@
+/* The VM model: memory of 4-KiB pages with a KVM-style dirty log, a vCPU state blob, and a
+ * backend behind one ops table (synthetic now, KVM micro-VMs later). The migration engine
+ * touches a VM only through this API. */
+#ifndef FERRY_VM_MACHINE_H
+#define FERRY_VM_MACHINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VM_PAGE_SIZE     4096u
+#define VM_NAME_MAX      32
+#define VM_STATE_MAX     256          /* largest vCPU state blob of any backend */
+#define VM_MAX_MEMORY_MB (64u * 1024) /* sparse: only written pages cost memory */
+
+struct machine;
+
+enum machine_run_state {
+	MACHINE_RUNNING,
+	MACHINE_PAUSED,
+};
+
+/* What a backend provides. */
+struct machine_ops {
+	const char *name;
+	/* Prepares the backend's state for a VM whose memory exists; config is the backend's
+	 * own (for synthetic: struct vm_workload). */
+	int (*init)(struct machine *vm, const void *config);
+	/* Frees what init made. */
+	void (*fini)(struct machine *vm);
+	/* Runs the vm for as long as now_ns allows; returns the pages it wrote. */
+	uint64_t (*run)(struct machine *vm, uint64_t now_ns);
+	/* Writes the vCPU state into buf (at most VM_STATE_MAX bytes); returns its length. */
+	size_t (*save_state)(const struct machine *vm, void *buf);
+	/* Loads a vCPU state saved by the same backend; -EINVAL if it is not one. */
+	int (*load_state)(struct machine *vm, const void *buf, size_t len);
+};
+
+struct machine_stats {
+	uint64_t pages_written; /* page writes, all told */
+	uint64_t pages_touched; /* distinct pages ever written */
+	uint64_t dirty_rate;    /* page writes per second, over the last second */
+};
+
+struct machine {
+	char name[VM_NAME_MAX];
+	uint64_t nb_pages;
+	uint8_t *memory;   /* nb_pages * VM_PAGE_SIZE, mmap'ed sparse */
+	uint64_t *dirty;   /* one bit per page, set by writes, read-and-cleared */
+	uint64_t *touched; /* one bit per page ever written: the rest is zero */
+	enum machine_run_state state;
+	uint32_t throttle_percent; /* slows the vm down (auto-converge) */
+	const struct machine_ops *ops;
+	void *backend; /* the backend's private state */
+	struct machine_stats stats;
+	uint64_t rate_window_ns, rate_window_writes;
+};
+
+/* Number of 64-bit words in a bitmap of the VM's pages. */
+static inline uint64_t machine_bitmap_words(const struct machine *vm)
+{
+	return (vm->nb_pages + 63) / 64;
+}
+
+/* Creates a VM of memory_mb MiB (sparse), paused, with a backend and its configuration.
+ * Returns 0 or a negative errno. */
+int machine_create(struct machine *vm, const char *name, uint64_t memory_mb,
+                   const struct machine_ops *ops, const void *config);
+
+/* Frees the VM's memory and backend state. */
+void machine_destroy(struct machine *vm);
+
+/* Starts or stops the vm. */
+void machine_resume(struct machine *vm);
+void machine_pause(struct machine *vm);
+
+/* Runs the vm if it is running (the backend decides how much); returns the pages written. */
+uint64_t machine_run(struct machine *vm, uint64_t now_ns);
+
+/* Writes 8 bytes into vm memory at a page and offset, logging the page dirty. Backends use
+ * this, so the dirty log sees every write. */
+void machine_write64(struct machine *vm, uint64_t page, uint32_t offset, uint64_t value);
+
+/* Copies the dirty log into out (machine_bitmap_words(vm) words) and clears it, as
+ * KVM_GET_DIRTY_LOG does; returns the number of dirty pages. */
+uint64_t machine_dirty_log_read_and_clear(struct machine *vm, uint64_t *out);
+
+/* A page of vm memory. */
+static inline uint8_t *machine_page(const struct machine *vm, uint64_t page)
+{
+	return vm->memory + page * VM_PAGE_SIZE;
+}
+
+/* True if the page is all zeros (it never needs to cross the wire as data). */
+bool machine_page_is_zero(const struct machine *vm, uint64_t page);
+
+/* Stores a page that arrived from elsewhere (a migration), marking it touched but not dirty. */
+void machine_page_load(struct machine *vm, uint64_t page, const void *data);
+
+/* Stores part of a page that arrived from elsewhere (a fragment), marking it touched but not
+ * dirty. The caller has checked that offset + len stays inside the page. */
+void machine_page_load_part(struct machine *vm, uint64_t page, uint32_t offset, const void *data,
+                            uint32_t len);
+
+/* Makes a page all zeros (a zero-page marker arrived), without touching untouched pages. */
+void machine_page_load_zero(struct machine *vm, uint64_t page);
+
+/* True if the page was ever written (the others are zeros without being read). */
+bool machine_page_touched(const struct machine *vm, uint64_t page);
+
+/* A 64-bit hash of the whole memory (untouched pages count as zeros without being read). */
+uint64_t machine_memory_hash(const struct machine *vm);
+
+/* The vCPU state blob and its loading, through the backend. */
+size_t machine_save_state(const struct machine *vm, void *buf);
+int machine_load_state(struct machine *vm, const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,62 @@
+/* An emulated VM on a host: the VM model, its vnic on a port group (an in-process interface)
+ * and its network services: ARP and ICMP echo, and a UDP counter whose value lives in the VM's
+ * memory, so it moves with the VM. */
+#ifndef FERRY_VM_VM_H
+#define FERRY_VM_VM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "vm/announce.h"
+#include "vm/machine.h"
+#include "vm/vm_synthetic.h"
+#include "vswitch/iface.h"
+
+#define VM_COUNTER_PORT 7777 /* UDP: each datagram adds one and gets the new count back */
+
+struct vm {
+	struct machine machine;
+	struct iface vnic;
+	struct vm_workload workload;
+	uint64_t counter_page; /* the last page: the workload never writes it */
+	struct announce announce;
+	struct loop *loop;
+};
+
+struct vm_config {
+	const char *name;
+	uint64_t memory_mb;
+	struct rte_ether_addr mac;
+	uint32_t ip; /* network byte order */
+	uint8_t prefix_len;
+	struct vm_workload workload;
+};
+
+/* Creates a VM with its vnic on a port group, paused; its interface is down until it runs.
+ * Returns 0 or a negative errno. */
+int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_portgroup *portgroup,
+              const struct vm_config *config, struct pktpool_set *pools);
+
+/* Frees the VM and its vnic. */
+void vm_destroy(struct vm *vm);
+
+/* Starts or stops the VM's vCPU; a paused VM's vnic drops what reaches it. */
+void vm_resume(struct vm *vm);
+void vm_pause(struct vm *vm);
+
+/* Loads a vCPU state that came with a migration, and the workload it carries. Returns 0 or
+ * -EINVAL if the backend refuses it. */
+int vm_load_state(struct vm *vm, const void *buf, size_t len);
+
+/* Loop poller: runs the workload. Returns the pages written when the VM runs flat out (so the
+ * worker keeps going), 0 for a rate-limited one (so the worker may sleep between its steps). */
+unsigned int vm_poll(void *vm);
+
+/* The UDP counter's value, read from vm memory. */
+uint64_t vm_counter(const struct vm *vm);
+
+/* Parses "pattern[,rate=N|max][,ws=PAGES][,seed=N][,fill=PERCENT]" into a workload; -EINVAL if
+ * malformed. */
+int vm_workload_parse(const char *spec, struct vm_workload *workload);
+
+#endif

@@ -1,0 +1,234 @@
+/* The synthetic VM backend: a deterministic workload whose writes are a pure function of its
+ * state (seed, step counter, pattern, working set), at a rate that only decides how many steps
+ * run per second. Its vCPU state is that workload state. */
+#include "vm_synthetic.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define NS_PER_SECOND     1000000000ull
+#define DEFAULT_MAX_STEPS 4096
+
+struct synthetic {
+	struct vm_workload workload;
+	uint64_t step;
+	uint64_t last_run_ns;
+	uint64_t credit_ns; /* time owed to the workload at its rate, carried between runs */
+	uint64_t max_rate;  /* a "max" VM's speed when a throttle began */
+};
+
+static const char *const pattern_names[] = {
+        [VM_PATTERN_UNIFORM] = "uniform",
+        [VM_PATTERN_HOTCOLD] = "hotcold",
+        [VM_PATTERN_SEQUENTIAL] = "sequential",
+};
+
+const char *vm_pattern_name(enum vm_pattern pattern)
+{
+	return pattern_names[pattern];
+}
+
+int vm_pattern_parse(const char *text, enum vm_pattern *pattern)
+{
+	for (unsigned int p = 0; p < sizeof(pattern_names) / sizeof(pattern_names[0]); p++) {
+		if (strcmp(text, pattern_names[p]) == 0) {
+			*pattern = (enum vm_pattern)p;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* splitmix64: each step's randomness from (seed, step) alone. */
+static uint64_t mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* One step: which page, which word, which value. A pure function of the workload and step. */
+static void step_once(struct machine *vm, struct synthetic *s)
+{
+	const struct vm_workload *w = &s->workload;
+	uint64_t r = mix(w->seed ^ mix(s->step));
+	uint64_t ws = w->working_set_pages;
+	uint64_t page;
+
+	switch (w->pattern) {
+	case VM_PATTERN_SEQUENTIAL:
+		page = s->step % ws;
+		break;
+	case VM_PATTERN_HOTCOLD: {
+		uint64_t hot = ws / 10 != 0 ? ws / 10 : 1;
+		if (r % 10 < 9 || hot == ws)
+			page = (r >> 8) % hot;
+		else
+			page = hot + (r >> 8) % (ws - hot);
+		break;
+	}
+	default:
+		page = (r >> 8) % ws;
+		break;
+	}
+	machine_write64(vm, page, (uint32_t)(mix(r) % VM_PAGE_SIZE), r ^ s->step);
+	s->step++;
+}
+
+void vm_synthetic_steps(struct machine *vm, uint64_t n)
+{
+	struct synthetic *s = vm->backend;
+
+	for (uint64_t i = 0; i < n; i++)
+		step_once(vm, s);
+}
+
+const struct vm_workload *vm_synthetic_workload(const struct machine *vm)
+{
+	return &((const struct synthetic *)vm->backend)->workload;
+}
+
+uint64_t vm_synthetic_step(const struct machine *vm)
+{
+	return ((const struct synthetic *)vm->backend)->step;
+}
+
+/* Power-on contents: the first fill_percent of the working set, every word a function of the
+ * seed and its address, so two VMs made alike are alike byte for byte. */
+static void fill(struct machine *vm, const struct vm_workload *w)
+{
+	uint64_t pages = w->working_set_pages * w->fill_percent / 100;
+
+	for (uint64_t page = 0; page < pages; page++)
+		for (uint32_t offset = 0; offset < VM_PAGE_SIZE; offset += 8)
+			machine_write64(vm, page, offset,
+			                mix(w->seed ^ (page * VM_PAGE_SIZE + offset)));
+}
+
+static int synthetic_init(struct machine *vm, const void *config)
+{
+	const struct vm_workload *w = config;
+	struct synthetic *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
+		return -ENOMEM;
+	if (w != NULL)
+		s->workload = *w;
+	if (s->workload.working_set_pages == 0 || s->workload.working_set_pages > vm->nb_pages)
+		s->workload.working_set_pages = vm->nb_pages;
+	if (s->workload.max_steps_per_run == 0)
+		s->workload.max_steps_per_run = DEFAULT_MAX_STEPS;
+	if ((unsigned int)s->workload.pattern > VM_PATTERN_SEQUENTIAL) {
+		free(s);
+		return -EINVAL;
+	}
+	if (s->workload.fill_percent > 100) {
+		free(s);
+		return -EINVAL;
+	}
+	vm->backend = s;
+	fill(vm, &s->workload);
+	return 0;
+}
+
+static void synthetic_fini(struct machine *vm)
+{
+	free(vm->backend);
+	vm->backend = NULL;
+}
+
+/* As many steps as the rate (slowed by the throttle) owes since the last run, within the bound
+ * of one run; "max" rate takes the whole bound every time. */
+static uint64_t synthetic_run(struct machine *vm, uint64_t now_ns)
+{
+	struct synthetic *s = vm->backend;
+	uint64_t steps = s->workload.max_steps_per_run;
+
+	if (s->workload.idle)
+		return 0;
+	uint64_t base = s->workload.rate;
+	if (base == 0 && vm->throttle_percent != 0) {
+		/* A VM at "max" runs as fast as its share of the core allows; throttled, its
+		 * share and so its speed shrink, as QEMU's throttle sleeps a vCPU: a rate of
+		 * (100 - throttle)% of what it ran at before. */
+		if (s->max_rate == 0)
+			s->max_rate = vm->stats.dirty_rate != 0 ? vm->stats.dirty_rate : 1000000;
+		base = s->max_rate;
+	} else if (base == 0) {
+		s->max_rate = 0;
+		s->last_run_ns = 0;
+	}
+	if (base != 0) {
+		if (s->last_run_ns == 0)
+			s->last_run_ns = now_ns;
+		s->credit_ns += now_ns - s->last_run_ns;
+		s->last_run_ns = now_ns;
+		uint64_t rate = base * (100 - vm->throttle_percent) / 100;
+		if (rate == 0)
+			return 0;
+		uint64_t owed = s->credit_ns * rate / NS_PER_SECOND;
+		if (owed < steps)
+			steps = owed;
+		s->credit_ns -= steps * NS_PER_SECOND / rate;
+		/* A long pause is not paid back in one burst. */
+		if (s->credit_ns > NS_PER_SECOND)
+			s->credit_ns = NS_PER_SECOND;
+	}
+	for (uint64_t i = 0; i < steps; i++)
+		step_once(vm, s);
+	return steps;
+}
+
+static size_t synthetic_save_state(const struct machine *vm, void *buf)
+{
+	const struct synthetic *s = vm->backend;
+	struct vm_synthetic_state st = {
+	        .magic = VM_SYNTHETIC_MAGIC,
+	        .pattern = (uint32_t)s->workload.pattern,
+	        .seed = s->workload.seed,
+	        .step = s->step,
+	        .working_set_pages = s->workload.working_set_pages,
+	        .rate = s->workload.rate,
+	        .max_steps_per_run = s->workload.max_steps_per_run,
+	        .flags = s->workload.idle ? VM_SYNTHETIC_IDLE : 0,
+	};
+	/* Little endian on the wire; this machine is too, and a big-endian port swaps here. */
+	memcpy(buf, &st, sizeof(st));
+	return sizeof(st);
+}
+
+static int synthetic_load_state(struct machine *vm, const void *buf, size_t len)
+{
+	struct synthetic *s = vm->backend;
+	struct vm_synthetic_state st;
+
+	if (len != sizeof(st))
+		return -EINVAL;
+	memcpy(&st, buf, sizeof(st));
+	if (st.magic != VM_SYNTHETIC_MAGIC || st.pattern > VM_PATTERN_SEQUENTIAL ||
+	    st.working_set_pages == 0 || st.working_set_pages > vm->nb_pages ||
+	    st.max_steps_per_run == 0)
+		return -EINVAL;
+	s->workload.pattern = (enum vm_pattern)st.pattern;
+	s->workload.seed = st.seed;
+	s->workload.working_set_pages = st.working_set_pages;
+	s->workload.rate = st.rate;
+	s->workload.max_steps_per_run = st.max_steps_per_run;
+	s->workload.idle = (st.flags & VM_SYNTHETIC_IDLE) != 0;
+	s->step = st.step;
+	s->last_run_ns = 0;
+	s->credit_ns = 0;
+	s->max_rate = 0;
+	return 0;
+}
+
+const struct machine_ops vm_synthetic_ops = {
+        .name = "synthetic",
+        .init = synthetic_init,
+        .fini = synthetic_fini,
+        .run = synthetic_run,
+        .save_state = synthetic_save_state,
+        .load_state = synthetic_load_state,
+};
