@@ -193,14 +193,15 @@ int main(int argc, char **argv)
 	        o.extra) < 0)
 		return 2;
 	uint32_t id = a.host.migrations.next_id;
-	const struct migration *m = migration_find(&a.host.migrations, id);
+	struct migration_info m;
 	uint64_t deadline = loop_tsc_now_ns() + 300ull * 1000000000;
-	while (migration_running(m) && loop_tsc_now_ns() < deadline) {
+	do {
 		loop_run_once(&a.host.loop);
 		loop_run_once(&b.host.loop);
-	}
+		migration_info(&a.host.migrations, id, loop_now_ns(&a.host.loop), &m);
+	} while (m.running && loop_tsc_now_ns() < deadline);
 	unlink(key);
-	const struct migration_stats *s = &m->stats;
+	const struct migration_stats *s = &m.stats;
 	fprintf(stderr, "engine drops:");
 	for (unsigned int r = 0; r < MIGRATION_DROP_MAX; r++)
 		if (b.host.migrations.drops[r] != 0)
@@ -222,15 +223,15 @@ int main(int argc, char **argv)
 				        (unsigned long)a.host.ports.ports[i]->counters.drops[r],
 				        (unsigned long)b.host.ports.ports[i]->counters.drops[r]);
 	fprintf(stderr, "\n");
-	double total_ms = (double)(s->end_ns - s->start_ns) / 1e6;
-	double active_s = (double)(s->end_ns - s->start_ns - s->setup_ns) / 1e9;
-	double gbps = (double)s->bytes_transferred * 8 / active_s / 1e9;
+	double total_ms = (double)m.total_ns / 1e6;
+	double active_s = (double)(m.total_ns - s->setup_ns) / 1e9;
+	double gbps = (double)m.throughput_bps / 1e9;
 	double page_gbps = (double)s->pages_normal * 4096 * 8 / active_s / 1e9;
 	double reference = memcpy_gbps((size_t)o.memory_mb << 20);
 	printf("memory_mib=%u pattern=%s rate=%s mtu=%u bandwidth=%s status=%s", o.memory_mb,
-	       o.pattern, rate, o.mtu, o.bandwidth, migration_status_name(m->status));
-	if (m->reason[0] != '\0')
-		printf(" reason=\"%s\"", m->reason);
+	       o.pattern, rate, o.mtu, o.bandwidth, migration_status_name(m.status));
+	if (m.reason[0] != '\0')
+		printf(" reason=\"%s\"", m.reason);
 	printf(" total_ms=%.1f setup_ms=%.2f downtime_ms=%.3f rounds=%u throttle=%u "
 	       "pages_normal=%lu pages_zero=%lu retransmitted=%lu bytes=%lu wire_gbps=%.2f "
 	       "page_gbps=%.2f memcpy_gbps=%.1f page_vs_memcpy=%.3f\n",
@@ -238,7 +239,7 @@ int main(int argc, char **argv)
 	       s->throttle_percent, (unsigned long)s->pages_normal, (unsigned long)s->pages_zero,
 	       (unsigned long)s->pages_retransmitted, (unsigned long)s->bytes_transferred, gbps,
 	       page_gbps, reference, page_gbps / reference);
-	int status = m->status == MIGRATION_COMPLETED ? 0 : 1;
+	int status = m.status == MIGRATION_COMPLETED ? 0 : 1;
 	host_fini(&a.host);
 	host_fini(&b.host);
 	rte_eal_cleanup();

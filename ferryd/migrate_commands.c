@@ -24,7 +24,7 @@ static struct iface *find_vmk(struct host *host, const char *name, struct reply 
 
 static int load_key(const char *path, uint8_t *key, uint16_t *len, struct reply *reply)
 {
-	int ret = migration_key_load(path, key, MIGRATION_KEY_MAX);
+	int ret = host_key_load(path, key, MIGRATION_KEY_MAX);
 
 	if (ret == -EINVAL)
 		return reply_error(reply, ret, "key file %.200s: give %d to %d bytes", path,
@@ -191,12 +191,10 @@ static int parse_start(struct host *host, const struct cli_args *args,
 	return 0;
 }
 
-static void describe(struct reply *reply, const struct migration *m, uint64_t now)
+static void describe(struct reply *reply, const struct migration_info *m)
 {
 	const struct migration_stats *s = &m->stats;
-	bool running = migration_running(m);
-	uint64_t end = running ? now : s->end_ns;
-	uint64_t total = end - s->start_ns;
+	bool source = m->role == MIGRATION_SOURCE;
 	char ip[16];
 
 	reply_u64(reply, "id", m->id);
@@ -208,57 +206,45 @@ static void describe(struct reply *reply, const struct migration *m, uint64_t no
 	reply_str(reply, "peer", "%s:%u", netif_format_ipv4(m->peer_ip, ip, sizeof(ip)),
 	          m->peer_port);
 	reply_str(reply, "session", "%016lx", (unsigned long)m->session);
-	if (m->role == MIGRATION_SOURCE && !m->params.check_only)
-		reply_bool(reply, "verified", m->status == MIGRATION_COMPLETED && m->params.verify);
-	reply_double(reply, "total_time_ms", (double)total / 1e6, 3);
-	if (!running) {
+	if (source && !m->check_only)
+		reply_bool(reply, "verified", m->verified);
+	reply_double(reply, "total_time_ms", (double)m->total_ns / 1e6, 3);
+	if (!m->running) {
 		/* When it ended on the wall clock, to set beside other tools' timestamps (the
 		 * destination's is the moment it resumed the VM). */
 		struct timespec wall;
 		clock_gettime(CLOCK_REALTIME, &wall);
-		double ago = (double)(now - s->end_ns) / 1e9;
 		reply_double(reply, "ended_at",
-		             (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 - ago, 6);
+		             (double)wall.tv_sec + (double)wall.tv_nsec / 1e9 -
+		                     (double)m->ended_ago_ns / 1e9,
+		             6);
 	}
 	reply_double(reply, "setup_time_ms", (double)s->setup_ns / 1e6, 3);
-	if (m->role == MIGRATION_SOURCE && m->active_start_ns != 0)
-		reply_double(reply, "transfer_time_ms", (double)(end - m->active_start_ns) / 1e6,
-		             3);
-	if (m->role == MIGRATION_SOURCE) {
-		if (m->status == MIGRATION_COMPLETED && !m->params.check_only)
+	if (source && m->transfer_ns != 0)
+		reply_double(reply, "transfer_time_ms", (double)m->transfer_ns / 1e6, 3);
+	if (source) {
+		if (m->status == MIGRATION_COMPLETED && !m->check_only)
 			reply_double(reply, "downtime_ms", (double)s->downtime_ns / 1e6, 3);
 		if (s->expected_downtime_ns != 0 && s->expected_downtime_ns != UINT64_MAX)
 			reply_double(reply, "expected_downtime_ms",
 			             (double)s->expected_downtime_ns / 1e6, 3);
 		reply_u64(reply, "rounds", s->rounds);
 		reply_u64(reply, "round", m->round);
-		if (running && m->to_send != NULL && m->vm != NULL)
-			reply_double(reply, "round_percent",
-			             100.0 * (double)m->cursor / (double)m->vm->machine.nb_pages,
-			             1);
+		if (m->round_percent >= 0)
+			reply_double(reply, "round_percent", m->round_percent, 1);
 		reply_u64(reply, "throttle_percent", s->throttle_percent);
 		reply_u64(reply, "dirty_pages_rate", s->dirty_pages_rate);
 		reply_u64(reply, "bytes_remaining", s->bytes_remaining);
-		reply_u64(reply, "pages_retransmitted",
-		          m->channel_ready ? m->channel.stats.retransmitted +
-		                                     m->channel.stats.fast_retransmitted
-		                           : s->pages_retransmitted);
-		uint64_t bytes =
-		        m->channel_ready ? m->channel.stats.wire_bytes_sent : s->bytes_transferred;
-		reply_u64(reply, "bytes_transferred", bytes);
-		uint64_t active = end - (s->start_ns + s->setup_ns);
-		double seconds = (double)active / 1e9;
-		reply_double(reply, "mbps", seconds > 0 ? (double)bytes * 8 / seconds / 1e6 : 0, 1);
-		reply_double(reply, "pages_per_second",
-		             seconds > 0 ? (double)(s->pages_normal + s->pages_zero) / seconds : 0,
-		             0);
-		reply_u64(reply, "max_bandwidth_bps", m->params.max_bandwidth_bps);
-		reply_double(reply, "downtime_limit_ms", (double)m->params.downtime_limit_ns / 1e6,
-		             3);
+		reply_u64(reply, "pages_retransmitted", s->pages_retransmitted);
+		reply_u64(reply, "bytes_transferred", s->bytes_transferred);
+		reply_double(reply, "mbps", (double)m->throughput_bps / 1e6, 1);
+		reply_double(reply, "pages_per_second", (double)m->pages_per_second, 0);
+		reply_u64(reply, "max_bandwidth_bps", m->max_bandwidth_bps);
+		reply_double(reply, "downtime_limit_ms", (double)m->downtime_limit_ns / 1e6, 3);
 	}
 	reply_u64(reply, "pages_normal", s->pages_normal);
 	reply_u64(reply, "pages_zero", s->pages_zero);
-	if (m->role == MIGRATION_SOURCE) {
+	if (source) {
 		reply_list_begin(reply, "checks");
 		for (unsigned int i = 0; i < MIGRATION_CHECK_MAX; i++) {
 			const struct migration_check *c = &m->checks[i];
@@ -273,8 +259,19 @@ static void describe(struct reply *reply, const struct migration *m, uint64_t no
 		}
 		reply_list_end(reply);
 	}
-	if (m->role == MIGRATION_DESTINATION && m->page_round != NULL && m->vm != NULL)
-		reply_u64(reply, "pages_held", m->nb_complete);
+	if (m->receiving)
+		reply_u64(reply, "pages_held", m->pages_held);
+}
+
+/* Describes a session by id; -ENOENT (said in the reply) if there is none. */
+static int describe_id(struct reply *reply, struct host *host, uint32_t id)
+{
+	struct migration_info info;
+
+	if (migration_info(&host->migrations, id, loop_now_ns(&host->loop), &info) < 0)
+		return reply_error(reply, -ENOENT, "no migration %u (see 'migrate status')", id);
+	describe(reply, &info);
+	return 0;
 }
 
 /* migrate start and migrate check: one session, with or without the migration. */
@@ -303,8 +300,7 @@ static int start_session(struct host *host, const struct cli_args *args, bool ch
 		                   vmk->name, MIGRATION_MIN_MTU);
 	if (ret < 0)
 		return reply_error(reply, ret, "cannot start: %s", strerror(-ret));
-	describe(reply, migration_find(&host->migrations, (uint32_t)ret), loop_now_ns(&host->loop));
-	return 0;
+	return describe_id(reply, host, (uint32_t)ret);
 }
 
 static int cmd_migrate_start(void *ctx, const struct cli_args *args, struct reply *reply)
@@ -321,28 +317,27 @@ static int cmd_migrate_status(void *ctx, const struct cli_args *args, struct rep
 {
 	struct host *host = ctx;
 	uint64_t now = loop_now_ns(&host->loop);
+	struct migration_info info;
 
 	if (args->nb_rest > 1)
 		return reply_error(reply, -EINVAL, "usage: migrate status [<id>]");
 	if (args->nb_rest == 1) {
 		char *end;
 		unsigned long id = strtoul(args->rest[0], &end, 10);
-		const struct migration *m =
-		        *end == '\0' ? migration_find(&host->migrations, (uint32_t)id) : NULL;
-		if (m == NULL)
+		if (*end != '\0' || id > UINT32_MAX ||
+		    migration_info(&host->migrations, (uint32_t)id, now, &info) < 0)
 			return reply_error(reply, -ENOENT,
 			                   "no migration %.32s (see 'migrate status')",
 			                   args->rest[0]);
-		describe(reply, m, now);
+		describe(reply, &info);
 		return 0;
 	}
 	reply_list_begin(reply, "migrations");
 	for (uint32_t id = 1; id <= host->migrations.next_id; id++) {
-		const struct migration *m = migration_find(&host->migrations, id);
-		if (m == NULL)
+		if (migration_info(&host->migrations, id, now, &info) < 0)
 			continue;
 		reply_object_begin(reply, NULL);
-		describe(reply, m, now);
+		describe(reply, &info);
 		reply_object_end(reply);
 	}
 	reply_list_end(reply);
@@ -361,8 +356,7 @@ static int cmd_migrate_cancel(void *ctx, const struct cli_args *args, struct rep
 		return reply_error(reply, ret, "no migration %lu", (unsigned long)id);
 	if (ret == -EALREADY)
 		return reply_error(reply, ret, "migration %lu is over", (unsigned long)id);
-	describe(reply, migration_find(&host->migrations, (uint32_t)id), loop_now_ns(&host->loop));
-	return 0;
+	return describe_id(reply, host, (uint32_t)id);
 }
 
 static int cmd_migrate_counters(void *ctx, const struct cli_args *args, struct reply *reply)

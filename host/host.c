@@ -2,9 +2,11 @@
 #include "host.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_log.h>
 
@@ -71,6 +73,12 @@ static void hook_vm_departed(void *ctx, struct vm *vm)
 	host_vm_remove(ctx, vm);
 }
 
+static uint32_t hook_available_mb(void *ctx)
+{
+	(void)ctx;
+	return host_available_mb();
+}
+
 int host_init(struct host *host, const struct host_config *config)
 {
 	struct loop_backoff_config backoff;
@@ -97,6 +105,7 @@ int host_init(struct host *host, const struct host_config *config)
 	        .vm_room = hook_vm_room,
 	        .vm_arrived = hook_vm_arrived,
 	        .vm_departed = hook_vm_departed,
+	        .available_mb = hook_available_mb,
 	};
 	if (ret == 0)
 		ret = migration_engine_init(&host->migrations, &host->loop, &host->vswitches,
@@ -151,4 +160,40 @@ int host_uplink_add_rings(struct host *host, const char *name, struct rte_ring *
 	if (ret < 0)
 		port_table_del(&host->ports, port);
 	return ret;
+}
+
+/* MemAvailable, in MiB: what the pre-flight check and admission compare a VM's size with. */
+uint32_t host_available_mb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	unsigned long kb = 0;
+
+	if (f == NULL)
+		return UINT32_MAX;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "MemAvailable: %lu kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb == 0 ? UINT32_MAX : (uint32_t)(kb / 1024);
+}
+
+int host_key_load(const char *path, uint8_t *key, uint16_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	ssize_t len = read(fd, key, size);
+	int err = errno;
+	uint8_t extra;
+	ssize_t more = len >= 0 ? read(fd, &extra, 1) : 0;
+	close(fd);
+	if (len < 0)
+		return -err;
+	while (len > 0 && (key[len - 1] == '\n' || key[len - 1] == '\r'))
+		len--;
+	if (more > 0 || len < MIGRATION_KEY_MIN)
+		return -EINVAL;
+	return (int)len;
 }

@@ -58,4 +58,12 @@ struct iface *host_vmk_find(const struct host *host, const char *name);
 int host_uplink_add_rings(struct host *host, const char *name, struct rte_ring *rx,
                           struct rte_ring *tx, uint16_t mtu);
 
+/* MemAvailable, in MiB: what admission and the pre-flight check compare a VM's size with
+ * (UINT32_MAX when the kernel does not say). */
+uint32_t host_available_mb(void);
+
+/* Reads a pre-shared migration key file (MIGRATION_KEY_MIN to MIGRATION_KEY_MAX bytes, a trailing
+ * newline dropped). Returns the key's length or a negative errno. */
+int host_key_load(const char *path, uint8_t *key, uint16_t size);
+
 #endif

@@ -11,10 +11,9 @@
 
 #include <rte_ether.h>
 
-#include "vm/announce.h"
-#include "migrate/channel.h"
-#include "vm/vm.h"
 #include "migrate/proto.h"
+#include "vm/announce.h"
+#include "vm/vm.h"
 
 struct iface;
 struct loop;
@@ -111,6 +110,9 @@ struct migration_hooks {
 	void (*vm_arrived)(void *ctx, struct vm *vm);
 	/* Source: the VM runs on the destination; the host frees its copy. */
 	void (*vm_departed)(void *ctx, struct vm *vm);
+	/* Destination: memory the host can give a VM, in MiB (admission and the pre-flight
+	 * check compare a VM's size with it); NULL means no limit. */
+	uint32_t (*available_mb)(void *ctx);
 };
 
 struct migration_params {
@@ -148,56 +150,37 @@ struct migration_stats {
 	uint64_t bandwidth_bps;        /* measured */
 };
 
-struct migration_engine;
+struct migration;
 
-struct migration {
-	struct migration_engine *engine;
-	uint32_t id; /* this host's number for it, from 1 */
+/* A session at one moment, as `migrate status`, the benchmarks and the tests read it: every
+ * figure computed once, by migration_info(). */
+struct migration_info {
+	uint32_t id;
 	enum migration_role role;
 	enum migration_status status;
+	bool running;
+	bool check_only; /* source: the pre-flight check alone */
+	bool verified;   /* source: completed with the memory hashes compared */
 	char reason[MIGRATION_REASON_MAX];
 	char vm_name[VM_NAME_MAX];
 	uint64_t session;
-	struct iface *vmk;
-	uint32_t peer_ip;
-	uint16_t peer_port, local_port;
-	struct vm *vm;
-	struct migration_params params;
-	struct channel channel;
-	bool channel_ready;
-	struct proto_sealer sealer; /* the data key: source seals, destination checks */
-	bool sealer_ready;
-	uint8_t hello_nonce[PROTO_NONCE_LEN], challenge_nonce[PROTO_NONCE_LEN];
-	struct proto_hello hello; /* as sent (source) or received (destination) */
-	uint64_t last_rx_ns, last_handshake_ns;
-	struct migration_stats stats;
-	/* source: the pre-copy */
-	uint64_t *to_send; /* this round's pages */
-	uint64_t cursor;   /* the next page this round looks at */
-	uint32_t fragment; /* bytes of the cursor's page already sent (MTU 1500) */
-	uint64_t zero_first, zero_count;
-	uint32_t round;
-	uint64_t active_start_ns, active_start_bytes;
-	/* source: the pre-flight check */
-	struct migration_check checks[MIGRATION_CHECK_MAX];
-	uint64_t hello_sent_ns, auth_sent_ns, rtt_ns;
-	uint64_t probe_start_ns, probe_start_bytes;
-	bool probe_sent;
-	uint16_t peer_mtu;
-	uint32_t peer_free_mb;
-	uint32_t not_shrinking;
-	bool was_running, paused, state_sent;
-	bool draining; /* switchover decided: waiting for the window to empty before the pause */
-	bool refused;  /* the destination said no: it holds nothing of the VM */
-	uint64_t pause_ns;
-	uint16_t max_data; /* page bytes per message at the vmk's MTU */
-	/* destination: what arrived */
-	uint32_t *page_round;
-	uint16_t *page_filled; /* bytes of the page's newest round held */
-	uint64_t nb_complete;
-	bool ack_pending;
-	uint64_t confirm_hash;
-	struct proto_accept accept; /* as sent, for a source that did not hear it */
+	uint32_t peer_ip; /* network byte order */
+	uint16_t peer_port;
+	uint16_t local_port;          /* this host's UDP port for it */
+	uint16_t peer_mtu;            /* source: the destination vmk's MTU, from its accept */
+	struct migration_stats stats; /* bytes and retransmissions live from the channel */
+	uint64_t total_ns;            /* start to end, or to now while it runs */
+	uint64_t ended_ago_ns;        /* how long ago it ended; 0 while it runs */
+	uint64_t transfer_ns;         /* source: since the first round began; 0 before */
+	uint64_t throughput_bps;      /* source: wire bytes over the time since the accept */
+	uint64_t pages_per_second;    /* source: pages sent over that time */
+	uint32_t round;               /* source: the round being sent */
+	double round_percent;         /* source: how far into it, -1 when no round runs */
+	uint64_t max_bandwidth_bps;   /* source: the pacer, 0 = unpaced */
+	uint64_t downtime_limit_ns;   /* source */
+	uint64_t pages_held;          /* destination: pages complete, while it receives */
+	bool receiving;               /* destination: pages_held is meaningful */
+	struct migration_check checks[MIGRATION_CHECK_MAX]; /* source */
 };
 
 struct migration_listener {
@@ -250,25 +233,16 @@ int migration_start(struct migration_engine *engine, struct vm *vm, struct iface
  * an unknown id, -EALREADY for a finished one. */
 int migration_cancel(struct migration_engine *engine, uint32_t id);
 
-/* A session by id, NULL if unknown. */
-const struct migration *migration_find(const struct migration_engine *engine, uint32_t id);
+/* Fills info with a session's figures at now. Returns 0, or -ENOENT for an unknown id. */
+int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t now,
+                   struct migration_info *info);
 
 /* True while a session holds the vm (it may not be destroyed). */
 bool migration_vm_busy(const struct migration_engine *engine, const struct vm *vm);
 
-/* True while any session runs. */
-bool migration_running(const struct migration *migration);
-
-/* True if every pre-flight item that ran passed. */
-bool migration_checks_passed(const struct migration *migration);
-
 /* Loop poller: every session's sending, timeouts and acknowledgements. Returns non-zero while a
  * session runs, so the worker does not sleep in the middle of a migration. */
 unsigned int migration_poll(void *engine);
-
-/* Reads a pre-shared key file (MIGRATION_KEY_MIN to MIGRATION_KEY_MAX bytes, a trailing newline
- * dropped). Returns the key's length or a negative errno. */
-int migration_key_load(const char *path, uint8_t *key, uint16_t size);
 
 /* Names, for the CLI. */
 const char *migration_status_name(enum migration_status status);

@@ -29,6 +29,7 @@ struct node {
 	struct host host;
 	struct cli_table cli;
 	bool alive;
+	struct migration_info info; /* the last session() read */
 };
 
 static struct node *a, *b;
@@ -173,18 +174,20 @@ static void pump(void)
 		}                                                                                  \
 	} while (0)
 
-static const struct migration *session(struct node *h, int id)
+/* A session's figures now, as `migrate status` reads them. */
+static const struct migration_info *session(struct node *h, int id)
 {
-	const struct migration *m = migration_find(&h->host.migrations, (uint32_t)id);
-	cr_assert_not_null(m, "migration %d exists", id);
-	return m;
+	cr_assert_eq(migration_info(&h->host.migrations, (uint32_t)id, loop_now_ns(&h->host.loop),
+	                            &h->info),
+	             0, "migration %d exists", id);
+	return &h->info;
 }
 
 /* Pumps until the session is over; a migration that never ends fails the test. */
-static const struct migration *wait_done(struct node *h, int id, uint64_t timeout_ns)
+static const struct migration_info *wait_done(struct node *h, int id, uint64_t timeout_ns)
 {
 	uint64_t deadline = loop_tsc_now_ns() + timeout_ns;
-	while (migration_running(session(h, id))) {
+	while (session(h, id)->running) {
 		cr_assert_lt(loop_tsc_now_ns(), deadline, "migration %d still %s after %.0f s", id,
 		             migration_status_name(session(h, id)->status),
 		             (double)timeout_ns / 1e9);
@@ -232,7 +235,7 @@ static void migrate_and_compare(const char *spec, unsigned int mib, const char *
 	char with_floor[256];
 	snprintf(with_floor, sizeof(with_floor), "%s min-bandwidth 1M", options);
 	int id = start("vm1", with_floor);
-	const struct migration *m = wait_done(a, id, 60 * SECOND);
+	const struct migration_info *m = wait_done(a, id, 60 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "migration %s: %s",
 	             migration_status_name(m->status), m->reason);
 	cr_assert_null(host_vm_find(&a->host, "vm1"), "the source dropped its copy");
@@ -324,7 +327,7 @@ Test(exact_9000, auto_converge)
 {
 	migrate_and_compare("sequential,rate=100000,seed=13", 16,
 	                    "max-bandwidth 1G downtime-limit 20 verify on");
-	const struct migration *m = session(a, (int)a->host.migrations.next_id);
+	const struct migration_info *m = session(a, (int)a->host.migrations.next_id);
 	cr_assert_gt(m->stats.throttle_percent, 0, "the VM was throttled");
 	cr_assert_gt(m->stats.rounds, 3);
 }
@@ -372,7 +375,7 @@ Test(refuse, wrong_key)
 	cr_assert_eq(ctl_try(a, out, sizeof(out), "migrate start vm1 to %s key %s", B_VMK_IP,
 	                     other_key_path),
 	             0, "%s", out);
-	const struct migration *m = wait_done(a, (int)a->host.migrations.next_id, 10 * SECOND);
+	const struct migration_info *m = wait_done(a, (int)a->host.migrations.next_id, 10 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
 	cr_assert(strstr(m->reason, "key") != NULL, "the reason names the key: %s", m->reason);
 	cr_assert_null(host_vm_find(&b->host, "vm1"), "nothing arrived");
@@ -384,7 +387,7 @@ Test(refuse, duplicate_name)
 	create_vm(a, "vm1", 8, "uniform,rate=1000");
 	ctl(b,
 	    "vm create vm1 mem 8 mac 02:00:00:00:00:0b ip 10.10.0.11/24 portgroup \"VM Network\"");
-	const struct migration *m = wait_done(a, start("vm1", ""), 10 * SECOND);
+	const struct migration_info *m = wait_done(a, start("vm1", ""), 10 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
 	cr_assert(strstr(m->reason, "VM of that name") != NULL, "%s", m->reason);
 	assert_vm_unmoved();
@@ -395,7 +398,7 @@ Test(refuse, duplicate_mac)
 {
 	create_vm(a, "vm1", 8, "uniform,rate=1000");
 	ctl(b, "vm create other mem 8 mac %s ip 10.10.0.11/24 portgroup \"VM Network\"", VM_MAC);
-	const struct migration *m = wait_done(a, start("vm1", ""), 10 * SECOND);
+	const struct migration_info *m = wait_done(a, start("vm1", ""), 10 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
 	cr_assert(strstr(m->reason, "MAC") != NULL, "%s", m->reason);
 	assert_vm_unmoved();
@@ -405,7 +408,7 @@ Test(refuse, missing_portgroup)
 {
 	create_vm(a, "vm1", 8, "uniform,rate=1000");
 	ctl(b, "portgroup del \"VM Network\"");
-	const struct migration *m = wait_done(a, start("vm1", ""), 10 * SECOND);
+	const struct migration_info *m = wait_done(a, start("vm1", ""), 10 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
 	cr_assert(strstr(m->reason, "port group") != NULL, "%s", m->reason);
 	assert_vm_unmoved();
@@ -519,7 +522,7 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 
 	/* A real migration still goes through. */
 	create_vm(a, "vm1", 8, "uniform,rate=1000,fill=20");
-	const struct migration *m = wait_done(a, start("vm1", "verify on"), 20 * SECOND);
+	const struct migration_info *m = wait_done(a, start("vm1", "verify on"), 20 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
 	struct vm *moved = host_vm_find(&b->host, "vm1");
 	cr_assert_not_null(moved);
@@ -555,10 +558,10 @@ Test(refuse, page_out_of_range_in_a_live_session)
 	create_vm(a, "vm1", 8, "uniform,rate=1000,fill=100");
 	int id = start("vm1", "max-bandwidth 100M min-bandwidth 10M");
 	while (session(a, id)->status != MIGRATION_ACTIVE) {
-		cr_assert(migration_running(session(a, id)));
+		cr_assert(session(a, id)->running);
 		pump();
 	}
-	const struct migration *m = session(a, id);
+	const struct migration_info *m = session(a, id);
 	uint8_t buf[200];
 	struct proto_pages p = {.page = rte_cpu_to_be_64(1ull << 40),
 	                        .data_len = rte_cpu_to_be_16(8)};
@@ -599,7 +602,7 @@ Test(failure, destination_gone_then_second_migration)
 	cr_assert_eq(session(a, id)->status, MIGRATION_ACTIVE);
 	node_free(b);
 	b = NULL;
-	const struct migration *m = wait_done(a, id, 15 * SECOND);
+	const struct migration_info *m = wait_done(a, id, 15 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
 	cr_assert(strstr(m->reason, "stopped answering") != NULL, "%s", m->reason);
 	assert_vm_unmoved();
@@ -622,8 +625,9 @@ Test(failure, cancel_resumes_on_source)
 		pump();
 	ctl(a, "migrate cancel %d", id);
 	cr_assert_eq(session(a, id)->status, MIGRATION_CANCELLED);
-	const struct migration *incoming = session(b, (int)b->host.migrations.next_id);
-	pump_until(!migration_running(incoming), 5 * SECOND, "the destination never heard");
+	int incoming_id = (int)b->host.migrations.next_id;
+	pump_until(!session(b, incoming_id)->running, 5 * SECOND, "the destination never heard");
+	const struct migration_info *incoming = session(b, incoming_id);
 	assert_vm_unmoved();
 	cr_assert_null(host_vm_find(&b->host, "vm1"));
 	cr_assert_eq(incoming->status, MIGRATION_CANCELLED, "the destination dropped its copy");
@@ -632,7 +636,7 @@ Test(failure, cancel_resumes_on_source)
 Test(failure, no_convergence_gives_up_with_a_reason)
 {
 	create_vm(a, "vm1", 16, "uniform,rate=max,fill=10");
-	const struct migration *m = wait_done(
+	const struct migration_info *m = wait_done(
 	        a, start("vm1", "max-bandwidth 100M max-rounds 3 auto-converge off force"),
 	        30 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
@@ -644,7 +648,7 @@ Test(failure, no_convergence_gives_up_with_a_reason)
 
 TestSuite(preflight, .init = setup_9000, .fini = teardown, .timeout = 60);
 
-static const struct migration *check(const char *options)
+static const struct migration_info *check(const char *options)
 {
 	char out[2048];
 	int ret = ctl_try(a, out, sizeof(out), "migrate check vm1 to %s key %s %s", B_VMK_IP,
@@ -656,7 +660,7 @@ static const struct migration *check(const char *options)
 Test(preflight, passes_and_moves_nothing)
 {
 	create_vm(a, "vm1", 16, "uniform,rate=1000");
-	const struct migration *m = check("min-bandwidth 1M");
+	const struct migration_info *m = check("min-bandwidth 1M");
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
 	for (unsigned int i = 0; i < MIGRATION_CHECK_MAX; i++) {
 		cr_assert(m->checks[i].done, "%s was checked", migration_check_names[i]);
@@ -664,13 +668,15 @@ Test(preflight, passes_and_moves_nothing)
 	}
 	cr_assert_eq(m->peer_mtu, 9000);
 	assert_vm_unmoved();
-	const struct migration *there = session(b, (int)b->host.migrations.next_id);
-	pump_until(!migration_running(there), 5 * SECOND, "the destination never ended the check");
+	int there_id = (int)b->host.migrations.next_id;
+	pump_until(!session(b, there_id)->running, 5 * SECOND,
+	           "the destination never ended the check");
+	const struct migration_info *there = session(b, there_id);
 	cr_assert_eq(b->host.nb_vms, 0, "nothing arrived");
 	cr_assert_eq(there->status, MIGRATION_COMPLETED, "%s", there->reason);
 }
 
-static void assert_check_failed(const struct migration *m, enum migration_check_item item,
+static void assert_check_failed(const struct migration_info *m, enum migration_check_item item,
                                 const char *words)
 {
 	cr_assert_eq(m->status, MIGRATION_FAILED);
@@ -710,7 +716,8 @@ Test(preflight, mtu_mismatch)
 Test(preflight, start_refuses_when_an_item_fails_unless_forced)
 {
 	create_vm(a, "vm1", 16, "uniform,rate=1000");
-	const struct migration *m = wait_done(a, start("vm1", "rtt-limit 0.0001"), 20 * SECOND);
+	const struct migration_info *m =
+	        wait_done(a, start("vm1", "rtt-limit 0.0001"), 20 * SECOND);
 	assert_check_failed(m, MIGRATION_CHECK_RTT, "round-trip time");
 	m = wait_done(a, start("vm1", "rtt-limit 0.0001 force"), 30 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
@@ -727,7 +734,8 @@ Test(announce, rarp_on_the_destination_uplink_on_schedule)
 	snprintf(pcap_path, sizeof(pcap_path), "/tmp/ferry-test-mig-announce-%d.pcap", getpid());
 	ctl(b, "port add up1 net_pcap_mig%d,tx_pcap=%s role uplink", getpid() % 1000, pcap_path);
 	create_vm(a, "vm1", 16, "hotcold,rate=2000,fill=30");
-	const struct migration *m = wait_done(a, start("vm1", "announce 4,30,40"), 30 * SECOND);
+	const struct migration_info *m =
+	        wait_done(a, start("vm1", "announce 4,30,40"), 30 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
 	struct vm *moved = host_vm_find(&b->host, "vm1");
 	cr_assert_not_null(moved);

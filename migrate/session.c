@@ -1,0 +1,180 @@
+/* The sessions of the migration engine: their table, sending, sealing, reasons and drops. */
+#include "session.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+
+#include <openssl/crypto.h>
+
+#include "dataplane/loop.h"
+#include "vswitch/iface.h"
+
+uint64_t session_now_ns(const struct migration_engine *engine)
+{
+	return loop_now_ns(engine->loop);
+}
+
+void session_count_drop(struct migration_engine *engine, enum migration_drop_reason reason)
+{
+	engine->drops[reason]++;
+}
+
+bool session_running(const struct migration *m)
+{
+	return m->status == MIGRATION_SETUP || m->status == MIGRATION_PREFLIGHT ||
+	       m->status == MIGRATION_ACTIVE || m->status == MIGRATION_SWITCHOVER;
+}
+
+void session_set_reason(struct migration *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->reason, sizeof(m->reason), fmt, ap);
+	va_end(ap);
+}
+
+/* Every datagram to the engine goes through here first: counted, parsed, and counted again
+ * by reason if it does not parse. */
+enum proto_error session_receive(struct migration_engine *engine, const uint8_t *payload,
+                                 uint16_t len, struct proto_message *msg)
+{
+	enum proto_error error = proto_parse(payload, len, msg);
+
+	engine->rx_messages++;
+	if (error != PROTO_OK)
+		session_count_drop(engine, error == PROTO_ERR_VERSION ? MIGRATION_DROP_VERSION
+		                                                      : MIGRATION_DROP_MALFORMED);
+	return error;
+}
+
+/* A message outside the channel (handshake, acks, refusals): header and body in one datagram. */
+int session_send_raw(struct iface *vmk, uint32_t ip, uint16_t port, uint16_t local_port,
+                     enum proto_type type, uint64_t session, const void *body, uint16_t body_len,
+                     uint64_t now)
+{
+	uint8_t buf[sizeof(struct proto_header) + sizeof(struct proto_hello)];
+
+	if (body_len > sizeof(buf) - sizeof(struct proto_header))
+		return -EMSGSIZE;
+	size_t len = proto_write_header(buf, type, session, 0, body_len);
+	if (body_len != 0)
+		memcpy(buf + len, body, body_len);
+	return netif_udp_send(&vmk->netif, ip, port, local_port, buf, (uint16_t)(len + body_len),
+	                      now);
+}
+
+int session_send(struct migration *m, enum proto_type type, const void *body, uint16_t body_len)
+{
+	return session_send_raw(m->vmk, m->peer_ip, m->peer_port, m->local_port, type, m->session,
+	                        body, body_len, session_now_ns(m->engine));
+}
+
+int session_send_refusal(struct iface *vmk, uint32_t ip, uint16_t port, uint16_t local_port,
+                         uint64_t session, enum proto_refusal reason, const char *text,
+                         uint64_t now)
+{
+	struct proto_refuse refuse = {.reason = rte_cpu_to_be_32(reason)};
+
+	snprintf(refuse.text, sizeof(refuse.text), "%.*s", (int)sizeof(refuse.text) - 1, text);
+	return session_send_raw(vmk, ip, port, local_port, PROTO_REFUSE, session, &refuse,
+	                        sizeof(refuse), now);
+}
+
+/* The channel's link: one datagram to the peer. */
+int session_link_send(void *ctx, const void *buf, uint16_t len)
+{
+	struct migration *m = ctx;
+
+	return netif_udp_send(&m->vmk->netif, m->peer_ip, m->peer_port, m->local_port, buf, len,
+	                      session_now_ns(m->engine));
+}
+
+/* Derives the session's data key from the shared key and both nonces. Returns 0 or -EIO. */
+int session_seal_begin(struct migration *m, const uint8_t *key, uint16_t key_len)
+{
+	uint8_t data_key[PROTO_KEY_LEN];
+	int ret = proto_data_key(key, key_len, m->hello_nonce, m->challenge_nonce, m->session,
+	                         data_key);
+
+	if (ret == 0)
+		ret = proto_sealer_init(&m->sealer, data_key);
+	OPENSSL_cleanse(data_key, sizeof(data_key));
+	m->sealer_ready = ret == 0;
+	return ret;
+}
+
+/* The channel's sealer: the tag goes after the message. */
+int session_seal(void *ctx, uint8_t *buf, uint16_t len)
+{
+	struct migration *m = ctx;
+
+	return proto_seal(&m->sealer, buf, len, buf + len) < 0 ? -EIO : PROTO_TAG_LEN;
+}
+
+struct migration *session_new(struct migration_engine *engine, enum migration_role role)
+{
+	unsigned int slot = MIGRATION_MAX;
+
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
+		if (engine->sessions[i] == NULL) {
+			slot = i;
+			break;
+		}
+	}
+	/* Full: forget the oldest finished session to make room. */
+	if (slot == MIGRATION_MAX) {
+		for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
+			struct migration *old = engine->sessions[i];
+			if (!session_running(old) && !old->channel_ready &&
+			    (slot == MIGRATION_MAX || old->id < engine->sessions[slot]->id))
+				slot = i;
+		}
+		if (slot == MIGRATION_MAX)
+			return NULL;
+		free(engine->sessions[slot]);
+		engine->sessions[slot] = NULL;
+	}
+	struct migration *m = calloc(1, sizeof(*m));
+	if (m == NULL)
+		return NULL;
+	m->engine = engine;
+	m->id = ++engine->next_id;
+	m->role = role;
+	m->status = MIGRATION_SETUP;
+	m->stats.start_ns = session_now_ns(engine);
+	m->last_rx_ns = m->stats.start_ns;
+	engine->sessions[slot] = m;
+	return m;
+}
+
+/* Frees what a session holds while it runs; its record stays for `migrate status`. */
+void session_release(struct migration *m)
+{
+	if (m->channel_ready) {
+		m->stats.pages_retransmitted =
+		        m->channel.stats.retransmitted + m->channel.stats.fast_retransmitted;
+		m->stats.bytes_transferred = m->channel.stats.wire_bytes_sent;
+		channel_fini(&m->channel);
+		m->channel_ready = false;
+	}
+	if (m->sealer_ready) {
+		proto_sealer_fini(&m->sealer);
+		m->sealer_ready = false;
+	}
+	free(m->source.to_send);
+	m->source.to_send = NULL;
+	free(m->destination.page_round);
+	m->destination.page_round = NULL;
+	free(m->destination.page_filled);
+	m->destination.page_filled = NULL;
+	if (m->role == MIGRATION_SOURCE && m->local_port != 0) {
+		netif_udp_unbind(&m->vmk->netif, m->local_port);
+		m->local_port = 0;
+	}
+}

@@ -1,0 +1,136 @@
+/* What the migration engine's parts share, private to migrate/: a session, split by role, and the
+ * means every role uses (sending, sealing, the session table, reasons and drop counters). */
+#ifndef FERRY_MIGRATE_SESSION_H
+#define FERRY_MIGRATE_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_log.h>
+
+#include "migrate/channel.h"
+#include "migrate/migration.h"
+#include "migrate/proto.h"
+
+struct iface;
+
+extern int migration_logtype;
+
+#define MIG_LOG(level, fmt, ...)                                                                   \
+	rte_log(RTE_LOG_##level, migration_logtype, "migrate: " fmt "\n", ##__VA_ARGS__)
+
+#define NS_PER_SECOND    1000000000ull
+#define SEND_BUDGET      256 /* messages one poll may send per session */
+#define EPHEMERAL_FIRST  49152
+#define LINK_OVERHEAD    (14 + 20 + 8) /* Ethernet, IPv4 and UDP headers per message */
+#define MESSAGE_OVERHEAD (sizeof(struct proto_header) + sizeof(struct proto_pages) + PROTO_TAG_LEN)
+
+/* The source's side: the pre-copy rounds and the switchover. */
+struct migration_source {
+	struct migration_params params;
+	uint64_t *to_send; /* this round's pages */
+	uint64_t cursor;   /* the next page this round looks at */
+	uint32_t fragment; /* bytes of the cursor's page already sent (MTU 1500) */
+	uint64_t zero_first, zero_count;
+	uint32_t round;
+	uint64_t active_start_ns, active_start_bytes;
+	uint16_t max_data; /* page bytes per message at the smaller of the two MTUs */
+	uint16_t peer_mtu;
+	uint32_t peer_free_mb;
+	uint32_t not_shrinking;
+	bool was_running, paused, state_sent;
+	bool draining; /* switchover decided: waiting for the window to empty before the pause */
+	bool refused;  /* the destination said no: it holds nothing of the VM */
+	uint64_t pause_ns;
+};
+
+/* The source's pre-flight check: its items and the link measurement. */
+struct migration_preflight {
+	struct migration_check checks[MIGRATION_CHECK_MAX];
+	uint64_t hello_sent_ns, auth_sent_ns, rtt_ns;
+	uint64_t probe_start_ns, probe_start_bytes;
+	bool probe_sent;
+};
+
+/* The destination's side: what arrived. */
+struct migration_destination {
+	uint32_t *page_round;  /* per page, the newest round held + 1; 0 = nothing yet */
+	uint16_t *page_filled; /* bytes of the page's newest round held */
+	uint64_t nb_complete;
+	bool ack_pending;
+	struct proto_accept accept; /* as sent, for a source that did not hear it */
+};
+
+struct migration {
+	struct migration_engine *engine;
+	uint32_t id; /* this host's number for it, from 1 */
+	enum migration_role role;
+	enum migration_status status;
+	char reason[MIGRATION_REASON_MAX];
+	char vm_name[VM_NAME_MAX];
+	uint64_t session;
+	struct iface *vmk;
+	uint32_t peer_ip;
+	uint16_t peer_port, local_port;
+	struct vm *vm; /* source: the VM leaving; destination: its copy, until it runs */
+	struct channel channel;
+	bool channel_ready;
+	struct proto_sealer sealer; /* the data key: source seals, destination checks */
+	bool sealer_ready;
+	uint8_t hello_nonce[PROTO_NONCE_LEN], challenge_nonce[PROTO_NONCE_LEN];
+	struct proto_hello hello; /* as sent (source) or received (destination) */
+	uint64_t last_rx_ns, last_handshake_ns;
+	uint64_t confirm_hash;
+	struct migration_stats stats;
+	struct migration_source source;
+	struct migration_preflight preflight;
+	struct migration_destination destination;
+};
+
+/* The engine's clock. */
+uint64_t session_now_ns(const struct migration_engine *engine);
+
+/* Counts a message the engine refused. */
+void session_count_drop(struct migration_engine *engine, enum migration_drop_reason reason);
+
+/* True while the session runs (setup to switchover). */
+bool session_running(const struct migration *m);
+
+/* A new session in a free slot (or the oldest finished one's), NULL if every slot runs. */
+struct migration *session_new(struct migration_engine *engine, enum migration_role role);
+
+/* Frees what a session holds while it runs; its record stays for `migrate status`. */
+void session_release(struct migration *m);
+
+/* Sets the session's reason. */
+void session_set_reason(struct migration *m, const char *fmt, ...)
+        __attribute__((format(printf, 2, 3)));
+
+/* Every datagram to the engine goes through here first: counted, parsed, and counted again by
+ * reason if it does not parse. */
+enum proto_error session_receive(struct migration_engine *engine, const uint8_t *payload,
+                                 uint16_t len, struct proto_message *msg);
+
+/* A message outside the channel (handshake, acks, refusals): header and body in one datagram. */
+int session_send_raw(struct iface *vmk, uint32_t ip, uint16_t port, uint16_t local_port,
+                     enum proto_type type, uint64_t session, const void *body, uint16_t body_len,
+                     uint64_t now);
+
+/* The same, to the session's peer. */
+int session_send(struct migration *m, enum proto_type type, const void *body, uint16_t body_len);
+
+/* A REFUSE with its reason and text. */
+int session_send_refusal(struct iface *vmk, uint32_t ip, uint16_t port, uint16_t local_port,
+                         uint64_t session, enum proto_refusal reason, const char *text,
+                         uint64_t now);
+
+/* The channel's link: one datagram to the peer (ctx is the session). */
+int session_link_send(void *ctx, const void *buf, uint16_t len);
+
+/* Derives the session's data key from the shared key and both nonces. Returns 0 or -EIO. */
+int session_seal_begin(struct migration *m, const uint8_t *key, uint16_t key_len);
+
+/* The channel's sealer: the tag goes after the message (ctx is the session). */
+int session_seal(void *ctx, uint8_t *buf, uint16_t len);
+
+#endif

@@ -1,0 +1,627 @@
+/* The source of a live migration: handshake, pre-copy rounds, convergence, switchover. */
+#include "source.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+
+#include "dataplane/loop.h"
+#include "migrate/preflight.h"
+#include "migrate/session.h"
+#include "vswitch/iface.h"
+#include "vswitch/vswitch.h"
+
+static inline bool bit_test(const uint64_t *bitmap, uint64_t bit)
+{
+	return (bitmap[bit / 64] >> (bit % 64)) & 1;
+}
+
+/* The first set bit at or after from, or end. */
+static uint64_t next_page(const uint64_t *bitmap, uint64_t from, uint64_t end)
+{
+	uint64_t word = from / 64;
+	uint64_t bits = bitmap[word] & (~0ull << (from % 64));
+
+	while (bits == 0) {
+		if (++word * 64 >= end)
+			return end;
+		bits = bitmap[word];
+	}
+	uint64_t page = word * 64 + (uint64_t)__builtin_ctzll(bits);
+	return page < end ? page : end;
+}
+
+/* The largest page slice one message carries at the vmk's MTU. */
+uint16_t source_page_bytes_per_message(uint16_t mtu)
+{
+	/* migration_start refuses vmks under MIGRATION_MIN_MTU, so this never underflows. */
+	uint32_t room = (uint32_t)mtu - 20 - 8 - MESSAGE_OVERHEAD;
+
+	if (room > PROTO_PAGE_SIZE)
+		room = PROTO_PAGE_SIZE;
+	return (uint16_t)(room & ~7u);
+}
+
+/* Ends a source session. Before the destination took the vCPU state the VM runs here again;
+ * after, only the destination may run it, so it stays paused and the reason says so. */
+void source_end(struct migration *m, enum migration_status status)
+{
+	uint64_t now = session_now_ns(m->engine);
+	bool state_taken = m->source.state_sent && m->channel_ready && channel_idle(&m->channel);
+
+	/* Tell the destination to drop its copy, unless it refused and holds none. */
+	if ((status != MIGRATION_COMPLETED || m->source.params.check_only) && !m->source.refused &&
+	    m->local_port != 0 && m->channel_ready)
+		session_send(m, PROTO_CANCEL, NULL, 0);
+	if (m->vm != NULL) {
+		m->vm->machine.throttle_percent = 0;
+		if (status == MIGRATION_COMPLETED && m->source.params.check_only) {
+			/* A pre-flight check leaves the VM where it is. */
+		} else if (status == MIGRATION_COMPLETED) {
+			struct vm *vm = m->vm;
+			m->vm = NULL;
+			if (m->engine->hooks.vm_departed != NULL)
+				m->engine->hooks.vm_departed(m->engine->hooks.ctx, vm);
+		} else if (m->source.paused && (!state_taken || m->source.refused)) {
+			if (m->source.was_running)
+				vm_resume(m->vm);
+		} else if (m->source.paused) {
+			session_set_reason(
+			        m,
+			        "%s; the destination took the vCPU state but never confirmed: "
+			        "the VM stays paused here, check the destination",
+			        m->reason);
+		}
+	}
+	m->vm = NULL;
+	m->status = status;
+	m->stats.end_ns = now;
+	session_release(m);
+	if (status == MIGRATION_COMPLETED && m->source.params.check_only)
+		MIG_LOG(INFO, "%u: %s: pre-flight check passed", m->id, m->vm_name);
+	else if (status == MIGRATION_COMPLETED)
+		MIG_LOG(INFO, "%u: %s completed in %.1f ms, downtime %.3f ms, %u rounds", m->id,
+		        m->vm_name, (double)(now - m->stats.start_ns) / 1e6,
+		        (double)m->stats.downtime_ns / 1e6, m->stats.rounds);
+	else
+		MIG_LOG(WARNING, "%u: %s %s: %s", m->id, m->vm_name, migration_status_name(status),
+		        m->reason);
+}
+
+void source_fail(struct migration *m, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->reason, sizeof(m->reason), fmt, ap);
+	va_end(ap);
+	source_end(m, MIGRATION_FAILED);
+}
+
+/* Starts a round over the pages in to_send. */
+static void source_round_begin(struct migration *m)
+{
+	m->source.cursor = 0;
+	m->source.fragment = 0;
+	m->source.zero_count = 0;
+	m->stats.rounds = m->source.round + 1;
+}
+
+static int source_send_zero_run(struct migration *m, uint64_t now)
+{
+	struct proto_zero_run run = {
+	        .first_page = rte_cpu_to_be_64(m->source.zero_first),
+	        .count = rte_cpu_to_be_32((uint32_t)m->source.zero_count),
+	        .round = rte_cpu_to_be_32(m->source.round),
+	};
+	int64_t ret = channel_send(&m->channel, PROTO_ZERO_RUN, &run, sizeof(run), NULL, 0, now);
+
+	if (ret < 0)
+		return (int)ret;
+	m->stats.pages_zero += m->source.zero_count;
+	m->source.zero_count = 0;
+	return 0;
+}
+
+/* Sends the next slice of the cursor's page. Returns 0 once the page is wholly sent, 1 if more
+ * of it remains, or -EAGAIN. */
+static int source_send_page_slice(struct migration *m, uint64_t now)
+{
+	uint16_t len = m->source.max_data;
+
+	if (len > PROTO_PAGE_SIZE - m->source.fragment)
+		len = (uint16_t)(PROTO_PAGE_SIZE - m->source.fragment);
+	struct proto_pages hdr = {
+	        .page = rte_cpu_to_be_64(m->source.cursor),
+	        .round = rte_cpu_to_be_32(m->source.round),
+	        .offset = rte_cpu_to_be_16((uint16_t)m->source.fragment),
+	        .data_len = rte_cpu_to_be_16(len),
+	};
+	int64_t ret = channel_send(
+	        &m->channel, PROTO_PAGES, &hdr, sizeof(hdr),
+	        machine_page(&m->vm->machine, m->source.cursor) + m->source.fragment, len, now);
+	if (ret < 0)
+		return (int)ret;
+	m->source.fragment += len;
+	if (m->source.fragment < PROTO_PAGE_SIZE)
+		return 1;
+	m->source.fragment = 0;
+	m->stats.pages_normal++;
+	return 0;
+}
+
+/* Sends what the pacer and the window allow of this round. Returns true when the round is
+ * wholly handed to the channel. */
+static bool source_send_round(struct migration *m, uint64_t now)
+{
+	struct machine *vm = &m->vm->machine;
+	unsigned int budget = SEND_BUDGET;
+
+	while (budget > 0) {
+		if (m->source.fragment != 0) {
+			int ret = source_send_page_slice(m, now);
+			if (ret < 0)
+				return false;
+			budget--;
+			if (ret == 0) {
+				m->source.cursor++;
+			}
+			continue;
+		}
+		if (m->source.cursor >= vm->nb_pages) {
+			if (m->source.zero_count != 0 && source_send_zero_run(m, now) < 0)
+				return false;
+			return true;
+		}
+		if (!bit_test(m->source.to_send, m->source.cursor)) {
+			/* A run of zeros ends at a page not to send. */
+			if (m->source.zero_count != 0) {
+				if (source_send_zero_run(m, now) < 0)
+					return false;
+				budget--;
+			}
+			m->source.cursor =
+			        next_page(m->source.to_send, m->source.cursor, vm->nb_pages);
+			continue;
+		}
+		if (machine_page_is_zero(vm, m->source.cursor)) {
+			if (m->source.zero_count == 0)
+				m->source.zero_first = m->source.cursor;
+			m->source.zero_count++;
+			m->source.cursor++;
+			if (m->source.zero_count == UINT32_MAX && source_send_zero_run(m, now) < 0)
+				return false;
+			continue;
+		}
+		if (m->source.zero_count != 0) {
+			if (source_send_zero_run(m, now) < 0)
+				return false;
+			budget--;
+		}
+		int ret = source_send_page_slice(m, now);
+		if (ret < 0)
+			return false;
+		budget--;
+		if (ret == 0) {
+			m->source.cursor++;
+		}
+	}
+	return false;
+}
+
+static uint64_t source_bandwidth_bps(const struct migration *m, uint64_t now)
+{
+	uint64_t elapsed = now - m->source.active_start_ns;
+
+	if (elapsed == 0)
+		return 0;
+	return (uint64_t)((double)(m->channel.stats.wire_bytes_sent -
+	                           m->source.active_start_bytes) *
+	                  8.0 * (double)NS_PER_SECOND / (double)elapsed);
+}
+
+static void source_switchover(struct migration *m, uint64_t now)
+{
+	vm_pause(m->vm);
+	m->source.paused = true;
+	m->source.pause_ns = now;
+	/* What the VM wrote since the last read, up to the pause, joins the last round. */
+	uint64_t words = machine_bitmap_words(&m->vm->machine);
+	uint64_t *late = malloc(words * sizeof(uint64_t));
+	if (late == NULL) {
+		source_fail(m, "out of memory at switchover");
+		return;
+	}
+	machine_dirty_log_read_and_clear(&m->vm->machine, late);
+	uint64_t dirty = 0;
+	for (uint64_t w = 0; w < words; w++) {
+		m->source.to_send[w] |= late[w];
+		dirty += (uint64_t)__builtin_popcountll(m->source.to_send[w]);
+	}
+	free(late);
+	m->stats.dirty_pages_last = dirty;
+	m->stats.bytes_remaining = dirty * PROTO_PAGE_SIZE;
+	m->status = MIGRATION_SWITCHOVER;
+	m->source.round++;
+	source_round_begin(m);
+}
+
+/* A round was handed to the channel: read the dirty log, then decide between another round,
+ * throttling the VM, switching over, or giving up. */
+static void source_round_end(struct migration *m, uint64_t now)
+{
+	struct machine *vm = &m->vm->machine;
+	uint64_t dirty = machine_dirty_log_read_and_clear(vm, m->source.to_send);
+	uint64_t previous = m->stats.dirty_pages_last;
+	uint64_t bandwidth = source_bandwidth_bps(m, now);
+	uint64_t per_page = PROTO_PAGE_SIZE + (PROTO_PAGE_SIZE / m->source.max_data + 1) *
+	                                              (MESSAGE_OVERHEAD + LINK_OVERHEAD);
+
+	m->stats.dirty_pages_last = dirty;
+	m->stats.bytes_remaining = dirty * PROTO_PAGE_SIZE;
+	m->stats.dirty_pages_rate = vm->stats.dirty_rate;
+	m->stats.bandwidth_bps = bandwidth;
+	m->stats.expected_downtime_ns =
+	        bandwidth == 0 ? UINT64_MAX
+	                       : (uint64_t)((double)(dirty * per_page) * 8.0 *
+	                                    (double)NS_PER_SECOND / (double)bandwidth);
+	/* Under the limit, one more round is still worth it while rounds at least halve the dirty
+	 * set and the downtime it would save is over a millisecond: the geometric tail costs a
+	 * few short rounds and takes the downtime far below the limit. */
+	uint64_t floor = m->source.params.downtime_limit_ns < MIGRATION_DOWNTIME_FLOOR
+	                         ? m->source.params.downtime_limit_ns
+	                         : MIGRATION_DOWNTIME_FLOOR;
+	bool halving = m->source.round == 0 ? dirty * 2 <= vm->nb_pages : dirty * 2 <= previous;
+	if (m->stats.expected_downtime_ns <= floor ||
+	    (m->stats.expected_downtime_ns <= m->source.params.downtime_limit_ns && !halving)) {
+		/* The VM runs on while the copies in flight are acknowledged: the pause then
+		 * covers only the last pages, not the window's round trip. */
+		m->source.draining = true;
+		return;
+	}
+	if (m->stats.expected_downtime_ns <= m->source.params.downtime_limit_ns) {
+		m->source.not_shrinking = 0;
+		m->source.round++;
+		source_round_begin(m);
+		return;
+	}
+	if (m->source.params.max_rounds != 0 &&
+	    m->source.round + 1 >= m->source.params.max_rounds) {
+		source_fail(m,
+		            "did not converge in %u rounds: %lu pages dirty, %.1f ms expected "
+		            "downtime over the %.1f ms limit",
+		            m->source.params.max_rounds, (unsigned long)dirty,
+		            (double)m->stats.expected_downtime_ns / 1e6,
+		            (double)m->source.params.downtime_limit_ns / 1e6);
+		return;
+	}
+	/* Auto-converge, as QEMU's: two rounds in a row that do not shrink the dirty set by a
+	 * tenth raise the throttle. */
+	if (m->source.round > 0 && dirty * 10 >= previous * 9) {
+		if (++m->source.not_shrinking >= 2 && m->source.params.auto_converge) {
+			m->source.not_shrinking = 0;
+			if (vm->throttle_percent >= MIGRATION_THROTTLE_MAX) {
+				source_fail(m,
+				            "does not converge even at %u%% throttle: %lu pages "
+				            "dirty, %.1f ms expected downtime over the %.1f ms "
+				            "limit",
+				            vm->throttle_percent, (unsigned long)dirty,
+				            (double)m->stats.expected_downtime_ns / 1e6,
+				            (double)m->source.params.downtime_limit_ns / 1e6);
+				return;
+			}
+			uint32_t throttle =
+			        vm->throttle_percent == 0
+			                ? MIGRATION_THROTTLE_FIRST
+			                : vm->throttle_percent + MIGRATION_THROTTLE_STEP;
+			if (throttle > MIGRATION_THROTTLE_MAX)
+				throttle = MIGRATION_THROTTLE_MAX;
+			vm->throttle_percent = throttle;
+			m->stats.throttle_percent = throttle;
+			MIG_LOG(INFO, "%u: %s: rounds do not shrink, throttle %u%%", m->id,
+			        m->vm_name, throttle);
+		}
+	} else {
+		m->source.not_shrinking = 0;
+	}
+	m->source.round++;
+	source_round_begin(m);
+}
+
+static void source_send_state(struct migration *m, uint64_t now)
+{
+	uint8_t blob[VM_STATE_MAX];
+	size_t len = machine_save_state(&m->vm->machine, blob);
+	struct proto_state state = {
+	        .memory_hash = rte_cpu_to_be_64(
+	                m->source.params.verify ? machine_memory_hash(&m->vm->machine) : 0),
+	        .final_round = rte_cpu_to_be_32(m->source.round),
+	        .verify = m->source.params.verify,
+	        .running = m->source.was_running,
+	};
+
+	if (channel_send(&m->channel, PROTO_STATE, &state, sizeof(state), blob, (uint16_t)len,
+	                 now) >= 0) {
+		m->source.state_sent = true;
+		m->last_handshake_ns = now;
+	}
+}
+
+void source_poll(struct migration *m, uint64_t now)
+{
+	if (m->status == MIGRATION_SETUP) {
+		if (now - m->stats.start_ns > MIGRATION_SETUP_TIMEOUT) {
+			if (!m->preflight.checks[MIGRATION_CHECK_REACHABLE].done)
+				preflight_record(m, MIGRATION_CHECK_REACHABLE, false, "an answer",
+				                 "no answer in %.0f s",
+				                 (double)MIGRATION_SETUP_TIMEOUT / 1e9);
+			source_fail(m, "the destination did not answer the handshake in %.0f s",
+			            (double)MIGRATION_SETUP_TIMEOUT / 1e9);
+			return;
+		}
+		if (now - m->last_handshake_ns >= MIGRATION_RESEND_NS) {
+			m->last_handshake_ns = now;
+			if (m->channel_ready) {
+				struct proto_auth auth;
+				proto_proof(m->source.params.key, m->source.params.key_len, "src",
+				            m->hello_nonce, m->challenge_nonce, m->session,
+				            auth.proof);
+				session_send(m, PROTO_AUTH, &auth, sizeof(auth));
+				m->preflight.auth_sent_ns = now;
+			} else {
+				session_send(m, PROTO_HELLO, &m->hello, sizeof(m->hello));
+				m->preflight.hello_sent_ns = now;
+			}
+		}
+		return;
+	}
+	channel_poll(&m->channel, now);
+	if (!channel_idle(&m->channel) && now - m->last_rx_ns > MIGRATION_PEER_TIMEOUT) {
+		source_fail(m, "the destination stopped answering (%.1f s without an ack)",
+		            (double)(now - m->last_rx_ns) / 1e9);
+		return;
+	}
+	if (m->status == MIGRATION_PREFLIGHT) {
+		preflight_poll(m, now);
+		return;
+	}
+	if (m->source.draining) {
+		if (channel_idle(&m->channel)) {
+			m->source.draining = false;
+			source_switchover(m, now);
+		}
+		return;
+	}
+	if (m->source.state_sent) {
+		if (!channel_idle(&m->channel))
+			return;
+		if (now - m->last_rx_ns > MIGRATION_PEER_TIMEOUT) {
+			source_fail(m, "no confirmation from the destination in %.1f s",
+			            (double)(now - m->last_rx_ns) / 1e9);
+			return;
+		}
+		/* The destination holds the state but its CONFIRM is late: a bare STATE makes
+		 * it confirm again. */
+		if (now - m->last_handshake_ns >= MIGRATION_RESEND_NS) {
+			struct proto_state nudge = {0};
+			m->last_handshake_ns = now;
+			session_send(m, PROTO_STATE, &nudge, sizeof(nudge));
+		}
+		return;
+	}
+	if (!source_send_round(m, now))
+		return;
+	if (m->status == MIGRATION_ACTIVE) {
+		source_round_end(m, now);
+		return;
+	}
+	/* The last round is out: the vCPU state goes once every page copy is acknowledged. */
+	if (channel_idle(&m->channel))
+		source_send_state(m, now);
+}
+
+static void source_on_challenge(struct migration *m, const struct proto_message *msg)
+{
+	struct proto_challenge challenge;
+	uint8_t expected[PROTO_MAC_LEN];
+
+	memcpy(&challenge, msg->body, sizeof(challenge));
+	if (m->channel_ready) /* the answer to a resent HELLO: AUTH goes again on its timer */
+		return;
+	if (proto_proof(m->source.params.key, m->source.params.key_len, "dst", m->hello_nonce,
+	                challenge.nonce, m->session, expected) < 0 ||
+	    !proto_proof_equal(expected, challenge.proof)) {
+		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
+		source_fail(m, "the destination could not prove the key (a different key file?)");
+		return;
+	}
+	memcpy(m->challenge_nonce, challenge.nonce, PROTO_NONCE_LEN);
+	uint64_t now_rx = session_now_ns(m->engine);
+	m->preflight.rtt_ns = now_rx - m->preflight.hello_sent_ns;
+	preflight_record(m, MIGRATION_CHECK_REACHABLE, true, "an answer", "answered in %.3f ms",
+	                 (double)m->preflight.rtt_ns / 1e6);
+	struct channel_config config = {
+	        .rate_bps = m->source.params.max_bandwidth_bps,
+	        .session = m->session,
+	        .overhead_bytes = LINK_OVERHEAD,
+	        .seal = session_seal,
+	        .seal_ctx = m,
+	};
+	uint64_t now = session_now_ns(m->engine);
+	if (session_seal_begin(m, m->source.params.key, m->source.params.key_len) < 0) {
+		source_fail(m, "cannot derive the session's data key");
+		return;
+	}
+	if (channel_init(&m->channel, &config, session_link_send, m, now) < 0) {
+		source_fail(m, "out of memory for the channel");
+		return;
+	}
+	m->channel_ready = true;
+	m->last_handshake_ns = 0; /* AUTH at once */
+	source_poll(m, now);
+}
+
+/* Round 0 copies everything: the log so far is moot, and starts afresh now. */
+void source_precopy_begin(struct migration *m, uint64_t now)
+{
+	struct machine *vm = &m->vm->machine;
+
+	m->source.to_send = malloc(machine_bitmap_words(vm) * sizeof(uint64_t));
+	if (m->source.to_send == NULL) {
+		source_fail(m, "out of memory for the dirty bitmap");
+		return;
+	}
+	machine_dirty_log_read_and_clear(vm, m->source.to_send);
+	memset(m->source.to_send, 0xff, machine_bitmap_words(vm) * sizeof(uint64_t));
+	if (vm->nb_pages % 64 != 0)
+		m->source.to_send[vm->nb_pages / 64] = (1ull << (vm->nb_pages % 64)) - 1;
+	m->status = MIGRATION_ACTIVE;
+	m->source.active_start_ns = now;
+	m->source.active_start_bytes = m->channel.stats.wire_bytes_sent;
+	m->source.round = 0;
+	source_round_begin(m);
+}
+
+static void source_on_confirm(struct migration *m, const struct proto_message *msg, uint64_t now)
+{
+	struct proto_confirm confirm;
+
+	if (m->status != MIGRATION_SWITCHOVER || !m->source.state_sent) {
+		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+		return;
+	}
+	memcpy(&confirm, msg->body, sizeof(confirm));
+	m->confirm_hash = rte_be_to_cpu_64(confirm.memory_hash);
+	m->stats.downtime_ns = now - m->source.pause_ns;
+	m->stats.bandwidth_bps = source_bandwidth_bps(m, now);
+	m->stats.bytes_remaining = 0;
+	source_end(m, MIGRATION_COMPLETED);
+}
+
+static void source_on_refuse(struct migration *m, const struct proto_message *msg)
+{
+	struct proto_refuse refuse;
+
+	memcpy(&refuse, msg->body, sizeof(refuse));
+	refuse.text[sizeof(refuse.text) - 1] = '\0';
+	m->source.refused = true;
+	preflight_record(m, MIGRATION_CHECK_ADMISSION, false, "admitted", "%s", refuse.text);
+	source_fail(m, "refused by the destination: %s (%s)",
+	            proto_refusal_name((enum proto_refusal)rte_be_to_cpu_32(refuse.reason)),
+	            refuse.text);
+}
+
+/* Datagrams to a source session's port. */
+static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_t *payload,
+                      uint16_t len, uint16_t dst_port)
+{
+	struct migration *m = ctx;
+	struct migration_engine *engine = m->engine;
+	struct proto_message msg;
+	uint64_t now = session_now_ns(engine);
+
+	(void)dst_port;
+	if (session_receive(engine, payload, len, &msg) != PROTO_OK)
+		return;
+	if (msg.session != m->session || !session_running(m)) {
+		session_count_drop(engine, MIGRATION_DROP_UNKNOWN_SESSION);
+		return;
+	}
+	if (src_ip != m->peer_ip || src_port != m->peer_port) {
+		session_count_drop(engine, MIGRATION_DROP_WRONG_PEER);
+		return;
+	}
+	m->last_rx_ns = now;
+	switch (msg.type) {
+	case PROTO_CHALLENGE:
+		if (m->status == MIGRATION_SETUP)
+			source_on_challenge(m, &msg);
+		else
+			session_count_drop(engine, MIGRATION_DROP_UNEXPECTED);
+		break;
+	case PROTO_ACCEPT:
+		preflight_on_accept(m, &msg, now);
+		break;
+	case PROTO_ACK:
+		if (m->channel_ready && m->status != MIGRATION_SETUP)
+			channel_on_ack(&m->channel, msg.body, now);
+		else
+			session_count_drop(engine, MIGRATION_DROP_UNEXPECTED);
+		break;
+	case PROTO_CONFIRM:
+		source_on_confirm(m, &msg, now);
+		break;
+	case PROTO_REFUSE:
+		source_on_refuse(m, &msg);
+		break;
+	default:
+		session_count_drop(engine, MIGRATION_DROP_UNEXPECTED);
+		break;
+	}
+}
+
+int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
+                 const struct migration_params *params)
+{
+	m->source.params = *params;
+	if (m->source.params.downtime_limit_ns == 0)
+		m->source.params.downtime_limit_ns = MIGRATION_DEFAULT_LIMIT;
+	if (m->source.params.rtt_limit_ns == 0)
+		m->source.params.rtt_limit_ns = MIGRATION_DEFAULT_RTT;
+	if (m->source.params.min_bandwidth_bps == 0)
+		m->source.params.min_bandwidth_bps = MIGRATION_DEFAULT_MIN_BW;
+	const struct netif *local = &vmk->netif;
+	char subnet[16];
+	preflight_record(m, MIGRATION_CHECK_SUBNET,
+	                 (local->ip & local->netmask) == (params->dst_ip & local->netmask), "same",
+	                 "%s/%u",
+	                 netif_format_ipv4(local->ip & local->netmask, subnet, sizeof(subnet)),
+	                 local->prefix_len);
+	m->vmk = vmk;
+	m->vm = vm;
+	m->peer_ip = params->dst_ip;
+	m->peer_port = params->dst_port;
+	m->source.max_data = source_page_bytes_per_message(vmk->netif.mtu);
+	m->source.was_running = vm->machine.state == MACHINE_RUNNING;
+	snprintf(m->vm_name, sizeof(m->vm_name), "%s", vm->machine.name);
+	int ret = -EADDRINUSE;
+	for (uint32_t port = EPHEMERAL_FIRST; port <= 65535 && ret == -EADDRINUSE; port++) {
+		ret = netif_udp_bind(&vmk->netif, (uint16_t)port, source_rx, m);
+		if (ret == 0)
+			m->local_port = (uint16_t)port;
+	}
+	uint8_t random[PROTO_NONCE_LEN] = {0};
+	if (ret == 0 && (proto_nonce(m->hello_nonce) < 0 || proto_nonce(random) < 0))
+		ret = -EIO;
+	memcpy(&m->session, random, sizeof(m->session));
+	if (ret < 0) {
+		session_set_reason(m, "no UDP port or no randomness on %s", vmk->name);
+		m->vm = NULL;
+		source_end(m, MIGRATION_FAILED);
+		return ret;
+	}
+	const struct netif *vnic = &vm->vnic.netif;
+	struct proto_hello *hello = &m->hello;
+	memcpy(hello->nonce, m->hello_nonce, PROTO_NONCE_LEN);
+	snprintf(hello->vm_name, sizeof(hello->vm_name), "%s", vm->machine.name);
+	snprintf(hello->portgroup, sizeof(hello->portgroup), "%s", vm->vnic.vport->portgroup->name);
+	memcpy(hello->mac, vnic->mac.addr_bytes, 6);
+	hello->prefix_len = vnic->prefix_len;
+	hello->ip = vnic->ip;
+	hello->memory_pages = rte_cpu_to_be_64(vm->machine.nb_pages);
+	hello->announce_rounds = rte_cpu_to_be_16((uint16_t)params->announce.rounds);
+	hello->announce_initial_ms =
+	        rte_cpu_to_be_16((uint16_t)(params->announce.initial_ns / 1000000));
+	hello->announce_step_ms = rte_cpu_to_be_16((uint16_t)(params->announce.step_ns / 1000000));
+	hello->announce_garp = params->announce.garp;
+	hello->flags = params->check_only ? PROTO_HELLO_CHECK_ONLY : 0;
+	m->last_handshake_ns = 0; /* HELLO on the first poll */
+	MIG_LOG(INFO, "%u: %s to %u.%u.%u.%u:%u from %s", m->id, m->vm_name,
+	        ((uint8_t *)&m->peer_ip)[0], ((uint8_t *)&m->peer_ip)[1],
+	        ((uint8_t *)&m->peer_ip)[2], ((uint8_t *)&m->peer_ip)[3], m->peer_port, vmk->name);
+	return 0;
+}

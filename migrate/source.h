@@ -1,0 +1,33 @@
+/* The source of a live migration, private to migrate/: the engine starts and polls it, the
+ * pre-flight check hands it over to the pre-copy. */
+#ifndef FERRY_MIGRATE_SOURCE_H
+#define FERRY_MIGRATE_SOURCE_H
+
+#include <stdint.h>
+
+#include "migrate/migration.h"
+
+struct iface;
+
+/* Fills a new source session for a VM from a vmk, binds its UDP port and prepares the HELLO,
+ * which leaves on the first poll. Returns 0 or a negative errno (the session is then ended). */
+int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
+                 const struct migration_params *params);
+
+/* Handshake, rounds, switchover and timeouts: one poll's worth. */
+void source_poll(struct migration *m, uint64_t now);
+
+/* Round 0 copies everything: the dirty log so far is moot, and starts afresh now. */
+void source_precopy_begin(struct migration *m, uint64_t now);
+
+/* Ends a source session. Before the destination took the vCPU state the VM runs here again;
+ * after, only the destination may run it, so it stays paused and the reason says so. */
+void source_end(struct migration *m, enum migration_status status);
+
+/* Ends it as failed, with the reason. */
+void source_fail(struct migration *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The largest page slice one message carries at an MTU (at least MIGRATION_MIN_MTU). */
+uint16_t source_page_bytes_per_message(uint16_t mtu);
+
+#endif
