@@ -214,14 +214,17 @@ int main(int argc, char **argv)
 				fprintf(stderr, " netif%u=%lu/%lu", r,
 				        (unsigned long)a.host.vmks[i]->netif.counters.drops[r],
 				        (unsigned long)b.host.vmks[i]->netif.counters.drops[r]);
-	for (unsigned int i = 0; i < a.host.ports.nb_ports; i++)
-		for (unsigned int r = 0; r < PORT_DROP_MAX; r++)
-			if (a.host.ports.ports[i]->counters.drops[r] +
-			    b.host.ports.ports[i]->counters.drops[r])
+	for (unsigned int i = 0; i < a.host.ports.nb_ports; i++) {
+		struct vswitch_drop_counter da[VSWITCH_PORT_DROP_COUNTERS];
+		struct vswitch_drop_counter db[VSWITCH_PORT_DROP_COUNTERS];
+		vswitch_port_drop_counters(a.host.ports.ports[i], da);
+		vswitch_port_drop_counters(b.host.ports.ports[i], db);
+		for (unsigned int r = 0; r < VSWITCH_PORT_DROP_COUNTERS; r++)
+			if (da[r].count + db[r].count)
 				fprintf(stderr, " %s:%s=%lu/%lu", a.host.ports.ports[i]->name,
-				        port_drop_names[r],
-				        (unsigned long)a.host.ports.ports[i]->counters.drops[r],
-				        (unsigned long)b.host.ports.ports[i]->counters.drops[r]);
+				        da[r].name, (unsigned long)da[r].count,
+				        (unsigned long)db[r].count);
+	}
 	fprintf(stderr, "\n");
 	double total_ms = (double)m.total_ns / 1e6;
 	double active_s = (double)(m.total_ns - s->setup_ns) / 1e9;

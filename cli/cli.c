@@ -1,18 +1,225 @@
 /* The command table, the tokenizer and the dispatcher shared by the socket and startup files. */
 #include "cli.h"
 
+#include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <rte_common.h>
+#include <rte_ether.h>
 #include <rte_log.h>
 
 static RTE_LOG_REGISTER(cli_logtype, ferry.cli, INFO);
 
 #define CLI_LOG(level, fmt, ...)                                                                   \
 	rte_log(RTE_LOG_##level, cli_logtype, "cli: " fmt "\n", ##__VA_ARGS__)
+
+int cli_arg_bool(const struct cli_args *args, const char *name, bool *value, struct reply *reply)
+{
+	const char *text = cli_arg(args, name);
+
+	if (text == NULL)
+		return 0;
+	if (strcmp(text, "on") == 0)
+		*value = true;
+	else if (strcmp(text, "off") == 0)
+		*value = false;
+	else
+		return reply_error(reply, -EINVAL, "%s: '%.32s' is not on or off", name, text);
+	return 0;
+}
+
+/* A dotted quad, strictly: inet_pton's own rules (no shorthand, no octal). */
+static int parse_ipv4(const char *text, uint32_t *ip)
+{
+	struct in_addr addr;
+
+	if (inet_pton(AF_INET, text, &addr) != 1)
+		return -EINVAL;
+	*ip = addr.s_addr;
+	return 0;
+}
+
+int cli_arg_ipv4(const struct cli_args *args, const char *name, uint32_t *ip, struct reply *reply)
+{
+	const char *text = cli_arg(args, name);
+
+	if (text != NULL && parse_ipv4(text, ip) < 0)
+		return reply_error(reply, -EINVAL, "%s: '%.32s' is not an IPv4 address", name,
+		                   text);
+	return 0;
+}
+
+int cli_arg_ipv4_prefix(const struct cli_args *args, const char *name, const char *netmask_name,
+                        uint32_t *ip, uint8_t *prefix_len, struct reply *reply)
+{
+	const char *given = cli_arg(args, name);
+	const char *netmask = netmask_name != NULL ? cli_arg(args, netmask_name) : NULL;
+	const char *forms =
+	        netmask_name != NULL ? "A.B.C.D/N, or A.B.C.D netmask W.X.Y.Z" : "A.B.C.D/N";
+	char text[32];
+
+	if (given == NULL) {
+		if (netmask != NULL)
+			return reply_error(reply, -EINVAL, "%s goes with %s", netmask_name, name);
+		return 0;
+	}
+	snprintf(text, sizeof(text), "%s", given);
+	char *slash = strchr(text, '/');
+	uint8_t prefix;
+	if (slash != NULL) {
+		char *end;
+		long n = strtol(slash + 1, &end, 10);
+		*slash = '\0';
+		if (netmask != NULL || *end != '\0' || slash[1] == '\0' || n < 1 || n > 32)
+			return reply_error(reply, -EINVAL, "%s: '%.32s': give %s", name, given,
+			                   forms);
+		prefix = (uint8_t)n;
+	} else {
+		uint32_t mask;
+		if (netmask == NULL || parse_ipv4(netmask, &mask) < 0)
+			return reply_error(reply, -EINVAL, "%s: '%.32s': give %s", name, given,
+			                   forms);
+		uint32_t host_mask = ntohl(mask);
+		/* A netmask is ones then zeros. */
+		if (host_mask == 0 || (~host_mask & (~host_mask + 1)) != 0)
+			return reply_error(reply, -EINVAL, "%s: '%.32s' is not a netmask",
+			                   netmask_name, netmask);
+		prefix = (uint8_t)__builtin_popcount(host_mask);
+	}
+	uint32_t address;
+	if (parse_ipv4(text, &address) < 0 || address == 0)
+		return reply_error(reply, -EINVAL, "%s: '%.32s' is not an IPv4 address", name,
+		                   text);
+	*ip = address;
+	*prefix_len = prefix;
+	return 0;
+}
+
+int cli_arg_mac(const struct cli_args *args, const char *name, bool unicast,
+                struct rte_ether_addr *mac, struct reply *reply)
+{
+	const char *text = cli_arg(args, name);
+	struct rte_ether_addr parsed;
+
+	if (text == NULL)
+		return 0;
+	if (rte_ether_unformat_addr(text, &parsed) < 0 ||
+	    (unicast && (!rte_is_unicast_ether_addr(&parsed) || rte_is_zero_ether_addr(&parsed))))
+		return reply_error(reply, -EINVAL, "%s: '%.32s' is not a %sMAC address", name, text,
+		                   unicast ? "unicast " : "");
+	*mac = parsed;
+	return 0;
+}
+
+int cli_parse_rate(const char *text, uint64_t *bps)
+{
+	static const struct {
+		char suffix;
+		double scale;
+	} units[] = {{'k', 1e3}, {'m', 1e6}, {'g', 1e9}};
+	char *end;
+	double value = strtod(text, &end);
+	double scale = 1;
+
+	if (end == text || !(value >= 0) || value > 1e15)
+		return -EINVAL;
+	for (unsigned int i = 0; i < RTE_DIM(units); i++) {
+		if (tolower((unsigned char)*end) == units[i].suffix) {
+			scale = units[i].scale;
+			end++;
+			break;
+		}
+	}
+	if (strcasecmp(end, "bit") == 0 || strcasecmp(end, "bps") == 0)
+		end += 3;
+	if (*end != '\0')
+		return -EINVAL;
+	*bps = (uint64_t)(value * scale);
+	return 0;
+}
+
+int cli_arg_rate(const struct cli_args *args, const char *name, uint64_t min, uint64_t *bps,
+                 struct reply *reply)
+{
+	const char *text = cli_arg(args, name);
+	uint64_t value;
+
+	if (text == NULL)
+		return 0;
+	if (cli_parse_rate(text, &value) < 0 || value < min)
+		return reply_error(reply, -EINVAL,
+		                   "%s: '%.32s' is not a rate of at least %lu bit/s (e.g. 1G, "
+		                   "500M, 10k)",
+		                   name, text, (unsigned long)min);
+	*bps = value;
+	return 0;
+}
+
+int cli_parse_ms(const char *text, uint64_t *ns)
+{
+	char *end;
+	double value = strtod(text, &end);
+
+	if (end == text || (*end != '\0' && strcmp(end, "ms") != 0) || !(value >= 0) ||
+	    value > 60000)
+		return -EINVAL;
+	*ns = (uint64_t)(value * 1e6);
+	return 0;
+}
+
+int cli_arg_ms(const struct cli_args *args, const char *name, uint64_t min_ns, uint64_t *ns,
+               struct reply *reply)
+{
+	const char *text = cli_arg(args, name);
+	uint64_t value;
+
+	if (text == NULL)
+		return 0;
+	if (cli_parse_ms(text, &value) < 0 || value < min_ns)
+		return reply_error(reply, -EINVAL,
+		                   "%s: '%.32s' is not a number of milliseconds from %g to 60000",
+		                   name, text, (double)min_ns / 1e6);
+	*ns = value;
+	return 0;
+}
+
+int cli_arg_seconds(const struct cli_args *args, const char *name, double min, double max,
+                    uint64_t *ns, struct reply *reply)
+{
+	const char *text = cli_arg(args, name);
+	char *end;
+
+	if (text == NULL)
+		return 0;
+	double seconds = strtod(text, &end);
+	if (*text == '\0' || *end != '\0' || !(seconds >= min && seconds <= max))
+		return reply_error(reply, -EINVAL,
+		                   "%s: '%.32s' is not a number of seconds from %g to %g", name,
+		                   text, min, max);
+	*ns = (uint64_t)(seconds * 1e9);
+	return 0;
+}
+
+int cli_arg_percent(const struct cli_args *args, const char *name, uint32_t *ppm,
+                    struct reply *reply)
+{
+	const char *text = cli_arg(args, name);
+	char *end;
+
+	if (text == NULL)
+		return 0;
+	double value = strtod(text, &end);
+	if (end == text || (*end != '\0' && strcmp(end, "%") != 0) || !(value >= 0) || value > 100)
+		return reply_error(reply, -EINVAL, "%s: '%.32s' is not a percentage from 0 to 100",
+		                   name, text);
+	*ppm = (uint32_t)(value * 1e4 + 0.5);
+	return 0;
+}
 
 static int cli_help(void *ctx, const struct cli_args *args, struct reply *reply);
 static int cli_output(void *ctx, const struct cli_args *args, struct reply *reply);

@@ -23,23 +23,15 @@ struct pktpool_set;
 #define PORT_DEFAULT_TX_DESC 512
 #define PORT_DEFAULT_MTU     1500
 
-/* Every reason a frame is dropped, in one table: the enum, the counter names, the help text and
- * the side all come from here (X(enum suffix, name, description, side)). An rx drop is counted
- * on the port the frame came in on, a tx drop on the port it was to leave by. */
+/* The reasons a port itself drops a frame, in one table: the enum, the counter names, the help
+ * text and the side all come from here (X(enum suffix, name, description, side)). The layer a
+ * port is attached to counts its own reasons in upper_drops and names them (the vswitch's). */
 #define PORT_DROP_REASONS(X)                                                                       \
-	X(RUNT, "runt", "frame shorter than an Ethernet header", RX)                               \
-	X(VLAN_TRUNCATED, "vlan_truncated", "802.1Q tag cut short", RX)                            \
-	X(OVERSIZE, "oversize", "frame larger than the port's MTU", RX)                            \
-	X(VLAN_NOT_CARRIED, "vlan_not_carried", "VLAN not carried by the port", RX)                \
-	X(NO_PORTGROUP, "no_portgroup", "port is in no port group", RX)                            \
-	X(SAME_PORT, "same_port", "destination is the port the frame came in on", RX)              \
-	X(UPLINK_TO_UPLINK, "uplink_to_uplink", "never from one uplink to another", RX)            \
-	X(NO_DESTINATION, "no_destination", "no other port to send the frame to", RX)              \
-	X(NO_MBUF, "no_mbuf", "no buffer for a copy of the frame", RX)                             \
-	X(TX_OVERSIZE, "tx_oversize", "frame larger than the output port's MTU", TX)               \
 	X(IMPAIR_LOSS, "impair_loss", "lost by link emulation", TX)                                \
 	X(IMPAIR_QUEUE_FULL, "impair_queue_full", "link emulation queue full", TX)                 \
 	X(TX_FULL, "tx_full", "transmit queue full", TX)
+
+#define PORT_UPPER_DROPS 16 /* drop counters the layer above a port may use */
 
 enum port_drop_side { PORT_DROP_SIDE_RX, PORT_DROP_SIDE_TX };
 
@@ -56,6 +48,7 @@ struct port_counters {
 	uint64_t rx_bytes;
 	uint64_t tx_packets;
 	uint64_t tx_bytes;
+	uint64_t upper_drops[PORT_UPPER_DROPS]; /* counted and named by the layer above */
 	uint64_t drops[PORT_DROP_MAX];
 };
 

@@ -14,15 +14,7 @@
 #include "dataplane/impair.h"
 #include "cli/cli.h"
 #include "host/host.h"
-
-static struct port *find_port(struct host *host, const char *name, struct reply *reply)
-{
-	struct port *port = port_table_find(&host->ports, name);
-
-	if (port == NULL)
-		reply_error(reply, -ENOENT, "no port named '%.64s' (see 'show ports')", name);
-	return port;
-}
+#include "lookup.h"
 
 static int cmd_show_version(void *ctx, const struct cli_args *args, struct reply *reply)
 {
@@ -73,15 +65,17 @@ static int cmd_show_ports(void *ctx, const struct cli_args *args, struct reply *
 
 static int cmd_show_port_stats(void *ctx, const struct cli_args *args, struct reply *reply)
 {
-	struct port *port = find_port(ctx, cli_arg(args, "name"), reply);
+	struct port *port = lookup_port(ctx, cli_arg(args, "name"), reply);
 	struct port_hw_stats hw;
 
 	if (port == NULL)
 		return -ENOENT;
 	const struct port_counters *c = &port->counters;
+	struct vswitch_drop_counter counters[VSWITCH_PORT_DROP_COUNTERS];
 	uint64_t drops[2] = {0, 0};
-	for (unsigned int r = 0; r < PORT_DROP_MAX; r++)
-		drops[port_drop_sides[r]] += c->drops[r];
+	vswitch_port_drop_counters(port, counters);
+	for (unsigned int r = 0; r < VSWITCH_PORT_DROP_COUNTERS; r++)
+		drops[counters[r].side] += counters[r].count;
 
 	reply_str(reply, "port", "%s", port->name);
 	reply_u64(reply, "rx_packets", c->rx_packets);
@@ -92,8 +86,8 @@ static int cmd_show_port_stats(void *ctx, const struct cli_args *args, struct re
 	reply_u64(reply, "rx_drops", drops[PORT_DROP_SIDE_RX]);
 	reply_u64(reply, "tx_drops", drops[PORT_DROP_SIDE_TX]);
 	reply_object_begin(reply, "drops_by_reason");
-	for (unsigned int r = 0; r < PORT_DROP_MAX; r++)
-		reply_u64(reply, port_drop_names[r], c->drops[r]);
+	for (unsigned int r = 0; r < VSWITCH_PORT_DROP_COUNTERS; r++)
+		reply_u64(reply, counters[r].name, counters[r].count);
 	reply_object_end(reply);
 	if (port_get_hw_stats(port, &hw) == 0) {
 		reply_object_begin(reply, "device");
@@ -112,7 +106,7 @@ static int cmd_show_port_stats(void *ctx, const struct cli_args *args, struct re
 
 static int cmd_clear_port_stats(void *ctx, const struct cli_args *args, struct reply *reply)
 {
-	struct port *port = find_port(ctx, cli_arg(args, "name"), reply);
+	struct port *port = lookup_port(ctx, cli_arg(args, "name"), reply);
 
 	if (port == NULL)
 		return -ENOENT;
@@ -146,11 +140,9 @@ static int resolve_placement(struct host *host, const struct cli_args *args,
 		return reply_error(reply, -EINVAL, "unknown role '%.32s' (uplink, vnic or vmk)",
 		                   role);
 	if (vswitch != NULL) {
-		place->vswitch = vswitch_find(&host->vswitches, vswitch);
+		place->vswitch = lookup_vswitch(host, vswitch, reply);
 		if (place->vswitch == NULL)
-			return reply_error(reply, -ENOENT,
-			                   "no vswitch named '%.64s' (see 'show vswitches')",
-			                   vswitch);
+			return -ENOENT;
 	}
 	if (place->role == VSWITCH_ROLE_UPLINK) {
 		if (portgroup != NULL)
@@ -165,11 +157,9 @@ static int resolve_placement(struct host *host, const struct cli_args *args,
 	}
 	if (portgroup == NULL)
 		return reply_error(reply, -EINVAL, "a %s port needs a portgroup", role);
-	place->portgroup = vswitch_portgroup_find(&host->vswitches, portgroup);
+	place->portgroup = lookup_portgroup(host, portgroup, reply);
 	if (place->portgroup == NULL)
-		return reply_error(reply, -ENOENT,
-		                   "no port group named '%.64s' (see 'show portgroups')",
-		                   portgroup);
+		return -ENOENT;
 	if (place->vswitch != NULL && place->vswitch != place->portgroup->vswitch)
 		return reply_error(reply, -EXDEV, "port group '%s' is on %s, not %s",
 		                   place->portgroup->name, place->portgroup->vswitch->name,
@@ -232,7 +222,7 @@ static int cmd_port_add(void *ctx, const struct cli_args *args, struct reply *re
 static int cmd_port_del(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
-	struct port *port = find_port(host, cli_arg(args, "name"), reply);
+	struct port *port = lookup_port(host, cli_arg(args, "name"), reply);
 
 	if (port == NULL)
 		return -ENOENT;
@@ -377,94 +367,23 @@ static int cmd_log_level(void *ctx, const struct cli_args *args, struct reply *r
 	return 0;
 }
 
-/* "1g", "100m", "2.5gbit", "10k", or plain bits per second. */
-int commands_parse_rate(const char *text, uint64_t *bps)
-{
-	char *end;
-	double value = strtod(text, &end);
-	double scale = 1;
-
-	if (end == text || value < 0)
-		return -EINVAL;
-	switch (*end) {
-	case 'k':
-	case 'K':
-		scale = 1e3;
-		end++;
-		break;
-	case 'm':
-	case 'M':
-		scale = 1e6;
-		end++;
-		break;
-	case 'g':
-	case 'G':
-		scale = 1e9;
-		end++;
-		break;
-	default:
-		break;
-	}
-	if (strcasecmp(end, "bit") == 0 || strcasecmp(end, "bps") == 0)
-		end += 3;
-	if (*end != '\0')
-		return -EINVAL;
-	*bps = (uint64_t)(value * scale);
-	return 0;
-}
-
-/* "0.5%" or "0.5": parts per million. */
-static int parse_percent(const char *text, uint32_t *ppm)
-{
-	char *end;
-	double value = strtod(text, &end);
-
-	if (end == text || (*end != '\0' && strcmp(end, "%") != 0) || value < 0 || value > 100)
-		return -EINVAL;
-	*ppm = (uint32_t)(value * 1e4 + 0.5);
-	return 0;
-}
-
-/* Milliseconds, decimals allowed. */
-int commands_parse_ms(const char *text, uint64_t *ns)
-{
-	char *end;
-	double value = strtod(text, &end);
-
-	if (end == text || (*end != '\0' && strcmp(end, "ms") != 0) || value < 0 || value > 60000)
-		return -EINVAL;
-	*ns = (uint64_t)(value * 1e6);
-	return 0;
-}
-
 static int cmd_port_set_impair(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
-	struct port *port = find_port(host, cli_arg(args, "name"), reply);
+	struct port *port = lookup_port(host, cli_arg(args, "name"), reply);
 	struct impair_config config = {.seed = 1};
-	const char *v;
 	char text[160];
 
 	if (port == NULL)
 		return -ENOENT;
 	if (cli_arg(args, "off") == NULL) {
-		if ((v = cli_arg(args, "rate")) != NULL &&
-		    commands_parse_rate(v, &config.rate_bps) < 0)
-			return reply_error(reply, -EINVAL, "rate: '%.32s' (say 1g, 100m, 10k)", v);
-		if ((v = cli_arg(args, "delay")) != NULL &&
-		    commands_parse_ms(v, &config.delay_ns) < 0)
-			return reply_error(reply, -EINVAL, "delay: '%.32s' (milliseconds)", v);
-		if ((v = cli_arg(args, "jitter")) != NULL &&
-		    commands_parse_ms(v, &config.jitter_ns) < 0)
-			return reply_error(reply, -EINVAL, "jitter: '%.32s' (milliseconds)", v);
-		if ((v = cli_arg(args, "loss")) != NULL && parse_percent(v, &config.loss_ppm) < 0)
-			return reply_error(reply, -EINVAL, "loss: '%.32s' (0-100%%)", v);
-		if ((v = cli_arg(args, "dup")) != NULL && parse_percent(v, &config.dup_ppm) < 0)
-			return reply_error(reply, -EINVAL, "dup: '%.32s' (0-100%%)", v);
-		if ((v = cli_arg(args, "reorder")) != NULL &&
-		    parse_percent(v, &config.reorder_ppm) < 0)
-			return reply_error(reply, -EINVAL, "reorder: '%.32s' (0-100%%)", v);
-		if (cli_arg_u64(args, "seed", 1, UINT64_MAX, &config.seed, reply) < 0)
+		if (cli_arg_rate(args, "rate", 0, &config.rate_bps, reply) < 0 ||
+		    cli_arg_ms(args, "delay", 0, &config.delay_ns, reply) < 0 ||
+		    cli_arg_ms(args, "jitter", 0, &config.jitter_ns, reply) < 0 ||
+		    cli_arg_percent(args, "loss", &config.loss_ppm, reply) < 0 ||
+		    cli_arg_percent(args, "dup", &config.dup_ppm, reply) < 0 ||
+		    cli_arg_percent(args, "reorder", &config.reorder_ppm, reply) < 0 ||
+		    cli_arg_u64(args, "seed", 1, UINT64_MAX, &config.seed, reply) < 0)
 			return -EINVAL;
 		if (config.jitter_ns > config.delay_ns)
 			return reply_error(reply, -EINVAL, "jitter is at most the delay");

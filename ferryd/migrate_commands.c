@@ -7,20 +7,9 @@
 #include <string.h>
 #include <time.h>
 
-#include <rte_ethdev.h>
-
-#include "daemon_commands.h"
 #include "cli/cli.h"
 #include "host/host.h"
-
-static struct iface *find_vmk(struct host *host, const char *name, struct reply *reply)
-{
-	struct iface *vmk = host_vmk_find(host, name);
-
-	if (vmk == NULL)
-		reply_error(reply, -ENOENT, "no vmk named '%.32s' (see 'show vmk')", name);
-	return vmk;
-}
+#include "lookup.h"
 
 static int load_key(const char *path, uint8_t *key, uint16_t *len, struct reply *reply)
 {
@@ -38,7 +27,7 @@ static int load_key(const char *path, uint8_t *key, uint16_t *len, struct reply 
 static int cmd_migrate_listen(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
-	struct iface *vmk = find_vmk(host, cli_arg(args, "vmk"), reply);
+	struct iface *vmk = lookup_vmk(host, cli_arg(args, "vmk"), reply);
 	uint64_t port = PROTO_DEFAULT_PORT;
 	uint8_t key[MIGRATION_KEY_MAX];
 	uint16_t key_len;
@@ -64,55 +53,13 @@ static int cmd_migrate_listen(void *ctx, const struct cli_args *args, struct rep
 static int cmd_migrate_unlisten(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
-	struct iface *vmk = find_vmk(host, cli_arg(args, "vmk"), reply);
+	struct iface *vmk = lookup_vmk(host, cli_arg(args, "vmk"), reply);
 
 	if (vmk == NULL)
 		return -ENOENT;
 	if (migration_unlisten(&host->migrations, vmk) < 0)
 		return reply_error(reply, -ENOENT, "%s does not listen for migrations", vmk->name);
 	return 0;
-}
-
-/* The vMotion link's speed: the fastest uplink of the vmk's vswitch, 0 if none says. */
-static uint64_t vmk_link_speed_bps(const struct iface *vmk)
-{
-	const struct vswitch *vswitch = vmk->vport->vswitch;
-	uint64_t best = 0;
-
-	for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
-		const struct vswitch_port *vport = vswitch->slots[vswitch->order[i]];
-		struct rte_eth_link link;
-		if (vport == NULL || vport->role != VSWITCH_ROLE_UPLINK ||
-		    rte_eth_link_get_nowait(vport->port->port_id, &link) < 0)
-			continue;
-		if (link.link_speed != RTE_ETH_SPEED_NUM_NONE &&
-		    link.link_speed != RTE_ETH_SPEED_NUM_UNKNOWN &&
-		    (uint64_t)link.link_speed * 1000000 > best)
-			best = (uint64_t)link.link_speed * 1000000;
-	}
-	return best;
-}
-
-/* The vmk whose subnet holds the destination, as ESXi picks the vMotion interface. */
-static struct iface *vmk_for(struct host *host, uint32_t ip)
-{
-	for (unsigned int i = 0; i < host->nb_vmks; i++) {
-		const struct netif *n = &host->vmks[i]->netif;
-		if ((n->ip & n->netmask) == (ip & n->netmask))
-			return host->vmks[i];
-	}
-	return NULL;
-}
-
-static bool parse_on_off(const char *text, bool *value)
-{
-	if (strcmp(text, "on") == 0)
-		*value = true;
-	else if (strcmp(text, "off") == 0)
-		*value = false;
-	else
-		return false;
-	return true;
 }
 
 /* "rounds,initial-ms,step-ms", e.g. QEMU's "5,50,100"; rounds 0 sends none. */
@@ -139,55 +86,39 @@ static int parse_start(struct host *host, const struct cli_args *args,
 	memset(params, 0, sizeof(*params));
 	params->auto_converge = true;
 	announce_config_default(&params->announce);
-	if (netif_parse_ipv4(cli_arg(args, "ip"), &params->dst_ip) < 0)
-		return reply_error(reply, -EINVAL, "'%.32s' is not an IPv4 address",
-		                   cli_arg(args, "ip"));
-	if (cli_arg_u64(args, "port", 1, 65535, &port, reply) < 0 ||
-	    cli_arg_u64(args, "max-rounds", 1, 1000000, &rounds, reply) < 0)
+	if (cli_arg_ipv4(args, "ip", &params->dst_ip, reply) < 0 ||
+	    cli_arg_u64(args, "port", 1, 65535, &port, reply) < 0 ||
+	    cli_arg_u64(args, "max-rounds", 1, 1000000, &rounds, reply) < 0 ||
+	    cli_arg_ms(args, "downtime-limit", 1000000, &params->downtime_limit_ns, reply) < 0 ||
+	    cli_arg_bool(args, "verify", &params->verify, reply) < 0 ||
+	    cli_arg_bool(args, "auto-converge", &params->auto_converge, reply) < 0 ||
+	    cli_arg_ms(args, "rtt-limit", 1, &params->rtt_limit_ns, reply) < 0 ||
+	    cli_arg_rate(args, "min-bandwidth", 1, &params->min_bandwidth_bps, reply) < 0)
 		return -EINVAL;
 	params->dst_port = (uint16_t)port;
 	params->max_rounds = (uint32_t)rounds;
-	if (load_key(cli_arg(args, "file"), params->key, &params->key_len, reply) < 0)
-		return -EINVAL;
-	if ((v = cli_arg(args, "downtime-limit")) != NULL &&
-	    (commands_parse_ms(v, &params->downtime_limit_ns) < 0 ||
-	     params->downtime_limit_ns < 1000000))
-		return reply_error(reply, -EINVAL, "downtime-limit: '%.32s' (1 to 60000 ms)", v);
-	if ((v = cli_arg(args, "verify")) != NULL && !parse_on_off(v, &params->verify))
-		return reply_error(reply, -EINVAL, "verify: on or off");
-	if ((v = cli_arg(args, "auto-converge")) != NULL &&
-	    !parse_on_off(v, &params->auto_converge))
-		return reply_error(reply, -EINVAL, "auto-converge: on or off");
 	if ((v = cli_arg(args, "announce")) != NULL && !parse_schedule(v, &params->announce))
 		return reply_error(reply, -EINVAL,
 		                   "announce: '%.32s' (rounds,initial-ms,step-ms, e.g. 5,50,100)",
 		                   v);
 	params->announce.garp = cli_arg(args, "garp") != NULL;
 	params->force = cli_arg(args, "force") != NULL;
-	if ((v = cli_arg(args, "rtt-limit")) != NULL &&
-	    (commands_parse_ms(v, &params->rtt_limit_ns) < 0 || params->rtt_limit_ns == 0))
-		return reply_error(reply, -EINVAL, "rtt-limit: '%.32s' (milliseconds, e.g. 5)", v);
-	if ((v = cli_arg(args, "min-bandwidth")) != NULL &&
-	    (commands_parse_rate(v, &params->min_bandwidth_bps) < 0 ||
-	     params->min_bandwidth_bps == 0))
-		return reply_error(reply, -EINVAL, "min-bandwidth: '%.32s' (e.g. 622M, 1G)", v);
-	*vmk = cli_arg(args, "vmk") != NULL ? find_vmk(host, cli_arg(args, "vmk"), reply)
-	                                    : vmk_for(host, params->dst_ip);
+	*vmk = cli_arg(args, "vmk") != NULL ? lookup_vmk(host, cli_arg(args, "vmk"), reply)
+	                                    : host_vmk_on_subnet(host, params->dst_ip);
 	if (*vmk == NULL)
 		return reply_failed(reply) ? -ENOENT
 		                           : reply_error(reply, -ENETUNREACH,
 		                                         "no vmk on the subnet of %.32s (give vmk)",
 		                                         cli_arg(args, "ip"));
-	if ((v = cli_arg(args, "max-bandwidth")) != NULL) {
-		if (strcmp(v, "unlimited") != 0 &&
-		    (commands_parse_rate(v, &params->max_bandwidth_bps) < 0 ||
-		     params->max_bandwidth_bps < 1000000))
-			return reply_error(reply, -EINVAL,
-			                   "max-bandwidth: '%.32s' (e.g. 1G, 10G, 500M, unlimited)",
-			                   v);
-	} else {
-		params->max_bandwidth_bps = vmk_link_speed_bps(*vmk);
-	}
+	v = cli_arg(args, "max-bandwidth");
+	if (v == NULL)
+		params->max_bandwidth_bps = vswitch_uplink_speed_bps((*vmk)->vport->vswitch);
+	else if (strcmp(v, "unlimited") != 0 && cli_arg_rate(args, "max-bandwidth", 1000000,
+	                                                     &params->max_bandwidth_bps, reply) < 0)
+		return -EINVAL;
+	/* The key last: nothing else can fail after it is read. */
+	if (load_key(cli_arg(args, "file"), params->key, &params->key_len, reply) < 0)
+		return -EINVAL;
 	return 0;
 }
 
@@ -280,11 +211,10 @@ static int start_session(struct host *host, const struct cli_args *args, bool ch
 {
 	struct migration_params params;
 	struct iface *vmk = NULL;
-	struct vm *vm = host_vm_find(host, cli_arg(args, "vm"));
+	struct vm *vm = lookup_vm(host, cli_arg(args, "vm"), reply);
 
 	if (vm == NULL)
-		return reply_error(reply, -ENOENT, "no VM named '%.32s' (see 'vm list')",
-		                   cli_arg(args, "vm"));
+		return -ENOENT;
 	if (parse_start(host, args, &params, &vmk, reply) < 0)
 		return -EINVAL;
 	if (check_only) {

@@ -10,20 +10,12 @@
 
 #include "cli/cli.h"
 #include "host/host.h"
-
-static struct vm *find_vm(struct host *host, const char *name, struct reply *reply)
-{
-	struct vm *vm = host_vm_find(host, name);
-
-	if (vm == NULL && reply != NULL)
-		reply_error(reply, -ENOENT, "no VM named '%.32s' (see 'vm list')", name);
-	return vm;
-}
+#include "lookup.h"
 
 /* A VM no migration holds: pause, resume and destroy leave a migrating one to the engine. */
 static struct vm *find_idle_vm(struct host *host, const char *name, struct reply *reply)
 {
-	struct vm *vm = find_vm(host, name, reply);
+	struct vm *vm = lookup_vm(host, name, reply);
 
 	if (vm != NULL && migration_vm_busy(&host->migrations, vm)) {
 		reply_error(reply, -EBUSY, "VM '%s' is migrating (see 'migrate status')",
@@ -38,48 +30,33 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 	struct host *host = ctx;
 	struct vm_config config = {.name = cli_arg(args, "name")};
 	uint64_t memory_mb = 0;
-	char text[32];
 
 	if (strlen(config.name) >= VM_NAME_MAX)
 		return reply_error(reply, -ENAMETOOLONG, "name too long (at most %d bytes)",
 		                   VM_NAME_MAX - 1);
-	if (find_vm(host, config.name, NULL) != NULL)
+	if (host_vm_find(host, config.name) != NULL)
 		return reply_error(reply, -EEXIST, "VM '%s' exists already", config.name);
 	if (host->nb_vms == HOST_MAX_VMS)
 		return reply_error(reply, -ENOSPC, "at most %d VMs", HOST_MAX_VMS);
 	if (cli_arg_u64(args, "mib", 1, VM_MAX_MEMORY_MB, &memory_mb, reply) < 0)
 		return -EINVAL;
 	config.memory_mb = memory_mb;
-	if (rte_ether_unformat_addr(cli_arg(args, "mac"), &config.mac) < 0 ||
-	    !rte_is_unicast_ether_addr(&config.mac) || rte_is_zero_ether_addr(&config.mac))
-		return reply_error(reply, -EINVAL, "'%.32s' is not a unicast MAC address",
-		                   cli_arg(args, "mac"));
-	snprintf(text, sizeof(text), "%s", cli_arg(args, "address"));
-	char *slash = strchr(text, '/');
-	char *end = NULL;
-	long prefix = slash != NULL ? strtol(slash + 1, &end, 10) : -1;
-	if (slash != NULL)
-		*slash = '\0';
-	if (slash == NULL || *end != '\0' || prefix < 1 || prefix > 32 ||
-	    netif_parse_ipv4(text, &config.ip) < 0)
-		return reply_error(reply, -EINVAL, "ip: '%.32s' (give A.B.C.D/N)",
-		                   cli_arg(args, "address"));
-	config.prefix_len = (uint8_t)prefix;
+	if (cli_arg_mac(args, "mac", true, &config.mac, reply) < 0 ||
+	    cli_arg_ipv4_prefix(args, "address", NULL, &config.ip, &config.prefix_len, reply) < 0)
+		return -EINVAL;
 	const char *spec = cli_arg(args, "workload");
 	if (vm_workload_parse(spec != NULL ? spec : "uniform,rate=1000", &config.workload) < 0)
 		return reply_error(reply, -EINVAL,
 		                   "workload: '%.64s' (uniform|hotcold|sequential[,rate=N|max]"
 		                   "[,ws=PAGES][,seed=N][,fill=PERCENT])",
 		                   spec);
-	for (unsigned int i = 0; i < host->nb_vms; i++)
-		if (rte_is_same_ether_addr(&host->vms[i]->vnic.netif.mac, &config.mac))
-			return reply_error(reply, -EEXIST, "VM '%s' has that MAC already",
-			                   host->vms[i]->machine.name);
-	struct vswitch_portgroup *pg =
-	        vswitch_portgroup_find(&host->vswitches, cli_arg(args, "portgroup"));
+	const struct vm *same_mac = host_vm_find_mac(host, &config.mac);
+	if (same_mac != NULL)
+		return reply_error(reply, -EEXIST, "VM '%s' has that MAC already",
+		                   same_mac->machine.name);
+	struct vswitch_portgroup *pg = lookup_portgroup(host, cli_arg(args, "portgroup"), reply);
 	if (pg == NULL)
-		return reply_error(reply, -ENOENT, "no port group named '%.64s'",
-		                   cli_arg(args, "portgroup"));
+		return -ENOENT;
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (vm == NULL)
 		return reply_error(reply, -ENOMEM, "out of memory");
@@ -89,7 +66,7 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 		return reply_error(reply, ret, "cannot create VM '%s': %s", config.name,
 		                   strerror(-ret));
 	}
-	host->vms[host->nb_vms++] = vm;
+	host_vm_add(host, vm); /* room was checked above */
 	/* Created and started, as `vim-cmd vmsvc/power.on` would follow the registration. */
 	vm_resume(vm);
 	/* A vm that boots says where it is, as an OS's gratuitous ARP does. */
@@ -154,7 +131,7 @@ static int cmd_vm_list(void *ctx, const struct cli_args *args, struct reply *rep
 
 static int cmd_vm_show(void *ctx, const struct cli_args *args, struct reply *reply)
 {
-	struct vm *g = find_vm(ctx, cli_arg(args, "name"), reply);
+	struct vm *g = lookup_vm(ctx, cli_arg(args, "name"), reply);
 
 	if (g == NULL)
 		return -ENOENT;
@@ -196,7 +173,7 @@ static int cmd_vm_destroy(void *ctx, const struct cli_args *args, struct reply *
 static int cmd_vm_announce(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
-	struct vm *g = find_vm(host, cli_arg(args, "name"), reply);
+	struct vm *g = lookup_vm(host, cli_arg(args, "name"), reply);
 	struct announce_config config;
 	uint64_t rounds, initial, step;
 

@@ -11,50 +11,7 @@
 
 #include "cli/cli.h"
 #include "host/host.h"
-
-static struct iface *find_vmk(struct host *host, const char *name, struct reply *reply)
-{
-	struct iface *vmk = host_vmk_find(host, name);
-
-	if (vmk == NULL && reply != NULL)
-		reply_error(reply, -ENOENT, "no VMkernel port named '%.32s' (see 'show vmk')",
-		            name);
-	return vmk;
-}
-
-/* "A.B.C.D/N", or "A.B.C.D" with netmask "W.X.Y.Z" (the form vSphere's screens use). */
-static int parse_address(const char *given, const char *netmask, uint32_t *ip, uint8_t *prefix_len,
-                         struct reply *reply)
-{
-	char text[32];
-
-	snprintf(text, sizeof(text), "%s", given);
-	char *slash = strchr(text, '/');
-	if (slash != NULL) {
-		char *end;
-		long n = strtol(slash + 1, &end, 10);
-		*slash = '\0';
-		if (netmask != NULL || *end != '\0' || slash[1] == '\0' || n < 1 || n > 32)
-			return reply_error(reply, -EINVAL,
-			                   "'%.32s': give A.B.C.D/N, or A.B.C.D netmask W.X.Y.Z",
-			                   given);
-		*prefix_len = (uint8_t)n;
-	} else {
-		uint32_t mask;
-		if (netmask == NULL || netif_parse_ipv4(netmask, &mask) < 0)
-			return reply_error(reply, -EINVAL,
-			                   "'%.32s': give A.B.C.D/N, or A.B.C.D netmask W.X.Y.Z",
-			                   given);
-		uint32_t host_mask = rte_be_to_cpu_32(mask);
-		/* A netmask is ones then zeros. */
-		if (host_mask == 0 || (~host_mask & (~host_mask + 1)) != 0)
-			return reply_error(reply, -EINVAL, "'%.32s' is not a netmask", netmask);
-		*prefix_len = (uint8_t)__builtin_popcount(host_mask);
-	}
-	if (netif_parse_ipv4(text, ip) < 0 || *ip == 0)
-		return reply_error(reply, -EINVAL, "'%.32s' is not an IPv4 address", text);
-	return 0;
-}
+#include "lookup.h"
 
 static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *reply)
 {
@@ -67,29 +24,20 @@ static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *rep
 	if (strlen(name) >= IFACE_NAME_MAX)
 		return reply_error(reply, -ENAMETOOLONG, "name too long (at most %d bytes)",
 		                   IFACE_NAME_MAX - 1);
-	if (find_vmk(host, name, NULL) != NULL)
+	if (host_vmk_find(host, name) != NULL)
 		return reply_error(reply, -EEXIST, "VMkernel port '%s' exists already", name);
 	if (host->nb_vmks == HOST_MAX_VMKS)
 		return reply_error(reply, -ENOSPC, "at most %d VMkernel ports", HOST_MAX_VMKS);
-	struct vswitch_portgroup *pg =
-	        vswitch_portgroup_find(&host->vswitches, cli_arg(args, "portgroup"));
+	struct vswitch_portgroup *pg = lookup_portgroup(host, cli_arg(args, "portgroup"), reply);
 	if (pg == NULL)
-		return reply_error(reply, -ENOENT, "no port group named '%.64s'",
-		                   cli_arg(args, "portgroup"));
-	if (parse_address(cli_arg(args, "address"), cli_arg(args, "netmask"), &config.ip,
-	                  &config.prefix_len, reply) < 0 ||
-	    cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, NETIF_MAX_MTU, &mtu, reply) < 0)
+		return -ENOENT;
+	if (cli_arg_ipv4_prefix(args, "address", "netmask", &config.ip, &config.prefix_len, reply) <
+	            0 ||
+	    cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, NETIF_MAX_MTU, &mtu, reply) < 0 ||
+	    cli_arg_ipv4(args, "gw", &config.gateway, reply) < 0 ||
+	    cli_arg_mac(args, "mac", true, &config.mac, reply) < 0)
 		return -EINVAL;
 	config.mtu = (uint16_t)mtu;
-	if (cli_arg(args, "gw") != NULL &&
-	    netif_parse_ipv4(cli_arg(args, "gw"), &config.gateway) < 0)
-		return reply_error(reply, -EINVAL, "'%.32s' is not an IPv4 address",
-		                   cli_arg(args, "gw"));
-	if (cli_arg(args, "mac") != NULL &&
-	    (rte_ether_unformat_addr(cli_arg(args, "mac"), &config.mac) < 0 ||
-	     !rte_is_unicast_ether_addr(&config.mac)))
-		return reply_error(reply, -EINVAL, "'%.32s' is not a unicast MAC address",
-		                   cli_arg(args, "mac"));
 
 	struct iface *vmk = calloc(1, sizeof(*vmk));
 	if (vmk == NULL)
@@ -100,8 +48,7 @@ static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *rep
 		return reply_error(reply, ret, "cannot add VMkernel port '%s': %s", name,
 		                   strerror(-ret));
 	}
-	host->vmks[host->nb_vmks++] = vmk;
-	netif_set_echo_handler(&vmk->netif, vmkping_on_echo, &host->pings);
+	host_vmk_add(host, vmk); /* room was checked above */
 	char mac[RTE_ETHER_ADDR_FMT_SIZE];
 	rte_ether_format_addr(mac, sizeof(mac), &vmk->netif.mac);
 	reply_str(reply, "vmk", "%s", vmk->name);
@@ -115,7 +62,7 @@ static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *rep
 static int cmd_vmk_set(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
-	struct iface *vmk = find_vmk(host, cli_arg(args, "name"), reply);
+	struct iface *vmk = lookup_vmk(host, cli_arg(args, "name"), reply);
 	struct netif *n;
 	uint64_t mtu = 0, reachable = 0, stale = 0;
 
@@ -124,16 +71,9 @@ static int cmd_vmk_set(void *ctx, const struct cli_args *args, struct reply *rep
 	n = &vmk->netif;
 	uint32_t ip = n->ip, gateway = n->gateway;
 	uint8_t prefix_len = n->prefix_len;
-	if (cli_arg(args, "ip") != NULL &&
-	    parse_address(cli_arg(args, "ip"), cli_arg(args, "netmask"), &ip, &prefix_len, reply) <
-	            0)
-		return -EINVAL;
-	if (cli_arg(args, "ip") == NULL && cli_arg(args, "netmask") != NULL)
-		return reply_error(reply, -EINVAL, "netmask goes with ip");
-	if (cli_arg(args, "gw") != NULL && netif_parse_ipv4(cli_arg(args, "gw"), &gateway) < 0)
-		return reply_error(reply, -EINVAL, "'%.32s' is not an IPv4 address",
-		                   cli_arg(args, "gw"));
-	if (cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, NETIF_MAX_MTU, &mtu, reply) < 0 ||
+	if (cli_arg_ipv4_prefix(args, "ip", "netmask", &ip, &prefix_len, reply) < 0 ||
+	    cli_arg_ipv4(args, "gw", &gateway, reply) < 0 ||
+	    cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, NETIF_MAX_MTU, &mtu, reply) < 0 ||
 	    cli_arg_u64(args, "arp-reachable", 1, 3600, &reachable, reply) < 0 ||
 	    cli_arg_u64(args, "arp-stale", 1, 86400, &stale, reply) < 0)
 		return -EINVAL;
@@ -166,21 +106,11 @@ static int cmd_vmk_set(void *ctx, const struct cli_args *args, struct reply *rep
 static int cmd_vmk_del(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
-	struct iface *vmk = find_vmk(host, cli_arg(args, "name"), reply);
+	struct iface *vmk = lookup_vmk(host, cli_arg(args, "name"), reply);
 
 	if (vmk == NULL)
 		return -ENOENT;
-	for (unsigned int i = 0; i < host->nb_vmks; i++) {
-		if (host->vmks[i] != vmk)
-			continue;
-		memmove(&host->vmks[i], &host->vmks[i + 1],
-		        (host->nb_vmks - i - 1) * sizeof(host->vmks[0]));
-		host->nb_vmks--;
-		break;
-	}
-	vmkping_forget_vmk(&host->pings, vmk);
-	iface_destroy(vmk);
-	free(vmk);
+	host_vmk_remove(host, vmk);
 	return 0;
 }
 
@@ -259,7 +189,7 @@ static int cmd_arp_flush(void *ctx, const struct cli_args *args, struct reply *r
 	struct host *host = ctx;
 	const char *only = cli_arg(args, "vmk");
 
-	if (only != NULL && find_vmk(host, only, reply) == NULL)
+	if (only != NULL && lookup_vmk(host, only, reply) == NULL)
 		return -ENOENT;
 	for (unsigned int i = 0; i < host->nb_vmks; i++)
 		if (only == NULL || strcmp(host->vmks[i]->name, only) == 0)
@@ -279,7 +209,7 @@ static void udp_echo(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_
 static int cmd_vmk_udp_echo(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
-	struct iface *vmk = find_vmk(host, cli_arg(args, "name"), reply);
+	struct iface *vmk = lookup_vmk(host, cli_arg(args, "name"), reply);
 	uint64_t port = 0;
 
 	if (vmk == NULL)
@@ -308,33 +238,14 @@ static struct iface *route_vmk(struct host *host, const char *name, uint32_t dst
                                struct reply *reply)
 {
 	if (name != NULL)
-		return find_vmk(host, name, reply);
-	for (unsigned int i = 0; i < host->nb_vmks; i++) {
-		const struct netif *n = &host->vmks[i]->netif;
-		if ((dst & n->netmask) == (n->ip & n->netmask))
-			return host->vmks[i];
-	}
+		return lookup_vmk(host, name, reply);
+	struct iface *vmk = host_vmk_on_subnet(host, dst);
+	if (vmk != NULL)
+		return vmk;
 	if (host->nb_vmks > 0)
 		return host->vmks[0];
 	reply_error(reply, -ENOENT, "no VMkernel port to ping from (see 'vmk add')");
 	return NULL;
-}
-
-static int parse_seconds(const struct cli_args *args, const char *name, double min, double max,
-                         uint64_t *ns, struct reply *reply)
-{
-	const char *text = cli_arg(args, name);
-	char *end;
-
-	if (text == NULL)
-		return 0;
-	double seconds = strtod(text, &end);
-	if (*text == '\0' || *end != '\0' || !(seconds >= min && seconds <= max))
-		return reply_error(reply, -EINVAL,
-		                   "%s: '%.32s' is not a number of seconds from %g to %g", name,
-		                   text, min, max);
-	*ns = (uint64_t)(seconds * 1e9);
-	return 0;
 }
 
 static int cmd_vmkping(void *ctx, const struct cli_args *args, struct reply *reply)
@@ -346,13 +257,11 @@ static int cmd_vmkping(void *ctx, const struct cli_args *args, struct reply *rep
 
 	req.interval_ns = 1000000000ull;
 	req.timeout_ns = 1000000000ull;
-	if (netif_parse_ipv4(cli_arg(args, "ip"), &req.dst) < 0)
-		return reply_error(reply, -EINVAL, "'%.32s' is not an IPv4 address",
-		                   cli_arg(args, "ip"));
-	if (cli_arg_u64(args, "-c", 1, VMKPING_MAX_COUNT, &count, reply) < 0 ||
+	if (cli_arg_ipv4(args, "ip", &req.dst, reply) < 0 ||
+	    cli_arg_u64(args, "-c", 1, VMKPING_MAX_COUNT, &count, reply) < 0 ||
 	    cli_arg_u64(args, "-s", 0, NETIF_MAX_MTU - 28, &size, reply) < 0 ||
-	    parse_seconds(args, "-i", 0.001, 60, &req.interval_ns, reply) < 0 ||
-	    parse_seconds(args, "-W", 0.001, 60, &req.timeout_ns, reply) < 0)
+	    cli_arg_seconds(args, "-i", 0.001, 60, &req.interval_ns, reply) < 0 ||
+	    cli_arg_seconds(args, "-W", 0.001, 60, &req.timeout_ns, reply) < 0)
 		return -EINVAL;
 	req.count = (uint16_t)count;
 	req.size = (uint16_t)size;

@@ -9,37 +9,15 @@
 
 #include "cli/cli.h"
 #include "host/host.h"
-
-static struct vswitch *find_vswitch(struct host *host, const char *name, struct reply *reply)
-{
-	struct vswitch *vswitch = vswitch_find(&host->vswitches, name);
-
-	if (vswitch == NULL)
-		reply_error(reply, -ENOENT, "no vswitch named '%.64s' (see 'show vswitches')",
-		            name);
-	return vswitch;
-}
-
-static struct vswitch_portgroup *find_portgroup(struct host *host, const char *name,
-                                                struct reply *reply)
-{
-	struct vswitch_portgroup *pg = vswitch_portgroup_find(&host->vswitches, name);
-
-	if (pg == NULL)
-		reply_error(reply, -ENOENT, "no port group named '%.64s' (see 'show portgroups')",
-		            name);
-	return pg;
-}
+#include "lookup.h"
 
 /* The vswitch port of a port name, with errors said. */
 static struct vswitch_port *find_vport(struct host *host, const char *name, struct reply *reply)
 {
-	struct port *port = port_table_find(&host->ports, name);
+	struct port *port = lookup_port(host, name, reply);
 
-	if (port == NULL) {
-		reply_error(reply, -ENOENT, "no port named '%.64s' (see 'show ports')", name);
+	if (port == NULL)
 		return NULL;
-	}
 	struct vswitch_port *vport = vswitch_port_find(&host->vswitches, port);
 	if (vport == NULL)
 		reply_error(reply, -EINVAL, "port '%.64s' is on no vswitch", name);
@@ -54,7 +32,7 @@ static int selected_vswitches(struct host *host, const struct cli_args *args, st
 	const char *name = cli_arg(args, "vswitch");
 
 	if (name != NULL) {
-		out[0] = find_vswitch(host, name, reply);
+		out[0] = lookup_vswitch(host, name, reply);
 		return out[0] != NULL ? 1 : -ENOENT;
 	}
 	for (unsigned int i = 0; i < host->vswitches.nb_vswitches; i++)
@@ -69,13 +47,6 @@ static int parse_vlan(const struct cli_args *args, uint16_t *vlan, struct reply 
 	if (cli_arg_u64(args, "vlan", 0, VSWITCH_VLAN_MAX, &value, reply) < 0)
 		return -EINVAL;
 	*vlan = (uint16_t)value;
-	return 0;
-}
-
-static int parse_mac(const char *text, struct rte_ether_addr *mac, struct reply *reply)
-{
-	if (rte_ether_unformat_addr(text, mac) < 0)
-		return reply_error(reply, -EINVAL, "'%.32s' is not a MAC address", text);
 	return 0;
 }
 
@@ -97,7 +68,7 @@ static int cmd_vswitch_add(void *ctx, const struct cli_args *args, struct reply 
 
 static int cmd_vswitch_del(void *ctx, const struct cli_args *args, struct reply *reply)
 {
-	struct vswitch *vswitch = find_vswitch(ctx, cli_arg(args, "name"), reply);
+	struct vswitch *vswitch = lookup_vswitch(ctx, cli_arg(args, "name"), reply);
 
 	if (vswitch == NULL)
 		return -ENOENT;
@@ -144,7 +115,7 @@ static int cmd_portgroup_add(void *ctx, const struct cli_args *args, struct repl
 
 	if (parse_vlan(args, &vlan, reply) < 0)
 		return -EINVAL;
-	struct vswitch *vswitch = find_vswitch(
+	struct vswitch *vswitch = lookup_vswitch(
 	        host, vswitch_name != NULL ? vswitch_name : VSWITCH_DEFAULT_NAME, reply);
 	if (vswitch == NULL)
 		return -ENOENT;
@@ -164,7 +135,7 @@ static int cmd_portgroup_add(void *ctx, const struct cli_args *args, struct repl
 static int cmd_portgroup_del(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
-	struct vswitch_portgroup *pg = find_portgroup(host, cli_arg(args, "name"), reply);
+	struct vswitch_portgroup *pg = lookup_portgroup(host, cli_arg(args, "name"), reply);
 
 	if (pg == NULL)
 		return -ENOENT;
@@ -201,7 +172,7 @@ static int cmd_port_set_portgroup(void *ctx, const struct cli_args *args, struct
 
 	if (vport == NULL)
 		return -ENOENT;
-	struct vswitch_portgroup *pg = find_portgroup(host, cli_arg(args, "portgroup"), reply);
+	struct vswitch_portgroup *pg = lookup_portgroup(host, cli_arg(args, "portgroup"), reply);
 	if (pg == NULL)
 		return -ENOENT;
 	int ret = vswitch_port_set_portgroup(vport, pg);
@@ -313,7 +284,7 @@ static int cmd_mac_add(void *ctx, const struct cli_args *args, struct reply *rep
 	struct rte_ether_addr mac;
 	uint16_t vlan = 0;
 
-	if (parse_mac(cli_arg(args, "mac"), &mac, reply) < 0 || parse_vlan(args, &vlan, reply) < 0)
+	if (cli_arg_mac(args, "mac", false, &mac, reply) < 0 || parse_vlan(args, &vlan, reply) < 0)
 		return -EINVAL;
 	if (!rte_is_unicast_ether_addr(&mac) || rte_is_zero_ether_addr(&mac))
 		return reply_error(reply, -EINVAL, "only unicast MACs have table entries");
@@ -334,7 +305,7 @@ static int cmd_mac_del(void *ctx, const struct cli_args *args, struct reply *rep
 	uint16_t vlan = 0;
 	unsigned int removed = 0;
 
-	if (parse_mac(cli_arg(args, "mac"), &mac, reply) < 0 || parse_vlan(args, &vlan, reply) < 0)
+	if (cli_arg_mac(args, "mac", false, &mac, reply) < 0 || parse_vlan(args, &vlan, reply) < 0)
 		return -EINVAL;
 	int n = selected_vswitches(host, args, vswitches, reply);
 	if (n < 0)
@@ -431,14 +402,16 @@ static int cmd_show_errors(void *ctx, const struct cli_args *args, struct reply 
 	reply_list_begin(reply, "errors");
 	for (unsigned int i = 0; i < host->ports.nb_ports; i++) {
 		const struct port *port = host->ports.ports[i];
-		for (unsigned int r = 0; r < PORT_DROP_MAX; r++) {
-			if (port->counters.drops[r] == 0)
+		struct vswitch_drop_counter counters[VSWITCH_PORT_DROP_COUNTERS];
+		vswitch_port_drop_counters(port, counters);
+		for (unsigned int r = 0; r < VSWITCH_PORT_DROP_COUNTERS; r++) {
+			if (counters[r].count == 0)
 				continue;
 			reply_object_begin(reply, NULL);
-			reply_u64(reply, "count", port->counters.drops[r]);
+			reply_u64(reply, "count", counters[r].count);
 			reply_str(reply, "port", "%s", port->name);
-			reply_str(reply, "reason", "%s", port_drop_names[r]);
-			reply_str(reply, "description", "%s", port_drop_descriptions[r]);
+			reply_str(reply, "reason", "%s", counters[r].name);
+			reply_str(reply, "description", "%s", counters[r].description);
 			reply_object_end(reply);
 		}
 	}

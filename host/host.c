@@ -26,17 +26,69 @@ struct iface *host_vmk_find(const struct host *host, const char *name)
 	return NULL;
 }
 
+struct vm *host_vm_find_mac(const struct host *host, const struct rte_ether_addr *mac)
+{
+	for (unsigned int i = 0; i < host->nb_vms; i++)
+		if (rte_is_same_ether_addr(&host->vms[i]->vnic.netif.mac, mac))
+			return host->vms[i];
+	return NULL;
+}
+
+struct iface *host_vmk_on_subnet(const struct host *host, uint32_t ip)
+{
+	for (unsigned int i = 0; i < host->nb_vmks; i++) {
+		const struct netif *n = &host->vmks[i]->netif;
+		if ((n->ip & n->netmask) == (ip & n->netmask))
+			return host->vmks[i];
+	}
+	return NULL;
+}
+
+/* Takes an element out of an array of pointers, keeping the order. */
+static void remove_pointer(void **array, unsigned int *count, const void *element)
+{
+	for (unsigned int i = 0; i < *count; i++) {
+		if (array[i] != element)
+			continue;
+		memmove(&array[i], &array[i + 1], (*count - i - 1) * sizeof(array[0]));
+		(*count)--;
+		return;
+	}
+}
+
+int host_vm_add(struct host *host, struct vm *vm)
+{
+	if (host->nb_vms == HOST_MAX_VMS)
+		return -ENOSPC;
+	host->vms[host->nb_vms++] = vm;
+	return 0;
+}
+
+int host_vmk_add(struct host *host, struct iface *vmk)
+{
+	if (host->nb_vmks == HOST_MAX_VMKS)
+		return -ENOSPC;
+	host->vmks[host->nb_vmks++] = vmk;
+	netif_set_echo_handler(&vmk->netif, vmkping_on_echo, &host->pings);
+	return 0;
+}
+
+void host_vmk_remove(struct host *host, struct iface *vmk)
+{
+	remove_pointer((void **)host->vmks, &host->nb_vmks, vmk);
+	vmkping_forget_vmk(&host->pings, vmk);
+	migration_unlisten(&host->migrations, vmk);
+	iface_destroy(vmk);
+	free(vmk);
+}
+
 /* The migration engine's view of this host's VMs. */
 static bool hook_vm_exists(void *ctx, const char *name, const struct rte_ether_addr *mac)
 {
 	struct host *host = ctx;
 
-	if (name != NULL)
-		return host_vm_find(host, name) != NULL;
-	for (unsigned int i = 0; i < host->nb_vms; i++)
-		if (rte_is_same_ether_addr(&host->vms[i]->vnic.netif.mac, mac))
-			return true;
-	return false;
+	return name != NULL ? host_vm_find(host, name) != NULL
+	                    : host_vm_find_mac(host, mac) != NULL;
 }
 
 static bool hook_vm_room(void *ctx)
@@ -51,19 +103,12 @@ static void hook_vm_arrived(void *ctx, struct vm *vm)
 	struct host *host = ctx;
 
 	/* vm_room said yes at admission, and only the engine adds VMs between. */
-	host->vms[host->nb_vms++] = vm;
+	host_vm_add(host, vm);
 }
 
 void host_vm_remove(struct host *host, struct vm *vm)
 {
-	for (unsigned int i = 0; i < host->nb_vms; i++) {
-		if (host->vms[i] != vm)
-			continue;
-		memmove(&host->vms[i], &host->vms[i + 1],
-		        (host->nb_vms - i - 1) * sizeof(host->vms[0]));
-		host->nb_vms--;
-		break;
-	}
+	remove_pointer((void **)host->vms, &host->nb_vms, vm);
 	vm_destroy(vm);
 	free(vm);
 }

@@ -47,11 +47,28 @@ void host_fini(struct host *host);
 /* The VM of that name, NULL if none. */
 struct vm *host_vm_find(const struct host *host, const char *name);
 
+/* The VM with that MAC on its vnic, NULL if none. */
+struct vm *host_vm_find_mac(const struct host *host, const struct rte_ether_addr *mac);
+
+/* Puts a VM (calloc'ed, created) on the host, which frees it from then on. -ENOSPC when the host
+ * runs HOST_MAX_VMS. */
+int host_vm_add(struct host *host, struct vm *vm);
+
 /* Takes a VM off the host and frees it. */
 void host_vm_remove(struct host *host, struct vm *vm);
 
 /* The vmk of that name, NULL if none. */
 struct iface *host_vmk_find(const struct host *host, const char *name);
+
+/* The vmk whose subnet holds ip, as ESXi picks the interface for a destination; NULL if none. */
+struct iface *host_vmk_on_subnet(const struct host *host, uint32_t ip);
+
+/* Puts a vmk (calloc'ed, created) on the host, which answers its pings and frees it from then
+ * on. -ENOSPC when the host has HOST_MAX_VMKS. */
+int host_vmk_add(struct host *host, struct iface *vmk);
+
+/* Takes a vmk off the host: its pings end, it stops listening for migrations, and it is freed. */
+void host_vmk_remove(struct host *host, struct iface *vmk);
 
 /* Adds an uplink made of two rings (the ring PMD) to vSwitch0: two daemons in one process, their
  * uplinks on crossed rings, are two hosts on one wire. Returns 0 or a negative errno. */

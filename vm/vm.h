@@ -55,8 +55,4 @@ unsigned int vm_poll(void *vm);
 /* The UDP counter's value, read from vm memory. */
 uint64_t vm_counter(const struct vm *vm);
 
-/* Parses "pattern[,rate=N|max][,ws=PAGES][,seed=N][,fill=PERCENT]" into a workload; -EINVAL if
- * malformed. */
-int vm_workload_parse(const char *spec, struct vm_workload *workload);
-
 #endif

@@ -4,6 +4,7 @@
 #include "vm_synthetic.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -232,3 +233,44 @@ const struct machine_ops vm_synthetic_ops = {
         .save_state = synthetic_save_state,
         .load_state = synthetic_load_state,
 };
+
+int vm_workload_parse(const char *spec, struct vm_workload *workload)
+{
+	char text[128], *save = NULL;
+
+	memset(workload, 0, sizeof(*workload));
+	workload->seed = 1;
+	if (strlen(spec) >= sizeof(text))
+		return -EINVAL;
+	snprintf(text, sizeof(text), "%s", spec);
+	char *item = strtok_r(text, ",", &save);
+	if (item == NULL || vm_pattern_parse(item, &workload->pattern) < 0)
+		return -EINVAL;
+	while ((item = strtok_r(NULL, ",", &save)) != NULL) {
+		char *eq = strchr(item, '='), *end;
+		if (eq == NULL)
+			return -EINVAL;
+		*eq = '\0';
+		const char *value = eq + 1;
+		if (strcmp(item, "rate") == 0 && strcmp(value, "max") == 0) {
+			workload->rate = 0;
+			continue;
+		}
+		unsigned long long n = strtoull(value, &end, 10);
+		if (*value == '\0' || *end != '\0')
+			return -EINVAL;
+		if (strcmp(item, "rate") == 0 && n == 0)
+			workload->idle = true;
+		else if (strcmp(item, "rate") == 0)
+			workload->rate = n;
+		else if (strcmp(item, "ws") == 0 && n > 0)
+			workload->working_set_pages = n;
+		else if (strcmp(item, "seed") == 0)
+			workload->seed = n;
+		else if (strcmp(item, "fill") == 0 && n <= 100)
+			workload->fill_percent = (uint32_t)n;
+		else
+			return -EINVAL;
+	}
+	return 0;
+}

@@ -61,4 +61,8 @@ int vm_pattern_parse(const char *text, enum vm_pattern *pattern);
 /* The pattern's name. */
 const char *vm_pattern_name(enum vm_pattern pattern);
 
+/* Parses "pattern[,rate=N|max][,ws=PAGES][,seed=N][,fill=PERCENT]" into a workload; -EINVAL if
+ * malformed. */
+int vm_workload_parse(const char *spec, struct vm_workload *workload);
+
 #endif

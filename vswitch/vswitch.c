@@ -1,4 +1,4 @@
-/* The virtual switches of a vswitches, shaped like vSphere standard vSwitches: uplinks (802.1Q
+/* The virtual switches of a host, shaped like vSphere standard vSwitches: uplinks (802.1Q
  * trunks), port groups with a VLAN each, VM and VMkernel ports, and a MAC table per vswitch. */
 #include "vswitch.h"
 
@@ -21,6 +21,28 @@ static RTE_LOG_REGISTER(vswitch_logtype, ferry.vswitch, INFO);
 
 #define AGING_PERIOD_NS (1000ull * 1000 * 1000)
 #define VLAN_HDR_LEN    4
+
+static const struct {
+	const char *name, *description;
+	enum port_drop_side side;
+} drop_reasons[VSWITCH_DROP_MAX] = {
+#define VSWITCH_DROP_ROW(e, name, text, side)                                                      \
+	[VSWITCH_DROP_##e] = {name, text, PORT_DROP_SIDE_##side},
+        VSWITCH_DROP_REASONS(VSWITCH_DROP_ROW)
+#undef VSWITCH_DROP_ROW
+};
+
+void vswitch_port_drop_counters(const struct port *port, struct vswitch_drop_counter *out)
+{
+	for (unsigned int r = 0; r < VSWITCH_DROP_MAX; r++)
+		out[r] = (struct vswitch_drop_counter){
+		        drop_reasons[r].name, drop_reasons[r].description, drop_reasons[r].side,
+		        port->counters.upper_drops[r]};
+	for (unsigned int r = 0; r < PORT_DROP_MAX; r++)
+		out[VSWITCH_DROP_MAX + r] =
+		        (struct vswitch_drop_counter){port_drop_names[r], port_drop_descriptions[r],
+		                                      port_drop_sides[r], port->counters.drops[r]};
+}
 
 static const char *const role_names[] = {
         [VSWITCH_ROLE_UPLINK] = "uplink",
@@ -320,56 +342,57 @@ static struct rte_mbuf *make_writable(struct rte_mbuf *m)
 }
 
 /* Finds the frame's VLAN and takes its tag off, so every frame in the switch is untagged.
- * Returns PORT_DROP_MAX with *vlan set, or the reason to drop the frame. */
-static enum port_drop_reason classify(const struct vswitch *vswitch, const struct vswitch_port *in,
-                                      struct rte_mbuf **pm, uint16_t *vlan)
+ * Returns VSWITCH_DROP_MAX with *vlan set, or the reason to drop the frame. */
+static enum vswitch_drop_reason classify(const struct vswitch *vswitch,
+                                         const struct vswitch_port *in, struct rte_mbuf **pm,
+                                         uint16_t *vlan)
 {
 	struct rte_mbuf *m = *pm;
 	uint32_t len = rte_pktmbuf_pkt_len(m);
 
 	if (unlikely(rte_pktmbuf_data_len(m) < sizeof(struct rte_ether_hdr)))
-		return PORT_DROP_RUNT;
+		return VSWITCH_DROP_RUNT;
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 	bool tagged = eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_VLAN);
 	uint16_t vid = 0;
 	if (tagged) {
 		if (unlikely(rte_pktmbuf_data_len(m) < sizeof(struct rte_ether_hdr) + VLAN_HDR_LEN))
-			return PORT_DROP_VLAN_TRUNCATED;
+			return VSWITCH_DROP_VLAN_TRUNCATED;
 		const struct rte_vlan_hdr *vh = (const struct rte_vlan_hdr *)(eth + 1);
 		vid = rte_be_to_cpu_16(vh->vlan_tci) & 0xfff;
 	}
 	uint32_t header = sizeof(struct rte_ether_hdr) + (tagged ? VLAN_HDR_LEN : 0);
 	if (unlikely(len - header > in->port->mtu))
-		return PORT_DROP_OVERSIZE;
+		return VSWITCH_DROP_OVERSIZE;
 
 	if (in->role == VSWITCH_ROLE_UPLINK) {
 		*vlan = vid;
 		if (vid > VSWITCH_VLAN_MAX || vswitch->vlan_portgroups[vid] == 0)
-			return PORT_DROP_VLAN_NOT_CARRIED;
+			return VSWITCH_DROP_VLAN_NOT_CARRIED;
 	} else {
 		/* An access port takes untagged frames (and priority tags, VLAN 0) only. */
 		if (unlikely(vid != 0))
-			return PORT_DROP_VLAN_NOT_CARRIED;
+			return VSWITCH_DROP_VLAN_NOT_CARRIED;
 		if (unlikely(in->portgroup == NULL))
-			return PORT_DROP_NO_PORTGROUP;
+			return VSWITCH_DROP_NO_PORTGROUP;
 		*vlan = in->portgroup->vlan;
 	}
 	if (tagged) {
 		m = make_writable(m);
 		*pm = m;
 		if (unlikely(m == NULL))
-			return PORT_DROP_NO_MBUF;
+			return VSWITCH_DROP_NO_MBUF;
 		rte_vlan_strip(m);
 		m->ol_flags &= ~(RTE_MBUF_F_RX_VLAN | RTE_MBUF_F_RX_VLAN_STRIPPED);
 	}
-	return PORT_DROP_MAX;
+	return VSWITCH_DROP_MAX;
 }
 
 static inline bool egress_fits(struct vswitch_port *out, const struct rte_mbuf *m)
 {
 	if (likely(rte_pktmbuf_pkt_len(m) - sizeof(struct rte_ether_hdr) <= out->port->mtu))
 		return true;
-	port_count_drop(out->port, PORT_DROP_TX_OVERSIZE);
+	vswitch_count_drop(out->port, VSWITCH_DROP_TX_OVERSIZE);
 	return false;
 }
 
@@ -388,7 +411,7 @@ static void send_one(struct vswitch_port *in, struct vswitch_port *out, struct r
 		return;
 	}
 	if (out->role == VSWITCH_ROLE_UPLINK && vlan != 0 && tag(m, vlan) < 0) {
-		port_count_drop(in->port, PORT_DROP_NO_MBUF);
+		vswitch_count_drop(in->port, VSWITCH_DROP_NO_MBUF);
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -418,7 +441,7 @@ static void flood(struct vswitch *vswitch, struct vswitch_port *in, struct rte_m
 			plain[nb_plain++] = out->port;
 	}
 	if (nb_plain + nb_tagged == 0) {
-		port_count_drop(in->port, PORT_DROP_NO_DESTINATION);
+		vswitch_count_drop(in->port, VSWITCH_DROP_NO_DESTINATION);
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -428,7 +451,7 @@ static void flood(struct vswitch *vswitch, struct vswitch_port *in, struct rte_m
 		tagged_copy = nb_plain == 0 ? m : rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
 		if (tagged_copy == NULL || tag(tagged_copy, vlan) < 0) {
 			/* The untagged outputs still get theirs. */
-			port_count_drop(in->port, PORT_DROP_NO_MBUF);
+			vswitch_count_drop(in->port, VSWITCH_DROP_NO_MBUF);
 			if (tagged_copy != NULL && tagged_copy != m)
 				rte_pktmbuf_free(tagged_copy);
 			if (nb_plain == 0) {
@@ -477,10 +500,10 @@ static inline void forward(struct vswitch *vswitch, struct vswitch_port *in,
 	if (out == NULL || !port_carries(vswitch, out, vlan)) {
 		flood(vswitch, in, m, vlan);
 	} else if (unlikely(out == in)) {
-		port_count_drop(in->port, PORT_DROP_SAME_PORT);
+		vswitch_count_drop(in->port, VSWITCH_DROP_SAME_PORT);
 		rte_pktmbuf_free(m);
 	} else if (unlikely(in->role == VSWITCH_ROLE_UPLINK && out->role == VSWITCH_ROLE_UPLINK)) {
-		port_count_drop(in->port, PORT_DROP_UPLINK_TO_UPLINK);
+		vswitch_count_drop(in->port, VSWITCH_DROP_UPLINK_TO_UPLINK);
 		rte_pktmbuf_free(m);
 	} else {
 		send_one(in, out, m, vlan);
@@ -500,9 +523,9 @@ void vswitch_input(struct vswitch_port *in, struct rte_mbuf **pkts, uint16_t n, 
 
 	for (uint16_t i = 0; i < n; i++) {
 		uint16_t vlan;
-		enum port_drop_reason drop = classify(vswitch, in, &pkts[i], &vlan);
-		if (unlikely(drop != PORT_DROP_MAX)) {
-			port_count_drop(in->port, drop);
+		enum vswitch_drop_reason drop = classify(vswitch, in, &pkts[i], &vlan);
+		if (unlikely(drop != VSWITCH_DROP_MAX)) {
+			vswitch_count_drop(in->port, drop);
 			rte_pktmbuf_free(pkts[i]);
 			continue;
 		}
@@ -578,4 +601,21 @@ unsigned int vswitch_table_poll(void *arg)
 			total += port_impair_poll(vswitch->slots[vswitch->order[i]]->port);
 	}
 	return total;
+}
+
+uint64_t vswitch_uplink_speed_bps(const struct vswitch *vswitch)
+{
+	uint64_t best = 0;
+
+	for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
+		const struct vswitch_port *vport = vswitch->slots[vswitch->order[i]];
+		struct port_info info;
+		if (vport == NULL || vport->role != VSWITCH_ROLE_UPLINK)
+			continue;
+		port_get_info(vport->port, &info);
+		if (info.link_speed_mbps != RTE_ETH_SPEED_NUM_UNKNOWN &&
+		    (uint64_t)info.link_speed_mbps * 1000000 > best)
+			best = (uint64_t)info.link_speed_mbps * 1000000;
+	}
+	return best;
 }

@@ -1,4 +1,4 @@
-/* The virtual switches of a vswitches, shaped like vSphere standard vSwitches: uplinks (802.1Q
+/* The virtual switches of a host, shaped like vSphere standard vSwitches: uplinks (802.1Q
  * trunks), port groups with a VLAN each, VM and VMkernel ports, and a MAC table per vswitch. */
 #ifndef FERRY_VSWITCH_VSWITCH_H
 #define FERRY_VSWITCH_VSWITCH_H
@@ -9,7 +9,8 @@
 #include "dataplane/loop.h"
 #include "vswitch/fdb.h"
 
-struct port;
+#include "dataplane/port.h"
+
 struct rte_mbuf;
 
 #define VSWITCH_MAX            16
@@ -18,6 +19,51 @@ struct rte_mbuf;
 #define VSWITCH_NAME_MAX       32
 #define VSWITCH_VLAN_MAX       4094
 #define VSWITCH_DEFAULT_NAME   "vSwitch0"
+
+/* Every reason the switch drops a frame, in one table (X(enum suffix, name, description,
+ * side)). They are counted in the port's upper_drops, so they stay with the port when it moves
+ * between port groups, and an rx drop is counted on the port the frame came in on, a tx drop on
+ * the port it was to leave by. */
+#define VSWITCH_DROP_REASONS(X)                                                                    \
+	X(RUNT, "runt", "frame shorter than an Ethernet header", RX)                               \
+	X(VLAN_TRUNCATED, "vlan_truncated", "802.1Q tag cut short", RX)                            \
+	X(OVERSIZE, "oversize", "frame larger than the port's MTU", RX)                            \
+	X(VLAN_NOT_CARRIED, "vlan_not_carried", "VLAN not carried by the port", RX)                \
+	X(NO_PORTGROUP, "no_portgroup", "port is in no port group", RX)                            \
+	X(SAME_PORT, "same_port", "destination is the port the frame came in on", RX)              \
+	X(UPLINK_TO_UPLINK, "uplink_to_uplink", "never from one uplink to another", RX)            \
+	X(NO_DESTINATION, "no_destination", "no other port to send the frame to", RX)              \
+	X(NO_MBUF, "no_mbuf", "no buffer for a copy of the frame", RX)                             \
+	X(TX_OVERSIZE, "tx_oversize", "frame larger than the output port's MTU", TX)
+
+enum vswitch_drop_reason {
+#define VSWITCH_DROP_ENUM(e, name, text, side) VSWITCH_DROP_##e,
+	VSWITCH_DROP_REASONS(VSWITCH_DROP_ENUM)
+#undef VSWITCH_DROP_ENUM
+	        VSWITCH_DROP_MAX
+};
+
+_Static_assert(VSWITCH_DROP_MAX <= PORT_UPPER_DROPS, "the switch's drops fit a port's counters");
+
+/* Counts one frame the switch dropped, on a port. */
+static inline void vswitch_count_drop(struct port *port, enum vswitch_drop_reason reason)
+{
+	port->counters.upper_drops[reason]++;
+}
+
+/* One drop counter of a port, named: the switch's reasons, then the port's own. */
+struct vswitch_drop_counter {
+	const char *name;
+	const char *description;
+	enum port_drop_side side;
+	uint64_t count;
+};
+
+#define VSWITCH_PORT_DROP_COUNTERS (VSWITCH_DROP_MAX + PORT_DROP_MAX)
+
+/* Fills out (VSWITCH_PORT_DROP_COUNTERS entries) with every drop counter of a port, switched or
+ * not, in one order: what `show port stats` and `show errors` list. */
+void vswitch_port_drop_counters(const struct port *port, struct vswitch_drop_counter *out);
 
 enum vswitch_role {
 	VSWITCH_ROLE_UPLINK, /* to the physical network: every port group's VLAN, tagged */
@@ -90,7 +136,7 @@ int vswitch_del(struct vswitch *vswitch);
 /* Finds a vswitch by name, NULL if absent. */
 struct vswitch *vswitch_find(const struct vswitch_table *vswitches, const char *name);
 
-/* Adds a port group (name unique on the vswitches) on a vswitch with a VLAN (0 = untagged). */
+/* Adds a port group (name unique on the host) on a vswitch with a VLAN (0 = untagged). */
 int vswitch_portgroup_add(struct vswitch_table *vswitches, const char *name,
                           struct vswitch *vswitch, uint16_t vlan,
                           struct vswitch_portgroup **portgroup);
@@ -132,5 +178,9 @@ const char *vswitch_role_name(enum vswitch_role role);
 
 /* Parses a role name; -EINVAL if unknown. */
 int vswitch_role_parse(const char *name, enum vswitch_role *role);
+
+/* The vswitch's fastest uplink's link speed in bit/s (what a vMotion link carries), 0 when no
+ * uplink says. */
+uint64_t vswitch_uplink_speed_bps(const struct vswitch *vswitch);
 
 #endif

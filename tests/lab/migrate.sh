@@ -44,10 +44,10 @@ check "a 256 MiB VM on host-a, memory written, 2,000 pages/s" ctl host-a vm crea
 check "tor learns it on host-a's port" within 5 fdb_on $mac host-a
 counts_to_3() { [ "$(counter $ip)" = 1 ] && [ "$(counter $ip)" = 2 ] && [ "$(counter $ip)" = 3 ]; }
 check "its UDP counter counts 1, 2, 3" counts_to_3
-check "the pre-flight check passes" ctl host-a migrate check web01 to 50.50.50.2 key $key min-bandwidth 100M
+check "the pre-flight check passes" ctl host-a migrate check web01 to 50.50.50.2 key $key min-bandwidth 100M rtt-limit 50
 
 # There, with the destination comparing its memory's hash with the source's.
-check "migrate host-a -> host-b, verify on" migrate host-a web01 to 50.50.50.2 key $key verify on min-bandwidth 100M
+check "migrate host-a -> host-b, verify on" migrate host-a web01 to 50.50.50.2 key $key verify on min-bandwidth 100M rtt-limit 50
 check "the migration completed and the memory was verified byte for byte (hash)" \
 	status_has host-a '"status": "completed", "peer": "50.50.50.2:8000", "session": "[0-9a-f]*", "verified": true'
 check "the VM runs on host-b" runs_on web01 host-b
@@ -58,7 +58,7 @@ counter_is() { [ "$(counter $ip)" = "$1" ]; }
 check "its UDP counter went on at 4 (it lives in the VM's memory)" counter_is 4
 
 # And back.
-check "migrate host-b -> host-a, verify on" migrate host-b web01 to 50.50.50.1 key $key verify on min-bandwidth 100M
+check "migrate host-b -> host-a, verify on" migrate host-b web01 to 50.50.50.1 key $key verify on min-bandwidth 100M rtt-limit 50
 check "the VM runs on host-a again" runs_on web01 host-a
 check "tor's fdb entry moved back to host-a" within 5 fdb_on $mac host-a
 check "it answers ping" answers $ip
@@ -99,7 +99,7 @@ mac2=02:00:00:00:02:02
 ip2=10.0.0.61
 check "a 512 MiB VM on host-a" ctl host-a vm create web02 mem 512 mac $mac2 ip $ip2/24 \
 	portgroup "VM Network" workload uniform,rate=2000,fill=100
-ctl host-a migrate start web02 to 50.50.50.2 key $key max-bandwidth 500M min-bandwidth 100M >/dev/null 2>&1
+ctl host-a migrate start web02 to 50.50.50.2 key $key max-bandwidth 500M min-bandwidth 100M rtt-limit 50 >/dev/null 2>&1
 active() { status_has host-a '"vm": "web02", "status": "active"'; }
 check "its migration to host-b is under way" within 10 active
 kill -9 "$(cat /run/ferry/lab-host-b.pid)"
