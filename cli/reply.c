@@ -441,6 +441,81 @@ static size_t scalar_width(const struct reply_node *node)
 }
 
 #define TABLE_MAX_COLUMNS 32
+#define TEXT_WIDTH        120 /* a two-column table wider than this prints as records */
+
+static void sb_heading(struct strbuf *sb, const char *key)
+{
+	for (const char *k = key; *k != '\0'; k++) {
+		char up =
+		        (*k >= 'a' && *k <= 'z') ? (char)(*k - 'a' + 'A') : (*k == '_' ? ' ' : *k);
+		sb_putn(sb, &up, 1);
+	}
+}
+
+/* The cell of a row under a column's key, NULL if the row has none. */
+static const struct reply_node *row_cell(const struct reply *reply, int row, const char *key)
+{
+	for (int c = reply->nodes[row].first_child; c >= 0; c = reply->nodes[c].next) {
+		const struct reply_node *cell = &reply->nodes[c];
+		if (cell->key != NULL && !is_container(cell) && strcmp(cell->key, key) == 0)
+			return cell;
+	}
+	return NULL;
+}
+
+/* Text of a scalar, broken at blanks so no line passes TEXT_WIDTH; continuation lines are
+ * indented by more. */
+static void sb_wrapped(struct strbuf *sb, const struct reply_node *node, size_t indent, size_t more)
+{
+	struct strbuf text = {0};
+
+	scalar_text(&text, node);
+	const char *p = text.data != NULL ? text.data : "";
+	size_t room = TEXT_WIDTH - indent;
+	size_t len = strlen(p);
+	while (len > room) {
+		size_t cut = room;
+		while (cut > 0 && p[cut] != ' ')
+			cut--;
+		if (cut == 0)
+			break;
+		sb_putn(sb, p, cut);
+		sb_puts(sb, "\n");
+		sb_pad(sb, indent + more);
+		p += cut + 1;
+		len -= cut + 1;
+		room = TEXT_WIDTH - indent - more;
+	}
+	sb_putn(sb, p, len);
+	free(text.data);
+}
+
+/* A two-column table too wide for a terminal (a command and its help) prints as records, as
+ * `ovs-appctl help` does: the first column on a line of its own, wrapped, and the second
+ * indented under it. Wider tables stay tables: scripts read their rows. */
+static void text_records(struct strbuf *sb, const struct reply *reply, int list, size_t indent,
+                         const char *const *columns)
+{
+	sb_pad(sb, indent);
+	sb_heading(sb, columns[0]);
+	sb_puts(sb, "\n");
+	sb_pad(sb, indent + 4);
+	sb_heading(sb, columns[1]);
+	sb_puts(sb, "\n");
+	for (int row = reply->nodes[list].first_child; row >= 0; row = reply->nodes[row].next) {
+		const struct reply_node *first = row_cell(reply, row, columns[0]);
+		const struct reply_node *second = row_cell(reply, row, columns[1]);
+		sb_pad(sb, indent);
+		if (first != NULL)
+			sb_wrapped(sb, first, indent, 8);
+		sb_puts(sb, "\n");
+		if (second != NULL) {
+			sb_pad(sb, indent + 4);
+			sb_wrapped(sb, second, indent + 4, 0);
+			sb_puts(sb, "\n");
+		}
+	}
+}
 
 /* A list of objects prints as a table: one column per scalar key (in order of first use),
  * headed by the key in capitals. */
@@ -472,14 +547,17 @@ static void text_table(struct strbuf *sb, const struct reply *reply, int list, s
 	}
 	if (nb_columns == 0)
 		return;
+	size_t total = indent;
+	for (unsigned int col = 0; col < nb_columns; col++)
+		total += widths[col] + 2;
+	if (nb_columns == 2 && total - 2 > TEXT_WIDTH) {
+		text_records(sb, reply, list, indent, columns);
+		return;
+	}
 
 	sb_pad(sb, indent);
 	for (unsigned int col = 0; col < nb_columns; col++) {
-		for (const char *k = columns[col]; *k != '\0'; k++) {
-			char up = (*k >= 'a' && *k <= 'z') ? (char)(*k - 'a' + 'A')
-			                                   : (*k == '_' ? ' ' : *k);
-			sb_putn(sb, &up, 1);
-		}
+		sb_heading(sb, columns[col]);
 		if (col + 1 < nb_columns)
 			sb_pad(sb, widths[col] - strlen(columns[col]) + 2);
 	}

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <rte_errno.h>
+#include <rte_ether.h>
 #include <rte_lcore.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
@@ -35,7 +36,17 @@ void pktpool_set_fini(struct pktpool_set *set)
 	}
 }
 
-static struct rte_mempool *pktpool_create(struct pktpool_set *set, int socket, uint32_t nb_mbufs)
+uint16_t pktpool_data_room_for_mtu(const struct pktpool_set *set, uint16_t mtu)
+{
+	uint32_t room = RTE_PKTMBUF_HEADROOM + RTE_ETHER_HDR_LEN + 2 * RTE_VLAN_HLEN + mtu +
+	                RTE_ETHER_CRC_LEN;
+
+	room = RTE_ALIGN_CEIL(room, 128);
+	return (uint16_t)RTE_MIN(RTE_MAX(room, (uint32_t)set->data_room), (uint32_t)UINT16_MAX);
+}
+
+static struct rte_mempool *pktpool_create(struct pktpool_set *set, int socket, uint32_t nb_mbufs,
+                                          uint16_t data_room)
 {
 	struct pktpool_socket *sock = &set->sockets[socket];
 	char name[RTE_MEMPOOL_NAMESIZE];
@@ -45,24 +56,37 @@ static struct rte_mempool *pktpool_create(struct pktpool_set *set, int socket, u
 	        nb_mbufs * PKTPOOL_PORTS_PER_POOL + PKTPOOL_CACHE_SIZE * rte_lcore_count();
 	capacity = RTE_MAX(capacity, set->min_mbufs);
 	snprintf(name, sizeof(name), "%s_s%d_%u", set->prefix, socket, sock->nb_pools);
-	struct rte_mempool *pool = rte_pktmbuf_pool_create(name, capacity, PKTPOOL_CACHE_SIZE, 0,
-	                                                   set->data_room, socket);
+	struct rte_mempool *pool =
+	        rte_pktmbuf_pool_create(name, capacity, PKTPOOL_CACHE_SIZE, 0, data_room, socket);
+	if (pool == NULL && rte_errno == ENOMEM) {
+		PKTPOOL_LOG(ERR,
+		            "cannot create %s: %u buffers of %u bytes (%u MiB) do not fit DPDK's "
+		            "memory on socket %d: give the EAL more (-m or --socket-mem), or the "
+		            "port fewer descriptors (rxd, txd)",
+		            name, capacity, data_room,
+		            (unsigned int)(((uint64_t)capacity * (data_room + 256)) >> 20), socket);
+		return NULL;
+	}
 	if (pool == NULL) {
 		PKTPOOL_LOG(ERR, "cannot create %s (%u mbufs of %u bytes on socket %d): %s", name,
-		            capacity, set->data_room, socket, rte_strerror(rte_errno));
+		            capacity, data_room, socket, rte_strerror(rte_errno));
 		return NULL;
 	}
 	PKTPOOL_LOG(INFO, "created %s: %u mbufs of %u bytes on socket %d", name, capacity,
-	            set->data_room, socket);
+	            data_room, socket);
 	sock->pools[sock->nb_pools] = pool;
+	sock->data_room[sock->nb_pools] = data_room;
 	sock->capacity[sock->nb_pools] = capacity;
 	sock->reserved[sock->nb_pools] = 0;
 	sock->nb_pools++;
 	return pool;
 }
 
-struct rte_mempool *pktpool_reserve(struct pktpool_set *set, int socket, uint32_t nb_mbufs)
+struct rte_mempool *pktpool_reserve(struct pktpool_set *set, int socket, uint32_t nb_mbufs,
+                                    uint16_t mtu)
 {
+	uint16_t data_room = pktpool_data_room_for_mtu(set, mtu);
+
 	if (socket == SOCKET_ID_ANY)
 		socket = 0;
 	if (socket < 0 || socket >= RTE_MAX_NUMA_NODES) {
@@ -71,7 +95,8 @@ struct rte_mempool *pktpool_reserve(struct pktpool_set *set, int socket, uint32_
 	}
 	struct pktpool_socket *sock = &set->sockets[socket];
 	for (unsigned int i = 0; i < sock->nb_pools; i++) {
-		if (sock->capacity[i] - sock->reserved[i] >= nb_mbufs) {
+		if (sock->data_room[i] == data_room &&
+		    sock->capacity[i] - sock->reserved[i] >= nb_mbufs) {
 			sock->reserved[i] += nb_mbufs;
 			return sock->pools[i];
 		}
@@ -81,7 +106,7 @@ struct rte_mempool *pktpool_reserve(struct pktpool_set *set, int socket, uint32_
 		rte_errno = ENOSPC;
 		return NULL;
 	}
-	struct rte_mempool *pool = pktpool_create(set, socket, nb_mbufs);
+	struct rte_mempool *pool = pktpool_create(set, socket, nb_mbufs, data_room);
 	if (pool != NULL)
 		sock->reserved[sock->nb_pools - 1] += nb_mbufs;
 	return pool;
@@ -115,7 +140,7 @@ unsigned int pktpool_info(const struct pktpool_set *set, struct pktpool_info *in
 			info[n].capacity = sock->capacity[i];
 			info[n].reserved = sock->reserved[i];
 			info[n].in_use = rte_mempool_in_use_count(sock->pools[i]);
-			info[n].data_room = set->data_room;
+			info[n].data_room = sock->data_room[i];
 		}
 	}
 	return n;

@@ -15,14 +15,15 @@ struct rte_mempool;
 
 struct pktpool_socket {
 	struct rte_mempool *pools[PKTPOOL_MAX_PER_SOCKET];
-	uint32_t capacity[PKTPOOL_MAX_PER_SOCKET]; /* mbufs in each pool */
-	uint32_t reserved[PKTPOOL_MAX_PER_SOCKET]; /* mbufs promised to ports */
+	uint16_t data_room[PKTPOOL_MAX_PER_SOCKET]; /* bytes of each pool's buffers */
+	uint32_t capacity[PKTPOOL_MAX_PER_SOCKET];  /* mbufs in each pool */
+	uint32_t reserved[PKTPOOL_MAX_PER_SOCKET];  /* mbufs promised to ports */
 	unsigned int nb_pools;
 };
 
 struct pktpool_set {
-	char prefix[16]; /* mempool names are global to the process: keep sets apart */
-	uint16_t data_room;
+	char prefix[16];    /* mempool names are global to the process: keep sets apart */
+	uint16_t data_room; /* the smallest buffers: every pool's are at least this big */
 	uint32_t min_mbufs; /* no pool smaller than this (a replayed capture may need many) */
 	struct pktpool_socket sockets[RTE_MAX_NUMA_NODES];
 };
@@ -44,10 +45,17 @@ void pktpool_set_init(struct pktpool_set *set, const char *prefix, uint16_t data
 /* Frees every pool of the set. The caller has closed every port that used them. */
 void pktpool_set_fini(struct pktpool_set *set);
 
-/* Reserves nb_mbufs buffers for a port on a socket (SOCKET_ID_ANY picks socket 0) and returns the
- * pool to take them from: an existing pool with room, or a new one sized for
- * PKTPOOL_PORTS_PER_POOL such ports. Returns NULL with rte_errno set on failure. */
-struct rte_mempool *pktpool_reserve(struct pktpool_set *set, int socket, uint32_t nb_mbufs);
+/* The data room a buffer needs to hold a whole frame of an MTU (Ethernet and two VLAN headers,
+ * the CRC and the headroom), never under the set's own: what pktpool_reserve sizes pools by. */
+uint16_t pktpool_data_room_for_mtu(const struct pktpool_set *set, uint16_t mtu);
+
+/* Reserves nb_mbufs buffers for a port of an MTU on a socket (SOCKET_ID_ANY picks socket 0) and
+ * returns the pool to take them from: an existing pool with room and buffers of the size that
+ * MTU needs, or a new one sized for PKTPOOL_PORTS_PER_POOL such ports. So a jumbo port gets
+ * jumbo buffers and the others keep small ones. Returns NULL with rte_errno set on failure
+ * (ENOMEM, logged with what to change). */
+struct rte_mempool *pktpool_reserve(struct pktpool_set *set, int socket, uint32_t nb_mbufs,
+                                    uint16_t mtu);
 
 /* Gives back a reservation made with pktpool_reserve on that pool. */
 void pktpool_release(struct pktpool_set *set, struct rte_mempool *pool, uint32_t nb_mbufs);

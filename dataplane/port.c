@@ -85,11 +85,17 @@ static int port_probe(struct port *port, const char *devargs)
 
 	ret = rte_devargs_parse(&da, devargs);
 	if (ret < 0) {
-		PORT_LOG(ERR, "%s: cannot parse devargs '%s': %s", port->name, devargs,
+		/* No bus took the name: no PCI address, and no virtual driver of that name. */
+		PORT_LOG(ERR, "%s: no DPDK bus or driver knows '%s': %s", port->name, devargs,
 		         rte_strerror(-ret));
-		return ret;
+		return -ENXIO;
 	}
+	/* Virtual drivers fail their probe with -1 whatever went wrong, and leave the cause (an
+	 * interface that does not exist, a socket that cannot be bound) in errno. */
+	errno = 0;
 	ret = rte_dev_probe(devargs);
+	if (ret == -EPERM && errno != 0 && errno != EPERM)
+		ret = -errno;
 	if (ret == 0) {
 		port->hotplugged = true;
 	} else if (ret != -EEXIST) {
@@ -162,7 +168,8 @@ static int port_configure(struct port *port, const struct port_config *config)
 
 	/* Buffers for a full rx ring, a full tx ring and a burst in flight each way. */
 	port->reserved_mbufs = port->nb_rx_desc + port->nb_tx_desc + 2 * PORT_BURST;
-	port->pool = pktpool_reserve(port->pools, port->socket, port->reserved_mbufs);
+	uint16_t mtu = config->mtu != 0 ? config->mtu : PORT_DEFAULT_MTU;
+	port->pool = pktpool_reserve(port->pools, port->socket, port->reserved_mbufs, mtu);
 	if (port->pool == NULL)
 		return -rte_errno;
 
@@ -178,7 +185,6 @@ static int port_configure(struct port *port, const struct port_config *config)
 		return ret;
 	}
 
-	uint16_t mtu = config->mtu != 0 ? config->mtu : PORT_DEFAULT_MTU;
 	ret = rte_eth_dev_set_mtu(port->port_id, mtu);
 	if (ret == -ENOTSUP || (ret == -EINVAL && port_is_virtual(&dev_info))) {
 		/* Virtual devices either have no MTU, or (af_packet) report a fixed 1518-byte
@@ -401,6 +407,15 @@ void port_close(struct port *port)
 
 int port_set_mtu(struct port *port, uint16_t mtu)
 {
+	uint16_t room = rte_pktmbuf_data_room_size(port->pool);
+
+	if (pktpool_data_room_for_mtu(port->pools, mtu) > room) {
+		PORT_LOG(ERR,
+		         "%s: MTU %u needs %u-byte buffers and the port's are %u: add the port "
+		         "again with mtu %u",
+		         port->name, mtu, pktpool_data_room_for_mtu(port->pools, mtu), room, mtu);
+		return -ENOBUFS;
+	}
 	int ret = rte_eth_dev_set_mtu(port->port_id, mtu);
 
 	if (ret < 0 && ret != -ENOTSUP) {

@@ -178,7 +178,9 @@ struct port_table {
 /* Initialises an empty table. */
 void port_table_init(struct port_table *table);
 
-/* Opens a port and adds it; -EEXIST if the name or device is taken, -ENOSPC when full. */
+/* Opens a port and adds it; -EEXIST if the name or device is taken, -ENOSPC when full, -ENXIO
+ * when no DPDK bus or driver knows the device, -ENOMEM when its buffers do not fit DPDK's
+ * memory, or the driver's own cause. */
 int port_table_add(struct port_table *table, const char *name, const char *devargs,
                    const struct port_config *config, struct pktpool_set *pools,
                    struct port **port_out);

@@ -196,6 +196,20 @@ static int cmd_port_add(void *ctx, const struct cli_args *args, struct reply *re
 	if (ret == -ENAMETOOLONG)
 		return reply_error(reply, ret, "name or devargs too long (at most %u and %u bytes)",
 		                   PORT_NAME_MAX - 1, PORT_DEVARGS_MAX - 1);
+	if (ret == -ENXIO)
+		return reply_error(reply, ret,
+		                   "cannot add port '%.64s': no DPDK driver or bus knows '%.200s' "
+		                   "(virtual devices are named net_<driver><n>, e.g. net_ring0, "
+		                   "net_tap0, net_af_packet0,iface=eth1; NICs by PCI address, e.g. "
+		                   "0000:3b:00.0)",
+		                   name, devargs);
+	if (ret == -ENOMEM)
+		return reply_error(
+		        reply, ret,
+		        "cannot add port '%.64s' (%.200s): no memory for its packet "
+		        "buffers (give ferryd's EAL more with -m or --socket-mem, or the "
+		        "port fewer descriptors with rxd and txd)",
+		        name, devargs);
 	if (ret < 0)
 		return reply_error(reply, ret, "cannot add port '%.64s' (%.200s): %s", name,
 		                   devargs, strerror(-ret));

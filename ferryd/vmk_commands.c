@@ -81,6 +81,12 @@ static int cmd_vmk_set(void *ctx, const struct cli_args *args, struct reply *rep
 		int ret = port_set_mtu(&vmk->switch_side, (uint16_t)mtu);
 		if (ret == 0)
 			ret = port_set_mtu(&vmk->host_side, (uint16_t)mtu);
+		if (ret == -ENOBUFS)
+			return reply_error(
+			        reply, ret,
+			        "cannot set MTU %u: %s's packet buffers were sized for its "
+			        "MTU when it was added (vmk del, then vmk add ... mtu %u)",
+			        (unsigned int)mtu, vmk->name, (unsigned int)mtu);
 		if (ret < 0)
 			return reply_error(reply, ret, "cannot set MTU %u: %s", (unsigned int)mtu,
 			                   strerror(-ret));

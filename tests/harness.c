@@ -193,6 +193,11 @@ static void remove_dir(const char *dir)
 	rmdir(dir);
 }
 
+void harness_ferryd_discard(struct harness_ferryd *ferryd)
+{
+	remove_dir(ferryd->dir);
+}
+
 int harness_ferryd_run_to_exit(struct harness_ferryd *ferryd, const char *config, int timeout_ms)
 {
 	ferryd->pid = spawn_ferryd(ferryd, config, NULL);

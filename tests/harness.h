@@ -29,6 +29,9 @@ int harness_ferryd_start_with(struct harness_ferryd *ferryd, const char *config,
  * (used for start-ups that must fail). The log is kept in ferryd->log. */
 int harness_ferryd_run_to_exit(struct harness_ferryd *ferryd, const char *config, int timeout_ms);
 
+/* Removes the folder of a daemon that ended (its log, start-up file and socket). */
+void harness_ferryd_discard(struct harness_ferryd *ferryd);
+
 /* Sends SIGTERM, waits for the exit, returns its exit status (or -1 on timeout/kill). */
 int harness_ferryd_stop(struct harness_ferryd *ferryd);
 

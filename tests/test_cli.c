@@ -174,6 +174,13 @@ Test(cli, help_lists_commands_and_filters_by_prefix)
 	cr_assert(strstr(out, "COMMAND") != NULL && strstr(out, "show port <name> stats") != NULL,
 	          "%s", out);
 	cr_assert(strstr(out, "output <format>") != NULL);
+	/* Readable in a terminal: no line is padded out to the longest command. */
+	for (const char *line = out; *line != '\0';) {
+		const char *end = strchr(line, '\n');
+		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+		cr_assert_leq(len, 120, "a line of %zu columns: %.*s", len, (int)len, line);
+		line += len + (end != NULL);
+	}
 	cr_assert_eq(run("help show", out, sizeof(out)), 0);
 	cr_assert(strstr(out, "show ports") != NULL, "%s", out);
 	cr_assert(strstr(out, "port del") == NULL, "%s", out);
@@ -301,6 +308,43 @@ Test(reply, a_single_table_has_no_heading_and_empty_reply_renders_empty)
 	reply_list_end(r);
 	text = reply_render(r, REPLY_FORMAT_TEXT, NULL);
 	cr_assert_str_eq(text, "NAME\np0\n");
+	free(text);
+	reply_free(r);
+}
+
+Test(cli, a_table_too_wide_for_a_terminal_prints_as_records)
+{
+	struct reply *r = reply_new();
+	char long_syntax[301];
+
+	memset(long_syntax, 0, sizeof(long_syntax));
+	for (size_t i = 0; i + 6 < 300; i += 6)
+		memcpy(long_syntax + i, "[opt] ", 6);
+	reply_list_begin(r, "commands");
+	reply_object_begin(r, NULL);
+	reply_str(r, "command", "show ports");
+	reply_str(r, "help", "every port");
+	reply_object_end(r);
+	reply_object_begin(r, NULL);
+	reply_str(r, "command", "%s", long_syntax);
+	reply_str(r, "help", "a command with many options");
+	reply_object_end(r);
+	reply_list_end(r);
+	char *text = reply_render(r, REPLY_FORMAT_TEXT, NULL);
+	cr_assert(strncmp(text, "COMMAND\n    HELP\nshow ports\n    every port\n", 43) == 0, "%s",
+	          text);
+	unsigned int lines = 0;
+	for (const char *line = text; *line != '\0'; lines++) {
+		const char *end = strchr(line, '\n');
+		size_t len = end != NULL ? (size_t)(end - line) : strlen(line);
+		cr_assert_leq(len, 120, "a line of %zu columns: %.*s", len, (int)len, line);
+		line += len + (end != NULL);
+	}
+	cr_assert_geq(lines, 8, "the long syntax is wrapped: %s", text);
+	free(text);
+	/* JSON is untouched by the terminal's width. */
+	text = reply_render(r, REPLY_FORMAT_JSON, NULL);
+	cr_assert(strstr(text, long_syntax) != NULL);
 	free(text);
 	reply_free(r);
 }

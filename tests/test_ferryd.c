@@ -191,7 +191,24 @@ Test(ferryd, port_add_and_del_at_run_time_with_clear_errors, .timeout = 60)
 	free(err);
 	cr_assert_eq(harness_ctl(&d, NULL, &err, "port", "add", "b", "net_nosuchpmd0", NULL), 1);
 	cr_assert(strstr(err, "cannot add port 'b'"), "%s", err);
+	cr_assert(strstr(err, "no DPDK driver or bus knows 'net_nosuchpmd0'"), "%s", err);
 	free(err);
+	/* A driver's own cause comes through, not the -1 every virtual driver returns. */
+	cr_assert_eq(harness_ctl(&d, NULL, &err, "port", "add", "b",
+	                         "net_af_packet9,iface=ferrynosuch0", NULL),
+	             1);
+	cr_assert(strstr(err, "No such device"), "%s", err);
+	free(err);
+	/* A jumbo port gets jumbo buffers, the others keep theirs. */
+	cr_assert_eq(
+	        harness_ctl(&d, NULL, &err, "port", "add", "j", "net_null3", "mtu", "9000", NULL),
+	        0, "%s", err);
+	free(err);
+	cr_assert_eq(harness_ctl(&d, &out, NULL, "-j", "show", "pools", NULL), 0);
+	cr_assert(strstr(out, "\"data_room\": 2176") != NULL, "%s", out);
+	cr_assert(strstr(out, "\"data_room\": 9216") != NULL, "%s", out);
+	free(out);
+	cr_assert_eq(harness_ctl(&d, NULL, NULL, "port", "del", "j", NULL), 0);
 	cr_assert_eq(
 	        harness_ctl(&d, NULL, &err, "port", "add", "c", "net_null2", "mtu", "10", NULL), 1);
 	cr_assert(strstr(err, "mtu: '10' is not a number"), "%s", err);
@@ -318,6 +335,7 @@ Test(ferryd, failing_startup_line_names_file_line_and_reason, .timeout = 60)
 	fclose(f);
 	cr_assert(strstr(log, "startup.conf:4: mtu: 'huge' is not a number"), "%s", log);
 	cr_assert(strstr(log, "net_null2") == NULL, "nothing after the failing line runs: %s", log);
+	harness_ferryd_discard(&d);
 }
 
 Test(ferryd, a_second_daemon_on_the_same_socket_is_refused, .timeout = 60)

@@ -38,6 +38,8 @@ ninja -C build >/dev/null
 reserve_hugepages 1536
 
 work=$(mktemp -d /tmp/ferry-bench-XXXXXX)
+# EAL's runtime folders go with the rest of the run, not to /var/run/dpdk.
+export RUNTIME_DIRECTORY=$work
 pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done

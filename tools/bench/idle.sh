@@ -27,6 +27,7 @@ sw=ferry-idle-sw
 sock=/run/ferry/idle-bench.sock
 log=$(mktemp /tmp/ferry-idle-XXXXXX.log)
 cap=$(mktemp -d /tmp/ferry-idle-cap-XXXXXX)
+export RUNTIME_DIRECTORY=$cap # EAL's runtime folders go with the run
 ferryd_pid=
 cleanup() {
 	[ -n "$ferryd_pid" ] && kill "$ferryd_pid" 2>/dev/null && wait "$ferryd_pid" 2>/dev/null

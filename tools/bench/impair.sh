@@ -13,6 +13,7 @@ tools/setup.sh >/dev/null
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
 work=$(mktemp -d /tmp/ferry-impair-XXXXXX)
+export RUNTIME_DIRECTORY=$work # EAL's runtime folders go with the run
 pid=
 cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT

@@ -21,6 +21,10 @@ ninja -C build >/dev/null
 . tools/bench/hugepages.sh
 reserve_hugepages 1024
 
+# EAL's runtime folders go with the run, not to /var/run/dpdk.
+RUNTIME_DIRECTORY=$(mktemp -d /tmp/ferry-bench-run-XXXXXX)
+export RUNTIME_DIRECTORY
+trap 'rm -rf "$RUNTIME_DIRECTORY"' EXIT
 for rate in 0 1000 20000; do
 	./build/bench/ferry-migrate-inproc --file-prefix ferry-bench-mig-$$ -m 1024 --no-pci \
 		--no-telemetry --log-level='*:error' -- --memory "$memory" --rate "$rate" \

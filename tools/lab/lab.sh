@@ -48,7 +48,12 @@ down() {
 	for n in tor vmnet client "${hosts[@]}"; do
 		ip netns del "$(ns "$n")" 2>/dev/null || true
 	done
-	rm -f "$run/lab-vmotion.memif" "$run/lab-vmotion.key"
+	# Sockets of a killed ferryd, start-up files, logs, keys, and EAL's runtime folders.
+	rm -f "$run"/lab-*
+	rmdir "$run" 2>/dev/null || true
+	for h in "${hosts[@]}"; do
+		rm -rf "/var/run/dpdk/ferry-lab-$h" "${RUNTIME_DIRECTORY:-/nonexistent}/dpdk/ferry-lab-$h"
+	done
 }
 
 # A veth from namespace $1 (name $2) to namespace $3 (name $4).
