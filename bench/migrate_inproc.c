@@ -28,21 +28,15 @@ struct bench_host {
 	struct cli_table cli;
 };
 
-static int run(struct bench_host *d, const char *fmt, ...)
-{
-	char line[1024];
-	char *text;
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	int ret = cli_run(&d->cli, line, &text);
-	if (ret < 0)
-		fprintf(stderr, "%s: %s\n", line, text != NULL ? text : strerror(-ret));
-	free(text);
-	return ret;
-}
+#define run(d, ...)                                                                                \
+	({                                                                                         \
+		char *text_;                                                                       \
+		int ret_ = cli_runf(&(d)->cli, &text_, __VA_ARGS__);                               \
+		if (ret_ < 0)                                                                      \
+			fprintf(stderr, "%s\n", text_ != NULL ? text_ : strerror(-ret_));          \
+		free(text_);                                                                       \
+		ret_;                                                                              \
+	})
 
 static int host_setup(struct bench_host *d, const char *ip, struct rte_ring *rx,
                       struct rte_ring *tx, const struct options *o, const char *key)

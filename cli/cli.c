@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,21 +144,30 @@ int cli_parse_rate(const char *text, uint64_t *bps)
 	return 0;
 }
 
-int cli_arg_rate(const struct cli_args *args, const char *name, uint64_t min, uint64_t *bps,
-                 struct reply *reply)
+/* A typed argument whose text parses into a number of at least min; what says what it must be. */
+static int parsed_arg(const struct cli_args *args, const char *name,
+                      int (*parse)(const char *, uint64_t *), uint64_t min, uint64_t *value,
+                      struct reply *reply, const char *what)
 {
 	const char *text = cli_arg(args, name);
-	uint64_t value;
+	uint64_t parsed;
 
 	if (text == NULL)
 		return 0;
-	if (cli_parse_rate(text, &value) < 0 || value < min)
-		return reply_error(reply, -EINVAL,
-		                   "%s: '%.32s' is not a rate of at least %lu bit/s (e.g. 1G, "
-		                   "500M, 10k)",
-		                   name, text, (unsigned long)min);
-	*bps = value;
+	if (parse(text, &parsed) < 0 || parsed < min)
+		return reply_error(reply, -EINVAL, "%s: '%.32s' is not %s", name, text, what);
+	*value = parsed;
 	return 0;
+}
+
+int cli_arg_rate(const struct cli_args *args, const char *name, uint64_t min, uint64_t *bps,
+                 struct reply *reply)
+{
+	char what[80];
+
+	snprintf(what, sizeof(what), "a rate of at least %lu bit/s (e.g. 1G, 500M, 10k)",
+	         (unsigned long)min);
+	return parsed_arg(args, name, cli_parse_rate, min, bps, reply, what);
 }
 
 int cli_parse_ms(const char *text, uint64_t *ns)
@@ -175,17 +185,11 @@ int cli_parse_ms(const char *text, uint64_t *ns)
 int cli_arg_ms(const struct cli_args *args, const char *name, uint64_t min_ns, uint64_t *ns,
                struct reply *reply)
 {
-	const char *text = cli_arg(args, name);
-	uint64_t value;
+	char what[80];
 
-	if (text == NULL)
-		return 0;
-	if (cli_parse_ms(text, &value) < 0 || value < min_ns)
-		return reply_error(reply, -EINVAL,
-		                   "%s: '%.32s' is not a number of milliseconds from %g to 60000",
-		                   name, text, (double)min_ns / 1e6);
-	*ns = value;
-	return 0;
+	snprintf(what, sizeof(what), "a number of milliseconds from %g to 60000",
+	         (double)min_ns / 1e6);
+	return parsed_arg(args, name, cli_parse_ms, min_ns, ns, reply, what);
 }
 
 int cli_arg_seconds(const struct cli_args *args, const char *name, double min, double max,
@@ -682,6 +686,29 @@ int cli_run(struct cli_table *table, const char *line, char **text)
 	*text = ret < 0 ? strdup(reply_error_message(reply))
 	                : reply_render(reply, REPLY_FORMAT_TEXT, NULL);
 	reply_free(reply);
+	return ret;
+}
+
+int cli_vrunf(struct cli_table *table, char **text, const char *fmt, va_list ap)
+{
+	char *line;
+
+	if (vasprintf(&line, fmt, ap) < 0) {
+		*text = NULL;
+		return -ENOMEM;
+	}
+	int ret = cli_run(table, line, text);
+	free(line);
+	return ret;
+}
+
+int cli_runf(struct cli_table *table, char **text, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	int ret = cli_vrunf(table, text, fmt, ap);
+	va_end(ap);
 	return ret;
 }
 

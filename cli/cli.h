@@ -2,6 +2,7 @@
 #ifndef FERRY_CLI_CLI_H
 #define FERRY_CLI_CLI_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -136,6 +137,12 @@ int cli_parse_ms(const char *text, uint64_t *ns);
  * or the error message on failure (malloc'ed, the caller frees it; NULL when out of memory).
  * Returns 0 or the command's negative errno. */
 int cli_run(struct cli_table *table, const char *line, char **text);
+
+/* The same, the line made from a format. */
+int cli_runf(struct cli_table *table, char **text, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));
+int cli_vrunf(struct cli_table *table, char **text, const char *fmt, va_list ap)
+        __attribute__((format(printf, 3, 0)));
 
 /* Runs a start-up file: one command per line, # comments. Stops at the first failing line and
  * logs "file:line: reason". Returns 0 or that line's negative errno. */

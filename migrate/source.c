@@ -159,56 +159,42 @@ static int source_send_page_slice(struct migration *m, uint64_t now)
 static bool source_send_round(struct migration *m, uint64_t now)
 {
 	struct machine *vm = &m->vm->machine;
+	struct migration_source *src = &m->source;
 	unsigned int budget = SEND_BUDGET;
 
 	while (budget > 0) {
-		if (m->source.fragment != 0) {
-			int ret = source_send_page_slice(m, now);
-			if (ret < 0)
-				return false;
-			budget--;
-			if (ret == 0) {
-				m->source.cursor++;
+		/* At a page boundary: skip what is not to send, gather zero pages into runs. */
+		if (src->fragment == 0) {
+			if (src->cursor >= vm->nb_pages)
+				return src->zero_count == 0 || source_send_zero_run(m, now) == 0;
+			bool to_send = bit_test(src->to_send, src->cursor);
+			if (to_send && machine_page_is_zero(vm, src->cursor)) {
+				if (src->zero_count == 0)
+					src->zero_first = src->cursor;
+				src->zero_count++;
+				src->cursor++;
+				if (src->zero_count == UINT32_MAX &&
+				    source_send_zero_run(m, now) < 0)
+					return false;
+				continue;
 			}
-			continue;
-		}
-		if (m->source.cursor >= vm->nb_pages) {
-			if (m->source.zero_count != 0 && source_send_zero_run(m, now) < 0)
-				return false;
-			return true;
-		}
-		if (!bit_test(m->source.to_send, m->source.cursor)) {
-			/* A run of zeros ends at a page not to send. */
-			if (m->source.zero_count != 0) {
+			/* A run of zeros ends at a page of data or at one not to send. */
+			if (src->zero_count != 0) {
 				if (source_send_zero_run(m, now) < 0)
 					return false;
 				budget--;
 			}
-			m->source.cursor =
-			        next_page(m->source.to_send, m->source.cursor, vm->nb_pages);
-			continue;
-		}
-		if (machine_page_is_zero(vm, m->source.cursor)) {
-			if (m->source.zero_count == 0)
-				m->source.zero_first = m->source.cursor;
-			m->source.zero_count++;
-			m->source.cursor++;
-			if (m->source.zero_count == UINT32_MAX && source_send_zero_run(m, now) < 0)
-				return false;
-			continue;
-		}
-		if (m->source.zero_count != 0) {
-			if (source_send_zero_run(m, now) < 0)
-				return false;
-			budget--;
+			if (!to_send) {
+				src->cursor = next_page(src->to_send, src->cursor, vm->nb_pages);
+				continue;
+			}
 		}
 		int ret = source_send_page_slice(m, now);
 		if (ret < 0)
 			return false;
 		budget--;
-		if (ret == 0) {
-			m->source.cursor++;
-		}
+		if (ret == 0)
+			src->cursor++;
 	}
 	return false;
 }
@@ -429,6 +415,10 @@ static void source_on_challenge(struct migration *m, const struct proto_message 
 	struct proto_challenge challenge;
 	uint8_t expected[PROTO_MAC_LEN];
 
+	if (m->status != MIGRATION_SETUP) {
+		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+		return;
+	}
 	memcpy(&challenge, msg->body, sizeof(challenge));
 	if (m->channel_ready) /* the answer to a resent HELLO: AUTH goes again on its timer */
 		return;
@@ -486,6 +476,15 @@ void source_precopy_begin(struct migration *m, uint64_t now)
 	source_round_begin(m);
 }
 
+/* Acknowledgements of the channel's messages, once there is a channel past the handshake. */
+static void source_on_ack(struct migration *m, const struct proto_message *msg, uint64_t now)
+{
+	if (m->channel_ready && m->status != MIGRATION_SETUP)
+		channel_on_ack(&m->channel, msg->body, now);
+	else
+		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+}
+
 static void source_on_confirm(struct migration *m, const struct proto_message *msg, uint64_t now)
 {
 	struct proto_confirm confirm;
@@ -538,19 +537,13 @@ static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8
 	m->last_rx_ns = now;
 	switch (msg.type) {
 	case PROTO_CHALLENGE:
-		if (m->status == MIGRATION_SETUP)
-			source_on_challenge(m, &msg);
-		else
-			session_count_drop(engine, MIGRATION_DROP_UNEXPECTED);
+		source_on_challenge(m, &msg);
 		break;
 	case PROTO_ACCEPT:
 		preflight_on_accept(m, &msg, now);
 		break;
 	case PROTO_ACK:
-		if (m->channel_ready && m->status != MIGRATION_SETUP)
-			channel_on_ack(&m->channel, msg.body, now);
-		else
-			session_count_drop(engine, MIGRATION_DROP_UNEXPECTED);
+		source_on_ack(m, &msg, now);
 		break;
 	case PROTO_CONFIRM:
 		source_on_confirm(m, &msg, now);

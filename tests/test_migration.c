@@ -63,14 +63,12 @@ static void setup_eal(void)
 /* Runs a command on a host; returns its errno and leaves the rendered reply in out. */
 static int ctl_try(struct node *h, char *out, size_t size, const char *fmt, ...)
 {
-	char line[1024];
 	char *text;
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	int ret = cli_vrunf(&h->cli, &text, fmt, ap);
 	va_end(ap);
-	int ret = cli_run(&h->cli, line, &text);
 	if (out != NULL)
 		snprintf(out, size, "%s", text != NULL ? text : "");
 	free(text);

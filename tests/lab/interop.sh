@@ -12,14 +12,7 @@ dumps=()
 
 cleanup() {
 	for p in "${dumps[@]}"; do kill "$p" 2>/dev/null; done
-	# The lab's down removes the daemons' logs: show their ends first if a case failed.
-	if [ "$failed" -gt 0 ]; then
-		for h in host-a host-b; do
-			[ -f "/run/ferry/lab-$h.log" ] && tail -20 "/run/ferry/lab-$h.log" | sed "s/^/# $h: /"
-		done
-	fi
-	"$lab" down >/dev/null 2>&1
-	rm -rf "$dir"
+	lab_cleanup
 }
 trap cleanup EXIT
 

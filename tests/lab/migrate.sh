@@ -10,17 +10,7 @@ lab=$here/../../tools/lab/lab.sh
 dir=$(mktemp -d /tmp/ferry-lab-migrate-XXXXXX)
 key=/run/ferry/lab-vmotion.key
 
-cleanup() {
-	# The lab's down removes the daemons' logs: show their ends first if a case failed.
-	if [ "$failed" -gt 0 ]; then
-		for h in host-a host-b; do
-			[ -f "/run/ferry/lab-$h.log" ] && tail -20 "/run/ferry/lab-$h.log" | sed "s/^/# $h: /"
-		done
-	fi
-	"$lab" down >/dev/null 2>&1
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+trap lab_cleanup EXIT
 
 in_ns() { ip netns exec "ferry-lab-$1" "${@:2}"; }
 ctl() { "$lab" ctl "$@"; }

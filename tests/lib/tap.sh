@@ -21,3 +21,15 @@ tap_finish() {
 	echo "# $((tests - failed)) passed, $failed failed"
 	[ "$failed" -eq 0 ]
 }
+
+# For the lab tests: the lab's down removes the daemons' logs, so show their ends first if a case
+# failed, then take the lab down and remove the scratch directory.
+lab_cleanup() {
+	if [ "$failed" -gt 0 ]; then
+		for h in host-a host-b; do
+			[ -f "/run/ferry/lab-$h.log" ] && tail -20 "/run/ferry/lab-$h.log" | sed "s/^/# $h: /"
+		done
+	fi
+	"$lab" down >/dev/null 2>&1
+	rm -rf "$dir"
+}
