@@ -137,6 +137,36 @@ static int parse_options(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/* Every drop the run caused, on stderr: the destination engine's, then both hosts' vmks and
+ * ports (source/destination). */
+static void print_drops(const struct host *a, const struct host *b)
+{
+	fprintf(stderr, "engine drops:");
+	for (unsigned int r = 0; r < MIGRATION_DROP_MAX; r++)
+		if (b->migrations.drops[r] != 0)
+			fprintf(stderr, " %s=%lu", migration_drop_names[r],
+			        (unsigned long)b->migrations.drops[r]);
+	for (unsigned int i = 0; i < b->nb_vmks; i++)
+		for (unsigned int r = 0; r < NETIF_DROP_MAX; r++)
+			if (b->vmks[i]->netif.counters.drops[r] +
+			    a->vmks[i]->netif.counters.drops[r])
+				fprintf(stderr, " netif%u=%lu/%lu", r,
+				        (unsigned long)a->vmks[i]->netif.counters.drops[r],
+				        (unsigned long)b->vmks[i]->netif.counters.drops[r]);
+	for (unsigned int i = 0; i < a->ports.nb_ports; i++) {
+		struct vswitch_drop_counter da[VSWITCH_PORT_DROP_COUNTERS];
+		struct vswitch_drop_counter db[VSWITCH_PORT_DROP_COUNTERS];
+		vswitch_port_drop_counters(a->ports.ports[i], da);
+		vswitch_port_drop_counters(b->ports.ports[i], db);
+		for (unsigned int r = 0; r < VSWITCH_PORT_DROP_COUNTERS; r++)
+			if (da[r].count + db[r].count)
+				fprintf(stderr, " %s:%s=%lu/%lu", a->ports.ports[i]->name,
+				        da[r].name, (unsigned long)da[r].count,
+				        (unsigned long)db[r].count);
+	}
+	fprintf(stderr, "\n");
+}
+
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -196,30 +226,7 @@ int main(int argc, char **argv)
 	} while (m.running && loop_tsc_now_ns() < deadline);
 	unlink(key);
 	const struct migration_stats *s = &m.stats;
-	fprintf(stderr, "engine drops:");
-	for (unsigned int r = 0; r < MIGRATION_DROP_MAX; r++)
-		if (b.host.migrations.drops[r] != 0)
-			fprintf(stderr, " %s=%lu", migration_drop_names[r],
-			        (unsigned long)b.host.migrations.drops[r]);
-	for (unsigned int i = 0; i < b.host.nb_vmks; i++)
-		for (unsigned int r = 0; r < NETIF_DROP_MAX; r++)
-			if (b.host.vmks[i]->netif.counters.drops[r] +
-			    a.host.vmks[i]->netif.counters.drops[r])
-				fprintf(stderr, " netif%u=%lu/%lu", r,
-				        (unsigned long)a.host.vmks[i]->netif.counters.drops[r],
-				        (unsigned long)b.host.vmks[i]->netif.counters.drops[r]);
-	for (unsigned int i = 0; i < a.host.ports.nb_ports; i++) {
-		struct vswitch_drop_counter da[VSWITCH_PORT_DROP_COUNTERS];
-		struct vswitch_drop_counter db[VSWITCH_PORT_DROP_COUNTERS];
-		vswitch_port_drop_counters(a.host.ports.ports[i], da);
-		vswitch_port_drop_counters(b.host.ports.ports[i], db);
-		for (unsigned int r = 0; r < VSWITCH_PORT_DROP_COUNTERS; r++)
-			if (da[r].count + db[r].count)
-				fprintf(stderr, " %s:%s=%lu/%lu", a.host.ports.ports[i]->name,
-				        da[r].name, (unsigned long)da[r].count,
-				        (unsigned long)db[r].count);
-	}
-	fprintf(stderr, "\n");
+	print_drops(&a.host, &b.host);
 	double total_ms = (double)m.total_ns / 1e6;
 	double active_s = (double)(m.total_ns - s->setup_ns) / 1e9;
 	double gbps = (double)m.throughput_bps / 1e9;

@@ -71,19 +71,21 @@ static bool name_or_mac_taken(struct migration_engine *engine, const struct migr
 	return false;
 }
 
-/* The source proved the key: check the VM fits here, make its empty copy and accept. */
-static void destination_admit(struct migration *m, uint64_t now)
+/* Whether the VM the HELLO describes may come here: name and MAC free, room for one more VM, its
+ * port group, a memory size this host has. Fills config, the port group and the memory
+ * available; refuses the session and returns false if not. */
+static bool destination_admissible(struct migration *m, struct vm_config *config,
+                                   struct vswitch_portgroup **pg, uint32_t *available)
 {
 	struct migration_engine *engine = m->engine;
 	const struct proto_hello *h = &m->hello;
-	struct vm_config config = {.name = m->vm_name, .prefix_len = h->prefix_len, .ip = h->ip};
 	char portgroup[PROTO_NAME_LEN + 1];
 	bool by_name;
 
-	memcpy(config.mac.addr_bytes, h->mac, 6);
+	memcpy(config->mac.addr_bytes, h->mac, 6);
 	snprintf(portgroup, sizeof(portgroup), "%.*s", PROTO_NAME_LEN, h->portgroup);
 	uint64_t pages = rte_be_to_cpu_64(h->memory_pages);
-	if (name_or_mac_taken(engine, m, m->vm_name, &config.mac, &by_name)) {
+	if (name_or_mac_taken(engine, m, m->vm_name, &config->mac, &by_name)) {
 		if (by_name)
 			destination_refuse(m, PROTO_REFUSE_DUPLICATE_NAME, "a VM named %s is here",
 			                   m->vm_name);
@@ -92,34 +94,48 @@ static void destination_admit(struct migration *m, uint64_t now)
 			                   "a VM with MAC %02x:%02x:%02x:%02x:%02x:%02x is here",
 			                   h->mac[0], h->mac[1], h->mac[2], h->mac[3], h->mac[4],
 			                   h->mac[5]);
-		return;
+		return false;
 	}
 	if (engine->hooks.vm_room != NULL && !engine->hooks.vm_room(engine->hooks.ctx)) {
 		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "this host runs its maximum of VMs");
-		return;
+		return false;
 	}
-	struct vswitch_portgroup *pg = vswitch_portgroup_find(engine->vswitches, portgroup);
-	if (pg == NULL) {
+	*pg = vswitch_portgroup_find(engine->vswitches, portgroup);
+	if (*pg == NULL) {
 		destination_refuse(m, PROTO_REFUSE_NO_PORTGROUP, "no port group %s here",
 		                   portgroup);
-		return;
+		return false;
 	}
 	if (pages < 2 || pages * VM_PAGE_SIZE % (1024 * 1024) != 0 ||
 	    pages * VM_PAGE_SIZE / (1024 * 1024) > VM_MAX_MEMORY_MB) {
 		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "%lu pages is not a memory size here",
 		                   (unsigned long)pages);
-		return;
+		return false;
 	}
-	config.memory_mb = pages * VM_PAGE_SIZE / (1024 * 1024);
-	uint32_t available = engine->hooks.available_mb != NULL
-	                             ? engine->hooks.available_mb(engine->hooks.ctx)
-	                             : UINT32_MAX;
-	if (config.memory_mb > available) {
+	config->memory_mb = pages * VM_PAGE_SIZE / (1024 * 1024);
+	*available = engine->hooks.available_mb != NULL
+	                     ? engine->hooks.available_mb(engine->hooks.ctx)
+	                     : UINT32_MAX;
+	if (config->memory_mb > *available) {
 		destination_refuse(m, PROTO_REFUSE_NO_MEMORY,
 		                   "%lu MiB asked, %u MiB available here",
-		                   (unsigned long)config.memory_mb, available);
-		return;
+		                   (unsigned long)config->memory_mb, *available);
+		return false;
 	}
+	return true;
+}
+
+/* The source proved the key: check the VM fits here, make its empty copy and accept. */
+static void destination_admit(struct migration *m, uint64_t now)
+{
+	struct migration_engine *engine = m->engine;
+	const struct proto_hello *h = &m->hello;
+	struct vm_config config = {.name = m->vm_name, .prefix_len = h->prefix_len, .ip = h->ip};
+	struct vswitch_portgroup *pg;
+	uint32_t available;
+
+	if (!destination_admissible(m, &config, &pg, &available))
+		return;
 	struct proto_accept accept = {.mtu = rte_cpu_to_be_16(m->vmk->netif.mtu),
 	                              .free_memory_mb = rte_cpu_to_be_32(available)};
 	if (m->hello.flags & PROTO_HELLO_CHECK_ONLY) {
@@ -135,6 +151,7 @@ static void destination_admit(struct migration *m, uint64_t now)
 		session_send(m, PROTO_ACCEPT, &accept, sizeof(accept));
 		return;
 	}
+	uint64_t pages = config.memory_mb * (1024 * 1024 / VM_PAGE_SIZE);
 	config.workload.seed = 1;
 	m->vm = calloc(1, sizeof(*m->vm));
 	m->destination.page_round = calloc(pages, sizeof(*m->destination.page_round));
