@@ -192,6 +192,48 @@ int cli_arg_ms(const struct cli_args *args, const char *name, uint64_t min_ns, u
 	return parsed_arg(args, name, cli_parse_ms, min_ns, ns, reply, what);
 }
 
+int cli_parse_size(const char *text, uint64_t unit, uint64_t *value)
+{
+	static const char suffixes[] = "kmgt";
+	char *end;
+
+	errno = 0;
+	if (text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	unsigned long long n = strtoull(text, &end, 10);
+	uint64_t bytes_per = unit;
+	const char *s = strchr(suffixes, tolower((unsigned char)*end));
+	if (*end != '\0' && s != NULL) {
+		bytes_per = 1ull << (10 * (s - suffixes + 1));
+		end++;
+		if (strcasecmp(end, "ib") == 0 || strcasecmp(end, "b") == 0)
+			end += strlen(end);
+	}
+	if (errno != 0 || *end != '\0' || (n != 0 && bytes_per > UINT64_MAX / n) ||
+	    (n * bytes_per) % unit != 0)
+		return -EINVAL;
+	*value = n * bytes_per / unit;
+	return 0;
+}
+
+int cli_arg_size(const struct cli_args *args, const char *name, uint64_t unit, uint64_t min,
+                 uint64_t max, uint64_t *value, struct reply *reply)
+{
+	const char *text = cli_arg(args, name);
+	uint64_t parsed;
+
+	if (text == NULL)
+		return 0;
+	if (cli_parse_size(text, unit, &parsed) < 0 || parsed < min || parsed > max)
+		return reply_error(reply, -EINVAL,
+		                   "%s: '%.32s' is not a size from %lu to %lu units of %lu bytes "
+		                   "(a number, or with K, M, G or T)",
+		                   name, text, (unsigned long)min, (unsigned long)max,
+		                   (unsigned long)unit);
+	*value = parsed;
+	return 0;
+}
+
 int cli_arg_seconds(const struct cli_args *args, const char *name, double min, double max,
                     uint64_t *ns, struct reply *reply)
 {

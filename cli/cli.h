@@ -121,6 +121,12 @@ int cli_arg_rate(const struct cli_args *args, const char *name, uint64_t min, ui
 int cli_arg_ms(const struct cli_args *args, const char *name, uint64_t min_ns, uint64_t *ns,
                struct reply *reply);
 
+/* A size in units of unit bytes within [min, max]: a bare number counts units, a number with K,
+ * M, G or T (and an optional B or iB) counts KiB to TiB and must make whole units ("mem 2G" is
+ * 2048 for MiB). */
+int cli_arg_size(const struct cli_args *args, const char *name, uint64_t unit, uint64_t min,
+                 uint64_t max, uint64_t *value, struct reply *reply);
+
 /* Seconds, decimals allowed, within [min, max], into nanoseconds. */
 int cli_arg_seconds(const struct cli_args *args, const char *name, double min, double max,
                     uint64_t *ns, struct reply *reply);
@@ -132,6 +138,7 @@ int cli_arg_percent(const struct cli_args *args, const char *name, uint32_t *ppm
 /* The same parsers on bare text, for values inside another syntax: 0 or -EINVAL. */
 int cli_parse_rate(const char *text, uint64_t *bps);
 int cli_parse_ms(const char *text, uint64_t *ns);
+int cli_parse_size(const char *text, uint64_t unit, uint64_t *value);
 
 /* Runs one command line in text format, as a start-up file does. *text gets the rendered answer,
  * or the error message on failure (malloc'ed, the caller frees it; NULL when out of memory).

@@ -493,21 +493,27 @@ struct port *port_table_find(const struct port_table *table, const char *name)
 	return NULL;
 }
 
-int port_table_add(struct port_table *table, const char *name, const char *devargs,
-                   const struct port_config *config, struct pktpool_set *pools,
-                   struct port **port_out)
+/* Checks a new port's name against the table and allocates it; NULL with *ret set if not. */
+static struct port *table_new_port(const struct port_table *table, const char *name,
+                                   const char *devargs, int *ret)
 {
-	if (strlen(name) >= PORT_NAME_MAX || strlen(devargs) >= PORT_DEVARGS_MAX)
-		return -ENAMETOOLONG;
-	if (port_table_find(table, name) != NULL)
-		return -EEXIST;
-	if (table->nb_ports == PORT_MAX)
-		return -ENOSPC;
+	struct port *port = NULL;
 
-	struct port *port = calloc(1, sizeof(*port));
-	if (port == NULL)
-		return -ENOMEM;
-	int ret = port_open(port, name, devargs, config, pools);
+	if (strlen(name) >= PORT_NAME_MAX || strlen(devargs) >= PORT_DEVARGS_MAX)
+		*ret = -ENAMETOOLONG;
+	else if (port_table_find(table, name) != NULL)
+		*ret = -EEXIST;
+	else if (table->nb_ports == PORT_MAX)
+		*ret = -ENOSPC;
+	else if ((port = calloc(1, sizeof(*port))) == NULL)
+		*ret = -ENOMEM;
+	return port;
+}
+
+/* Puts an opened port in the table, or frees it if it did not open. */
+static int table_insert(struct port_table *table, struct port *port, int ret,
+                        struct port **port_out)
+{
 	if (ret < 0) {
 		free(port);
 		return ret;
@@ -515,6 +521,31 @@ int port_table_add(struct port_table *table, const char *name, const char *devar
 	table->ports[table->nb_ports++] = port;
 	*port_out = port;
 	return 0;
+}
+
+int port_table_add(struct port_table *table, const char *name, const char *devargs,
+                   const struct port_config *config, struct pktpool_set *pools,
+                   struct port **port_out)
+{
+	int ret;
+	struct port *port = table_new_port(table, name, devargs, &ret);
+
+	if (port == NULL)
+		return ret;
+	return table_insert(table, port, port_open(port, name, devargs, config, pools), port_out);
+}
+
+int port_table_add_rings(struct port_table *table, const char *name, struct rte_ring *rx,
+                         struct rte_ring *tx, const struct port_config *config,
+                         struct pktpool_set *pools, struct port **port_out)
+{
+	int ret;
+	struct port *port = table_new_port(table, name, "", &ret);
+
+	if (port == NULL)
+		return ret;
+	return table_insert(table, port, port_open_rings(port, name, rx, tx, config, pools),
+	                    port_out);
 }
 
 void port_table_del(struct port_table *table, struct port *port)

@@ -185,6 +185,11 @@ int port_table_add(struct port_table *table, const char *name, const char *devar
                    const struct port_config *config, struct pktpool_set *pools,
                    struct port **port_out);
 
+/* Opens a port of two rings (port_open_rings) and adds it, with the same checks. */
+int port_table_add_rings(struct port_table *table, const char *name, struct rte_ring *rx,
+                         struct rte_ring *tx, const struct port_config *config,
+                         struct pktpool_set *pools, struct port **port_out);
+
 /* Looks a port up by name; NULL if absent. */
 struct port *port_table_find(const struct port_table *table, const char *name);
 

@@ -13,6 +13,8 @@
 #include <editline/readline.h>
 #endif
 
+#include "cli/json.h"
+
 #define DEFAULT_SOCKET "/run/ferry/ferryd.sock"
 #define LINE_MAX_BYTES 65536
 
@@ -130,17 +132,6 @@ static int run_command(struct conn *conn, const char *line)
 	return ret;
 }
 
-/* The value after "key": in one of the daemon's JSON answers (its own, fixed format). */
-static const char *json_find(const char *json, const char *key)
-{
-	char pattern[64];
-	const char *p;
-
-	snprintf(pattern, sizeof(pattern), "\"%s\": ", key);
-	p = strstr(json, pattern);
-	return p != NULL ? p + strlen(pattern) : NULL;
-}
-
 /* Starts a session the daemon runs on its own (vmkping, a migration) and leaves its JSON answer
  * in body; on failure prints the daemon's reason and returns the exit status. The connection
  * stays in JSON, so the follower can read the session's progress. */
@@ -151,9 +142,9 @@ static int follow_start(struct conn *conn, const char *line, char **body)
 	free(*body);
 	ret = conn_call(conn, line, body);
 	if (ret != EXIT_OK) {
-		const char *error = *body != NULL ? json_find(*body, "error") : NULL;
-		if (error != NULL)
-			fprintf(stderr, "%.*s\n", (int)strcspn(error + 1, "\""), error + 1);
+		char error[1024];
+		if (*body != NULL && json_string(*body, "error", error, sizeof(error)))
+			fprintf(stderr, "%s\n", error);
 		free(*body);
 		*body = NULL;
 	}
@@ -230,8 +221,9 @@ static int vmkping_follow(struct conn *conn, const char *line, bool json)
 	if (json) {
 		fputs(body, stdout);
 	} else {
-		if ((p = json_find(body, "error")) != NULL)
-			printf("vmkping: %.*s\n", (int)strcspn(p + 1, "\""), p + 1);
+		char error[1024];
+		if (json_string(body, "error", error, sizeof(error)))
+			printf("vmkping: %s\n", error);
 		printf("\n--- %s vmkping statistics ---\n"
 		       "%lu packets transmitted, %lu packets received, %.0f%% packet loss\n",
 		       dst, sent, received, loss);
@@ -242,33 +234,14 @@ static int vmkping_follow(struct conn *conn, const char *line, bool json)
 	return received > 0 ? EXIT_OK : EXIT_COMMAND_FAILED;
 }
 
-/* A string value of the daemon's JSON answer, copied into out. */
-static void json_string(const char *json, const char *key, char *out, size_t size)
-{
-	const char *p = json_find(json, key);
-
-	if (p == NULL || *p != '"') {
-		snprintf(out, size, "%s", "");
-		return;
-	}
-	snprintf(out, size, "%.*s", (int)strcspn(p + 1, "\""), p + 1);
-}
-
-static double json_number(const char *json, const char *key)
-{
-	const char *p = json_find(json, key);
-
-	return p != NULL ? strtod(p, NULL) : 0;
-}
-
 /* One line of progress: a bar on a terminal (redrawn in place), plain lines otherwise. */
 static void migrate_progress(const char *body, bool tty, char *last, size_t last_size)
 {
 	char status[32], line[256];
 
 	json_string(body, "status", status, sizeof(status));
-	double percent = json_number(body, "round_percent");
-	int round = (int)json_number(body, "round");
+	double percent = json_double(body, "round_percent", 0);
+	int round = (int)json_double(body, "round", 0);
 	if (strcmp(status, "active") == 0 || strcmp(status, "switchover") == 0) {
 		char bar[21];
 		int filled = (int)(percent / 5);
@@ -278,10 +251,10 @@ static void migrate_progress(const char *body, bool tty, char *last, size_t last
 		snprintf(line, sizeof(line),
 		         "%-10s round %d [%s] %5.1f%%  %8.1f Mbit/s  dirty %6.0f pages/s  "
 		         "expected downtime %.3f ms  throttle %.0f%%",
-		         status, round, bar, percent, json_number(body, "mbps"),
-		         json_number(body, "dirty_pages_rate"),
-		         json_number(body, "expected_downtime_ms"),
-		         json_number(body, "throttle_percent"));
+		         status, round, bar, percent, json_double(body, "mbps", 0),
+		         json_double(body, "dirty_pages_rate", 0),
+		         json_double(body, "expected_downtime_ms", 0),
+		         json_double(body, "throttle_percent", 0));
 	} else {
 		snprintf(line, sizeof(line), "%-10s", status);
 	}
@@ -308,7 +281,7 @@ static int migrate_follow(struct conn *conn, const char *line, bool json)
 
 	if (ret != EXIT_OK)
 		return ret;
-	unsigned int id = (unsigned int)json_number(body, "id");
+	unsigned int id = (unsigned int)json_double(body, "id", 0);
 	free(body);
 	snprintf(status_line, sizeof(status_line), "migrate status %u", id);
 	bool tty = !json && isatty(STDOUT_FILENO);

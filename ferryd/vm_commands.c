@@ -38,7 +38,7 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 		return reply_error(reply, -EEXIST, "VM '%s' exists already", config.name);
 	if (host->nb_vms == HOST_MAX_VMS)
 		return reply_error(reply, -ENOSPC, "at most %d VMs", HOST_MAX_VMS);
-	if (cli_arg_u64(args, "mib", 1, VM_MAX_MEMORY_MB, &memory_mb, reply) < 0)
+	if (cli_arg_size(args, "mib", 1u << 20, 1, VM_MAX_MEMORY_MB, &memory_mb, reply) < 0)
 		return -EINVAL;
 	config.memory_mb = memory_mb;
 	if (cli_arg_mac(args, "mac", true, &config.mac, reply) < 0 ||

@@ -184,22 +184,13 @@ int host_uplink_add_rings(struct host *host, const char *name, struct rte_ring *
                           struct rte_ring *tx, uint16_t mtu)
 {
 	struct port_config config;
-	struct port *port = calloc(1, sizeof(*port));
+	struct port *port;
 
-	if (port == NULL)
-		return -ENOMEM;
-	if (host->ports.nb_ports == PORT_MAX) {
-		free(port);
-		return -ENOSPC;
-	}
 	port_config_default(&config);
 	config.mtu = mtu;
-	int ret = port_open_rings(port, name, rx, tx, &config, &host->pools);
-	if (ret < 0) {
-		free(port);
+	int ret = port_table_add_rings(&host->ports, name, rx, tx, &config, &host->pools, &port);
+	if (ret < 0)
 		return ret;
-	}
-	host->ports.ports[host->ports.nb_ports++] = port;
 	ret = vswitch_port_attach(vswitch_find(&host->vswitches, VSWITCH_DEFAULT_NAME), port,
 	                          VSWITCH_ROLE_UPLINK, NULL, NULL);
 	if (ret < 0)

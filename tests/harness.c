@@ -301,17 +301,6 @@ int harness_ctl(const struct harness_ferryd *ferryd, char **out, char **err, ...
 	return wait_exit(pid, CTL_TIMEOUT_MS);
 }
 
-bool harness_json_u64(const char *json, const char *key, uint64_t *value)
-{
-	char pattern[128];
-
-	snprintf(pattern, sizeof(pattern), "\"%s\": ", key);
-	const char *p = strstr(json, pattern);
-	if (p == NULL)
-		return false;
-	return sscanf(p + strlen(pattern), "%" SCNu64, value) == 1;
-}
-
 int harness_read_answer(int fd, char **body, int timeout_ms)
 {
 	char header[64];

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cli/json.h"
+
 struct harness_ferryd {
 	pid_t pid;
 	char dir[64];     /* a private temporary directory, removed by harness_ferryd_stop */
@@ -38,9 +40,6 @@ int harness_ferryd_stop(struct harness_ferryd *ferryd);
 /* Runs ferryctl -s <socket> with the given arguments (NULL-terminated list); captures stdout
  * into *out and stderr into *err (either may be NULL; free them). Returns the exit code. */
 int harness_ctl(const struct harness_ferryd *ferryd, char **out, char **err, ...);
-
-/* Reads an unsigned integer field "key": N from a JSON text (the first match). */
-bool harness_json_u64(const char *json, const char *key, uint64_t *value);
 
 /* Monotonic milliseconds. */
 uint64_t harness_now_ms(void);

@@ -1,9 +1,12 @@
 /* Unit tests of the command table, the tokenizer, argument validation and reply rendering. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <rte_ether.h>
 
 #include "cli/cli.h"
 #include "cli/reply.h"
@@ -347,4 +350,97 @@ Test(cli, a_table_too_wide_for_a_terminal_prints_as_records)
 	cr_assert(strstr(text, long_syntax) != NULL);
 	free(text);
 	reply_free(r);
+}
+
+/* A handler that parses every typed argument and answers with what it got. */
+static int typed_handler(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	uint32_t ip = 0, gw = 0, ppm = 0;
+	uint8_t prefix = 0;
+	struct rte_ether_addr mac = {{0}};
+	uint64_t bps = 0, ns = 0, seconds_ns = 0, mib = 0;
+	bool on = false;
+	char text[16];
+
+	(void)ctx;
+	if (cli_arg_ipv4_prefix(args, "ip", "netmask", &ip, &prefix, reply) < 0 ||
+	    cli_arg_ipv4(args, "gw", &gw, reply) < 0 ||
+	    cli_arg_mac(args, "mac", true, &mac, reply) < 0 ||
+	    cli_arg_rate(args, "rate", 1000, &bps, reply) < 0 ||
+	    cli_arg_ms(args, "delay", 0, &ns, reply) < 0 ||
+	    cli_arg_seconds(args, "wait", 0.001, 60, &seconds_ns, reply) < 0 ||
+	    cli_arg_percent(args, "loss", &ppm, reply) < 0 ||
+	    cli_arg_size(args, "mem", 1u << 20, 1, 65536, &mib, reply) < 0 ||
+	    cli_arg_bool(args, "verify", &on, reply) < 0)
+		return -EINVAL;
+	inet_ntop(AF_INET, &ip, text, sizeof(text));
+	reply_str(reply, "ip", "%s/%u", text, prefix);
+	inet_ntop(AF_INET, &gw, text, sizeof(text));
+	reply_str(reply, "gw", "%s", text);
+	reply_str(reply, "mac", "%02x:%02x", mac.addr_bytes[0], mac.addr_bytes[5]);
+	reply_u64(reply, "bps", bps);
+	reply_u64(reply, "ns", ns);
+	reply_u64(reply, "seconds_ns", seconds_ns);
+	reply_u64(reply, "ppm", ppm);
+	reply_u64(reply, "mib", mib);
+	reply_bool(reply, "verify", on);
+	return 0;
+}
+
+static const struct cli_command typed_command[] = {
+        {"typed [ip <a>] [netmask <m>] [gw <g>] [mac <m>] [rate <r>] [delay <ms>] [wait <s>] "
+         "[loss <p>] [mem <size>] [verify <on|off>]",
+         "every typed argument", typed_handler},
+};
+
+Test(cli, typed_arguments_parse_once_and_refuse_with_the_argument_named)
+{
+	char out[1024];
+
+	cr_assert_eq(cli_table_register(&table, typed_command, 1, NULL), 0);
+	cr_assert_eq(run("typed ip 10.1.2.3/24 gw 10.1.2.1 mac 02:00:00:00:00:0b rate 2.5G "
+	                 "delay 1.5 wait 0.25 loss 0.5% mem 2G verify on",
+	                 out, sizeof(out)),
+	             0, "%s", out);
+	cr_assert(strstr(out, "ip:         10.1.2.3/24") != NULL, "%s", out);
+	cr_assert(strstr(out, "gw:         10.1.2.1") != NULL, "%s", out);
+	cr_assert(strstr(out, "mac:        02:0b") != NULL, "%s", out);
+	cr_assert(strstr(out, "bps:        2500000000") != NULL, "%s", out);
+	cr_assert(strstr(out, "ns:         1500000") != NULL, "%s", out);
+	cr_assert(strstr(out, "seconds_ns: 250000000") != NULL, "%s", out);
+	cr_assert(strstr(out, "ppm:        5000") != NULL, "%s", out);
+	cr_assert(strstr(out, "mib:        2048") != NULL, "%s", out);
+	cr_assert(strstr(out, "verify:     yes") != NULL, "%s", out);
+	/* The vSphere form: an address and a netmask; a bare size counts the unit. */
+	cr_assert_eq(run("typed ip 10.1.2.3 netmask 255.255.255.248 mem 512", out, sizeof(out)), 0,
+	             "%s", out);
+	cr_assert(strstr(out, "10.1.2.3/29") != NULL && strstr(out, "mib:        512") != NULL,
+	          "%s", out);
+	static const struct {
+		const char *line, *says;
+	} refused[] = {
+	        {"typed ip 10.1.2.3", "ip: '10.1.2.3': give A.B.C.D/N, or A.B.C.D netmask"},
+	        {"typed ip 10.1.2.3/33", "ip: '10.1.2.3/33': give"},
+	        {"typed ip 0.0.0.0/8", "ip: '0.0.0.0' is not an IPv4 address"},
+	        {"typed ip 10.1.2.3 netmask 255.0.255.0",
+	         "netmask: '255.0.255.0' is not a netmask"},
+	        {"typed netmask 255.255.255.0", "netmask goes with ip"},
+	        {"typed gw 10.1.2", "gw: '10.1.2' is not an IPv4 address"},
+	        {"typed mac 01:00:5e:00:00:01", "mac: '01:00:5e:00:00:01' is not a unicast MAC"},
+	        {"typed mac 00:00:00:00:00:00", "is not a unicast MAC"},
+	        {"typed rate 10", "rate: '10' is not a rate of at least 1000 bit/s"},
+	        {"typed rate fast", "rate: 'fast' is not a rate"},
+	        {"typed delay 60001", "delay: '60001' is not a number of milliseconds"},
+	        {"typed delay -1", "delay: '-1' is not a number of milliseconds"},
+	        {"typed wait 0", "wait: '0' is not a number of seconds from 0.001 to 60"},
+	        {"typed loss 101", "loss: '101' is not a percentage from 0 to 100"},
+	        {"typed mem 1k", "mem: '1k' is not a size"},
+	        {"typed mem 65G", "mem: '65G' is not a size"},
+	        {"typed verify yes", "verify: 'yes' is not on or off"},
+	};
+	for (unsigned int i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		cr_assert_eq(run(refused[i].line, out, sizeof(out)), -EINVAL, "%s: %s",
+		             refused[i].line, out);
+		cr_assert(strstr(out, refused[i].says) != NULL, "%s: %s", refused[i].line, out);
+	}
 }

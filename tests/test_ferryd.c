@@ -39,7 +39,7 @@ static uint64_t wait_counter(struct harness_ferryd *d, const char *port, const c
 		char *out;
 		cr_assert_eq(harness_ctl(d, &out, NULL, "-j", "show", "port", port, "stats", NULL),
 		             0);
-		cr_assert(harness_json_u64(out, key, &value), "no %s in %s", key, out);
+		cr_assert(json_u64(out, key, &value), "no %s in %s", key, out);
 		free(out);
 		if (value >= want)
 			break;
@@ -78,7 +78,7 @@ static size_t read_frames_where(const char *path, bool broadcast_only, unsigned 
 static uint64_t json_field(const char *json, const char *key)
 {
 	uint64_t v = 0;
-	cr_assert(harness_json_u64(json, key, &v), "no %s in %s", key, json);
+	cr_assert(json_u64(json, key, &v), "no %s in %s", key, json);
 	return v;
 }
 
@@ -238,7 +238,7 @@ Test(ferryd, show_loop_and_version_and_log_level, .timeout = 60)
 	const char *keys[] = {"iterations", "busy_cycles", "idle_cycles", "sleep_cycles",
 	                      "max_sleep_us"};
 	for (unsigned int i = 0; i < 5; i++)
-		cr_assert(harness_json_u64(out, keys[i], &v), "no %s in %s", keys[i], out);
+		cr_assert(json_u64(out, keys[i], &v), "no %s in %s", keys[i], out);
 	cr_assert(strstr(out, "\"cycles_per_packet\": ") != NULL, "%s", out);
 	free(out);
 	cr_assert_eq(harness_ctl(&d, &out, NULL, "show", "version", NULL), 0);
@@ -254,7 +254,7 @@ Test(ferryd, show_loop_and_version_and_log_level, .timeout = 60)
 	cr_assert_eq(harness_ctl(&d, &out, NULL, "loop", "max-sleep", "250", NULL), 0);
 	free(out);
 	cr_assert_eq(harness_ctl(&d, &out, NULL, "-j", "show", "loop", NULL), 0);
-	cr_assert(harness_json_u64(out, "max_sleep_us", &v));
+	cr_assert(json_u64(out, "max_sleep_us", &v));
 	cr_assert_eq(v, 250);
 	free(out);
 	cr_assert_eq(harness_ferryd_stop(&d), 0);
@@ -474,13 +474,13 @@ Test(vswitch_cli, vswitches_portgroups_roles_and_the_mac_table, .timeout = 60)
 	free(out);
 	out = ok(&d, "-j", "show", "mac", "stats", "vswitch", "vSwitch0");
 	uint64_t v;
-	cr_assert(harness_json_u64(out, "static", &v) && v == 2, "%s", out);
+	cr_assert(json_u64(out, "static", &v) && v == 2, "%s", out);
 	free(out);
 	out = ok(&d, "-j", "mac", "flush");
-	cr_assert(harness_json_u64(out, "flushed", &v) && v == 0, "statics survive: %s", out);
+	cr_assert(json_u64(out, "flushed", &v) && v == 0, "statics survive: %s", out);
 	free(out);
 	out = ok(&d, "-j", "mac", "flush", "port", "up0");
-	cr_assert(harness_json_u64(out, "flushed", &v) && v == 1, "%s", out);
+	cr_assert(json_u64(out, "flushed", &v) && v == 1, "%s", out);
 	free(out);
 	free(ok(&d, "mac", "del", "02:00:00:00:00:01", "vlan", "10"));
 	refused(&d, "no entry", "mac", "del", "02:00:00:00:00:01", "vlan", "10");
@@ -488,7 +488,7 @@ Test(vswitch_cli, vswitches_portgroups_roles_and_the_mac_table, .timeout = 60)
 	free(ok(&d, "mac", "aging", "0"));
 	free(ok(&d, "mac", "limit", "1000000", "vswitch", "vSwitch1"));
 	out = ok(&d, "-j", "show", "mac", "stats", "vswitch", "vSwitch1");
-	cr_assert(harness_json_u64(out, "max", &v) && v == 1000000, "%s", out);
+	cr_assert(json_u64(out, "max", &v) && v == 1000000, "%s", out);
 	free(out);
 	out = ok(&d, "-j", "show", "errors");
 	cr_assert_str_eq(out, "{\"errors\": []}\n");
@@ -519,7 +519,7 @@ Test(announce, rarp_frames_leave_the_uplink_tagged_on_schedule, .timeout = 60)
 		char *out;
 		cr_assert_eq(
 		        harness_ctl(&d, &out, NULL, "-j", "show", "port", "up0", "stats", NULL), 0);
-		cr_assert(harness_json_u64(out, "tx_packets", &sent));
+		cr_assert(json_u64(out, "tx_packets", &sent));
 		free(out);
 		if (sent >= 6) /* the VM's gratuitous ARP at power-on, then 5 RARP */
 			break;

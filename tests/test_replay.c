@@ -94,7 +94,7 @@ static uint64_t port_stat(struct replay *r, const char *port, const char *key)
 
 	cr_assert_eq(harness_ctl(&r->ferryd, &out, NULL, "-j", "show", "port", port, "stats", NULL),
 	             0);
-	cr_assert(harness_json_u64(out, key, &value), "no %s in %s", key, out);
+	cr_assert(json_u64(out, key, &value), "no %s in %s", key, out);
 	free(out);
 	return value;
 }
@@ -157,7 +157,7 @@ static void check_counters(struct replay *r)
 			cr_assert_eq(harness_ctl(&r->ferryd, &out, NULL, "-j", "show", "mac",
 			                         "stats", NULL),
 			             0);
-			cr_assert(harness_json_u64(out, a, &value), "no %s in %s", a, out);
+			cr_assert(json_u64(out, a, &value), "no %s in %s", a, out);
 			cr_assert_eq(value, want, "mac %s: %s", a, out);
 			free(out);
 		}
@@ -180,7 +180,7 @@ static void check_accounting(struct replay *r)
 	char *out;
 	uint64_t in_use = 1;
 	cr_assert_eq(harness_ctl(&r->ferryd, &out, NULL, "-j", "show", "pools", NULL), 0);
-	cr_assert(harness_json_u64(out, "in_use", &in_use), "%s", out);
+	cr_assert(json_u64(out, "in_use", &in_use), "%s", out);
 	cr_assert_eq(in_use, 0, "mbufs leaked: %s", out);
 	free(out);
 }

@@ -86,14 +86,14 @@ CONF
 	local ctl="build/ferryctl/ferryctl -s $sock"
 	for _ in $(seq 200); do $ctl show version >/dev/null 2>&1 && break; sleep 0.05; done
 	sleep "$warmup"
-	rx() { $ctl -j show port "$1" stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["rx_packets"])'; }
+	rx() { $ctl -j show port "$1" stats | tools/json-get rx_packets; }
 	$ctl clear loop stats >/dev/null
 	local a0 b0 a1 b1 t0 t1
 	t0=$(date +%s.%N); a0=$(rx a); b0=$(rx b)
 	sleep "$seconds"
 	t1=$(date +%s.%N); a1=$(rx a); b1=$(rx b)
 	local cpp
-	cpp=$($ctl -j show loop | python3 -c 'import json,sys; print(json.load(sys.stdin)["cycles_per_packet"])')
+	cpp=$($ctl -j show loop | tools/json-get cycles_per_packet)
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
 	awk -v p=$((a1 - a0 + b1 - b0)) -v t0="$t0" -v t1="$t1" -v c="$cpp" \

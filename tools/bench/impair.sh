@@ -43,12 +43,12 @@ ctl() { build/ferryctl/ferryctl -s "$sock" "$@"; }
 for _ in $(seq 200); do ctl show version >/dev/null 2>&1 && break; sleep 0.05; done
 # Wait until every frame went in and the emulated link has drained (nothing left waiting).
 for _ in $(seq 600); do
-	rx=$(ctl -j show port in stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["rx_packets"])')
+	rx=$(ctl -j show port in stats | tools/json-get rx_packets)
 	[ "$rx" -ge "$frames" ] && break
 	sleep 0.05
 done
 # The delay queue drains in 0.1 ms: wait until the output count stops moving (with a deadline).
-tx() { ctl -j show port out stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["tx_packets"])'; }
+tx() { ctl -j show port out stats | tools/json-get tx_packets; }
 last=-1
 for _ in $(seq 100); do
 	now=$(tx)
@@ -56,7 +56,7 @@ for _ in $(seq 100); do
 	last=$now
 	sleep 0.02
 done
-full=$(ctl -j show port out stats | python3 -c 'import json,sys; print(json.load(sys.stdin)["drops_by_reason"]["impair_queue_full"])')
+full=$(ctl -j show port out stats | tools/json-get drops_by_reason.impair_queue_full)
 echo "emulation queue overflows: $full (must be 0 for the loss figure to be the emulated loss)"
 kill "$pid"
 wait "$pid" 2>/dev/null || true
