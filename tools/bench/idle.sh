@@ -33,6 +33,7 @@ cleanup() {
 	[ -n "$ferryd_pid" ] && kill "$ferryd_pid" 2>/dev/null && wait "$ferryd_pid" 2>/dev/null
 	for ns in $sw ferry-idle-a ferry-idle-b; do ip netns del "$ns" 2>/dev/null || true; done
 	rm -rf "$log" "$cap"
+	rmdir /run/ferry 2>/dev/null || true # made by ferryd for its socket, if nothing else is there
 }
 trap cleanup EXIT
 for ns in $sw ferry-idle-a ferry-idle-b; do ip netns del "$ns" 2>/dev/null || true; done
