@@ -8,6 +8,8 @@ tools/setup.sh
 [ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=disabled \
 	-Db_sanitize=address,undefined -Db_lundef=false >/dev/null
 ninja -C build-fuzz >/dev/null
+# EAL's runtime folder goes to the build tree, not /var/run/dpdk.
+export RUNTIME_DIRECTORY=$PWD/build-fuzz
 # Crashes land in build-fuzz/ as crash-<hash>: replay one with build-fuzz/tests/fuzz/<target> FILE.
 for target in switch netif; do
 	mkdir -p "build-fuzz/corpus/$target"
