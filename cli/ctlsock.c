@@ -105,7 +105,39 @@ static int ctl_make_dir(const char *path)
 	}
 	if (mkdir(dir, 0750) < 0 && errno != EEXIST)
 		return -errno;
+	/* A directory of ours (not a shared one such as /tmp, which is sticky) gives others no
+	 * way in, whatever mode an earlier run or an administrator left it with. */
+	struct stat st;
+	if (stat(dir, &st) == 0 && st.st_uid == geteuid() && !(st.st_mode & S_ISVTX) &&
+	    (st.st_mode & 0007) != 0 && chmod(dir, st.st_mode & 07770) < 0)
+		return -errno;
 	return 0;
+}
+
+/* Binds the socket to its path; a stale file left by a crashed daemon is replaced, a live
+ * daemon's is not. Returns 0 or a negative errno. */
+static int ctl_bind(int fd, const char *path, const struct sockaddr_un *addr)
+{
+	if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0)
+		return 0;
+	int ret = -errno;
+	if (ret == -EADDRINUSE) {
+		/* A live daemon answers a connect; a stale file left by a crash does not. */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool alive = probe >= 0 &&
+		             connect(probe, (const struct sockaddr *)addr, sizeof(*addr)) == 0;
+		if (probe >= 0)
+			close(probe);
+		if (alive) {
+			CTL_LOG(ERR, "%s: another ferryd is listening there", path);
+			return -EADDRINUSE;
+		}
+		unlink(path);
+		ret = bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) < 0 ? -errno : 0;
+	}
+	if (ret < 0)
+		CTL_LOG(ERR, "cannot bind %s: %s", path, strerror(-ret));
+	return ret;
 }
 
 static int ctl_listen(struct ctlsock *ctl)
@@ -122,28 +154,13 @@ static int ctl_listen(struct ctlsock *ctl)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
-	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		ret = -errno;
-		if (ret == -EADDRINUSE) {
-			/* A live daemon answers a connect; a stale file left by a crash does not. */
-			int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-			bool alive = probe >= 0 &&
-			             connect(probe, (struct sockaddr *)&addr, sizeof(addr)) == 0;
-			if (probe >= 0)
-				close(probe);
-			if (alive) {
-				CTL_LOG(ERR, "%s: another ferryd is listening there", ctl->path);
-				close(fd);
-				return -EADDRINUSE;
-			}
-			unlink(ctl->path);
-			ret = bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ? -errno : 0;
-		}
-		if (ret < 0) {
-			CTL_LOG(ERR, "cannot bind %s: %s", ctl->path, strerror(-ret));
-			close(fd);
-			return ret;
-		}
+	/* The socket is born 0660: never, even for a moment, open to others before the chmod. */
+	mode_t old_umask = umask(0117);
+	ret = ctl_bind(fd, ctl->path, &addr);
+	umask(old_umask);
+	if (ret < 0) {
+		close(fd);
+		return ret;
 	}
 	if (chmod(ctl->path, 0660) < 0 || listen(fd, 64) < 0) {
 		ret = -errno;
@@ -383,6 +400,11 @@ static void ctl_accept(struct ctlsock *ctl)
 		int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
+		struct ucred cred;
+		socklen_t cred_len = sizeof(cred);
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0)
+			CTL_LOG(DEBUG, "client pid %d uid %u gid %u connected", (int)cred.pid,
+			        (unsigned int)cred.uid, (unsigned int)cred.gid);
 		struct ctl_conn *conn = NULL;
 		for (unsigned int i = 0; i < ctl->max_clients && conn == NULL; i++)
 			if (ctl->conns[i].fd < 0)

@@ -13,13 +13,11 @@
 
 static int load_key(const char *path, uint8_t *key, uint16_t *len, struct reply *reply)
 {
-	int ret = host_key_load(path, key, MIGRATION_KEY_MAX);
+	char why[128];
+	int ret = host_key_load(path, key, MIGRATION_KEY_MAX, why, sizeof(why));
 
-	if (ret == -EINVAL)
-		return reply_error(reply, ret, "key file %.200s: give %d to %d bytes", path,
-		                   MIGRATION_KEY_MIN, MIGRATION_KEY_MAX);
 	if (ret < 0)
-		return reply_error(reply, ret, "key file %.200s: %s", path, strerror(-ret));
+		return reply_error(reply, ret, "key file %.200s: %s", path, why);
 	*len = (uint16_t)ret;
 	return 0;
 }
@@ -30,7 +28,7 @@ static int cmd_migrate_listen(void *ctx, const struct cli_args *args, struct rep
 	struct iface *vmk = lookup_vmk(host, cli_arg(args, "vmk"), reply);
 	uint64_t port = PROTO_DEFAULT_PORT;
 	uint8_t key[MIGRATION_KEY_MAX];
-	uint16_t key_len;
+	uint16_t key_len = 0;
 
 	if (vmk == NULL)
 		return -ENOENT;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_log.h>
@@ -214,22 +215,53 @@ uint32_t host_available_mb(void)
 	return kb == 0 ? UINT32_MAX : (uint32_t)(kb / 1024);
 }
 
-int host_key_load(const char *path, uint8_t *key, uint16_t size)
+int host_key_load(const char *path, uint8_t *key, uint16_t size, char *why, size_t why_size)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	/* No symlink: the daemon runs as root, and a client names the path. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		int err = errno;
+		snprintf(why, why_size, "%s",
+		         err == ELOOP ? "a symbolic link (name the file itself)" : strerror(err));
+		return -err;
+	}
+	int ret = 0;
+	if (fstat(fd, &st) < 0) {
+		ret = -errno;
+		snprintf(why, why_size, "%s", strerror(errno));
+	} else if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		snprintf(why, why_size, "not a regular file");
+	} else if (st.st_uid != 0 && st.st_uid != geteuid()) {
+		ret = -EPERM;
+		snprintf(why, why_size, "owned by uid %u, not by root", (unsigned int)st.st_uid);
+	} else if ((st.st_mode & 077) != 0) {
+		/* As ssh does with its keys: a shared key nobody else may read or change. */
+		ret = -EPERM;
+		snprintf(why, why_size, "mode %04o lets group or others in (chmod 600 it)",
+		         (unsigned int)(st.st_mode & 07777));
+	}
+	if (ret < 0) {
+		close(fd);
+		return ret;
+	}
 	ssize_t len = read(fd, key, size);
 	int err = errno;
 	uint8_t extra;
 	ssize_t more = len >= 0 ? read(fd, &extra, 1) : 0;
 	close(fd);
-	if (len < 0)
+	if (len < 0) {
+		snprintf(why, why_size, "%s", strerror(err));
 		return -err;
+	}
 	while (len > 0 && (key[len - 1] == '\n' || key[len - 1] == '\r'))
 		len--;
-	if (more > 0 || len < MIGRATION_KEY_MIN)
+	if (more > 0 || len < MIGRATION_KEY_MIN) {
+		snprintf(why, why_size, "give %d to %d bytes", MIGRATION_KEY_MIN,
+		         MIGRATION_KEY_MAX);
 		return -EINVAL;
+	}
 	return (int)len;
 }

@@ -80,7 +80,9 @@ int host_uplink_add_rings(struct host *host, const char *name, struct rte_ring *
 uint32_t host_available_mb(void);
 
 /* Reads a pre-shared migration key file (MIGRATION_KEY_MIN to MIGRATION_KEY_MAX bytes, a trailing
- * newline dropped). Returns the key's length or a negative errno. */
-int host_key_load(const char *path, uint8_t *key, uint16_t size);
+ * newline dropped). The file must be a regular file, not a symbolic link, owned by root (or
+ * ferryd's user) and closed to group and others, as ssh wants its keys. Returns the key's length,
+ * or a negative errno with the reason in why. */
+int host_key_load(const char *path, uint8_t *key, uint16_t size, char *why, size_t why_size);
 
 #endif

@@ -38,7 +38,7 @@ static void destination_refuse(struct migration *m, enum proto_refusal reason, c
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(m->reason, sizeof(m->reason), fmt, ap);
+	session_vset_reason(m, fmt, ap);
 	va_end(ap);
 	session_send_refusal(m->vmk, m->peer_ip, m->peer_port, m->local_port, m->session, reason,
 	                     m->reason, session_now_ns(m->engine));
@@ -405,6 +405,19 @@ static void destination_on_data(struct migration *m, const struct proto_message 
 		memcpy(&p, msg->body, sizeof(p));
 		if (rte_be_to_cpu_64(p.page) >= m->vm->machine.nb_pages) {
 			session_count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
+			return;
+		}
+		if (rte_be_to_cpu_32(p.round) >= MIGRATION_MAX_ROUNDS) {
+			session_count_drop(m->engine, MIGRATION_DROP_BAD_ROUND);
+			return;
+		}
+	}
+	if (msg->type == PROTO_ZERO_RUN) {
+		struct proto_zero_run z;
+		memcpy(&z, msg->body, sizeof(z));
+		/* page_round holds round + 1: a round past the limit cannot overflow it. */
+		if (rte_be_to_cpu_32(z.round) >= MIGRATION_MAX_ROUNDS) {
+			session_count_drop(m->engine, MIGRATION_DROP_BAD_ROUND);
 			return;
 		}
 	}

@@ -35,6 +35,7 @@ struct vswitch_table;
 #define MIGRATION_THROTTLE_FIRST 20             /* auto-converge, as QEMU's cpu-throttle-initial */
 #define MIGRATION_THROTTLE_STEP  10             /* and cpu-throttle-increment */
 #define MIGRATION_THROTTLE_MAX   99
+#define MIGRATION_MAX_ROUNDS     1000000 /* no migration runs more rounds, whatever its options */
 #define MIGRATION_DEFAULT_RTT    5000000ull   /* pre-flight: the classic vMotion limit */
 #define MIGRATION_DEFAULT_MIN_BW 622000000ull /* pre-flight: vMotion's minimum, OC-12 */
 #define MIGRATION_PROBE_BYTES    (16u << 20)  /* pre-flight: what the link is measured with */
@@ -73,6 +74,7 @@ extern const char *const migration_check_names[MIGRATION_CHECK_MAX];
 	X(DUPLICATE, "duplicate", "a message received before (retransmission or replay)")          \
 	X(OUT_OF_WINDOW, "out_of_window", "a sequence number outside the receive window")          \
 	X(STALE_COPY, "stale_copy", "a page copy from an older round than the one held")           \
+	X(BAD_ROUND, "bad_round", "a round number past MIGRATION_MAX_ROUNDS")                      \
 	X(BAD_STATE, "bad_state", "a vCPU state the VM's backend refuses")
 
 #define MIGRATION_DROP_ENUM(e, name, text) MIGRATION_DROP_##e,

@@ -69,6 +69,14 @@ void preflight_on_accept(struct migration *m, const struct proto_message *msg, u
 	}
 	memcpy(&accept, msg->body, sizeof(accept));
 	m->source.peer_mtu = rte_be_to_cpu_16(accept.mtu);
+	/* A value from the wire sizes every page message: checked before anything uses it. */
+	if (m->source.peer_mtu < MIGRATION_MIN_MTU) {
+		preflight_record(m, MIGRATION_CHECK_MTU, false, ">= 576", "%u", m->source.peer_mtu);
+		source_fail(m,
+		            "the destination's vMotion MTU is %u, under the %u a migration needs",
+		            m->source.peer_mtu, MIGRATION_MIN_MTU);
+		return;
+	}
 	m->source.peer_free_mb = rte_be_to_cpu_32(accept.free_memory_mb);
 	m->stats.setup_ns = now - m->stats.start_ns;
 	if (now - m->preflight.auth_sent_ns < m->preflight.rtt_ns)
@@ -81,7 +89,7 @@ void preflight_on_accept(struct migration *m, const struct proto_message *msg, u
 	preflight_record(m, MIGRATION_CHECK_MTU, m->source.peer_mtu == m->vmk->netif.mtu, limit,
 	                 "%u", m->source.peer_mtu);
 	/* Messages fit the smaller MTU of the two, so a forced migration still gets through. */
-	if (m->source.peer_mtu != 0 && m->source.peer_mtu < m->vmk->netif.mtu)
+	if (m->source.peer_mtu < m->vmk->netif.mtu)
 		m->source.max_data = source_page_bytes_per_message(m->source.peer_mtu);
 	if (m->source.params.force && !m->source.params.check_only) {
 		source_precopy_begin(m, now);

@@ -35,8 +35,17 @@ void session_set_reason(struct migration *m, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(m->reason, sizeof(m->reason), fmt, ap);
+	session_vset_reason(m, fmt, ap);
 	va_end(ap);
+}
+
+void session_vset_reason(struct migration *m, const char *fmt, va_list ap)
+{
+	/* Formatted apart: the old reason may be one of the arguments. */
+	char reason[MIGRATION_REASON_MAX];
+
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	memcpy(m->reason, reason, sizeof(reason));
 }
 
 /* Every datagram to the engine goes through here first: counted, parsed, and counted again

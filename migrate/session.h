@@ -3,6 +3,7 @@
 #ifndef FERRY_MIGRATE_SESSION_H
 #define FERRY_MIGRATE_SESSION_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -102,9 +103,11 @@ struct migration *session_new(struct migration_engine *engine, enum migration_ro
 /* Frees what a session holds while it runs; its record stays for `migrate status`. */
 void session_release(struct migration *m);
 
-/* Sets the session's reason. */
+/* Sets the session's reason; the old reason may be one of the arguments. */
 void session_set_reason(struct migration *m, const char *fmt, ...)
         __attribute__((format(printf, 2, 3)));
+void session_vset_reason(struct migration *m, const char *fmt, va_list ap)
+        __attribute__((format(printf, 2, 0)));
 
 /* Every datagram to the engine goes through here first: counted, parsed, and counted again by
  * reason if it does not parse. */

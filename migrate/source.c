@@ -97,7 +97,7 @@ void source_fail(struct migration *m, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(m->reason, sizeof(m->reason), fmt, ap);
+	session_vset_reason(m, fmt, ap);
 	va_end(ap);
 	source_end(m, MIGRATION_FAILED);
 }
@@ -275,12 +275,17 @@ static void source_round_end(struct migration *m, uint64_t now)
 		source_round_begin(m);
 		return;
 	}
-	if (m->source.params.max_rounds != 0 &&
-	    m->source.round + 1 >= m->source.params.max_rounds) {
+	/* No migration runs forever: without max-rounds (and auto-converge off), the engine's
+	 * limit ends it, and the round numbers on the wire stay under what the destination takes. */
+	uint32_t max_rounds = m->source.params.max_rounds != 0 &&
+	                                      m->source.params.max_rounds < MIGRATION_MAX_ROUNDS - 1
+	                              ? m->source.params.max_rounds
+	                              : MIGRATION_MAX_ROUNDS - 1;
+	if (m->source.round + 1 >= max_rounds) {
 		source_fail(m,
 		            "did not converge in %u rounds: %lu pages dirty, %.1f ms expected "
 		            "downtime over the %.1f ms limit",
-		            m->source.params.max_rounds, (unsigned long)dirty,
+		            max_rounds, (unsigned long)dirty,
 		            (double)m->stats.expected_downtime_ns / 1e6,
 		            (double)m->source.params.downtime_limit_ns / 1e6);
 		return;

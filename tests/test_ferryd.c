@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -311,8 +312,34 @@ Test(ferryd, sigterm_stops_cleanly_and_removes_the_socket, .timeout = 60)
 	char socket_path[sizeof(d.socket)];
 	snprintf(socket_path, sizeof(socket_path), "%s", d.socket);
 	cr_assert_eq(access(socket_path, F_OK), 0);
+	struct stat st;
+	cr_assert_eq(stat(socket_path, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0660, "the socket is 0660, not %04o", st.st_mode & 07777);
 	cr_assert_eq(harness_ferryd_stop(&d), 0, "exit status 0 after SIGTERM");
 	cr_assert_neq(access(socket_path, F_OK), 0, "socket removed");
+}
+
+Test(ferryd, the_socket_directory_is_closed_to_others, .timeout = 60)
+{
+	char dir[] = "/tmp/ferry-test-sockdir-XXXXXX", cmd[1024];
+	struct stat st;
+
+	/* A directory an earlier run (or an administrator) left open to everyone. */
+	cr_assert_not_null(mkdtemp(dir));
+	cr_assert_eq(chmod(dir, 0777), 0);
+	/* Start it, wait (with a deadline) for its socket, then stop it. */
+	snprintf(cmd, sizeof(cmd),
+	         "%s -s %s/ferryd.sock -- --no-huge --no-shconf -m 128 --no-pci --no-telemetry "
+	         "--lcores='0@(0-1)' --log-level='*:error' >/dev/null 2>&1 & pid=$!; "
+	         "for i in $(seq 400); do [ -S %s/ferryd.sock ] && break; sleep 0.05; done; "
+	         "kill -TERM $pid; wait $pid",
+	         getenv("FERRYD"), dir, dir);
+	int status = system(cmd);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "ferryd ran until SIGTERM");
+	cr_assert_eq(stat(dir, &st), 0);
+	cr_assert_eq(st.st_mode & 0007, 0, "others are shut out: %04o", st.st_mode & 07777);
+	cr_assert_eq(st.st_mode & 0770, 0770, "the owner and group keep theirs");
+	cr_assert_eq(rmdir(dir), 0, "ferryd removed its socket");
 }
 
 Test(ferryd, failing_startup_line_names_file_line_and_reason, .timeout = 60)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_byteorder.h>
@@ -36,12 +37,14 @@ static struct node *a, *b;
 static struct rte_ring *a_to_b, *b_to_a;
 static char key_path[64], other_key_path[64];
 
-static void write_file(const char *path, const char *text)
+/* Writes a file of a mode (a key file must be closed to group and others). */
+static void write_file(const char *path, const char *text, mode_t mode)
 {
 	FILE *f = fopen(path, "w");
 	cr_assert_not_null(f);
 	fputs(text, f);
 	fclose(f);
+	cr_assert_eq(chmod(path, mode), 0);
 }
 
 static void setup_eal(void)
@@ -56,8 +59,8 @@ static void setup_eal(void)
 	}
 	snprintf(key_path, sizeof(key_path), "/tmp/ferry-test-key-%d", getpid());
 	snprintf(other_key_path, sizeof(other_key_path), "/tmp/ferry-test-key2-%d", getpid());
-	write_file(key_path, "correct horse battery staple\n");
-	write_file(other_key_path, "incorrect donkey battery staple\n");
+	write_file(key_path, "correct horse battery staple\n", 0600);
+	write_file(other_key_path, "incorrect donkey battery staple\n", 0600);
 }
 
 /* Runs a command on a host; returns its errno and leaves the rendered reply in out. */
@@ -367,6 +370,34 @@ static void assert_vm_unmoved(void)
 	cr_assert_eq(g->machine.throttle_percent, 0);
 	uint64_t steps = vm_synthetic_step(&g->machine);
 	pump_until(vm_synthetic_step(&g->machine) > steps, 5 * SECOND, "it keeps running");
+}
+
+/* The daemon runs as root and a CLI client names the key file: only a private regular file will
+ * do, and each refusal says why. */
+Test(refuse, key_files_that_are_not_private_regular_files)
+{
+	char path[96], link[96], out[512];
+
+	snprintf(path, sizeof(path), "/tmp/ferry-test-openkey-%d", getpid());
+	snprintf(link, sizeof(link), "/tmp/ferry-test-keylink-%d", getpid());
+	write_file(path, "correct horse battery staple\n", 0644);
+	cr_assert_neq(ctl_try(a, out, sizeof(out), "migrate listen vmk1 key %s", path), 0);
+	cr_assert(strstr(out, "mode 0644 lets group or others in") != NULL, "%s", out);
+	cr_assert_eq(chmod(path, 0600), 0);
+	cr_assert_eq(symlink(path, link), 0);
+	cr_assert_neq(ctl_try(a, out, sizeof(out), "migrate listen vmk1 key %s", link), 0);
+	cr_assert(strstr(out, "symbolic link") != NULL, "%s", out);
+	cr_assert_neq(ctl_try(a, out, sizeof(out), "migrate listen vmk1 key /tmp"), 0);
+	cr_assert(strstr(out, "not a regular file") != NULL, "%s", out);
+	cr_assert_eq(chown(path, 65534, 0), 0);
+	cr_assert_neq(ctl_try(a, out, sizeof(out), "migrate listen vmk1 key %s", path), 0);
+	cr_assert(strstr(out, "owned by uid 65534") != NULL, "%s", out);
+	/* The same file, private and root's again, is taken. */
+	cr_assert_eq(chown(path, 0, 0), 0);
+	cr_assert_eq(ctl_try(a, out, sizeof(out), "migrate listen vmk1 key %s", path), 0, "%s",
+	             out);
+	unlink(link);
+	unlink(path);
 }
 
 Test(refuse, wrong_key)
@@ -713,6 +744,24 @@ Test(preflight, mtu_mismatch)
 	create_vm(a, "vm1", 16, "uniform,rate=1000");
 	ctl(b, "vmk set vmk1 mtu 1500");
 	assert_check_failed(check(""), MIGRATION_CHECK_MTU, "MTU");
+}
+
+/* The destination's MTU comes off the wire and sizes every page message: under the minimum, the
+ * migration is refused with the reason, even when forced, and nothing divides by it. */
+Test(preflight, a_destination_mtu_under_the_minimum_is_refused_even_forced)
+{
+	static const unsigned int mtus[] = {575, 200};
+
+	create_vm(a, "vm1", 16, "uniform,rate=1000");
+	for (unsigned int i = 0; i < sizeof(mtus) / sizeof(mtus[0]); i++) {
+		ctl(b, "vmk set vmk1 mtu %u", mtus[i]);
+		const struct migration_info *m = wait_done(a, start("vm1", "force"), 20 * SECOND);
+		char words[64];
+		snprintf(words, sizeof(words), "vMotion MTU is %u, under the 576", mtus[i]);
+		cr_assert_eq(m->status, MIGRATION_FAILED);
+		cr_assert(strstr(m->reason, words) != NULL, "the reason says why: %s", m->reason);
+		assert_vm_unmoved();
+	}
 }
 
 Test(preflight, start_refuses_when_an_item_fails_unless_forced)
