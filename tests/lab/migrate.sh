@@ -72,7 +72,7 @@ check "the VM runs on host-b, counter at 6" on_b_at_6
 check "link emulation off" impair off
 
 # Pre-flight refusals: the VM stays where it is and runs on.
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/wrong.key"
+(umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" >"$dir/wrong.key")
 # refused_for <reason> <counter after> <key file> [options...]
 refused_for() {
 	! migrate host-b web01 to 50.50.50.1 key "$3" "${@:4}" || return 1
