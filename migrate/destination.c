@@ -40,8 +40,10 @@ static void destination_refuse(struct migration *m, enum proto_refusal reason, c
 	va_start(ap, fmt);
 	session_vset_reason(m, fmt, ap);
 	va_end(ap);
-	session_send_refusal(m->vmk, m->peer_ip, m->peer_port, m->local_port, m->session, reason,
-	                     m->reason, session_now_ns(m->engine));
+	/* Sealed once the keys exist, so a source past its handshake can trust it. */
+	struct proto_refuse refuse = {.reason = rte_cpu_to_be_32(reason)};
+	snprintf(refuse.text, sizeof(refuse.text), "%.*s", (int)sizeof(refuse.text) - 1, m->reason);
+	session_send_control(m, PROTO_REFUSE, &refuse, sizeof(refuse));
 	destination_end(m, MIGRATION_FAILED);
 }
 
@@ -148,7 +150,7 @@ static void destination_admit(struct migration *m, uint64_t now)
 		m->channel_ready = true;
 		m->status = MIGRATION_PREFLIGHT;
 		m->stats.setup_ns = now - m->stats.start_ns;
-		session_send(m, PROTO_ACCEPT, &accept, sizeof(accept));
+		session_send_control(m, PROTO_ACCEPT, &accept, sizeof(accept));
 		return;
 	}
 	uint64_t pages = config.memory_mb * (1024 * 1024 / VM_PAGE_SIZE);
@@ -176,7 +178,7 @@ static void destination_admit(struct migration *m, uint64_t now)
 	m->status = MIGRATION_ACTIVE;
 	m->stats.setup_ns = now - m->stats.start_ns;
 	m->destination.accept = accept;
-	session_send(m, PROTO_ACCEPT, &accept, sizeof(accept));
+	session_send_control(m, PROTO_ACCEPT, &accept, sizeof(accept));
 	MIG_LOG(INFO, "%u: receiving %s (%lu MiB) from %u.%u.%u.%u", m->id, m->vm_name,
 	        (unsigned long)config.memory_mb, ((uint8_t *)&m->peer_ip)[0],
 	        ((uint8_t *)&m->peer_ip)[1], ((uint8_t *)&m->peer_ip)[2],
@@ -189,21 +191,26 @@ static void destination_on_auth(struct migration *m, const struct proto_message 
 	struct proto_auth auth;
 	uint8_t expected[PROTO_MAC_LEN];
 
+	memcpy(&auth, msg->body, sizeof(auth));
+	bool proven = proto_proof(listener->key, listener->key_len, "src", m->hello_nonce,
+	                          m->challenge_nonce, m->session, expected) == 0 &&
+	              proto_proof_equal(expected, auth.proof);
+	if (!proven) {
+		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
+		if (m->status == MIGRATION_SETUP)
+			destination_refuse(m, PROTO_REFUSE_AUTH,
+			                   "the source could not prove the key");
+		return;
+	}
+	m->last_rx_ns = now;
 	if (m->status == MIGRATION_ACTIVE || m->status == MIGRATION_PREFLIGHT) {
-		session_send(m, PROTO_ACCEPT, &m->destination.accept,
-		             sizeof(m->destination.accept)); /* ours was lost */
+		/* The source's AUTH again: ours was lost. */
+		session_send_control(m, PROTO_ACCEPT, &m->destination.accept,
+		                     sizeof(m->destination.accept));
 		return;
 	}
 	if (m->status != MIGRATION_SETUP) {
 		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
-		return;
-	}
-	memcpy(&auth, msg->body, sizeof(auth));
-	if (proto_proof(listener->key, listener->key_len, "src", m->hello_nonce, m->challenge_nonce,
-	                m->session, expected) < 0 ||
-	    !proto_proof_equal(expected, auth.proof)) {
-		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
-		destination_refuse(m, PROTO_REFUSE_AUTH, "the source could not prove the key");
 		return;
 	}
 	if (session_seal_begin(m, listener->key, listener->key_len) < 0) {
@@ -360,7 +367,7 @@ static void destination_on_state(struct migration *m, const struct proto_message
 	m->stats.end_ns = now;
 	struct proto_confirm confirm = {.memory_hash = rte_cpu_to_be_64(hash),
 	                                .resumed_ns = rte_cpu_to_be_64(now)};
-	session_send(m, PROTO_CONFIRM, &confirm, sizeof(confirm));
+	session_send_control(m, PROTO_CONFIRM, &confirm, sizeof(confirm));
 	if (engine->hooks.vm_arrived != NULL)
 		engine->hooks.vm_arrived(engine->hooks.ctx, vm);
 	else {
@@ -375,22 +382,30 @@ static void destination_on_state(struct migration *m, const struct proto_message
 static void destination_on_data(struct migration *m, const struct proto_message *msg,
                                 const uint8_t *raw, uint16_t raw_len, uint64_t now)
 {
-	if (m->status == MIGRATION_COMPLETED && msg->type == PROTO_STATE && m->channel_ready) {
-		/* The source did not hear our CONFIRM. */
-		session_count_drop(m->engine, MIGRATION_DROP_DUPLICATE);
+	if (msg->type == PROTO_STATE && msg->seq > PROTO_CONTROL_SEQ_BASE) {
+		/* A sealed nudge: the source did not hear our CONFIRM. */
+		if (!session_open_control(m, msg, raw, raw_len))
+			return;
+		m->last_rx_ns = now;
+		if (m->status != MIGRATION_COMPLETED || !m->channel_ready) {
+			session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+			return;
+		}
 		struct proto_confirm confirm = {.memory_hash = rte_cpu_to_be_64(m->confirm_hash),
 		                                .resumed_ns = rte_cpu_to_be_64(m->stats.end_ns)};
 		m->destination.ack_pending = true;
-		session_send(m, PROTO_CONFIRM, &confirm, sizeof(confirm));
+		session_send_control(m, PROTO_CONFIRM, &confirm, sizeof(confirm));
 		return;
 	}
-	/* Nothing reaches memory, nor is acknowledged, without the session's tag. */
+	/* Nothing reaches memory, is acknowledged or keeps the session alive without the session's
+	 * tag. */
 	size_t sealed = (size_t)(msg->data - raw) + msg->data_len;
 	if (!m->sealer_ready || raw_len != sealed + PROTO_TAG_LEN ||
-	    !proto_unseal(&m->sealer, raw, sealed, raw + sealed)) {
+	    !proto_unseal(&m->rx_sealer, raw, sealed, raw + sealed)) {
 		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
 		return;
 	}
+	m->last_rx_ns = now;
 	bool probing = m->status == MIGRATION_PREFLIGHT || msg->type == PROTO_PROBE;
 	if ((m->status != MIGRATION_ACTIVE && m->status != MIGRATION_PREFLIGHT) ||
 	    !m->channel_ready || (m->vm == NULL && msg->type != PROTO_PROBE) ||
@@ -453,7 +468,8 @@ void destination_rx(struct migration *m, struct migration_listener *listener,
 		session_count_drop(m->engine, MIGRATION_DROP_WRONG_PEER);
 		return;
 	}
-	m->last_rx_ns = now;
+	/* Liveness is refreshed only by what authenticates (in the handlers), so forged packets
+	 * cannot keep a session alive. */
 	switch (msg->type) {
 	case PROTO_HELLO:
 		if (m->status == MIGRATION_SETUP)
@@ -471,6 +487,9 @@ void destination_rx(struct migration *m, struct migration_listener *listener,
 		destination_on_data(m, msg, payload, len, now);
 		break;
 	case PROTO_CANCEL:
+		if (!session_open_control(m, msg, payload, len))
+			break;
+		m->last_rx_ns = now;
 		if (m->status == MIGRATION_PREFLIGHT) {
 			session_set_reason(m, "pre-flight check");
 			destination_end(m, MIGRATION_COMPLETED);
@@ -492,7 +511,7 @@ void destination_poll(struct migration *m, uint64_t now)
 	if (m->destination.ack_pending && m->channel_ready) {
 		struct proto_ack ack;
 		channel_make_ack(&m->channel, &ack);
-		session_send(m, PROTO_ACK, &ack, sizeof(ack));
+		session_send_control(m, PROTO_ACK, &ack, sizeof(ack));
 		m->destination.ack_pending = false;
 	}
 	if (m->status == MIGRATION_COMPLETED) {

@@ -121,6 +121,13 @@ int proto_data_key(const uint8_t *key, size_t key_len, const uint8_t hello_nonce
 	return proto_proof(key, key_len, "dat", hello_nonce, challenge_nonce, session, out);
 }
 
+int proto_reply_key(const uint8_t *key, size_t key_len, const uint8_t hello_nonce[PROTO_NONCE_LEN],
+                    const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
+                    uint8_t out[PROTO_KEY_LEN])
+{
+	return proto_proof(key, key_len, "rep", hello_nonce, challenge_nonce, session, out);
+}
+
 int proto_sealer_init(struct proto_sealer *sealer, const uint8_t key[PROTO_KEY_LEN])
 {
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();

@@ -206,10 +206,22 @@ int proto_proof(const uint8_t *key, size_t key_len, const char *role,
                 uint8_t out[PROTO_MAC_LEN]);
 
 /* The session's data key, from the shared key and both nonces (HMAC-SHA256, role "dat"): what
- * seals every message that carries memory. Returns 0 or -EIO. */
+ * seals every message from the source to the destination. Returns 0 or -EIO. */
 int proto_data_key(const uint8_t *key, size_t key_len, const uint8_t hello_nonce[PROTO_NONCE_LEN],
                    const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
                    uint8_t out[PROTO_KEY_LEN]);
+
+/* The session's reply key (role "rep"): what seals every message from the destination to the
+ * source after the handshake. Another key per direction, so the two sides' sequence numbers
+ * never make the same nonce. Returns 0 or -EIO. */
+int proto_reply_key(const uint8_t *key, size_t key_len, const uint8_t hello_nonce[PROTO_NONCE_LEN],
+                    const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
+                    uint8_t out[PROTO_KEY_LEN]);
+
+/* Messages outside the channel (accept, ack, confirm, refuse, cancel, a confirm's nudge) are
+ * sealed too, numbered from here up in their sender's direction: their nonces never meet the
+ * channel's, which count from 1. */
+#define PROTO_CONTROL_SEQ_BASE 0x80000000u
 
 /* Seals and checks the source's channel messages with ChaCha20-Poly1305 over the whole message
  * (header included) as associated data; the nonce is the header's session and sequence number,

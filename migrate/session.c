@@ -104,26 +104,79 @@ int session_link_send(void *ctx, const void *buf, uint16_t len)
 	                      session_now_ns(m->engine));
 }
 
-/* Derives the session's data key from the shared key and both nonces. Returns 0 or -EIO. */
 int session_seal_begin(struct migration *m, const uint8_t *key, uint16_t key_len)
 {
-	uint8_t data_key[PROTO_KEY_LEN];
+	uint8_t data_key[PROTO_KEY_LEN], reply_key[PROTO_KEY_LEN];
+	bool source = m->role == MIGRATION_SOURCE;
 	int ret = proto_data_key(key, key_len, m->hello_nonce, m->challenge_nonce, m->session,
 	                         data_key);
 
 	if (ret == 0)
-		ret = proto_sealer_init(&m->sealer, data_key);
+		ret = proto_reply_key(key, key_len, m->hello_nonce, m->challenge_nonce, m->session,
+		                      reply_key);
+	if (ret == 0)
+		ret = proto_sealer_init(&m->tx_sealer, source ? data_key : reply_key);
+	if (ret == 0) {
+		ret = proto_sealer_init(&m->rx_sealer, source ? reply_key : data_key);
+		if (ret < 0)
+			proto_sealer_fini(&m->tx_sealer);
+	}
 	OPENSSL_cleanse(data_key, sizeof(data_key));
+	OPENSSL_cleanse(reply_key, sizeof(reply_key));
 	m->sealer_ready = ret == 0;
+	m->tx_control_seq = m->rx_control_seq = PROTO_CONTROL_SEQ_BASE;
 	return ret;
 }
 
-/* The channel's sealer: the tag goes after the message. */
 int session_seal(void *ctx, uint8_t *buf, uint16_t len)
 {
 	struct migration *m = ctx;
 
-	return proto_seal(&m->sealer, buf, len, buf + len) < 0 ? -EIO : PROTO_TAG_LEN;
+	return proto_seal(&m->tx_sealer, buf, len, buf + len) < 0 ? -EIO : PROTO_TAG_LEN;
+}
+
+int session_send_control(struct migration *m, enum proto_type type, const void *body,
+                         uint16_t body_len)
+{
+	uint8_t buf[sizeof(struct proto_header) + sizeof(struct proto_hello) + PROTO_TAG_LEN];
+
+	if (!m->sealer_ready)
+		return session_send(m, type, body, body_len);
+	if (body_len > sizeof(buf) - sizeof(struct proto_header) - PROTO_TAG_LEN)
+		return -EMSGSIZE;
+	/* Before the numbers could wrap into the channel's, the session ends: no nonce twice. */
+	if (m->tx_control_seq == UINT32_MAX)
+		return -ERANGE;
+	size_t len = proto_write_header(buf, type, m->session, ++m->tx_control_seq, body_len);
+	if (body_len != 0)
+		memcpy(buf + len, body, body_len);
+	len += body_len;
+	if (proto_seal(&m->tx_sealer, buf, len, buf + len) < 0)
+		return -EIO;
+	return netif_udp_send(&m->vmk->netif, m->peer_ip, m->peer_port, m->local_port, buf,
+	                      (uint16_t)(len + PROTO_TAG_LEN), session_now_ns(m->engine));
+}
+
+bool session_open_control(struct migration *m, const struct proto_message *msg, const uint8_t *raw,
+                          uint16_t raw_len)
+{
+	/* Header and body; data follows the fixed part of the body. */
+	size_t sealed = (size_t)(msg->data - raw) + msg->data_len;
+
+	if (!m->sealer_ready || msg->seq <= PROTO_CONTROL_SEQ_BASE ||
+	    raw_len != sealed + PROTO_TAG_LEN ||
+	    !proto_unseal(&m->rx_sealer, raw, sealed, raw + sealed)) {
+		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
+		return false;
+	}
+	/* Control messages are few and each supersedes the one before: a number not above the
+	 * highest opened is a replay (or a late copy, which changes nothing either). */
+	if (msg->seq <= m->rx_control_seq) {
+		session_count_drop(m->engine, MIGRATION_DROP_DUPLICATE);
+		return false;
+	}
+	m->rx_control_seq = msg->seq;
+	return true;
 }
 
 struct migration *session_new(struct migration_engine *engine, enum migration_role role)
@@ -173,7 +226,8 @@ void session_release(struct migration *m)
 		m->channel_ready = false;
 	}
 	if (m->sealer_ready) {
-		proto_sealer_fini(&m->sealer);
+		proto_sealer_fini(&m->tx_sealer);
+		proto_sealer_fini(&m->rx_sealer);
 		m->sealer_ready = false;
 	}
 	free(m->source.to_send);

@@ -76,8 +76,11 @@ struct migration {
 	struct vm *vm; /* source: the VM leaving; destination: its copy, until it runs */
 	struct channel channel;
 	bool channel_ready;
-	struct proto_sealer sealer; /* the data key: source seals, destination checks */
+	struct proto_sealer tx_sealer; /* what this side seals with (data key at the source) */
+	struct proto_sealer rx_sealer; /* what the peer seals with (reply key at the source) */
 	bool sealer_ready;
+	uint32_t tx_control_seq; /* control messages sent, from PROTO_CONTROL_SEQ_BASE */
+	uint32_t rx_control_seq; /* the highest control sequence number opened */
 	uint8_t hello_nonce[PROTO_NONCE_LEN], challenge_nonce[PROTO_NONCE_LEN];
 	struct proto_hello hello; /* as sent (source) or received (destination) */
 	uint64_t last_rx_ns, last_handshake_ns;
@@ -135,5 +138,15 @@ int session_seal_begin(struct migration *m, const uint8_t *key, uint16_t key_len
 
 /* The channel's sealer: the tag goes after the message (ctx is the session). */
 int session_seal(void *ctx, uint8_t *buf, uint16_t len);
+
+/* A control message (outside the channel) to the peer, sealed with this side's key and its next
+ * control number once the keys exist, plain before (handshake only). */
+int session_send_control(struct migration *m, enum proto_type type, const void *body,
+                         uint16_t body_len);
+
+/* Opens a control message from the peer: its tag must check with the peer's key and its number
+ * be new; counts the drop (auth, or duplicate for a replay) and returns false if not. */
+bool session_open_control(struct migration *m, const struct proto_message *msg, const uint8_t *raw,
+                          uint16_t raw_len);
 
 #endif

@@ -56,7 +56,7 @@ void source_end(struct migration *m, enum migration_status status)
 	/* Tell the destination to drop its copy, unless it refused and holds none. */
 	if ((status != MIGRATION_COMPLETED || m->source.params.check_only) && !m->source.refused &&
 	    m->local_port != 0 && m->channel_ready)
-		session_send(m, PROTO_CANCEL, NULL, 0);
+		session_send_control(m, PROTO_CANCEL, NULL, 0);
 	if (m->vm != NULL) {
 		m->vm->machine.throttle_percent = 0;
 		if (status == MIGRATION_COMPLETED && m->source.params.check_only) {
@@ -400,7 +400,7 @@ void source_poll(struct migration *m, uint64_t now)
 		if (now - m->last_handshake_ns >= MIGRATION_RESEND_NS) {
 			struct proto_state nudge = {0};
 			m->last_handshake_ns = now;
-			session_send(m, PROTO_STATE, &nudge, sizeof(nudge));
+			session_send_control(m, PROTO_STATE, &nudge, sizeof(nudge));
 		}
 		return;
 	}
@@ -539,7 +539,17 @@ static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8
 		session_count_drop(engine, MIGRATION_DROP_WRONG_PEER);
 		return;
 	}
-	m->last_rx_ns = now;
+	/* After the CHALLENGE, everything from the destination is sealed with its key: nothing
+	 * forged is acted on, nor keeps the session alive. A plain REFUSE can only come before the
+	 * keys exist, and only stops a migration whose VM still runs here. */
+	bool control = msg.type == PROTO_ACCEPT || msg.type == PROTO_ACK ||
+	               msg.type == PROTO_CONFIRM || msg.type == PROTO_REFUSE;
+	bool plain_refusal =
+	        msg.type == PROTO_REFUSE && msg.seq == 0 && m->status == MIGRATION_SETUP;
+	if (control && !plain_refusal && !session_open_control(m, &msg, payload, len))
+		return;
+	if (msg.type != PROTO_CHALLENGE)
+		m->last_rx_ns = now;
 	switch (msg.type) {
 	case PROTO_CHALLENGE:
 		source_on_challenge(m, &msg);

@@ -584,6 +584,62 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 	netif_udp_unbind(&a->host.vmks[0]->netif, 40000);
 }
 
+/* Everything the destination says after the handshake is sealed with its own key. A REFUSE,
+ * CONFIRM, ACK or ACCEPT forged from the destination's address and port with the live session's
+ * id, plain or with a made-up tag, is dropped for authentication; the migration goes on as if it
+ * had never been sent, and the VM ends on one host, the destination. */
+Test(refuse, forged_replies_from_the_destination_change_nothing)
+{
+	create_vm(a, "vm1", 8, "uniform,rate=1000,fill=100");
+	int id = start("vm1", "max-bandwidth 100M " LOOSE_PREFLIGHT);
+	while (session(a, id)->status != MIGRATION_ACTIVE) {
+		cr_assert(session(a, id)->running);
+		pump();
+	}
+	const struct migration_info *m = session(a, id);
+	uint64_t auth_before = drops(a, MIGRATION_DROP_AUTH);
+	struct proto_refuse refuse = {.reason = rte_cpu_to_be_32(PROTO_REFUSE_AUTH)};
+	snprintf(refuse.text, sizeof(refuse.text), "forged");
+	struct proto_confirm confirm = {0};
+	struct proto_ack ack = {.cumulative = rte_cpu_to_be_32(1u << 30), .sack = UINT64_MAX};
+	struct proto_accept accept = {.mtu = rte_cpu_to_be_16(9000)};
+	const struct {
+		enum proto_type type;
+		const void *body;
+		uint16_t len;
+	} forged[] = {
+	        {PROTO_REFUSE, &refuse, sizeof(refuse)},
+	        {PROTO_CONFIRM, &confirm, sizeof(confirm)},
+	        {PROTO_ACK, &ack, sizeof(ack)},
+	        {PROTO_ACCEPT, &accept, sizeof(accept)},
+	};
+	uint32_t ip;
+	cr_assert_eq(netif_parse_ipv4(A_VMK_IP, &ip), 0);
+	unsigned int sent = 0;
+	for (unsigned int i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		/* Plain (sequence 0), and as a control message with a tag of zeros. */
+		for (uint32_t seq = 0; seq <= PROTO_CONTROL_SEQ_BASE + 1;
+		     seq += PROTO_CONTROL_SEQ_BASE + 1) {
+			uint8_t buf[200] = {0};
+			uint16_t len = message(buf, forged[i].type, m->session, seq, forged[i].body,
+			                       forged[i].len);
+			len = (uint16_t)(len + (seq != 0 ? PROTO_TAG_LEN : 0));
+			cr_assert_eq(netif_udp_send(&b->host.vmks[0]->netif, ip, m->local_port,
+			                            PROTO_DEFAULT_PORT, buf, len,
+			                            loop_now_ns(&b->host.loop)),
+			             0);
+			sent++;
+			pump();
+		}
+	}
+	m = wait_done(a, id, 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_eq(drops(a, MIGRATION_DROP_AUTH) - auth_before, sent,
+	             "every forged reply dropped for authentication");
+	cr_assert_null(host_vm_find(&a->host, "vm1"), "the VM left the source");
+	cr_assert_not_null(host_vm_find(&b->host, "vm1"), "and runs on the destination");
+}
+
 /* Pages forged into a live session (its id, its peer's address and port, a page past the VM's
  * memory) are never written. */
 Test(refuse, page_out_of_range_in_a_live_session)

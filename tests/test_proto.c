@@ -142,6 +142,16 @@ Test(proto, proofs_match_an_independent_hmac_sha256_and_differ_by_role)
 	                         0x0102030405060708ull, proof),
 	             0);
 	cr_assert(proto_proof_equal(proof, dst_expected));
+	/* The reply key (destination to source) is the same HMAC over "rep". */
+	static const uint8_t reply_expected[PROTO_KEY_LEN] = {
+	        0x3d, 0xc1, 0xec, 0x00, 0x08, 0xa4, 0xe3, 0x24, 0xc9, 0x41, 0xba,
+	        0xf4, 0x1a, 0xe8, 0x20, 0xd8, 0x66, 0x98, 0x00, 0x1e, 0x5c, 0xdd,
+	        0x6b, 0x86, 0x97, 0xc4, 0x45, 0x86, 0x05, 0x2c, 0x16, 0xbc};
+	uint8_t reply[PROTO_KEY_LEN];
+	cr_assert_eq(proto_reply_key(key, sizeof(key) - 1, hello, challenge, 0x0102030405060708ull,
+	                             reply),
+	             0);
+	cr_assert(proto_proof_equal(reply, reply_expected));
 	proof[31] ^= 1;
 	cr_assert_not(proto_proof_equal(proof, dst_expected));
 	/* Another key proves nothing. */
@@ -174,6 +184,12 @@ Test(proto, sealed_messages_open_only_intact_and_with_the_key)
 	                            other),
 	             0);
 	cr_assert_neq(memcmp(key, other, sizeof(key)), 0);
+	/* Each direction has its own key, so one side's numbers never make the other's nonces. */
+	uint8_t reply[PROTO_KEY_LEN];
+	cr_assert_eq(proto_reply_key((const uint8_t *)"shared secret key", 17, hello, challenge, 9,
+	                             reply),
+	             0);
+	cr_assert_neq(memcmp(key, reply, sizeof(key)), 0, "the reply key is not the data key");
 	cr_assert_eq(proto_sealer_init(&sealer, key), 0);
 	cr_assert_eq(proto_sealer_init(&stranger, other), 0);
 	for (unsigned int i = 0; i < sizeof(msg); i++)
