@@ -8,8 +8,6 @@
 
 #include "cli/reply.h"
 
-struct rte_ether_addr;
-
 #define CLI_LINE_MAX     65536 /* longest request line, in bytes, without the newline */
 #define CLI_MAX_TOKENS   64
 #define CLI_MAX_SYNTAX   24 /* words, <slots> and [options] in one command's syntax */
@@ -89,57 +87,6 @@ int cli_execute(struct cli_table *table, struct cli_session *session, const char
 /* The value of a slot or option by name, "" for a flag that was given, NULL if absent. */
 const char *cli_arg(const struct cli_args *args, const char *name);
 
-/* Typed arguments: each parses the argument of that name. An absent optional argument leaves
- * *value untouched and returns 0; a malformed one is said in reply ("name: 'text' is not ...")
- * and returns -EINVAL. */
-
-/* An unsigned decimal (or 0x hex) within [min, max]. */
-int cli_arg_u64(const struct cli_args *args, const char *name, uint64_t min, uint64_t max,
-                uint64_t *value, struct reply *reply);
-
-/* on or off. */
-int cli_arg_bool(const struct cli_args *args, const char *name, bool *value, struct reply *reply);
-
-/* An IPv4 address, A.B.C.D, in network byte order. */
-int cli_arg_ipv4(const struct cli_args *args, const char *name, uint32_t *ip, struct reply *reply);
-
-/* An IPv4 address with its prefix, A.B.C.D/N; or, when netmask_name is not NULL, A.B.C.D with
- * the netmask W.X.Y.Z in the argument of that name (the form vSphere's screens use). The
- * address may not be 0.0.0.0. */
-int cli_arg_ipv4_prefix(const struct cli_args *args, const char *name, const char *netmask_name,
-                        uint32_t *ip, uint8_t *prefix_len, struct reply *reply);
-
-/* A MAC address; a unicast, non-zero one if unicast is true. */
-int cli_arg_mac(const struct cli_args *args, const char *name, bool unicast,
-                struct rte_ether_addr *mac, struct reply *reply);
-
-/* A bit rate of at least min: 1G, 500M, 2.5gbit, 10k, or plain bit/s. */
-int cli_arg_rate(const struct cli_args *args, const char *name, uint64_t min, uint64_t *bps,
-                 struct reply *reply);
-
-/* Milliseconds, decimals allowed, from min_ns up to a minute, into nanoseconds. */
-int cli_arg_ms(const struct cli_args *args, const char *name, uint64_t min_ns, uint64_t *ns,
-               struct reply *reply);
-
-/* A size in units of unit bytes within [min, max]: a bare number counts units, a number with K,
- * M, G or T (and an optional B or iB) counts KiB to TiB and must make whole units ("mem 2G" is
- * 2048 for MiB). */
-int cli_arg_size(const struct cli_args *args, const char *name, uint64_t unit, uint64_t min,
-                 uint64_t max, uint64_t *value, struct reply *reply);
-
-/* Seconds, decimals allowed, within [min, max], into nanoseconds. */
-int cli_arg_seconds(const struct cli_args *args, const char *name, double min, double max,
-                    uint64_t *ns, struct reply *reply);
-
-/* A percentage, 0 to 100, "0.5" or "0.5%", into parts per million. */
-int cli_arg_percent(const struct cli_args *args, const char *name, uint32_t *ppm,
-                    struct reply *reply);
-
-/* The same parsers on bare text, for values inside another syntax: 0 or -EINVAL. */
-int cli_parse_rate(const char *text, uint64_t *bps);
-int cli_parse_ms(const char *text, uint64_t *ns);
-int cli_parse_size(const char *text, uint64_t unit, uint64_t *value);
-
 /* Runs one command line in text format, as a start-up file does. *text gets the rendered answer,
  * or the error message on failure (malloc'ed, the caller frees it; NULL when out of memory).
  * Returns 0 or the command's negative errno. */
@@ -154,5 +101,8 @@ int cli_vrunf(struct cli_table *table, char **text, const char *fmt, va_list ap)
 /* Runs a start-up file: one command per line, # comments. Stops at the first failing line and
  * logs "file:line: reason". Returns 0 or that line's negative errno. */
 int cli_run_file(struct cli_table *table, const char *path);
+
+/* The typed arguments (cli_arg_u64 and the others) are part of the CLI's API. */
+#include "cli/args.h"
 
 #endif

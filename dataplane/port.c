@@ -408,12 +408,13 @@ void port_close(struct port *port)
 int port_set_mtu(struct port *port, uint16_t mtu)
 {
 	uint16_t room = rte_pktmbuf_data_room_size(port->pool);
+	uint16_t needed = pktpool_data_room_for_mtu(port->pools, mtu);
 
-	if (pktpool_data_room_for_mtu(port->pools, mtu) > room) {
+	if (needed > room) {
 		PORT_LOG(ERR,
 		         "%s: MTU %u needs %u-byte buffers and the port's are %u: add the port "
 		         "again with mtu %u",
-		         port->name, mtu, pktpool_data_room_for_mtu(port->pools, mtu), room, mtu);
+		         port->name, mtu, needed, room, mtu);
 		return -ENOBUFS;
 	}
 	int ret = rte_eth_dev_set_mtu(port->port_id, mtu);

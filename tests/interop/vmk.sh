@@ -71,6 +71,9 @@ no_answer() { ! ctl vmkping 10.0.0.3 -c 2 -i 0.1 -W 0.5; }
 check "vmkping to a silent address reports 100% loss and fails" no_answer
 too_big() { ! ctl vmkping 10.0.0.2 -s 1473 -d && ctl vmkping 10.0.0.2 -s 1473 -d 2>&1 | grep -q "do not fit"; }
 check "vmkping larger than the MTU is refused with the reason" too_big
+# The vmk's buffers were sized for MTU 1500 when it was added: a jumbo MTU needs it added again.
+no_jumbo() { ! ctl vmk set vmk0 mtu 9000 && ctl vmk set vmk0 mtu 9000 2>&1 | grep -q "sized for its MTU when it was added"; }
+check "raising a vmk's MTU past its buffers is refused with what to do" no_jumbo
 delayed() {
 	ctl port set p0 impair delay 20 || return 1
 	local avg
