@@ -5,6 +5,7 @@
 
 #include "cli/reply.h"
 #include "host/host.h"
+#include "migrate/proto.h"
 
 static void *not_found(struct reply *reply, const char *kind, const char *name, const char *list)
 {
@@ -45,4 +46,26 @@ struct vm *lookup_vm(struct host *host, const char *name, struct reply *reply)
 	struct vm *vm = host_vm_find(host, name);
 
 	return vm != NULL ? vm : not_found(reply, "VM", name, "vm list");
+}
+
+int lookup_encryption(const char *name, int *out, struct reply *reply)
+{
+	int policy = name != NULL ? proto_encryption_parse(name) : *out;
+
+	if (policy < 0)
+		return reply_error(reply, -EINVAL,
+		                   "encryption '%.32s': required, opportunistic or disabled", name);
+	*out = policy;
+	return 0;
+}
+
+int lookup_cipher(const char *name, int *out, struct reply *reply)
+{
+	int cipher = name == NULL ? *out : strcmp(name, "auto") == 0 ? 0 : proto_cipher_parse(name);
+
+	if (cipher < 0)
+		return reply_error(reply, -EINVAL,
+		                   "cipher '%.32s': auto, chacha20-poly1305 or aes-256-gcm", name);
+	*out = cipher;
+	return 0;
 }

@@ -20,4 +20,9 @@ struct vswitch_portgroup *lookup_portgroup(struct host *host, const char *name,
 struct iface *lookup_vmk(struct host *host, const char *name, struct reply *reply);
 struct vm *lookup_vm(struct host *host, const char *name, struct reply *reply);
 
+/* An encryption policy or a cipher by name, from an optional argument: 0 with out set (left as
+ * it was when the argument is absent), or -EINVAL after naming the choices in the reply. */
+int lookup_encryption(const char *name, int *out, struct reply *reply);
+int lookup_cipher(const char *name, int *out, struct reply *reply);
+
 #endif

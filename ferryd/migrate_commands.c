@@ -32,10 +32,13 @@ static int cmd_migrate_listen(void *ctx, const struct cli_args *args, struct rep
 
 	if (vmk == NULL)
 		return -ENOENT;
+	int encryption = PROTO_ENCRYPTION_OPPORTUNISTIC;
 	if (cli_arg_u64(args, "port", 1, 65535, &port, reply) < 0 ||
+	    lookup_encryption(cli_arg(args, "encryption"), &encryption, reply) < 0 ||
 	    load_key(cli_arg(args, "file"), key, &key_len, reply) < 0)
 		return -EINVAL;
-	int ret = migration_listen(&host->migrations, vmk, (uint16_t)port, key, key_len);
+	int ret = migration_listen(&host->migrations, vmk, (uint16_t)port, key, key_len,
+	                           (enum proto_encryption)encryption);
 	memset(key, 0, sizeof(key));
 	if (ret == -EADDRINUSE)
 		return reply_error(reply, ret, "UDP port %lu of %s is taken", (unsigned long)port,
@@ -45,6 +48,8 @@ static int cmd_migrate_listen(void *ctx, const struct cli_args *args, struct rep
 		                   strerror(-ret));
 	reply_str(reply, "vmk", "%s", vmk->name);
 	reply_u64(reply, "port", port);
+	reply_str(reply, "encryption", "%s",
+	          proto_encryption_name((enum proto_encryption)encryption));
 	return 0;
 }
 
@@ -101,6 +106,10 @@ static int parse_start(struct host *host, const struct cli_args *args,
 		                   v);
 	params->announce.garp = cli_arg(args, "garp") != NULL;
 	params->force = cli_arg(args, "force") != NULL;
+	int cipher = 0;
+	if (lookup_cipher(cli_arg(args, "cipher"), &cipher, reply) < 0)
+		return -EINVAL;
+	params->cipher = (enum proto_cipher)cipher;
 	*vmk = cli_arg(args, "vmk") != NULL ? lookup_vmk(host, cli_arg(args, "vmk"), reply)
 	                                    : host_vmk_on_subnet(host, params->dst_ip);
 	if (*vmk == NULL)
@@ -135,6 +144,10 @@ static void describe(struct reply *reply, const struct migration_info *m)
 	reply_str(reply, "peer", "%s:%u", netif_format_ipv4(m->peer_ip, ip, sizeof(ip)),
 	          m->peer_port);
 	reply_str(reply, "session", "%016lx", (unsigned long)m->session);
+	reply_str(reply, "encryption", "%s", proto_encryption_name(m->encryption));
+	if (m->cipher != 0)
+		reply_str(reply, "cipher", "%s (%s)", proto_cipher_name(m->cipher),
+		          m->encrypted ? "encrypted" : "authenticated only");
 	if (source && !m->check_only)
 		reply_bool(reply, "verified", m->verified);
 	reply_double(reply, "total_time_ms", (double)m->total_ns / 1e6, 3);
@@ -219,6 +232,7 @@ static int start_session(struct host *host, const struct cli_args *args, bool ch
 		params.check_only = true;
 		params.force = false;
 	}
+	params.encryption = (enum proto_encryption)vm->encryption;
 	int ret = migration_start(&host->migrations, vm, vmk, &params);
 	memset(&params, 0, sizeof(params)); /* the key */
 	if (ret == -EBUSY)
@@ -284,6 +298,39 @@ static int cmd_migrate_cancel(void *ctx, const struct cli_args *args, struct rep
 		return reply_error(reply, ret, "no migration %lu", (unsigned long)id);
 	if (ret == -EALREADY)
 		return reply_error(reply, ret, "migration %lu is over", (unsigned long)id);
+	if (ret == -EINPROGRESS)
+		return reply_error(
+		        reply, ret,
+		        "migration %lu's outcome is unknown: the destination may run the "
+		        "VM (see 'migrate resolve')",
+		        (unsigned long)id);
+	return describe_id(reply, host, (uint32_t)id);
+}
+
+static int cmd_migrate_resolve(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	const char *how = cli_arg(args, "how");
+	uint64_t id;
+
+	if (cli_arg_u64(args, "id", 1, UINT32_MAX, &id, reply) < 0)
+		return -EINVAL;
+	enum migration_resolution resolution;
+	if (strcmp(how, "resume-source") == 0)
+		resolution = MIGRATION_RESUME_SOURCE;
+	else if (strcmp(how, "abandon") == 0)
+		resolution = MIGRATION_ABANDON;
+	else
+		return reply_error(reply, -EINVAL, "'%.32s': resume-source or abandon", how);
+	int ret = migration_resolve(&host->migrations, (uint32_t)id, resolution);
+	if (ret == -ENOENT)
+		return reply_error(reply, ret, "no migration %lu", (unsigned long)id);
+	if (ret == -EINVAL)
+		return reply_error(
+		        reply, ret,
+		        "migration %lu's outcome is known: only an unknown-outcome source "
+		        "is resolved",
+		        (unsigned long)id);
 	return describe_id(reply, host, (uint32_t)id);
 }
 
@@ -312,16 +359,19 @@ static int cmd_migrate_counters(void *ctx, const struct cli_args *args, struct r
 }
 
 static const struct cli_command migrate_commands[] = {
-        {"migrate listen <vmk> key <file> [port <port>]",
-         "accept migrations on a vmk's UDP port (default 8000) from hosts with the same key",
+        {"migrate listen <vmk> key <file> [port <port>] [encryption <policy>]",
+         "accept migrations on a vmk's UDP port (default 8000) from hosts with the same key; "
+         "encryption: what this host asks of incoming VMs (default opportunistic: as the VM's "
+         "policy says; required or disabled refuse VMs whose policy is the opposite)",
          cmd_migrate_listen},
         {"migrate unlisten <vmk>", "stop accepting migrations on a vmk", cmd_migrate_unlisten},
         {"migrate start <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [downtime-limit <ms>] [max-rounds <n>] "
          "[announce <schedule>] [garp] [verify <on|off>] [auto-converge <on|off>] "
-         "[rtt-limit <ms>] [min-bandwidth <rate>] [force]",
+         "[rtt-limit <ms>] [min-bandwidth <rate>] [cipher <name>] [force]",
          "live-migrate a VM to the host listening at ip, after a pre-flight check unless force "
-         "(announce: rounds,initial-ms,step-ms)",
+         "(announce: rounds,initial-ms,step-ms; cipher: auto (the faster here, measured), "
+         "chacha20-poly1305 or aes-256-gcm)",
          cmd_migrate_start},
         {"migrate check <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [rtt-limit <ms>] [min-bandwidth <rate>]",
@@ -332,6 +382,10 @@ static const struct cli_command migrate_commands[] = {
          cmd_migrate_status},
         {"migrate cancel <id>", "stop a migration: the VM stays on (or returns to) the source",
          cmd_migrate_cancel},
+        {"migrate resolve <id> <how>",
+         "settle an unknown outcome: resume-source (the destination does not run the VM) or "
+         "abandon (it does)",
+         cmd_migrate_resolve},
         {"migrate counters", "messages the engine received and dropped, by reason; listeners",
          cmd_migrate_counters},
 };

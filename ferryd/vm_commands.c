@@ -11,6 +11,7 @@
 #include "cli/cli.h"
 #include "host/host.h"
 #include "lookup.h"
+#include "migrate/proto.h"
 
 /* A VM no migration holds: pause, resume and destroy leave a migrating one to the engine. */
 static struct vm *find_idle_vm(struct host *host, const char *name, struct reply *reply)
@@ -44,6 +45,10 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 	if (cli_arg_mac(args, "mac", true, &config.mac, reply) < 0 ||
 	    cli_arg_ipv4_prefix(args, "address", NULL, &config.ip, &config.prefix_len, reply) < 0)
 		return -EINVAL;
+	int encryption = VM_ENCRYPTION_REQUIRED;
+	if (lookup_encryption(cli_arg(args, "encryption"), &encryption, reply) < 0)
+		return -EINVAL;
+	config.encryption = (enum vm_encryption)encryption;
 	const char *spec = cli_arg(args, "workload");
 	if (vm_workload_parse(spec != NULL ? spec : "uniform,rate=1000", &config.workload) < 0)
 		return reply_error(reply, -EINVAL,
@@ -89,6 +94,8 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 	reply_str(reply, "ip", "%s/%u", netif_format_ipv4(n->ip, ip, sizeof(ip)), n->prefix_len);
 	reply_str(reply, "mac", "%s", mac);
 	reply_str(reply, "portgroup", "%s", g->vnic.vport->portgroup->name);
+	reply_str(reply, "encryption", "%s",
+	          proto_encryption_name((enum proto_encryption)g->encryption));
 	reply_u64(reply, "dirty_rate", g->machine.stats.dirty_rate);
 	if (!full)
 		return;
@@ -170,6 +177,23 @@ static int cmd_vm_destroy(void *ctx, const struct cli_args *args, struct reply *
 	return 0;
 }
 
+static int cmd_vm_set(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct vm *g = lookup_vm(host, cli_arg(args, "name"), reply);
+	int encryption;
+
+	if (g == NULL)
+		return -ENOENT;
+	encryption = (int)g->encryption;
+	if (lookup_encryption(cli_arg(args, "encryption"), &encryption, reply) < 0)
+		return -EINVAL;
+	/* Read when a migration starts: one under way keeps the policy it began with. */
+	g->encryption = (enum vm_encryption)encryption;
+	describe(reply, g, false);
+	return 0;
+}
+
 static int cmd_vm_announce(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
@@ -206,10 +230,13 @@ static const struct cli_command vm_commands[] = {
          "send the VM's RARP self-announcement (5 frames, 50 ms apart then +100 ms, as QEMU)",
          cmd_vm_announce},
         {"vm create <name> mem <mib> mac <mac> ip <address> portgroup <portgroup> "
-         "[workload <spec>]",
+         "[workload <spec>] [encryption <policy>]",
          "create and start an emulated VM (workload: uniform|hotcold|sequential[,rate=N|max]"
-         "[,ws=PAGES][,seed=N][,fill=PERCENT], default uniform,rate=1000)",
+         "[,ws=PAGES][,seed=N][,fill=PERCENT], default uniform,rate=1000; encryption of its "
+         "migrations: required (default), opportunistic or disabled)",
          cmd_vm_create},
+        {"vm set <name> encryption <policy>",
+         "change a VM's migration encryption: required, opportunistic or disabled", cmd_vm_set},
         {"vm list", "the VMs on this host", cmd_vm_list},
         {"vm show <name>", "a VM: state, memory, pages touched, dirty rate, steps, counters",
          cmd_vm_show},

@@ -71,7 +71,7 @@ bool channel_can_send(struct channel *ch, uint16_t len, uint64_t now_ns)
 	return ch->config.rate_bps == 0 || ch->tokens >= (double)(len + ch->config.overhead_bytes);
 }
 
-static struct channel_slot *slot_of(struct channel *ch, uint32_t seq)
+static struct channel_slot *slot_of(struct channel *ch, uint64_t seq)
 {
 	return &ch->slots[seq % CHANNEL_WINDOW];
 }
@@ -100,9 +100,12 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
 
 	if (len + room > CHANNEL_MSG_MAX)
 		return -EMSGSIZE;
+	/* Numbers never wrap, and stay under the control messages': no nonce is used twice. */
+	if (ch->next_seq >= PROTO_CONTROL_SEQ_BASE)
+		return -ERANGE;
 	if (!channel_can_send(ch, (uint16_t)(len + room), now_ns))
 		return -EAGAIN;
-	uint32_t seq = ch->next_seq++;
+	uint64_t seq = ch->next_seq++;
 	struct channel_slot *slot = slot_of(ch, seq);
 	proto_write_header(slot->buf, type, ch->config.session, seq,
 	                   (uint16_t)(body_len + data_len));
@@ -124,7 +127,7 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
 	slot->retries = 0;
 	ch->stats.sent++;
 	transmit(ch, slot, now_ns);
-	return seq;
+	return (int64_t)seq;
 }
 
 /* RFC 6298's estimator, fed only by messages sent once (Karn): the timeout follows the link,
@@ -159,24 +162,24 @@ static void release(struct channel *ch, struct channel_slot *slot, uint64_t now_
 
 void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t now_ns)
 {
-	uint32_t cumulative = rte_be_to_cpu_32(ack->cumulative);
+	uint64_t cumulative = rte_be_to_cpu_64(ack->cumulative);
 	uint64_t sack = rte_be_to_cpu_64(ack->sack);
 
-	/* An ack from the future (or from another session's numbers) is nonsense: ignore it. */
-	if ((int32_t)(cumulative - ch->next_seq) > 0)
+	/* An ack from the future is nonsense, and one from the past says nothing new. */
+	if (cumulative > ch->next_seq || cumulative + CHANNEL_WINDOW < ch->base)
 		return;
-	for (uint32_t seq = ch->base; (int32_t)(seq - cumulative) < 0; seq++) {
+	for (uint64_t seq = ch->base; seq < cumulative; seq++) {
 		struct channel_slot *slot = slot_of(ch, seq);
 		if (slot->in_use && slot->seq == seq)
 			release(ch, slot, now_ns);
 	}
-	if ((int32_t)(cumulative - ch->base) > 0)
+	if (cumulative > ch->base)
 		ch->base = cumulative;
-	uint32_t highest = 0;
+	unsigned int highest = 0;
 	for (unsigned int i = 1; i < CHANNEL_WINDOW; i++) {
 		if (!(sack & (1ull << i)))
 			continue;
-		uint32_t seq = cumulative + i;
+		uint64_t seq = cumulative + i;
 		struct channel_slot *slot = slot_of(ch, seq);
 		if (slot->in_use && slot->seq == seq)
 			release(ch, slot, now_ns);
@@ -186,7 +189,7 @@ void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t no
 	 * at most once per round trip. */
 	uint64_t round_trip = ch->srtt_ns != 0 ? ch->srtt_ns : ch->rto_ns / 4;
 	for (unsigned int i = 0; i < highest; i++) {
-		uint32_t seq = cumulative + i;
+		uint64_t seq = cumulative + i;
 		if (i != 0 && (sack & (1ull << i)))
 			continue;
 		struct channel_slot *slot = slot_of(ch, seq);
@@ -205,7 +208,7 @@ unsigned int channel_poll(struct channel *ch, uint64_t now_ns)
 {
 	unsigned int resent = 0;
 
-	for (uint32_t seq = ch->base; seq != ch->next_seq; seq++) {
+	for (uint64_t seq = ch->base; seq != ch->next_seq; seq++) {
 		struct channel_slot *slot = slot_of(ch, seq);
 		/* Each retry waits twice as long, up to the configured timeout. */
 		uint64_t timeout = ch->rto_ns << (slot->retries < 5 ? slot->retries : 5);
@@ -226,14 +229,13 @@ bool channel_idle(const struct channel *ch)
 	return ch->base == ch->next_seq;
 }
 
-bool channel_accept(struct channel *ch, uint32_t seq)
+bool channel_accept(struct channel *ch, uint64_t seq)
 {
-	int32_t ahead = (int32_t)(seq - ch->cumulative);
-
-	if (ahead < 0) {
+	if (seq < ch->cumulative) {
 		ch->stats.duplicates++;
 		return false;
 	}
+	uint64_t ahead = seq - ch->cumulative;
 	if (ahead >= CHANNEL_WINDOW) {
 		ch->stats.out_of_window++;
 		return false;
@@ -255,7 +257,6 @@ bool channel_accept(struct channel *ch, uint32_t seq)
 
 void channel_make_ack(const struct channel *ch, struct proto_ack *ack)
 {
-	ack->cumulative = rte_cpu_to_be_32(ch->cumulative);
-	ack->reserved = 0;
+	ack->cumulative = rte_cpu_to_be_64(ch->cumulative);
 	ack->sack = rte_cpu_to_be_64(ch->received);
 }

@@ -35,7 +35,7 @@ struct channel_config {
 };
 
 struct channel_slot {
-	uint32_t seq;
+	uint64_t seq;
 	uint16_t len;
 	bool in_use;
 	uint8_t retries;
@@ -57,15 +57,15 @@ struct channel {
 	channel_send_fn *send;
 	void *send_ctx;
 	/* sender */
-	uint32_t next_seq; /* the next message's number (starts at 1) */
-	uint32_t base;     /* the oldest unacknowledged number */
+	uint64_t next_seq; /* the next message's number (starts at 1) */
+	uint64_t base;     /* the oldest unacknowledged number */
 	struct channel_slot slots[CHANNEL_WINDOW];
 	double tokens; /* bytes the pacer allows now */
 	/* round-trip estimate from first transmissions' acks (RFC 6298), for the timeout */
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	uint64_t refill_ns;
 	/* receiver */
-	uint32_t cumulative; /* every message below this has arrived */
+	uint64_t cumulative; /* every message below this has arrived */
 	uint64_t received;   /* bit i: cumulative + i has arrived (bit 0 is always clear) */
 	struct channel_stats stats;
 };
@@ -82,7 +82,8 @@ bool channel_can_send(struct channel *channel, uint16_t len, uint64_t now_ns);
 
 /* Sends a message: the channel writes the header (type, the session, the next sequence number),
  * then the body's fixed part and its data (which may be NULL). Returns the sequence number, or a
- * negative errno (-EAGAIN when the window or the pacer says wait, -EMSGSIZE if too big). */
+ * negative errno (-EAGAIN when the window or the pacer says wait, -EMSGSIZE if too big, -ERANGE
+ * once the numbers reach the control messages' (never in practice: 2^63 messages)). */
 int64_t channel_send(struct channel *channel, enum proto_type type, const void *body,
                      uint16_t body_len, const void *data, uint16_t data_len, uint64_t now_ns);
 
@@ -97,7 +98,7 @@ bool channel_idle(const struct channel *channel);
 
 /* Receiver: records a message's sequence number. Returns true if it is new (deliver it), false
  * for a duplicate or one outside the window (drop it). */
-bool channel_accept(struct channel *channel, uint32_t seq);
+bool channel_accept(struct channel *channel, uint64_t seq);
 
 /* Receiver: the acknowledgement to send back now. */
 void channel_make_ack(const struct channel *channel, struct proto_ack *ack);

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <rte_byteorder.h>
 
 #include "migrate/session.h"
@@ -24,7 +27,7 @@ void destination_end(struct migration *m, enum migration_status status)
 	}
 	m->status = status;
 	m->stats.end_ns = session_now_ns(m->engine);
-	session_release(m);
+	session_release_transfer(m);
 	if (status != MIGRATION_COMPLETED)
 		MIG_LOG(WARNING, "%u: incoming %s %s: %s", m->id, m->vm_name,
 		        migration_status_name(status), m->reason);
@@ -140,6 +143,7 @@ static void destination_admit(struct migration *m, uint64_t now)
 		return;
 	struct proto_accept accept = {.mtu = rte_cpu_to_be_16(m->vmk->netif.mtu),
 	                              .free_memory_mb = rte_cpu_to_be_32(available)};
+	m->destination.accept = accept;
 	if (m->hello.flags & PROTO_HELLO_CHECK_ONLY) {
 		/* A pre-flight check: admitted, and the link is all that is left to measure. */
 		struct channel_config channel = {.session = m->session};
@@ -158,6 +162,7 @@ static void destination_admit(struct migration *m, uint64_t now)
 	m->vm = calloc(1, sizeof(*m->vm));
 	m->destination.page_round = calloc(pages, sizeof(*m->destination.page_round));
 	m->destination.page_filled = calloc(pages, sizeof(*m->destination.page_filled));
+	config.encryption = m->hello.encryption;
 	int ret = m->vm == NULL ? -ENOMEM
 	                        : vm_create(m->vm, engine->vswitches, pg, &config, engine->pools);
 	if (ret < 0) {
@@ -177,7 +182,6 @@ static void destination_admit(struct migration *m, uint64_t now)
 	}
 	m->status = MIGRATION_ACTIVE;
 	m->stats.setup_ns = now - m->stats.start_ns;
-	m->destination.accept = accept;
 	session_send_control(m, PROTO_ACCEPT, &accept, sizeof(accept));
 	MIG_LOG(INFO, "%u: receiving %s (%lu MiB) from %u.%u.%u.%u", m->id, m->vm_name,
 	        (unsigned long)config.memory_mb, ((uint8_t *)&m->peer_ip)[0],
@@ -185,79 +189,244 @@ static void destination_admit(struct migration *m, uint64_t now)
 	        ((uint8_t *)&m->peer_ip)[3]);
 }
 
-static void destination_on_auth(struct migration *m, const struct proto_message *msg,
-                                struct migration_listener *listener, uint64_t now)
+/* Whether a source address may have another HELLO or AUTH answered now: a token bucket per
+ * address (addresses that hash alike share one), so one peer's flood costs the others nothing. */
+static bool destination_rate_ok(struct migration_engine *engine, uint32_t src_ip, uint64_t now)
 {
-	struct proto_auth auth;
-	uint8_t expected[PROTO_MAC_LEN];
+	uint32_t hash = src_ip * 2654435761u;
+	struct migration_hello_bucket *b = &engine->hello_buckets[hash % MIGRATION_HELLO_BUCKETS];
 
-	memcpy(&auth, msg->body, sizeof(auth));
-	bool proven = proto_proof(listener->key, listener->key_len, "src", m->hello_nonce,
-	                          m->challenge_nonce, m->session, expected) == 0 &&
-	              proto_proof_equal(expected, auth.proof);
-	if (!proven) {
-		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
-		if (m->status == MIGRATION_SETUP)
-			destination_refuse(m, PROTO_REFUSE_AUTH,
-			                   "the source could not prove the key");
-		return;
+	if (b->ip != src_ip || b->refill_ns == 0) {
+		b->ip = src_ip;
+		b->tokens = MIGRATION_HELLO_BURST;
+	} else {
+		b->tokens += (double)(now - b->refill_ns) * MIGRATION_HELLO_RATE / 1e9;
+		if (b->tokens > MIGRATION_HELLO_BURST)
+			b->tokens = MIGRATION_HELLO_BURST;
 	}
-	m->last_rx_ns = now;
-	if (m->status == MIGRATION_ACTIVE || m->status == MIGRATION_PREFLIGHT) {
-		/* The source's AUTH again: ours was lost. */
-		session_send_control(m, PROTO_ACCEPT, &m->destination.accept,
-		                     sizeof(m->destination.accept));
-		return;
+	b->refill_ns = now;
+	if (b->tokens < 1) {
+		session_count_drop(engine, MIGRATION_DROP_RATE_LIMITED);
+		return false;
 	}
-	if (m->status != MIGRATION_SETUP) {
-		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
-		return;
-	}
-	if (session_seal_begin(m, listener->key, listener->key_len) < 0) {
-		destination_refuse(m, PROTO_REFUSE_BUSY, "cannot derive the session's data key");
-		return;
-	}
-	destination_admit(m, now);
+	b->tokens -= 1;
+	return true;
 }
 
-static void destination_send_challenge(struct migration *m, struct migration_listener *listener)
+/* The terms this listener gives a HELLO: the source's preferred cipher if offered (else any
+ * both have), encrypted unless either end disables it and neither requires it. -EPERM when one
+ * end requires what the other disables, -EPROTO for no common cipher or an unknown policy. */
+static int destination_terms(const struct migration_listener *listener,
+                             const struct proto_hello *hello, struct proto_terms *terms)
 {
-	struct proto_challenge challenge;
+	enum proto_encryption vm = (enum proto_encryption)hello->encryption;
+	enum proto_encryption here = listener->encryption;
+	unsigned int common = hello->ciphers & PROTO_CIPHERS_ALL;
 
-	memcpy(challenge.nonce, m->challenge_nonce, PROTO_NONCE_LEN);
-	proto_proof(listener->key, listener->key_len, "dst", m->hello_nonce, m->challenge_nonce,
-	            m->session, challenge.proof);
-	session_send(m, PROTO_CHALLENGE, &challenge, sizeof(challenge));
+	if ((unsigned int)vm >= PROTO_ENCRYPTION_MAX || common == 0)
+		return -EPROTO;
+	if ((vm == PROTO_ENCRYPTION_REQUIRED && here == PROTO_ENCRYPTION_DISABLED) ||
+	    (vm == PROTO_ENCRYPTION_DISABLED && here == PROTO_ENCRYPTION_REQUIRED))
+		return -EPERM;
+	terms->encrypt =
+	        vm == PROTO_ENCRYPTION_REQUIRED || here == PROTO_ENCRYPTION_REQUIRED ||
+	        (vm == PROTO_ENCRYPTION_OPPORTUNISTIC && here == PROTO_ENCRYPTION_OPPORTUNISTIC);
+	terms->cipher = hello->cipher < PROTO_CIPHER_MAX && (common & (1u << hello->cipher))
+	                        ? hello->cipher
+	                        : (uint8_t)__builtin_ctz(common);
+	terms->reserved = 0;
+	return 0;
+}
+
+/* The cookie: the epoch, then a MAC over it, the HELLO and both addresses with the listener's
+ * secret. Only this listener makes it, and only for this HELLO from this address. */
+static void destination_cookie(const struct migration_listener *listener, uint32_t epoch,
+                               const struct proto_hello *hello, uint32_t src_ip, uint16_t src_port,
+                               uint64_t session, uint8_t out[PROTO_NONCE_LEN])
+{
+	struct proto_transcript t;
+	struct proto_terms none = {0};
+	uint8_t mac[PROTO_MAC_LEN];
+	unsigned int mac_len = 0;
+	uint32_t epoch_be = rte_cpu_to_be_32(epoch);
+
+	session_transcript(&t, hello, &none, src_ip, src_port, listener->vmk->netif.ip,
+	                   listener->port, session);
+	memcpy(t.terms.nonce, &epoch_be, sizeof(epoch_be));
+	HMAC(EVP_sha256(), listener->cookie_secret, sizeof(listener->cookie_secret),
+	     (const uint8_t *)&t, sizeof(t), mac, &mac_len);
+	memcpy(out, &epoch_be, sizeof(epoch_be));
+	memcpy(out + sizeof(epoch_be), mac, PROTO_NONCE_LEN - sizeof(epoch_be));
+}
+
+static int destination_keys(const struct migration_listener *listener,
+                            const struct proto_hello *hello, const struct proto_terms *terms,
+                            uint32_t src_ip, uint16_t src_port, uint64_t session,
+                            struct proto_keys *keys)
+{
+	struct proto_transcript t;
+
+	session_transcript(&t, hello, terms, src_ip, src_port, listener->vmk->netif.ip,
+	                   listener->port, session);
+	return proto_keys_derive(listener->key, listener->key_len, &t, keys);
 }
 
 void destination_on_hello(struct migration_engine *engine, struct migration_listener *listener,
                           const struct proto_message *msg, uint32_t src_ip, uint16_t src_port,
                           uint64_t now)
 {
-	struct migration *m = session_new(engine, MIGRATION_DESTINATION);
+	struct proto_challenge challenge = {0};
+	struct proto_hello hello;
+	struct proto_keys keys;
+	char text[PROTO_REASON_LEN];
 
+	engine->hellos++;
+	if (!destination_rate_ok(engine, src_ip, now))
+		return;
+	memcpy(&hello, msg->body, sizeof(hello));
+	int ret = destination_terms(listener, &hello, &challenge.terms);
+	if (ret < 0) {
+		session_count_drop(engine, MIGRATION_DROP_POLICY);
+		snprintf(text, sizeof(text), "the VM's encryption is %s, this host's %s",
+		         proto_encryption_name((enum proto_encryption)hello.encryption),
+		         proto_encryption_name(listener->encryption));
+		session_send_refusal(listener->vmk, src_ip, src_port, listener->port, msg->session,
+		                     PROTO_REFUSE_ENCRYPTION,
+		                     ret == -EPERM ? text : "no cipher in common", now);
+		return;
+	}
+	/* Nothing is kept: the AUTH brings the HELLO back, and the cookie proves we answered it. */
+	destination_cookie(listener, (uint32_t)(now / MIGRATION_COOKIE_NS), &hello, src_ip,
+	                   src_port, msg->session, challenge.terms.nonce);
+	if (destination_keys(listener, &hello, &challenge.terms, src_ip, src_port, msg->session,
+	                     &keys) < 0)
+		return;
+	memcpy(challenge.proof, keys.destination_proof, PROTO_MAC_LEN);
+	proto_keys_forget(&keys);
+	session_send_raw(listener->vmk, src_ip, src_port, listener->port, PROTO_CHALLENGE,
+	                 msg->session, &challenge, sizeof(challenge), now);
+}
+
+static bool destination_admitted_lately(const struct migration_engine *engine, uint64_t session)
+{
+	for (unsigned int i = 0; i < MIGRATION_ADMITTED_MAX; i++)
+		if (engine->admitted[i] == session && session != 0)
+			return true;
+	return false;
+}
+
+void destination_on_first_auth(struct migration_engine *engine, struct migration_listener *listener,
+                               const struct proto_message *msg, uint32_t src_ip, uint16_t src_port,
+                               uint64_t now)
+{
+	struct proto_auth auth;
+	struct proto_terms terms;
+	struct proto_keys keys;
+	uint8_t cookie[PROTO_NONCE_LEN];
+	uint32_t epoch_be;
+
+	if (!destination_rate_ok(engine, src_ip, now))
+		return;
+	memcpy(&auth, msg->body, sizeof(auth));
+	memcpy(&epoch_be, auth.terms.nonce, sizeof(epoch_be));
+	uint32_t epoch = rte_be_to_cpu_32(epoch_be),
+	         current = (uint32_t)(now / MIGRATION_COOKIE_NS);
+	/* The cookie first: it costs one MAC, and nothing without one costs more. */
+	if (epoch != current && epoch + 1 != current) {
+		session_count_drop(engine, MIGRATION_DROP_COOKIE);
+		return;
+	}
+	destination_cookie(listener, epoch, &auth.hello, src_ip, src_port, msg->session, cookie);
+	if (CRYPTO_memcmp(cookie, auth.terms.nonce, PROTO_NONCE_LEN) != 0) {
+		session_count_drop(engine, MIGRATION_DROP_COOKIE);
+		return;
+	}
+	if (destination_terms(listener, &auth.hello, &terms) < 0 ||
+	    terms.cipher != auth.terms.cipher || terms.encrypt != auth.terms.encrypt) {
+		session_count_drop(engine, MIGRATION_DROP_POLICY);
+		return;
+	}
+	/* A replayed AUTH of a session admitted before, while its cookie is still good. */
+	if (destination_admitted_lately(engine, msg->session)) {
+		session_count_drop(engine, MIGRATION_DROP_DUPLICATE);
+		return;
+	}
+	if (destination_keys(listener, &auth.hello, &auth.terms, src_ip, src_port, msg->session,
+	                     &keys) < 0)
+		return;
+	if (!proto_proof_equal(keys.source_proof, auth.proof)) {
+		proto_keys_forget(&keys);
+		session_count_drop(engine, MIGRATION_DROP_AUTH);
+		session_send_refusal(listener->vmk, src_ip, src_port, listener->port, msg->session,
+		                     PROTO_REFUSE_AUTH, "the source could not prove the key", now);
+		return;
+	}
+	struct migration *m = session_new(engine, MIGRATION_DESTINATION);
 	if (m == NULL) {
+		proto_keys_forget(&keys);
 		session_count_drop(engine, MIGRATION_DROP_BUSY);
 		session_send_refusal(listener->vmk, src_ip, src_port, listener->port, msg->session,
 		                     PROTO_REFUSE_BUSY, "too many migrations at once", now);
 		return;
 	}
-	memcpy(&m->hello, msg->body, sizeof(m->hello));
+	engine->admitted[engine->admitted_next++ % MIGRATION_ADMITTED_MAX] = msg->session;
+	m->hello = auth.hello;
+	m->terms = auth.terms;
+	memcpy(m->source_proof, auth.proof, PROTO_MAC_LEN);
 	m->session = msg->session;
 	m->vmk = listener->vmk;
 	m->peer_ip = src_ip;
 	m->peer_port = src_port;
 	m->local_port = listener->port;
+	m->last_rx_ns = now;
 	snprintf(m->vm_name, sizeof(m->vm_name), "%.*s", VM_NAME_MAX - 1, m->hello.vm_name);
-	memcpy(m->hello_nonce, m->hello.nonce, PROTO_NONCE_LEN);
-	if (proto_nonce(m->challenge_nonce) < 0) {
-		destination_refuse(m, PROTO_REFUSE_BUSY, "no randomness");
+	int ret = session_seal_begin(m, &keys);
+	proto_keys_forget(&keys);
+	if (ret < 0) {
+		session_set_reason(m, "cannot key the session: %s", strerror(-ret));
+		session_send_refusal(listener->vmk, src_ip, src_port, listener->port, msg->session,
+		                     PROTO_REFUSE_BUSY, m->reason, now);
+		destination_end(m, MIGRATION_FAILED);
 		return;
 	}
-	destination_send_challenge(m, listener);
+	destination_admit(m, now);
 }
 
-/* Applies a page copy unless a newer one is held. */
+/* The source's AUTH again, for a session it made: ours (the ACCEPT) was lost. */
+static void destination_on_auth(struct migration *m, const struct proto_message *msg)
+{
+	struct proto_auth auth;
+
+	memcpy(&auth, msg->body, sizeof(auth));
+	if (!proto_proof_equal(auth.proof, m->source_proof)) {
+		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
+		return;
+	}
+	/* The same bytes as the first: a replay could be this too, and it gets what a resend gets,
+	 * an ACCEPT sealed for the real source. */
+	if (m->status != MIGRATION_ACTIVE && m->status != MIGRATION_PREFLIGHT) {
+		session_count_drop(m->engine, MIGRATION_DROP_DUPLICATE);
+		return;
+	}
+	session_send_control(m, PROTO_ACCEPT, &m->destination.accept,
+	                     sizeof(m->destination.accept));
+}
+
+#define BLOCK_SIZE 64 /* page coverage is kept per block: the source's fragments align to it */
+#define PAGE_WHOLE UINT64_MAX /* every block of a page */
+
+/* The blocks [offset, offset + len) covers. */
+static uint64_t blocks_of(uint16_t offset, uint16_t len)
+{
+	unsigned int first = offset / BLOCK_SIZE,
+	             end = (offset + len + BLOCK_SIZE - 1) / BLOCK_SIZE;
+	uint64_t below_end = end >= 64 ? PAGE_WHOLE : (1ull << end) - 1;
+
+	return below_end & ~((1ull << first) - 1);
+}
+
+/* Applies a page copy unless a newer one is held; a page is complete when every block of its
+ * newest round arrived, however its fragments overlap. */
 static void destination_on_pages(struct migration *m, const struct proto_message *msg)
 {
 	struct proto_pages p;
@@ -267,11 +436,6 @@ static void destination_on_pages(struct migration *m, const struct proto_message
 	uint32_t round = rte_be_to_cpu_32(p.round);
 	uint16_t offset = rte_be_to_cpu_16(p.offset);
 	uint16_t len = rte_be_to_cpu_16(p.data_len);
-	/* proto_parse checked offset + len against the page; the page against the VM is ours. */
-	if (page >= m->vm->machine.nb_pages) {
-		session_count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
-		return;
-	}
 	/* page_round holds round + 1, so 0 means nothing arrived yet. */
 	uint32_t held = m->destination.page_round[page];
 	if (held > round + 1) {
@@ -279,15 +443,15 @@ static void destination_on_pages(struct migration *m, const struct proto_message
 		return;
 	}
 	if (held < round + 1) {
-		if (m->destination.page_filled[page] == PROTO_PAGE_SIZE)
+		if (m->destination.page_filled[page] == PAGE_WHOLE)
 			m->destination.nb_complete--;
 		m->destination.page_round[page] = round + 1;
 		m->destination.page_filled[page] = 0;
 	}
 	machine_page_load_part(&m->vm->machine, page, offset, msg->data, len);
-	m->destination.page_filled[page] = (uint16_t)(m->destination.page_filled[page] + len);
-	if (m->destination.page_filled[page] >= PROTO_PAGE_SIZE) {
-		m->destination.page_filled[page] = PROTO_PAGE_SIZE;
+	uint64_t before = m->destination.page_filled[page];
+	m->destination.page_filled[page] |= blocks_of(offset, len);
+	if (before != PAGE_WHOLE && m->destination.page_filled[page] == PAGE_WHOLE) {
 		m->destination.nb_complete++;
 		m->stats.pages_normal++;
 	}
@@ -301,20 +465,15 @@ static void destination_on_zero_run(struct migration *m, const struct proto_mess
 	uint64_t first = rte_be_to_cpu_64(z.first_page);
 	uint64_t count = rte_be_to_cpu_32(z.count);
 	uint32_t round = rte_be_to_cpu_32(z.round);
-	if (count == 0 || first >= m->vm->machine.nb_pages ||
-	    count > m->vm->machine.nb_pages - first) {
-		session_count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
-		return;
-	}
 	for (uint64_t page = first; page < first + count; page++) {
 		if (m->destination.page_round[page] > round + 1) {
 			session_count_drop(m->engine, MIGRATION_DROP_STALE_COPY);
 			continue;
 		}
-		if (m->destination.page_filled[page] != PROTO_PAGE_SIZE)
+		if (m->destination.page_filled[page] != PAGE_WHOLE)
 			m->destination.nb_complete++;
 		m->destination.page_round[page] = round + 1;
-		m->destination.page_filled[page] = PROTO_PAGE_SIZE;
+		m->destination.page_filled[page] = PAGE_WHOLE;
 		machine_page_load_zero(&m->vm->machine, page);
 		m->stats.pages_zero++;
 	}
@@ -365,82 +524,125 @@ static void destination_on_state(struct migration *m, const struct proto_message
 	m->confirm_hash = hash;
 	m->status = MIGRATION_COMPLETED;
 	m->stats.end_ns = now;
-	struct proto_confirm confirm = {.memory_hash = rte_cpu_to_be_64(hash),
-	                                .resumed_ns = rte_cpu_to_be_64(now)};
-	session_send_control(m, PROTO_CONFIRM, &confirm, sizeof(confirm));
+	/* What it holds, for the source to compare with what it sent. */
+	struct proto_confirm *confirm = &m->destination.confirm;
+	confirm->memory_hash = rte_cpu_to_be_64(hash);
+	confirm->resumed_ns = rte_cpu_to_be_64(now);
+	confirm->pages = rte_cpu_to_be_64(m->destination.nb_complete);
+	proto_sha256(msg->data, msg->data_len, confirm->state_hash);
+	session_send_control(m, PROTO_CONFIRM, confirm, sizeof(*confirm));
 	if (engine->hooks.vm_arrived != NULL)
 		engine->hooks.vm_arrived(engine->hooks.ctx, vm);
 	else {
 		vm_destroy(vm);
 		free(vm);
 	}
-	/* The channel stays a while, so a lost CONFIRM is sent again for a resent STATE. */
+	/* The channel stays a while, so a resent STATE is acknowledged again. */
 	MIG_LOG(INFO, "%u: %s arrived and runs (%lu pages, %lu zero)", m->id, m->vm_name,
 	        (unsigned long)m->stats.pages_normal, (unsigned long)m->stats.pages_zero);
 }
 
-static void destination_on_data(struct migration *m, const struct proto_message *msg,
-                                const uint8_t *raw, uint16_t raw_len, uint64_t now)
+/* The source asks what became of the VM: the answer is what happened, and a destination that
+ * has not taken the state decides now, for good, that it never will. */
+static void destination_on_query(struct migration *m)
 {
-	if (msg->type == PROTO_STATE && msg->seq > PROTO_CONTROL_SEQ_BASE) {
-		/* A sealed nudge: the source did not hear our CONFIRM. */
-		if (!session_open_control(m, msg, raw, raw_len))
-			return;
-		m->last_rx_ns = now;
-		if (m->status != MIGRATION_COMPLETED || !m->channel_ready) {
+	if (m->status == MIGRATION_COMPLETED) {
+		if (!(m->hello.flags & PROTO_HELLO_CHECK_ONLY))
+			session_send_control(m, PROTO_CONFIRM, &m->destination.confirm,
+			                     sizeof(m->destination.confirm));
+		else
 			session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
-			return;
-		}
-		struct proto_confirm confirm = {.memory_hash = rte_cpu_to_be_64(m->confirm_hash),
-		                                .resumed_ns = rte_cpu_to_be_64(m->stats.end_ns)};
-		m->destination.ack_pending = true;
-		session_send_control(m, PROTO_CONFIRM, &confirm, sizeof(confirm));
 		return;
 	}
-	/* Nothing reaches memory, is acknowledged or keeps the session alive without the session's
-	 * tag. */
-	size_t sealed = (size_t)(msg->data - raw) + msg->data_len;
-	if (!m->sealer_ready || raw_len != sealed + PROTO_TAG_LEN ||
-	    !proto_unseal(&m->rx_sealer, raw, sealed, raw + sealed)) {
-		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
+	if (session_running(m)) {
+		destination_refuse(
+		        m, PROTO_REFUSE_ABORTED,
+		        "the source asked before its state arrived: the copy is dropped");
 		return;
 	}
-	m->last_rx_ns = now;
-	bool probing = m->status == MIGRATION_PREFLIGHT || msg->type == PROTO_PROBE;
-	if ((m->status != MIGRATION_ACTIVE && m->status != MIGRATION_PREFLIGHT) ||
-	    !m->channel_ready || (m->vm == NULL && msg->type != PROTO_PROBE) ||
-	    (probing && msg->type != PROTO_PROBE)) {
-		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
-		return;
-	}
-	/* Page numbers are checked before the sequence number is taken, so a bad message is
-	 * never acknowledged and never applied. */
+	struct proto_refuse refuse = {.reason = rte_cpu_to_be_32(PROTO_REFUSE_ABORTED)};
+	snprintf(refuse.text, sizeof(refuse.text), "%.*s", (int)sizeof(refuse.text) - 1, m->reason);
+	session_send_control(m, PROTO_REFUSE, &refuse, sizeof(refuse));
+}
+
+/* Checks what a channel message says before it is taken: a page inside the VM, fragments on
+ * block boundaries, runs inside the VM, rounds under the limit. */
+static bool destination_data_sane(struct migration *m, const struct proto_message *msg)
+{
+	uint64_t nb_pages = m->vm->machine.nb_pages;
+
 	if (msg->type == PROTO_PAGES) {
 		struct proto_pages p;
 		memcpy(&p, msg->body, sizeof(p));
-		if (rte_be_to_cpu_64(p.page) >= m->vm->machine.nb_pages) {
+		uint16_t offset = rte_be_to_cpu_16(p.offset), len = rte_be_to_cpu_16(p.data_len);
+		if (rte_be_to_cpu_64(p.page) >= nb_pages || offset % BLOCK_SIZE != 0 ||
+		    (len % BLOCK_SIZE != 0 && offset + len != PROTO_PAGE_SIZE)) {
 			session_count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
-			return;
+			return false;
 		}
 		if (rte_be_to_cpu_32(p.round) >= MIGRATION_MAX_ROUNDS) {
 			session_count_drop(m->engine, MIGRATION_DROP_BAD_ROUND);
-			return;
+			return false;
 		}
 	}
 	if (msg->type == PROTO_ZERO_RUN) {
 		struct proto_zero_run z;
 		memcpy(&z, msg->body, sizeof(z));
+		uint64_t first = rte_be_to_cpu_64(z.first_page), count = rte_be_to_cpu_32(z.count);
+		if (count == 0 || first >= nb_pages || count > nb_pages - first) {
+			session_count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
+			return false;
+		}
 		/* page_round holds round + 1: a round past the limit cannot overflow it. */
 		if (rte_be_to_cpu_32(z.round) >= MIGRATION_MAX_ROUNDS) {
 			session_count_drop(m->engine, MIGRATION_DROP_BAD_ROUND);
-			return;
+			return false;
 		}
 	}
-	int32_t ahead = (int32_t)(msg->seq - m->channel.cumulative);
+	return true;
+}
+
+static void destination_on_data(struct migration *m, struct proto_message *msg, const uint8_t *raw,
+                                uint16_t raw_len, uint64_t now)
+{
+	/* Nothing reaches memory, is acknowledged or keeps the session alive without the session's
+	 * tag; encrypted data is opened into the session's buffer, never into the VM directly. */
+	if (!m->sealer_ready || msg->seq == 0 || msg->seq >= PROTO_CONTROL_SEQ_BASE ||
+	    !proto_open(&m->rx_sealer, raw, raw_len, msg, m->destination.plain)) {
+		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
+		return;
+	}
+	m->last_rx_ns = now;
+	bool probing = m->status == MIGRATION_PREFLIGHT || msg->type == PROTO_PROBE;
+	if ((m->status != MIGRATION_ACTIVE && m->status != MIGRATION_PREFLIGHT &&
+	     m->status != MIGRATION_COMPLETED) ||
+	    !m->channel_ready || (probing && msg->type != PROTO_PROBE)) {
+		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+		return;
+	}
+	/* Finished: a resent copy only needs its acknowledgement. */
+	if (m->status == MIGRATION_COMPLETED) {
+		if (channel_accept(&m->channel, msg->seq))
+			session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+		else
+			session_count_drop(m->engine, MIGRATION_DROP_DUPLICATE);
+		m->destination.ack_pending = true;
+		return;
+	}
+	if (m->vm == NULL && msg->type != PROTO_PROBE) {
+		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+		return;
+	}
+	/* Checked before the sequence number is taken, so a bad message is never acknowledged
+	 * and never applied. */
+	if (msg->type != PROTO_PROBE && !destination_data_sane(m, msg))
+		return;
+	bool behind = msg->seq < m->channel.cumulative;
 	if (!channel_accept(&m->channel, msg->seq)) {
-		session_count_drop(m->engine, ahead < CHANNEL_WINDOW
-		                                      ? MIGRATION_DROP_DUPLICATE
-		                                      : MIGRATION_DROP_OUT_OF_WINDOW);
+		session_count_drop(m->engine,
+		                   behind || msg->seq - m->channel.cumulative < CHANNEL_WINDOW
+		                           ? MIGRATION_DROP_DUPLICATE
+		                           : MIGRATION_DROP_OUT_OF_WINDOW);
 		m->destination.ack_pending = true;
 		return;
 	}
@@ -464,6 +666,8 @@ void destination_rx(struct migration *m, struct migration_listener *listener,
                     const struct proto_message *msg, uint32_t src_ip, uint16_t src_port,
                     const uint8_t *payload, uint16_t len, uint64_t now)
 {
+	struct proto_message opened = *msg;
+
 	if (src_ip != m->peer_ip || src_port != m->peer_port || m->vmk != listener->vmk) {
 		session_count_drop(m->engine, MIGRATION_DROP_WRONG_PEER);
 		return;
@@ -472,19 +676,22 @@ void destination_rx(struct migration *m, struct migration_listener *listener,
 	 * cannot keep a session alive. */
 	switch (msg->type) {
 	case PROTO_HELLO:
-		if (m->status == MIGRATION_SETUP)
-			destination_send_challenge(m, listener); /* our CHALLENGE was lost */
-		else
-			session_count_drop(m->engine, MIGRATION_DROP_DUPLICATE);
+		session_count_drop(m->engine, MIGRATION_DROP_DUPLICATE);
 		break;
 	case PROTO_AUTH:
-		destination_on_auth(m, msg, listener, now);
+		destination_on_auth(m, msg);
 		break;
 	case PROTO_PAGES:
 	case PROTO_ZERO_RUN:
 	case PROTO_STATE:
 	case PROTO_PROBE:
-		destination_on_data(m, msg, payload, len, now);
+		destination_on_data(m, &opened, payload, len, now);
+		break;
+	case PROTO_QUERY:
+		if (!session_open_control(m, msg, payload, len))
+			break;
+		m->last_rx_ns = now;
+		destination_on_query(m);
 		break;
 	case PROTO_CANCEL:
 		if (!session_open_control(m, msg, payload, len))
@@ -514,7 +721,11 @@ void destination_poll(struct migration *m, uint64_t now)
 		session_send_control(m, PROTO_ACK, &ack, sizeof(ack));
 		m->destination.ack_pending = false;
 	}
-	if (m->status == MIGRATION_COMPLETED) {
+	if (!session_running(m)) {
+		/* Finished: the channel stays to acknowledge a resent state, the keys longer to
+		 * answer the source's questions. */
+		if (m->channel_ready && now - m->stats.end_ns > MIGRATION_REACK_NS)
+			session_release_transfer(m);
 		if (now - m->stats.end_ns > MIGRATION_LINGER_NS)
 			session_release(m);
 		return;

@@ -8,10 +8,15 @@
 #include "migrate/migration.h"
 #include "migrate/proto.h"
 
-/* A HELLO for no known session: a new session answers with a CHALLENGE (or a BUSY refusal). */
+/* A HELLO for no known session: answered with a CHALLENGE (or a refusal), keeping nothing. */
 void destination_on_hello(struct migration_engine *engine, struct migration_listener *listener,
                           const struct proto_message *msg, uint32_t src_ip, uint16_t src_port,
                           uint64_t now);
+
+/* An AUTH for no known session: its cookie and proof checked, a session made and admitted. */
+void destination_on_first_auth(struct migration_engine *engine, struct migration_listener *listener,
+                               const struct proto_message *msg, uint32_t src_ip, uint16_t src_port,
+                               uint64_t now);
 
 /* A parsed datagram for a session of this destination, from whoever sent it. */
 void destination_rx(struct migration *m, struct migration_listener *listener,
@@ -21,7 +26,8 @@ void destination_rx(struct migration *m, struct migration_listener *listener,
 /* Acknowledgements, the linger of a finished session, and the source's silence. */
 void destination_poll(struct migration *m, uint64_t now);
 
-/* Ends a destination session; a copy that never ran is dropped. */
+/* Ends a destination session; a copy that never ran is dropped. Its keys stay a while, so it
+ * can still answer the source's QUERY with its outcome. */
 void destination_end(struct migration *m, enum migration_status status);
 
 #endif

@@ -29,7 +29,8 @@ static const char *const status_names[] = {
         [MIGRATION_SETUP] = "setup",         [MIGRATION_PREFLIGHT] = "pre-flight",
         [MIGRATION_ACTIVE] = "active",       [MIGRATION_SWITCHOVER] = "switchover",
         [MIGRATION_COMPLETED] = "completed", [MIGRATION_FAILED] = "failed",
-        [MIGRATION_CANCELLED] = "cancelled",
+        [MIGRATION_CANCELLED] = "cancelled", [MIGRATION_UNKNOWN_OUTCOME] = "unknown-outcome",
+        [MIGRATION_ABANDONED] = "abandoned",
 };
 
 const char *migration_status_name(enum migration_status status)
@@ -77,15 +78,17 @@ static void listener_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uin
 		if (h.type == PROTO_HELLO)
 			session_send_refusal(listener->vmk, src_ip, src_port, listener->port,
 			                     rte_be_to_cpu_64(h.session), PROTO_REFUSE_VERSION,
-			                     "this host speaks protocol version 1", now);
+			                     "this host speaks protocol version 2", now);
 	}
 	if (error != PROTO_OK)
 		return;
+	/* A session exists only once its source proved the key (its AUTH); it answers for its
+	 * outcome while it keeps its keys. */
 	struct migration *m = NULL;
 	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
 		struct migration *o = engine->sessions[i];
 		if (o != NULL && o->role == MIGRATION_DESTINATION && o->session == msg.session &&
-		    (session_running(o) || o->channel_ready)) {
+		    o->sealer_ready) {
 			m = o;
 			break;
 		}
@@ -93,6 +96,8 @@ static void listener_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uin
 	if (m == NULL) {
 		if (msg.type == PROTO_HELLO)
 			destination_on_hello(engine, listener, &msg, src_ip, src_port, now);
+		else if (msg.type == PROTO_AUTH)
+			destination_on_first_auth(engine, listener, &msg, src_ip, src_port, now);
 		else
 			session_count_drop(engine, MIGRATION_DROP_UNKNOWN_SESSION);
 		return;
@@ -113,9 +118,10 @@ unsigned int migration_poll(void *arg)
 		if (m->role == MIGRATION_SOURCE && session_running(m))
 			source_poll(m, now);
 		else if (m->role == MIGRATION_DESTINATION &&
-		         (session_running(m) || m->channel_ready))
+		         (session_running(m) || m->sealer_ready))
 			destination_poll(m, now);
-		running += session_running(m);
+		/* An unknown outcome only asks now and then: the worker may sleep. */
+		running += session_running(m) && m->status != MIGRATION_UNKNOWN_OUTCOME;
 	}
 	return running;
 }
@@ -130,6 +136,7 @@ int migration_engine_init(struct migration_engine *engine, struct loop *loop,
 	engine->pools = pools;
 	if (hooks != NULL)
 		engine->hooks = *hooks;
+	engine->cipher = proto_cipher_fastest();
 	return loop_poller_add(loop, "migration", LOOP_POLLER_DATAPLANE, migration_poll, engine);
 }
 
@@ -139,7 +146,8 @@ void migration_engine_fini(struct migration_engine *engine)
 		struct migration *m = engine->sessions[i];
 		if (m == NULL)
 			continue;
-		if (session_running(m)) {
+		/* An unknown outcome keeps its VM paused: the host frees it with the others. */
+		if (session_running(m) && m->status != MIGRATION_UNKNOWN_OUTCOME) {
 			session_set_reason(m, "the host shuts down");
 			session_end(m, MIGRATION_CANCELLED);
 		}
@@ -154,12 +162,17 @@ void migration_engine_fini(struct migration_engine *engine)
 }
 
 int migration_listen(struct migration_engine *engine, struct iface *vmk, uint16_t port,
-                     const uint8_t *key, uint16_t key_len)
+                     const uint8_t *key, uint16_t key_len, enum proto_encryption encryption)
 {
 	struct migration_listener *listener = listener_of(engine, vmk);
+	uint8_t secret[PROTO_KEY_LEN];
 
-	if (key_len < MIGRATION_KEY_MIN || key_len > MIGRATION_KEY_MAX)
+	if (key_len < MIGRATION_KEY_MIN || key_len > MIGRATION_KEY_MAX ||
+	    (unsigned int)encryption >= PROTO_ENCRYPTION_MAX)
 		return -EINVAL;
+	/* The cookies' secret: two nonces' worth of randomness, new with each listen. */
+	if (proto_nonce(secret) < 0 || proto_nonce(secret + PROTO_NONCE_LEN) < 0)
+		return -EIO;
 	if (listener != NULL) {
 		/* Listening again changes the key (and the port). */
 		if (listener->port != port) {
@@ -182,6 +195,8 @@ int migration_listen(struct migration_engine *engine, struct iface *vmk, uint16_
 	}
 	memcpy(listener->key, key, key_len);
 	listener->key_len = key_len;
+	listener->encryption = encryption;
+	memcpy(listener->cookie_secret, secret, sizeof(secret));
 	return 0;
 }
 
@@ -224,8 +239,25 @@ int migration_cancel(struct migration_engine *engine, uint32_t id)
 			continue;
 		if (!session_running(m))
 			return -EALREADY;
+		if (m->status == MIGRATION_UNKNOWN_OUTCOME)
+			return -EINPROGRESS;
 		session_set_reason(m, "cancelled by the operator");
 		session_end(m, MIGRATION_CANCELLED);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int migration_resolve(struct migration_engine *engine, uint32_t id,
+                      enum migration_resolution resolution)
+{
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
+		struct migration *m = engine->sessions[i];
+		if (m == NULL || m->id != id)
+			continue;
+		if (m->role != MIGRATION_SOURCE || m->status != MIGRATION_UNKNOWN_OUTCOME)
+			return -EINVAL;
+		source_resolve(m, resolution);
 		return 0;
 	}
 	return -ENOENT;
@@ -257,6 +289,9 @@ int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t 
 	snprintf(info->reason, sizeof(info->reason), "%s", m->reason);
 	snprintf(info->vm_name, sizeof(info->vm_name), "%s", m->vm_name);
 	info->session = m->session;
+	info->encryption = (enum proto_encryption)m->hello.encryption;
+	info->cipher = (enum proto_cipher)m->terms.cipher;
+	info->encrypted = m->terms.encrypt != 0;
 	info->peer_ip = m->peer_ip;
 	info->peer_port = m->peer_port;
 	info->local_port = m->local_port;

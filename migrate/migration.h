@@ -21,6 +21,7 @@ struct pktpool_set;
 struct vswitch_table;
 
 #define MIGRATION_MAX            16 /* sessions kept, running and finished, both directions */
+#define MIGRATION_ROLE_MAX       8 /* running sessions of one role: incoming never starve outgoing */
 #define MIGRATION_KEY_MIN        16 /* bytes of pre-shared key */
 #define MIGRATION_KEY_MAX        256
 #define MIGRATION_REASON_MAX     128
@@ -31,9 +32,16 @@ struct vswitch_table;
 #define MIGRATION_SETUP_TIMEOUT  3000000000ull
 #define MIGRATION_PEER_TIMEOUT   3000000000ull  /* silence that ends a session */
 #define MIGRATION_RESEND_NS      200000000ull   /* handshake messages, until answered */
-#define MIGRATION_LINGER_NS      10000000000ull /* a finished destination re-confirms */
-#define MIGRATION_THROTTLE_FIRST 20             /* auto-converge, as QEMU's cpu-throttle-initial */
-#define MIGRATION_THROTTLE_STEP  10             /* and cpu-throttle-increment */
+#define MIGRATION_REACK_NS       10000000000ull /* a finished destination acks a resent state */
+#define MIGRATION_LINGER_NS      60000000000ull /* and answers queries about its outcome */
+#define MIGRATION_QUERY_NS       500000000ull   /* an unknown outcome asks this often */
+#define MIGRATION_COOKIE_NS      5000000000ull  /* a CHALLENGE's cookie: good for one to two */
+#define MIGRATION_ADMITTED_MAX   64             /* session ids admitted lately: AUTH replays */
+#define MIGRATION_HELLO_BUCKETS  256            /* per-source HELLO and AUTH rate limits */
+#define MIGRATION_HELLO_RATE     50             /* per second, per source address */
+#define MIGRATION_HELLO_BURST    32
+#define MIGRATION_THROTTLE_FIRST 20 /* auto-converge, as QEMU's cpu-throttle-initial */
+#define MIGRATION_THROTTLE_STEP  10 /* and cpu-throttle-increment */
 #define MIGRATION_THROTTLE_MAX   99
 #define MIGRATION_MAX_ROUNDS     1000000 /* no migration runs more rounds, whatever its options */
 #define MIGRATION_DEFAULT_RTT    5000000ull   /* pre-flight: the classic vMotion limit */
@@ -75,7 +83,12 @@ extern const char *const migration_check_names[MIGRATION_CHECK_MAX];
 	X(OUT_OF_WINDOW, "out_of_window", "a sequence number outside the receive window")          \
 	X(STALE_COPY, "stale_copy", "a page copy from an older round than the one held")           \
 	X(BAD_ROUND, "bad_round", "a round number past MIGRATION_MAX_ROUNDS")                      \
-	X(BAD_STATE, "bad_state", "a vCPU state the VM's backend refuses")
+	X(BAD_STATE, "bad_state", "a vCPU state the VM's backend refuses")                         \
+	X(COOKIE, "cookie",                                                                        \
+	  "an AUTH whose cookie this listener did not make, or made too long ago")                 \
+	X(RATE_LIMITED, "rate_limited", "a HELLO or AUTH over its source address's rate")          \
+	X(POLICY, "policy", "a HELLO whose encryption policy this host's refuses")                 \
+	X(MISMATCH, "mismatch", "a CONFIRM whose state or page count differs from what was sent")
 
 #define MIGRATION_DROP_ENUM(e, name, text) MIGRATION_DROP_##e,
 enum migration_drop_reason { MIGRATION_DROP_REASONS(MIGRATION_DROP_ENUM) MIGRATION_DROP_MAX };
@@ -99,6 +112,17 @@ enum migration_status {
 	MIGRATION_COMPLETED,
 	MIGRATION_FAILED,
 	MIGRATION_CANCELLED,
+	/* Source: the state went out and the destination fell silent: it may run the VM, so the
+	 * VM stays paused here while the engine asks; resolved by an authenticated answer or by
+	 * `migrate resolve`. */
+	MIGRATION_UNKNOWN_OUTCOME,
+	MIGRATION_ABANDONED, /* source: the operator let the VM go to the destination unconfirmed */
+};
+
+/* How an operator settles an unknown outcome. */
+enum migration_resolution {
+	MIGRATION_RESUME_SOURCE, /* the destination does not run it: run it here again */
+	MIGRATION_ABANDON,       /* the destination runs it: forget it here */
 };
 
 /* What the host does for the engine: its VMs are the host's, not the engine's. */
@@ -132,6 +156,8 @@ struct migration_params {
 	uint64_t rtt_limit_ns;      /* 0 = MIGRATION_DEFAULT_RTT */
 	uint64_t min_bandwidth_bps; /* 0 = MIGRATION_DEFAULT_MIN_BW */
 	struct announce_config announce;
+	enum proto_encryption encryption; /* the VM's policy */
+	enum proto_cipher cipher;         /* 0: the one this host seals fastest with */
 };
 
 /* Figures in the shape of QEMU's query-migrate. */
@@ -168,20 +194,23 @@ struct migration_info {
 	uint64_t session;
 	uint32_t peer_ip; /* network byte order */
 	uint16_t peer_port;
-	uint16_t local_port;          /* this host's UDP port for it */
-	uint16_t peer_mtu;            /* source: the destination vmk's MTU, from its accept */
-	struct migration_stats stats; /* bytes and retransmissions live from the channel */
-	uint64_t total_ns;            /* start to end, or to now while it runs */
-	uint64_t ended_ago_ns;        /* how long ago it ended; 0 while it runs */
-	uint64_t transfer_ns;         /* source: since the first round began; 0 before */
-	uint64_t throughput_bps;      /* source: wire bytes over the time since the accept */
-	uint64_t pages_per_second;    /* source: pages sent over that time */
-	uint32_t round;               /* source: the round being sent */
-	double round_percent;         /* source: how far into it, -1 when no round runs */
-	uint64_t max_bandwidth_bps;   /* source: the pacer, 0 = unpaced */
-	uint64_t downtime_limit_ns;   /* source */
-	uint64_t pages_held;          /* destination: pages complete, while it receives */
-	bool receiving;               /* destination: pages_held is meaningful */
+	uint16_t local_port;              /* this host's UDP port for it */
+	uint16_t peer_mtu;                /* source: the destination vmk's MTU, from its accept */
+	struct migration_stats stats;     /* bytes and retransmissions live from the channel */
+	uint64_t total_ns;                /* start to end, or to now while it runs */
+	uint64_t ended_ago_ns;            /* how long ago it ended; 0 while it runs */
+	uint64_t transfer_ns;             /* source: since the first round began; 0 before */
+	uint64_t throughput_bps;          /* source: wire bytes over the time since the accept */
+	uint64_t pages_per_second;        /* source: pages sent over that time */
+	uint32_t round;                   /* source: the round being sent */
+	double round_percent;             /* source: how far into it, -1 when no round runs */
+	uint64_t max_bandwidth_bps;       /* source: the pacer, 0 = unpaced */
+	uint64_t downtime_limit_ns;       /* source */
+	uint64_t pages_held;              /* destination: pages complete, while it receives */
+	bool receiving;                   /* destination: pages_held is meaningful */
+	enum proto_encryption encryption; /* the VM's policy (the HELLO's) */
+	enum proto_cipher cipher;         /* the session's, 0 before the terms */
+	bool encrypted;                   /* contents travel encrypted (else authenticated only) */
 	struct migration_check checks[MIGRATION_CHECK_MAX]; /* source */
 };
 
@@ -190,7 +219,16 @@ struct migration_listener {
 	uint16_t port;
 	uint8_t key[MIGRATION_KEY_MAX];
 	uint16_t key_len;
+	enum proto_encryption encryption; /* what this host requires of incoming VMs */
+	uint8_t cookie_secret[PROTO_KEY_LEN];
 	struct migration_engine *engine;
+};
+
+/* A source address's HELLO and AUTH budget (addresses share a bucket by hash). */
+struct migration_hello_bucket {
+	uint32_t ip;
+	double tokens;
+	uint64_t refill_ns;
 };
 
 struct migration_engine {
@@ -203,6 +241,11 @@ struct migration_engine {
 	struct migration_listener listeners[MIGRATION_LISTENERS];
 	uint64_t drops[MIGRATION_DROP_MAX];
 	uint64_t rx_messages;
+	uint64_t hellos;          /* HELLOs received, answered or not */
+	enum proto_cipher cipher; /* the one this host seals fastest with, measured at init */
+	uint64_t admitted[MIGRATION_ADMITTED_MAX]; /* ring of session ids admitted lately */
+	unsigned int admitted_next;
+	struct migration_hello_bucket hello_buckets[MIGRATION_HELLO_BUCKETS];
 };
 
 /* Prepares an engine for a host and registers its poller. */
@@ -213,10 +256,11 @@ int migration_engine_init(struct migration_engine *engine, struct loop *loop,
 /* Ends every session (a running source resumes its VM) and frees the engine. */
 void migration_engine_fini(struct migration_engine *engine);
 
-/* Accepts incoming migrations on a vmk's UDP port with a pre-shared key. -EADDRINUSE if the
- * port is taken, -ENOSPC with every listener slot used. */
+/* Accepts incoming migrations on a vmk's UDP port with a pre-shared key and an encryption policy
+ * (a VM whose policy disagrees is refused). -EADDRINUSE if the port is taken, -ENOSPC with every
+ * listener slot used. */
 int migration_listen(struct migration_engine *engine, struct iface *vmk, uint16_t port,
-                     const uint8_t *key, uint16_t key_len);
+                     const uint8_t *key, uint16_t key_len, enum proto_encryption encryption);
 
 /* Stops listening on a vmk (sessions already accepted go on). -ENOENT if it was not. */
 int migration_unlisten(struct migration_engine *engine, struct iface *vmk);
@@ -231,9 +275,15 @@ const struct migration_listener *migration_listener_find(const struct migration_
 int migration_start(struct migration_engine *engine, struct vm *vm, struct iface *vmk,
                     const struct migration_params *params);
 
-/* Cancels a running session: a source resumes its VM, a destination drops its copy. -ENOENT for
- * an unknown id, -EALREADY for a finished one. */
+/* Cancels a running session: a source resumes its VM, a destination drops its copy. Once a
+ * source's state went out only the destination decides: the outcome becomes unknown and the
+ * engine asks it. -ENOENT for an unknown id, -EALREADY for a finished one. */
 int migration_cancel(struct migration_engine *engine, uint32_t id);
+
+/* Settles a source's unknown outcome by the operator's word. -ENOENT for an unknown id, -EINVAL
+ * for a session whose outcome is known. */
+int migration_resolve(struct migration_engine *engine, uint32_t id,
+                      enum migration_resolution resolution);
 
 /* Fills info with a session's figures at now. Returns 0, or -ENOENT for an unknown id. */
 int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t now,

@@ -6,11 +6,14 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 #include <rte_byteorder.h>
 
 static const size_t body_sizes[PROTO_TYPE_MAX] = {
@@ -26,6 +29,7 @@ static const size_t body_sizes[PROTO_TYPE_MAX] = {
         [PROTO_CONFIRM] = sizeof(struct proto_confirm),
         [PROTO_CANCEL] = 0,
         [PROTO_PROBE] = 0,
+        [PROTO_QUERY] = 0,
 };
 
 size_t proto_body_size(enum proto_type type)
@@ -57,7 +61,7 @@ enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *
 
 	msg->type = type;
 	msg->session = rte_be_to_cpu_64(h.session);
-	msg->seq = rte_be_to_cpu_32(h.seq);
+	msg->seq = rte_be_to_cpu_64(h.seq);
 	msg->body = (const uint8_t *)buf + sizeof(h);
 	msg->data = (const uint8_t *)buf + sizeof(h) + fixed;
 	msg->data_len = (uint16_t)(body_len - fixed);
@@ -74,7 +78,7 @@ enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *
 	return PROTO_OK;
 }
 
-size_t proto_write_header(void *buf, enum proto_type type, uint64_t session, uint32_t seq,
+size_t proto_write_header(void *buf, enum proto_type type, uint64_t session, uint64_t seq,
                           uint16_t body_len)
 {
 	struct proto_header h = {
@@ -83,29 +87,104 @@ size_t proto_write_header(void *buf, enum proto_type type, uint64_t session, uin
 	        .type = (uint8_t)type,
 	        .length = rte_cpu_to_be_16(body_len),
 	        .session = rte_cpu_to_be_64(session),
-	        .seq = rte_cpu_to_be_32(seq),
+	        .seq = rte_cpu_to_be_64(seq),
 	};
 	memcpy(buf, &h, sizeof(h));
 	return sizeof(h);
 }
 
-int proto_proof(const uint8_t *key, size_t key_len, const char *role,
-                const uint8_t hello_nonce[PROTO_NONCE_LEN],
-                const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
-                uint8_t out[PROTO_MAC_LEN])
+static int hkdf(int mode, const uint8_t *salt, size_t salt_len, const uint8_t *key, size_t key_len,
+                const uint8_t *info, size_t info_len, uint8_t *out, size_t out_len)
 {
-	uint8_t input[3 + 2 * PROTO_NONCE_LEN + sizeof(uint64_t)];
-	uint64_t session_be = rte_cpu_to_be_64(session);
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, NULL);
+	int ok = ctx != NULL && EVP_PKEY_derive_init(ctx) == 1 &&
+	         EVP_PKEY_CTX_set_hkdf_mode(ctx, mode) == 1 &&
+	         EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) == 1 &&
+	         EVP_PKEY_CTX_set1_hkdf_key(ctx, key, (int)key_len) == 1 &&
+	         (salt_len == 0 || EVP_PKEY_CTX_set1_hkdf_salt(ctx, salt, (int)salt_len) == 1) &&
+	         (info_len == 0 || EVP_PKEY_CTX_add1_hkdf_info(ctx, info, (int)info_len) == 1) &&
+	         EVP_PKEY_derive(ctx, out, &out_len) == 1;
+
+	EVP_PKEY_CTX_free(ctx);
+	return ok ? 0 : -EIO;
+}
+
+int proto_hkdf_extract(const uint8_t *salt, size_t salt_len, const uint8_t *secret,
+                       size_t secret_len, uint8_t prk[PROTO_HASH_LEN])
+{
+	return hkdf(EVP_PKEY_HKDEF_MODE_EXTRACT_ONLY, salt, salt_len, secret, secret_len, NULL, 0,
+	            prk, PROTO_HASH_LEN);
+}
+
+int proto_hkdf_expand(const uint8_t prk[PROTO_HASH_LEN], const uint8_t *info, size_t info_len,
+                      uint8_t *out, size_t out_len)
+{
+	return hkdf(EVP_PKEY_HKDEF_MODE_EXPAND_ONLY, NULL, 0, prk, PROTO_HASH_LEN, info, info_len,
+	            out, out_len);
+}
+
+void proto_sha256(const void *buf, size_t len, uint8_t out[PROTO_HASH_LEN])
+{
+	SHA256(buf, len, out);
+}
+
+/* label | transcript hash: what each key and proof is bound to. */
+static int expand_labelled(const uint8_t prk[PROTO_HASH_LEN], const char *label,
+                           const uint8_t transcript[PROTO_HASH_LEN], uint8_t out[PROTO_KEY_LEN])
+{
+	uint8_t info[32 + PROTO_HASH_LEN];
+	size_t label_len = strlen(label);
+
+	memcpy(info, label, label_len);
+	memcpy(info + label_len, transcript, PROTO_HASH_LEN);
+	return proto_hkdf_expand(prk, info, label_len + PROTO_HASH_LEN, out, PROTO_KEY_LEN);
+}
+
+static int proof(const uint8_t proof_key[PROTO_KEY_LEN], const char role[4],
+                 const uint8_t transcript[PROTO_HASH_LEN], uint8_t out[PROTO_MAC_LEN])
+{
+	uint8_t input[3 + PROTO_HASH_LEN];
 	unsigned int out_len = 0;
 
 	memcpy(input, role, 3);
-	memcpy(input + 3, hello_nonce, PROTO_NONCE_LEN);
-	memcpy(input + 3 + PROTO_NONCE_LEN, challenge_nonce, PROTO_NONCE_LEN);
-	memcpy(input + 3 + 2 * PROTO_NONCE_LEN, &session_be, sizeof(session_be));
-	if (HMAC(EVP_sha256(), key, (int)key_len, input, sizeof(input), out, &out_len) == NULL ||
+	memcpy(input + 3, transcript, PROTO_HASH_LEN);
+	if (HMAC(EVP_sha256(), proof_key, PROTO_KEY_LEN, input, sizeof(input), out, &out_len) ==
+	            NULL ||
 	    out_len != PROTO_MAC_LEN)
 		return -EIO;
 	return 0;
+}
+
+int proto_keys_derive(const uint8_t *psk, size_t psk_len, const struct proto_transcript *transcript,
+                      struct proto_keys *keys)
+{
+	uint8_t salt[2 * PROTO_NONCE_LEN], prk[PROTO_HASH_LEN], hash[PROTO_HASH_LEN];
+	uint8_t proof_key[PROTO_KEY_LEN];
+
+	memcpy(salt, transcript->hello.nonce, PROTO_NONCE_LEN);
+	memcpy(salt + PROTO_NONCE_LEN, transcript->terms.nonce, PROTO_NONCE_LEN);
+	proto_sha256(transcript, sizeof(*transcript), hash);
+	int ret = proto_hkdf_extract(salt, sizeof(salt), psk, psk_len, prk);
+	if (ret == 0)
+		ret = expand_labelled(prk, "ferry2 proof", hash, proof_key);
+	if (ret == 0)
+		ret = expand_labelled(prk, "ferry2 data", hash, keys->data_key);
+	if (ret == 0)
+		ret = expand_labelled(prk, "ferry2 reply", hash, keys->reply_key);
+	if (ret == 0)
+		ret = proof(proof_key, "src", hash, keys->source_proof);
+	if (ret == 0)
+		ret = proof(proof_key, "dst", hash, keys->destination_proof);
+	OPENSSL_cleanse(prk, sizeof(prk));
+	OPENSSL_cleanse(proof_key, sizeof(proof_key));
+	if (ret < 0)
+		proto_keys_forget(keys);
+	return ret;
+}
+
+void proto_keys_forget(struct proto_keys *keys)
+{
+	OPENSSL_cleanse(keys, sizeof(*keys));
 }
 
 bool proto_proof_equal(const uint8_t a[PROTO_MAC_LEN], const uint8_t b[PROTO_MAC_LEN])
@@ -113,68 +192,166 @@ bool proto_proof_equal(const uint8_t a[PROTO_MAC_LEN], const uint8_t b[PROTO_MAC
 	return CRYPTO_memcmp(a, b, PROTO_MAC_LEN) == 0;
 }
 
-int proto_data_key(const uint8_t *key, size_t key_len, const uint8_t hello_nonce[PROTO_NONCE_LEN],
-                   const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
-                   uint8_t out[PROTO_KEY_LEN])
+static const EVP_CIPHER *cipher_of(enum proto_cipher cipher)
 {
-	_Static_assert(PROTO_KEY_LEN == PROTO_MAC_LEN, "the data key is an HMAC-SHA256");
-	return proto_proof(key, key_len, "dat", hello_nonce, challenge_nonce, session, out);
+	switch (cipher) {
+	case PROTO_CIPHER_CHACHA20_POLY1305:
+		return EVP_chacha20_poly1305();
+	case PROTO_CIPHER_AES_256_GCM:
+		return EVP_aes_256_gcm();
+	default:
+		return NULL;
+	}
 }
 
-int proto_reply_key(const uint8_t *key, size_t key_len, const uint8_t hello_nonce[PROTO_NONCE_LEN],
-                    const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
-                    uint8_t out[PROTO_KEY_LEN])
+int proto_sealer_init(struct proto_sealer *sealer, enum proto_cipher cipher, bool encrypt,
+                      bool opening, const uint8_t key[PROTO_KEY_LEN])
 {
-	return proto_proof(key, key_len, "rep", hello_nonce, challenge_nonce, session, out);
-}
+	const EVP_CIPHER *evp = cipher_of(cipher);
 
-int proto_sealer_init(struct proto_sealer *sealer, const uint8_t key[PROTO_KEY_LEN])
-{
+	if (evp == NULL)
+		return -EINVAL;
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-
 	if (ctx == NULL)
 		return -ENOMEM;
-	if (EVP_EncryptInit_ex(ctx, EVP_chacha20_poly1305(), NULL, NULL, NULL) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, 12, NULL) != 1) {
+	/* Keyed once: a message then only sets its nonce (the AES key schedule is not per
+	 * message). */
+	if (EVP_CipherInit_ex(ctx, evp, NULL, NULL, NULL, opening ? 0 : 1) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_IVLEN, PROTO_AEAD_NONCE_LEN, NULL) != 1 ||
+	    EVP_CipherInit_ex(ctx, NULL, NULL, key, NULL, opening ? 0 : 1) != 1) {
 		EVP_CIPHER_CTX_free(ctx);
 		return -EIO;
 	}
 	sealer->ctx = ctx;
-	memcpy(sealer->key, key, PROTO_KEY_LEN);
+	sealer->cipher = cipher;
+	sealer->encrypt = encrypt;
+	sealer->opening = opening;
 	return 0;
 }
 
 void proto_sealer_fini(struct proto_sealer *sealer)
 {
-	EVP_CIPHER_CTX_free(sealer->ctx);
+	EVP_CIPHER_CTX_free(sealer->ctx); /* cleanses the key schedule */
 	sealer->ctx = NULL;
-	OPENSSL_cleanse(sealer->key, sizeof(sealer->key));
 }
 
-int proto_seal(struct proto_sealer *sealer, const uint8_t *msg, size_t len,
-               uint8_t tag[PROTO_TAG_LEN])
+/* The 96-bit nonce: four zero bytes and the header's 64-bit sequence number, as sent. */
+static void nonce_of(const uint8_t *msg, uint8_t nonce[PROTO_AEAD_NONCE_LEN])
 {
-	/* The nonce: the header's session (8 bytes) and sequence number (4), as sent. */
-	const uint8_t *nonce = msg + offsetof(struct proto_header, session);
+	memset(nonce, 0, 4);
+	memcpy(nonce + 4, msg + offsetof(struct proto_header, seq), 8);
+}
+
+/* Where a message's associated data ends: after the fixed body when it encrypts, else at its
+ * end. */
+static size_t associated_len(const struct proto_sealer *sealer, const uint8_t *msg, size_t len)
+{
+	size_t fixed = sizeof(struct proto_header) +
+	               proto_body_size((enum proto_type)msg[offsetof(struct proto_header, type)]);
+
+	return sealer->encrypt && fixed < len ? fixed : len;
+}
+
+int proto_aead_seal(struct proto_sealer *sealer, const uint8_t nonce[PROTO_AEAD_NONCE_LEN],
+                    const uint8_t *aad, size_t aad_len, uint8_t *data, size_t data_len,
+                    uint8_t tag[PROTO_TAG_LEN])
+{
 	uint8_t none[1];
 	int out_len;
 
-	if (len < sizeof(struct proto_header) || len > INT32_MAX ||
-	    EVP_EncryptInit_ex(sealer->ctx, NULL, NULL, sealer->key, nonce) != 1 ||
-	    EVP_EncryptUpdate(sealer->ctx, NULL, &out_len, msg, (int)len) != 1 ||
+	if (sealer->opening || aad_len > INT32_MAX || data_len > INT32_MAX ||
+	    EVP_EncryptInit_ex(sealer->ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_EncryptUpdate(sealer->ctx, NULL, &out_len, aad, (int)aad_len) != 1 ||
+	    (data_len != 0 &&
+	     EVP_EncryptUpdate(sealer->ctx, data, &out_len, data, (int)data_len) != 1) ||
 	    EVP_EncryptFinal_ex(sealer->ctx, none, &out_len) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(sealer->ctx, EVP_CTRL_AEAD_GET_TAG, PROTO_TAG_LEN, tag) != 1)
 		return -EIO;
 	return 0;
 }
 
-bool proto_unseal(struct proto_sealer *sealer, const uint8_t *msg, size_t len,
-                  const uint8_t tag[PROTO_TAG_LEN])
+bool proto_aead_open(struct proto_sealer *sealer, const uint8_t nonce[PROTO_AEAD_NONCE_LEN],
+                     const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len,
+                     uint8_t *out, const uint8_t tag[PROTO_TAG_LEN])
 {
-	uint8_t expected[PROTO_TAG_LEN];
+	uint8_t expected[PROTO_TAG_LEN], none[1];
+	int out_len;
 
-	return proto_seal(sealer, msg, len, expected) == 0 &&
-	       CRYPTO_memcmp(expected, tag, PROTO_TAG_LEN) == 0;
+	memcpy(expected, tag, PROTO_TAG_LEN);
+	return sealer->opening && aad_len <= INT32_MAX && len <= INT32_MAX &&
+	       EVP_DecryptInit_ex(sealer->ctx, NULL, NULL, NULL, nonce) == 1 &&
+	       EVP_CIPHER_CTX_ctrl(sealer->ctx, EVP_CTRL_AEAD_SET_TAG, PROTO_TAG_LEN, expected) ==
+	               1 &&
+	       EVP_DecryptUpdate(sealer->ctx, NULL, &out_len, aad, (int)aad_len) == 1 &&
+	       (len == 0 || EVP_DecryptUpdate(sealer->ctx, out, &out_len, in, (int)len) == 1) &&
+	       EVP_DecryptFinal_ex(sealer->ctx, none, &out_len) == 1;
+}
+
+int proto_seal(struct proto_sealer *sealer, uint8_t *msg, size_t len, uint8_t tag[PROTO_TAG_LEN])
+{
+	uint8_t nonce[PROTO_AEAD_NONCE_LEN];
+
+	if (len < sizeof(struct proto_header))
+		return -EIO;
+	size_t aad = associated_len(sealer, msg, len);
+	nonce_of(msg, nonce);
+	return proto_aead_seal(sealer, nonce, msg, aad, msg + aad, len - aad, tag);
+}
+
+bool proto_open(struct proto_sealer *sealer, const uint8_t *raw, size_t raw_len,
+                struct proto_message *msg, uint8_t *plain)
+{
+	size_t len = (size_t)(msg->data - raw) + msg->data_len;
+	uint8_t nonce[PROTO_AEAD_NONCE_LEN];
+
+	if (raw_len != len + PROTO_TAG_LEN)
+		return false;
+	size_t aad = associated_len(sealer, raw, len);
+	if (aad < len && plain == NULL)
+		return false;
+	nonce_of(raw, nonce);
+	if (!proto_aead_open(sealer, nonce, raw, aad, raw + aad, len - aad, plain, raw + len))
+		return false;
+	if (aad < len)
+		msg->data = plain;
+	return true;
+}
+
+enum proto_cipher proto_cipher_fastest(void)
+{
+	static const enum proto_cipher ciphers[] = {PROTO_CIPHER_CHACHA20_POLY1305,
+	                                            PROTO_CIPHER_AES_256_GCM};
+	uint8_t record[sizeof(struct proto_header) + 8192 + PROTO_TAG_LEN] = {0};
+	enum proto_cipher best = PROTO_CIPHER_CHACHA20_POLY1305;
+	uint64_t best_ns = UINT64_MAX;
+	uint8_t key[PROTO_KEY_LEN] = {0};
+
+	proto_write_header(record, PROTO_PROBE, 0, 1, 8192);
+	for (unsigned int c = 0; c < sizeof(ciphers) / sizeof(ciphers[0]); c++) {
+		struct proto_sealer sealer;
+		if (proto_sealer_init(&sealer, ciphers[c], true, false, key) < 0)
+			continue;
+		/* The fastest of a few tries, so a preemption does not decide. */
+		uint64_t fastest = UINT64_MAX;
+		for (unsigned int t = 0; t < 5; t++) {
+			struct timespec a, b;
+			clock_gettime(CLOCK_MONOTONIC, &a);
+			for (unsigned int i = 0; i < 16; i++)
+				proto_seal(&sealer, record, sizeof(record) - PROTO_TAG_LEN,
+				           record + sizeof(record) - PROTO_TAG_LEN);
+			clock_gettime(CLOCK_MONOTONIC, &b);
+			uint64_t ns = (uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ull +
+			              (uint64_t)b.tv_nsec - (uint64_t)a.tv_nsec;
+			if (ns < fastest)
+				fastest = ns;
+		}
+		proto_sealer_fini(&sealer);
+		if (fastest < best_ns) {
+			best_ns = fastest;
+			best = ciphers[c];
+		}
+	}
+	return best;
 }
 
 int proto_nonce(uint8_t out[PROTO_NONCE_LEN])
@@ -205,6 +382,7 @@ const char *proto_type_name(enum proto_type type)
 	        [PROTO_ZERO_RUN] = "zero-run", [PROTO_ACK] = "ack",
 	        [PROTO_STATE] = "state",       [PROTO_CONFIRM] = "confirm",
 	        [PROTO_CANCEL] = "cancel",     [PROTO_PROBE] = "probe",
+	        [PROTO_QUERY] = "query",
 	};
 	return type > 0 && type < PROTO_TYPE_MAX ? names[type] : "?";
 }
@@ -234,6 +412,47 @@ const char *proto_refusal_name(enum proto_refusal reason)
 		return "the destination's memory differs from the source's";
 	case PROTO_REFUSE_CANCELLED:
 		return "cancelled on the destination";
+	case PROTO_REFUSE_ENCRYPTION:
+		return "the encryption policies do not agree";
+	case PROTO_REFUSE_ABORTED:
+		return "the destination never took the state and dropped its copy";
 	}
 	return "refused";
+}
+
+static const char *const cipher_names[PROTO_CIPHER_MAX] = {
+        [PROTO_CIPHER_CHACHA20_POLY1305] = "chacha20-poly1305",
+        [PROTO_CIPHER_AES_256_GCM] = "aes-256-gcm",
+};
+
+static const char *const encryption_names[PROTO_ENCRYPTION_MAX] = {
+        [PROTO_ENCRYPTION_REQUIRED] = "required",
+        [PROTO_ENCRYPTION_OPPORTUNISTIC] = "opportunistic",
+        [PROTO_ENCRYPTION_DISABLED] = "disabled",
+};
+
+const char *proto_cipher_name(enum proto_cipher cipher)
+{
+	return cipher > 0 && cipher < PROTO_CIPHER_MAX ? cipher_names[cipher] : "?";
+}
+
+const char *proto_encryption_name(enum proto_encryption policy)
+{
+	return (unsigned int)policy < PROTO_ENCRYPTION_MAX ? encryption_names[policy] : "?";
+}
+
+int proto_cipher_parse(const char *name)
+{
+	for (int c = 1; c < PROTO_CIPHER_MAX; c++)
+		if (strcmp(name, cipher_names[c]) == 0)
+			return c;
+	return -EINVAL;
+}
+
+int proto_encryption_parse(const char *name)
+{
+	for (int p = 0; p < PROTO_ENCRYPTION_MAX; p++)
+		if (strcmp(name, encryption_names[p]) == 0)
+			return p;
+	return -EINVAL;
 }

@@ -8,31 +8,34 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define PROTO_MAGIC        0x46525259u /* "FRRY" */
-#define PROTO_VERSION      1
-#define PROTO_DEFAULT_PORT 8000
-#define PROTO_NONCE_LEN    16
-#define PROTO_MAC_LEN      32 /* HMAC-SHA256 */
-#define PROTO_NAME_LEN     32
-#define PROTO_REASON_LEN   64
-#define PROTO_PAGE_SIZE    4096
-#define PROTO_SACK_BITS    64
-#define PROTO_KEY_LEN      32 /* the session's data key */
-#define PROTO_TAG_LEN      16 /* Poly1305 */
+#define PROTO_MAGIC          0x46525259u /* "FRRY" */
+#define PROTO_VERSION        2
+#define PROTO_DEFAULT_PORT   8000
+#define PROTO_NONCE_LEN      16
+#define PROTO_MAC_LEN        32 /* HMAC-SHA256 */
+#define PROTO_NAME_LEN       32
+#define PROTO_REASON_LEN     64
+#define PROTO_PAGE_SIZE      4096
+#define PROTO_SACK_BITS      64
+#define PROTO_KEY_LEN        32 /* every derived key */
+#define PROTO_TAG_LEN        16 /* Poly1305 or GHASH */
+#define PROTO_HASH_LEN       32 /* SHA-256 */
+#define PROTO_AEAD_NONCE_LEN 12
 
 enum proto_type {
 	PROTO_HELLO = 1, /* source -> destination: the VM's configuration and a nonce */
-	PROTO_CHALLENGE, /* destination -> source: its nonce, and proof it holds the key */
-	PROTO_AUTH,      /* source -> destination: proof it holds the key */
-	PROTO_ACCEPT,    /* destination -> source: the session may send pages */
-	PROTO_REFUSE,    /* either way: a reason, and the session is over */
-	PROTO_PAGES,     /* source -> destination: page data (a whole page or a fragment) */
-	PROTO_ZERO_RUN,  /* source -> destination: a run of all-zero pages */
-	PROTO_ACK,       /* destination -> source: cumulative and selective acknowledgement */
-	PROTO_STATE,     /* source -> destination: the vCPU state, after the last pages */
-	PROTO_CONFIRM,   /* destination -> source: it holds everything and runs the VM */
-	PROTO_CANCEL,    /* source -> destination: give up */
+	PROTO_CHALLENGE, /* destination -> source: a cookie nonce, the cipher, proof of the key */
+	PROTO_AUTH,   /* source -> destination: the HELLO again, the cookie and proof of the key */
+	PROTO_ACCEPT, /* destination -> source: the session may send pages */
+	PROTO_REFUSE, /* either way: a reason, and the session is over */
+	PROTO_PAGES,  /* source -> destination: page data (a whole page or a fragment) */
+	PROTO_ZERO_RUN, /* source -> destination: a run of all-zero pages */
+	PROTO_ACK,      /* destination -> source: cumulative and selective acknowledgement */
+	PROTO_STATE,    /* source -> destination: the vCPU state, after the last pages */
+	PROTO_CONFIRM,  /* destination -> source: it holds everything and runs the VM */
+	PROTO_CANCEL,   /* source -> destination: give up */
 	PROTO_PROBE, /* source -> destination: filler the pre-flight check measures the link with */
+	PROTO_QUERY, /* source -> destination: the state went out, then silence: did the VM resume? */
 	PROTO_TYPE_MAX,
 };
 
@@ -49,6 +52,26 @@ enum proto_refusal {
 	PROTO_REFUSE_STATE,      /* the vCPU state does not load */
 	PROTO_REFUSE_VERIFY,     /* the memory's hash differs from the source's */
 	PROTO_REFUSE_CANCELLED,  /* the destination's operator cancelled */
+	PROTO_REFUSE_ENCRYPTION, /* the two ends' encryption policies do not agree */
+	PROTO_REFUSE_ABORTED, /* asked after a silence: it never took the state, and never will */
+};
+
+/* The AEADs a session may seal with. */
+enum proto_cipher {
+	PROTO_CIPHER_CHACHA20_POLY1305 = 1,
+	PROTO_CIPHER_AES_256_GCM = 2,
+	PROTO_CIPHER_MAX,
+};
+
+#define PROTO_CIPHERS_ALL                                                                          \
+	((1u << PROTO_CIPHER_CHACHA20_POLY1305) | (1u << PROTO_CIPHER_AES_256_GCM))
+
+/* A VM's encryption policy, as vSphere's encrypted vMotion has it; the HELLO carries the VM's. */
+enum proto_encryption {
+	PROTO_ENCRYPTION_REQUIRED = 0,      /* encrypted, or no migration */
+	PROTO_ENCRYPTION_OPPORTUNISTIC = 1, /* encrypted when the other end allows it */
+	PROTO_ENCRYPTION_DISABLED = 2,      /* authenticated only: contents travel in clear */
+	PROTO_ENCRYPTION_MAX,
 };
 
 /* Every message starts with this: 24 bytes, network byte order. */
@@ -58,13 +81,12 @@ struct proto_header {
 	uint8_t type;
 	uint16_t length; /* bytes after the header */
 	uint64_t session;
-	uint32_t seq; /* transport sequence number of this message (0 for handshake messages) */
-	uint32_t reserved;
+	uint64_t seq; /* 0 for handshake messages; channel messages from 1, control from 2^63 */
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct proto_header) == 24, "proto_header is 24 bytes");
 
-/* HELLO: 108 bytes. */
+/* HELLO: 112 bytes. */
 struct proto_hello {
 	uint8_t nonce[PROTO_NONCE_LEN];
 	char vm_name[PROTO_NAME_LEN]; /* NUL-padded */
@@ -78,10 +100,13 @@ struct proto_hello {
 	uint16_t announce_initial_ms;
 	uint16_t announce_step_ms;
 	uint8_t announce_garp;
-	uint8_t reserved2;
+	uint8_t encryption; /* enum proto_encryption: the VM's policy */
+	uint8_t ciphers;    /* bit c: the source seals with enum proto_cipher c */
+	uint8_t cipher;     /* the one the source prefers (the faster on its host) */
+	uint16_t reserved;
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct proto_hello) == 108, "proto_hello is 108 bytes");
+_Static_assert(sizeof(struct proto_hello) == 112, "proto_hello is 112 bytes");
 
 #define PROTO_HELLO_CHECK_ONLY 1 /* a pre-flight check: admit, measure, keep nothing */
 
@@ -94,20 +119,50 @@ struct proto_accept {
 
 _Static_assert(sizeof(struct proto_accept) == 8, "proto_accept is 8 bytes");
 
-/* CHALLENGE: 48 bytes. proof = HMAC(key, "dst" | hello nonce | own nonce | session). */
-struct proto_challenge {
+/* What the destination decided for a session, in its CHALLENGE and again in the AUTH: 20 bytes.
+ * The nonce is a cookie (an epoch and a MAC over the HELLO and its addresses with the listener's
+ * secret), so the destination keeps nothing for a HELLO and rebuilds it all from the AUTH. */
+struct proto_terms {
 	uint8_t nonce[PROTO_NONCE_LEN];
+	uint8_t cipher;  /* enum proto_cipher */
+	uint8_t encrypt; /* 1: page contents and state travel encrypted */
+	uint16_t reserved;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_terms) == 20, "proto_terms is 20 bytes");
+
+/* CHALLENGE: 52 bytes. proof = the destination's proof over the transcript. */
+struct proto_challenge {
+	struct proto_terms terms;
 	uint8_t proof[PROTO_MAC_LEN];
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct proto_challenge) == 48, "proto_challenge is 48 bytes");
+_Static_assert(sizeof(struct proto_challenge) == 52, "proto_challenge is 52 bytes");
 
-/* AUTH: 32 bytes. proof = HMAC(key, "src" | hello nonce | challenge nonce | session). */
+/* AUTH: 164 bytes. The HELLO as first sent, the destination's terms as received, and the source's
+ * proof over the transcript. */
 struct proto_auth {
+	struct proto_hello hello;
+	struct proto_terms terms;
 	uint8_t proof[PROTO_MAC_LEN];
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct proto_auth) == 32, "proto_auth is 32 bytes");
+_Static_assert(sizeof(struct proto_auth) == 164, "proto_auth is 164 bytes");
+
+/* What both proofs and every key of a session are bound to: 152 bytes, hashed with SHA-256. Both
+ * ends build it from what they sent, received and dialled, so a relay that sends a session to
+ * another host, another port or with another VM's name or MAC breaks both proofs. */
+struct proto_transcript {
+	struct proto_hello hello;
+	uint32_t source_ip; /* network byte order, as on the wire */
+	uint32_t destination_ip;
+	uint16_t source_port; /* network byte order */
+	uint16_t destination_port;
+	uint64_t session; /* network byte order */
+	struct proto_terms terms;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_transcript) == 152, "proto_transcript is 152 bytes");
 
 /* REFUSE: 68 bytes. */
 struct proto_refuse {
@@ -139,8 +194,7 @@ _Static_assert(sizeof(struct proto_zero_run) == 16, "proto_zero_run is 16 bytes"
 /* ACK: 16 bytes. Everything below cumulative has arrived, and bit i of sack says whether
  * cumulative + i has (bit 0, cumulative itself, never has). */
 struct proto_ack {
-	uint32_t cumulative;
-	uint32_t reserved;
+	uint64_t cumulative;
 	uint64_t sack;
 } __attribute__((packed));
 
@@ -157,19 +211,22 @@ struct proto_state {
 
 _Static_assert(sizeof(struct proto_state) == 16, "proto_state is 16 bytes");
 
-/* CONFIRM: 16 bytes. The destination holds every page and runs the VM. */
+/* CONFIRM: 56 bytes. The destination holds every page and runs the VM; the source compares what
+ * it holds with what it sent before it lets the VM go. */
 struct proto_confirm {
 	uint64_t memory_hash; /* the destination's, when verify was asked; else 0 */
 	uint64_t resumed_ns;  /* the destination's clock when it resumed the VM (for its logs) */
+	uint64_t pages;       /* pages it holds */
+	uint8_t state_hash[PROTO_HASH_LEN]; /* SHA-256 of the STATE message's body it loaded */
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct proto_confirm) == 16, "proto_confirm is 16 bytes");
+_Static_assert(sizeof(struct proto_confirm) == 56, "proto_confirm is 56 bytes");
 
 /* A parsed message: the header in host byte order and the body in place. */
 struct proto_message {
 	enum proto_type type;
 	uint64_t session;
-	uint32_t seq;
+	uint64_t seq;
 	const void *body;    /* the fixed part of the body (a struct above, still network order) */
 	const uint8_t *data; /* PAGES and STATE: the bytes after the fixed part */
 	uint16_t data_len;
@@ -194,57 +251,86 @@ size_t proto_body_size(enum proto_type type);
 enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *msg);
 
 /* Writes a header for a body of body_len bytes; returns the header size. */
-size_t proto_write_header(void *buf, enum proto_type type, uint64_t session, uint32_t seq,
+size_t proto_write_header(void *buf, enum proto_type type, uint64_t session, uint64_t seq,
                           uint16_t body_len);
 
-/* HMAC-SHA256 proof over (role, hello nonce, challenge nonce, session) with the shared key;
- * role is "src" or "dst", so neither side's proof can be replayed as the other's. Returns 0 or
- * -EIO. */
-int proto_proof(const uint8_t *key, size_t key_len, const char *role,
-                const uint8_t hello_nonce[PROTO_NONCE_LEN],
-                const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
-                uint8_t out[PROTO_MAC_LEN]);
+/* RFC 5869's HKDF with SHA-256: extract a pseudo-random key from a secret and a salt, and expand
+ * it into out_len bytes for an info string. Return 0 or -EIO. */
+int proto_hkdf_extract(const uint8_t *salt, size_t salt_len, const uint8_t *secret,
+                       size_t secret_len, uint8_t prk[PROTO_HASH_LEN]);
+int proto_hkdf_expand(const uint8_t prk[PROTO_HASH_LEN], const uint8_t *info, size_t info_len,
+                      uint8_t *out, size_t out_len);
 
-/* The session's data key, from the shared key and both nonces (HMAC-SHA256, role "dat"): what
- * seals every message from the source to the destination. Returns 0 or -EIO. */
-int proto_data_key(const uint8_t *key, size_t key_len, const uint8_t hello_nonce[PROTO_NONCE_LEN],
-                   const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
-                   uint8_t out[PROTO_KEY_LEN]);
-
-/* The session's reply key (role "rep"): what seals every message from the destination to the
- * source after the handshake. Another key per direction, so the two sides' sequence numbers
- * never make the same nonce. Returns 0 or -EIO. */
-int proto_reply_key(const uint8_t *key, size_t key_len, const uint8_t hello_nonce[PROTO_NONCE_LEN],
-                    const uint8_t challenge_nonce[PROTO_NONCE_LEN], uint64_t session,
-                    uint8_t out[PROTO_KEY_LEN]);
-
-/* Messages outside the channel (accept, ack, confirm, refuse, cancel, a confirm's nudge) are
- * sealed too, numbered from here up in their sender's direction: their nonces never meet the
- * channel's, which count from 1. */
-#define PROTO_CONTROL_SEQ_BASE 0x80000000u
-
-/* Seals and checks the source's channel messages with ChaCha20-Poly1305 over the whole message
- * (header included) as associated data; the nonce is the header's session and sequence number,
- * unique per message in a session (a retransmission is the same bytes). So nothing on the vMotion
- * network writes into a VM's memory without the key. */
-struct proto_sealer {
-	void *ctx; /* EVP_CIPHER_CTX */
-	uint8_t key[PROTO_KEY_LEN];
+/* A session's secrets, derived from the pre-shared key, both nonces and the transcript: a proof
+ * per role and a key per direction. */
+struct proto_keys {
+	uint8_t source_proof[PROTO_MAC_LEN];
+	uint8_t destination_proof[PROTO_MAC_LEN];
+	uint8_t data_key[PROTO_KEY_LEN];  /* seals source -> destination */
+	uint8_t reply_key[PROTO_KEY_LEN]; /* seals destination -> source */
 };
 
-/* Prepares a sealer with a data key. Returns 0 or -ENOMEM. */
-int proto_sealer_init(struct proto_sealer *sealer, const uint8_t key[PROTO_KEY_LEN]);
+/* PRK = HKDF-Extract(hello nonce | cookie nonce, psk); T = SHA-256(transcript); the proof key,
+ * the data key and the reply key are HKDF-Expand(PRK, label | T); each proof is HMAC(proof key,
+ * role | T). Returns 0 or -EIO. */
+int proto_keys_derive(const uint8_t *psk, size_t psk_len, const struct proto_transcript *transcript,
+                      struct proto_keys *keys);
+
+/* Forgets a session's secrets. */
+void proto_keys_forget(struct proto_keys *keys);
+
+/* Messages outside the channel (accept, ack, confirm, refuse, cancel, query) are sealed too,
+ * numbered from here up in their sender's direction: their nonces never meet the channel's,
+ * which count from 1. */
+#define PROTO_CONTROL_SEQ_BASE (1ull << 63)
+
+/* Seals and opens one direction of a session with an AEAD. The header and the fixed part of the
+ * body are associated data, always in clear (so a dissector reads page numbers and rounds); what
+ * follows (page contents, the vCPU state, probe filler) is encrypted when the session encrypts,
+ * associated data too when not. The nonce is the header's sequence number, unique per message
+ * and direction in a session (a retransmission is the same bytes), and each direction has its own
+ * key. So nothing on the vMotion network writes into a VM's memory without the key, or reads it
+ * when the session encrypts. */
+struct proto_sealer {
+	void *ctx; /* EVP_CIPHER_CTX, keyed once */
+	enum proto_cipher cipher;
+	bool encrypt;
+	bool opening; /* receives */
+};
+
+/* Prepares a sealer for a cipher and a key, to seal (opening false) or open. Returns 0, -EINVAL
+ * for an unknown cipher, -ENOMEM or -EIO. */
+int proto_sealer_init(struct proto_sealer *sealer, enum proto_cipher cipher, bool encrypt,
+                      bool opening, const uint8_t key[PROTO_KEY_LEN]);
 
 /* Frees it and forgets the key. */
 void proto_sealer_fini(struct proto_sealer *sealer);
 
-/* Writes the tag of msg[0, len) (a whole message, header first). Returns 0 or -EIO. */
-int proto_seal(struct proto_sealer *sealer, const uint8_t *msg, size_t len,
-               uint8_t tag[PROTO_TAG_LEN]);
+/* The AEAD itself, as RFC 8439 and NIST's GCM define it (the test vectors check these): seals
+ * data in place (encrypted; data_len 0 authenticates aad alone) and writes the tag; opens in
+ * into out (may be in) when the tag checks. */
+int proto_aead_seal(struct proto_sealer *sealer, const uint8_t nonce[PROTO_AEAD_NONCE_LEN],
+                    const uint8_t *aad, size_t aad_len, uint8_t *data, size_t data_len,
+                    uint8_t tag[PROTO_TAG_LEN]);
+bool proto_aead_open(struct proto_sealer *sealer, const uint8_t nonce[PROTO_AEAD_NONCE_LEN],
+                     const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len,
+                     uint8_t *out, const uint8_t tag[PROTO_TAG_LEN]);
 
-/* True if tag is msg[0, len)'s. */
-bool proto_unseal(struct proto_sealer *sealer, const uint8_t *msg, size_t len,
-                  const uint8_t tag[PROTO_TAG_LEN]);
+/* Seals msg[0, len) (a whole message, header first, type known), encrypting its data in place
+ * when the sealer encrypts, and writes the tag. Returns 0 or -EIO. */
+int proto_seal(struct proto_sealer *sealer, uint8_t *msg, size_t len, uint8_t tag[PROTO_TAG_LEN]);
+
+/* Checks a parsed message's tag (it follows the message) and, when the session encrypts,
+ * decrypts its data into plain (msg->data_len bytes) and points msg->data there. Nothing is
+ * trusted, nor written to plain's reader, unless this returns true. */
+bool proto_open(struct proto_sealer *sealer, const uint8_t *raw, size_t raw_len,
+                struct proto_message *msg, uint8_t *plain);
+
+/* The cipher a host seals fastest with: each sealed over 8 KiB records for a moment. */
+enum proto_cipher proto_cipher_fastest(void);
+
+/* SHA-256 of a buffer. */
+void proto_sha256(const void *buf, size_t len, uint8_t out[PROTO_HASH_LEN]);
 
 /* Compares two proofs in constant time. */
 bool proto_proof_equal(const uint8_t a[PROTO_MAC_LEN], const uint8_t b[PROTO_MAC_LEN]);
@@ -252,9 +338,14 @@ bool proto_proof_equal(const uint8_t a[PROTO_MAC_LEN], const uint8_t b[PROTO_MAC
 /* Fills a nonce from the system's random source; 0 or -EIO. */
 int proto_nonce(uint8_t out[PROTO_NONCE_LEN]);
 
-/* The name of a parse error, a message type and a refusal, for logs and the CLI. */
+/* The name of a parse error, a message type, a refusal, a cipher and a policy, for logs and the
+ * CLI; the last two parse them back (-EINVAL for a name that is none). */
 const char *proto_error_name(enum proto_error error);
 const char *proto_type_name(enum proto_type type);
 const char *proto_refusal_name(enum proto_refusal reason);
+const char *proto_cipher_name(enum proto_cipher cipher);
+const char *proto_encryption_name(enum proto_encryption policy);
+int proto_cipher_parse(const char *name);
+int proto_encryption_parse(const char *name);
 
 #endif

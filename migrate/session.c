@@ -9,8 +9,6 @@
 
 #include <rte_byteorder.h>
 
-#include <openssl/crypto.h>
-
 #include "dataplane/loop.h"
 #include "vswitch/iface.h"
 
@@ -27,7 +25,8 @@ void session_count_drop(struct migration_engine *engine, enum migration_drop_rea
 bool session_running(const struct migration *m)
 {
 	return m->status == MIGRATION_SETUP || m->status == MIGRATION_PREFLIGHT ||
-	       m->status == MIGRATION_ACTIVE || m->status == MIGRATION_SWITCHOVER;
+	       m->status == MIGRATION_ACTIVE || m->status == MIGRATION_SWITCHOVER ||
+	       m->status == MIGRATION_UNKNOWN_OUTCOME;
 }
 
 void session_set_reason(struct migration *m, const char *fmt, ...)
@@ -62,12 +61,29 @@ enum proto_error session_receive(struct migration_engine *engine, const uint8_t 
 	return error;
 }
 
+void session_transcript(struct proto_transcript *t, const struct proto_hello *hello,
+                        const struct proto_terms *terms, uint32_t source_ip, uint16_t source_port,
+                        uint32_t destination_ip, uint16_t destination_port, uint64_t session)
+{
+	memset(t, 0, sizeof(*t));
+	t->hello = *hello;
+	t->source_ip = source_ip;
+	t->destination_ip = destination_ip;
+	t->source_port = rte_cpu_to_be_16(source_port);
+	t->destination_port = rte_cpu_to_be_16(destination_port);
+	t->session = rte_cpu_to_be_64(session);
+	t->terms = *terms;
+}
+
+/* The largest message outside the channel: an AUTH, sealed or not. */
+#define RAW_MAX (sizeof(struct proto_header) + sizeof(struct proto_auth) + PROTO_TAG_LEN)
+
 /* A message outside the channel (handshake, acks, refusals): header and body in one datagram. */
 int session_send_raw(struct iface *vmk, uint32_t ip, uint16_t port, uint16_t local_port,
                      enum proto_type type, uint64_t session, const void *body, uint16_t body_len,
                      uint64_t now)
 {
-	uint8_t buf[sizeof(struct proto_header) + sizeof(struct proto_hello)];
+	uint8_t buf[RAW_MAX];
 
 	if (body_len > sizeof(buf) - sizeof(struct proto_header))
 		return -EMSGSIZE;
@@ -104,25 +120,29 @@ int session_link_send(void *ctx, const void *buf, uint16_t len)
 	                      session_now_ns(m->engine));
 }
 
-int session_seal_begin(struct migration *m, const uint8_t *key, uint16_t key_len)
+int session_seal_begin(struct migration *m, const struct proto_keys *keys)
 {
-	uint8_t data_key[PROTO_KEY_LEN], reply_key[PROTO_KEY_LEN];
 	bool source = m->role == MIGRATION_SOURCE;
-	int ret = proto_data_key(key, key_len, m->hello_nonce, m->challenge_nonce, m->session,
-	                         data_key);
+	enum proto_cipher cipher = (enum proto_cipher)m->terms.cipher;
+	bool encrypt = m->terms.encrypt != 0;
+	int ret = proto_sealer_init(&m->tx_sealer, cipher, encrypt, false,
+	                            source ? keys->data_key : keys->reply_key);
 
-	if (ret == 0)
-		ret = proto_reply_key(key, key_len, m->hello_nonce, m->challenge_nonce, m->session,
-		                      reply_key);
-	if (ret == 0)
-		ret = proto_sealer_init(&m->tx_sealer, source ? data_key : reply_key);
 	if (ret == 0) {
-		ret = proto_sealer_init(&m->rx_sealer, source ? reply_key : data_key);
+		ret = proto_sealer_init(&m->rx_sealer, cipher, encrypt, true,
+		                        source ? keys->reply_key : keys->data_key);
 		if (ret < 0)
 			proto_sealer_fini(&m->tx_sealer);
 	}
-	OPENSSL_cleanse(data_key, sizeof(data_key));
-	OPENSSL_cleanse(reply_key, sizeof(reply_key));
+	/* What arrives encrypted is opened into here before it is applied. */
+	if (ret == 0 && !source && encrypt) {
+		m->destination.plain = malloc(CHANNEL_MSG_MAX);
+		if (m->destination.plain == NULL) {
+			proto_sealer_fini(&m->tx_sealer);
+			proto_sealer_fini(&m->rx_sealer);
+			ret = -ENOMEM;
+		}
+	}
 	m->sealer_ready = ret == 0;
 	m->tx_control_seq = m->rx_control_seq = PROTO_CONTROL_SEQ_BASE;
 	return ret;
@@ -138,14 +158,14 @@ int session_seal(void *ctx, uint8_t *buf, uint16_t len)
 int session_send_control(struct migration *m, enum proto_type type, const void *body,
                          uint16_t body_len)
 {
-	uint8_t buf[sizeof(struct proto_header) + sizeof(struct proto_hello) + PROTO_TAG_LEN];
+	uint8_t buf[RAW_MAX];
 
 	if (!m->sealer_ready)
 		return session_send(m, type, body, body_len);
 	if (body_len > sizeof(buf) - sizeof(struct proto_header) - PROTO_TAG_LEN)
 		return -EMSGSIZE;
-	/* Before the numbers could wrap into the channel's, the session ends: no nonce twice. */
-	if (m->tx_control_seq == UINT32_MAX)
+	/* Numbers never wrap (2^63 of them): no nonce twice. */
+	if (m->tx_control_seq == UINT64_MAX)
 		return -ERANGE;
 	size_t len = proto_write_header(buf, type, m->session, ++m->tx_control_seq, body_len);
 	if (body_len != 0)
@@ -160,12 +180,11 @@ int session_send_control(struct migration *m, enum proto_type type, const void *
 bool session_open_control(struct migration *m, const struct proto_message *msg, const uint8_t *raw,
                           uint16_t raw_len)
 {
-	/* Header and body; data follows the fixed part of the body. */
-	size_t sealed = (size_t)(msg->data - raw) + msg->data_len;
+	/* Control messages carry no data, so nothing is decrypted: the tag is all. */
+	struct proto_message opened = *msg;
 
-	if (!m->sealer_ready || msg->seq <= PROTO_CONTROL_SEQ_BASE ||
-	    raw_len != sealed + PROTO_TAG_LEN ||
-	    !proto_unseal(&m->rx_sealer, raw, sealed, raw + sealed)) {
+	if (!m->sealer_ready || msg->seq <= PROTO_CONTROL_SEQ_BASE || msg->data_len != 0 ||
+	    !proto_open(&m->rx_sealer, raw, raw_len, &opened, NULL)) {
 		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
 		return false;
 	}
@@ -181,7 +200,14 @@ bool session_open_control(struct migration *m, const struct proto_message *msg, 
 
 struct migration *session_new(struct migration_engine *engine, enum migration_role role)
 {
-	unsigned int slot = MIGRATION_MAX;
+	unsigned int slot = MIGRATION_MAX, running = 0;
+
+	/* Incoming sessions never take the last slots from outgoing ones, nor the reverse. */
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++)
+		running += engine->sessions[i] != NULL && engine->sessions[i]->role == role &&
+		           session_running(engine->sessions[i]);
+	if (running >= MIGRATION_ROLE_MAX)
+		return NULL;
 
 	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
 		if (engine->sessions[i] == NULL) {
@@ -189,16 +215,20 @@ struct migration *session_new(struct migration_engine *engine, enum migration_ro
 			break;
 		}
 	}
-	/* Full: forget the oldest finished session to make room. */
-	if (slot == MIGRATION_MAX) {
+	/* Full: forget the oldest finished session to make room, one that no longer answers
+	 * questions about its outcome first. */
+	for (int keyed = 0; keyed < 2 && slot == MIGRATION_MAX; keyed++) {
 		for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
 			struct migration *old = engine->sessions[i];
-			if (!session_running(old) && !old->channel_ready &&
+			if (!session_running(old) && old->sealer_ready == (keyed != 0) &&
 			    (slot == MIGRATION_MAX || old->id < engine->sessions[slot]->id))
 				slot = i;
 		}
-		if (slot == MIGRATION_MAX)
-			return NULL;
+	}
+	if (slot == MIGRATION_MAX)
+		return NULL;
+	if (engine->sessions[slot] != NULL) {
+		session_release(engine->sessions[slot]);
 		free(engine->sessions[slot]);
 		engine->sessions[slot] = NULL;
 	}
@@ -215,8 +245,7 @@ struct migration *session_new(struct migration_engine *engine, enum migration_ro
 	return m;
 }
 
-/* Frees what a session holds while it runs; its record stays for `migrate status`. */
-void session_release(struct migration *m)
+void session_release_transfer(struct migration *m)
 {
 	if (m->channel_ready) {
 		m->stats.pages_retransmitted =
@@ -225,17 +254,24 @@ void session_release(struct migration *m)
 		channel_fini(&m->channel);
 		m->channel_ready = false;
 	}
-	if (m->sealer_ready) {
-		proto_sealer_fini(&m->tx_sealer);
-		proto_sealer_fini(&m->rx_sealer);
-		m->sealer_ready = false;
-	}
 	free(m->source.to_send);
 	m->source.to_send = NULL;
 	free(m->destination.page_round);
 	m->destination.page_round = NULL;
 	free(m->destination.page_filled);
 	m->destination.page_filled = NULL;
+	free(m->destination.plain);
+	m->destination.plain = NULL;
+}
+
+void session_release(struct migration *m)
+{
+	session_release_transfer(m);
+	if (m->sealer_ready) {
+		proto_sealer_fini(&m->tx_sealer);
+		proto_sealer_fini(&m->rx_sealer);
+		m->sealer_ready = false;
+	}
 	if (m->role == MIGRATION_SOURCE && m->local_port != 0) {
 		netif_udp_unbind(&m->vmk->netif, m->local_port);
 		m->local_port = 0;

@@ -39,10 +39,12 @@ struct migration_source {
 	uint16_t peer_mtu;
 	uint32_t peer_free_mb;
 	uint32_t not_shrinking;
-	bool was_running, paused, state_sent;
-	bool draining; /* switchover decided: waiting for the window to empty before the pause */
-	bool refused;  /* the destination said no: it holds nothing of the VM */
+	bool was_running, paused;
+	bool state_sent; /* the vCPU state went out: from here only the destination decides */
+	bool draining;   /* switchover decided: waiting for the window to empty before the pause */
+	bool refused;    /* the destination said no: it holds nothing of the VM */
 	uint64_t pause_ns;
+	uint64_t query_ns; /* unknown outcome: when the destination was last asked */
 };
 
 /* The source's pre-flight check: its items and the link measurement. */
@@ -56,10 +58,12 @@ struct migration_preflight {
 /* The destination's side: what arrived. */
 struct migration_destination {
 	uint32_t *page_round;  /* per page, the newest round held + 1; 0 = nothing yet */
-	uint16_t *page_filled; /* bytes of the page's newest round held */
+	uint64_t *page_filled; /* per page, a bit per 64-byte block of its newest round held */
 	uint64_t nb_complete;
 	bool ack_pending;
-	struct proto_accept accept; /* as sent, for a source that did not hear it */
+	struct proto_accept accept;   /* as sent, for a source that did not hear it */
+	struct proto_confirm confirm; /* as sent, for a source that asks again */
+	uint8_t *plain;               /* the decrypted data of the message being applied */
 };
 
 struct migration {
@@ -78,11 +82,13 @@ struct migration {
 	bool channel_ready;
 	struct proto_sealer tx_sealer; /* what this side seals with (data key at the source) */
 	struct proto_sealer rx_sealer; /* what the peer seals with (reply key at the source) */
-	bool sealer_ready;
-	uint32_t tx_control_seq; /* control messages sent, from PROTO_CONTROL_SEQ_BASE */
-	uint32_t rx_control_seq; /* the highest control sequence number opened */
-	uint8_t hello_nonce[PROTO_NONCE_LEN], challenge_nonce[PROTO_NONCE_LEN];
-	struct proto_hello hello; /* as sent (source) or received (destination) */
+	bool sealer_ready;             /* kept after the end, so a destination can answer a QUERY */
+	uint64_t tx_control_seq;       /* control messages sent, from PROTO_CONTROL_SEQ_BASE */
+	uint64_t rx_control_seq;       /* the highest control sequence number opened */
+	struct proto_hello hello;      /* as sent (source) or received (destination) */
+	struct proto_terms terms;      /* the destination's: cookie nonce, cipher, encryption */
+	uint8_t source_proof[PROTO_MAC_LEN]; /* the AUTH's: sent again, or known again */
+	uint8_t state_hash[PROTO_HASH_LEN];  /* of the vCPU state sent, or loaded */
 	uint64_t last_rx_ns, last_handshake_ns;
 	uint64_t confirm_hash;
 	struct migration_stats stats;
@@ -97,13 +103,17 @@ uint64_t session_now_ns(const struct migration_engine *engine);
 /* Counts a message the engine refused. */
 void session_count_drop(struct migration_engine *engine, enum migration_drop_reason reason);
 
-/* True while the session runs (setup to switchover). */
+/* True while the session holds its VM: setup to switchover, and an unknown outcome. */
 bool session_running(const struct migration *m);
 
-/* A new session in a free slot (or the oldest finished one's), NULL if every slot runs. */
+/* A new session in a free slot (or the oldest finished one's), NULL if every slot runs or the
+ * role has MIGRATION_ROLE_MAX running already. */
 struct migration *session_new(struct migration_engine *engine, enum migration_role role);
 
-/* Frees what a session holds while it runs; its record stays for `migrate status`. */
+/* Frees what a session holds for its transfer (channel, bitmaps), keeping its keys. */
+void session_release_transfer(struct migration *m);
+
+/* Frees everything a session holds; its record stays for `migrate status`. */
 void session_release(struct migration *m);
 
 /* Sets the session's reason; the old reason may be one of the arguments. */
@@ -116,6 +126,12 @@ void session_vset_reason(struct migration *m, const char *fmt, va_list ap)
  * reason if it does not parse. */
 enum proto_error session_receive(struct migration_engine *engine, const uint8_t *payload,
                                  uint16_t len, struct proto_message *msg);
+
+/* The transcript both ends' proofs and keys are bound to; ports in host byte order, addresses in
+ * network byte order. */
+void session_transcript(struct proto_transcript *t, const struct proto_hello *hello,
+                        const struct proto_terms *terms, uint32_t source_ip, uint16_t source_port,
+                        uint32_t destination_ip, uint16_t destination_port, uint64_t session);
 
 /* A message outside the channel (handshake, acks, refusals): header and body in one datagram. */
 int session_send_raw(struct iface *vmk, uint32_t ip, uint16_t port, uint16_t local_port,
@@ -133,8 +149,9 @@ int session_send_refusal(struct iface *vmk, uint32_t ip, uint16_t port, uint16_t
 /* The channel's link: one datagram to the peer (ctx is the session). */
 int session_link_send(void *ctx, const void *buf, uint16_t len);
 
-/* Derives the session's data key from the shared key and both nonces. Returns 0 or -EIO. */
-int session_seal_begin(struct migration *m, const uint8_t *key, uint16_t key_len);
+/* Keys the session's sealers from its derived keys, by role, with its terms' cipher. Returns 0,
+ * -ENOMEM or -EIO. */
+int session_seal_begin(struct migration *m, const struct proto_keys *keys);
 
 /* The channel's sealer: the tag goes after the message (ctx is the session). */
 int session_seal(void *ctx, uint8_t *buf, uint16_t len);

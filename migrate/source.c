@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <rte_byteorder.h>
 
 #include "dataplane/loop.h"
@@ -43,38 +44,56 @@ uint16_t source_page_bytes_per_message(uint16_t mtu)
 
 	if (room > PROTO_PAGE_SIZE)
 		room = PROTO_PAGE_SIZE;
-	return (uint16_t)(room & ~7u);
+	/* Whole 64-byte blocks: the destination keeps a page's coverage per block. */
+	return (uint16_t)(room & ~63u);
 }
 
-/* Ends a source session. Before the destination took the vCPU state the VM runs here again;
- * after, only the destination may run it, so it stays paused and the reason says so. */
+/* The state went out and no authenticated answer came: the destination may run the VM, so it
+ * stays paused here, and the engine asks the destination until it answers or an operator
+ * settles it. */
+static void source_unknown(struct migration *m, uint64_t now)
+{
+	session_set_reason(m,
+	                   "%s; the vCPU state went out, so the destination may run the VM: it "
+	                   "stays paused here while the destination is asked (or 'migrate "
+	                   "resolve')",
+	                   m->reason);
+	m->status = MIGRATION_UNKNOWN_OUTCOME;
+	m->source.query_ns = 0; /* ask at once */
+	/* The keys and the port stay, to ask and to open the answer. */
+	session_release_transfer(m);
+	MIG_LOG(WARNING, "%u: %s: outcome unknown: %s", m->id, m->vm_name, m->reason);
+	(void)now;
+}
+
+/* Ends a source session. Before the state went out the VM runs here again; after, it ends only
+ * on the destination's authenticated word (a CONFIRM, or a REFUSE saying it never ran it) or
+ * the operator's; anything else makes the outcome unknown. */
 void source_end(struct migration *m, enum migration_status status)
 {
 	uint64_t now = session_now_ns(m->engine);
-	bool state_taken = m->source.state_sent && m->channel_ready && channel_idle(&m->channel);
+	bool gone = status == MIGRATION_COMPLETED || status == MIGRATION_ABANDONED;
 
+	if (!gone && m->source.state_sent && !m->source.refused && m->vm != NULL) {
+		if (m->status != MIGRATION_UNKNOWN_OUTCOME)
+			source_unknown(m, now);
+		return;
+	}
 	/* Tell the destination to drop its copy, unless it refused and holds none. */
-	if ((status != MIGRATION_COMPLETED || m->source.params.check_only) && !m->source.refused &&
-	    m->local_port != 0 && m->channel_ready)
+	if ((!gone || m->source.params.check_only) && !m->source.refused && m->local_port != 0 &&
+	    m->sealer_ready)
 		session_send_control(m, PROTO_CANCEL, NULL, 0);
 	if (m->vm != NULL) {
 		m->vm->machine.throttle_percent = 0;
-		if (status == MIGRATION_COMPLETED && m->source.params.check_only) {
+		if (gone && m->source.params.check_only) {
 			/* A pre-flight check leaves the VM where it is. */
-		} else if (status == MIGRATION_COMPLETED) {
+		} else if (gone) {
 			struct vm *vm = m->vm;
 			m->vm = NULL;
 			if (m->engine->hooks.vm_departed != NULL)
 				m->engine->hooks.vm_departed(m->engine->hooks.ctx, vm);
-		} else if (m->source.paused && (!state_taken || m->source.refused)) {
-			if (m->source.was_running)
-				vm_resume(m->vm);
-		} else if (m->source.paused) {
-			session_set_reason(
-			        m,
-			        "%s; the destination took the vCPU state but never confirmed: "
-			        "the VM stays paused here, check the destination",
-			        m->reason);
+		} else if (m->source.paused && m->source.was_running) {
+			vm_resume(m->vm);
 		}
 	}
 	m->vm = NULL;
@@ -90,6 +109,21 @@ void source_end(struct migration *m, enum migration_status status)
 	else
 		MIG_LOG(WARNING, "%u: %s %s: %s", m->id, m->vm_name, migration_status_name(status),
 		        m->reason);
+}
+
+void source_resolve(struct migration *m, enum migration_resolution resolution)
+{
+	if (resolution == MIGRATION_RESUME_SOURCE) {
+		/* The operator says the destination does not run it: tell it to drop any copy. */
+		session_send_control(m, PROTO_CANCEL, NULL, 0);
+		m->source.refused = true;
+		session_set_reason(m, "resolved by the operator: the VM runs on the source again");
+		source_end(m, MIGRATION_FAILED);
+	} else {
+		session_set_reason(m,
+		                   "resolved by the operator: the VM is left to the destination");
+		source_end(m, MIGRATION_ABANDONED);
+	}
 }
 
 void source_fail(struct migration *m, const char *fmt, ...)
@@ -327,9 +361,12 @@ static void source_send_state(struct migration *m, uint64_t now)
 {
 	uint8_t blob[VM_STATE_MAX];
 	size_t len = machine_save_state(&m->vm->machine, blob);
+
+	/* What the destination's CONFIRM must show it holds. */
+	m->confirm_hash = m->source.params.verify ? machine_memory_hash(&m->vm->machine) : 0;
+	proto_sha256(blob, len, m->state_hash);
 	struct proto_state state = {
-	        .memory_hash = rte_cpu_to_be_64(
-	                m->source.params.verify ? machine_memory_hash(&m->vm->machine) : 0),
+	        .memory_hash = rte_cpu_to_be_64(m->confirm_hash),
 	        .final_round = rte_cpu_to_be_32(m->source.round),
 	        .verify = m->source.params.verify,
 	        .running = m->source.was_running,
@@ -342,8 +379,21 @@ static void source_send_state(struct migration *m, uint64_t now)
 	}
 }
 
+/* The question after a silence: did the VM resume there? Sealed, and only the destination's
+ * sealed answer settles it. */
+static void source_query(struct migration *m, uint64_t now)
+{
+	m->source.query_ns = now;
+	session_send_control(m, PROTO_QUERY, NULL, 0);
+}
+
 void source_poll(struct migration *m, uint64_t now)
 {
+	if (m->status == MIGRATION_UNKNOWN_OUTCOME) {
+		if (now - m->source.query_ns >= MIGRATION_QUERY_NS)
+			source_query(m, now);
+		return;
+	}
 	if (m->status == MIGRATION_SETUP) {
 		if (now - m->stats.start_ns > MIGRATION_SETUP_TIMEOUT) {
 			if (!m->preflight.checks[MIGRATION_CHECK_REACHABLE].done)
@@ -356,11 +406,9 @@ void source_poll(struct migration *m, uint64_t now)
 		}
 		if (now - m->last_handshake_ns >= MIGRATION_RESEND_NS) {
 			m->last_handshake_ns = now;
-			if (m->channel_ready) {
-				struct proto_auth auth;
-				proto_proof(m->source.params.key, m->source.params.key_len, "src",
-				            m->hello_nonce, m->challenge_nonce, m->session,
-				            auth.proof);
+			if (m->sealer_ready) {
+				struct proto_auth auth = {.hello = m->hello, .terms = m->terms};
+				memcpy(auth.proof, m->source_proof, PROTO_MAC_LEN);
 				session_send(m, PROTO_AUTH, &auth, sizeof(auth));
 				m->preflight.auth_sent_ns = now;
 			} else {
@@ -395,12 +443,10 @@ void source_poll(struct migration *m, uint64_t now)
 			            (double)(now - m->last_rx_ns) / 1e9);
 			return;
 		}
-		/* The destination holds the state but its CONFIRM is late: a bare STATE makes
-		 * it confirm again. */
+		/* The destination holds the state but its CONFIRM is late: ask again. */
 		if (now - m->last_handshake_ns >= MIGRATION_RESEND_NS) {
-			struct proto_state nudge = {0};
 			m->last_handshake_ns = now;
-			session_send_control(m, PROTO_STATE, &nudge, sizeof(nudge));
+			source_query(m, now);
 		}
 		return;
 	}
@@ -415,26 +461,62 @@ void source_poll(struct migration *m, uint64_t now)
 		source_send_state(m, now);
 }
 
+/* Whether the destination's terms keep the VM's policy and use a cipher the HELLO offered. */
+static bool source_terms_acceptable(const struct migration *m, const struct proto_terms *terms)
+{
+	enum proto_encryption policy = (enum proto_encryption)m->hello.encryption;
+
+	if (terms->cipher >= PROTO_CIPHER_MAX || !(m->hello.ciphers & (1u << terms->cipher)))
+		return false;
+	if (policy == PROTO_ENCRYPTION_REQUIRED && !terms->encrypt)
+		return false;
+	return !(policy == PROTO_ENCRYPTION_DISABLED && terms->encrypt);
+}
+
 static void source_on_challenge(struct migration *m, const struct proto_message *msg)
 {
 	struct proto_challenge challenge;
-	uint8_t expected[PROTO_MAC_LEN];
+	struct proto_transcript t;
+	struct proto_keys keys;
 
 	if (m->status != MIGRATION_SETUP) {
 		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
 		return;
 	}
 	memcpy(&challenge, msg->body, sizeof(challenge));
-	if (m->channel_ready) /* the answer to a resent HELLO: AUTH goes again on its timer */
+	if (m->sealer_ready) /* the answer to a resent HELLO: AUTH goes again on its timer */
 		return;
-	if (proto_proof(m->source.params.key, m->source.params.key_len, "dst", m->hello_nonce,
-	                challenge.nonce, m->session, expected) < 0 ||
-	    !proto_proof_equal(expected, challenge.proof)) {
+	/* Bound to both addresses and ports as this side sees them, the VM's name and MAC and the
+	 * terms: a relay to another host cannot produce the proof. */
+	session_transcript(&t, &m->hello, &challenge.terms, m->vmk->netif.ip, m->local_port,
+	                   m->peer_ip, m->peer_port, m->session);
+	if (proto_keys_derive(m->source.params.key, m->source.params.key_len, &t, &keys) < 0) {
+		source_fail(m, "cannot derive the session's keys");
+		return;
+	}
+	if (!proto_proof_equal(keys.destination_proof, challenge.proof)) {
+		proto_keys_forget(&keys);
 		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
 		source_fail(m, "the destination could not prove the key (a different key file?)");
 		return;
 	}
-	memcpy(m->challenge_nonce, challenge.nonce, PROTO_NONCE_LEN);
+	if (!source_terms_acceptable(m, &challenge.terms)) {
+		proto_keys_forget(&keys);
+		source_fail(m,
+		            "the destination's terms (%s, %s) break the VM's encryption policy %s",
+		            proto_cipher_name((enum proto_cipher)challenge.terms.cipher),
+		            challenge.terms.encrypt ? "encrypted" : "not encrypted",
+		            proto_encryption_name((enum proto_encryption)m->hello.encryption));
+		return;
+	}
+	m->terms = challenge.terms;
+	memcpy(m->source_proof, keys.source_proof, PROTO_MAC_LEN);
+	int ret = session_seal_begin(m, &keys);
+	proto_keys_forget(&keys);
+	if (ret < 0) {
+		source_fail(m, "cannot key the session: %s", strerror(-ret));
+		return;
+	}
 	uint64_t now_rx = session_now_ns(m->engine);
 	m->preflight.rtt_ns = now_rx - m->preflight.hello_sent_ns;
 	preflight_record(m, MIGRATION_CHECK_REACHABLE, true, "an answer", "answered in %.3f ms",
@@ -447,10 +529,6 @@ static void source_on_challenge(struct migration *m, const struct proto_message 
 	        .seal_ctx = m,
 	};
 	uint64_t now = session_now_ns(m->engine);
-	if (session_seal_begin(m, m->source.params.key, m->source.params.key_len) < 0) {
-		source_fail(m, "cannot derive the session's data key");
-		return;
-	}
 	if (channel_init(&m->channel, &config, session_link_send, m, now) < 0) {
 		source_fail(m, "out of memory for the channel");
 		return;
@@ -494,12 +572,26 @@ static void source_on_confirm(struct migration *m, const struct proto_message *m
 {
 	struct proto_confirm confirm;
 
-	if (m->status != MIGRATION_SWITCHOVER || !m->source.state_sent) {
+	if ((m->status != MIGRATION_SWITCHOVER && m->status != MIGRATION_UNKNOWN_OUTCOME) ||
+	    !m->source.state_sent) {
 		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
 		return;
 	}
 	memcpy(&confirm, msg->body, sizeof(confirm));
-	m->confirm_hash = rte_be_to_cpu_64(confirm.memory_hash);
+	/* The destination runs what it confirms: if that is not what went out, the VM may not
+	 * resume here either, and only an operator can say what to do. */
+	if (rte_be_to_cpu_64(confirm.pages) != m->vm->machine.nb_pages ||
+	    CRYPTO_memcmp(confirm.state_hash, m->state_hash, PROTO_HASH_LEN) != 0 ||
+	    rte_be_to_cpu_64(confirm.memory_hash) != m->confirm_hash) {
+		session_count_drop(m->engine, MIGRATION_DROP_MISMATCH);
+		if (m->status != MIGRATION_UNKNOWN_OUTCOME) {
+			session_set_reason(m,
+			                   "the destination confirmed a state other than the one "
+			                   "sent");
+			source_unknown(m, now);
+		}
+		return;
+	}
 	m->stats.downtime_ns = now - m->source.pause_ns;
 	m->stats.bandwidth_bps = source_bandwidth_bps(m, now);
 	m->stats.bytes_remaining = 0;
@@ -603,7 +695,7 @@ int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
 			m->local_port = (uint16_t)port;
 	}
 	uint8_t random[PROTO_NONCE_LEN] = {0};
-	if (ret == 0 && (proto_nonce(m->hello_nonce) < 0 || proto_nonce(random) < 0))
+	if (ret == 0 && (proto_nonce(m->hello.nonce) < 0 || proto_nonce(random) < 0))
 		ret = -EIO;
 	memcpy(&m->session, random, sizeof(m->session));
 	if (ret < 0) {
@@ -614,7 +706,6 @@ int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
 	}
 	const struct netif *vnic = &vm->vnic.netif;
 	struct proto_hello *hello = &m->hello;
-	memcpy(hello->nonce, m->hello_nonce, PROTO_NONCE_LEN);
 	snprintf(hello->vm_name, sizeof(hello->vm_name), "%s", vm->machine.name);
 	snprintf(hello->portgroup, sizeof(hello->portgroup), "%s", vm->vnic.vport->portgroup->name);
 	memcpy(hello->mac, vnic->mac.addr_bytes, 6);
@@ -626,6 +717,10 @@ int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
 	        rte_cpu_to_be_16((uint16_t)(params->announce.initial_ns / 1000000));
 	hello->announce_step_ms = rte_cpu_to_be_16((uint16_t)(params->announce.step_ns / 1000000));
 	hello->announce_garp = params->announce.garp;
+	hello->encryption = (uint8_t)params->encryption;
+	/* The cipher this host seals fastest with, unless the operator named one. */
+	hello->cipher = (uint8_t)(params->cipher != 0 ? params->cipher : m->engine->cipher);
+	hello->ciphers = params->cipher != 0 ? (uint8_t)(1u << params->cipher) : PROTO_CIPHERS_ALL;
 	hello->flags = params->check_only ? PROTO_HELLO_CHECK_ONLY : 0;
 	m->last_handshake_ns = 0; /* HELLO on the first poll */
 	MIG_LOG(INFO, "%u: %s to %u.%u.%u.%u:%u from %s", m->id, m->vm_name,

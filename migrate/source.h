@@ -20,9 +20,13 @@ void source_poll(struct migration *m, uint64_t now);
 /* Round 0 copies everything: the dirty log so far is moot, and starts afresh now. */
 void source_precopy_begin(struct migration *m, uint64_t now);
 
-/* Ends a source session. Before the destination took the vCPU state the VM runs here again;
- * after, only the destination may run it, so it stays paused and the reason says so. */
+/* Ends a source session. Before the vCPU state went out the VM runs here again; after, only the
+ * destination's authenticated word or the operator's ends it: otherwise the outcome becomes
+ * unknown, the VM stays paused and the destination is asked. */
 void source_end(struct migration *m, enum migration_status status);
+
+/* Settles an unknown outcome by the operator's word. */
+void source_resolve(struct migration *m, enum migration_resolution resolution);
 
 /* Ends it as failed, with the reason. */
 void source_fail(struct migration *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -202,7 +202,7 @@ uint64_t all_drops(struct node *h)
 	return sum;
 }
 
-uint16_t message(uint8_t *buf, enum proto_type type, uint64_t session, uint32_t seq,
+uint16_t message(uint8_t *buf, enum proto_type type, uint64_t session, uint64_t seq,
                  const void *body, uint16_t body_len)
 {
 	size_t len = proto_write_header(buf, type, session, seq, body_len);

@@ -89,7 +89,7 @@ uint64_t drops(struct node *h, enum migration_drop_reason reason);
 uint64_t all_drops(struct node *h);
 
 /* Writes a plain protocol message (header and body) into buf; returns its length. */
-uint16_t message(uint8_t *buf, enum proto_type type, uint64_t session, uint32_t seq,
+uint16_t message(uint8_t *buf, enum proto_type type, uint64_t session, uint64_t seq,
                  const void *body, uint16_t body_len);
 
 #endif

@@ -284,7 +284,7 @@ Test(preflight, mtu_mismatch)
  * migration is refused with the reason, even when forced, and nothing divides by it. */
 Test(preflight, a_destination_mtu_under_the_minimum_is_refused_even_forced)
 {
-	static const unsigned int mtus[] = {575, 200};
+	static const unsigned int mtus[] = {575, 300};
 
 	create_vm(a, "vm1", 16, "uniform,rate=1000");
 	for (unsigned int i = 0; i < sizeof(mtus) / sizeof(mtus[0]); i++) {

@@ -127,11 +127,12 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 	uint8_t buf[4200];
 	cr_assert_eq(netif_udp_bind(&a->host.vmks[0]->netif, 40000, inbox_rx, &inbox), 0);
 
-	/* Unknown version: a HELLO of version 2 gets a refusal that says why. */
-	struct proto_hello hello = {0};
+	/* Unknown version: a HELLO of version 3 gets a refusal that says why. */
+	struct proto_hello hello = {.ciphers = PROTO_CIPHERS_ALL,
+	                            .cipher = PROTO_CIPHER_CHACHA20_POLY1305};
 	snprintf(hello.vm_name, sizeof(hello.vm_name), "intruder");
 	uint16_t len = message(buf, PROTO_HELLO, 77, 0, &hello, sizeof(hello));
-	buf[4] = 2;
+	buf[4] = 3;
 	send_raw(buf, len);
 	cr_assert_eq(drops(b, MIGRATION_DROP_VERSION), 1);
 	pump_until(inbox.count > 0, 5 * SECOND, "no refusal came back");
@@ -160,13 +161,24 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 	send_raw(buf, message(buf, PROTO_STATE, 79, 2, &state, sizeof(state)));
 	cr_assert_eq(drops(b, MIGRATION_DROP_UNKNOWN_SESSION), 2);
 
-	/* A forged AUTH in a session we opened ourselves: refused for the key. */
+	/* A HELLO makes nothing on the destination: its CHALLENGE carries a cookie instead. */
 	len = message(buf, PROTO_HELLO, 80, 0, &hello, sizeof(hello));
 	inbox.count = 0;
 	send_raw(buf, len);
 	pump_until(inbox.count > 0, 5 * SECOND, "no challenge came back");
+	cr_assert_eq(proto_parse(inbox.last, inbox.last_len, &reply), PROTO_OK);
+	cr_assert_eq(reply.type, PROTO_CHALLENGE);
+	struct proto_challenge challenge;
+	memcpy(&challenge, reply.body, sizeof(challenge));
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++)
+		cr_assert_null(b->host.migrations.sessions[i], "no session for a HELLO");
+	/* An AUTH without the cookie: dropped, unanswered. */
 	inbox.count = 0;
-	struct proto_auth auth = {{0}};
+	struct proto_auth auth = {.hello = hello};
+	send_raw(buf, message(buf, PROTO_AUTH, 80, 0, &auth, sizeof(auth)));
+	cr_assert_eq(drops(b, MIGRATION_DROP_COOKIE), 1);
+	/* With the cookie but without the key: refused for the key. */
+	auth.terms = challenge.terms;
 	send_raw(buf, message(buf, PROTO_AUTH, 80, 0, &auth, sizeof(auth)));
 	cr_assert_eq(drops(b, MIGRATION_DROP_AUTH), 1);
 	pump_until(inbox.count > 0, 5 * SECOND, "no refusal came back");
@@ -189,7 +201,7 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 	uint64_t old_session = m->session;
 	uint64_t replays_before = all_drops(b);
 	send_raw(buf, message(buf, PROTO_HELLO, old_session, 0, &hello, sizeof(hello)));
-	for (uint32_t seq = 1; seq <= 5; seq++) {
+	for (uint64_t seq = 1; seq <= 5; seq++) {
 		uint8_t page[sizeof(pages) + 4096];
 		memset(page, 0x5a, sizeof(page));
 		struct proto_pages p = {.page = rte_cpu_to_be_64(seq),
@@ -224,7 +236,7 @@ Test(refuse, forged_replies_from_the_destination_change_nothing)
 	struct proto_refuse refuse = {.reason = rte_cpu_to_be_32(PROTO_REFUSE_AUTH)};
 	snprintf(refuse.text, sizeof(refuse.text), "forged");
 	struct proto_confirm confirm = {0};
-	struct proto_ack ack = {.cumulative = rte_cpu_to_be_32(1u << 30), .sack = UINT64_MAX};
+	struct proto_ack ack = {.cumulative = rte_cpu_to_be_64(1u << 30), .sack = UINT64_MAX};
 	struct proto_accept accept = {.mtu = rte_cpu_to_be_16(9000)};
 	const struct {
 		enum proto_type type;
@@ -241,7 +253,7 @@ Test(refuse, forged_replies_from_the_destination_change_nothing)
 	unsigned int sent = 0;
 	for (unsigned int i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
 		/* Plain (sequence 0), and as a control message with a tag of zeros. */
-		for (uint32_t seq = 0; seq <= PROTO_CONTROL_SEQ_BASE + 1;
+		for (uint64_t seq = 0; seq <= PROTO_CONTROL_SEQ_BASE + 1;
 		     seq += PROTO_CONTROL_SEQ_BASE + 1) {
 			uint8_t buf[200] = {0};
 			uint16_t len = message(buf, forged[i].type, m->session, seq, forged[i].body,

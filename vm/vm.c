@@ -51,6 +51,7 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 	memset(vm, 0, sizeof(*vm));
 	vm->loop = vswitches->loop;
 	vm->workload = config->workload;
+	vm->encryption = config->encryption;
 	uint64_t nb_pages = config->memory_mb * 1024 * 1024 / VM_PAGE_SIZE;
 	if (nb_pages < 2)
 		return -EINVAL;

@@ -14,6 +14,14 @@
 
 #define VM_COUNTER_PORT 7777 /* UDP: each datagram adds one and gets the new count back */
 
+/* Whether the VM's memory and state may cross the network in clear when it migrates, as vSphere's
+ * per-VM encrypted vMotion setting. */
+enum vm_encryption {
+	VM_ENCRYPTION_REQUIRED = 0, /* the default: encrypted, or no migration */
+	VM_ENCRYPTION_OPPORTUNISTIC = 1,
+	VM_ENCRYPTION_DISABLED = 2,
+};
+
 struct vm {
 	struct machine machine;
 	struct iface vnic;
@@ -21,6 +29,7 @@ struct vm {
 	uint64_t counter_page; /* the last page: the workload never writes it */
 	struct announce announce;
 	struct loop *loop;
+	enum vm_encryption encryption;
 };
 
 struct vm_config {
@@ -30,6 +39,7 @@ struct vm_config {
 	uint32_t ip; /* network byte order */
 	uint8_t prefix_len;
 	struct vm_workload workload;
+	enum vm_encryption encryption;
 };
 
 /* Creates a VM with its vnic on a port group, paused; its interface is down until it runs.

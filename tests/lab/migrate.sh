@@ -45,7 +45,7 @@ check "the pre-flight check passes" ctl host-a migrate check web01 to 50.50.50.2
 # There, with the destination comparing its memory's hash with the source's.
 check "migrate host-a -> host-b, verify on" migrate host-a web01 to 50.50.50.2 key $key verify on min-bandwidth 100M rtt-limit 50
 check "the migration completed and the memory was verified byte for byte (hash)" \
-	status_has host-a '"status": "completed", "peer": "50.50.50.2:8000", "session": "[0-9a-f]*", "verified": true'
+	status_has host-a '"status": "completed", "peer": "50.50.50.2:8000", "session": "[0-9a-f]*", "encryption": "required", "cipher": "[a-z0-9-]* (encrypted)", "verified": true'
 check "the VM runs on host-b" runs_on web01 host-b
 check "and is gone from host-a" absent_from web01 host-a
 check "tor's fdb entry moved to host-b's port" within 5 fdb_on $mac host-b
