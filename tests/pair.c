@@ -11,14 +11,21 @@
 #include <unistd.h>
 
 #include <rte_eal.h>
+#include <rte_ip.h>
 #include <rte_ring.h>
+#include <rte_udp.h>
 
 #include "ferryd/commands.h"
 #include "vm/vm_synthetic.h"
 
 struct node *a, *b;
-static struct rte_ring *a_to_b, *b_to_a;
+/* Each host's uplink sends into its out ring and receives from its in ring; pump() carries
+ * frames across, through the wire's filter. */
+static struct rte_ring *a_out, *a_in, *b_out, *b_in;
 char key_path[64], other_key_path[64];
+static struct rte_mempool *wire_pool(void);
+wire_filter_fn *wire_filter;
+void *wire_filter_ctx;
 
 /* Writes a file of a mode (a key file must be closed to group and others). */
 void write_file(const char *path, const char *text, mode_t mode)
@@ -96,17 +103,26 @@ static void drain(struct rte_ring *ring)
 		rte_pktmbuf_free(m);
 }
 
+static struct rte_ring *ring_new(const char *what)
+{
+	char name[32];
+	snprintf(name, sizeof(name), "%s%d", what, getpid());
+	struct rte_ring *ring =
+	        rte_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
+	cr_assert_not_null(ring, "ring %s", name);
+	return ring;
+}
+
 static void setup_hosts(unsigned int mtu)
 {
 	setup_eal();
-	char name[32];
-	snprintf(name, sizeof(name), "ab%d", getpid());
-	a_to_b = rte_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	snprintf(name, sizeof(name), "ba%d", getpid());
-	b_to_a = rte_ring_create(name, 4096, SOCKET_ID_ANY, RING_F_SP_ENQ | RING_F_SC_DEQ);
-	cr_assert(a_to_b != NULL && b_to_a != NULL);
-	a = node_new(A_VMK_IP, b_to_a, a_to_b, mtu);
-	b = node_new(B_VMK_IP, a_to_b, b_to_a, mtu);
+	a_out = ring_new("ao");
+	a_in = ring_new("ai");
+	b_out = ring_new("bo");
+	b_in = ring_new("bi");
+	wire_filter = NULL;
+	a = node_new(A_VMK_IP, a_in, a_out, mtu);
+	b = node_new(B_VMK_IP, b_in, b_out, mtu);
 }
 
 void setup_1500(void)
@@ -124,12 +140,108 @@ void teardown(void)
 	node_free(a);
 	node_free(b);
 	a = b = NULL;
-	drain(a_to_b);
-	drain(b_to_a);
-	rte_ring_free(a_to_b);
-	rte_ring_free(b_to_a);
+	wire_filter = NULL;
+	struct rte_ring *rings[] = {a_out, a_in, b_out, b_in};
+	for (unsigned int i = 0; i < 4; i++) {
+		drain(rings[i]);
+		rte_ring_free(rings[i]);
+	}
 	unlink(key_path);
 	unlink(other_key_path);
+}
+
+const uint8_t *wire_migration_message(struct rte_mbuf *frame, uint16_t *len)
+{
+	uint8_t *p = rte_pktmbuf_mtod(frame, uint8_t *);
+	uint32_t size = rte_pktmbuf_data_len(frame), at = 12;
+	uint16_t ethertype;
+
+	memcpy(&ethertype, p + at, 2);
+	if (ethertype == RTE_BE16(RTE_ETHER_TYPE_VLAN)) {
+		at += 4;
+		memcpy(&ethertype, p + at, 2);
+	}
+	at += 2;
+	if (ethertype != RTE_BE16(RTE_ETHER_TYPE_IPV4) || size < at + 20 + 8 || p[at + 9] != 17)
+		return NULL;
+	at += (uint32_t)(p[at] & 0xf) * 4;
+	uint16_t sport, dport;
+	memcpy(&sport, p + at, 2);
+	memcpy(&dport, p + at + 2, 2);
+	at += 8;
+	if (size < at + sizeof(struct proto_header) ||
+	    (sport != RTE_BE16(PROTO_DEFAULT_PORT) && dport != RTE_BE16(PROTO_DEFAULT_PORT)))
+		return NULL;
+	*len = (uint16_t)(size - at);
+	return p + at;
+}
+
+/* Carries what one host sent to the other, through the filter, in the wire's own buffers. */
+static void wire_carry(struct rte_ring *from, struct rte_ring *to, enum wire_direction direction)
+{
+	void *frame;
+
+	while (rte_ring_dequeue(from, &frame) == 0) {
+		struct rte_mbuf *copy = NULL;
+		if (wire_filter == NULL || wire_filter(direction, frame, wire_filter_ctx))
+			copy = rte_pktmbuf_copy(frame, wire_pool(), 0, UINT32_MAX);
+		rte_pktmbuf_free(frame);
+		if (copy != NULL && rte_ring_enqueue(to, copy) != 0)
+			rte_pktmbuf_free(copy);
+	}
+}
+
+/* The wire's own buffers: a frame in flight outlives the host that sent it. */
+static struct rte_mempool *wire_pool(void)
+{
+	static struct rte_mempool *pool;
+
+	if (pool == NULL) {
+		char name[32];
+		snprintf(name, sizeof(name), "wire%d", getpid());
+		pool = rte_pktmbuf_pool_create(name, 16383, 0, 0, 9216 + RTE_PKTMBUF_HEADROOM,
+		                               SOCKET_ID_ANY);
+		cr_assert_not_null(pool);
+	}
+	return pool;
+}
+
+void wire_inject_udp(enum wire_direction direction, uint32_t src_ip, uint16_t src_port,
+                     uint16_t dst_port, const void *payload, uint16_t len)
+{
+	struct node *to = direction == WIRE_A_TO_B ? b : a;
+	const struct netif *dst = &to->host.vmks[0]->netif;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(wire_pool());
+	cr_assert_not_null(m);
+	uint16_t ip_len = (uint16_t)(20 + 8 + len);
+	uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(18 + ip_len));
+	cr_assert_not_null(p);
+	/* Ethernet, tagged for the vMotion port group's VLAN 20, from a MAC made of the address. */
+	memcpy(p, dst->mac.addr_bytes, 6);
+	uint8_t src_mac[6] = {0x02, 0x5f, 0, 0, 0, 0};
+	memcpy(src_mac + 2, &src_ip, 4);
+	memcpy(p + 6, src_mac, 6);
+	const uint8_t tag[6] = {0x81, 0x00, 0x00, 20, 0x08, 0x00};
+	memcpy(p + 12, tag, sizeof(tag));
+	struct rte_ipv4_hdr ip = {
+	        .version_ihl = 0x45,
+	        .total_length = rte_cpu_to_be_16(ip_len),
+	        .fragment_offset = RTE_BE16(RTE_IPV4_HDR_DF_FLAG),
+	        .time_to_live = 64,
+	        .next_proto_id = IPPROTO_UDP,
+	        .src_addr = src_ip,
+	        .dst_addr = dst->ip,
+	};
+	ip.hdr_checksum = rte_ipv4_cksum(&ip);
+	memcpy(p + 18, &ip, sizeof(ip));
+	struct rte_udp_hdr udp = {.src_port = rte_cpu_to_be_16(src_port),
+	                          .dst_port = rte_cpu_to_be_16(dst_port),
+	                          .dgram_len = rte_cpu_to_be_16((uint16_t)(8 + len))};
+	memcpy(p + 38, &udp, sizeof(udp));
+	memcpy(p + 46, payload, len);
+	struct rte_ring *in = direction == WIRE_A_TO_B ? b_in : a_in;
+	if (rte_ring_enqueue(in, m) != 0)
+		rte_pktmbuf_free(m);
 }
 
 /* One turn of each live host's worker. */
@@ -137,8 +249,10 @@ void pump(void)
 {
 	if (a != NULL && a->alive)
 		loop_run_once(&a->host.loop);
+	wire_carry(a_out, b_in, WIRE_A_TO_B);
 	if (b != NULL && b->alive)
 		loop_run_once(&b->host.loop);
+	wire_carry(b_out, a_in, WIRE_B_TO_A);
 }
 
 /* A session's figures now, as `migrate status` reads them. */
@@ -212,13 +326,24 @@ uint16_t message(uint8_t *buf, enum proto_type type, uint64_t session, uint64_t 
 
 void destination_kill(void)
 {
+	/* Whatever its shutdown sends never leaves: a killed process says nothing. */
 	node_free(b);
 	b = NULL;
+	drain(b_out);
+	drain(b_in);
+}
+
+void source_kill(void)
+{
+	node_free(a);
+	a = NULL;
+	drain(a_out);
+	drain(a_in);
 }
 
 void destination_restart(unsigned int mtu)
 {
-	drain(a_to_b);
-	drain(b_to_a);
-	b = node_new(B_VMK_IP, a_to_b, b_to_a, mtu);
+	drain(b_in);
+	drain(b_out);
+	b = node_new(B_VMK_IP, b_in, b_out, mtu);
 }

@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <rte_mbuf.h>
+
 #include "cli/cli.h"
 #include "host/host.h"
 
@@ -24,6 +26,21 @@ struct node {
 
 /* Host a (the source) and b (the destination), made by a suite's setup. */
 extern struct node *a, *b;
+
+/* The wire between them: a filter sees every frame pump() carries and drops it by returning
+ * false (NULL: everything passes). */
+enum wire_direction { WIRE_A_TO_B, WIRE_B_TO_A };
+typedef bool wire_filter_fn(enum wire_direction direction, struct rte_mbuf *frame, void *ctx);
+extern wire_filter_fn *wire_filter;
+extern void *wire_filter_ctx;
+
+/* Puts a UDP datagram on the wire towards a host's vmk as if from src_ip (any address: a
+ * spoofer's), tagged for the vMotion VLAN; the next pump() delivers it. */
+void wire_inject_udp(enum wire_direction direction, uint32_t src_ip, uint16_t src_port,
+                     uint16_t dst_port, const void *payload, uint16_t len);
+
+/* The migration message a frame carries (UDP to or from the migration port), NULL if none. */
+const uint8_t *wire_migration_message(struct rte_mbuf *frame, uint16_t *len);
 /* Key files both hosts share, and one neither holds. */
 extern char key_path[64], other_key_path[64];
 
@@ -47,9 +64,10 @@ void setup_1500(void);
 void setup_9000(void);
 void teardown(void);
 
-/* The destination host dies at once (its worker stops, its state is freed); and comes back,
- * empty, on a clean wire. */
+/* A host dies at once (its worker stops, its state is freed, nothing more leaves it); the
+ * destination comes back, empty, on a clean wire. */
 void destination_kill(void);
+void source_kill(void);
 void destination_restart(unsigned int mtu);
 
 /* One turn of each live host's worker. */
