@@ -402,14 +402,13 @@ static void destination_on_auth(struct migration *m, const struct proto_message 
 		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
 		return;
 	}
-	/* The same bytes as the first: a replay could be this too, and it gets what a resend gets,
-	 * an ACCEPT sealed for the real source. */
-	if (m->status != MIGRATION_ACTIVE && m->status != MIGRATION_PREFLIGHT) {
-		session_count_drop(m->engine, MIGRATION_DROP_DUPLICATE);
-		return;
-	}
-	session_send_control(m, PROTO_ACCEPT, &m->destination.accept,
-	                     sizeof(m->destination.accept));
+	/* The same bytes as the first: a duplicate. While the session runs it may be the source's
+	 * resend (our ACCEPT was lost), so it gets the ACCEPT again, sealed for the real source; a
+	 * replay learns nothing from that. */
+	session_count_drop(m->engine, MIGRATION_DROP_DUPLICATE);
+	if (m->status == MIGRATION_ACTIVE || m->status == MIGRATION_PREFLIGHT)
+		session_send_control(m, PROTO_ACCEPT, &m->destination.accept,
+		                     sizeof(m->destination.accept));
 }
 
 #define BLOCK_SIZE 64 /* page coverage is kept per block: the source's fragments align to it */

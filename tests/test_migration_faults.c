@@ -208,3 +208,268 @@ Test(faults, source_killed_at_each_step)
 {
 	run_column(FAULT_KILL_SOURCE, "the source killed at the step");
 }
+
+/* ---- forgeries at the worst moment, and true replays ---- */
+
+TestSuite(forged, .init = setup_1500, .fini = teardown, .timeout = 120);
+
+/* Holds back what the test says, in one direction, from a moment on. */
+struct hold {
+	int id;
+	bool state_passed;
+	bool replies_after_state; /* b->a after the STATE */
+	bool state;               /* the STATE itself, every copy */
+};
+
+static bool hold_filter(enum wire_direction direction, struct rte_mbuf *frame, void *ctx)
+{
+	struct hold *h = ctx;
+	uint16_t len;
+	const uint8_t *msg = wire_migration_message(frame, &len);
+
+	if (msg == NULL)
+		return true;
+	enum proto_type type = msg[offsetof(struct proto_header, type)];
+	if (direction == WIRE_A_TO_B && type == PROTO_STATE) {
+		h->state_passed = !h->state;
+		return !h->state;
+	}
+	return !(direction == WIRE_B_TO_A && h->replies_after_state && h->state_passed);
+}
+
+/* A control message as the destination would send it, with the live session's id, a fresh
+ * number and a tag of zeros, from the destination's address and port to the source's. */
+static void forge_to_source(int id, enum proto_type type, const void *body, uint16_t body_len,
+                            uint64_t seq)
+{
+	uint8_t buf[256] = {0};
+	uint32_t ip;
+	const struct migration_info *m = session(a, id);
+	uint16_t len = message(buf, type, m->session, seq, body, body_len);
+
+	cr_assert_eq(netif_parse_ipv4(B_VMK_IP, &ip), 0);
+	wire_inject_udp(WIRE_B_TO_A, ip, PROTO_DEFAULT_PORT, m->local_port, buf,
+	                (uint16_t)(len + (seq != 0 ? PROTO_TAG_LEN : 0)));
+	pump();
+}
+
+/* A REFUSE forged after the destination took the state would, believed, resume the VM on the
+ * source while the destination runs it: dropped, and the source asks the destination instead. */
+Test(forged, a_refuse_after_the_destination_took_the_state)
+{
+	struct hold hold = {.replies_after_state = true};
+
+	create_vm(a, "vm1", 4, "uniform,rate=5000,fill=50");
+	wire_filter = hold_filter;
+	wire_filter_ctx = &hold;
+	hold.id = start("vm1", LOOSE_PREFLIGHT);
+	pump_until(runs_on(b), 20 * SECOND, "the destination resumes the VM");
+	struct proto_refuse refuse = {.reason = rte_cpu_to_be_32(PROTO_REFUSE_ABORTED)};
+	uint64_t auth = drops(a, MIGRATION_DROP_AUTH);
+	forge_to_source(hold.id, PROTO_REFUSE, &refuse, sizeof(refuse), 0);
+	forge_to_source(hold.id, PROTO_REFUSE, &refuse, sizeof(refuse),
+	                PROTO_CONTROL_SEQ_BASE + 99);
+	cr_assert_eq(drops(a, MIGRATION_DROP_AUTH) - auth, 2, "both dropped for authentication");
+	pump_until(session(a, hold.id)->status == MIGRATION_UNKNOWN_OUTCOME, 10 * SECOND,
+	           "silence after the state makes the outcome unknown");
+	cr_assert_not(runs_on(a), "and the VM stays paused on the source");
+	forge_to_source(hold.id, PROTO_REFUSE, &refuse, sizeof(refuse),
+	                PROTO_CONTROL_SEQ_BASE + 999);
+	cr_assert_not(runs_on(a), "a forged answer to the question changes nothing");
+	hold.replies_after_state = false;
+	const struct migration_info *m = wait_done(a, hold.id, 10 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert(runs_on(b));
+	cr_assert_null(host_vm_find(&a->host, "vm1"), "on one host only");
+}
+
+/* A CONFIRM (or an ACK covering the state) forged while the real STATE is lost would, believed,
+ * make the source free its copy with no copy anywhere: dropped, and the migration ends as if they
+ * were never sent: the destination never got the state, says so when asked, and the VM runs on
+ * the source again. */
+Test(forged, a_confirm_and_an_ack_while_the_state_is_lost)
+{
+	struct hold hold = {.state = true};
+
+	create_vm(a, "vm1", 4, "uniform,rate=5000,fill=50");
+	wire_filter = hold_filter;
+	wire_filter_ctx = &hold;
+	hold.id = start("vm1", LOOSE_PREFLIGHT);
+	pump_until(session(a, hold.id)->status == MIGRATION_SWITCHOVER, 20 * SECOND,
+	           "the switchover begins");
+	pump_for(SECOND / 10);
+	struct proto_confirm confirm = {.pages = rte_cpu_to_be_64(1024)};
+	struct proto_ack ack = {.cumulative = rte_cpu_to_be_64(1u << 20), .sack = UINT64_MAX};
+	uint64_t auth = drops(a, MIGRATION_DROP_AUTH);
+	forge_to_source(hold.id, PROTO_CONFIRM, &confirm, sizeof(confirm),
+	                PROTO_CONTROL_SEQ_BASE + 50);
+	forge_to_source(hold.id, PROTO_ACK, &ack, sizeof(ack), PROTO_CONTROL_SEQ_BASE + 51);
+	forge_to_source(hold.id, PROTO_CONFIRM, &confirm, sizeof(confirm), 0);
+	cr_assert_eq(drops(a, MIGRATION_DROP_AUTH) - auth, 3);
+	cr_assert_not_null(host_vm_find(&a->host, "vm1"), "the source keeps its copy");
+	const struct migration_info *m = wait_done(a, hold.id, 20 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_FAILED, "%s", m->reason);
+	cr_assert(strstr(m->reason, "never took the state") != NULL, "%s", m->reason);
+	cr_assert(runs_on(a), "the VM runs on the source again");
+	cr_assert_null(host_vm_find(&b->host, "vm1"), "and nowhere else");
+}
+
+/* PAGES and a STATE forged into the destination during the switchover (the source's address and
+ * port, the live session, fresh numbers, no valid tag): never written, never loaded; the memory
+ * that arrives is the source's, hash for hash. */
+Test(forged, pages_and_state_into_the_destination_during_the_switchover)
+{
+	create_vm(a, "vm1", 4, "uniform,rate=5000,fill=50");
+	int id = start("vm1", "verify on " LOOSE_PREFLIGHT);
+	pump_until(session(a, id)->status == MIGRATION_SWITCHOVER, 20 * SECOND,
+	           "the switchover begins");
+	const struct migration_info *m = session(a, id);
+	uint8_t buf[2048] = {0};
+	struct proto_pages p = {.page = rte_cpu_to_be_64(7),
+	                        .data_len = rte_cpu_to_be_16(1024),
+	                        .round = rte_cpu_to_be_32(999)};
+	memcpy(buf + sizeof(struct proto_header), &p, sizeof(p));
+	memset(buf + sizeof(struct proto_header) + sizeof(p), 0xee, 1024);
+	uint32_t ip;
+	cr_assert_eq(netif_parse_ipv4(A_VMK_IP, &ip), 0);
+	uint64_t auth = drops(b, MIGRATION_DROP_AUTH);
+	for (uint64_t seq = 1; seq < 200; seq += 20) {
+		proto_write_header(buf, PROTO_PAGES, m->session, seq, sizeof(p) + 1024);
+		wire_inject_udp(WIRE_A_TO_B, ip, m->local_port, PROTO_DEFAULT_PORT, buf,
+		                sizeof(struct proto_header) + sizeof(p) + 1024 + PROTO_TAG_LEN);
+	}
+	struct proto_state state = {.running = 1};
+	uint16_t len = message(buf, PROTO_STATE, m->session, 150, &state, sizeof(state));
+	wire_inject_udp(WIRE_A_TO_B, ip, m->local_port, PROTO_DEFAULT_PORT, buf,
+	                (uint16_t)(len + 64 + PROTO_TAG_LEN));
+	pump();
+	cr_assert_eq(drops(b, MIGRATION_DROP_AUTH) - auth, 11, "every forgery dropped");
+	m = wait_done(a, id, 20 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert(m->verified, "the destination's memory hashes as the source's");
+}
+
+/* Every sealed datagram of a real session, recorded off the wire, replayed from the session's own
+ * addresses and ports: during the session, after it, and after the destination restarted. Each
+ * is dropped and counted, nothing is written, no session is made. */
+struct recording {
+	unsigned int count;
+	struct {
+		enum wire_direction direction;
+		uint16_t len;
+		uint8_t bytes[1600];
+	} messages[4096];
+};
+
+static bool record_filter(enum wire_direction direction, struct rte_mbuf *frame, void *ctx)
+{
+	struct recording *r = ctx;
+	uint16_t len;
+	const uint8_t *msg = wire_migration_message(frame, &len);
+
+	if (msg != NULL && r->count < 4096 && len <= sizeof(r->messages[0].bytes)) {
+		r->messages[r->count].direction = direction;
+		r->messages[r->count].len = len;
+		memcpy(r->messages[r->count].bytes, msg, len);
+		r->count++;
+	}
+	return true;
+}
+
+/* Replays the first n recorded messages; returns how many went to each host. */
+static void replay(const struct recording *r, unsigned int n, uint16_t source_port,
+                   unsigned int *to_b, unsigned int *to_a)
+{
+	uint32_t a_ip, b_ip;
+
+	cr_assert_eq(netif_parse_ipv4(A_VMK_IP, &a_ip), 0);
+	cr_assert_eq(netif_parse_ipv4(B_VMK_IP, &b_ip), 0);
+	*to_a = *to_b = 0;
+	for (unsigned int i = 0; i < n; i++) {
+		bool forward = r->messages[i].direction == WIRE_A_TO_B;
+		wire_inject_udp(r->messages[i].direction, forward ? a_ip : b_ip,
+		                forward ? source_port : PROTO_DEFAULT_PORT,
+		                forward ? PROTO_DEFAULT_PORT : source_port, r->messages[i].bytes,
+		                r->messages[i].len);
+		*(forward ? to_b : to_a) += 1;
+		if (i % 16 == 15)
+			pump();
+	}
+}
+
+static uint64_t no_listener(struct node *h)
+{
+	return h->host.vmks[0]->netif.counters.drops[NETIF_DROP_UDP_NO_LISTENER];
+}
+
+Test(forged, true_replays_during_and_after_the_session)
+{
+	struct recording *rec = calloc(1, sizeof(*rec));
+	unsigned int to_a, to_b;
+
+	cr_assert_not_null(rec);
+	create_vm(a, "vm1", 4, "uniform,rate=2000,fill=50");
+	wire_filter = record_filter;
+	wire_filter_ctx = rec;
+	int id = start("vm1", "verify on " LOOSE_PREFLIGHT);
+	pump_until(session(a, id)->status == MIGRATION_SWITCHOVER, 20 * SECOND,
+	           "the switchover begins");
+	uint16_t port = session(a, id)->local_port;
+	unsigned int during = rec->count;
+	/* During: everything so far, at the switchover. */
+	/* The source may finish while they arrive: then its closed port drops them. */
+	uint64_t b_before = all_drops(b), a_before = all_drops(a) + no_listener(a);
+	uint64_t hellos = b->host.migrations.hellos;
+	replay(rec, during, port, &to_b, &to_a);
+	/* A HELLO is answered statelessly (a CHALLENGE, nothing kept) only when no session has
+	 * its id; this one's has. */
+	cr_assert_eq(b->host.migrations.hellos, hellos);
+	uint64_t deadline = loop_tsc_now_ns() + 5 * SECOND;
+	while (loop_tsc_now_ns() < deadline && !(all_drops(b) - b_before >= to_b &&
+	                                         all_drops(a) + no_listener(a) - a_before >= to_a))
+		pump();
+	/* At least one drop each (more: the answers to them and retransmissions arrive too); that
+	 * none was taken shows in the memory the destination ends with, hashed against the
+	 * source's. */
+	cr_assert_geq(all_drops(b) - b_before, to_b, "every replay to the destination dropped");
+	cr_assert_geq(all_drops(a) + no_listener(a) - a_before, to_a,
+	              "every replay to the source dropped");
+	const struct migration_info *m = wait_done(a, id, 20 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert(m->verified);
+	wire_filter = NULL;
+
+	/* After: the VM paused on the destination, so its memory holds still. */
+	ctl(b, "vm pause vm1");
+	struct vm *moved = host_vm_find(&b->host, "vm1");
+	uint64_t hash = machine_memory_hash(&moved->machine);
+	b_before = all_drops(b);
+	uint64_t a_closed = no_listener(a);
+	replay(rec, rec->count, port, &to_b, &to_a);
+	pump_until(all_drops(b) - b_before >= to_b && no_listener(a) - a_closed >= to_a, 5 * SECOND,
+	           "every replay dropped");
+	cr_assert_eq(all_drops(b) - b_before, to_b, "every replay dropped by the destination");
+	cr_assert_geq(no_listener(a) - a_closed, to_a, "and by the source's closed port");
+	cr_assert_eq(machine_memory_hash(&moved->machine), hash, "the memory did not change");
+	cr_assert_eq(moved->machine.state, MACHINE_PAUSED, "no state was loaded");
+
+	/* After the destination restarted: its new cookie secret refuses the old AUTH, and
+	 * nothing else has a session to go to. */
+	destination_restart(1500);
+	b_before = all_drops(b);
+	uint64_t cookie = drops(b, MIGRATION_DROP_COOKIE);
+	replay(rec, rec->count, port, &to_b, &to_a);
+	unsigned int hellos_replayed = 0;
+	for (unsigned int i = 0; i < rec->count; i++)
+		hellos_replayed +=
+		        rec->messages[i].bytes[offsetof(struct proto_header, type)] == PROTO_HELLO;
+	pump_until(all_drops(b) - b_before + hellos_replayed >= to_b, 5 * SECOND,
+	           "every replay dropped");
+	cr_assert_geq(drops(b, MIGRATION_DROP_COOKIE) - cookie, 1, "the AUTH's cookie is refused");
+	cr_assert_eq(all_drops(b) - b_before + hellos_replayed, to_b,
+	             "everything but the stateless HELLOs dropped");
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++)
+		cr_assert_null(b->host.migrations.sessions[i], "no session was made");
+	cr_assert_eq(b->host.nb_vms, 0);
+	free(rec);
+}
