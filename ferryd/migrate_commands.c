@@ -368,7 +368,7 @@ static const struct cli_command migrate_commands[] = {
         {"migrate start <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [downtime-limit <ms>] [max-rounds <n>] "
          "[announce <schedule>] [garp] [verify <on|off>] [auto-converge <on|off>] "
-         "[rtt-limit <ms>] [min-bandwidth <rate>] [cipher <name>] [force]",
+         "[rtt-limit <ms>] [min-bandwidth <rate>] [cipher <cipher>] [force]",
          "live-migrate a VM to the host listening at ip, after a pre-flight check unless force "
          "(announce: rounds,initial-ms,step-ms; cipher: auto (the faster here, measured), "
          "chacha20-poly1305 or aes-256-gcm)",

@@ -186,7 +186,7 @@ static int cmd_vm_set(void *ctx, const struct cli_args *args, struct reply *repl
 	if (g == NULL)
 		return -ENOENT;
 	encryption = (int)g->encryption;
-	if (lookup_encryption(cli_arg(args, "encryption"), &encryption, reply) < 0)
+	if (lookup_encryption(cli_arg(args, "policy"), &encryption, reply) < 0)
 		return -EINVAL;
 	/* Read when a migration starts: one under way keeps the policy it began with. */
 	g->encryption = (enum vm_encryption)encryption;

@@ -190,20 +190,20 @@ static void destination_admit(struct migration *m, uint64_t now)
 }
 
 /* Whether a source address may have another HELLO or AUTH answered now: a token bucket per
- * address (addresses that hash alike share one), so one peer's flood costs the others nothing. */
+ * address, addresses that hash alike sharing one (a spoofer flooding from every address drains
+ * every bucket a little, not one peer's wholly; resetting on a new address instead would let a
+ * flooder refill its own bucket by interleaving addresses that collide with it). */
 static bool destination_rate_ok(struct migration_engine *engine, uint32_t src_ip, uint64_t now)
 {
 	uint32_t hash = src_ip * 2654435761u;
 	struct migration_hello_bucket *b = &engine->hello_buckets[hash % MIGRATION_HELLO_BUCKETS];
 
-	if (b->ip != src_ip || b->refill_ns == 0) {
-		b->ip = src_ip;
+	if (b->refill_ns == 0)
 		b->tokens = MIGRATION_HELLO_BURST;
-	} else {
+	else
 		b->tokens += (double)(now - b->refill_ns) * MIGRATION_HELLO_RATE / 1e9;
-		if (b->tokens > MIGRATION_HELLO_BURST)
-			b->tokens = MIGRATION_HELLO_BURST;
-	}
+	if (b->tokens > MIGRATION_HELLO_BURST)
+		b->tokens = MIGRATION_HELLO_BURST;
 	b->refill_ns = now;
 	if (b->tokens < 1) {
 		session_count_drop(engine, MIGRATION_DROP_RATE_LIMITED);

@@ -226,7 +226,6 @@ struct migration_listener {
 
 /* A source address's HELLO and AUTH budget (addresses share a bucket by hash). */
 struct migration_hello_bucket {
-	uint32_t ip;
 	double tokens;
 	uint64_t refill_ns;
 };

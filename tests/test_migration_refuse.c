@@ -1,5 +1,6 @@
 /* Live migration refused and attacked: wrong keys and key files, duplicates, a missing port
- * group, bad, replayed and forged packets in both directions, between two hosts in one process. */
+ * group, bad, replayed and forged packets in both directions, floods, lying peers and encryption
+ * policies, between two hosts in one process. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <pcap/pcap.h>
 #include <rte_byteorder.h>
 
 #include "pair.h"
@@ -321,4 +323,252 @@ Test(refuse, vmk_mtu_too_small)
 	        0);
 	cr_assert(strstr(out, "too small for migration") != NULL, "%s", out);
 	assert_vm_unmoved();
+}
+
+/* ---- floods, lying peers and encryption ---- */
+
+/* Thousands of HELLOs, from spoofed addresses and from the source's own: none makes a session
+ * (a HELLO is answered statelessly), the source's own address is rate-limited and counted, and a
+ * real migration in the middle of it starts and completes, as does one going the other way. */
+Test(refuse, a_hello_flood_spoofed_and_not)
+{
+	struct proto_hello hello = {.ciphers = PROTO_CIPHERS_ALL,
+	                            .cipher = PROTO_CIPHER_CHACHA20_POLY1305};
+	uint8_t buf[256];
+	uint32_t a_ip;
+
+	cr_assert_eq(netif_parse_ipv4(A_VMK_IP, &a_ip), 0);
+	create_vm(a, "vm1", 8, "uniform,rate=1000,fill=20");
+	ctl(b,
+	    "vm create vm2 mem 8 mac 02:00:00:00:00:0b ip 10.10.0.11/24 portgroup \"VM Network\"");
+	int id = start("vm1", LOOSE_PREFLIGHT);
+	int back = -1;
+	unsigned int flood = 4000;
+	for (unsigned int i = 0; i < flood; i++) {
+		/* In the vMotion subnet, beyond it, and the source's own address. */
+		uint32_t src = i % 4 == 0   ? rte_cpu_to_be_32(0x32323200u | (10 + i % 200))
+		               : i % 4 == 1 ? rte_cpu_to_be_32(0x3c000000u | i)
+		                            : a_ip;
+		snprintf(hello.vm_name, sizeof(hello.vm_name), "flood%u", i);
+		uint16_t len = message(buf, PROTO_HELLO, 0x1000 + i, 0, &hello, sizeof(hello));
+		wire_inject_udp(WIRE_A_TO_B, src, (uint16_t)(40000 + i % 1000), PROTO_DEFAULT_PORT,
+		                buf, len);
+		if (i % 16 == 15)
+			pump();
+		if (i == flood / 2) {
+			char out[1024];
+			cr_assert_eq(ctl_try(b, out, sizeof(out),
+			                     "migrate start vm2 to %s key %s " LOOSE_PREFLIGHT,
+			                     A_VMK_IP, key_path),
+			             0, "an outgoing migration starts: %s", out);
+			back = (int)b->host.migrations.next_id;
+		}
+	}
+	const struct migration_info *m = wait_done(a, id, 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	m = wait_done(b, back, 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_geq(b->host.migrations.hellos, flood, "every HELLO counted");
+	cr_assert_gt(drops(b, MIGRATION_DROP_RATE_LIMITED), 0, "the source's address is limited");
+	unsigned int sessions = 0;
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++)
+		sessions += b->host.migrations.sessions[i] != NULL;
+	cr_assert_eq(sessions, 2, "sessions only for the two real migrations");
+	cr_assert_not_null(host_vm_find(&b->host, "vm1"));
+	cr_assert_not_null(host_vm_find(&a->host, "vm2"));
+}
+
+/* A destination of our own that speaks the protocol with the right key and says in its ACCEPT
+ * whatever MTU the test asks: a value off the wire that sizes every page message. */
+struct lying_destination {
+	uint16_t mtu;
+	uint8_t psk[MIGRATION_KEY_MAX];
+	int psk_len;
+};
+
+static void lying_keys(const struct lying_destination *d, const struct proto_hello *hello,
+                       const struct proto_terms *terms, uint32_t ip, uint16_t port,
+                       uint64_t session, struct proto_keys *keys)
+{
+	struct proto_transcript t = {.hello = *hello,
+	                             .source_ip = ip,
+	                             .destination_ip = b->host.vmks[0]->netif.ip,
+	                             .source_port = rte_cpu_to_be_16(port),
+	                             .destination_port = rte_cpu_to_be_16(PROTO_DEFAULT_PORT),
+	                             .session = rte_cpu_to_be_64(session),
+	                             .terms = *terms};
+	cr_assert_eq(proto_keys_derive(d->psk, (size_t)d->psk_len, &t, keys), 0);
+}
+
+static void lying_rx(void *ctx, uint32_t ip, uint16_t port, const uint8_t *payload, uint16_t len,
+                     uint16_t dst_port)
+{
+	struct lying_destination *d = ctx;
+	struct netif *vmk = &b->host.vmks[0]->netif;
+	struct proto_message msg;
+	struct proto_keys keys;
+	uint8_t buf[256];
+
+	(void)dst_port;
+	if (proto_parse(payload, len, &msg) != PROTO_OK)
+		return;
+	if (msg.type == PROTO_HELLO) {
+		struct proto_challenge challenge = {.terms = {.encrypt = 1}};
+		const struct proto_hello *hello = msg.body;
+		challenge.terms.cipher = hello->cipher;
+		cr_assert_eq(proto_nonce(challenge.terms.nonce), 0);
+		lying_keys(d, hello, &challenge.terms, ip, port, msg.session, &keys);
+		memcpy(challenge.proof, keys.destination_proof, PROTO_MAC_LEN);
+		uint16_t n = message(buf, PROTO_CHALLENGE, msg.session, 0, &challenge,
+		                     sizeof(challenge));
+		netif_udp_send(vmk, ip, port, PROTO_DEFAULT_PORT, buf, n,
+		               loop_now_ns(&b->host.loop));
+	} else if (msg.type == PROTO_AUTH) {
+		const struct proto_auth *auth = msg.body;
+		struct proto_sealer sealer;
+		lying_keys(d, &auth->hello, &auth->terms, ip, port, msg.session, &keys);
+		cr_assert(proto_proof_equal(keys.source_proof, auth->proof),
+		          "the source has the key");
+		struct proto_accept accept = {.mtu = rte_cpu_to_be_16(d->mtu),
+		                              .free_memory_mb = rte_cpu_to_be_32(1024)};
+		uint16_t n = message(buf, PROTO_ACCEPT, msg.session, PROTO_CONTROL_SEQ_BASE + 1,
+		                     &accept, sizeof(accept));
+		cr_assert_eq(proto_sealer_init(&sealer, auth->terms.cipher, auth->terms.encrypt,
+		                               false, keys.reply_key),
+		             0);
+		cr_assert_eq(proto_seal(&sealer, buf, n, buf + n), 0);
+		proto_sealer_fini(&sealer);
+		netif_udp_send(vmk, ip, port, PROTO_DEFAULT_PORT, buf,
+		               (uint16_t)(n + PROTO_TAG_LEN), loop_now_ns(&b->host.loop));
+	}
+}
+
+/* 84 to 91 once made the data per message 0 and divided by it; below 84 it underflowed. */
+Test(refuse, a_peer_mtu_under_the_minimum_is_refused)
+{
+	static const uint16_t mtus[] = {0, 83, 84, 91, 575};
+	struct lying_destination d;
+	char why[128];
+
+	d.psk_len = host_key_load(key_path, d.psk, sizeof(d.psk), why, sizeof(why));
+	cr_assert_gt(d.psk_len, 0, "%s", why);
+	ctl(b, "migrate unlisten vmk1");
+	cr_assert_eq(netif_udp_bind(&b->host.vmks[0]->netif, PROTO_DEFAULT_PORT, lying_rx, &d), 0);
+	create_vm(a, "vm1", 8, "uniform,rate=1000");
+	for (unsigned int i = 0; i < sizeof(mtus) / sizeof(mtus[0]); i++) {
+		d.mtu = mtus[i];
+		const struct migration_info *m = wait_done(a, start("vm1", "force"), 10 * SECOND);
+		char words[64];
+		snprintf(words, sizeof(words), "vMotion MTU is %u, under the 576", mtus[i]);
+		cr_assert_eq(m->status, MIGRATION_FAILED);
+		cr_assert(strstr(m->reason, words) != NULL, "MTU %u: %s", mtus[i], m->reason);
+		assert_vm_unmoved();
+	}
+	netif_udp_unbind(&b->host.vmks[0]->netif, PROTO_DEFAULT_PORT);
+}
+
+/* A VM's encryption policy against the destination's: required and disabled never meet, and
+ * the refusal says whose policy is what; opportunistic takes what the other end allows. */
+Test(refuse, encryption_policies_that_disagree)
+{
+	create_vm(a, "vm1", 8, "uniform,rate=1000");
+	ctl(a, "vm set vm1 encryption disabled");
+	ctl(b, "migrate listen vmk1 key %s encryption required", key_path);
+	const struct migration_info *m = wait_done(a, start("vm1", ""), 10 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_FAILED, "%s: %s", migration_status_name(m->status),
+	             m->reason);
+	cr_assert(strstr(m->reason, "the VM's encryption is disabled, this host's required") !=
+	                  NULL,
+	          "%s", m->reason);
+	assert_vm_unmoved();
+
+	ctl(a, "vm set vm1 encryption required");
+	ctl(b, "migrate listen vmk1 key %s encryption disabled", key_path);
+	m = wait_done(a, start("vm1", ""), 10 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_FAILED);
+	cr_assert(strstr(m->reason, "the VM's encryption is required, this host's disabled") !=
+	                  NULL,
+	          "%s", m->reason);
+	assert_vm_unmoved();
+	cr_assert_eq(drops(b, MIGRATION_DROP_POLICY), 2);
+
+	ctl(a, "vm set vm1 encryption opportunistic");
+	m = wait_done(a, start("vm1", LOOSE_PREFLIGHT), 20 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_not(m->encrypted, "authenticated only, as the destination allows");
+	cr_assert_neq(m->cipher, 0);
+	char out[256];
+	cr_assert_neq(ctl_try(a, out, sizeof(out), "vm set vm2 encryption sometimes"), 0);
+	cr_assert_neq(ctl_try(a, out, sizeof(out), "migrate listen vmk1 key %s encryption maybe",
+	                      key_path),
+	              0);
+	cr_assert(strstr(out, "required, opportunistic or disabled") != NULL, "%s", out);
+}
+
+/* The pages a VM wrote, on the wire: a capture of a migration's frames holds a 64-byte pattern
+ * the VM wrote when the session only authenticates, and none of it when it encrypts, with either
+ * cipher. */
+struct capture {
+	pcap_dumper_t *dumper;
+};
+
+static bool capture_filter(enum wire_direction direction, struct rte_mbuf *frame, void *ctx)
+{
+	struct capture *c = ctx;
+	struct pcap_pkthdr h = {.caplen = rte_pktmbuf_data_len(frame),
+	                        .len = rte_pktmbuf_data_len(frame)};
+
+	if (direction == WIRE_A_TO_B)
+		pcap_dump((u_char *)c->dumper, &h, rte_pktmbuf_mtod(frame, const u_char *));
+	return true;
+}
+
+static bool pattern_on_the_wire(const char *policy, const char *cipher)
+{
+	static const char pattern[65] =
+	        "ferry-pattern-0123456789abcdef-the-vm-wrote-this-into-its-pages!";
+	char path[96];
+	struct capture c;
+
+	create_vm(a, "vm1", 8, "uniform,rate=100,fill=20");
+	struct vm *vm = host_vm_find(&a->host, "vm1");
+	for (uint64_t page = 100; page < 164; page++)
+		for (uint32_t w = 0; w < 8; w++) {
+			uint64_t v;
+			memcpy(&v, pattern + 8 * w, 8);
+			machine_write64(&vm->machine, page, 8 * w, v);
+		}
+	ctl(a, "vm set vm1 encryption %s", policy);
+	snprintf(path, sizeof(path), "/tmp/ferry-test-capture-%d.pcap", getpid());
+	pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+	c.dumper = pcap_dump_open(dead, path);
+	cr_assert_not_null(c.dumper);
+	wire_filter = capture_filter;
+	wire_filter_ctx = &c;
+	const struct migration_info *m = wait_done(a, start("vm1", cipher), 20 * SECOND);
+	wire_filter = NULL;
+	pcap_dump_close(c.dumper);
+	pcap_close(dead);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_eq(m->encrypted, strcmp(policy, "disabled") != 0);
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f);
+	static char bytes[64 << 20];
+	size_t n = fread(bytes, 1, sizeof(bytes), f);
+	fclose(f);
+	unlink(path);
+	cr_assert_gt(n, 8u << 20, "the capture holds the VM's memory's worth");
+	/* The VM is on b now: bring it home for the next case. */
+	ctl(b, "vm destroy vm1");
+	return memmem(bytes, n, pattern, 64) != NULL;
+}
+
+Test(refuse, encrypted_pages_are_not_on_the_wire)
+{
+	cr_assert(pattern_on_the_wire("disabled", LOOSE_PREFLIGHT),
+	          "authenticated only: the pattern is on the wire (the search works)");
+	cr_assert_not(pattern_on_the_wire("required", "cipher chacha20-poly1305 " LOOSE_PREFLIGHT),
+	              "encrypted with ChaCha20-Poly1305: nowhere");
+	cr_assert_not(pattern_on_the_wire("required", "cipher aes-256-gcm " LOOSE_PREFLIGHT),
+	              "encrypted with AES-256-GCM: nowhere");
 }
