@@ -486,7 +486,8 @@ static void udp_input(struct netif *netif, struct rte_mbuf *m, const struct rte_
 	uint16_t port = rte_be_to_cpu_16(udp->dst_port);
 	for (unsigned int i = 0; i < NETIF_UDP_BINDINGS; i++) {
 		const struct netif_udp_binding *b = &netif->udp[i];
-		if (b->port != port)
+		/* A free slot has port 0: a datagram to port 0 must not find it (a fuzzer did). */
+		if (b->port != port || b->fn == NULL)
 			continue;
 		netif->counters.udp_rx++;
 		b->fn(b->ctx, ip->src_addr, rte_be_to_cpu_16(udp->src_port),

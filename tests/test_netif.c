@@ -194,6 +194,16 @@ Test(netif, udp_bind_send_and_echo)
 	cr_assert_eq(a.counters.drops[NETIF_DROP_ICMP_TYPE], 1, "and a counted it");
 }
 
+/* A free binding slot has port 0: a datagram to port 0 once found it and called a NULL handler
+ * (fuzz_netif found it, seeded from real captures). It is a closed port like any other. */
+Test(netif, a_datagram_to_port_zero_finds_no_listener)
+{
+	cr_assert_eq(netif_udp_send(&a, ip4("10.0.0.2"), 0, 40000, "zero", 4, now), 0);
+	pump();
+	cr_assert_eq(b.counters.udp_rx, 0);
+	cr_assert_eq(b.counters.drops[NETIF_DROP_UDP_NO_LISTENER], 1);
+}
+
 Test(netif, port_unreachable_is_rate_limited)
 {
 	netif_ping(&a, ip4("10.0.0.2"), 1, 1, 8, false, now); /* resolve b first */

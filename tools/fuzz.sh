@@ -11,9 +11,8 @@ ninja -C build-fuzz >/dev/null
 # EAL's runtime folder goes to the build tree, not /var/run/dpdk.
 export RUNTIME_DIRECTORY=$PWD/build-fuzz
 # Crashes land in build-fuzz/ as crash-<hash>: replay one with build-fuzz/tests/fuzz/<target> FILE.
-for target in switch netif; do
-	mkdir -p "build-fuzz/corpus/$target"
+for target in switch netif proto migration; do
 	echo "== fuzz_$target for $seconds s"
-	"build-fuzz/tests/fuzz/fuzz_$target" -max_total_time="$seconds" -print_final_stats=1 \
-		-artifact_prefix=build-fuzz/ "build-fuzz/corpus/$target"
+	tests/fuzz/run.sh "build-fuzz/tests/fuzz/fuzz_$target" "$target" "$seconds" \
+		-artifact_prefix=build-fuzz/ -rss_limit_mb=2048
 done
