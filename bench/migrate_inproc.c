@@ -19,7 +19,7 @@
 
 struct options {
 	unsigned int memory_mb, mtu, rate, fill, warmup_ms;
-	const char *pattern, *bandwidth, *extra;
+	const char *pattern, *bandwidth, *extra, *encryption;
 };
 
 /* One host and the commands that drive it. */
@@ -77,7 +77,8 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: migrate_inproc [EAL args] -- [--memory MiB] [--rate pages/s|max] "
 	                "[--pattern uniform|hotcold|sequential] [--fill %%] [--mtu 1500|9000] "
-	                "[--bandwidth rate] [--warmup ms] [--extra 'migrate start options']\n");
+	                "[--bandwidth rate] [--warmup ms] [--encryption required|opportunistic|disabled] "
+	                "[--extra 'migrate start options']\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o)
@@ -90,6 +91,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	                                      {"bandwidth", required_argument, NULL, 'b'},
 	                                      {"warmup", required_argument, NULL, 'w'},
 	                                      {"extra", required_argument, NULL, 'x'},
+	                                      {"encryption", required_argument, NULL, 'e'},
 	                                      {NULL, 0, NULL, 0}};
 	static char rate[32] = "1000";
 	int c;
@@ -100,7 +102,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	                      .warmup_ms = 1000,
 	                      .pattern = "uniform",
 	                      .bandwidth = "unlimited",
-	                      .extra = ""};
+	                      .extra = "",
+	                      .encryption = "required"};
 	o->rate = 1000;
 	while ((c = getopt_long(argc, argv, "", longs, NULL)) != -1) {
 		switch (c) {
@@ -127,6 +130,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			break;
 		case 'x':
 			o->extra = optarg;
+			break;
+		case 'e':
+			o->encryption = optarg;
 			break;
 		default:
 			usage();
@@ -205,6 +211,8 @@ int main(int argc, char **argv)
 	        "workload %s,rate=%s,fill=%u",
 	        o.memory_mb, o.pattern, rate, o.fill) < 0)
 		return 2;
+	if (run(&a, "vm set vm1 encryption %s", o.encryption) < 0)
+		return 2;
 	fprintf(stderr, "VM of %u MiB made and filled in %.0f ms\n", o.memory_mb,
 	        (double)(loop_tsc_now_ns() - start) / 1e6);
 	/* The VM runs a while, so its dirty rate is established. */
@@ -232,8 +240,11 @@ int main(int argc, char **argv)
 	double gbps = (double)m.throughput_bps / 1e9;
 	double page_gbps = (double)s->pages_normal * 4096 * 8 / active_s / 1e9;
 	double reference = memcpy_gbps((size_t)o.memory_mb << 20);
-	printf("memory_mib=%u pattern=%s rate=%s mtu=%u bandwidth=%s status=%s", o.memory_mb,
-	       o.pattern, rate, o.mtu, o.bandwidth, migration_status_name(m.status));
+	printf("memory_mib=%u pattern=%s rate=%s mtu=%u bandwidth=%s encryption=%s cipher=%s "
+	       "encrypted=%s status=%s",
+	       o.memory_mb, o.pattern, rate, o.mtu, o.bandwidth, o.encryption,
+	       proto_cipher_name(m.cipher), m.encrypted ? "yes" : "no",
+	       migration_status_name(m.status));
 	if (m.reason[0] != '\0')
 		printf(" reason=\"%s\"", m.reason);
 	printf(" total_ms=%.1f setup_ms=%.2f downtime_ms=%.3f rounds=%u throttle=%u "

@@ -1,18 +1,23 @@
 #!/bin/bash
 # Live migration of a 1 GiB VM between two ferryd hosts in one process (ring PMD, one core for
 # both), at 0, 1,000 and 20,000 dirty pages/s; each line beside a memcpy of the same memory in
-# the same run. Usage: tools/bench/migrate-inproc.sh [--memory MiB] [--mtu N] [--bandwidth R]
+# the same run. With --ciphers: the cost of sealing instead, at 0 pages/s: authenticated only
+# (encryption disabled) and encrypted (required), with each cipher, beside `openssl speed -evp`
+# for the same cipher at the same record size (a page message: 4 KiB), in the same run.
+# Usage: tools/bench/migrate-inproc.sh [--memory MiB] [--mtu N] [--bandwidth R] [--ciphers]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 memory=1024
 mtu=9000
 bandwidth=unlimited
+ciphers=no
 while [ $# -gt 0 ]; do
 	case "$1" in
+	--ciphers) ciphers=yes; shift ;;
 	--memory) memory=$2; shift 2 ;;
 	--mtu) mtu=$2; shift 2 ;;
 	--bandwidth) bandwidth=$2; shift 2 ;;
-	*) echo "usage: $0 [--memory MiB] [--mtu N] [--bandwidth R]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--memory MiB] [--mtu N] [--bandwidth R] [--ciphers]" >&2; exit 2 ;;
 	esac
 done
 [ -f build/build.ninja ] || meson setup build >/dev/null
@@ -25,6 +30,28 @@ reserve_hugepages 1024
 RUNTIME_DIRECTORY=$(mktemp -d /tmp/ferry-bench-run-XXXXXX)
 export RUNTIME_DIRECTORY
 trap 'rm -rf "$RUNTIME_DIRECTORY"' EXIT
+migrate() {
+	./build/bench/ferry-migrate-inproc --file-prefix ferry-bench-mig-$$ -m 1024 --no-pci \
+		--no-telemetry --log-level='*:error' -- --memory "$memory" --mtu "$mtu" \
+		--bandwidth "$bandwidth" --fill 100 "$@"
+}
+if [ "$ciphers" = yes ]; then
+	# openssl's figure for a cipher: the 4096-byte column of `openssl speed`, in Gbit/s.
+	openssl_gbps() {
+		openssl speed -evp "$1" -bytes 4096 -seconds 3 2>/dev/null |
+			awk -v c="$1" 'tolower($1) == c { v = $NF; sub(/k$/, "", v); printf "%.2f", v * 8 / 1e6 }'
+	}
+	for cipher in chacha20-poly1305 aes-256-gcm; do
+		for policy in disabled required; do
+			line=$(migrate --rate 0 --encryption "$policy" --extra "cipher $cipher")
+			echo "$line"
+			page=$(sed -n 's/.* page_gbps=\([0-9.]*\).*/\1/p' <<<"$line")
+			ref=$(openssl_gbps "$cipher")
+			echo "  $cipher, encryption $policy: $page Gbit/s of pages; openssl speed -evp $cipher (4 KiB): $ref Gbit/s; ratio $(awk -v a="$page" -v b="$ref" 'BEGIN { printf "%.2f", a / b }')"
+		done
+	done
+	exit 0
+fi
 for rate in 0 1000 20000; do
 	./build/bench/ferry-migrate-inproc --file-prefix ferry-bench-mig-$$ -m 1024 --no-pci \
 		--no-telemetry --log-level='*:error' -- --memory "$memory" --rate "$rate" \
