@@ -75,10 +75,11 @@ static double memcpy_gbps(size_t bytes)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: migrate_inproc [EAL args] -- [--memory MiB] [--rate pages/s|max] "
-	                "[--pattern uniform|hotcold|sequential] [--fill %%] [--mtu 1500|9000] "
-	                "[--bandwidth rate] [--warmup ms] [--encryption required|opportunistic|disabled] "
-	                "[--extra 'migrate start options']\n");
+	fprintf(stderr,
+	        "usage: migrate_inproc [EAL args] -- [--memory MiB] [--rate pages/s|max] "
+	        "[--pattern uniform|hotcold|sequential] [--fill %%] [--mtu 1500|9000] "
+	        "[--bandwidth rate] [--warmup ms] [--encryption required|opportunistic|disabled] "
+	        "[--extra 'migrate start options']\n");
 }
 
 static int parse_options(int argc, char **argv, struct options *o)

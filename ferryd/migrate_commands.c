@@ -341,6 +341,8 @@ static int cmd_migrate_counters(void *ctx, const struct cli_args *args, struct r
 
 	(void)args;
 	reply_u64(reply, "rx_messages", engine->rx_messages);
+	reply_u64(reply, "hellos", engine->hellos);
+	reply_str(reply, "cipher", "%s", proto_cipher_name(engine->cipher));
 	reply_object_begin(reply, "drops");
 	for (unsigned int r = 0; r < MIGRATION_DROP_MAX; r++)
 		reply_u64(reply, migration_drop_names[r], engine->drops[r]);
@@ -352,6 +354,8 @@ static int cmd_migrate_counters(void *ctx, const struct cli_args *args, struct r
 		reply_object_begin(reply, NULL);
 		reply_str(reply, "vmk", "%s", engine->listeners[i].vmk->name);
 		reply_u64(reply, "port", engine->listeners[i].port);
+		reply_str(reply, "encryption", "%s",
+		          proto_encryption_name(engine->listeners[i].encryption));
 		reply_object_end(reply);
 	}
 	reply_list_end(reply);
@@ -386,7 +390,9 @@ static const struct cli_command migrate_commands[] = {
          "settle an unknown outcome: resume-source (the destination does not run the VM) or "
          "abandon (it does)",
          cmd_migrate_resolve},
-        {"migrate counters", "messages the engine received and dropped, by reason; listeners",
+        {"migrate counters",
+         "messages the engine received (HELLOs apart) and dropped, by reason; the cipher this "
+         "host seals fastest with; listeners",
          cmd_migrate_counters},
 };
 

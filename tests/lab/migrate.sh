@@ -14,15 +14,6 @@ trap lab_cleanup EXIT
 
 in_ns() { ip netns exec "ferry-lab-$1" "${@:2}"; }
 ctl() { "$lab" ctl "$@"; }
-# Polls a command until it succeeds, for at most $1 seconds.
-within() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.05
-	done
-}
 fdb_on() { in_ns tor bridge fdb show br tor | grep -q "^$1 dev $2 "; }
 counter() { echo x | in_ns client socat -t 2 - "UDP:$1:7777" | od -An -tu8 --endian=big | tr -d ' '; }
 answers() { in_ns client ping -c 2 -i 0.2 -W 2 "$1" >/dev/null; }

@@ -24,15 +24,6 @@ print(sum(m["status"] in ("setup", "pre-flight", "active", "switchover", "unknow
           for m in json.load(sys.stdin)["migrations"]))'
 }
 runs_on() { ctl "$2" vm show "$1" | grep -q "state: *running"; }
-# Polls a command until it succeeds, for at most $1 seconds.
-within() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ "$SECONDS" -lt "$deadline" ] || return 1
-		sleep 0.05
-	done
-}
 settled() { [ "$(in_use "$1")" = "$2" ]; }
 
 "$lab" up >"$dir/up.log" 2>&1 || { echo "Bail out! the lab did not come up"; sed 's/^/# /' "$dir/up.log"; exit 1; }

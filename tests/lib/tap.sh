@@ -1,7 +1,8 @@
 #!/bin/bash
 # TAP helpers for the shell tests: `check "description" command...` runs one case and prints
-# ok / not ok (with the command's output as comments); `tap_finish` prints the plan and summary
-# and returns the status. The caller sets $dir to a scratch directory.
+# ok / not ok (with the command's output as comments); `within SECONDS command...` polls a
+# command until it succeeds or the time is up; `tap_finish` prints the plan and summary and
+# returns the status. The caller sets $dir to a scratch directory.
 tests=0
 failed=0
 
@@ -14,6 +15,16 @@ check() {
 		echo "not ok $tests - $1"
 		sed 's/^/# /' "$dir/out"
 	fi
+}
+
+# Polls a command until it succeeds, for at most $1 seconds.
+within() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		[ "$SECONDS" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
 }
 
 tap_finish() {
