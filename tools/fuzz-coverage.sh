@@ -62,17 +62,17 @@ measure() {
 		>/dev/null 2>&1 || true
 	llvm-profdata merge -o "$out/$side-$target.profdata" "$out/$side-$target.profraw"
 	local line="edges ${edges:-?} execs ${execs:-?}"
+	grep -q "deadly signal\|ERROR: AddressSanitizer\|ERROR: libFuzzer" "$out/$side-$target.log" &&
+		line="$line CRASHED (see $out/$side-$target.log)"
 	for f in ${files[$target]}; do
-		local src=$out/$side-src/$f
-		[ "$side" = now ] && src=$root/$f
 		local pct
-		pct=$(llvm-cov report "$bin" -instr-profile="$out/$side-$target.profdata" "$src" 2>/dev/null |
-			awk '$1 ~ /\.c$/ { print $(NF-3) }' | head -1)
+		pct=$(llvm-cov report "$bin" -instr-profile="$out/$side-$target.profdata" 2>/dev/null |
+			awk -v f="$f" 'substr($1, length($1) - length(f) + 1) == f { print $(NF-3) }' |
+			head -1)
 		line="$line $(basename "$f") ${pct:--}"
 	done
 	echo "$line"
 }
-ln -s "$out/before-src" "$out/before-src-link" 2>/dev/null || true
 printf '%-10s %-70s %s\n' target "before ($before, unseeded)" "now (seeded)"
 for target in netif switch proto migration; do
 	measure before "$target" >"$out/before-$target.result" &
