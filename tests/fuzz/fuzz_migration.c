@@ -335,10 +335,13 @@ static void finish(struct fuzz_migration *f, bool as_source)
 		            0 ||
 		    !info.running)
 			continue;
-		if (info.status == MIGRATION_UNKNOWN_OUTCOME)
-			migration_resolve(&f->host.migrations, id, MIGRATION_RESUME_SOURCE);
-		else
+		/* A source whose state went out becomes unknown-outcome when cancelled. */
+		if (info.status != MIGRATION_UNKNOWN_OUTCOME)
 			migration_cancel(&f->host.migrations, id);
+		if (migration_info(&f->host.migrations, id, loop_now_ns(&f->host.loop), &info) ==
+		            0 &&
+		    info.status == MIGRATION_UNKNOWN_OUTCOME)
+			migration_resolve(&f->host.migrations, id, MIGRATION_RESUME_SOURCE);
 	}
 	pump(f, 2);
 	if (f->sealer_ready)
