@@ -283,6 +283,42 @@ Test(forged, a_refuse_after_the_destination_took_the_state)
 	cr_assert_null(host_vm_find(&a->host, "vm1"), "on one host only");
 }
 
+/* An ACCEPT forged while the real one is held back would, believed, set the MTU every page message
+ * is cut to (84 once divided by zero): dropped, plain or with a made-up tag, and the handshake
+ * goes on with the real one. */
+static bool hold_accept(enum wire_direction direction, struct rte_mbuf *frame, void *ctx)
+{
+	bool *holding = ctx;
+	uint16_t len;
+	const uint8_t *msg = wire_migration_message(frame, &len);
+
+	return !(*holding && direction == WIRE_B_TO_A && msg != NULL &&
+	         msg[offsetof(struct proto_header, type)] == PROTO_ACCEPT);
+}
+
+Test(forged, an_accept_while_the_real_one_is_held_back)
+{
+	bool holding = true;
+
+	create_vm(a, "vm1", 4, "uniform,rate=1000,fill=50");
+	wire_filter = hold_accept;
+	wire_filter_ctx = &holding;
+	int id = start("vm1", LOOSE_PREFLIGHT);
+	pump_until(session(a, id)->local_port != 0 && session(a, id)->cipher != 0, 10 * SECOND,
+	           "the source has the destination's terms");
+	struct proto_accept accept = {.mtu = rte_cpu_to_be_16(84),
+	                              .free_memory_mb = rte_cpu_to_be_32(1 << 20)};
+	uint64_t auth = drops(a, MIGRATION_DROP_AUTH);
+	forge_to_source(id, PROTO_ACCEPT, &accept, sizeof(accept), 0);
+	forge_to_source(id, PROTO_ACCEPT, &accept, sizeof(accept), PROTO_CONTROL_SEQ_BASE + 1);
+	cr_assert_eq(drops(a, MIGRATION_DROP_AUTH) - auth, 2, "both dropped for authentication");
+	cr_assert_eq(session(a, id)->status, MIGRATION_SETUP, "the handshake waits on");
+	holding = false;
+	const struct migration_info *m = wait_done(a, id, 20 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_eq(m->peer_mtu, 1500, "the real ACCEPT's MTU");
+}
+
 /* A CONFIRM (or an ACK covering the state) forged while the real STATE is lost would, believed,
  * make the source free its copy with no copy anywhere: dropped, and the migration ends as if they
  * were never sent: the destination never got the state, says so when asked, and the VM runs on
