@@ -17,8 +17,19 @@
 #include "vswitch/iface.h"
 #include "vswitch/vswitch.h"
 
+/* The helper stops before the copy's memory goes, or changes hands. */
+static void destination_populate_stop(struct migration *m)
+{
+	if (m->destination.populate_ready) {
+		m->stats.regions_populated = m->destination.populate.populated;
+		populate_fini(&m->destination.populate);
+		m->destination.populate_ready = false;
+	}
+}
+
 void destination_end(struct migration *m, enum migration_status status)
 {
+	destination_populate_stop(m);
 	if (m->vm != NULL) {
 		/* It never ran here: drop the copy. */
 		vm_destroy(m->vm);
@@ -171,7 +182,11 @@ static void destination_admit(struct migration *m, uint64_t now)
 	}
 	struct channel_config channel = {.session = m->session};
 	if (ret == 0 && (m->destination.page_round == NULL || m->destination.page_filled == NULL ||
-	                 channel_init(&m->channel, &channel, session_link_send, m, now) < 0))
+	                 populate_init(&m->destination.populate, &m->vm->machine) < 0))
+		ret = -ENOMEM;
+	else if (ret == 0)
+		m->destination.populate_ready = true;
+	if (ret == 0 && channel_init(&m->channel, &channel, session_link_send, m, now) < 0)
 		ret = -ENOMEM;
 	else if (ret == 0)
 		m->channel_ready = true;
@@ -508,7 +523,8 @@ static void destination_on_state(struct migration *m, const struct proto_message
 			return;
 		}
 	}
-	/* Commit: the VM is ours now. */
+	/* Commit: the VM is ours now, the helper's no more. */
+	destination_populate_stop(m);
 	m->vm = NULL;
 	if (state.running)
 		vm_resume(vm);
@@ -584,6 +600,18 @@ static bool destination_data_sane(struct migration *m, const struct proto_messag
 			return false;
 		}
 	}
+	if (msg->type == PROTO_REGIONS) {
+		struct proto_regions r;
+		memcpy(&r, msg->body, sizeof(r));
+		uint64_t first = rte_be_to_cpu_64(r.first_region),
+		         count = rte_be_to_cpu_32(r.count);
+		uint64_t regions = machine_regions(&m->vm->machine);
+		if (count == 0 || count > PROTO_REGIONS_PER_MESSAGE || first >= regions ||
+		    count > regions - first || msg->data_len != (count + 7) / 8) {
+			session_count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
+			return false;
+		}
+	}
 	if (msg->type == PROTO_ZERO_RUN) {
 		struct proto_zero_run z;
 		memcpy(&z, msg->body, sizeof(z));
@@ -656,6 +684,15 @@ static void destination_on_data(struct migration *m, struct proto_message *msg, 
 	case PROTO_STATE:
 		destination_on_state(m, msg, now);
 		break;
+	case PROTO_REGIONS: {
+		struct proto_regions r;
+		memcpy(&r, msg->body, sizeof(r));
+		/* Best effort: without the helper, the pages fault in as they arrive. */
+		if (m->destination.populate_ready)
+			populate_regions(&m->destination.populate, rte_be_to_cpu_64(r.first_region),
+			                 rte_be_to_cpu_32(r.count), msg->data);
+		break;
+	}
 	default:
 		break;
 	}
@@ -684,6 +721,7 @@ void destination_rx(struct migration *m, struct migration_listener *listener,
 	case PROTO_ZERO_RUN:
 	case PROTO_STATE:
 	case PROTO_PROBE:
+	case PROTO_REGIONS:
 		destination_on_data(m, &opened, payload, len, now);
 		break;
 	case PROTO_QUERY:

@@ -176,6 +176,7 @@ struct migration_stats {
 	uint32_t rounds;               /* pre-copy rounds started (round 0 is the full copy) */
 	uint32_t throttle_percent;     /* auto-converge's current throttle */
 	uint64_t bandwidth_bps;        /* measured */
+	uint64_t regions_populated;    /* destination: 2 MiB regions backed ahead of their pages */
 };
 
 struct migration;

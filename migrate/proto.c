@@ -30,6 +30,7 @@ static const size_t body_sizes[PROTO_TYPE_MAX] = {
         [PROTO_CANCEL] = 0,
         [PROTO_PROBE] = 0,
         [PROTO_QUERY] = 0,
+        [PROTO_REGIONS] = sizeof(struct proto_regions),
 };
 
 size_t proto_body_size(enum proto_type type)
@@ -55,7 +56,8 @@ enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *
 		return PROTO_ERR_SHORT;
 	enum proto_type type = (enum proto_type)h.type;
 	size_t fixed = body_sizes[type];
-	bool carries_data = type == PROTO_PAGES || type == PROTO_STATE || type == PROTO_PROBE;
+	bool carries_data = type == PROTO_PAGES || type == PROTO_STATE || type == PROTO_PROBE ||
+	                    type == PROTO_REGIONS;
 	if (body_len < fixed || (!carries_data && body_len != fixed))
 		return PROTO_ERR_LENGTH;
 
@@ -382,7 +384,7 @@ const char *proto_type_name(enum proto_type type)
 	        [PROTO_ZERO_RUN] = "zero-run", [PROTO_ACK] = "ack",
 	        [PROTO_STATE] = "state",       [PROTO_CONFIRM] = "confirm",
 	        [PROTO_CANCEL] = "cancel",     [PROTO_PROBE] = "probe",
-	        [PROTO_QUERY] = "query",
+	        [PROTO_QUERY] = "query",       [PROTO_REGIONS] = "regions",
 	};
 	return type > 0 && type < PROTO_TYPE_MAX ? names[type] : "?";
 }

@@ -36,6 +36,7 @@ enum proto_type {
 	PROTO_CANCEL,   /* source -> destination: give up */
 	PROTO_PROBE, /* source -> destination: filler the pre-flight check measures the link with */
 	PROTO_QUERY, /* source -> destination: the state went out, then silence: did the VM resume? */
+	PROTO_REGIONS, /* source -> destination: which 2 MiB regions hold written pages */
 	PROTO_TYPE_MAX,
 };
 
@@ -221,6 +222,19 @@ struct proto_confirm {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct proto_confirm) == 56, "proto_confirm is 56 bytes");
+
+/* REGIONS: 16 bytes, then a bitmap of count bits (bit i, LSB first in byte i / 8: region
+ * first_region + i holds a written page). Sent before round 0, so the destination can back those
+ * regions with memory ahead of the pages, and leave the rest unpopulated. */
+struct proto_regions {
+	uint64_t first_region;
+	uint32_t count;
+	uint32_t reserved;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_regions) == 16, "proto_regions is 16 bytes");
+
+#define PROTO_REGIONS_PER_MESSAGE 8192 /* at most a 1 KiB bitmap (16 GiB); less at small MTUs */
 
 /* A parsed message: the header in host byte order and the body in place. */
 struct proto_message {

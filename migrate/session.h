@@ -11,6 +11,7 @@
 
 #include "migrate/channel.h"
 #include "migrate/migration.h"
+#include "migrate/populate.h"
 #include "migrate/proto.h"
 
 struct iface;
@@ -44,7 +45,9 @@ struct migration_source {
 	bool draining;   /* switchover decided: waiting for the window to empty before the pause */
 	bool refused;    /* the destination said no: it holds nothing of the VM */
 	uint64_t pause_ns;
-	uint64_t query_ns; /* unknown outcome: when the destination was last asked */
+	uint64_t query_ns;     /* unknown outcome: when the destination was last asked */
+	uint64_t regions_sent; /* round 0 begins with the REGIONS map: how far it went */
+	bool regions_done;
 };
 
 /* The source's pre-flight check: its items and the link measurement. */
@@ -64,6 +67,8 @@ struct migration_destination {
 	struct proto_accept accept;   /* as sent, for a source that did not hear it */
 	struct proto_confirm confirm; /* as sent, for a source that asks again */
 	uint8_t *plain;               /* the decrypted data of the message being applied */
+	struct populate populate;     /* the helper that backs dense regions ahead of the pages */
+	bool populate_ready;
 };
 
 struct migration {

@@ -188,6 +188,38 @@ static int source_send_page_slice(struct migration *m, uint64_t now)
 	return 0;
 }
 
+/* Round 0 begins with the map of the regions the VM wrote, so the destination can back them
+ * with memory before their pages come. Returns 0 once all of it is sent, or -EAGAIN. */
+static int source_send_regions(struct migration *m, uint64_t now)
+{
+	struct machine *vm = &m->vm->machine;
+	uint64_t regions = machine_regions(vm);
+
+	/* As many as a message carries at the smaller MTU (its bitmap goes where page data would). */
+	uint32_t per_message = (uint32_t)m->source.max_data * 8;
+
+	if (per_message > PROTO_REGIONS_PER_MESSAGE)
+		per_message = PROTO_REGIONS_PER_MESSAGE;
+	while (m->source.regions_sent < regions) {
+		uint8_t bitmap[PROTO_REGIONS_PER_MESSAGE / 8] = {0};
+		uint64_t first = m->source.regions_sent;
+		uint32_t count =
+		        regions - first < per_message ? (uint32_t)(regions - first) : per_message;
+		for (uint32_t i = 0; i < count; i++)
+			if (machine_region_touched(vm, first + i))
+				bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
+		struct proto_regions body = {.first_region = rte_cpu_to_be_64(first),
+		                             .count = rte_cpu_to_be_32(count)};
+		int64_t ret = channel_send(&m->channel, PROTO_REGIONS, &body, sizeof(body), bitmap,
+		                           (uint16_t)((count + 7) / 8), now);
+		if (ret < 0)
+			return (int)ret;
+		m->source.regions_sent += count;
+	}
+	m->source.regions_done = true;
+	return 0;
+}
+
 /* Sends what the pacer and the window allow of this round. Returns true when the round is
  * wholly handed to the channel. */
 static bool source_send_round(struct migration *m, uint64_t now)
@@ -195,6 +227,9 @@ static bool source_send_round(struct migration *m, uint64_t now)
 	struct machine *vm = &m->vm->machine;
 	struct migration_source *src = &m->source;
 	unsigned int budget = SEND_BUDGET;
+
+	if (!src->regions_done && source_send_regions(m, now) < 0)
+		return false;
 
 	while (budget > 0) {
 		/* At a page boundary: skip what is not to send, gather zero pages into runs. */

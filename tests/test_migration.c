@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <rte_byteorder.h>
@@ -156,6 +157,51 @@ Test(exact_1500, impaired_link)
 }
 
 /* ---- failure before the confirmation ---- */
+
+/* Pages of a VM's memory that have a page frame. */
+static uint64_t resident_pages(const struct machine *vm)
+{
+	size_t pages = vm->nb_pages;
+	unsigned char *in_core = malloc(pages);
+	uint64_t resident = 0;
+
+	cr_assert_not_null(in_core);
+	cr_assert_eq(mincore(vm->memory, pages * VM_PAGE_SIZE, in_core), 0);
+	for (size_t i = 0; i < pages; i++)
+		resident += in_core[i] & 1;
+	free(in_core);
+	return resident;
+}
+
+/* A 16 GiB VM that wrote 1 MiB: the destination backs (ahead of the pages) only the regions the
+ * source wrote in, so its copy is as sparse as the original, and the memory is the source's. */
+Test(exact_9000, a_sparse_16_gib_vm_stays_sparse_on_both_sides, .timeout = 300)
+{
+	create_vm(a, "vm1", 16384, "uniform,rate=1000,ws=256,fill=100");
+	struct vm *source = host_vm_find(&a->host, "vm1");
+	uint64_t regions = machine_regions(&source->machine), written = 0;
+	for (uint64_t r = 0; r < regions; r++)
+		written += machine_region_touched(&source->machine, r);
+	cr_assert_leq(resident_pages(&source->machine), written * VM_REGION_PAGES,
+	              "the source is sparse");
+	const struct migration_info *m =
+	        wait_done(a, start("vm1", "verify on " LOOSE_PREFLIGHT), 240 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert(m->verified);
+	struct vm *moved = host_vm_find(&b->host, "vm1");
+	cr_assert_not_null(moved);
+	ctl(b, "vm pause vm1");
+	uint64_t resident = resident_pages(&moved->machine);
+	cr_assert_leq(resident, written * VM_REGION_PAGES,
+	              "the copy holds %lu pages: no more than the %lu regions written", resident,
+	              written);
+	const struct migration_info *in = session(b, (int)b->host.migrations.next_id);
+	cr_assert_leq(in->stats.regions_populated, written, "only written regions were backed");
+	cr_log_info("16 GiB, %lu regions written: %lu pages resident on the destination, %lu "
+	            "regions backed ahead",
+	            (unsigned long)written, (unsigned long)resident,
+	            (unsigned long)in->stats.regions_populated);
+}
 
 TestSuite(failure, .init = setup_9000, .fini = teardown, .timeout = 60);
 

@@ -155,6 +155,34 @@ bool machine_page_touched(const struct machine *vm, uint64_t page)
 	return bit_test(vm->touched, page);
 }
 
+bool machine_region_touched(const struct machine *vm, uint64_t region)
+{
+	uint64_t first = region * VM_REGION_PAGES, end = first + VM_REGION_PAGES;
+
+	if (end > vm->nb_pages)
+		end = vm->nb_pages;
+	/* Regions are whole bitmap words (512 pages = 8 words), except a short last one. */
+	for (uint64_t page = first; page < end; page += 64)
+		if (vm->touched[page / 64] != 0)
+			return true;
+	return false;
+}
+
+int machine_region_populate(struct machine *vm, uint64_t region)
+{
+	uint64_t first = region * VM_REGION_PAGES;
+	uint64_t pages =
+	        vm->nb_pages - first < VM_REGION_PAGES ? vm->nb_pages - first : VM_REGION_PAGES;
+	uint8_t *start = machine_page(vm, first);
+	size_t len = pages * VM_PAGE_SIZE;
+
+	if (region >= machine_regions(vm))
+		return -EINVAL;
+	/* A hugepage is a hint the kernel may refuse; populating is what matters. */
+	(void)madvise(start, len, MADV_HUGEPAGE);
+	return madvise(start, len, MADV_POPULATE_WRITE) == 0 ? 0 : -errno;
+}
+
 /* FNV-1a over 64-bit words, folded per page with the page number: cheap, and enough to tell two
  * memories apart in a test or a `verify on` migration. */
 uint64_t machine_memory_hash(const struct machine *vm)

@@ -108,6 +108,23 @@ void machine_page_load_zero(struct machine *vm, uint64_t page);
 /* True if the page was ever written (the others are zeros without being read). */
 bool machine_page_touched(const struct machine *vm, uint64_t page);
 
+#define VM_REGION_PAGES 512 /* 2 MiB: a transparent hugepage */
+
+/* The number of 2 MiB regions of the vm's memory (the last may be short). */
+static inline uint64_t machine_regions(const struct machine *vm)
+{
+	return (vm->nb_pages + VM_REGION_PAGES - 1) / VM_REGION_PAGES;
+}
+
+/* True if any page of the region was ever written. */
+bool machine_region_touched(const struct machine *vm, uint64_t region);
+
+/* Backs a region with memory before anything is written to it: a transparent hugepage where the
+ * kernel allows (MADV_HUGEPAGE), populated writable (MADV_POPULATE_WRITE). Its contents stay
+ * zero and untouched; the pages written into it later do not fault. Safe to call from another
+ * thread while the vm's memory is written. Returns 0 or a negative errno. */
+int machine_region_populate(struct machine *vm, uint64_t region);
+
 /* A 64-bit hash of the whole memory (untouched pages count as zeros without being read). */
 uint64_t machine_memory_hash(const struct machine *vm);
 
