@@ -605,8 +605,8 @@ void netif_udp_unbind(struct netif *netif, uint16_t port)
 			netif->udp[i] = (struct netif_udp_binding){0};
 }
 
-int netif_udp_send(struct netif *netif, uint32_t dst_ip, uint16_t dst_port, uint16_t src_port,
-                   const void *payload, uint16_t len, uint64_t now_ns)
+static int udp_send(struct netif *netif, uint32_t dst_ip, uint16_t dst_port, uint16_t src_port,
+                    const void *payload, uint16_t len, bool checksum, uint64_t now_ns)
 {
 	uint16_t l4_len = (uint16_t)(sizeof(struct rte_udp_hdr) + len);
 
@@ -624,9 +624,22 @@ int netif_udp_send(struct netif *netif, uint32_t dst_ip, uint16_t dst_port, uint
 	udp->dgram_len = rte_cpu_to_be_16(l4_len);
 	udp->dgram_cksum = 0;
 	memcpy(udp + 1, payload, len);
-	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	if (checksum)
+		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
 	netif->counters.udp_tx++;
 	return neigh_output(netif, dst_ip, m, now_ns);
+}
+
+int netif_udp_send(struct netif *netif, uint32_t dst_ip, uint16_t dst_port, uint16_t src_port,
+                   const void *payload, uint16_t len, uint64_t now_ns)
+{
+	return udp_send(netif, dst_ip, dst_port, src_port, payload, len, true, now_ns);
+}
+
+int netif_udp_send_sealed(struct netif *netif, uint32_t dst_ip, uint16_t dst_port,
+                          uint16_t src_port, const void *payload, uint16_t len, uint64_t now_ns)
+{
+	return udp_send(netif, dst_ip, dst_port, src_port, payload, len, false, now_ns);
 }
 
 int netif_ping(struct netif *netif, uint32_t dst_ip, uint16_t id, uint16_t seq, uint16_t size,

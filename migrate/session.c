@@ -116,8 +116,9 @@ int session_link_send(void *ctx, const void *buf, uint16_t len)
 {
 	struct migration *m = ctx;
 
-	return netif_udp_send(&m->vmk->netif, m->peer_ip, m->peer_port, m->local_port, buf, len,
-	                      session_now_ns(m->engine));
+	/* Every channel message carries its tag: the AEAD checks the bytes, not a UDP checksum. */
+	return netif_udp_send_sealed(&m->vmk->netif, m->peer_ip, m->peer_port, m->local_port, buf,
+	                             len, session_now_ns(m->engine));
 }
 
 int session_seal_begin(struct migration *m, const struct proto_keys *keys)
@@ -173,8 +174,8 @@ int session_send_control(struct migration *m, enum proto_type type, const void *
 	len += body_len;
 	if (proto_seal(&m->tx_sealer, buf, len, buf + len) < 0)
 		return -EIO;
-	return netif_udp_send(&m->vmk->netif, m->peer_ip, m->peer_port, m->local_port, buf,
-	                      (uint16_t)(len + PROTO_TAG_LEN), session_now_ns(m->engine));
+	return netif_udp_send_sealed(&m->vmk->netif, m->peer_ip, m->peer_port, m->local_port, buf,
+	                             (uint16_t)(len + PROTO_TAG_LEN), session_now_ns(m->engine));
 }
 
 bool session_open_control(struct migration *m, const struct proto_message *msg, const uint8_t *raw,

@@ -194,6 +194,24 @@ Test(netif, udp_bind_send_and_echo)
 	cr_assert_eq(a.counters.drops[NETIF_DROP_ICMP_TYPE], 1, "and a counted it");
 }
 
+/* A sealed payload goes without a UDP checksum (0: none, as IPv4 allows), and arrives. */
+Test(netif, a_sealed_datagram_goes_without_a_checksum)
+{
+	struct udp_log log = {0};
+
+	cr_assert_eq(netif_udp_bind(&b, 7, on_udp, &log), 0);
+	netif_ping(&a, ip4("10.0.0.2"), 1, 1, 16, false, now); /* resolve b first */
+	pump();
+	cr_assert_eq(netif_udp_send_sealed(&a, ip4("10.0.0.2"), 7, 40000, "sealed", 6, now), 0);
+	cr_assert_eq(a_out.n, 1);
+	const struct rte_udp_hdr *udp =
+	        rte_pktmbuf_mtod_offset(a_out.frames[0], const struct rte_udp_hdr *, 14 + 20);
+	cr_assert_eq(udp->dgram_cksum, 0);
+	pump();
+	cr_assert_eq(log.count, 1);
+	cr_assert_str_eq(log.payload, "sealed");
+}
+
 /* A free binding slot has port 0: a datagram to port 0 once found it and called a NULL handler
  * (fuzz_netif found it, seeded from real captures). It is a closed port like any other. */
 Test(netif, a_datagram_to_port_zero_finds_no_listener)
