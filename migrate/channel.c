@@ -111,15 +111,16 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
 	                   (uint16_t)(body_len + data_len));
 	if (body_len != 0)
 		memcpy(slot->buf + sizeof(struct proto_header), body, body_len);
-	if (data_len != 0)
-		memcpy(slot->buf + sizeof(struct proto_header) + body_len, data, data_len);
 	if (ch->config.seal != NULL) {
-		int added = ch->config.seal(ch->config.seal_ctx, slot->buf, (uint16_t)len);
+		uint16_t head = (uint16_t)(sizeof(struct proto_header) + body_len);
+		int added = ch->config.seal(ch->config.seal_ctx, slot->buf, head, data, data_len);
 		if (added < 0) {
 			ch->next_seq--;
 			return added;
 		}
-		len += (uint32_t)added;
+		len = head + (uint32_t)added;
+	} else if (data_len != 0) {
+		memcpy(slot->buf + sizeof(struct proto_header) + body_len, data, data_len);
 	}
 	slot->seq = seq;
 	slot->len = (uint16_t)len;

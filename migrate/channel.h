@@ -20,9 +20,12 @@
 /* Sends one datagram on the link; returns 0 or a negative errno (the channel retries later). */
 typedef int channel_send_fn(void *ctx, const void *buf, uint16_t len);
 
-/* Appends a tag to the message in buf (len bytes; there is room for PROTO_TAG_LEN more). Returns
- * the bytes it added or a negative errno. */
-typedef int channel_seal_fn(void *ctx, uint8_t *buf, uint16_t len);
+/* Seals a message: buf holds its header and fixed body (head_len bytes); the sealer writes the
+ * data after them (encrypting it on the way when the session encrypts: one pass from the guest
+ * page into the message) and the tag after that. Returns the bytes it added (data and tag) or a
+ * negative errno. */
+typedef int channel_seal_fn(void *ctx, uint8_t *buf, uint16_t head_len, const void *data,
+                            uint16_t data_len);
 
 struct channel_config {
 	uint64_t rate_bps;    /* pacer; 0 = unpaced */

@@ -300,6 +300,36 @@ int proto_seal(struct proto_sealer *sealer, uint8_t *msg, size_t len, uint8_t ta
 	return proto_aead_seal(sealer, nonce, msg, aad, msg + aad, len - aad, tag);
 }
 
+int proto_seal_from(struct proto_sealer *sealer, uint8_t *msg, size_t head_len, const void *src,
+                    size_t data_len, uint8_t tag[PROTO_TAG_LEN])
+{
+	uint8_t nonce[PROTO_AEAD_NONCE_LEN], none[1];
+	int out_len;
+
+	if (head_len < sizeof(struct proto_header) || sealer->opening ||
+	    head_len + data_len > INT32_MAX)
+		return -EIO;
+	size_t len = head_len + data_len;
+	size_t aad = associated_len(sealer, msg, len);
+	if (aad == len) {
+		/* Authenticated only: the data is associated data, copied as it is. */
+		if (data_len != 0)
+			memcpy(msg + head_len, src, data_len);
+		return proto_seal(sealer, msg, len, tag);
+	}
+	/* Encrypted: the head is the associated data; the data goes from src to its place
+	 * encrypted, one pass. */
+	nonce_of(msg, nonce);
+	if (EVP_EncryptInit_ex(sealer->ctx, NULL, NULL, NULL, nonce) != 1 ||
+	    EVP_EncryptUpdate(sealer->ctx, NULL, &out_len, msg, (int)head_len) != 1 ||
+	    (data_len != 0 &&
+	     EVP_EncryptUpdate(sealer->ctx, msg + head_len, &out_len, src, (int)data_len) != 1) ||
+	    EVP_EncryptFinal_ex(sealer->ctx, none, &out_len) != 1 ||
+	    EVP_CIPHER_CTX_ctrl(sealer->ctx, EVP_CTRL_AEAD_GET_TAG, PROTO_TAG_LEN, tag) != 1)
+		return -EIO;
+	return 0;
+}
+
 bool proto_open(struct proto_sealer *sealer, const uint8_t *raw, size_t raw_len,
                 struct proto_message *msg, uint8_t *plain)
 {

@@ -334,6 +334,13 @@ bool proto_aead_open(struct proto_sealer *sealer, const uint8_t nonce[PROTO_AEAD
  * when the sealer encrypts, and writes the tag. Returns 0 or -EIO. */
 int proto_seal(struct proto_sealer *sealer, uint8_t *msg, size_t len, uint8_t tag[PROTO_TAG_LEN]);
 
+/* The same, for a message whose data is elsewhere (a guest page): msg holds the header and fixed
+ * body (head_len bytes, its length field counting the data); the data is written after them,
+ * encrypted from src in the same pass when the sealer encrypts, copied when it only
+ * authenticates; then the tag at tag. Returns 0 or -EIO. */
+int proto_seal_from(struct proto_sealer *sealer, uint8_t *msg, size_t head_len, const void *src,
+                    size_t data_len, uint8_t tag[PROTO_TAG_LEN]);
+
 /* Checks a parsed message's tag (it follows the message) and, when the session encrypts,
  * decrypts its data into plain (msg->data_len bytes) and points msg->data there. Nothing is
  * trusted, nor written to plain's reader, unless this returns true. */

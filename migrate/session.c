@@ -149,11 +149,14 @@ int session_seal_begin(struct migration *m, const struct proto_keys *keys)
 	return ret;
 }
 
-int session_seal(void *ctx, uint8_t *buf, uint16_t len)
+int session_seal(void *ctx, uint8_t *buf, uint16_t head_len, const void *data, uint16_t data_len)
 {
 	struct migration *m = ctx;
+	uint16_t len = (uint16_t)(head_len + data_len);
 
-	return proto_seal(&m->tx_sealer, buf, len, buf + len) < 0 ? -EIO : PROTO_TAG_LEN;
+	return proto_seal_from(&m->tx_sealer, buf, head_len, data, data_len, buf + len) < 0
+	               ? -EIO
+	               : data_len + PROTO_TAG_LEN;
 }
 
 int session_send_control(struct migration *m, enum proto_type type, const void *body,

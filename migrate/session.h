@@ -158,8 +158,9 @@ int session_link_send(void *ctx, const void *buf, uint16_t len);
  * -ENOMEM or -EIO. */
 int session_seal_begin(struct migration *m, const struct proto_keys *keys);
 
-/* The channel's sealer: the tag goes after the message (ctx is the session). */
-int session_seal(void *ctx, uint8_t *buf, uint16_t len);
+/* The channel's sealer (ctx is the session): the data sealed into place after the head, then the
+ * tag. */
+int session_seal(void *ctx, uint8_t *buf, uint16_t head_len, const void *data, uint16_t data_len);
 
 /* A control message (outside the channel) to the peer, sealed with this side's key and its next
  * control number once the keys exist, plain before (handshake only). */

@@ -320,7 +320,13 @@ Test(proto, sealed_messages_open_only_intact_and_with_the_key)
 			memcpy(msg + 24, &p, sizeof(p));
 			for (unsigned int i = 0; i < 128; i++)
 				msg[40 + i] = (uint8_t)(i * 7);
+			/* Sealed from the data where it lies (a guest page): the same bytes. */
+			uint8_t from[LEN + PROTO_TAG_LEN];
+			memcpy(from, msg, 40);
+			cr_assert_eq(proto_seal_from(&sealer, from, 40, msg + 40, 128, from + LEN),
+			             0);
 			cr_assert_eq(proto_seal(&sealer, msg, LEN, msg + LEN), 0);
+			cr_assert_arr_eq(from, msg, sizeof(msg), "seal_from equals copy and seal");
 			memcpy(sent, msg, sizeof(msg));
 			bool data_in_clear = true;
 			for (unsigned int i = 0; i < 128; i++)
