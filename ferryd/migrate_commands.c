@@ -204,7 +204,7 @@ static void describe(struct reply *reply, const struct migration_info *m)
 	if (m->receiving)
 		reply_u64(reply, "pages_held", m->pages_held);
 	if (!source)
-		reply_u64(reply, "regions_populated", s->regions_populated);
+		reply_u64(reply, "regions_populated", m->regions_populated);
 }
 
 /* Describes a session by id; -ENOENT (said in the reply) if there is none. */

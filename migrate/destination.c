@@ -17,19 +17,10 @@
 #include "vswitch/iface.h"
 #include "vswitch/vswitch.h"
 
-/* The helper stops before the copy's memory goes, or changes hands. */
-static void destination_populate_stop(struct migration *m)
-{
-	if (m->destination.populate_ready) {
-		m->stats.regions_populated = m->destination.populate.populated;
-		populate_fini(&m->destination.populate);
-		m->destination.populate_ready = false;
-	}
-}
-
 void destination_end(struct migration *m, enum migration_status status)
 {
-	destination_populate_stop(m);
+	/* The helper stops before the copy's memory goes. */
+	populate_fini(&m->destination.populate);
 	if (m->vm != NULL) {
 		/* It never ran here: drop the copy. */
 		vm_destroy(m->vm);
@@ -184,8 +175,6 @@ static void destination_admit(struct migration *m, uint64_t now)
 	if (ret == 0 && (m->destination.page_round == NULL || m->destination.page_filled == NULL ||
 	                 populate_init(&m->destination.populate, &m->vm->machine) < 0))
 		ret = -ENOMEM;
-	else if (ret == 0)
-		m->destination.populate_ready = true;
 	if (ret == 0 && channel_init(&m->channel, &channel, session_link_send, m, now) < 0)
 		ret = -ENOMEM;
 	else if (ret == 0)
@@ -524,7 +513,7 @@ static void destination_on_state(struct migration *m, const struct proto_message
 		}
 	}
 	/* Commit: the VM is ours now, the helper's no more. */
-	destination_populate_stop(m);
+	populate_fini(&m->destination.populate);
 	m->vm = NULL;
 	if (state.running)
 		vm_resume(vm);
@@ -688,9 +677,8 @@ static void destination_on_data(struct migration *m, struct proto_message *msg, 
 		struct proto_regions r;
 		memcpy(&r, msg->body, sizeof(r));
 		/* Best effort: without the helper, the pages fault in as they arrive. */
-		if (m->destination.populate_ready)
-			populate_regions(&m->destination.populate, rte_be_to_cpu_64(r.first_region),
-			                 rte_be_to_cpu_32(r.count), msg->data);
+		populate_regions(&m->destination.populate, rte_be_to_cpu_64(r.first_region),
+		                 rte_be_to_cpu_32(r.count), msg->data);
 		break;
 	}
 	default:

@@ -306,9 +306,8 @@ int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t 
 	info->ended_ago_ns = info->running ? 0 : now - s->end_ns;
 	info->round_percent = -1;
 	if (m->role == MIGRATION_DESTINATION) {
-		if (m->destination.populate_ready)
-			info->stats.regions_populated = __atomic_load_n(
-			        &m->destination.populate.populated, __ATOMIC_RELAXED);
+		info->regions_populated =
+		        __atomic_load_n(&m->destination.populate.populated, __ATOMIC_RELAXED);
 		info->receiving = m->destination.page_round != NULL && m->vm != NULL;
 		info->pages_held = m->destination.nb_complete;
 		return 0;

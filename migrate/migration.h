@@ -176,7 +176,6 @@ struct migration_stats {
 	uint32_t rounds;               /* pre-copy rounds started (round 0 is the full copy) */
 	uint32_t throttle_percent;     /* auto-converge's current throttle */
 	uint64_t bandwidth_bps;        /* measured */
-	uint64_t regions_populated;    /* destination: 2 MiB regions backed ahead of their pages */
 };
 
 struct migration;
@@ -195,20 +194,21 @@ struct migration_info {
 	uint64_t session;
 	uint32_t peer_ip; /* network byte order */
 	uint16_t peer_port;
-	uint16_t local_port;              /* this host's UDP port for it */
-	uint16_t peer_mtu;                /* source: the destination vmk's MTU, from its accept */
-	struct migration_stats stats;     /* bytes and retransmissions live from the channel */
-	uint64_t total_ns;                /* start to end, or to now while it runs */
-	uint64_t ended_ago_ns;            /* how long ago it ended; 0 while it runs */
-	uint64_t transfer_ns;             /* source: since the first round began; 0 before */
-	uint64_t throughput_bps;          /* source: wire bytes over the time since the accept */
-	uint64_t pages_per_second;        /* source: pages sent over that time */
-	uint32_t round;                   /* source: the round being sent */
-	double round_percent;             /* source: how far into it, -1 when no round runs */
-	uint64_t max_bandwidth_bps;       /* source: the pacer, 0 = unpaced */
-	uint64_t downtime_limit_ns;       /* source */
-	uint64_t pages_held;              /* destination: pages complete, while it receives */
-	bool receiving;                   /* destination: pages_held is meaningful */
+	uint16_t local_port;          /* this host's UDP port for it */
+	uint16_t peer_mtu;            /* source: the destination vmk's MTU, from its accept */
+	struct migration_stats stats; /* bytes and retransmissions live from the channel */
+	uint64_t total_ns;            /* start to end, or to now while it runs */
+	uint64_t ended_ago_ns;        /* how long ago it ended; 0 while it runs */
+	uint64_t transfer_ns;         /* source: since the first round began; 0 before */
+	uint64_t throughput_bps;      /* source: wire bytes over the time since the accept */
+	uint64_t pages_per_second;    /* source: pages sent over that time */
+	uint32_t round;               /* source: the round being sent */
+	double round_percent;         /* source: how far into it, -1 when no round runs */
+	uint64_t max_bandwidth_bps;   /* source: the pacer, 0 = unpaced */
+	uint64_t downtime_limit_ns;   /* source */
+	uint64_t pages_held;          /* destination: pages complete, while it receives */
+	bool receiving;               /* destination: pages_held is meaningful */
+	uint64_t regions_populated;   /* destination: 2 MiB regions backed ahead of their pages */
 	enum proto_encryption encryption; /* the VM's policy (the HELLO's) */
 	enum proto_cipher cipher;         /* the session's, 0 before the terms */
 	bool encrypted;                   /* contents travel encrypted (else authenticated only) */

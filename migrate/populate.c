@@ -56,6 +56,8 @@ int populate_init(struct populate *p, struct machine *vm)
 
 int populate_regions(struct populate *p, uint64_t first, uint32_t count, const uint8_t *bitmap)
 {
+	if (p->dense == NULL)
+		return -EINVAL;
 	for (uint32_t i = 0; i < count; i++) {
 		if ((bitmap[i / 8] >> (i % 8)) & 1)
 			bit_put(p->dense, first + i);

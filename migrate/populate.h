@@ -22,16 +22,18 @@ struct populate {
 	bool stop; /* atomic: the worker asks the helper to end */
 };
 
-/* Prepares for a vm's regions; nothing runs yet. Returns 0 or -ENOMEM. */
+/* Prepares for a vm's regions; nothing runs yet. Returns 0 or -ENOMEM. A zeroed struct (never
+ * prepared) is safe to fini and refuses regions. */
 int populate_init(struct populate *p, struct machine *vm);
 
 /* Takes what a REGIONS message says of count regions from first (bitmap LSB first) and starts
- * the helper on the first one. The caller has checked the range. Returns 0 or a negative errno
- * (the helper could not start: the stream then faults pages in as before). */
+ * the helper on the first one. The caller has checked the range. Returns 0, -EINVAL when not
+ * prepared (or finished), or a negative errno (the helper could not start: the stream then
+ * faults pages in as before). */
 int populate_regions(struct populate *p, uint64_t first, uint32_t count, const uint8_t *bitmap);
 
 /* Stops the helper and waits for it (before the vm's memory goes or changes hands), and frees
- * what init took. Safe on a populate never started, and twice. */
+ * what init took; `populated` keeps its count. Safe on a populate never started, and twice. */
 void populate_fini(struct populate *p);
 
 #endif

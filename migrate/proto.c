@@ -255,17 +255,16 @@ static size_t associated_len(const struct proto_sealer *sealer, const uint8_t *m
 }
 
 int proto_aead_seal(struct proto_sealer *sealer, const uint8_t nonce[PROTO_AEAD_NONCE_LEN],
-                    const uint8_t *aad, size_t aad_len, uint8_t *data, size_t data_len,
+                    const uint8_t *aad, size_t aad_len, const uint8_t *in, uint8_t *out, size_t len,
                     uint8_t tag[PROTO_TAG_LEN])
 {
 	uint8_t none[1];
 	int out_len;
 
-	if (sealer->opening || aad_len > INT32_MAX || data_len > INT32_MAX ||
+	if (sealer->opening || aad_len > INT32_MAX || len > INT32_MAX ||
 	    EVP_EncryptInit_ex(sealer->ctx, NULL, NULL, NULL, nonce) != 1 ||
 	    EVP_EncryptUpdate(sealer->ctx, NULL, &out_len, aad, (int)aad_len) != 1 ||
-	    (data_len != 0 &&
-	     EVP_EncryptUpdate(sealer->ctx, data, &out_len, data, (int)data_len) != 1) ||
+	    (len != 0 && EVP_EncryptUpdate(sealer->ctx, out, &out_len, in, (int)len) != 1) ||
 	    EVP_EncryptFinal_ex(sealer->ctx, none, &out_len) != 1 ||
 	    EVP_CIPHER_CTX_ctrl(sealer->ctx, EVP_CTRL_AEAD_GET_TAG, PROTO_TAG_LEN, tag) != 1)
 		return -EIO;
@@ -297,17 +296,15 @@ int proto_seal(struct proto_sealer *sealer, uint8_t *msg, size_t len, uint8_t ta
 		return -EIO;
 	size_t aad = associated_len(sealer, msg, len);
 	nonce_of(msg, nonce);
-	return proto_aead_seal(sealer, nonce, msg, aad, msg + aad, len - aad, tag);
+	return proto_aead_seal(sealer, nonce, msg, aad, msg + aad, msg + aad, len - aad, tag);
 }
 
 int proto_seal_from(struct proto_sealer *sealer, uint8_t *msg, size_t head_len, const void *src,
                     size_t data_len, uint8_t tag[PROTO_TAG_LEN])
 {
-	uint8_t nonce[PROTO_AEAD_NONCE_LEN], none[1];
-	int out_len;
+	uint8_t nonce[PROTO_AEAD_NONCE_LEN];
 
-	if (head_len < sizeof(struct proto_header) || sealer->opening ||
-	    head_len + data_len > INT32_MAX)
+	if (head_len < sizeof(struct proto_header) || head_len + data_len > INT32_MAX)
 		return -EIO;
 	size_t len = head_len + data_len;
 	size_t aad = associated_len(sealer, msg, len);
@@ -317,17 +314,12 @@ int proto_seal_from(struct proto_sealer *sealer, uint8_t *msg, size_t head_len, 
 			memcpy(msg + head_len, src, data_len);
 		return proto_seal(sealer, msg, len, tag);
 	}
-	/* Encrypted: the head is the associated data; the data goes from src to its place
+	/* Encrypted: the head is the associated data, and the data goes from src to its place
 	 * encrypted, one pass. */
-	nonce_of(msg, nonce);
-	if (EVP_EncryptInit_ex(sealer->ctx, NULL, NULL, NULL, nonce) != 1 ||
-	    EVP_EncryptUpdate(sealer->ctx, NULL, &out_len, msg, (int)head_len) != 1 ||
-	    (data_len != 0 &&
-	     EVP_EncryptUpdate(sealer->ctx, msg + head_len, &out_len, src, (int)data_len) != 1) ||
-	    EVP_EncryptFinal_ex(sealer->ctx, none, &out_len) != 1 ||
-	    EVP_CIPHER_CTX_ctrl(sealer->ctx, EVP_CTRL_AEAD_GET_TAG, PROTO_TAG_LEN, tag) != 1)
+	if (aad != head_len)
 		return -EIO;
-	return 0;
+	nonce_of(msg, nonce);
+	return proto_aead_seal(sealer, nonce, msg, head_len, src, msg + head_len, data_len, tag);
 }
 
 bool proto_open(struct proto_sealer *sealer, const uint8_t *raw, size_t raw_len,

@@ -321,10 +321,10 @@ int proto_sealer_init(struct proto_sealer *sealer, enum proto_cipher cipher, boo
 void proto_sealer_fini(struct proto_sealer *sealer);
 
 /* The AEAD itself, as RFC 8439 and NIST's GCM define it (the test vectors check these): seals
- * data in place (encrypted; data_len 0 authenticates aad alone) and writes the tag; opens in
- * into out (may be in) when the tag checks. */
+ * len bytes of in into out (may be in; len 0 authenticates aad alone) and writes the tag; opens
+ * in into out (may be in) when the tag checks. */
 int proto_aead_seal(struct proto_sealer *sealer, const uint8_t nonce[PROTO_AEAD_NONCE_LEN],
-                    const uint8_t *aad, size_t aad_len, uint8_t *data, size_t data_len,
+                    const uint8_t *aad, size_t aad_len, const uint8_t *in, uint8_t *out, size_t len,
                     uint8_t tag[PROTO_TAG_LEN]);
 bool proto_aead_open(struct proto_sealer *sealer, const uint8_t nonce[PROTO_AEAD_NONCE_LEN],
                      const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t len,

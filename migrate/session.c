@@ -266,10 +266,7 @@ void session_release_transfer(struct migration *m)
 	m->destination.page_filled = NULL;
 	free(m->destination.plain);
 	m->destination.plain = NULL;
-	if (m->destination.populate_ready) {
-		populate_fini(&m->destination.populate);
-		m->destination.populate_ready = false;
-	}
+	populate_fini(&m->destination.populate);
 }
 
 void session_release(struct migration *m)

@@ -47,7 +47,6 @@ struct migration_source {
 	uint64_t pause_ns;
 	uint64_t query_ns;     /* unknown outcome: when the destination was last asked */
 	uint64_t regions_sent; /* round 0 begins with the REGIONS map: how far it went */
-	bool regions_done;
 };
 
 /* The source's pre-flight check: its items and the link measurement. */
@@ -68,7 +67,6 @@ struct migration_destination {
 	struct proto_confirm confirm; /* as sent, for a source that asks again */
 	uint8_t *plain;               /* the decrypted data of the message being applied */
 	struct populate populate;     /* the helper that backs dense regions ahead of the pages */
-	bool populate_ready;
 };
 
 struct migration {

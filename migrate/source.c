@@ -51,7 +51,7 @@ uint16_t source_page_bytes_per_message(uint16_t mtu)
 /* The state went out and no authenticated answer came: the destination may run the VM, so it
  * stays paused here, and the engine asks the destination until it answers or an operator
  * settles it. */
-static void source_unknown(struct migration *m, uint64_t now)
+static void source_unknown(struct migration *m)
 {
 	session_set_reason(m,
 	                   "%s; the vCPU state went out, so the destination may run the VM: it "
@@ -63,7 +63,6 @@ static void source_unknown(struct migration *m, uint64_t now)
 	/* The keys and the port stay, to ask and to open the answer. */
 	session_release_transfer(m);
 	MIG_LOG(WARNING, "%u: %s: outcome unknown: %s", m->id, m->vm_name, m->reason);
-	(void)now;
 }
 
 /* Ends a source session. Before the state went out the VM runs here again; after, it ends only
@@ -76,7 +75,7 @@ void source_end(struct migration *m, enum migration_status status)
 
 	if (!gone && m->source.state_sent && !m->source.refused && m->vm != NULL) {
 		if (m->status != MIGRATION_UNKNOWN_OUTCOME)
-			source_unknown(m, now);
+			source_unknown(m);
 		return;
 	}
 	/* Tell the destination to drop its copy, unless it refused and holds none. */
@@ -216,7 +215,6 @@ static int source_send_regions(struct migration *m, uint64_t now)
 			return (int)ret;
 		m->source.regions_sent += count;
 	}
-	m->source.regions_done = true;
 	return 0;
 }
 
@@ -228,7 +226,7 @@ static bool source_send_round(struct migration *m, uint64_t now)
 	struct migration_source *src = &m->source;
 	unsigned int budget = SEND_BUDGET;
 
-	if (!src->regions_done && source_send_regions(m, now) < 0)
+	if (src->regions_sent < machine_regions(vm) && source_send_regions(m, now) < 0)
 		return false;
 
 	while (budget > 0) {
@@ -623,7 +621,7 @@ static void source_on_confirm(struct migration *m, const struct proto_message *m
 			session_set_reason(m,
 			                   "the destination confirmed a state other than the one "
 			                   "sent");
-			source_unknown(m, now);
+			source_unknown(m);
 		}
 		return;
 	}

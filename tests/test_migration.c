@@ -196,11 +196,11 @@ Test(exact_9000, a_sparse_16_gib_vm_stays_sparse_on_both_sides, .timeout = 300)
 	              "the copy holds %lu pages: no more than the %lu regions written", resident,
 	              written);
 	const struct migration_info *in = session(b, (int)b->host.migrations.next_id);
-	cr_assert_leq(in->stats.regions_populated, written, "only written regions were backed");
+	cr_assert_leq(in->regions_populated, written, "only written regions were backed");
 	cr_log_info("16 GiB, %lu regions written: %lu pages resident on the destination, %lu "
 	            "regions backed ahead",
 	            (unsigned long)written, (unsigned long)resident,
-	            (unsigned long)in->stats.regions_populated);
+	            (unsigned long)in->regions_populated);
 }
 
 TestSuite(failure, .init = setup_9000, .fini = teardown, .timeout = 60);

@@ -170,7 +170,7 @@ static void check_vector(enum proto_cipher cipher, const char *key_hex, const ch
 	cr_assert_eq(proto_sealer_init(&sealer, cipher, true, false, key), 0);
 	cr_assert_eq(proto_sealer_init(&opener, cipher, true, true, key), 0);
 	memcpy(data, plain, len);
-	cr_assert_eq(proto_aead_seal(&sealer, nonce, aad, aad_len, data, len, tag), 0);
+	cr_assert_eq(proto_aead_seal(&sealer, nonce, aad, aad_len, data, data, len, tag), 0);
 	cr_assert_arr_eq(data, expected, len, "%s: ciphertext", proto_cipher_name(cipher));
 	cr_assert_arr_eq(tag, expected_tag, 16, "%s: tag", proto_cipher_name(cipher));
 	uint8_t back[256];
