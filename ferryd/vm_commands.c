@@ -49,6 +49,10 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 	if (lookup_encryption(cli_arg(args, "encryption"), &encryption, reply) < 0)
 		return -EINVAL;
 	config.encryption = (enum vm_encryption)encryption;
+	bool hugepages = false;
+	if (cli_arg_bool(args, "hugepages", &hugepages, reply) < 0)
+		return -EINVAL;
+	config.backing = hugepages ? MACHINE_BACKING_HUGETLB : MACHINE_BACKING_ANONYMOUS;
 	const char *spec = cli_arg(args, "workload");
 	if (vm_workload_parse(spec != NULL ? spec : "uniform,rate=1000", &config.workload) < 0)
 		return reply_error(reply, -EINVAL,
@@ -68,8 +72,12 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 	int ret = vm_create(vm, &host->vswitches, pg, &config, &host->pools);
 	if (ret < 0) {
 		free(vm);
-		return reply_error(reply, ret, "cannot create VM '%s': %s", config.name,
-		                   strerror(-ret));
+		return reply_error(reply, ret, "cannot create VM '%s': %s%s", config.name,
+		                   strerror(-ret),
+		                   ret == -ENOMEM && hugepages
+		                           ? " (too few free hugepages: see HugePages_Free in "
+		                             "/proc/meminfo)"
+		                           : "");
 	}
 	host_vm_add(host, vm); /* room was checked above */
 	/* Created and started, as `vim-cmd vmsvc/power.on` would follow the registration. */
@@ -91,6 +99,7 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 	reply_str(reply, "name", "%s", g->machine.name);
 	reply_str(reply, "state", "%s", g->machine.state == MACHINE_RUNNING ? "running" : "paused");
 	reply_u64(reply, "memory_mb", g->machine.nb_pages * VM_PAGE_SIZE / (1024 * 1024));
+	reply_str(reply, "memory_backing", "%s", machine_backing_name(g->machine.backing));
 	reply_str(reply, "ip", "%s/%u", netif_format_ipv4(n->ip, ip, sizeof(ip)), n->prefix_len);
 	reply_str(reply, "mac", "%s", mac);
 	reply_str(reply, "portgroup", "%s", g->vnic.vport->portgroup->name);
@@ -230,10 +239,12 @@ static const struct cli_command vm_commands[] = {
          "send the VM's RARP self-announcement (5 frames, 50 ms apart then +100 ms, as QEMU)",
          cmd_vm_announce},
         {"vm create <name> mem <mib> mac <mac> ip <address> portgroup <portgroup> "
-         "[workload <spec>] [encryption <policy>]",
+         "[workload <spec>] [encryption <policy>] [hugepages <on|off>]",
          "create and start an emulated VM (workload: uniform|hotcold|sequential[,rate=N|max]"
          "[,ws=PAGES][,seed=N][,fill=PERCENT], default uniform,rate=1000; encryption of its "
-         "migrations: required (default), opportunistic or disabled)",
+         "migrations: required (default), opportunistic or disabled; hugepages on: its memory from "
+         "the "
+         "host's 2 MiB hugetlb pool, reserved now, on every host it migrates to)",
          cmd_vm_create},
         {"vm set <name> encryption <policy>",
          "change a VM's migration encryption: required, opportunistic or disabled", cmd_vm_set},

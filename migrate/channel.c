@@ -161,10 +161,18 @@ static void release(struct channel *ch, struct channel_slot *slot, uint64_t now_
 	ch->stats.acked++;
 }
 
+static inline bool sack_test(const uint64_t *sack, unsigned int i)
+{
+	return (sack[i / 64] >> (i % 64)) & 1;
+}
+
 void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t now_ns)
 {
 	uint64_t cumulative = rte_be_to_cpu_64(ack->cumulative);
-	uint64_t sack = rte_be_to_cpu_64(ack->sack);
+	uint64_t sack[PROTO_SACK_WORDS];
+
+	for (unsigned int w = 0; w < PROTO_SACK_WORDS; w++)
+		sack[w] = rte_be_to_cpu_64(ack->sack[w]);
 
 	/* An ack from the future is nonsense, and one from the past says nothing new. */
 	if (cumulative > ch->next_seq || cumulative + CHANNEL_WINDOW < ch->base)
@@ -178,7 +186,7 @@ void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t no
 		ch->base = cumulative;
 	unsigned int highest = 0;
 	for (unsigned int i = 1; i < CHANNEL_WINDOW; i++) {
-		if (!(sack & (1ull << i)))
+		if (!sack_test(sack, i))
 			continue;
 		uint64_t seq = cumulative + i;
 		struct channel_slot *slot = slot_of(ch, seq);
@@ -191,7 +199,7 @@ void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t no
 	uint64_t round_trip = ch->srtt_ns != 0 ? ch->srtt_ns : ch->rto_ns / 4;
 	for (unsigned int i = 0; i < highest; i++) {
 		uint64_t seq = cumulative + i;
-		if (i != 0 && (sack & (1ull << i)))
+		if (i != 0 && sack_test(sack, i))
 			continue;
 		struct channel_slot *slot = slot_of(ch, seq);
 		if (slot->in_use && slot->seq == seq && now_ns - slot->sent_ns >= round_trip) {
@@ -209,6 +217,9 @@ unsigned int channel_poll(struct channel *ch, uint64_t now_ns)
 {
 	unsigned int resent = 0;
 
+	if (now_ns - ch->scan_ns < CHANNEL_SCAN_NS)
+		return 0;
+	ch->scan_ns = now_ns;
 	for (uint64_t seq = ch->base; seq != ch->next_seq; seq++) {
 		struct channel_slot *slot = slot_of(ch, seq);
 		/* Each retry waits twice as long, up to the configured timeout. */
@@ -241,15 +252,19 @@ bool channel_accept(struct channel *ch, uint64_t seq)
 		ch->stats.out_of_window++;
 		return false;
 	}
-	uint64_t bit = 1ull << ahead;
-	if (ch->received & bit) {
+	uint64_t *word = &ch->received[seq % CHANNEL_WINDOW / 64], bit = 1ull << (seq % 64);
+	if (*word & bit) {
 		ch->stats.duplicates++;
 		return false;
 	}
-	ch->received |= bit;
-	/* Slide over everything now contiguous. */
-	while (ch->received & 1) {
-		ch->received >>= 1;
+	*word |= bit;
+	/* Slide over everything now contiguous, clearing the ring behind. */
+	for (;;) {
+		uint64_t *at = &ch->received[ch->cumulative % CHANNEL_WINDOW / 64];
+		uint64_t mask = 1ull << (ch->cumulative % 64);
+		if (!(*at & mask))
+			break;
+		*at &= ~mask;
 		ch->cumulative++;
 	}
 	ch->stats.received++;
@@ -258,6 +273,16 @@ bool channel_accept(struct channel *ch, uint64_t seq)
 
 void channel_make_ack(const struct channel *ch, struct proto_ack *ack)
 {
+	/* The ring read from cumulative on: word w of the sack starts at bit cumulative + 64 w. */
+	unsigned int start = (unsigned int)(ch->cumulative % CHANNEL_WINDOW);
+
 	ack->cumulative = rte_cpu_to_be_64(ch->cumulative);
-	ack->sack = rte_cpu_to_be_64(ch->received);
+	for (unsigned int w = 0; w < PROTO_SACK_WORDS; w++) {
+		unsigned int at = (start + 64 * w) % CHANNEL_WINDOW, shift = at % 64;
+		uint64_t low = ch->received[at / 64] >> shift;
+		uint64_t high = shift == 0 ? 0
+		                           : ch->received[(at / 64 + 1) % PROTO_SACK_WORDS]
+		                                     << (64 - shift);
+		ack->sack[w] = rte_cpu_to_be_64(low | high);
+	}
 }

@@ -11,11 +11,13 @@
 
 #include "migrate/proto.h"
 
-#define CHANNEL_WINDOW      PROTO_SACK_BITS /* messages in flight */
-#define CHANNEL_MSG_MAX     9000            /* the largest datagram (MTU 9000 less IP/UDP) */
-#define CHANNEL_DEFAULT_RTO 20000000ull     /* 20 ms: the first timeout, and the longest */
+#define CHANNEL_WINDOW PROTO_SACK_BITS /* messages in flight */
+_Static_assert(CHANNEL_WINDOW % 64 == 0, "the receive ring is whole 64-bit words");
+#define CHANNEL_MSG_MAX     9000        /* the largest datagram (MTU 9000 less IP/UDP) */
+#define CHANNEL_DEFAULT_RTO 20000000ull /* 20 ms: the first timeout, and the longest */
 #define CHANNEL_MIN_RTO                                                                            \
 	5000000ull /* 5 ms: the shortest; a worker that stalls a moment is not a loss */
+#define CHANNEL_SCAN_NS 1000000ull /* timeouts are looked for at most once a millisecond */
 
 /* Sends one datagram on the link; returns 0 or a negative errno (the channel retries later). */
 typedef int channel_send_fn(void *ctx, const void *buf, uint16_t len);
@@ -67,9 +69,11 @@ struct channel {
 	/* round-trip estimate from first transmissions' acks (RFC 6298), for the timeout */
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	uint64_t refill_ns;
+	uint64_t scan_ns; /* when channel_poll last looked for timeouts */
 	/* receiver */
-	uint64_t cumulative; /* every message below this has arrived */
-	uint64_t received;   /* bit i: cumulative + i has arrived (bit 0 is always clear) */
+	uint64_t cumulative;                 /* every message below this has arrived */
+	uint64_t received[PROTO_SACK_WORDS]; /* bit seq % CHANNEL_WINDOW: seq arrived (a ring; the
+	                                      * bits of numbers below cumulative are clear) */
 	struct channel_stats stats;
 };
 
@@ -93,7 +97,8 @@ int64_t channel_send(struct channel *channel, enum proto_type type, const void *
 /* Takes an ACK's content: frees what it acknowledges and resends what it shows missing. */
 void channel_on_ack(struct channel *channel, const struct proto_ack *ack, uint64_t now_ns);
 
-/* Retransmits what timed out; returns how many. Call it often (every poll). */
+/* Retransmits what timed out; returns how many. Call it often (every poll): it looks at the
+ * window at most every CHANNEL_SCAN_NS, far below the shortest timeout. */
 unsigned int channel_poll(struct channel *channel, uint64_t now_ns);
 
 /* True once every message sent has been acknowledged. */

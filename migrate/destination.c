@@ -92,6 +92,11 @@ static bool destination_admissible(struct migration *m, struct vm_config *config
 	memcpy(config->mac.addr_bytes, h->mac, 6);
 	snprintf(portgroup, sizeof(portgroup), "%.*s", PROTO_NAME_LEN, h->portgroup);
 	uint64_t pages = rte_be_to_cpu_64(h->memory_pages);
+	if (h->flags & ~(PROTO_HELLO_CHECK_ONLY | PROTO_HELLO_HUGEPAGES)) {
+		destination_refuse(m, PROTO_REFUSE_VERSION, "HELLO flags 0x%02x unknown here",
+		                   h->flags);
+		return false;
+	}
 	if (name_or_mac_taken(engine, m, m->vm_name, &config->mac, &by_name)) {
 		if (by_name)
 			destination_refuse(m, PROTO_REFUSE_DUPLICATE_NAME, "a VM named %s is here",
@@ -165,6 +170,8 @@ static void destination_admit(struct migration *m, uint64_t now)
 	m->destination.page_round = calloc(pages, sizeof(*m->destination.page_round));
 	m->destination.page_filled = calloc(pages, sizeof(*m->destination.page_filled));
 	config.encryption = m->hello.encryption;
+	config.backing = m->hello.flags & PROTO_HELLO_HUGEPAGES ? MACHINE_BACKING_HUGETLB
+	                                                        : MACHINE_BACKING_ANONYMOUS;
 	int ret = m->vm == NULL ? -ENOMEM
 	                        : vm_create(m->vm, engine->vswitches, pg, &config, engine->pools);
 	if (ret < 0) {
@@ -180,8 +187,9 @@ static void destination_admit(struct migration *m, uint64_t now)
 	else if (ret == 0)
 		m->channel_ready = true;
 	if (ret < 0) {
-		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "cannot make a %lu MiB VM: %s",
-		                   (unsigned long)config.memory_mb, strerror(-ret));
+		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "cannot make a %lu MiB %s VM: %s",
+		                   (unsigned long)config.memory_mb,
+		                   machine_backing_name(config.backing), strerror(-ret));
 		return;
 	}
 	m->status = MIGRATION_ACTIVE;

@@ -9,14 +9,15 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC          0x46525259u /* "FRRY" */
-#define PROTO_VERSION        2
+#define PROTO_VERSION        3
 #define PROTO_DEFAULT_PORT   8000
 #define PROTO_NONCE_LEN      16
 #define PROTO_MAC_LEN        32 /* HMAC-SHA256 */
 #define PROTO_NAME_LEN       32
 #define PROTO_REASON_LEN     64
 #define PROTO_PAGE_SIZE      4096
-#define PROTO_SACK_BITS      64
+#define PROTO_SACK_BITS      256 /* the channel's window: 1 MiB of 4 KiB pages in flight */
+#define PROTO_SACK_WORDS     (PROTO_SACK_BITS / 64)
 #define PROTO_KEY_LEN        32 /* every derived key */
 #define PROTO_TAG_LEN        16 /* Poly1305 or GHASH */
 #define PROTO_HASH_LEN       32 /* SHA-256 */
@@ -110,6 +111,7 @@ struct proto_hello {
 _Static_assert(sizeof(struct proto_hello) == 112, "proto_hello is 112 bytes");
 
 #define PROTO_HELLO_CHECK_ONLY 1 /* a pre-flight check: admit, measure, keep nothing */
+#define PROTO_HELLO_HUGEPAGES  2 /* the VM's memory is hugetlb-backed, and must be here too */
 
 /* ACCEPT: 8 bytes. What the pre-flight check compares. */
 struct proto_accept {
@@ -192,14 +194,15 @@ struct proto_zero_run {
 
 _Static_assert(sizeof(struct proto_zero_run) == 16, "proto_zero_run is 16 bytes");
 
-/* ACK: 16 bytes. Everything below cumulative has arrived, and bit i of sack says whether
- * cumulative + i has (bit 0, cumulative itself, never has). */
+/* ACK: 40 bytes. Everything below cumulative has arrived, and bit i of the sack (bit i % 64 of
+ * word i / 64, each word big-endian) says whether cumulative + i has (bit 0, cumulative itself,
+ * never has). */
 struct proto_ack {
 	uint64_t cumulative;
-	uint64_t sack;
+	uint64_t sack[PROTO_SACK_WORDS];
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct proto_ack) == 16, "proto_ack is 16 bytes");
+_Static_assert(sizeof(struct proto_ack) == 40, "proto_ack is 40 bytes");
 
 /* STATE: 16 bytes, then the vCPU state blob. Sent once every page copy is acknowledged. */
 struct proto_state {

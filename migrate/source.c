@@ -754,7 +754,8 @@ int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
 	/* The cipher this host seals fastest with, unless the operator named one. */
 	hello->cipher = (uint8_t)(params->cipher != 0 ? params->cipher : m->engine->cipher);
 	hello->ciphers = params->cipher != 0 ? (uint8_t)(1u << params->cipher) : PROTO_CIPHERS_ALL;
-	hello->flags = params->check_only ? PROTO_HELLO_CHECK_ONLY : 0;
+	hello->flags = (params->check_only ? PROTO_HELLO_CHECK_ONLY : 0) |
+	               (vm->machine.backing == MACHINE_BACKING_HUGETLB ? PROTO_HELLO_HUGEPAGES : 0);
 	m->last_handshake_ns = 0; /* HELLO on the first poll */
 	MIG_LOG(INFO, "%u: %s to %u.%u.%u.%u:%u from %s", m->id, m->vm_name,
 	        ((uint8_t *)&m->peer_ip)[0], ((uint8_t *)&m->peer_ip)[1],

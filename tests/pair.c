@@ -289,8 +289,15 @@ int start(const char *vm, const char *options)
 
 void create_vm(struct node *h, const char *name, unsigned int mib, const char *workload)
 {
-	ctl(h, "vm create %s mem %u mac %s ip 10.10.0.10/24 portgroup \"VM Network\" workload %s",
-	    name, mib, VM_MAC, workload);
+	create_vm_with(h, name, mib, workload, "");
+}
+
+void create_vm_with(struct node *h, const char *name, unsigned int mib, const char *workload,
+                    const char *options)
+{
+	ctl(h,
+	    "vm create %s mem %u mac %s ip 10.10.0.10/24 portgroup \"VM Network\" workload %s %s",
+	    name, mib, VM_MAC, workload, options);
 }
 
 void assert_vm_unmoved(void)

@@ -99,6 +99,10 @@ int start(const char *vm, const char *options);
 /* Creates a running VM on a host, with VM_MAC on the "VM Network" port group. */
 void create_vm(struct node *h, const char *name, unsigned int mib, const char *workload);
 
+/* The same with more of `vm create`'s options (as "hugepages on"). */
+void create_vm_with(struct node *h, const char *name, unsigned int mib, const char *workload,
+                    const char *options);
+
 /* The VM is still on the source, running. */
 void assert_vm_unmoved(void);
 

@@ -26,11 +26,12 @@ static struct vm_workload reference_workload(const char *spec, unsigned int mib)
 	return w;
 }
 
-/* Migrates a running VM a -> b, then checks that its memory and vCPU state are those of the same
- * VM run as many steps without a migration. */
-static void migrate_and_compare(const char *spec, unsigned int mib, const char *options)
+/* Migrates a running VM (made with vm_options) a -> b, then checks that its memory and vCPU state
+ * are those of the same VM run as many steps without a migration. */
+static void migrate_vm_and_compare(const char *spec, unsigned int mib, const char *vm_options,
+                                   const char *options)
 {
-	create_vm(a, "vm1", mib, spec);
+	create_vm_with(a, "vm1", mib, spec, vm_options);
 	/* The VM does some work before it moves. */
 	struct vm *source = host_vm_find(&a->host, "vm1");
 	pump_until(vm_synthetic_step(&source->machine) >= 1000, 10 * SECOND, "the VM never ran");
@@ -55,7 +56,9 @@ static void migrate_and_compare(const char *spec, unsigned int mib, const char *
 
 	struct machine reference;
 	struct vm_workload w = reference_workload(spec, mib);
-	cr_assert_eq(machine_create(&reference, "reference", mib, &vm_synthetic_ops, &w), 0);
+	cr_assert_eq(machine_create(&reference, "reference", mib, MACHINE_BACKING_ANONYMOUS,
+	                            &vm_synthetic_ops, &w),
+	             0);
 	vm_synthetic_steps(&reference, steps);
 	cr_assert_eq(reference.nb_pages, moved->machine.nb_pages);
 	cr_assert_eq(
@@ -78,6 +81,11 @@ static void migrate_and_compare(const char *spec, unsigned int mib, const char *
 	            (double)m->stats.downtime_ns / 1e6, (unsigned long)m->stats.pages_normal,
 	            (unsigned long)m->stats.pages_zero,
 	            (unsigned long)m->stats.pages_retransmitted);
+}
+
+static void migrate_and_compare(const char *spec, unsigned int mib, const char *options)
+{
+	migrate_vm_and_compare(spec, mib, "", options);
 }
 
 /* Exactness, not convergence, is the point here: a VM writing flat out on a sanitizer build
@@ -115,6 +123,30 @@ Test(exact_9000, hotcold)
 Test(exact_9000, sequential)
 {
 	migrate_and_compare("sequential,rate=max,fill=50,seed=8", 64, EXACT_OPTIONS);
+}
+
+/* A VM on the host's hugepages runs on hugepages at the destination too, populated ahead of
+ * its pages, and arrives byte-identical, with either cipher. (The suite's runner reserves the
+ * hugetlb pool.) */
+static void migrate_hugetlb_vm(const char *spec, const char *options)
+{
+	migrate_vm_and_compare(spec, 64, "hugepages on", options);
+	struct vm *moved = host_vm_find(&b->host, "vm1");
+	cr_assert_eq(moved->machine.backing, MACHINE_BACKING_HUGETLB);
+	const struct migration_info *m = session(b, (int)b->host.migrations.next_id);
+	cr_assert_gt(m->regions_populated, 0, "its regions were populated ahead");
+}
+
+Test(exact_9000, hugepage_backed_vm_aes)
+{
+	migrate_hugetlb_vm("uniform,rate=max,fill=100,seed=21",
+	                   EXACT_OPTIONS " cipher aes-256-gcm");
+}
+
+Test(exact_1500, hugepage_backed_vm_chacha)
+{
+	migrate_hugetlb_vm("hotcold,rate=max,fill=60,seed=22",
+	                   EXACT_OPTIONS " cipher chacha20-poly1305");
 }
 
 /* A paced link: the migration takes rounds, and still ends byte-identical. */

@@ -339,7 +339,8 @@ Test(forged, a_confirm_and_an_ack_while_the_state_is_lost)
 	start_held(&hold);
 	pump_until(hold.states_held > 0, 20 * SECOND, "the STATE goes out and is held back");
 	struct proto_confirm confirm = {.pages = rte_cpu_to_be_64(1024)};
-	struct proto_ack ack = {.cumulative = rte_cpu_to_be_64(1u << 20), .sack = UINT64_MAX};
+	struct proto_ack ack = {.cumulative = rte_cpu_to_be_64(1u << 20),
+	                        .sack = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX}};
 	uint64_t auth = drops(a, MIGRATION_DROP_AUTH);
 	forge_to_source(hold.id, PROTO_CONFIRM, &confirm, sizeof(confirm),
 	                PROTO_CONTROL_SEQ_BASE + 50);

@@ -129,12 +129,12 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 	uint8_t buf[4200];
 	cr_assert_eq(netif_udp_bind(&a->host.vmks[0]->netif, 40000, inbox_rx, &inbox), 0);
 
-	/* Unknown version: a HELLO of version 3 gets a refusal that says why. */
+	/* Unknown version: a HELLO of the next version gets a refusal that says why. */
 	struct proto_hello hello = {.ciphers = PROTO_CIPHERS_ALL,
 	                            .cipher = PROTO_CIPHER_CHACHA20_POLY1305};
 	snprintf(hello.vm_name, sizeof(hello.vm_name), "intruder");
 	uint16_t len = message(buf, PROTO_HELLO, 77, 0, &hello, sizeof(hello));
-	buf[4] = 3;
+	buf[4] = PROTO_VERSION + 1;
 	send_raw(buf, len);
 	cr_assert_eq(drops(b, MIGRATION_DROP_VERSION), 1);
 	pump_until(inbox.count > 0, 5 * SECOND, "no refusal came back");
@@ -238,7 +238,8 @@ Test(refuse, forged_replies_from_the_destination_change_nothing)
 	struct proto_refuse refuse = {.reason = rte_cpu_to_be_32(PROTO_REFUSE_AUTH)};
 	snprintf(refuse.text, sizeof(refuse.text), "forged");
 	struct proto_confirm confirm = {0};
-	struct proto_ack ack = {.cumulative = rte_cpu_to_be_64(1u << 30), .sack = UINT64_MAX};
+	struct proto_ack ack = {.cumulative = rte_cpu_to_be_64(1u << 30),
+	                        .sack = {UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX}};
 	struct proto_accept accept = {.mtu = rte_cpu_to_be_16(9000)};
 	const struct {
 		enum proto_type type;

@@ -21,9 +21,15 @@ Test(vm, the_same_workload_writes_the_same_memory)
 		struct machine a, b, c;
 		struct vm_workload w = workload(42, (enum vm_pattern)p, 5000);
 		struct vm_workload other = workload(43, (enum vm_pattern)p, 5000);
-		cr_assert_eq(machine_create(&a, "a", 64, &vm_synthetic_ops, &w), 0);
-		cr_assert_eq(machine_create(&b, "b", 64, &vm_synthetic_ops, &w), 0);
-		cr_assert_eq(machine_create(&c, "c", 64, &vm_synthetic_ops, &other), 0);
+		cr_assert_eq(machine_create(&a, "a", 64, MACHINE_BACKING_ANONYMOUS,
+		                            &vm_synthetic_ops, &w),
+		             0);
+		cr_assert_eq(machine_create(&b, "b", 64, MACHINE_BACKING_ANONYMOUS,
+		                            &vm_synthetic_ops, &w),
+		             0);
+		cr_assert_eq(machine_create(&c, "c", 64, MACHINE_BACKING_ANONYMOUS,
+		                            &vm_synthetic_ops, &other),
+		             0);
 		vm_synthetic_steps(&a, 20000);
 		vm_synthetic_steps(&b, 20000);
 		vm_synthetic_steps(&c, 20000);
@@ -43,7 +49,8 @@ Test(vm, the_dirty_log_is_read_and_cleared_like_kvms)
 	struct machine vm;
 	struct vm_workload w = workload(1, VM_PATTERN_SEQUENTIAL, 0);
 
-	cr_assert_eq(machine_create(&vm, "d", 16, &vm_synthetic_ops, &w), 0);
+	cr_assert_eq(machine_create(&vm, "d", 16, MACHINE_BACKING_ANONYMOUS, &vm_synthetic_ops, &w),
+	             0);
 	uint64_t *log = calloc(machine_bitmap_words(&vm), sizeof(uint64_t));
 	machine_write64(&vm, 5, 0, 1);
 	machine_write64(&vm, 70, 8, 2);
@@ -78,7 +85,8 @@ Test(vm, hotcold_sends_nine_writes_in_ten_to_the_hot_tenth)
 	struct machine vm;
 	struct vm_workload w = workload(7, VM_PATTERN_HOTCOLD, 10000);
 
-	cr_assert_eq(machine_create(&vm, "h", 64, &vm_synthetic_ops, &w), 0);
+	cr_assert_eq(machine_create(&vm, "h", 64, MACHINE_BACKING_ANONYMOUS, &vm_synthetic_ops, &w),
+	             0);
 	vm_synthetic_steps(&vm, 20000);
 	double hot = (double)words_in(&vm, 0, 1000);
 	double cold = (double)words_in(&vm, 1000, 10000);
@@ -94,11 +102,17 @@ Test(vm, state_and_memory_carried_to_another_vm_continue_identically)
 	struct vm_workload w = workload(99, VM_PATTERN_UNIFORM, 2000);
 	uint8_t state[VM_STATE_MAX];
 
-	cr_assert_eq(machine_create(&src, "src", 32, &vm_synthetic_ops, &w), 0);
-	cr_assert_eq(machine_create(&ref, "ref", 32, &vm_synthetic_ops, &w), 0);
+	cr_assert_eq(
+	        machine_create(&src, "src", 32, MACHINE_BACKING_ANONYMOUS, &vm_synthetic_ops, &w),
+	        0);
+	cr_assert_eq(
+	        machine_create(&ref, "ref", 32, MACHINE_BACKING_ANONYMOUS, &vm_synthetic_ops, &w),
+	        0);
 	/* The destination starts from another workload: everything must come from the state. */
 	struct vm_workload blank = workload(0, VM_PATTERN_SEQUENTIAL, 1);
-	cr_assert_eq(machine_create(&dst, "dst", 32, &vm_synthetic_ops, &blank), 0);
+	cr_assert_eq(machine_create(&dst, "dst", 32, MACHINE_BACKING_ANONYMOUS, &vm_synthetic_ops,
+	                            &blank),
+	             0);
 	vm_synthetic_steps(&src, 5000);
 	vm_synthetic_steps(&ref, 5000);
 	/* "Migrate": every non-zero page, then the vCPU state. */
@@ -124,7 +138,8 @@ Test(vm, a_state_that_is_not_ours_is_refused)
 	struct vm_workload w = workload(1, VM_PATTERN_UNIFORM, 100);
 	struct vm_synthetic_state st;
 
-	cr_assert_eq(machine_create(&vm, "s", 4, &vm_synthetic_ops, &w), 0);
+	cr_assert_eq(machine_create(&vm, "s", 4, MACHINE_BACKING_ANONYMOUS, &vm_synthetic_ops, &w),
+	             0);
 	machine_save_state(&vm, &st);
 	struct vm_synthetic_state bad = st;
 	bad.magic ^= 1;
@@ -146,7 +161,8 @@ Test(vm, the_rate_decides_the_steps_per_second_and_the_throttle_slows_it)
 	struct vm_workload w = workload(5, VM_PATTERN_UNIFORM, 0);
 
 	w.rate = 1000;
-	cr_assert_eq(machine_create(&vm, "r", 16, &vm_synthetic_ops, &w), 0);
+	cr_assert_eq(machine_create(&vm, "r", 16, MACHINE_BACKING_ANONYMOUS, &vm_synthetic_ops, &w),
+	             0);
 	cr_assert_eq(machine_run(&vm, 1), 0, "paused: nothing runs");
 	machine_resume(&vm);
 	uint64_t written = 0;
@@ -170,7 +186,9 @@ Test(vm, sixteen_gib_is_sparse)
 	struct machine vm;
 	struct vm_workload w = workload(3, VM_PATTERN_UNIFORM, 0);
 
-	cr_assert_eq(machine_create(&vm, "big", 16 * 1024, &vm_synthetic_ops, &w), 0);
+	cr_assert_eq(machine_create(&vm, "big", 16 * 1024, MACHINE_BACKING_ANONYMOUS,
+	                            &vm_synthetic_ops, &w),
+	             0);
 	cr_assert_eq(vm.nb_pages, 4194304);
 	vm_synthetic_steps(&vm, 10000);
 	long pages = 0, resident = 0;

@@ -6,6 +6,10 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 tools/setup.sh
+# The hugetlb pool that hugepage-backed VMs draw from (their tests migrate 64 MiB ones; ferryd's
+# own DPDK memory stays off hugepages in tests). Only ever raised.
+. tools/bench/hugepages.sh
+reserve_hugepages 256
 
 declare -A options=(
 	[build]=""

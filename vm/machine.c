@@ -10,20 +10,35 @@
 #include <sys/mman.h>
 
 #define NS_PER_SECOND 1000000000ull
+#define HUGEPAGE_SIZE (VM_REGION_PAGES * VM_PAGE_SIZE)
+
+const char *machine_backing_name(enum machine_backing backing)
+{
+	return backing == MACHINE_BACKING_HUGETLB ? "hugetlb" : "anonymous";
+}
 
 int machine_create(struct machine *vm, const char *name, uint64_t memory_mb,
-                   const struct machine_ops *ops, const void *config)
+                   enum machine_backing backing, const struct machine_ops *ops, const void *config)
 {
 	memset(vm, 0, sizeof(*vm));
-	if (memory_mb == 0 || memory_mb > VM_MAX_MEMORY_MB || ops == NULL)
+	if (memory_mb == 0 || memory_mb > VM_MAX_MEMORY_MB || ops == NULL ||
+	    (backing != MACHINE_BACKING_ANONYMOUS && backing != MACHINE_BACKING_HUGETLB))
 		return -EINVAL;
 	snprintf(vm->name, sizeof(vm->name), "%s", name);
 	vm->nb_pages = memory_mb * 1024 * 1024 / VM_PAGE_SIZE;
 	vm->ops = ops;
 	vm->state = MACHINE_PAUSED;
-	/* Sparse: the kernel gives a page frame only to pages the vm writes. */
-	vm->memory = mmap(NULL, vm->nb_pages * VM_PAGE_SIZE, PROT_READ | PROT_WRITE,
-	                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	vm->backing = backing;
+	/* Sparse either way: the kernel gives a page frame only to pages the vm writes. Anonymous
+	 * memory is not even reserved; a hugetlb mapping reserves its pool pages now, so a VM the
+	 * pool cannot hold fails here and not with SIGBUS on a write later. */
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	vm->mapped = vm->nb_pages * VM_PAGE_SIZE;
+	if (backing == MACHINE_BACKING_HUGETLB) {
+		flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
+		vm->mapped = (vm->mapped + HUGEPAGE_SIZE - 1) / HUGEPAGE_SIZE * HUGEPAGE_SIZE;
+	}
+	vm->memory = mmap(NULL, vm->mapped, PROT_READ | PROT_WRITE, flags, -1, 0);
 	if (vm->memory == MAP_FAILED) {
 		vm->memory = NULL;
 		return -ENOMEM;
@@ -47,7 +62,7 @@ void machine_destroy(struct machine *vm)
 	if (vm->ops != NULL)
 		vm->ops->fini(vm);
 	if (vm->memory != NULL)
-		munmap(vm->memory, vm->nb_pages * VM_PAGE_SIZE);
+		munmap(vm->memory, vm->mapped);
 	free(vm->dirty);
 	free(vm->touched);
 	memset(vm, 0, sizeof(*vm));
@@ -178,8 +193,10 @@ int machine_region_populate(struct machine *vm, uint64_t region)
 
 	if (region >= machine_regions(vm))
 		return -EINVAL;
-	/* A hugepage is a hint the kernel may refuse; populating is what matters. */
-	(void)madvise(start, len, MADV_HUGEPAGE);
+	if (vm->backing == MACHINE_BACKING_HUGETLB)
+		len = HUGEPAGE_SIZE; /* the mapping ends on a whole hugepage */
+	else
+		(void)madvise(start, len, MADV_HUGEPAGE); /* a hint the kernel may refuse */
 	return madvise(start, len, MADV_POPULATE_WRITE) == 0 ? 0 : -errno;
 }
 

@@ -36,6 +36,15 @@ struct machine_ops {
 	int (*load_state)(struct machine *vm, const void *buf, size_t len);
 };
 
+/* Where a VM's memory comes from. */
+enum machine_backing {
+	MACHINE_BACKING_ANONYMOUS = 0, /* sparse anonymous memory; transparent hugepages where
+	                                * populated ahead */
+	MACHINE_BACKING_HUGETLB = 1,   /* 2 MiB pages of the host's hugetlb pool, reserved whole
+	                                * at creation (as QEMU's hugetlbfs memory backend), given a
+	                                * page frame only where written */
+};
+
 struct machine_stats {
 	uint64_t pages_written; /* page writes, all told */
 	uint64_t pages_touched; /* distinct pages ever written */
@@ -45,7 +54,9 @@ struct machine_stats {
 struct machine {
 	char name[VM_NAME_MAX];
 	uint64_t nb_pages;
-	uint8_t *memory;   /* nb_pages * VM_PAGE_SIZE, mmap'ed sparse */
+	uint8_t *memory; /* nb_pages * VM_PAGE_SIZE, mmap'ed sparse */
+	size_t mapped;   /* the mapping's length: whole hugepages when backed by them */
+	enum machine_backing backing;
 	uint64_t *dirty;   /* one bit per page, set by writes, read-and-cleared */
 	uint64_t *touched; /* one bit per page ever written: the rest is zero */
 	enum machine_run_state state;
@@ -62,10 +73,14 @@ static inline uint64_t machine_bitmap_words(const struct machine *vm)
 	return (vm->nb_pages + 63) / 64;
 }
 
-/* Creates a VM of memory_mb MiB (sparse), paused, with a backend and its configuration.
- * Returns 0 or a negative errno. */
+/* Creates a VM of memory_mb MiB (sparse), paused, with its memory's backing, a backend and the
+ * backend's configuration. Returns 0 or a negative errno (-ENOMEM also when the hugetlb pool
+ * cannot reserve the VM's size). */
 int machine_create(struct machine *vm, const char *name, uint64_t memory_mb,
-                   const struct machine_ops *ops, const void *config);
+                   enum machine_backing backing, const struct machine_ops *ops, const void *config);
+
+/* "anonymous" or "hugetlb". */
+const char *machine_backing_name(enum machine_backing backing);
 
 /* Frees the VM's memory and backend state. */
 void machine_destroy(struct machine *vm);
@@ -119,8 +134,8 @@ static inline uint64_t machine_regions(const struct machine *vm)
 /* True if any page of the region was ever written. */
 bool machine_region_touched(const struct machine *vm, uint64_t region);
 
-/* Backs a region with memory before anything is written to it: a transparent hugepage where the
- * kernel allows (MADV_HUGEPAGE), populated writable (MADV_POPULATE_WRITE). Its contents stay
+/* Backs a region with memory before anything is written to it: a hugetlb page, or a transparent
+ * hugepage where the kernel allows (MADV_HUGEPAGE), populated writable (MADV_POPULATE_WRITE). Its contents stay
  * zero and untouched; the pages written into it later do not fault. Safe to call from another
  * thread while the vm's memory is written. Returns 0 or a negative errno. */
 int machine_region_populate(struct machine *vm, uint64_t region);

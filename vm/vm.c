@@ -60,8 +60,8 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 	if (vm->workload.working_set_pages == 0 ||
 	    vm->workload.working_set_pages > vm->counter_page)
 		vm->workload.working_set_pages = vm->counter_page;
-	ret = machine_create(&vm->machine, config->name, config->memory_mb, &vm_synthetic_ops,
-	                     &vm->workload);
+	ret = machine_create(&vm->machine, config->name, config->memory_mb, config->backing,
+	                     &vm_synthetic_ops, &vm->workload);
 	if (ret < 0)
 		return ret;
 	ret = iface_create(&vm->vnic, vswitches, portgroup, VSWITCH_ROLE_VNIC, &netif, pools);

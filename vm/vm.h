@@ -40,6 +40,7 @@ struct vm_config {
 	uint8_t prefix_len;
 	struct vm_workload workload;
 	enum vm_encryption encryption;
+	enum machine_backing backing; /* hugetlb: the host's hugepages, on every host it runs on */
 };
 
 /* Creates a VM with its vnic on a port group, paused; its interface is down until it runs.

@@ -79,7 +79,7 @@ port add a $a role vnic portgroup pg mtu 9000
 port add b $b role vnic portgroup pg mtu 9000
 CONF
 	build/ferryd/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs "$(mbufs_for "$size" "$macs")" \
-		--mbuf-size "$(room_for "$size")" -- -l 1 --file-prefix ferry-bench --no-pci \
+		--mbuf-size "$(room_for "$size")" -- -l 1 --file-prefix ferry-bench --huge-unlink --no-pci \
 		--no-telemetry --log-level='*:error' >"$work/ferryd.log" 2>&1 &
 	local pid=$!
 	pids+=("$pid")

@@ -31,7 +31,7 @@ RUNTIME_DIRECTORY=$(mktemp -d /tmp/ferry-bench-run-XXXXXX)
 export RUNTIME_DIRECTORY
 trap 'rm -rf "$RUNTIME_DIRECTORY"' EXIT
 migrate() {
-	./build/bench/ferry-migrate-inproc --file-prefix ferry-bench-mig-$$ -m 1024 --no-pci \
+	./build/bench/ferry-migrate-inproc --file-prefix ferry-bench-mig-$$ --huge-unlink -m 1024 --no-pci \
 		--no-telemetry --log-level='*:error' -- --memory "$memory" --mtu "$mtu" \
 		--bandwidth "$bandwidth" --fill 100 "$@"
 }
@@ -63,7 +63,7 @@ if [ "$ciphers" = yes ]; then
 	exit 0
 fi
 for rate in 0 1000 20000; do
-	./build/bench/ferry-migrate-inproc --file-prefix ferry-bench-mig-$$ -m 1024 --no-pci \
+	./build/bench/ferry-migrate-inproc --file-prefix ferry-bench-mig-$$ --huge-unlink -m 1024 --no-pci \
 		--no-telemetry --log-level='*:error' -- --memory "$memory" --rate "$rate" \
 		--mtu "$mtu" --bandwidth "$bandwidth" --fill 100
 done

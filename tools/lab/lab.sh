@@ -24,7 +24,8 @@ vmotion_link=${FERRY_LAB_VMOTION_LINK:-bridge}
 vmotion_mtu=${FERRY_LAB_VMOTION_MTU:-9000}
 # Memory: tests run without hugepages; benchmarks set FERRY_LAB_HUGEPAGES=1 (and reserve them).
 if [ "${FERRY_LAB_HUGEPAGES:-0}" = 1 ]; then
-	eal_memory="--socket-mem 512"
+	# --huge-unlink: a killed ferryd leaves no hugepage files holding the pool.
+	eal_memory="--socket-mem 512 --huge-unlink"
 else
 	eal_memory="--no-huge --no-shconf -m 512"
 fi
@@ -101,7 +102,7 @@ up() {
 			local role=client
 			[ "$h" = host-a ] && role=server
 			# A filesystem socket: abstract ones live in one network namespace only.
-			vmo0="net_memif_vmo0,role=$role,id=0,socket=$run/lab-vmotion.memif,socket-abstract=no,bsize=2048"
+			vmo0="net_memif_vmo0,role=$role,id=0,socket=$run/lab-vmotion.memif,socket-abstract=no,bsize=10240"
 		else
 			wire "$h" vmo0 vmnet "$h"
 			ip -n "$(ns vmnet)" link set "$h" mtu "$vmotion_mtu" master vmotion-net up
