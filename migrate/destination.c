@@ -438,15 +438,10 @@ static uint64_t blocks_of(uint16_t offset, uint16_t len)
 
 /* Applies a page copy unless a newer one is held; a page is complete when every block of its
  * newest round arrived, however its fragments overlap. */
-static void destination_on_pages(struct migration *m, const struct proto_message *msg)
+/* Takes data for part of one page (all of it, at most). */
+static void destination_take(struct migration *m, uint64_t page, uint32_t round, uint16_t offset,
+                             const uint8_t *data, uint16_t len)
 {
-	struct proto_pages p;
-
-	memcpy(&p, msg->body, sizeof(p));
-	uint64_t page = rte_be_to_cpu_64(p.page);
-	uint32_t round = rte_be_to_cpu_32(p.round);
-	uint16_t offset = rte_be_to_cpu_16(p.offset);
-	uint16_t len = rte_be_to_cpu_16(p.data_len);
 	/* page_round holds round + 1, so 0 means nothing arrived yet. */
 	uint32_t held = m->destination.page_round[page];
 	if (held > round + 1) {
@@ -459,13 +454,32 @@ static void destination_on_pages(struct migration *m, const struct proto_message
 		m->destination.page_round[page] = round + 1;
 		m->destination.page_filled[page] = 0;
 	}
-	machine_page_load_part(&m->vm->machine, page, offset, msg->data, len);
+	machine_page_load_part(&m->vm->machine, page, offset, data, len);
 	uint64_t before = m->destination.page_filled[page];
 	m->destination.page_filled[page] |= blocks_of(offset, len);
 	if (before != PAGE_WHOLE && m->destination.page_filled[page] == PAGE_WHOLE) {
 		m->destination.nb_complete++;
 		m->stats.pages_normal++;
 	}
+}
+
+static void destination_on_pages(struct migration *m, const struct proto_message *msg)
+{
+	struct proto_pages p;
+
+	memcpy(&p, msg->body, sizeof(p));
+	uint64_t page = rte_be_to_cpu_64(p.page);
+	uint32_t round = rte_be_to_cpu_32(p.round);
+	uint16_t offset = rte_be_to_cpu_16(p.offset);
+	uint16_t len = rte_be_to_cpu_16(p.data_len);
+	if (offset + len <= PROTO_PAGE_SIZE) {
+		destination_take(m, page, round, offset, msg->data, len);
+		return;
+	}
+	/* Whole pages (destination_data_sane saw to it). */
+	for (uint16_t i = 0; i < len / PROTO_PAGE_SIZE; i++)
+		destination_take(m, page + i, round, 0, msg->data + i * PROTO_PAGE_SIZE,
+		                 PROTO_PAGE_SIZE);
 }
 
 static void destination_on_zero_run(struct migration *m, const struct proto_message *msg)
@@ -587,8 +601,14 @@ static bool destination_data_sane(struct migration *m, const struct proto_messag
 		struct proto_pages p;
 		memcpy(&p, msg->body, sizeof(p));
 		uint16_t offset = rte_be_to_cpu_16(p.offset), len = rte_be_to_cpu_16(p.data_len);
-		if (rte_be_to_cpu_64(p.page) >= nb_pages || offset % BLOCK_SIZE != 0 ||
-		    (len % BLOCK_SIZE != 0 && offset + len != PROTO_PAGE_SIZE)) {
+		uint64_t page = rte_be_to_cpu_64(p.page);
+		/* Part of one page on block boundaries, or whole pages inside the VM. */
+		bool part = offset + len <= PROTO_PAGE_SIZE && offset % BLOCK_SIZE == 0 &&
+		            (len % BLOCK_SIZE == 0 || offset + len == PROTO_PAGE_SIZE);
+		bool whole = offset == 0 && len % PROTO_PAGE_SIZE == 0 &&
+		             len / PROTO_PAGE_SIZE <= PROTO_PAGES_MAX_SPAN;
+		if (page >= nb_pages || (!part && !whole) ||
+		    (whole && len / PROTO_PAGE_SIZE > nb_pages - page)) {
 			session_count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
 			return false;
 		}

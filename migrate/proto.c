@@ -72,9 +72,12 @@ enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *
 		memcpy(&p, msg->body, sizeof(p));
 		uint32_t offset = rte_be_to_cpu_16(p.offset);
 		uint32_t data_len = rte_be_to_cpu_16(p.data_len);
-		/* The data must be exactly what the header says, and stay inside one page. */
-		if (data_len != msg->data_len || data_len == 0 ||
-		    offset + data_len > PROTO_PAGE_SIZE)
+		/* The data must be exactly what the header says: part of one page, or whole
+		 * pages. */
+		bool part = offset + data_len <= PROTO_PAGE_SIZE;
+		bool whole = offset == 0 && data_len % PROTO_PAGE_SIZE == 0 &&
+		             data_len / PROTO_PAGE_SIZE <= PROTO_PAGES_MAX_SPAN;
+		if (data_len != msg->data_len || data_len == 0 || (!part && !whole))
 			return PROTO_ERR_RANGE;
 	}
 	return PROTO_OK;

@@ -175,15 +175,21 @@ struct proto_refuse {
 
 _Static_assert(sizeof(struct proto_refuse) == 68, "proto_refuse is 68 bytes");
 
-/* PAGES: 16 bytes, then data_len bytes of page data. */
+/* PAGES: 16 bytes, then data_len bytes of page data: either part of one page (a fragment, at MTU
+ * 1500) or whole consecutive pages from page on (offset 0, data_len a multiple of the page size,
+ * at most PROTO_PAGES_MAX_SPAN of them: two 4 KiB pages fill a 9000-byte frame, so the
+ * per-message costs, the AEAD's set-up first, are paid once per 8 KiB). */
 struct proto_pages {
-	uint64_t page;     /* the page the data belongs to */
+	uint64_t page;     /* the (first) page the data belongs to */
 	uint32_t round;    /* pre-copy round: an older copy never overwrites a newer one */
 	uint16_t offset;   /* where in the page the data starts (fragments at MTU 1500) */
-	uint16_t data_len; /* at most PROTO_PAGE_SIZE - offset */
+	uint16_t data_len; /* at most PROTO_PAGE_SIZE - offset, or whole pages */
 } __attribute__((packed));
 
+#define PROTO_PAGES_MAX_SPAN 2
+
 _Static_assert(sizeof(struct proto_pages) == 16, "proto_pages is 16 bytes");
+_Static_assert(PROTO_PAGES_MAX_SPAN *PROTO_PAGE_SIZE <= UINT16_MAX, "data_len holds the span");
 
 /* ZERO_RUN: 16 bytes. */
 struct proto_zero_run {

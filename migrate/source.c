@@ -42,9 +42,15 @@ uint16_t source_page_bytes_per_message(uint16_t mtu)
 	/* migration_start refuses vmks under MIGRATION_MIN_MTU, so this never underflows. */
 	uint32_t room = (uint32_t)mtu - 20 - 8 - MESSAGE_OVERHEAD;
 
+	/* Whole pages when more than one fits; otherwise whole 64-byte blocks (the destination
+	 * keeps a page's coverage per block). */
+	if (room >= 2 * PROTO_PAGE_SIZE) {
+		uint32_t pages = room / PROTO_PAGE_SIZE;
+		return (uint16_t)((pages < PROTO_PAGES_MAX_SPAN ? pages : PROTO_PAGES_MAX_SPAN) *
+		                  PROTO_PAGE_SIZE);
+	}
 	if (room > PROTO_PAGE_SIZE)
 		room = PROTO_PAGE_SIZE;
-	/* Whole 64-byte blocks: the destination keeps a page's coverage per block. */
 	return (uint16_t)(room & ~63u);
 }
 
@@ -160,13 +166,31 @@ static int source_send_zero_run(struct migration *m, uint64_t now)
 	return 0;
 }
 
-/* Sends the next slice of the cursor's page. Returns 0 once the page is wholly sent, 1 if more
- * of it remains, or -EAGAIN. */
+/* How many pages from the cursor's on one message carries whole: the cursor's, and those after
+ * it that are to send and hold data, as far as the message has room. */
+static uint16_t source_pages_joined(const struct migration *m)
+{
+	const struct machine *vm = &m->vm->machine;
+	uint64_t page = m->source.cursor + 1;
+	uint16_t pages = 1;
+
+	while (pages < m->source.max_data / PROTO_PAGE_SIZE && page < vm->nb_pages &&
+	       bit_test(m->source.to_send, page) && !machine_page_is_zero(vm, page)) {
+		pages++;
+		page++;
+	}
+	return pages;
+}
+
+/* Sends the next slice of the cursor's page, or it and the pages joined to it. Returns the pages
+ * wholly sent (the cursor moves past them), 0 if more of the cursor's page remains, or -EAGAIN. */
 static int source_send_page_slice(struct migration *m, uint64_t now)
 {
 	uint16_t len = m->source.max_data;
 
-	if (len > PROTO_PAGE_SIZE - m->source.fragment)
+	if (m->source.fragment == 0 && len >= 2 * PROTO_PAGE_SIZE)
+		len = (uint16_t)(source_pages_joined(m) * PROTO_PAGE_SIZE);
+	else if (len > PROTO_PAGE_SIZE - m->source.fragment)
 		len = (uint16_t)(PROTO_PAGE_SIZE - m->source.fragment);
 	struct proto_pages hdr = {
 	        .page = rte_cpu_to_be_64(m->source.cursor),
@@ -181,10 +205,12 @@ static int source_send_page_slice(struct migration *m, uint64_t now)
 		return (int)ret;
 	m->source.fragment += len;
 	if (m->source.fragment < PROTO_PAGE_SIZE)
-		return 1;
+		return 0;
+	uint16_t pages = (uint16_t)(m->source.fragment / PROTO_PAGE_SIZE);
 	m->source.fragment = 0;
-	m->stats.pages_normal++;
-	return 0;
+	m->source.cursor += pages;
+	m->stats.pages_normal += pages;
+	return pages;
 }
 
 /* Round 0 begins with the map of the regions the VM wrote, so the destination can back them
@@ -256,12 +282,9 @@ static bool source_send_round(struct migration *m, uint64_t now)
 				continue;
 			}
 		}
-		int ret = source_send_page_slice(m, now);
-		if (ret < 0)
+		if (source_send_page_slice(m, now) < 0)
 			return false;
 		budget--;
-		if (ret == 0)
-			src->cursor++;
 	}
 	return false;
 }

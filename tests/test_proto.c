@@ -87,7 +87,7 @@ Test(proto, version_type_and_length_lies_are_named)
 
 Test(proto, page_data_must_match_its_header_and_stay_in_its_page)
 {
-	uint8_t buf[PROTO_PAGE_SIZE + 64], body[16 + PROTO_PAGE_SIZE];
+	uint8_t buf[3 * PROTO_PAGE_SIZE + 64], body[16 + 3 * PROTO_PAGE_SIZE];
 	struct proto_pages p = {.page = rte_cpu_to_be_64(3)};
 	struct proto_message msg;
 
@@ -114,6 +114,28 @@ Test(proto, page_data_must_match_its_header_and_stay_in_its_page)
 	p.data_len = 0;
 	memcpy(body, &p, sizeof(p));
 	len = build(buf, PROTO_PAGES, body, sizeof(p));
+	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_ERR_RANGE);
+	/* Two whole pages; then more than a message may span, then a span that does not start at
+	 * a page or is not whole pages. */
+	p.data_len = rte_cpu_to_be_16(PROTO_PAGES_MAX_SPAN * PROTO_PAGE_SIZE);
+	memcpy(body, &p, sizeof(p));
+	len = build(buf, PROTO_PAGES, body,
+	            (uint16_t)(sizeof(p) + PROTO_PAGES_MAX_SPAN * PROTO_PAGE_SIZE));
+	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_OK);
+	p.data_len = rte_cpu_to_be_16((PROTO_PAGES_MAX_SPAN + 1) * PROTO_PAGE_SIZE);
+	memcpy(body, &p, sizeof(p));
+	len = build(buf, PROTO_PAGES, body,
+	            (uint16_t)(sizeof(p) + (PROTO_PAGES_MAX_SPAN + 1) * PROTO_PAGE_SIZE));
+	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_ERR_RANGE);
+	p.offset = rte_cpu_to_be_16(64);
+	p.data_len = rte_cpu_to_be_16(PROTO_PAGE_SIZE);
+	memcpy(body, &p, sizeof(p));
+	len = build(buf, PROTO_PAGES, body, (uint16_t)(sizeof(p) + PROTO_PAGE_SIZE));
+	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_ERR_RANGE);
+	p.offset = 0;
+	p.data_len = rte_cpu_to_be_16(PROTO_PAGE_SIZE + 64);
+	memcpy(body, &p, sizeof(p));
+	len = build(buf, PROTO_PAGES, body, (uint16_t)(sizeof(p) + PROTO_PAGE_SIZE + 64));
 	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_ERR_RANGE);
 }
 

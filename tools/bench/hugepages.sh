@@ -10,3 +10,25 @@ reserve_hugepages() {
 		mount -t hugetlbfs nodev /dev/hugepages
 	fi
 }
+
+# Writes every free hugepage of the pool once. On a virtual machine (this project's development
+# host is one) the hypervisor backs guest memory only when it is first written, and that first
+# write costs an exit per page: about 3 Gbit/s here, against 60 for memory written before. A
+# hugepage stays in the pool, and stays backed, once written. So a benchmark pays that once,
+# here, and not inside the first migration it measures, as a bare-metal host never pays it.
+warm_hugepages() {
+	python3 - <<'PY'
+import mmap
+free = 0
+for line in open("/proc/meminfo"):
+    if line.startswith("HugePages_Free:"):
+        free = int(line.split()[1])
+size = free * (2 << 20)
+if size:
+    MAP_HUGETLB = 0x40000
+    m = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | MAP_HUGETLB)
+    for offset in range(0, size, 2 << 20):
+        m[offset] = 1
+    m.close()
+PY
+}
