@@ -119,10 +119,10 @@ static void hook_vm_departed(void *ctx, struct vm *vm)
 	host_vm_remove(ctx, vm);
 }
 
-static uint32_t hook_available_mb(void *ctx)
+static uint32_t hook_available_mb(void *ctx, enum machine_backing backing)
 {
 	(void)ctx;
-	return host_available_mb();
+	return host_available_mb(backing);
 }
 
 int host_init(struct host *host, const struct host_config *config)
@@ -199,19 +199,29 @@ int host_uplink_add_rings(struct host *host, const char *name, struct rte_ring *
 	return ret;
 }
 
-/* MemAvailable, in MiB: what the pre-flight check and admission compare a VM's size with. */
-uint32_t host_available_mb(void)
+/* MemAvailable, or the hugetlb pool's free pages, in MiB: what the pre-flight check and admission
+ * compare a VM's size with. */
+uint32_t host_available_mb(enum machine_backing backing)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
 	char line[128];
-	unsigned long kb = 0;
+	unsigned long kb = 0, free_pages = 0, page_kb = 0;
+	bool found = false;
 
 	if (f == NULL)
 		return UINT32_MAX;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "MemAvailable: %lu kB", &kb) == 1)
+	while (fgets(line, sizeof(line), f) != NULL) {
+		if (backing == MACHINE_BACKING_ANONYMOUS &&
+		    sscanf(line, "MemAvailable: %lu kB", &kb) == 1)
 			break;
+		if (sscanf(line, "HugePages_Free: %lu", &free_pages) == 1)
+			found = true;
+		if (sscanf(line, "Hugepagesize: %lu kB", &page_kb) == 1)
+			kb = free_pages * page_kb;
+	}
 	fclose(f);
+	if (backing == MACHINE_BACKING_HUGETLB)
+		return found ? (uint32_t)(kb / 1024) : 0;
 	return kb == 0 ? UINT32_MAX : (uint32_t)(kb / 1024);
 }
 

@@ -75,9 +75,9 @@ void host_vmk_remove(struct host *host, struct iface *vmk);
 int host_uplink_add_rings(struct host *host, const char *name, struct rte_ring *rx,
                           struct rte_ring *tx, uint16_t mtu);
 
-/* MemAvailable, in MiB: what admission and the pre-flight check compare a VM's size with
- * (UINT32_MAX when the kernel does not say). */
-uint32_t host_available_mb(void);
+/* Memory a VM of that backing can have here, in MiB: MemAvailable, or the hugetlb pool's free
+ * pages. */
+uint32_t host_available_mb(enum machine_backing backing);
 
 /* Reads a pre-shared migration key file (MIGRATION_KEY_MIN to MIGRATION_KEY_MAX bytes, a trailing
  * newline dropped). The file must be a regular file, not a symbolic link, owned by root (or

@@ -125,13 +125,16 @@ static bool destination_admissible(struct migration *m, struct vm_config *config
 		return false;
 	}
 	config->memory_mb = pages * VM_PAGE_SIZE / (1024 * 1024);
+	config->backing = h->flags & PROTO_HELLO_HUGEPAGES ? MACHINE_BACKING_HUGETLB
+	                                                   : MACHINE_BACKING_ANONYMOUS;
 	*available = engine->hooks.available_mb != NULL
-	                     ? engine->hooks.available_mb(engine->hooks.ctx)
+	                     ? engine->hooks.available_mb(engine->hooks.ctx, config->backing)
 	                     : UINT32_MAX;
 	if (config->memory_mb > *available) {
-		destination_refuse(m, PROTO_REFUSE_NO_MEMORY,
-		                   "%lu MiB asked, %u MiB available here",
-		                   (unsigned long)config->memory_mb, *available);
+		destination_refuse(
+		        m, PROTO_REFUSE_NO_MEMORY, "%lu MiB asked, %u MiB %savailable here",
+		        (unsigned long)config->memory_mb, *available,
+		        config->backing == MACHINE_BACKING_HUGETLB ? "of hugepages " : "");
 		return false;
 	}
 	return true;

@@ -136,9 +136,9 @@ struct migration_hooks {
 	void (*vm_arrived)(void *ctx, struct vm *vm);
 	/* Source: the VM runs on the destination; the host frees its copy. */
 	void (*vm_departed)(void *ctx, struct vm *vm);
-	/* Destination: memory the host can give a VM, in MiB (admission and the pre-flight
-	 * check compare a VM's size with it); NULL means no limit. */
-	uint32_t (*available_mb)(void *ctx);
+	/* Destination: memory the host can give a VM of that backing, in MiB (admission and the
+	 * pre-flight check compare a VM's size with it); NULL means no limit. */
+	uint32_t (*available_mb)(void *ctx, enum machine_backing backing);
 };
 
 struct migration_params {

@@ -17,11 +17,22 @@ ferryd=${FERRYD:-$root/build/ferryd/ferryd}
 ferryctl=${FERRYCTL:-$root/build/ferryctl/ferryctl}
 run=/run/ferry
 hosts=(host-a host-b)
-# The vMotion link: "bridge" (default: veths into vmotion-net, where a Linux peer can join) or
-# "memif" (shared-memory packet rings straight between the two ferryd, for speed).
+# The vMotion link: "bridge" (default: veths into vmotion-net, where a Linux peer can join, read
+# with af_packet), "af_xdp" (the same veths read with AF_XDP sockets: the kernel's fast path,
+# frames up to a page, so MTU 1500 or 3000) or "memif" (shared-memory packet rings straight between
+# the two ferryd, for speed).
 vmotion_link=${FERRY_LAB_VMOTION_LINK:-bridge}
-# The vMotion network runs jumbo frames, as vSphere's guides recommend.
-vmotion_mtu=${FERRY_LAB_VMOTION_MTU:-9000}
+# The vMotion network runs jumbo frames, as vSphere's guides recommend; AF_XDP takes a frame only
+# as large as one UMEM chunk of its buffers, so it runs at 1500.
+if [ "$vmotion_link" = af_xdp ]; then
+	vmotion_mtu=${FERRY_LAB_VMOTION_MTU:-1500}
+	if [ "$vmotion_mtu" -gt 1500 ]; then
+		echo "lab: the af_xdp link carries MTU 1500 at most (frames fit one UMEM chunk)" >&2
+		exit 1
+	fi
+else
+	vmotion_mtu=${FERRY_LAB_VMOTION_MTU:-9000}
+fi
 # Memory: tests run without hugepages; benchmarks set FERRY_LAB_HUGEPAGES=1 (and reserve them).
 if [ "${FERRY_LAB_HUGEPAGES:-0}" = 1 ]; then
 	# --huge-unlink: a killed ferryd leaves no hugepage files holding the pool.
@@ -107,8 +118,13 @@ up() {
 			wire "$h" vmo0 vmnet "$h"
 			ip -n "$(ns vmnet)" link set "$h" mtu "$vmotion_mtu" master vmotion-net up
 			ip -n "$(ns "$h")" link set vmo0 mtu "$vmotion_mtu" up
-			# af_packet takes jumbo frames when its blocks hold whole frames of that size.
-			vmo0="net_af_packet_vmo0,iface=vmo0,framesz=10240,blocksz=20480,framecnt=256"
+			if [ "$vmotion_link" = af_xdp ]; then
+				vmo0="net_af_xdp_vmo0,iface=vmo0,start_queue=0,queue_count=1"
+			else
+				# af_packet takes jumbo frames when its blocks hold whole frames of
+				# that size.
+				vmo0="net_af_packet_vmo0,iface=vmo0,framesz=10240,blocksz=20480,framecnt=256"
+			fi
 		fi
 		cat >"$run/lab-$h.conf" <<CONF
 # ferry lab: $h
@@ -123,8 +139,13 @@ vmk add vmk1 portgroup vMotion ip 50.50.50.$i netmask 255.255.255.248 mtu $vmoti
 vmk udp-echo vmk1 7
 migrate listen vmk1 key $run/lab-vmotion.key
 CONF
+		# Pools are sized by each port's MTU anyway; AF_XDP needs its buffers within a page
+		# (its UMEM), so the jumbo floor is only for the other links.
+		local mbuf_size="--mbuf-size 10368"
+		[ "$vmotion_link" = af_xdp ] && mbuf_size=""
+		# shellcheck disable=SC2086
 		ip netns exec "$(ns "$h")" "$ferryd" -s "$(sock "$h")" -c "$run/lab-$h.conf" \
-			--mbuf-size 10368 -- $eal_memory --no-pci --no-telemetry \
+			$mbuf_size -- $eal_memory --no-pci --no-telemetry \
 			--lcores='0@(0-1)' \
 			--file-prefix "ferry-lab-$h" >"$run/lab-$h.log" 2>&1 &
 		echo $! >"$run/lab-$h.pid"
