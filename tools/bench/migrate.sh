@@ -1,91 +1,240 @@
 #!/bin/bash
-# The migration benchmark on the lab: VMs of 1 and 4 GiB at 0, 1,000 and 20,000 dirty pages/s,
-# over the vMotion bridge paced at 1 and 10 Gbit/s (MTU 9000, and 1 GiB at MTU 1500), and
-# unpaced over memif; plus the "hot" case (a sweep over a 100 MiB range at 175,000 page
-# writes/s) at 1 Gbit/s. Each line: total time, downtime, bytes sent, goodput (page data over
-# the transfer time) as a fraction of the pacer, and for memif beside a memcpy of the same
-# memory measured in the same run. The ferryd run on hugepages, which the script reserves.
-# usage: tools/bench/migrate.sh [--quick]   (--quick: 1 GiB only)
+# The migration benchmark: ferry's live migration on the lab beside QEMU's own, in one invocation.
+#
+# References, measured first in the same run:
+#   - QEMU 7.2 (Debian's qemu-system-x86) migrating a 1 GiB guest that has written all of its
+#     memory (tools/bench/guest/fill.S) over loopback TCP, unpaced, plain and with TLS
+#     (tls-creds-x509, certificates made here), its memory on the same hugepage pool as ferry's;
+#   - `openssl speed` of both ciphers at the record sizes ferry seals (8 KiB at MTU 9000, the
+#     1,408-byte fragments at 1500);
+#   - a memcpy into memory already written;
+#   - the kernel's own path over the same kind of link (veth, bridge, veth), iperf3 TCP.
+# Then ferry: hugepage-backed VMs with all memory written, at 0, 1,000 and 20,000 dirty pages/s;
+# 1, 4 and 8 GiB over memif (unpaced, MTU 9000); encryption required and disabled; MTU 1500; the
+# bridge read with af_packet (MTU 9000) and with AF_XDP (MTU 1500), unpaced and paced at 10 Gbit/s.
+# Each line: total time (migrate start to completion, setup included), downtime, Gbit/s of page
+# data over the total and over the transfer, the ratios to the references, and CPU seconds per
+# GiB moved on each side (both ferryd, from /proc).
+# usage: tools/bench/migrate.sh [--quick]   (--quick: 1 GiB cases and the references only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-sizes="1024 4096"
-[ "${1:-}" = --quick ] && sizes=1024
+root=$(pwd)
+quick=0
+[ "${1:-}" = --quick ] && quick=1
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
+need=()
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+command -v iperf3 >/dev/null || need+=(iperf3)
+command -v as >/dev/null || need+=(binutils)
+if [ ${#need[@]} -gt 0 ]; then
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" >/dev/null
+fi
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
+out=$(mktemp -d /tmp/ferry-bench-migrate-XXXXXX)
+cleanup() {
+	tools/lab/down >/dev/null 2>&1 || true
+	for n in a b br; do ip netns del "ferry-bench-ip-$n" 2>/dev/null || true; done
+	rm -rf "$out"
+}
+trap cleanup EXIT
+
+# The hugetlb pool: both copies of the largest VM, and each ferryd's 512 MiB of DPDK memory.
+largest=8192
+[ $quick = 1 ] && largest=1024
 . tools/bench/hugepages.sh
-reserve_hugepages 1024
+reserve_hugepages $((largest + 512 + 64))
+warm_hugepages
 export FERRY_LAB_HUGEPAGES=1
 key=/run/ferry/lab-vmotion.key
-out=$(mktemp -d /tmp/ferry-bench-migrate-XXXXXX)
-trap 'tools/lab/down >/dev/null 2>&1; rm -rf "$out"' EXIT
 ctl() { tools/lab/ctl "$@"; }
 
-# GB/s of a memcpy of n MiB into memory already faulted in, the reference for the unpaced case.
+# --- references -------------------------------------------------------------------------------
+# Gbit/s of `openssl speed -evp <cipher> -bytes <n>` on one core.
+openssl_gbps() {
+	openssl speed -seconds 2 -evp "$1" -bytes "$2" 2>/dev/null | tail -1 |
+		awk '{ v = $NF; sub(/k$/, "", v); printf "%.1f", v * 1000 * 8 / 1e9 }'
+}
+declare -A speed
+for cipher in aes-256-gcm chacha20-poly1305; do
+	for bytes in 8192 1408; do
+		speed[$cipher/$bytes]=$(openssl_gbps $cipher $bytes)
+	done
+done
+
 memcpy_gbps() {
-	python3 - "$1" <<'PY'
-import sys, time
-n = int(sys.argv[1]) << 20
+	python3 - <<'PY'
+import time
+n = 1 << 30
 src = bytearray(b"\x5a") * n
 dst = bytearray(n)
-dst[:] = src  # faults the destination in, as a VM's memory is after its first copy
-t = time.perf_counter(); dst[:] = src; t = time.perf_counter() - t
-print(f"{n * 8 / t / 1e9:.1f}")
+dst[:] = src  # written once, as a VM's memory is after its first copy
+best = 0
+for _ in range(3):
+    t = time.perf_counter(); dst[:] = src; t = time.perf_counter() - t
+    best = max(best, n * 8 / t / 1e9)
+print(f"{best:.1f}")
 PY
 }
+memcpy=$(memcpy_gbps)
 
-# case <label> <MiB> <workload> <max-bandwidth> <pacer bps or 0> [memcpy Gbit/s]
+# Gbit/s of one iperf3 TCP stream through veth, a Linux bridge and veth at an MTU: what the
+# kernel's path allows the af_packet and AF_XDP links.
+kernel_link_gbps() {
+	local mtu=$1
+	for n in a b br; do ip netns add "ferry-bench-ip-$n"; done
+	ip -n ferry-bench-ip-br link add name link0 type bridge
+	ip -n ferry-bench-ip-br link set dev link0 mtu "$mtu" up
+	for n in a b; do
+		ip link add name eth0 netns "ferry-bench-ip-$n" type veth peer name "$n" \
+			netns ferry-bench-ip-br
+		ip -n ferry-bench-ip-br link set dev "$n" mtu "$mtu" master link0 up
+		ip -n "ferry-bench-ip-$n" link set eth0 mtu "$mtu" up
+	done
+	ip -n ferry-bench-ip-a addr add 50.50.60.1/24 dev eth0
+	ip -n ferry-bench-ip-b addr add 50.50.60.2/24 dev eth0
+	ip netns exec ferry-bench-ip-b iperf3 -s -1 -D -p 5201 >/dev/null
+	for _ in $(seq 50); do
+		ip netns exec ferry-bench-ip-b ss -ltn | grep -q ":5201 " && break
+		sleep 0.1
+	done
+	local ok=0
+	ip netns exec ferry-bench-ip-a iperf3 -c 50.50.60.2 -p 5201 -t 3 -J --connect-timeout 3000 >"$out/iperf.json" \
+		2>/dev/null && ok=1
+	for n in a b br; do ip netns del "ferry-bench-ip-$n"; done
+	[ $ok = 1 ] || { echo 0; return; }
+	python3 -c "import json; print(f\"{json.load(open('$out/iperf.json'))['end']['sum_received']['bits_per_second'] / 1e9:.1f}\")"
+}
+declare -A kernel
+kernel[9000]=$(kernel_link_gbps 9000)
+kernel[1500]=$(kernel_link_gbps 1500)
+
+# QEMU: its guest, certificates for TLS, and one migration each way.
+as --32 -o "$out/fill.o" tools/bench/guest/fill.S
+ld -m elf_i386 -T tools/bench/guest/fill.ld -o "$out/fill.elf" "$out/fill.o" 2>/dev/null
+certs=$out/certs
+mkdir -p "$certs"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+	-subj "/CN=ferry bench CA" -keyout "$certs/ca-key.pem" -out "$certs/ca-cert.pem" \
+	-addext "basicConstraints=critical,CA:TRUE" \
+	-addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
+for role in server client; do
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$role" \
+		-keyout "$certs/$role-key.pem" -out "$certs/$role.csr" 2>/dev/null
+	usage=serverAuth
+	[ $role = client ] && usage=clientAuth
+	printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+		"extendedKeyUsage=$usage" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$certs/$role.ext"
+	openssl x509 -req -in "$certs/$role.csr" -CA "$certs/ca-cert.pem" -CAkey "$certs/ca-key.pem" \
+		-CAcreateserial -days 2 -out "$certs/$role-cert.pem" -extfile "$certs/$role.ext" 2>/dev/null
+done
+declare -A qemu
+for mode in plain tls; do
+	mkdir -p "$out/qemu-$mode"
+	tls=()
+	[ $mode = tls ] && tls=(--tls "$certs")
+	python3 tools/bench/qemu_migrate.py "$out/fill.elf" 1024 "$out/qemu-$mode" "${tls[@]}" \
+		>"$out/qemu-$mode.json"
+	qemu[$mode]=$(python3 -c "
+import json; s = json.load(open('$out/qemu-$mode.json'))
+print(f\"{s['normal_bytes'] * 8 / s['total_time_ms'] / 1e6:.2f}\")")
+done
+
+echo "References (this run):"
+echo
+echo "| reference | figure |"
+echo "|---|---|"
+for mode in plain tls; do
+	python3 - "$out/qemu-$mode.json" "$mode" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+gib = s["normal_bytes"] / (1 << 30)
+print(f"| QEMU 7.2, 1 GiB, loopback TCP, {'TLS' if sys.argv[2] == 'tls' else 'plain'} | "
+      f"{s['status']}: total {s['total_time_ms']} ms, downtime {s['downtime_ms']} ms, "
+      f"{s['normal_bytes'] * 8 / s['total_time_ms'] / 1e6:.2f} Gbit/s; "
+      f"CPU-s/GiB {s['cpu_source'] / gib:.2f} source, {s['cpu_destination'] / gib:.2f} destination |")
+PY
+done
+for cipher in aes-256-gcm chacha20-poly1305; do
+	echo "| openssl speed $cipher, 8,192 / 1,408 bytes | ${speed[$cipher/8192]} / ${speed[$cipher/1408]} Gbit/s |"
+done
+echo "| memcpy into written memory | $memcpy Gbit/s |"
+echo "| kernel: iperf3 TCP, veth-bridge-veth, MTU 9000 / 1500 | ${kernel[9000]} / ${kernel[1500]} Gbit/s |"
+echo
+
+# --- ferry ------------------------------------------------------------------------------------
+cpu_seconds() {
+	awk -v hz="$(getconf CLK_TCK)" '{ sub(/.*\) /, ""); split($0, f, " "); print (f[12] + f[13]) / hz }' \
+		"/proc/$(cat "/run/ferry/lab-$1.pid")/stat"
+}
+
+# case <link label> <MTU> <MiB> <dirty pages/s> <encryption> <max-bandwidth> <pacer bps or 0>
 run_case() {
-	local label=$1 mb=$2 workload=$3 bw=$4 pacer=$5 reference=${6:-}
+	local label=$1 mtu=$2 mb=$3 rate=$4 encryption=$5 bw=$6 pacer=$7
 	ctl host-a vm create bench mem "$mb" mac 02:00:00:00:0b:01 ip 10.0.0.90/24 \
-		portgroup "VM Network" workload "$workload" >/dev/null
+		portgroup "VM Network" workload "uniform,rate=$rate,fill=100" hugepages on \
+		encryption "$encryption" >/dev/null
 	sleep 1
+	local a0 b0 a1 b1
+	a0=$(cpu_seconds host-a)
+	b0=$(cpu_seconds host-b)
 	ctl host-a -j migrate start bench to 50.50.50.2 key $key max-bandwidth "$bw" \
 		min-bandwidth 100M --wait >"$out/case.json" || true
+	a1=$(cpu_seconds host-a)
+	b1=$(cpu_seconds host-b)
 	ctl host-b vm destroy bench >/dev/null 2>&1 || ctl host-a vm destroy bench >/dev/null 2>&1 || true
-	python3 - "$out/case.json" "$label" "$mb" "$workload" "$pacer" "$reference" <<'PY'
+	python3 - "$out/case.json" "$label" "$mtu" "$mb" "$rate" "$pacer" "$memcpy" \
+		"${qemu[plain]}" "${qemu[tls]}" "${speed[aes-256-gcm/8192]}" \
+		"${speed[chacha20-poly1305/8192]}" "${speed[aes-256-gcm/1408]}" \
+		"${speed[chacha20-poly1305/1408]}" "$(awk "BEGIN { print $a1 - $a0 }")" "$(awk "BEGIN { print $b1 - $b0 }")" <<'PY'
 import json, sys
-path, label, mb, workload, pacer, reference = sys.argv[1:7]
+(path, label, mtu, mb, rate, pacer, memcpy, qemu_plain, qemu_tls, aes8k, chacha8k, aes1k,
+ chacha1k, cpu_a, cpu_b) = sys.argv[1:16]
 s = json.load(open(path))
-pacer = float(pacer)
+total = s["total_time_ms"] / 1e3
 transfer = s.get("transfer_time_ms", 0) / 1e3
-goodput = s["pages_normal"] * 4096 * 8 / transfer / 1e9 if transfer > 0 else 0
-ratio = f"{goodput * 1e9 / pacer:.3f} of pacer" if pacer > 0 else f"{goodput / float(reference):.3f} of memcpy ({reference} Gbit/s)"
+data = s["pages_normal"] * 4096 * 8
+over_total = data / total / 1e9 if total > 0 else 0
+over_transfer = data / transfer / 1e9 if transfer > 0 else 0
+cipher = s.get("cipher", "")
+encrypted = "(encrypted)" in cipher
+speeds = {("aes", "9000"): aes8k, ("chacha", "9000"): chacha8k, ("aes", "1500"): aes1k,
+          ("chacha", "1500"): chacha1k}
+cipher_speed = float(speeds[("aes" if cipher.startswith("aes") else "chacha", mtu)])
+gib = s["pages_normal"] * 4096 / (1 << 30) or 1
+pacer = float(pacer)
+paced = f"paced {pacer / 1e9:.0f}G" if pacer else "unpaced"
 status = s["status"] if s["status"] == "completed" else f"{s['status']}: {s.get('reason', '')}"
-print(f"| {label} | {int(mb) // 1024} GiB | {workload.split(',rate=')[1].split(',')[0]} | {status} | "
-      f"{s['total_time_ms']:.0f} ms | {s.get('downtime_ms', 0):.3f} ms | {s['rounds']} | {s['throttle_percent']} % | "
-      f"{s['bytes_transferred'] / 1e6:.0f} MB | {goodput:.2f} Gbit/s | {ratio} |", flush=True)
+print(f"| {label}, MTU {mtu}, {paced} | {int(mb) // 1024} GiB | {rate} | "
+      f"{cipher.split(' ')[0]} {'enc.' if encrypted else 'auth.'} | {status} | "
+      f"{s['total_time_ms']:.0f} ms | {s.get('downtime_ms', 0):.3f} ms | {over_total:.2f} | "
+      f"{over_transfer:.2f} | {over_total / float(qemu_plain):.2f} | {over_total / float(qemu_tls):.2f} | "
+      f"{over_transfer / cipher_speed:.2f} | {over_transfer / float(memcpy):.3f} | "
+      + (f"{over_transfer * 1e9 / pacer:.2f} | " if pacer else "— | ")
+      + f"{float(cpu_a) / gib:.2f} | {float(cpu_b) / gib:.2f} |", flush=True)
 PY
 }
 
-header() {
-	echo "| link | VM | dirty pages/s | status | total | downtime | rounds | throttle | bytes sent | goodput | goodput ratio |"
-	echo "|---|---|---|---|---|---|---|---|---|---|---|"
-}
-
-header
-for link in bridge memif; do
-	FERRY_LAB_VMOTION_LINK=$link tools/lab/up >/dev/null
-	for mb in $sizes; do
-		if [ $link = bridge ]; then
-			for bw in 1G 10G; do
-				pacer=$([ $bw = 1G ] && echo 1e9 || echo 1e10)
-				for rate in 0 1000 20000; do
-					run_case "bridge, MTU 9000, paced $bw" "$mb" "uniform,rate=$rate,fill=100" $bw $pacer
-				done
-			done
-		else
-			reference=$(memcpy_gbps "$mb")
-			for rate in 0 1000 20000; do
-				run_case "memif, MTU 9000, unpaced" "$mb" "uniform,rate=$rate,fill=100" unlimited 0 "$reference"
-			done
-		fi
+echo "| link | VM | dirty pages/s | cipher | status | total | downtime | Gbit/s, total | Gbit/s, transfer | × QEMU plain | × QEMU TLS | × openssl | × memcpy | × pacer | CPU-s/GiB source | CPU-s/GiB destination |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+sizes="1024 4096 8192"
+[ $quick = 1 ] && sizes=1024
+FERRY_LAB_VMOTION_LINK=memif tools/lab/up >/dev/null
+for mb in $sizes; do
+	for rate in 0 1000 20000; do
+		run_case memif 9000 "$mb" $rate required unlimited 0
 	done
-	if [ $link = bridge ]; then
-		run_case "bridge, MTU 9000, paced 1G, hot" 1024 "sequential,ws=25600,rate=175000,fill=100" 1G 1e9
-	fi
 done
-FERRY_LAB_VMOTION_MTU=1500 tools/lab/up >/dev/null
-for rate in 0 1000 20000; do
-	run_case "bridge, MTU 1500, paced 1G" 1024 "uniform,rate=$rate,fill=100" 1G 1e9
-done
+run_case memif 9000 1024 0 disabled unlimited 0
+run_case memif 9000 1024 20000 disabled unlimited 0
+FERRY_LAB_VMOTION_LINK=memif FERRY_LAB_VMOTION_MTU=1500 tools/lab/up >/dev/null
+run_case memif 1500 1024 0 required unlimited 0
+FERRY_LAB_VMOTION_LINK=bridge tools/lab/up >/dev/null
+run_case "bridge (af_packet)" 9000 1024 0 required unlimited 0
+run_case "bridge (af_packet)" 9000 1024 0 required 10G 1e10
+FERRY_LAB_VMOTION_LINK=bridge FERRY_LAB_VMOTION_MTU=1500 tools/lab/up >/dev/null
+run_case "bridge (af_packet)" 1500 1024 0 required unlimited 0
+run_case "bridge (af_packet)" 1500 1024 0 required 10G 1e10
+FERRY_LAB_VMOTION_LINK=af_xdp tools/lab/up >/dev/null
+run_case "bridge (AF_XDP)" 1500 1024 0 required unlimited 0
+run_case "bridge (AF_XDP)" 1500 1024 0 required 10G 1e10

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The QEMU reference for tools/bench/migrate.sh: QEMU (Debian's qemu-system-x86, 7.2) migrates a
+guest that has written all of its memory (tools/bench/guest/fill.S) over loopback TCP, unpaced,
+plain or with TLS (tls-creds-x509), and prints one JSON line: QEMU's own figures from
+query-migrate, and the CPU seconds each QEMU process spent during the migration.
+
+Guest memory comes from hugetlbfs (/dev/hugepages), as ferry's benchmark VMs do, so both
+destinations start from the same warm pool.
+
+usage: qemu_migrate.py <guest.elf> <MiB> <workdir> [--tls <certificate dir>]"""
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+class Qmp:
+    def __init__(self, path, deadline):
+        while True:
+            try:
+                self.sock = socket.socket(socket.AF_UNIX)
+                self.sock.connect(path)
+                break
+            except OSError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.05)
+        self.file = self.sock.makefile("rw")
+        self.file.readline()  # the greeting
+        self.run("qmp_capabilities")
+
+    def run(self, command, **arguments):
+        self.file.write(json.dumps({"execute": command, "arguments": arguments}) + "\n")
+        self.file.flush()
+        while True:
+            reply = json.loads(self.file.readline())
+            if "return" in reply:
+                return reply["return"]
+            if "error" in reply:
+                raise RuntimeError(f"{command}: {reply['error']}")
+            # an event: read on
+
+
+def cpu_seconds(pid):
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, all threads
+
+
+def main():
+    guest, mib, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+    tls = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--tls" else None
+    port = 48000 + os.getpid() % 1000
+    deadline = time.time() + 120
+    procs = {}
+    try:
+        for role in ("source", "destination"):
+            cmd = ["qemu-system-x86_64", "-accel", "kvm", "-machine", "pc,memory-backend=ram",
+                   "-m", str(mib), "-object",
+                   f"memory-backend-file,id=ram,size={mib}M,mem-path=/dev/hugepages,share=off",
+                   "-kernel", guest, "-display", "none", "-nodefaults", "-serial", "none",
+                   "-monitor", "none", "-debugcon", f"file:{work}/{role}.con",
+                   "-qmp", f"unix:{work}/{role}.qmp,server=on,wait=off"]
+            if tls:
+                endpoint = "client" if role == "source" else "server"
+                cmd += ["-object", f"tls-creds-x509,id=tls0,dir={tls},endpoint={endpoint},"
+                                   "verify-peer=on"]
+            if role == "destination":
+                cmd += ["-incoming", "defer"]
+            procs[role] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL,
+                                           stderr=open(f"{work}/{role}.err", "w"))
+        qmp = {role: Qmp(f"{work}/{role}.qmp", deadline) for role in procs}
+        # The guest has written every page when it says so on its debug console.
+        console = f"{work}/source.con"
+        while not (os.path.exists(console) and "filled" in open(console).read()):
+            if time.time() > deadline:
+                raise RuntimeError("the guest never said it had filled its memory")
+            time.sleep(0.1)
+        time.sleep(1)
+        parameters = {"max-bandwidth": 100 << 30}  # unpaced (QEMU 7.2's default is 32 MiB/s)
+        if tls:
+            parameters["tls-creds"] = "tls0"
+        for role in qmp:
+            qmp[role].run("migrate-set-parameters", **parameters)
+        qmp["destination"].run("migrate-incoming", uri=f"tcp:127.0.0.1:{port}")
+        cpu = {role: cpu_seconds(procs[role].pid) for role in procs}
+        qmp["source"].run("migrate", uri=f"tcp:127.0.0.1:{port}")
+        while True:
+            info = qmp["source"].run("query-migrate")
+            if info.get("status") in ("completed", "failed", "cancelled"):
+                break
+            if time.time() > deadline:
+                raise RuntimeError(f"still {info.get('status')} after the deadline")
+            time.sleep(0.02)
+        # The destination finishes loading a moment after the source says completed.
+        while qmp["destination"].run("query-status")["status"] not in ("running", "paused",
+                                                                         "postmigrate"):
+            time.sleep(0.02)
+        for role in procs:
+            cpu[role] = cpu_seconds(procs[role].pid) - cpu[role]
+        ram = info.get("ram", {})
+        print(json.dumps({"status": info.get("status"), "total_time_ms": info.get("total-time"),
+                          "setup_time_ms": info.get("setup-time"),
+                          "downtime_ms": info.get("downtime"),
+                          "normal_bytes": ram.get("normal-bytes", 0),
+                          "transferred": ram.get("transferred", 0),
+                          "cpu_source": cpu["source"], "cpu_destination": cpu["destination"],
+                          "error": info.get("error-desc")}))
+    finally:
+        for proc in procs.values():
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()
