@@ -35,10 +35,13 @@ else
 fi
 # Memory: tests run without hugepages; benchmarks set FERRY_LAB_HUGEPAGES=1 (and reserve them).
 if [ "${FERRY_LAB_HUGEPAGES:-0}" = 1 ]; then
-	# --huge-unlink: a killed ferryd leaves no hugepage files holding the pool.
-	eal_memory="--socket-mem 512 --huge-unlink"
+	# One file per memory segment list: memif's zero-copy mode shares ferryd's buffers with
+	# its peer, and needs them so (down removes the files a killed ferryd leaves).
+	eal_memory="--socket-mem 512 --single-file-segments"
+	memif_options=",zero-copy=yes"
 else
 	eal_memory="--no-huge --no-shconf -m 512"
+	memif_options=""
 fi
 
 ns() { echo "ferry-lab-$1"; }
@@ -60,11 +63,13 @@ down() {
 	for n in tor vmnet client "${hosts[@]}"; do
 		ip netns del "$(ns "$n")" 2>/dev/null || true
 	done
-	# Sockets of a killed ferryd, start-up files, logs, keys, and EAL's runtime folders.
+	# Sockets of a killed ferryd, start-up files, logs, keys, EAL's runtime folders, and the
+	# hugepage files of its memory (they would hold the pool's pages).
 	rm -f "$run"/lab-*
 	rmdir "$run" 2>/dev/null || true
 	for h in "${hosts[@]}"; do
 		rm -rf "/var/run/dpdk/ferry-lab-$h" "${RUNTIME_DIRECTORY:-/nonexistent}/dpdk/ferry-lab-$h"
+		rm -f /dev/hugepages/"ferry-lab-$h"map_*
 	done
 }
 
@@ -113,7 +118,7 @@ up() {
 			local role=client
 			[ "$h" = host-a ] && role=server
 			# A filesystem socket: abstract ones live in one network namespace only.
-			vmo0="net_memif_vmo0,role=$role,id=0,socket=$run/lab-vmotion.memif,socket-abstract=no,bsize=10240"
+			vmo0="net_memif_vmo0,role=$role,id=0,socket=$run/lab-vmotion.memif,socket-abstract=no,bsize=10240$memif_options"
 		else
 			wire "$h" vmo0 vmnet "$h"
 			ip -n "$(ns vmnet)" link set "$h" mtu "$vmotion_mtu" master vmotion-net up
