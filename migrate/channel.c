@@ -31,6 +31,8 @@ int channel_init(struct channel *ch, const struct channel_config *config, channe
 	ch->next_seq = ch->base = 1;
 	ch->cumulative = 1;
 	ch->tokens = (double)ch->config.burst_bytes;
+	ch->cwnd = CHANNEL_INITIAL_CWND;
+	ch->ssthresh = CHANNEL_WINDOW;
 	ch->rto_ns = ch->config.rto_ns;
 	ch->refill_ns = now_ns;
 	for (unsigned int i = 0; i < CHANNEL_WINDOW; i++) {
@@ -59,13 +61,16 @@ static void refill(struct channel *ch, uint64_t now_ns)
 	              NS_PER_SECOND;
 	if (ch->tokens > (double)ch->config.burst_bytes)
 		ch->tokens = (double)ch->config.burst_bytes;
+	ch->cwnd = CHANNEL_INITIAL_CWND;
+	ch->ssthresh = CHANNEL_WINDOW;
 	ch->rto_ns = ch->config.rto_ns;
 	ch->refill_ns = now_ns;
 }
 
 bool channel_can_send(struct channel *ch, uint16_t len, uint64_t now_ns)
 {
-	if (ch->next_seq - ch->base >= CHANNEL_WINDOW)
+	if (ch->next_seq - ch->base >= CHANNEL_WINDOW ||
+	    (double)(ch->next_seq - ch->base) >= ch->cwnd)
 		return false;
 	refill(ch, now_ns);
 	return ch->config.rate_bps == 0 || ch->tokens >= (double)(len + ch->config.overhead_bytes);
@@ -159,6 +164,22 @@ static void release(struct channel *ch, struct channel_slot *slot, uint64_t now_
 		rtt_sample(ch, now_ns - slot->sent_ns);
 	slot->in_use = false;
 	ch->stats.acked++;
+	/* Slow start below the threshold, one message per window of acks above it. */
+	ch->cwnd += ch->cwnd < ch->ssthresh ? 1.0 : 1.0 / ch->cwnd;
+	if (ch->cwnd > CHANNEL_WINDOW)
+		ch->cwnd = CHANNEL_WINDOW;
+}
+
+/* A message was lost (seq is the lost one): halve the window, once for all the losses of one
+ * window's flight (those numbered below what was sent when the first was seen). */
+static void on_loss(struct channel *ch, uint64_t seq)
+{
+	if (seq < ch->recovery_seq)
+		return;
+	ch->recovery_seq = ch->next_seq;
+	ch->ssthresh = ch->cwnd / 2 < CHANNEL_MIN_CWND ? CHANNEL_MIN_CWND : ch->cwnd / 2;
+	ch->cwnd = ch->ssthresh;
+	ch->stats.window_cuts++;
 }
 
 static inline bool sack_test(const uint64_t *sack, unsigned int i)
@@ -203,6 +224,7 @@ void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t no
 			continue;
 		struct channel_slot *slot = slot_of(ch, seq);
 		if (slot->in_use && slot->seq == seq && now_ns - slot->sent_ns >= round_trip) {
+			on_loss(ch, seq);
 			slot->retries++;
 			ch->stats.fast_retransmitted++;
 			transmit(ch, slot, now_ns);
@@ -228,6 +250,7 @@ unsigned int channel_poll(struct channel *ch, uint64_t now_ns)
 			timeout = ch->config.rto_ns;
 		if (!slot->in_use || slot->seq != seq || now_ns - slot->sent_ns < timeout)
 			continue;
+		on_loss(ch, seq);
 		slot->retries++;
 		ch->stats.retransmitted++;
 		transmit(ch, slot, now_ns);

@@ -18,6 +18,12 @@ _Static_assert(CHANNEL_WINDOW % 64 == 0, "the receive ring is whole 64-bit words
 #define CHANNEL_MIN_RTO                                                                            \
 	5000000ull /* 5 ms: the shortest; a worker that stalls a moment is not a loss */
 #define CHANNEL_SCAN_NS 1000000ull /* timeouts are looked for at most once a millisecond */
+/* The congestion window, in messages: it starts at CHANNEL_INITIAL_CWND, grows while acks come
+ * (doubling per round trip, then by one per round trip past the threshold, as TCP Reno) up to
+ * CHANNEL_WINDOW, and halves on a loss, at most once per window of messages; never under
+ * CHANNEL_MIN_CWND, so an emulated random loss does not starve the stream. */
+#define CHANNEL_INITIAL_CWND 64
+#define CHANNEL_MIN_CWND     32
 
 /* Sends one datagram on the link; returns 0 or a negative errno (the channel retries later). */
 typedef int channel_send_fn(void *ctx, const void *buf, uint16_t len);
@@ -54,6 +60,7 @@ struct channel_stats {
 	uint64_t bytes_sent;      /* messages, first copies and retransmissions */
 	uint64_t wire_bytes_sent; /* the same with the link's overhead: what the pacer paid */
 	uint64_t send_errors;     /* the link refused a message (it is resent on timeout) */
+	uint64_t window_cuts;     /* the congestion window was halved for a loss */
 	uint64_t min_rtt_ns;      /* the shortest round trip seen (0 before the first ack) */
 };
 
@@ -66,6 +73,9 @@ struct channel {
 	uint64_t base;     /* the oldest unacknowledged number */
 	struct channel_slot slots[CHANNEL_WINDOW];
 	double tokens; /* bytes the pacer allows now */
+	double cwnd;   /* congestion window, messages */
+	double ssthresh;
+	uint64_t recovery_seq; /* a loss among numbers below this was answered already */
 	/* round-trip estimate from first transmissions' acks (RFC 6298), for the timeout */
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	uint64_t refill_ns;
@@ -84,7 +94,8 @@ int channel_init(struct channel *channel, const struct channel_config *config,
 /* Frees the channel's buffers. */
 void channel_fini(struct channel *channel);
 
-/* True if a message of len bytes may go now: the window has room and the pacer has tokens. */
+/* True if a message of len bytes may go now: the congestion window has room and the pacer has
+ * tokens. */
 bool channel_can_send(struct channel *channel, uint16_t len, uint64_t now_ns);
 
 /* Sends a message: the channel writes the header (type, the session, the next sequence number),

@@ -300,6 +300,7 @@ int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t 
 		info->stats.pages_retransmitted =
 		        m->channel.stats.retransmitted + m->channel.stats.fast_retransmitted;
 		info->stats.bytes_transferred = m->channel.stats.wire_bytes_sent;
+		info->stats.window_cuts = m->channel.stats.window_cuts;
 	}
 	uint64_t end = info->running ? now : s->end_ns;
 	info->total_ns = end - s->start_ns;

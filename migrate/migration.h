@@ -171,6 +171,7 @@ struct migration_stats {
 	uint64_t pages_normal;         /* pages sent as data */
 	uint64_t pages_zero;           /* pages sent as zero-run markers */
 	uint64_t pages_retransmitted;  /* messages sent again */
+	uint64_t window_cuts;          /* the congestion window halved for a loss */
 	uint64_t dirty_pages_rate;     /* the VM's page writes per second */
 	uint64_t dirty_pages_last;     /* pages found dirty at the last round's end */
 	uint32_t rounds;               /* pre-copy rounds started (round 0 is the full copy) */

@@ -255,6 +255,7 @@ void session_release_transfer(struct migration *m)
 		m->stats.pages_retransmitted =
 		        m->channel.stats.retransmitted + m->channel.stats.fast_retransmitted;
 		m->stats.bytes_transferred = m->channel.stats.wire_bytes_sent;
+		m->stats.window_cuts = m->channel.stats.window_cuts;
 		channel_fini(&m->channel);
 		m->channel_ready = false;
 	}

@@ -217,3 +217,61 @@ Test(channel, the_sack_names_the_right_numbers_after_the_ring_wraps)
 	cr_assert_eq(rte_be_to_cpu_64(ack.sack[0]), 1ull << (1064 - 1004) | 1ull << (1065 - 1004));
 	channel_fini(&rx);
 }
+
+/* Counts the messages a channel lets go before it says wait (the pacer is off). */
+static unsigned int send_until_blocked(struct channel *tx, uint64_t now)
+{
+	unsigned int sent = 0;
+	while (channel_send(tx, PROTO_PAGES, NULL, 0, "x", 1, now) >= 0)
+		sent++;
+	return sent;
+}
+
+static void ack_all_below(struct channel *tx, uint64_t cumulative, uint64_t now)
+{
+	struct proto_ack ack = {.cumulative = rte_cpu_to_be_64(cumulative)};
+	channel_on_ack(tx, &ack, now);
+}
+
+/* The congestion window: it opens by one message per acknowledgement from its initial size up to
+ * the whole window, halves once for a window's losses, and never goes under its floor. */
+Test(channel, the_congestion_window_opens_on_acks_and_halves_on_a_loss)
+{
+	struct channel tx;
+	struct channel_config config = {.session = 1};
+
+	forward = (struct link){.rng = 1};
+	cr_assert_eq(channel_init(&tx, &config, link_send, &forward, 0), 0);
+	uint64_t now = MS;
+	cr_assert_eq(send_until_blocked(&tx, now), CHANNEL_INITIAL_CWND);
+	ack_all_below(&tx, tx.next_seq, now += MS);
+	cr_assert_eq(send_until_blocked(&tx, now), 2 * CHANNEL_INITIAL_CWND,
+	             "slow start doubles it");
+	ack_all_below(&tx, tx.next_seq, now += MS);
+	cr_assert_eq(send_until_blocked(&tx, now), CHANNEL_WINDOW, "up to the whole window");
+
+	/* The oldest in flight is lost: the ack says everything after it arrived. */
+	struct proto_ack ack = {.cumulative = rte_cpu_to_be_64(tx.base)};
+	for (unsigned int w = 0; w < PROTO_SACK_WORDS; w++)
+		ack.sack[w] = rte_cpu_to_be_64(w == 0 ? ~1ull : ~0ull);
+	now += 100 * MS;
+	channel_on_ack(&tx, &ack, now);
+	cr_assert_eq(tx.stats.fast_retransmitted, 1);
+	cr_assert_eq(tx.stats.window_cuts, 1);
+	cr_assert_eq(tx.cwnd, CHANNEL_WINDOW / 2);
+	/* The same loss seen again in the same flight cuts nothing more. */
+	channel_on_ack(&tx, &ack, now += 100 * MS);
+	cr_assert_eq(tx.stats.window_cuts, 1);
+	/* Losses flight after flight stop at the floor. */
+	for (unsigned int i = 0; i < 10; i++) {
+		ack_all_below(&tx, tx.next_seq, now += MS);
+		send_until_blocked(&tx, now);
+		struct proto_ack lossy = {.cumulative = rte_cpu_to_be_64(tx.base)};
+		lossy.sack[0] = rte_cpu_to_be_64(1ull << 2);
+		/* Reported a round trip later, as a gap must be before it is resent. */
+		channel_on_ack(&tx, &lossy, now += 2 * tx.srtt_ns + MS);
+	}
+	cr_assert_geq(tx.cwnd, CHANNEL_MIN_CWND);
+	cr_assert_lt(tx.cwnd, CHANNEL_MIN_CWND + 4, "window %.1f after ten losses", tx.cwnd);
+	channel_fini(&tx);
+}
