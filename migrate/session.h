@@ -21,8 +21,10 @@ extern int migration_logtype;
 #define MIG_LOG(level, fmt, ...)                                                                   \
 	rte_log(RTE_LOG_##level, migration_logtype, "migrate: " fmt "\n", ##__VA_ARGS__)
 
-#define NS_PER_SECOND    1000000000ull
-#define SEND_BUDGET      256 /* messages one poll may send per session */
+#define NS_PER_SECOND 1000000000ull
+#define SEND_BUDGET                                                                                \
+	32 /* messages one poll may send per session: a burst, so the switch
+                             * is polled between bursts (tens of microseconds of sealing) */
 #define EPHEMERAL_FIRST  49152
 #define LINK_OVERHEAD    (14 + 20 + 8) /* Ethernet, IPv4 and UDP headers per message */
 #define MESSAGE_OVERHEAD (sizeof(struct proto_header) + sizeof(struct proto_pages) + PROTO_TAG_LEN)

@@ -14,7 +14,9 @@
 # bridge read with af_packet (MTU 9000) and with AF_XDP (MTU 1500), unpaced and paced at 10 Gbit/s.
 # Each line: total time (migrate start to completion, setup included), downtime, Gbit/s of page
 # data over the total and over the transfer, the ratios to the references, and CPU seconds per
-# GiB moved on each side (both ferryd, from /proc).
+# GiB moved on each side (both ferryd, from /proc). Last, the source's switching while it
+# migrates: a client's UDP exchanges with another VM on host-a, per second, alone and during a
+# 4 GiB migration (1 GiB with --quick).
 # usage: tools/bench/migrate.sh [--quick]   (--quick: 1 GiB cases and the references only)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -238,3 +240,34 @@ run_case "bridge (af_packet)" 1500 1024 0 required 10G 1e10
 FERRY_LAB_VMOTION_LINK=af_xdp tools/lab/up >/dev/null
 run_case "bridge (AF_XDP)" 1500 1024 0 required unlimited 0
 run_case "bridge (AF_XDP)" 1500 1024 0 required 10G 1e10
+
+# The switch while it migrates: a client sends UDP to a second VM's counter on host-a, a window
+# of 64 exchanges in flight, and counts the answers per second. The client is a Python process
+# on the same two cores as both ferryd, so a migration also takes CPU from it: this bounds the
+# switch's share from below.
+FERRY_LAB_VMOTION_LINK=memif tools/lab/up >/dev/null
+ctl host-a vm create peer mem 64 mac 02:00:00:00:0c:01 ip 10.0.0.91/24 portgroup "VM Network" \
+	workload uniform,rate=0 >/dev/null
+moving=4096
+[ $quick = 1 ] && moving=1024
+ctl host-a vm create bench mem $moving mac 02:00:00:00:0b:01 ip 10.0.0.90/24 \
+	portgroup "VM Network" workload "uniform,rate=0,fill=100" hugepages on >/dev/null
+sleep 1
+blast() { ip netns exec ferry-lab-client python3 tools/bench/udp_blast.py 10.0.0.91 "$@"; }
+alone=$(blast 2)
+seconds=2
+[ $quick = 1 ] && seconds=0.5
+blast $seconds --after 0.2 >"$out/during.txt" &
+blaster=$!
+ctl host-a -j migrate start bench to 50.50.50.2 key $key --wait >"$out/case.json" || true
+wait $blaster
+during=$(cat "$out/during.txt")
+echo
+python3 - "$out/case.json" "$alone" "$during" "$moving" "$seconds" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+alone, during = float(sys.argv[2]), float(sys.argv[3])
+print(f"Switching on the source: {alone:.0f} UDP exchanges/s with a VM alone, {during:.0f}/s over "
+      f"{sys.argv[5]} s inside a {int(sys.argv[4]) // 1024} GiB migration ({s['status']}, "
+      f"{s['total_time_ms']:.0f} ms): {during / alone:.2f} of the rate without one.")
+PY
