@@ -108,7 +108,9 @@ void preflight_on_accept(struct migration *m, const struct proto_message *msg, u
  * with its window. Then every item is judged. */
 void preflight_poll(struct migration *m, uint64_t now)
 {
-	static const uint8_t filler[PROTO_PAGE_SIZE];
+	/* As large as the largest page message (two whole pages at MTU 9000). */
+	static const uint8_t filler[PROTO_PAGES_MAX_SPAN * PROTO_PAGE_SIZE];
+	_Static_assert(sizeof(filler) <= UINT16_MAX, "a probe's data fits its length field");
 	unsigned int budget = SEND_BUDGET;
 
 	while (!m->preflight.probe_sent && budget-- > 0) {

@@ -2,6 +2,7 @@
 # Sourced by the benchmarks: reserves at least $1 2 MiB hugepages and mounts hugetlbfs (without
 # them DPDK runs about 4x slower here).
 reserve_hugepages() {
+	hugepages_before=${hugepages_before:-$(cat /proc/sys/vm/nr_hugepages)}
 	if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt "$1" ]; then
 		echo "$1" >/proc/sys/vm/nr_hugepages
 	fi
@@ -31,4 +32,11 @@ if size:
         m[offset] = 1
     m.close()
 PY
+}
+
+# Gives the pool back to what it was before reserve_hugepages (a benchmark that reserved most of
+# the machine's memory must not leave it so: a 16 GiB sparse VM's test admits by MemAvailable).
+restore_hugepages() {
+	[ -n "${hugepages_before:-}" ] && echo "$hugepages_before" >/proc/sys/vm/nr_hugepages
+	return 0
 }

@@ -38,6 +38,7 @@ cleanup() {
 	tools/lab/down >/dev/null 2>&1 || true
 	for n in a b br; do ip netns del "ferry-bench-ip-$n" 2>/dev/null || true; done
 	rm -rf "$out"
+	if declare -F restore_hugepages >/dev/null; then restore_hugepages; fi
 }
 trap cleanup EXIT
 
