@@ -5,6 +5,7 @@
 # physical switch's fdb, and every frame the hosts sent dissected clean by tshark.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/../lib/lab.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 lab=$here/../../tools/lab/lab.sh
 dir=$(mktemp -d /tmp/ferry-lab-test-XXXXXX)
@@ -16,8 +17,6 @@ cleanup() {
 }
 trap cleanup EXIT
 
-in_ns() { ip netns exec "ferry-lab-$1" "${@:2}"; }
-ctl() { "$lab" ctl "$@"; }
 
 "$lab" up >"$dir/up.log" 2>&1 || { echo "Bail out! the lab did not come up"; sed 's/^/# /' "$dir/up.log"; exit 1; }
 
@@ -58,14 +57,13 @@ check "tor's bridge fdb has host-b's vmk0 MAC on port host-b" fdb_has host-b vmk
 check "vm create on host-a" ctl host-a vm create web01 mem 1024 mac 00:50:56:00:00:01 \
 	ip 10.0.0.50/24 portgroup "VM Network" workload hotcold,rate=2000
 check "the client pings the VM" in_ns client ping -c 2 -i 0.2 -W 2 10.0.0.50
-counter() { echo x | in_ns client socat -t 2 - UDP:10.0.0.50:7777 | od -An -tu8 --endian=big | tr -d ' '; }
-counting() { [ "$(counter)" = 1 ] && [ "$(counter)" = 2 ] && [ "$(counter)" = 3 ]; }
+counting() { [ "$(counter 10.0.0.50)" = 1 ] && [ "$(counter 10.0.0.50)" = 2 ] && [ "$(counter 10.0.0.50)" = 3 ]; }
 check "the VM's UDP counter counts 1, 2, 3" counting
 in_memory() { ctl host-a -j vm show web01 | grep -q '"udp_counter": 3'; }
 check "the counter lives in the VM's memory" in_memory
 paused_silent() { ctl host-a vm pause web01 && ! in_ns client ping -c 1 -W 1 10.0.0.50; }
 check "a paused VM answers nothing" paused_silent
-resumed() { ctl host-a vm resume web01 && in_ns client ping -c 2 -i 0.2 -W 2 10.0.0.50 && [ "$(counter)" = 4 ]; }
+resumed() { ctl host-a vm resume web01 && in_ns client ping -c 2 -i 0.2 -W 2 10.0.0.50 && [ "$(counter 10.0.0.50)" = 4 ]; }
 check "resumed, it answers again and its counter goes on at 4" resumed
 vm_fdb() { in_ns tor bridge fdb show br tor | grep -q "^00:50:56:00:00:01 dev host-a "; }
 check "tor learned the VM's MAC on host-a's port" vm_fdb

@@ -5,6 +5,7 @@
 # cipher, and answers the client after each move.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/../lib/lab.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 lab=$here/../../tools/lab/lab.sh
 dir=$(mktemp -d /tmp/ferry-lab-links-XXXXXX)
@@ -12,11 +13,6 @@ key=/run/ferry/lab-vmotion.key
 
 trap lab_cleanup EXIT
 
-in_ns() { ip netns exec "ferry-lab-$1" "${@:2}"; }
-ctl() { "$lab" ctl "$@"; }
-counter() { echo x | in_ns client socat -t 2 - "UDP:$1:7777" | od -An -tu8 --endian=big | tr -d ' '; }
-runs_on() { ctl "$2" vm show "$1" | grep -q "state: *running"; }
-migrate() { ctl "$1" migrate start "${@:2}" --wait >"$dir/migrate.out" 2>&1; local s=$?; cat "$dir/migrate.out"; return $s; }
 verified_with() { ctl "$1" -j migrate status | grep -q "\"cipher\": \"$2 (encrypted)\", \"verified\": true"; }
 
 mac=02:00:00:00:03:01

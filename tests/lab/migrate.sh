@@ -5,6 +5,7 @@
 # the destination's ferryd killed mid-migration.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/../lib/lab.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 lab=$here/../../tools/lab/lab.sh
 dir=$(mktemp -d /tmp/ferry-lab-migrate-XXXXXX)
@@ -12,14 +13,9 @@ key=/run/ferry/lab-vmotion.key
 
 trap lab_cleanup EXIT
 
-in_ns() { ip netns exec "ferry-lab-$1" "${@:2}"; }
-ctl() { "$lab" ctl "$@"; }
 fdb_on() { in_ns tor bridge fdb show br tor | grep -q "^$1 dev $2 "; }
-counter() { echo x | in_ns client socat -t 2 - "UDP:$1:7777" | od -An -tu8 --endian=big | tr -d ' '; }
 answers() { in_ns client ping -c 2 -i 0.2 -W 2 "$1" >/dev/null; }
-runs_on() { ctl "$2" vm show "$1" | grep -q "state: *running"; }
 absent_from() { ! ctl "$2" vm show "$1" >/dev/null 2>&1; }
-migrate() { ctl "$1" migrate start "${@:2}" --wait >"$dir/migrate.out" 2>&1; local s=$?; cat "$dir/migrate.out"; return $s; }
 status_has() { ctl "$1" -j migrate status | grep -q "$2"; }
 
 "$lab" up >"$dir/up.log" 2>&1 || { echo "Bail out! the lab did not come up"; sed 's/^/# /' "$dir/up.log"; exit 1; }

@@ -5,6 +5,7 @@
 # (the suite runs 10; tools/bench/soak.sh runs 50).
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
+. "$(dirname "$0")/../lib/lab.sh"
 here=$(cd "$(dirname "$0")" && pwd)
 lab=$here/../../tools/lab/lab.sh
 dir=$(mktemp -d /tmp/ferry-lab-soak-XXXXXX)
@@ -13,7 +14,6 @@ count=${SOAK_MIGRATIONS:-10}
 
 trap lab_cleanup EXIT
 
-ctl() { "$lab" ctl "$@"; }
 json() { ctl "$1" -j "${@:2}"; }
 in_use() { json "$1" show pools | python3 -c 'import json,sys; print(sum(p["in_use"] for p in json.load(sys.stdin)["pools"]))'; }
 fds() { ls "/proc/$(cat /run/ferry/lab-$1.pid)/fd" | wc -l; }
@@ -23,7 +23,6 @@ import json, sys
 print(sum(m["status"] in ("setup", "pre-flight", "active", "switchover", "unknown-outcome")
           for m in json.load(sys.stdin)["migrations"]))'
 }
-runs_on() { ctl "$2" vm show "$1" | grep -q "state: *running"; }
 settled() { [ "$(in_use "$1")" = "$2" ]; }
 
 "$lab" up >"$dir/up.log" 2>&1 || { echo "Bail out! the lab did not come up"; sed 's/^/# /' "$dir/up.log"; exit 1; }

@@ -1,0 +1,20 @@
+#!/bin/bash
+# Sourced by the lab's tests after tap.sh: the helpers they share. The test sets $lab (the lab
+# script) and $dir (its scratch folder) first.
+
+# Runs a command in one of the lab's namespaces (client, tor, host-a, ...).
+in_ns() { ip netns exec "ferry-lab-$1" "${@:2}"; }
+# ferryctl on a host: ctl host-a <command...>
+ctl() { "$lab" ctl "$@"; }
+# The UDP counter of the VM at an address, as the client reads it (one request, one count).
+counter() { echo x | in_ns client socat -t 2 - "UDP:$1:7777" | od -An -tu8 --endian=big | tr -d ' '; }
+# True if the VM runs on the host: runs_on <vm> <host>.
+runs_on() { ctl "$2" vm show "$1" | grep -q "state: *running"; }
+# migrate <host> <migrate start arguments...>: waits for the end, shows ferryctl's report, and
+# keeps it in $dir/migrate.out.
+migrate() {
+	ctl "$1" migrate start "${@:2}" --wait >"$dir/migrate.out" 2>&1
+	local s=$?
+	cat "$dir/migrate.out"
+	return $s
+}
