@@ -179,6 +179,7 @@ static void describe(struct reply *reply, const struct migration_info *m)
 		reply_u64(reply, "bytes_remaining", s->bytes_remaining);
 		reply_u64(reply, "pages_retransmitted", s->pages_retransmitted);
 		reply_u64(reply, "window_cuts", s->window_cuts);
+		reply_u64(reply, "yielded_polls", s->yielded_polls);
 		reply_u64(reply, "bytes_transferred", s->bytes_transferred);
 		reply_double(reply, "mbps", (double)m->throughput_bps / 1e6, 1);
 		reply_double(reply, "pages_per_second", (double)m->pages_per_second, 0);

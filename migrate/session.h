@@ -22,9 +22,15 @@ extern int migration_logtype;
 	rte_log(RTE_LOG_##level, migration_logtype, "migrate: " fmt "\n", ##__VA_ARGS__)
 
 #define NS_PER_SECOND 1000000000ull
-#define SEND_BUDGET                                                                                \
-	32 /* messages one poll may send per session: a burst, so the switch
-                             * is polled between bursts (tens of microseconds of sealing) */
+/* Messages one poll may send per session: a burst, so the switch is polled between bursts (tens
+ * of microseconds of sealing). */
+#define SEND_BUDGET 32
+/* While the host's VMs send frames, pre-copy takes at most this share of the worker, accounted
+ * over SHARE_WINDOW_NS, as vSphere's network I/O control gives vMotion a share when the uplink
+ * is contended: the VMs' traffic comes first, the migration gets the rest and all of an idle
+ * worker. The switchover's last round is not held back (the VM is paused). */
+#define SHARE_PERCENT    10
+#define SHARE_WINDOW_NS  1000000ull
 #define EPHEMERAL_FIRST  49152
 #define LINK_OVERHEAD    (14 + 20 + 8) /* Ethernet, IPv4 and UDP headers per message */
 #define MESSAGE_OVERHEAD (sizeof(struct proto_header) + sizeof(struct proto_pages) + PROTO_TAG_LEN)
@@ -49,6 +55,9 @@ struct migration_source {
 	uint64_t pause_ns;
 	uint64_t query_ns;     /* unknown outcome: when the destination was last asked */
 	uint64_t regions_sent; /* round 0 begins with the REGIONS map: how far it went */
+	/* The worker's share pre-copy took in the current accounting window, while VMs sent. */
+	uint64_t vm_frames_seen;
+	uint64_t share_start_ns, share_busy_ns;
 };
 
 /* The source's pre-flight check: its items and the link measurement. */

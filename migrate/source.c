@@ -443,6 +443,27 @@ static void source_query(struct migration *m, uint64_t now)
 	session_send_control(m, PROTO_QUERY, NULL, 0);
 }
 
+/* Whether pre-copy may send in this poll: always on a worker the VMs leave idle; within its
+ * share while they send. */
+static bool source_may_send(struct migration *m, uint64_t now)
+{
+	struct migration_source *src = &m->source;
+	uint64_t frames = m->engine->vswitches->vm_frames;
+	bool contended = frames != src->vm_frames_seen;
+
+	src->vm_frames_seen = frames;
+	if (now - src->share_start_ns >= SHARE_WINDOW_NS) {
+		src->share_start_ns = now;
+		src->share_busy_ns = 0;
+	}
+	if (!contended || m->status != MIGRATION_ACTIVE)
+		return true;
+	if (src->share_busy_ns * 100 < (now - src->share_start_ns) * SHARE_PERCENT)
+		return true;
+	m->stats.yielded_polls++;
+	return false;
+}
+
 void source_poll(struct migration *m, uint64_t now)
 {
 	if (m->status == MIGRATION_UNKNOWN_OUTCOME) {
@@ -506,7 +527,11 @@ void source_poll(struct migration *m, uint64_t now)
 		}
 		return;
 	}
-	if (!source_send_round(m, now))
+	if (!source_may_send(m, now))
+		return;
+	bool handed = source_send_round(m, now);
+	m->source.share_busy_ns += session_now_ns(m->engine) - now;
+	if (!handed)
 		return;
 	if (m->status == MIGRATION_ACTIVE) {
 		source_round_end(m, now);

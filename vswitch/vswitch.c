@@ -586,6 +586,8 @@ unsigned int vswitch_table_poll(void *arg)
 			uint16_t n = port_rx_burst(in->port, pkts, PORT_BURST);
 			if (n == 0)
 				continue;
+			if (in->role == VSWITCH_ROLE_VNIC)
+				vswitches->vm_frames += n;
 			if (now == 0)
 				now = vswitch_now_ns(vswitches);
 			vswitch_input(in, pkts, n, now);

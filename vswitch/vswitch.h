@@ -111,6 +111,8 @@ struct vswitch_table {
 	        clock_offset_ns; /* added to the loop's clock: tests age entries without sleeping */
 	uint32_t fdb_limit;      /* for vswitches created from now on */
 	uint32_t fdb_aging_s;
+	uint64_t vm_frames; /* frames the VMs' ports sent, all told: a migration yields while this
+	                     * grows (VM traffic first) */
 };
 
 /* Creates the host's switching state with vSwitch0, registers the switching poller and the
