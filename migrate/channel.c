@@ -61,9 +61,6 @@ static void refill(struct channel *ch, uint64_t now_ns)
 	              NS_PER_SECOND;
 	if (ch->tokens > (double)ch->config.burst_bytes)
 		ch->tokens = (double)ch->config.burst_bytes;
-	ch->cwnd = CHANNEL_INITIAL_CWND;
-	ch->ssthresh = CHANNEL_WINDOW;
-	ch->rto_ns = ch->config.rto_ns;
 	ch->refill_ns = now_ns;
 }
 

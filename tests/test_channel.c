@@ -234,11 +234,14 @@ static void ack_all_below(struct channel *tx, uint64_t cumulative, uint64_t now)
 }
 
 /* The congestion window: it opens by one message per acknowledgement from its initial size up to
- * the whole window, halves once for a window's losses, and never goes under its floor. */
-Test(channel, the_congestion_window_opens_on_acks_and_halves_on_a_loss)
+ * the whole window, halves once for a window's losses, and never goes under its floor; and the
+ * timeout follows the measured round trip. A pacer (rate_bps, with a bucket deep enough never to
+ * be the limit here) changes none of it. */
+static void congestion_window_case(uint64_t rate_bps)
 {
 	struct channel tx;
-	struct channel_config config = {.session = 1};
+	struct channel_config config = {
+	        .session = 1, .rate_bps = rate_bps, .burst_bytes = 1u << 30};
 
 	forward = (struct link){.rng = 1};
 	cr_assert_eq(channel_init(&tx, &config, link_send, &forward, 0), 0);
@@ -247,6 +250,7 @@ Test(channel, the_congestion_window_opens_on_acks_and_halves_on_a_loss)
 	ack_all_below(&tx, tx.next_seq, now += MS);
 	cr_assert_eq(send_until_blocked(&tx, now), 2 * CHANNEL_INITIAL_CWND,
 	             "slow start doubles it");
+	cr_assert_eq(tx.rto_ns, CHANNEL_MIN_RTO, "a 1 ms round trip gives the shortest timeout");
 	ack_all_below(&tx, tx.next_seq, now += MS);
 	cr_assert_eq(send_until_blocked(&tx, now), CHANNEL_WINDOW, "up to the whole window");
 
@@ -274,4 +278,14 @@ Test(channel, the_congestion_window_opens_on_acks_and_halves_on_a_loss)
 	cr_assert_geq(tx.cwnd, CHANNEL_MIN_CWND);
 	cr_assert_lt(tx.cwnd, CHANNEL_MIN_CWND + 4, "window %.1f after ten losses", tx.cwnd);
 	channel_fini(&tx);
+}
+
+Test(channel, the_congestion_window_opens_on_acks_and_halves_on_a_loss)
+{
+	congestion_window_case(0);
+}
+
+Test(channel, a_pacer_keeps_the_congestion_window_and_the_timeout)
+{
+	congestion_window_case(100000000000ull);
 }
