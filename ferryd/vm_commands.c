@@ -242,9 +242,8 @@ static const struct cli_command vm_commands[] = {
          "[workload <spec>] [encryption <policy>] [hugepages <on|off>]",
          "create and start an emulated VM (workload: uniform|hotcold|sequential[,rate=N|max]"
          "[,ws=PAGES][,seed=N][,fill=PERCENT], default uniform,rate=1000; encryption of its "
-         "migrations: required (default), opportunistic or disabled; hugepages on: its memory from "
-         "the "
-         "host's 2 MiB hugetlb pool, reserved now, on every host it migrates to)",
+         "migrations: required (default), opportunistic or disabled; hugepages on: its memory "
+         "from the host's 2 MiB hugetlb pool, reserved now, on every host it migrates to)",
          cmd_vm_create},
         {"vm set <name> encryption <policy>",
          "change a VM's migration encryption: required, opportunistic or disabled", cmd_vm_set},

@@ -205,24 +205,21 @@ uint32_t host_available_mb(enum machine_backing backing)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
 	char line[128];
-	unsigned long kb = 0, free_pages = 0, page_kb = 0;
-	bool found = false;
+	unsigned long available_kb = 0, free_pages = 0, page_kb = 0;
 
 	if (f == NULL)
 		return UINT32_MAX;
 	while (fgets(line, sizeof(line), f) != NULL) {
-		if (backing == MACHINE_BACKING_ANONYMOUS &&
-		    sscanf(line, "MemAvailable: %lu kB", &kb) == 1)
-			break;
-		if (sscanf(line, "HugePages_Free: %lu", &free_pages) == 1)
-			found = true;
-		if (sscanf(line, "Hugepagesize: %lu kB", &page_kb) == 1)
-			kb = free_pages * page_kb;
+		if (sscanf(line, "MemAvailable: %lu kB", &available_kb) == 1 ||
+		    sscanf(line, "HugePages_Free: %lu", &free_pages) == 1)
+			continue;
+		(void)sscanf(line, "Hugepagesize: %lu kB", &page_kb);
 	}
 	fclose(f);
+	/* No pool (or a kernel that does not say): no room for a hugepage-backed VM. */
 	if (backing == MACHINE_BACKING_HUGETLB)
-		return found ? (uint32_t)(kb / 1024) : 0;
-	return kb == 0 ? UINT32_MAX : (uint32_t)(kb / 1024);
+		return (uint32_t)(free_pages * page_kb / 1024);
+	return available_kb == 0 ? UINT32_MAX : (uint32_t)(available_kb / 1024);
 }
 
 int host_key_load(const char *path, uint8_t *key, uint16_t size, char *why, size_t why_size)

@@ -173,8 +173,6 @@ static void destination_admit(struct migration *m, uint64_t now)
 	m->destination.page_round = calloc(pages, sizeof(*m->destination.page_round));
 	m->destination.page_filled = calloc(pages, sizeof(*m->destination.page_filled));
 	config.encryption = m->hello.encryption;
-	config.backing = m->hello.flags & PROTO_HELLO_HUGEPAGES ? MACHINE_BACKING_HUGETLB
-	                                                        : MACHINE_BACKING_ANONYMOUS;
 	int ret = m->vm == NULL ? -ENOMEM
 	                        : vm_create(m->vm, engine->vswitches, pg, &config, engine->pools);
 	if (ret < 0) {
@@ -439,9 +437,8 @@ static uint64_t blocks_of(uint16_t offset, uint16_t len)
 	return below_end & ~((1ull << first) - 1);
 }
 
-/* Applies a page copy unless a newer one is held; a page is complete when every block of its
- * newest round arrived, however its fragments overlap. */
-/* Takes data for part of one page (all of it, at most). */
+/* Applies data for part of one page (all of it, at most) unless a newer copy is held; a page is
+ * complete when every block of its newest round arrived, however its fragments overlap. */
 static void destination_take(struct migration *m, uint64_t page, uint32_t round, uint16_t offset,
                              const uint8_t *data, uint16_t len)
 {
@@ -605,13 +602,12 @@ static bool destination_data_sane(struct migration *m, const struct proto_messag
 		memcpy(&p, msg->body, sizeof(p));
 		uint16_t offset = rte_be_to_cpu_16(p.offset), len = rte_be_to_cpu_16(p.data_len);
 		uint64_t page = rte_be_to_cpu_64(p.page);
-		/* Part of one page on block boundaries, or whole pages inside the VM. */
-		bool part = offset + len <= PROTO_PAGE_SIZE && offset % BLOCK_SIZE == 0 &&
-		            (len % BLOCK_SIZE == 0 || offset + len == PROTO_PAGE_SIZE);
-		bool whole = offset == 0 && len % PROTO_PAGE_SIZE == 0 &&
-		             len / PROTO_PAGE_SIZE <= PROTO_PAGES_MAX_SPAN;
-		if (page >= nb_pages || (!part && !whole) ||
-		    (whole && len / PROTO_PAGE_SIZE > nb_pages - page)) {
+		/* proto_parse let through part of one page or whole pages; here they must lie inside
+		 * the VM, and a part on block boundaries. */
+		uint64_t pages = offset + len <= PROTO_PAGE_SIZE ? 1 : len / PROTO_PAGE_SIZE;
+		bool aligned = offset % BLOCK_SIZE == 0 &&
+		               (len % BLOCK_SIZE == 0 || offset + len == PROTO_PAGE_SIZE);
+		if (page >= nb_pages || pages > nb_pages - page || !aligned) {
 			session_count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
 			return false;
 		}

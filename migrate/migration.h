@@ -172,13 +172,12 @@ struct migration_stats {
 	uint64_t pages_zero;           /* pages sent as zero-run markers */
 	uint64_t pages_retransmitted;  /* messages sent again */
 	uint64_t window_cuts;          /* the congestion window halved for a loss */
-	uint64_t
-	        yielded_polls; /* source: polls pre-copy left to the VMs' traffic (its share used) */
-	uint64_t dirty_pages_rate; /* the VM's page writes per second */
-	uint64_t dirty_pages_last; /* pages found dirty at the last round's end */
-	uint32_t rounds;           /* pre-copy rounds started (round 0 is the full copy) */
-	uint32_t throttle_percent; /* auto-converge's current throttle */
-	uint64_t bandwidth_bps;    /* measured */
+	uint64_t yielded_polls;        /* source: polls left to the VMs' traffic (share used) */
+	uint64_t dirty_pages_rate;     /* the VM's page writes per second */
+	uint64_t dirty_pages_last;     /* pages found dirty at the last round's end */
+	uint32_t rounds;               /* pre-copy rounds started (round 0 is the full copy) */
+	uint32_t throttle_percent;     /* auto-converge's current throttle */
+	uint64_t bandwidth_bps;        /* measured */
 };
 
 struct migration;

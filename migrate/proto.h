@@ -16,7 +16,7 @@
 #define PROTO_NAME_LEN       32
 #define PROTO_REASON_LEN     64
 #define PROTO_PAGE_SIZE      4096
-#define PROTO_SACK_BITS      256 /* the channel's window: 1 MiB of 4 KiB pages in flight */
+#define PROTO_SACK_BITS      256 /* the channel's window: 2 MiB of pages in flight at MTU 9000 */
 #define PROTO_SACK_WORDS     (PROTO_SACK_BITS / 64)
 #define PROTO_KEY_LEN        32 /* every derived key */
 #define PROTO_TAG_LEN        16 /* Poly1305 or GHASH */
@@ -189,7 +189,7 @@ struct proto_pages {
 #define PROTO_PAGES_MAX_SPAN 2
 
 _Static_assert(sizeof(struct proto_pages) == 16, "proto_pages is 16 bytes");
-_Static_assert(PROTO_PAGES_MAX_SPAN *PROTO_PAGE_SIZE <= UINT16_MAX, "data_len holds the span");
+_Static_assert((PROTO_PAGES_MAX_SPAN * PROTO_PAGE_SIZE) <= UINT16_MAX, "data_len holds the span");
 
 /* ZERO_RUN: 16 bytes. */
 struct proto_zero_run {

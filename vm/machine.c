@@ -12,6 +12,16 @@
 #define NS_PER_SECOND 1000000000ull
 #define HUGEPAGE_SIZE (VM_REGION_PAGES * VM_PAGE_SIZE)
 
+/* The mapping's length: the pages, rounded up to whole hugepages when backed by them. */
+static size_t mapping_length(const struct machine *vm)
+{
+	size_t len = vm->nb_pages * VM_PAGE_SIZE;
+
+	if (vm->backing == MACHINE_BACKING_HUGETLB)
+		len = (len + HUGEPAGE_SIZE - 1) / HUGEPAGE_SIZE * HUGEPAGE_SIZE;
+	return len;
+}
+
 const char *machine_backing_name(enum machine_backing backing)
 {
 	return backing == MACHINE_BACKING_HUGETLB ? "hugetlb" : "anonymous";
@@ -32,13 +42,10 @@ int machine_create(struct machine *vm, const char *name, uint64_t memory_mb,
 	/* Sparse either way: the kernel gives a page frame only to pages the vm writes. Anonymous
 	 * memory is not even reserved; a hugetlb mapping reserves its pool pages now, so a VM the
 	 * pool cannot hold fails here and not with SIGBUS on a write later. */
-	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-	vm->mapped = vm->nb_pages * VM_PAGE_SIZE;
-	if (backing == MACHINE_BACKING_HUGETLB) {
-		flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB;
-		vm->mapped = (vm->mapped + HUGEPAGE_SIZE - 1) / HUGEPAGE_SIZE * HUGEPAGE_SIZE;
-	}
-	vm->memory = mmap(NULL, vm->mapped, PROT_READ | PROT_WRITE, flags, -1, 0);
+	int flags = backing == MACHINE_BACKING_HUGETLB
+	                    ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB
+	                    : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+	vm->memory = mmap(NULL, mapping_length(vm), PROT_READ | PROT_WRITE, flags, -1, 0);
 	if (vm->memory == MAP_FAILED) {
 		vm->memory = NULL;
 		return -ENOMEM;
@@ -62,7 +69,7 @@ void machine_destroy(struct machine *vm)
 	if (vm->ops != NULL)
 		vm->ops->fini(vm);
 	if (vm->memory != NULL)
-		munmap(vm->memory, vm->mapped);
+		munmap(vm->memory, mapping_length(vm));
 	free(vm->dirty);
 	free(vm->touched);
 	memset(vm, 0, sizeof(*vm));

@@ -55,7 +55,6 @@ struct machine {
 	char name[VM_NAME_MAX];
 	uint64_t nb_pages;
 	uint8_t *memory; /* nb_pages * VM_PAGE_SIZE, mmap'ed sparse */
-	size_t mapped;   /* the mapping's length: whole hugepages when backed by them */
 	enum machine_backing backing;
 	uint64_t *dirty;   /* one bit per page, set by writes, read-and-cleared */
 	uint64_t *touched; /* one bit per page ever written: the rest is zero */
