@@ -75,11 +75,11 @@ static void send_frames(struct netif *netif, struct rte_mbuf **pkts, uint16_t n)
 	netif->tx(netif->tx_ctx, pkts, n);
 }
 
-/* A frame of len bytes with our MAC as source; the caller fills the rest. */
-static struct rte_mbuf *frame_new(struct netif *netif, uint16_t len,
-                                  const struct rte_ether_addr *dst, uint16_t ethertype)
+/* A frame of len bytes from a pool with our MAC as source; the caller fills the rest. */
+static struct rte_mbuf *frame_new_from(struct netif *netif, struct rte_mempool *pool, uint16_t len,
+                                       const struct rte_ether_addr *dst, uint16_t ethertype)
 {
-	struct rte_mbuf *m = rte_pktmbuf_alloc(netif->pool);
+	struct rte_mbuf *m = rte_pktmbuf_alloc(pool);
 
 	if (m == NULL || rte_pktmbuf_append(m, len) == NULL) {
 		rte_pktmbuf_free(m);
@@ -92,6 +92,12 @@ static struct rte_mbuf *frame_new(struct netif *netif, uint16_t len,
 	eth->src_addr = netif->mac;
 	eth->ether_type = rte_cpu_to_be_16(ethertype);
 	return m;
+}
+
+static struct rte_mbuf *frame_new(struct netif *netif, uint16_t len,
+                                  const struct rte_ether_addr *dst, uint16_t ethertype)
+{
+	return frame_new_from(netif, netif->pool, len, dst, ethertype);
 }
 
 static int arp_send(struct netif *netif, uint16_t op, const struct rte_ether_addr *eth_dst,
@@ -375,12 +381,13 @@ static void arp_input(struct netif *netif, struct rte_mbuf *m, uint64_t now_ns)
 	rte_pktmbuf_free(m);
 }
 
-/* Builds an IPv4 frame with room for l4_len bytes after the IP header. */
-static struct rte_mbuf *ip_frame_new(struct netif *netif, uint32_t dst_ip, uint8_t proto,
-                                     uint16_t l4_len, bool dont_fragment)
+/* Builds an IPv4 frame from a pool with room for l4_len bytes after the IP header. */
+static struct rte_mbuf *ip_frame_new_from(struct netif *netif, struct rte_mempool *pool,
+                                          uint32_t dst_ip, uint8_t proto, uint16_t l4_len,
+                                          bool dont_fragment)
 {
-	struct rte_mbuf *m =
-	        frame_new(netif, (uint16_t)(ETH_LEN + IP_LEN + l4_len), NULL, RTE_ETHER_TYPE_IPV4);
+	struct rte_mbuf *m = frame_new_from(netif, pool, (uint16_t)(ETH_LEN + IP_LEN + l4_len),
+	                                    NULL, RTE_ETHER_TYPE_IPV4);
 	if (m == NULL)
 		return NULL;
 	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, ETH_LEN);
@@ -395,6 +402,12 @@ static struct rte_mbuf *ip_frame_new(struct netif *netif, uint32_t dst_ip, uint8
 	};
 	ip->hdr_checksum = rte_ipv4_cksum(ip);
 	return m;
+}
+
+static struct rte_mbuf *ip_frame_new(struct netif *netif, uint32_t dst_ip, uint8_t proto,
+                                     uint16_t l4_len, bool dont_fragment)
+{
+	return ip_frame_new_from(netif, netif->pool, dst_ip, proto, l4_len, dont_fragment);
 }
 
 static void icmp_finish(struct rte_icmp_hdr *icmp, uint16_t len)
@@ -605,29 +618,55 @@ void netif_udp_unbind(struct netif *netif, uint16_t port)
 			netif->udp[i] = (struct netif_udp_binding){0};
 }
 
-static int udp_send(struct netif *netif, uint32_t dst_ip, uint16_t dst_port, uint16_t src_port,
-                    const void *payload, uint16_t len, bool checksum, uint64_t now_ns)
+struct rte_mbuf *netif_udp_frame_new(struct netif *netif, struct rte_mempool *pool, uint32_t dst_ip,
+                                     uint16_t dst_port, uint16_t src_port, uint16_t len,
+                                     uint8_t **payload)
 {
 	uint16_t l4_len = (uint16_t)(sizeof(struct rte_udp_hdr) + len);
 
-	if ((uint32_t)IP_LEN + l4_len > netif->mtu) {
+	if ((uint32_t)IP_LEN + sizeof(struct rte_udp_hdr) + len > netif->mtu) {
 		count_drop(netif, NETIF_DROP_TOO_BIG);
-		return -EMSGSIZE;
+		return NULL;
 	}
-	struct rte_mbuf *m = ip_frame_new(netif, dst_ip, IPPROTO_UDP, l4_len, true);
+	struct rte_mbuf *m = ip_frame_new_from(netif, pool != NULL ? pool : netif->pool, dst_ip,
+	                                       IPPROTO_UDP, l4_len, true);
 	if (m == NULL)
-		return -ENOMEM;
-	struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, ETH_LEN);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+		return NULL;
+	struct rte_udp_hdr *udp =
+	        rte_pktmbuf_mtod_offset(m, struct rte_udp_hdr *, ETH_LEN + IP_LEN);
 	udp->src_port = rte_cpu_to_be_16(src_port);
 	udp->dst_port = rte_cpu_to_be_16(dst_port);
 	udp->dgram_len = rte_cpu_to_be_16(l4_len);
 	udp->dgram_cksum = 0;
-	memcpy(udp + 1, payload, len);
-	if (checksum)
-		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	*payload = (uint8_t *)(udp + 1);
+	return m;
+}
+
+int netif_udp_frame_send(struct netif *netif, struct rte_mbuf *m, uint64_t now_ns)
+{
+	const struct rte_ipv4_hdr *ip = rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, ETH_LEN);
+
 	netif->counters.udp_tx++;
-	return neigh_output(netif, dst_ip, m, now_ns);
+	return neigh_output(netif, ip->dst_addr, m, now_ns);
+}
+
+static int udp_send(struct netif *netif, uint32_t dst_ip, uint16_t dst_port, uint16_t src_port,
+                    const void *payload, uint16_t len, bool checksum, uint64_t now_ns)
+{
+	uint8_t *at;
+	struct rte_mbuf *m = netif_udp_frame_new(netif, NULL, dst_ip, dst_port, src_port, len, &at);
+
+	if (m == NULL)
+		return (uint32_t)IP_LEN + sizeof(struct rte_udp_hdr) + len > netif->mtu ? -EMSGSIZE
+		                                                                        : -ENOMEM;
+	memcpy(at, payload, len);
+	if (checksum) {
+		struct rte_ipv4_hdr *ip =
+		        rte_pktmbuf_mtod_offset(m, struct rte_ipv4_hdr *, ETH_LEN);
+		struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
+		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	}
+	return netif_udp_frame_send(netif, m, now_ns);
 }
 
 int netif_udp_send(struct netif *netif, uint32_t dst_ip, uint16_t dst_port, uint16_t src_port,

@@ -174,6 +174,18 @@ int netif_udp_send(struct netif *netif, uint32_t dst_ip, uint16_t dst_port, uint
 int netif_udp_send_sealed(struct netif *netif, uint32_t dst_ip, uint16_t dst_port,
                           uint16_t src_port, const void *payload, uint16_t len, uint64_t now_ns);
 
+/* A sealed UDP datagram built in place: a frame from pool (NULL: the netif's) with its Ethernet,
+ * IPv4 and UDP headers written and room for len bytes of payload at *payload, to be written there
+ * and then sent with netif_udp_frame_send (so a sender seals straight into the frame, with no
+ * copy). NULL, counted, when len exceeds the MTU or the pool is empty. */
+struct rte_mbuf *netif_udp_frame_new(struct netif *netif, struct rte_mempool *pool, uint32_t dst_ip,
+                                     uint16_t dst_port, uint16_t src_port, uint16_t len,
+                                     uint8_t **payload);
+
+/* Sends a frame netif_udp_frame_new built, without a UDP checksum, resolving the next hop as
+ * netif_udp_send does. The frame is the caller's no more. */
+int netif_udp_frame_send(struct netif *netif, struct rte_mbuf *m, uint64_t now_ns);
+
 /* Sends an ICMP echo request of size payload bytes; dont_fragment sets DF. */
 int netif_ping(struct netif *netif, uint32_t dst_ip, uint16_t id, uint16_t seq, uint16_t size,
                bool dont_fragment, uint64_t now_ns);

@@ -20,6 +20,9 @@
 #include "loop.h"
 #include "pktpool.h"
 
+/* What net_af_xdp holds beyond its descriptors: its fill and completion rings (see port_open). */
+#define PORT_AF_XDP_UMEM_MBUFS (2 * 2048 + 2048)
+
 static RTE_LOG_REGISTER(port_logtype, ferry.port, INFO);
 
 #define PORT_LOG(level, fmt, ...)                                                                  \
@@ -168,6 +171,11 @@ static int port_configure(struct port *port, const struct port_config *config)
 
 	/* Buffers for a full rx ring, a full tx ring and a burst in flight each way. */
 	port->reserved_mbufs = port->nb_rx_desc + port->nb_tx_desc + 2 * PORT_BURST;
+	/* net_af_xdp's rings are not the descriptors asked for: in zero-copy mode it keeps its UMEM's
+	 * fill ring (twice libxdp's default of 2048) stocked from the pool and frees what it sent
+	 * only as its completion ring (2048) fills; it holds that many more. */
+	if (strcmp(dev_info.driver_name, "net_af_xdp") == 0)
+		port->reserved_mbufs += PORT_AF_XDP_UMEM_MBUFS;
 	uint16_t mtu = config->mtu != 0 ? config->mtu : PORT_DEFAULT_MTU;
 	port->pool = pktpool_reserve(port->pools, port->socket, port->reserved_mbufs, mtu);
 	if (port->pool == NULL)

@@ -83,7 +83,7 @@ static bool parse_schedule(const char *text, struct announce_config *config)
 static int parse_start(struct host *host, const struct cli_args *args,
                        struct migration_params *params, struct iface **vmk, struct reply *reply)
 {
-	uint64_t port = PROTO_DEFAULT_PORT, rounds = 0;
+	uint64_t port = PROTO_DEFAULT_PORT, rounds = 0, streams = 1;
 	const char *v;
 
 	memset(params, 0, sizeof(*params));
@@ -92,6 +92,7 @@ static int parse_start(struct host *host, const struct cli_args *args,
 	if (cli_arg_ipv4(args, "ip", &params->dst_ip, reply) < 0 ||
 	    cli_arg_u64(args, "port", 1, 65535, &port, reply) < 0 ||
 	    cli_arg_u64(args, "max-rounds", 1, 1000000, &rounds, reply) < 0 ||
+	    cli_arg_u64(args, "streams", 1, PROTO_STREAMS_MAX, &streams, reply) < 0 ||
 	    cli_arg_ms(args, "downtime-limit", 1000000, &params->downtime_limit_ns, reply) < 0 ||
 	    cli_arg_bool(args, "verify", &params->verify, reply) < 0 ||
 	    cli_arg_bool(args, "auto-converge", &params->auto_converge, reply) < 0 ||
@@ -100,6 +101,7 @@ static int parse_start(struct host *host, const struct cli_args *args,
 		return -EINVAL;
 	params->dst_port = (uint16_t)port;
 	params->max_rounds = (uint32_t)rounds;
+	params->streams = (unsigned int)streams;
 	if ((v = cli_arg(args, "announce")) != NULL && !parse_schedule(v, &params->announce))
 		return reply_error(reply, -EINVAL,
 		                   "announce: '%.32s' (rounds,initial-ms,step-ms, e.g. 5,50,100)",
@@ -150,6 +152,18 @@ static void describe(struct reply *reply, const struct migration_info *m)
 		          m->encrypted ? "encrypted" : "authenticated only");
 	if (source && !m->check_only)
 		reply_bool(reply, "verified", m->verified);
+	if (m->streams != 0)
+		reply_u64(reply, "streams", m->streams);
+	if (source && m->streams > 1) {
+		/* How the streams shared the pages, as messages each carried. */
+		char shares[PROTO_STREAMS_MAX * 21 + 1];
+		size_t at = 0;
+		for (unsigned int i = 0; i < m->streams && i < PROTO_STREAMS_MAX; i++)
+			at += (size_t)snprintf(shares + at, sizeof(shares) - at, "%s%lu",
+			                       i ? " " : "",
+			                       (unsigned long)m->stats.stream_messages[i]);
+		reply_str(reply, "stream_messages", "%s", shares);
+	}
 	reply_double(reply, "total_time_ms", (double)m->total_ns / 1e6, 3);
 	if (!m->running) {
 		/* When it ended on the wall clock, to set beside other tools' timestamps (the
@@ -376,10 +390,11 @@ static const struct cli_command migrate_commands[] = {
         {"migrate start <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [downtime-limit <ms>] [max-rounds <n>] "
          "[announce <schedule>] [garp] [verify <on|off>] [auto-converge <on|off>] "
-         "[rtt-limit <ms>] [min-bandwidth <rate>] [cipher <cipher>] [force]",
+         "[rtt-limit <ms>] [min-bandwidth <rate>] [cipher <cipher>] [streams <n>] [force]",
          "live-migrate a VM to the host listening at ip, after a pre-flight check unless force "
          "(announce: rounds,initial-ms,step-ms; cipher: auto (the faster here, measured), "
-         "chacha20-poly1305 or aes-256-gcm)",
+         "chacha20-poly1305 or aes-256-gcm; streams: channels the pages travel in, 1 to 4, "
+         "each with its own window)",
          cmd_migrate_start},
         {"migrate check <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [rtt-limit <ms>] [min-bandwidth <rate>]",

@@ -28,16 +28,18 @@ int channel_init(struct channel *ch, const struct channel_config *config, channe
 		ch->config.rto_ns = CHANNEL_DEFAULT_RTO;
 	ch->send = send;
 	ch->send_ctx = send_ctx;
-	ch->next_seq = ch->base = 1;
-	ch->cumulative = 1;
+	ch->next_seq = ch->base = ((uint64_t)config->stream << PROTO_STREAM_SHIFT) + 1;
+	ch->cumulative = ch->next_seq;
 	ch->tokens = (double)ch->config.burst_bytes;
 	ch->cwnd = CHANNEL_INITIAL_CWND;
 	ch->ssthresh = CHANNEL_WINDOW;
 	ch->rto_ns = ch->config.rto_ns;
 	ch->refill_ns = now_ns;
+	if (ch->config.frames != NULL)
+		return 0;
 	for (unsigned int i = 0; i < CHANNEL_WINDOW; i++) {
-		ch->slots[i].buf = malloc(CHANNEL_MSG_MAX);
-		if (ch->slots[i].buf == NULL) {
+		ch->slots[i].own = ch->slots[i].buf = malloc(CHANNEL_MSG_MAX);
+		if (ch->slots[i].own == NULL) {
 			channel_fini(ch);
 			return -ENOMEM;
 		}
@@ -45,11 +47,23 @@ int channel_init(struct channel *ch, const struct channel_config *config, channe
 	return 0;
 }
 
+/* The slot's message is acknowledged (or abandoned): the link's frame goes back. */
+static void slot_free(struct channel *ch, struct channel_slot *slot)
+{
+	slot->in_use = false;
+	if (slot->frame != NULL) {
+		ch->config.frames->put(ch->config.frames->ctx, slot->frame);
+		slot->frame = NULL;
+		slot->buf = NULL;
+	}
+}
+
 void channel_fini(struct channel *ch)
 {
 	for (unsigned int i = 0; i < CHANNEL_WINDOW; i++) {
-		free(ch->slots[i].buf);
-		ch->slots[i].buf = NULL;
+		slot_free(ch, &ch->slots[i]);
+		free(ch->slots[i].own);
+		ch->slots[i].own = ch->slots[i].buf = NULL;
 	}
 }
 
@@ -78,10 +92,13 @@ static struct channel_slot *slot_of(struct channel *ch, uint64_t seq)
 	return &ch->slots[seq % CHANNEL_WINDOW];
 }
 
-/* Puts a slot's message on the link (again), paying the pacer. */
-static int transmit(struct channel *ch, struct channel_slot *slot, uint64_t now_ns)
+/* Puts a slot's message on the link, paying the pacer: its frame the first time, a copy for a
+ * retransmission (the frame may still sit in a transmit queue). */
+static int transmit(struct channel *ch, struct channel_slot *slot, bool first, uint64_t now_ns)
 {
-	int ret = ch->send(ch->send_ctx, slot->buf, slot->len);
+	int ret = first && slot->frame != NULL
+	                  ? ch->config.frames->send(ch->config.frames->ctx, slot->frame)
+	                  : ch->send(ch->send_ctx, slot->buf, slot->len);
 	uint32_t wire = (uint32_t)slot->len + ch->config.overhead_bytes;
 
 	slot->sent_ns = now_ns;
@@ -102,13 +119,21 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
 
 	if (len + room > CHANNEL_MSG_MAX)
 		return -EMSGSIZE;
-	/* Numbers never wrap, and stay under the control messages': no nonce is used twice. */
-	if (ch->next_seq >= PROTO_CONTROL_SEQ_BASE)
+	/* Numbers never wrap, and stay in the stream's space: no nonce is used twice. */
+	if (proto_stream_of(ch->next_seq) != ch->config.stream)
 		return -ERANGE;
 	if (!channel_can_send(ch, (uint16_t)(len + room), now_ns))
 		return -EAGAIN;
+	struct channel_slot *slot = slot_of(ch, ch->next_seq);
+	if (ch->config.frames != NULL) {
+		slot->frame = ch->config.frames->get(ch->config.frames->ctx, (uint16_t)(len + room),
+		                                     &slot->buf);
+		if (slot->frame == NULL) {
+			ch->stats.no_frame++;
+			return -EAGAIN;
+		}
+	}
 	uint64_t seq = ch->next_seq++;
-	struct channel_slot *slot = slot_of(ch, seq);
 	proto_write_header(slot->buf, type, ch->config.session, seq,
 	                   (uint16_t)(body_len + data_len));
 	if (body_len != 0)
@@ -118,6 +143,7 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
 		int added = ch->config.seal(ch->config.seal_ctx, slot->buf, head, data, data_len);
 		if (added < 0) {
 			ch->next_seq--;
+			slot_free(ch, slot);
 			return added;
 		}
 		len = head + (uint32_t)added;
@@ -129,7 +155,7 @@ int64_t channel_send(struct channel *ch, enum proto_type type, const void *body,
 	slot->in_use = true;
 	slot->retries = 0;
 	ch->stats.sent++;
-	transmit(ch, slot, now_ns);
+	transmit(ch, slot, true, now_ns);
 	return (int64_t)seq;
 }
 
@@ -159,7 +185,7 @@ static void release(struct channel *ch, struct channel_slot *slot, uint64_t now_
 {
 	if (slot->retries == 0)
 		rtt_sample(ch, now_ns - slot->sent_ns);
-	slot->in_use = false;
+	slot_free(ch, slot);
 	ch->stats.acked++;
 	/* Slow start below the threshold, one message per window of acks above it. */
 	ch->cwnd += ch->cwnd < ch->ssthresh ? 1.0 : 1.0 / ch->cwnd;
@@ -224,7 +250,7 @@ void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t no
 			on_loss(ch, seq);
 			slot->retries++;
 			ch->stats.fast_retransmitted++;
-			transmit(ch, slot, now_ns);
+			transmit(ch, slot, false, now_ns);
 		}
 	}
 	/* The window slides past every acknowledged message. */
@@ -250,7 +276,7 @@ unsigned int channel_poll(struct channel *ch, uint64_t now_ns)
 		on_loss(ch, seq);
 		slot->retries++;
 		ch->stats.retransmitted++;
-		transmit(ch, slot, now_ns);
+		transmit(ch, slot, false, now_ns);
 		resent++;
 	}
 	return resent;

@@ -35,14 +35,31 @@ typedef int channel_send_fn(void *ctx, const void *buf, uint16_t len);
 typedef int channel_seal_fn(void *ctx, uint8_t *buf, uint16_t head_len, const void *data,
                             uint16_t data_len);
 
+/* What a link lends the channel so a message is built, sealed and kept for a retransmission in the
+ * frame that carries it, never copied into one: one pass over each byte of a page on the way out.
+ * Without it the channel keeps messages in buffers of its own and the link copies them. */
+struct channel_frames {
+	/* A frame with room for a message of len bytes, which go at *msg; NULL when none is free. */
+	void *(*get)(void *ctx, uint16_t len, uint8_t **msg);
+	/* Sends a frame the channel built; the channel's reference stays, so it can read the message
+	 * again until it puts it. Returns 0 or a negative errno (resent on timeout, by copy). */
+	int (*send)(void *ctx, void *frame);
+	/* Gives up the channel's reference. */
+	void (*put)(void *ctx, void *frame);
+	void *ctx;
+};
+
 struct channel_config {
 	uint64_t rate_bps;    /* pacer; 0 = unpaced */
 	uint64_t burst_bytes; /* bucket depth; 0 = 2 ms at the rate, at least 64 KiB */
 	uint64_t rto_ns; /* first and longest retransmission timeout; 0 = CHANNEL_DEFAULT_RTO */
 	uint64_t session;
+	unsigned int stream;     /* numbers from (stream << PROTO_STREAM_SHIFT) + 1, both ends */
 	uint16_t overhead_bytes; /* what the link adds to each message (headers), for the pacer */
 	channel_seal_fn *seal;   /* NULL: messages go as built */
 	void *seal_ctx;
+	const struct channel_frames
+	        *frames; /* NULL: the channel's own buffers, copied to the link */
 };
 
 struct channel_slot {
@@ -51,7 +68,9 @@ struct channel_slot {
 	bool in_use;
 	uint8_t retries;
 	uint64_t sent_ns;
-	uint8_t *buf; /* CHANNEL_MSG_MAX bytes, the message as sent */
+	uint8_t *buf; /* the message as sent: in the frame, or in own */
+	void *frame;  /* the link's frame holding it, while in use (with channel_frames) */
+	uint8_t *own; /* CHANNEL_MSG_MAX bytes of the channel's own (without) */
 };
 
 struct channel_stats {
@@ -60,6 +79,7 @@ struct channel_stats {
 	uint64_t bytes_sent;      /* messages, first copies and retransmissions */
 	uint64_t wire_bytes_sent; /* the same with the link's overhead: what the pacer paid */
 	uint64_t send_errors;     /* the link refused a message (it is resent on timeout) */
+	uint64_t no_frame;        /* the link had no frame to lend: the message waited */
 	uint64_t window_cuts;     /* the congestion window was halved for a loss */
 	uint64_t min_rtt_ns;      /* the shortest round trip seen (0 before the first ack) */
 };
@@ -100,8 +120,8 @@ bool channel_can_send(struct channel *channel, uint16_t len, uint64_t now_ns);
 
 /* Sends a message: the channel writes the header (type, the session, the next sequence number),
  * then the body's fixed part and its data (which may be NULL). Returns the sequence number, or a
- * negative errno (-EAGAIN when the window or the pacer says wait, -EMSGSIZE if too big, -ERANGE
- * once the numbers reach the control messages' (never in practice: 2^63 messages)). */
+ * negative errno (-EAGAIN when the window, the pacer or the link's frames say wait, -EMSGSIZE if
+ * too big, -ERANGE once the numbers leave the stream's space (never in practice: 2^56 messages)). */
 int64_t channel_send(struct channel *channel, enum proto_type type, const void *body,
                      uint16_t body_len, const void *data, uint16_t data_len, uint64_t now_ns);
 

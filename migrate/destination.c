@@ -157,11 +157,10 @@ static void destination_admit(struct migration *m, uint64_t now)
 	if (m->hello.flags & PROTO_HELLO_CHECK_ONLY) {
 		/* A pre-flight check: admitted, and the link is all that is left to measure. */
 		struct channel_config channel = {.session = m->session};
-		if (channel_init(&m->channel, &channel, session_link_send, m, now) < 0) {
+		if (session_channels_init(m, &channel, false, now) < 0) {
 			destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "out of memory");
 			return;
 		}
-		m->channel_ready = true;
 		m->status = MIGRATION_PREFLIGHT;
 		m->stats.setup_ns = now - m->stats.start_ns;
 		session_send_control(m, PROTO_ACCEPT, &accept, sizeof(accept));
@@ -183,10 +182,8 @@ static void destination_admit(struct migration *m, uint64_t now)
 	if (ret == 0 && (m->destination.page_round == NULL || m->destination.page_filled == NULL ||
 	                 populate_init(&m->destination.populate, &m->vm->machine) < 0))
 		ret = -ENOMEM;
-	if (ret == 0 && channel_init(&m->channel, &channel, session_link_send, m, now) < 0)
+	if (ret == 0 && session_channels_init(m, &channel, false, now) < 0)
 		ret = -ENOMEM;
-	else if (ret == 0)
-		m->channel_ready = true;
 	if (ret < 0) {
 		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "cannot make a %lu MiB %s VM: %s",
 		                   (unsigned long)config.memory_mb,
@@ -383,6 +380,8 @@ void destination_on_first_auth(struct migration_engine *engine, struct migration
 		return;
 	}
 	engine->admitted[engine->admitted_next++ % MIGRATION_ADMITTED_MAX] = msg->session;
+	/* The session began with the AUTH that made it (session_new read the clock after it). */
+	m->stats.start_ns = now;
 	m->hello = auth.hello;
 	m->terms = auth.terms;
 	memcpy(m->source_proof, auth.proof, PROTO_MAC_LEN);
@@ -645,13 +644,40 @@ static bool destination_data_sane(struct migration *m, const struct proto_messag
 	return true;
 }
 
+/* Where a message's encrypted data is opened: straight into the VM's memory when it copies pages
+ * that hold nothing yet (round 0's: nearly every byte), so each byte is written once; else into
+ * the session's buffer, so a forged message cannot spoil a page already held. The header read
+ * here is not yet authenticated: it only decides where the bytes go. */
+static uint8_t *destination_open_target(struct migration *m, const struct proto_message *msg)
+{
+	struct proto_pages p;
+
+	if (msg->type != PROTO_PAGES || m->vm == NULL || m->status != MIGRATION_ACTIVE)
+		return m->destination.plain;
+	memcpy(&p, msg->body, sizeof(p));
+	uint64_t page = rte_be_to_cpu_64(p.page), nb_pages = m->vm->machine.nb_pages;
+	uint16_t offset = rte_be_to_cpu_16(p.offset), len = rte_be_to_cpu_16(p.data_len);
+	/* proto_parse let through part of one page or whole pages. */
+	uint64_t pages = offset + len <= PROTO_PAGE_SIZE ? 1 : len / PROTO_PAGE_SIZE;
+	if (page >= nb_pages || pages > nb_pages - page)
+		return m->destination.plain;
+	for (uint64_t i = page; i < page + pages; i++)
+		if (m->destination.page_round[i] != 0 || m->destination.page_filled[i] != 0)
+			return m->destination.plain;
+	return machine_page(&m->vm->machine, page) + offset;
+}
+
 static void destination_on_data(struct migration *m, struct proto_message *msg, const uint8_t *raw,
                                 uint16_t raw_len, uint64_t now)
 {
 	/* Nothing reaches memory, is acknowledged or keeps the session alive without the session's
-	 * tag; encrypted data is opened into the session's buffer, never into the VM directly. */
+	 * tag. Data opened into pages that held nothing is wiped again if the tag fails: they read
+	 * as zeros, as before. */
+	uint8_t *target = m->sealer_ready ? destination_open_target(m, msg) : NULL;
 	if (!m->sealer_ready || msg->seq == 0 || msg->seq >= PROTO_CONTROL_SEQ_BASE ||
-	    !proto_open(&m->rx_sealer, raw, raw_len, msg, m->destination.plain)) {
+	    !proto_open(&m->rx_sealer, raw, raw_len, msg, target)) {
+		if (target != NULL && target != m->destination.plain && m->terms.encrypt != 0)
+			memset(target, 0, msg->data_len);
 		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
 		return;
 	}
@@ -663,13 +689,19 @@ static void destination_on_data(struct migration *m, struct proto_message *msg, 
 		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
 		return;
 	}
+	struct channel *ch = session_channel_of(m, msg->seq);
+	if (ch == NULL) {
+		session_count_drop(m->engine, MIGRATION_DROP_OUT_OF_WINDOW);
+		return;
+	}
+	uint8_t stream_bit = (uint8_t)(1u << proto_stream_of(msg->seq));
 	/* Finished: a resent copy only needs its acknowledgement. */
 	if (m->status == MIGRATION_COMPLETED) {
-		if (channel_accept(&m->channel, msg->seq))
+		if (channel_accept(ch, msg->seq))
 			session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
 		else
 			session_count_drop(m->engine, MIGRATION_DROP_DUPLICATE);
-		m->destination.ack_pending = true;
+		m->destination.acks_pending |= stream_bit;
 		return;
 	}
 	if (m->vm == NULL && msg->type != PROTO_PROBE) {
@@ -680,16 +712,15 @@ static void destination_on_data(struct migration *m, struct proto_message *msg, 
 	 * and never applied. */
 	if (msg->type != PROTO_PROBE && !destination_data_sane(m, msg))
 		return;
-	bool behind = msg->seq < m->channel.cumulative;
-	if (!channel_accept(&m->channel, msg->seq)) {
-		session_count_drop(m->engine,
-		                   behind || msg->seq - m->channel.cumulative < CHANNEL_WINDOW
-		                           ? MIGRATION_DROP_DUPLICATE
-		                           : MIGRATION_DROP_OUT_OF_WINDOW);
-		m->destination.ack_pending = true;
+	bool behind = msg->seq < ch->cumulative;
+	if (!channel_accept(ch, msg->seq)) {
+		session_count_drop(m->engine, behind || msg->seq - ch->cumulative < CHANNEL_WINDOW
+		                                      ? MIGRATION_DROP_DUPLICATE
+		                                      : MIGRATION_DROP_OUT_OF_WINDOW);
+		m->destination.acks_pending |= stream_bit;
 		return;
 	}
-	m->destination.ack_pending = true;
+	m->destination.acks_pending |= stream_bit;
 	switch (msg->type) {
 	case PROTO_PAGES:
 		destination_on_pages(m, msg);
@@ -767,12 +798,15 @@ void destination_rx(struct migration *m, struct migration_listener *listener,
 
 void destination_poll(struct migration *m, uint64_t now)
 {
-	if (m->destination.ack_pending && m->channel_ready) {
+	for (unsigned int s = 0;
+	     m->destination.acks_pending != 0 && m->channel_ready && s < m->hello.streams; s++) {
+		if (!(m->destination.acks_pending & (1u << s)))
+			continue;
 		struct proto_ack ack;
-		channel_make_ack(&m->channel, &ack);
+		channel_make_ack(&m->channels[s], &ack);
 		session_send_control(m, PROTO_ACK, &ack, sizeof(ack));
-		m->destination.ack_pending = false;
 	}
+	m->destination.acks_pending = 0;
 	if (!session_running(m)) {
 		/* Finished: the channel stays to acknowledge a resent state, the keys longer to
 		 * answer the source's questions. */

@@ -76,9 +76,10 @@ static void listener_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uin
 		struct proto_header h;
 		memcpy(&h, payload, sizeof(h));
 		if (h.type == PROTO_HELLO)
-			session_send_refusal(listener->vmk, src_ip, src_port, listener->port,
-			                     rte_be_to_cpu_64(h.session), PROTO_REFUSE_VERSION,
-			                     "this host speaks protocol version 2", now);
+			session_send_refusal(
+			        listener->vmk, src_ip, src_port, listener->port,
+			        rte_be_to_cpu_64(h.session), PROTO_REFUSE_VERSION,
+			        "this host speaks protocol version " RTE_STR(PROTO_VERSION), now);
 	}
 	if (error != PROTO_OK)
 		return;
@@ -292,16 +293,13 @@ int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t 
 	info->encryption = (enum proto_encryption)m->hello.encryption;
 	info->cipher = (enum proto_cipher)m->terms.cipher;
 	info->encrypted = m->terms.encrypt != 0;
+	info->streams = m->hello.streams;
 	info->peer_ip = m->peer_ip;
 	info->peer_port = m->peer_port;
 	info->local_port = m->local_port;
 	info->stats = *s;
-	if (m->channel_ready) {
-		info->stats.pages_retransmitted =
-		        m->channel.stats.retransmitted + m->channel.stats.fast_retransmitted;
-		info->stats.bytes_transferred = m->channel.stats.wire_bytes_sent;
-		info->stats.window_cuts = m->channel.stats.window_cuts;
-	}
+	if (m->channel_ready)
+		session_channels_report(m, &info->stats);
 	uint64_t end = info->running ? now : s->end_ns;
 	info->total_ns = end - s->start_ns;
 	info->ended_ago_ns = info->running ? 0 : now - s->end_ns;

@@ -158,6 +158,7 @@ struct migration_params {
 	struct announce_config announce;
 	enum proto_encryption encryption; /* the VM's policy */
 	enum proto_cipher cipher;         /* 0: the one this host seals fastest with */
+	unsigned int streams;             /* channels the pages travel in; 0 = 1 */
 };
 
 /* Figures in the shape of QEMU's query-migrate. */
@@ -172,12 +173,13 @@ struct migration_stats {
 	uint64_t pages_zero;           /* pages sent as zero-run markers */
 	uint64_t pages_retransmitted;  /* messages sent again */
 	uint64_t window_cuts;          /* the congestion window halved for a loss */
-	uint64_t yielded_polls;        /* source: polls left to the VMs' traffic (share used) */
-	uint64_t dirty_pages_rate;     /* the VM's page writes per second */
-	uint64_t dirty_pages_last;     /* pages found dirty at the last round's end */
-	uint32_t rounds;               /* pre-copy rounds started (round 0 is the full copy) */
-	uint32_t throttle_percent;     /* auto-converge's current throttle */
-	uint64_t bandwidth_bps;        /* measured */
+	uint64_t stream_messages[PROTO_STREAMS_MAX]; /* source: messages each stream carried */
+	uint64_t yielded_polls;    /* source: polls left to the VMs' traffic (share used) */
+	uint64_t dirty_pages_rate; /* the VM's page writes per second */
+	uint64_t dirty_pages_last; /* pages found dirty at the last round's end */
+	uint32_t rounds;           /* pre-copy rounds started (round 0 is the full copy) */
+	uint32_t throttle_percent; /* auto-converge's current throttle */
+	uint64_t bandwidth_bps;    /* measured */
 };
 
 struct migration;
@@ -214,6 +216,7 @@ struct migration_info {
 	enum proto_encryption encryption; /* the VM's policy (the HELLO's) */
 	enum proto_cipher cipher;         /* the session's, 0 before the terms */
 	bool encrypted;                   /* contents travel encrypted (else authenticated only) */
+	unsigned int streams;             /* channels the pages travel in (the HELLO's) */
 	struct migration_check checks[MIGRATION_CHECK_MAX]; /* source */
 };
 

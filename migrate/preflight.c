@@ -100,7 +100,9 @@ void preflight_on_accept(struct migration *m, const struct proto_message *msg, u
 		return;
 	m->status = MIGRATION_PREFLIGHT;
 	m->preflight.probe_start_ns = now;
-	m->preflight.probe_start_bytes = m->channel.stats.wire_bytes_sent;
+	struct channel_stats sum;
+	session_channels_stats(m, &sum);
+	m->preflight.probe_start_bytes = sum.wire_bytes_sent;
 	m->preflight.probe_sent = false;
 }
 
@@ -112,21 +114,24 @@ void preflight_poll(struct migration *m, uint64_t now)
 	static const uint8_t filler[PROTO_PAGES_MAX_SPAN * PROTO_PAGE_SIZE];
 	_Static_assert(sizeof(filler) <= UINT16_MAX, "a probe's data fits its length field");
 	unsigned int budget = SEND_BUDGET;
+	struct channel_stats sum;
 
+	session_channels_stats(m, &sum);
 	while (!m->preflight.probe_sent && budget-- > 0) {
-		if (m->channel.stats.wire_bytes_sent - m->preflight.probe_start_bytes >=
-		            MIGRATION_PROBE_BYTES ||
+		if (sum.wire_bytes_sent - m->preflight.probe_start_bytes >= MIGRATION_PROBE_BYTES ||
 		    now - m->preflight.probe_start_ns >= MIGRATION_PROBE_NS) {
 			m->preflight.probe_sent = true;
 			break;
 		}
-		if (channel_send(&m->channel, PROTO_PROBE, NULL, 0, filler, m->source.max_data,
-		                 now) < 0)
+		if (session_channel_send(m, PROTO_PROBE, NULL, 0, filler, m->source.max_data, now) <
+		    0)
 			return;
+		session_channels_stats(m, &sum);
 	}
-	if (!m->preflight.probe_sent || !channel_idle(&m->channel))
+	if (!m->preflight.probe_sent || !session_channels_idle(m))
 		return;
-	uint64_t bytes = m->channel.stats.wire_bytes_sent - m->preflight.probe_start_bytes;
+	session_channels_stats(m, &sum);
+	uint64_t bytes = sum.wire_bytes_sent - m->preflight.probe_start_bytes;
 	uint64_t bps = (uint64_t)((double)bytes * 8.0 * (double)NS_PER_SECOND /
 	                          (double)(now - m->preflight.probe_start_ns));
 	char limit[32];
@@ -138,8 +143,8 @@ void preflight_poll(struct migration *m, uint64_t now)
 	/* The round trip: the shortest of the handshake's and the filler's acknowledgements, so
 	 * one late wake-up of either worker does not fail it. */
 	uint64_t rtt = m->preflight.rtt_ns;
-	if (m->channel.stats.min_rtt_ns != 0 && m->channel.stats.min_rtt_ns < rtt)
-		rtt = m->channel.stats.min_rtt_ns;
+	if (sum.min_rtt_ns != 0 && sum.min_rtt_ns < rtt)
+		rtt = sum.min_rtt_ns;
 	snprintf(limit, sizeof(limit), "< %g ms", (double)m->source.params.rtt_limit_ns / 1e6);
 	preflight_record(m, MIGRATION_CHECK_RTT, rtt < m->source.params.rtt_limit_ns, limit,
 	                 "%.3f ms", (double)rtt / 1e6);

@@ -80,6 +80,12 @@ enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *
 		if (data_len != msg->data_len || data_len == 0 || (!part && !whole))
 			return PROTO_ERR_RANGE;
 	}
+	if (type == PROTO_HELLO || type == PROTO_AUTH) {
+		/* The HELLO (alone, or inside an AUTH) sizes the session's stream table. */
+		const struct proto_hello *hello = (const struct proto_hello *)msg->body;
+		if (hello->streams == 0 || hello->streams > PROTO_STREAMS_MAX)
+			return PROTO_ERR_RANGE;
+	}
 	return PROTO_OK;
 }
 

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC          0x46525259u /* "FRRY" */
-#define PROTO_VERSION        3
+#define PROTO_VERSION        4
 #define PROTO_DEFAULT_PORT   8000
 #define PROTO_NONCE_LEN      16
 #define PROTO_MAC_LEN        32 /* HMAC-SHA256 */
@@ -105,7 +105,8 @@ struct proto_hello {
 	uint8_t encryption; /* enum proto_encryption: the VM's policy */
 	uint8_t ciphers;    /* bit c: the source seals with enum proto_cipher c */
 	uint8_t cipher;     /* the one the source prefers (the faster on its host) */
-	uint16_t reserved;
+	uint8_t streams;    /* channels the data travels in, 1 to PROTO_STREAMS_MAX */
+	uint8_t reserved;
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct proto_hello) == 112, "proto_hello is 112 bytes");
@@ -306,6 +307,21 @@ void proto_keys_forget(struct proto_keys *keys);
  * numbered from here up in their sender's direction: their nonces never meet the channel's,
  * which count from 1. */
 #define PROTO_CONTROL_SEQ_BASE (1ull << 63)
+
+/* A session's data travels in up to PROTO_STREAMS_MAX streams, each a channel with its own window,
+ * as vMotion's stream helpers and QEMU's multifd channels. A data message's sequence number
+ * carries its stream from bit PROTO_STREAM_SHIFT up: numbers (and so nonces) never meet across
+ * streams, and an ACK's cumulative number names the stream it acknowledges. */
+#define PROTO_STREAMS_MAX  4
+#define PROTO_STREAM_SHIFT 56
+_Static_assert(((uint64_t)PROTO_STREAMS_MAX << PROTO_STREAM_SHIFT) <= PROTO_CONTROL_SEQ_BASE,
+               "stream numbers stay under the control messages'");
+
+/* The stream a channel message's sequence number belongs to. */
+static inline unsigned int proto_stream_of(uint64_t seq)
+{
+	return (unsigned int)(seq >> PROTO_STREAM_SHIFT);
+}
 
 /* Seals and opens one direction of a session with an AEAD. The header and the fixed part of the
  * body are associated data, always in clear (so a dissector reads page numbers and rounds); what

@@ -8,8 +8,10 @@
 #include <string.h>
 
 #include <rte_byteorder.h>
+#include <rte_mbuf.h>
 
 #include "dataplane/loop.h"
+#include "dataplane/pktpool.h"
 #include "vswitch/iface.h"
 
 uint64_t session_now_ns(const struct migration_engine *engine)
@@ -119,6 +121,150 @@ int session_link_send(void *ctx, const void *buf, uint16_t len)
 	/* Every channel message carries its tag: the AEAD checks the bytes, not a UDP checksum. */
 	return netif_udp_send_sealed(&m->vmk->netif, m->peer_ip, m->peer_port, m->local_port, buf,
 	                             len, session_now_ns(m->engine));
+}
+
+static void *link_frame_get(void *ctx, uint16_t len, uint8_t **msg)
+{
+	struct migration *m = ctx;
+
+	if (m->frame_pool == NULL)
+		return NULL; /* a receiving side's channels lend nothing and send nothing */
+	return netif_udp_frame_new(&m->vmk->netif, m->frame_pool, m->peer_ip, m->peer_port,
+	                           m->local_port, len, msg);
+}
+
+static int link_frame_send(void *ctx, void *frame)
+{
+	struct migration *m = ctx;
+
+	/* The transmit path frees its reference when the frame has left; the channel's stays. */
+	rte_mbuf_refcnt_update(frame, 1);
+	return netif_udp_frame_send(&m->vmk->netif, frame, session_now_ns(m->engine));
+}
+
+static void link_frame_put(void *ctx, void *frame)
+{
+	(void)ctx;
+	rte_pktmbuf_free(frame);
+}
+
+/* Gives back the session's reservation of frames (its channels have put every one). */
+static void session_frames_release(struct migration *m)
+{
+	if (m->frame_pool != NULL)
+		pktpool_release(m->engine->pools, m->frame_pool, m->frames_reserved);
+	m->frame_pool = NULL;
+	m->frames_reserved = 0;
+}
+
+int session_channels_init(struct migration *m, const struct channel_config *config, bool sends,
+                          uint64_t now)
+{
+	unsigned int streams = m->hello.streams;
+	struct channel_config c = *config;
+
+	if (streams == 0 || streams > PROTO_STREAMS_MAX)
+		return -EINVAL;
+	/* A sender's channels keep each message in the mbuf that carries it until it is acknowledged,
+	 * so they reserve a window's worth per stream from the host's pools, as a port reserves its
+	 * rings' worth: what the switch counts on for the VMs' traffic stays theirs. Without the
+	 * reservation, the channels keep copies in buffers of their own. */
+	m->frames = (struct channel_frames){
+	        .get = link_frame_get, .send = link_frame_send, .put = link_frame_put, .ctx = m};
+	c.frames = &m->frames;
+	if (sends) {
+		uint32_t frames = streams * CHANNEL_WINDOW;
+		m->frame_pool =
+		        pktpool_reserve(m->engine->pools, SOCKET_ID_ANY, frames, m->vmk->netif.mtu);
+		if (m->frame_pool != NULL)
+			m->frames_reserved = frames;
+		else
+			c.frames = NULL;
+	}
+	for (unsigned int s = 0; s < streams; s++) {
+		struct channel_config stream = c;
+		stream.stream = s;
+		stream.rate_bps = c.rate_bps / streams;
+		stream.burst_bytes = c.burst_bytes / streams;
+		if (channel_init(&m->channels[s], &stream, session_link_send, m, now) < 0) {
+			while (s-- > 0)
+				channel_fini(&m->channels[s]);
+			session_frames_release(m);
+			return -ENOMEM;
+		}
+	}
+	m->next_stream = 0;
+	m->channel_ready = true;
+	return 0;
+}
+
+int64_t session_channel_send(struct migration *m, enum proto_type type, const void *body,
+                             uint16_t body_len, const void *data, uint16_t data_len, uint64_t now)
+{
+	unsigned int streams = m->hello.streams;
+	int64_t ret = -EAGAIN;
+
+	for (unsigned int tried = 0; tried < streams && ret == -EAGAIN; tried++) {
+		struct channel *ch = &m->channels[m->next_stream];
+		m->next_stream = m->next_stream + 1 == streams ? 0 : m->next_stream + 1;
+		ret = channel_send(ch, type, body, body_len, data, data_len, now);
+	}
+	return ret;
+}
+
+struct channel *session_channel_of(struct migration *m, uint64_t seq)
+{
+	unsigned int stream = proto_stream_of(seq);
+
+	return m->channel_ready && stream < m->hello.streams ? &m->channels[stream] : NULL;
+}
+
+void session_channels_poll(struct migration *m, uint64_t now)
+{
+	for (unsigned int s = 0; s < m->hello.streams; s++)
+		channel_poll(&m->channels[s], now);
+}
+
+bool session_channels_idle(const struct migration *m)
+{
+	for (unsigned int s = 0; s < m->hello.streams; s++)
+		if (!channel_idle(&m->channels[s]))
+			return false;
+	return true;
+}
+
+void session_channels_stats(const struct migration *m, struct channel_stats *sum)
+{
+	memset(sum, 0, sizeof(*sum));
+	for (unsigned int s = 0; s < m->hello.streams; s++) {
+		const struct channel_stats *c = &m->channels[s].stats;
+		sum->sent += c->sent;
+		sum->retransmitted += c->retransmitted;
+		sum->fast_retransmitted += c->fast_retransmitted;
+		sum->acked += c->acked;
+		sum->received += c->received;
+		sum->duplicates += c->duplicates;
+		sum->out_of_window += c->out_of_window;
+		sum->bytes_sent += c->bytes_sent;
+		sum->wire_bytes_sent += c->wire_bytes_sent;
+		sum->send_errors += c->send_errors;
+		sum->no_frame += c->no_frame;
+		sum->window_cuts += c->window_cuts;
+		if (c->min_rtt_ns != 0 && (sum->min_rtt_ns == 0 || c->min_rtt_ns < sum->min_rtt_ns))
+			sum->min_rtt_ns = c->min_rtt_ns;
+	}
+}
+
+void session_channels_report(const struct migration *m, struct migration_stats *stats)
+{
+	struct channel_stats sum;
+
+	session_channels_stats(m, &sum);
+	stats->pages_retransmitted = sum.retransmitted + sum.fast_retransmitted;
+	stats->bytes_transferred = sum.wire_bytes_sent;
+	stats->window_cuts = sum.window_cuts;
+	for (unsigned int s = 0; s < m->hello.streams; s++)
+		stats->stream_messages[s] = m->channels[s].stats.sent;
 }
 
 int session_seal_begin(struct migration *m, const struct proto_keys *keys)
@@ -252,11 +398,10 @@ struct migration *session_new(struct migration_engine *engine, enum migration_ro
 void session_release_transfer(struct migration *m)
 {
 	if (m->channel_ready) {
-		m->stats.pages_retransmitted =
-		        m->channel.stats.retransmitted + m->channel.stats.fast_retransmitted;
-		m->stats.bytes_transferred = m->channel.stats.wire_bytes_sent;
-		m->stats.window_cuts = m->channel.stats.window_cuts;
-		channel_fini(&m->channel);
+		session_channels_report(m, &m->stats);
+		for (unsigned int s = 0; s < m->hello.streams; s++)
+			channel_fini(&m->channels[s]);
+		session_frames_release(m);
 		m->channel_ready = false;
 	}
 	free(m->source.to_send);

@@ -73,7 +73,7 @@ struct migration_destination {
 	uint32_t *page_round;  /* per page, the newest round held + 1; 0 = nothing yet */
 	uint64_t *page_filled; /* per page, a bit per 64-byte block of its newest round held */
 	uint64_t nb_complete;
-	bool ack_pending;
+	uint8_t acks_pending;         /* bit s: stream s received something since its last ACK */
 	struct proto_accept accept;   /* as sent, for a source that did not hear it */
 	struct proto_confirm confirm; /* as sent, for a source that asks again */
 	uint8_t *plain;               /* the decrypted data of the message being applied */
@@ -92,7 +92,11 @@ struct migration {
 	uint32_t peer_ip;
 	uint16_t peer_port, local_port;
 	struct vm *vm; /* source: the VM leaving; destination: its copy, until it runs */
-	struct channel channel;
+	struct channel channels[PROTO_STREAMS_MAX]; /* the streams: hello.streams of them */
+	unsigned int next_stream;                   /* where the next message is offered first */
+	struct channel_frames frames;               /* what the vmk lends the channels */
+	struct rte_mempool *frame_pool;             /* where they come from, reserved */
+	uint32_t frames_reserved;
 	bool channel_ready;
 	struct proto_sealer tx_sealer; /* what this side seals with (data key at the source) */
 	struct proto_sealer rx_sealer; /* what the peer seals with (reply key at the source) */
@@ -162,6 +166,34 @@ int session_send_refusal(struct iface *vmk, uint32_t ip, uint16_t port, uint16_t
 
 /* The channel's link: one datagram to the peer (ctx is the session). */
 int session_link_send(void *ctx, const void *buf, uint16_t len);
+
+/* Prepares the session's streams (hello.streams of them) with one configuration, each with its
+ * number and its share of the pacer; a side that sends builds its messages in mbufs it reserves
+ * from the host's pools. Returns 0, -EINVAL or -ENOMEM. */
+int session_channels_init(struct migration *m, const struct channel_config *config, bool sends,
+                          uint64_t now);
+
+/* Sends a message on the next stream that has room (round robin); as channel_send, -EAGAIN when
+ * none has. */
+int64_t session_channel_send(struct migration *m, enum proto_type type, const void *body,
+                             uint16_t body_len, const void *data, uint16_t data_len, uint64_t now);
+
+/* The stream a channel message's (or an ACK's cumulative) number belongs to; NULL if the session
+ * has no such stream. */
+struct channel *session_channel_of(struct migration *m, uint64_t seq);
+
+/* Retransmits what timed out on every stream. */
+void session_channels_poll(struct migration *m, uint64_t now);
+
+/* True once every stream's messages are acknowledged. */
+bool session_channels_idle(const struct migration *m);
+
+/* The streams' counters, summed (the shortest round trip of them all). */
+void session_channels_stats(const struct migration *m, struct channel_stats *sum);
+
+/* Copies the streams' figures into a session's stats: bytes, retransmissions, window cuts and
+ * what each stream carried. */
+void session_channels_report(const struct migration *m, struct migration_stats *stats);
 
 /* Keys the session's sealers from its derived keys, by role, with its terms' cipher. Returns 0,
  * -ENOMEM or -EIO. */

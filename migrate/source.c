@@ -157,7 +157,7 @@ static int source_send_zero_run(struct migration *m, uint64_t now)
 	        .count = rte_cpu_to_be_32((uint32_t)m->source.zero_count),
 	        .round = rte_cpu_to_be_32(m->source.round),
 	};
-	int64_t ret = channel_send(&m->channel, PROTO_ZERO_RUN, &run, sizeof(run), NULL, 0, now);
+	int64_t ret = session_channel_send(m, PROTO_ZERO_RUN, &run, sizeof(run), NULL, 0, now);
 
 	if (ret < 0)
 		return (int)ret;
@@ -198,8 +198,8 @@ static int source_send_page_slice(struct migration *m, uint64_t now)
 	        .offset = rte_cpu_to_be_16((uint16_t)m->source.fragment),
 	        .data_len = rte_cpu_to_be_16(len),
 	};
-	int64_t ret = channel_send(
-	        &m->channel, PROTO_PAGES, &hdr, sizeof(hdr),
+	int64_t ret = session_channel_send(
+	        m, PROTO_PAGES, &hdr, sizeof(hdr),
 	        machine_page(&m->vm->machine, m->source.cursor) + m->source.fragment, len, now);
 	if (ret < 0)
 		return (int)ret;
@@ -235,8 +235,8 @@ static int source_send_regions(struct migration *m, uint64_t now)
 				bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
 		struct proto_regions body = {.first_region = rte_cpu_to_be_64(first),
 		                             .count = rte_cpu_to_be_32(count)};
-		int64_t ret = channel_send(&m->channel, PROTO_REGIONS, &body, sizeof(body), bitmap,
-		                           (uint16_t)((count + 7) / 8), now);
+		int64_t ret = session_channel_send(m, PROTO_REGIONS, &body, sizeof(body), bitmap,
+		                                   (uint16_t)((count + 7) / 8), now);
 		if (ret < 0)
 			return (int)ret;
 		m->source.regions_sent += count;
@@ -295,9 +295,11 @@ static uint64_t source_bandwidth_bps(const struct migration *m, uint64_t now)
 
 	if (elapsed == 0)
 		return 0;
-	return (uint64_t)((double)(m->channel.stats.wire_bytes_sent -
-	                           m->source.active_start_bytes) *
-	                  8.0 * (double)NS_PER_SECOND / (double)elapsed);
+	struct channel_stats sum;
+
+	session_channels_stats(m, &sum);
+	return (uint64_t)((double)(sum.wire_bytes_sent - m->source.active_start_bytes) * 8.0 *
+	                  (double)NS_PER_SECOND / (double)elapsed);
 }
 
 static void source_switchover(struct migration *m, uint64_t now)
@@ -428,8 +430,8 @@ static void source_send_state(struct migration *m, uint64_t now)
 	        .running = m->source.was_running,
 	};
 
-	if (channel_send(&m->channel, PROTO_STATE, &state, sizeof(state), blob, (uint16_t)len,
-	                 now) >= 0) {
+	if (session_channel_send(m, PROTO_STATE, &state, sizeof(state), blob, (uint16_t)len, now) >=
+	    0) {
 		m->source.state_sent = true;
 		m->last_handshake_ns = now;
 	}
@@ -495,8 +497,8 @@ void source_poll(struct migration *m, uint64_t now)
 		}
 		return;
 	}
-	channel_poll(&m->channel, now);
-	if (!channel_idle(&m->channel) && now - m->last_rx_ns > MIGRATION_PEER_TIMEOUT) {
+	session_channels_poll(m, now);
+	if (!session_channels_idle(m) && now - m->last_rx_ns > MIGRATION_PEER_TIMEOUT) {
 		source_fail(m, "the destination stopped answering (%.1f s without an ack)",
 		            (double)(now - m->last_rx_ns) / 1e9);
 		return;
@@ -506,14 +508,14 @@ void source_poll(struct migration *m, uint64_t now)
 		return;
 	}
 	if (m->source.draining) {
-		if (channel_idle(&m->channel)) {
+		if (session_channels_idle(m)) {
 			m->source.draining = false;
 			source_switchover(m, now);
 		}
 		return;
 	}
 	if (m->source.state_sent) {
-		if (!channel_idle(&m->channel))
+		if (!session_channels_idle(m))
 			return;
 		if (now - m->last_rx_ns > MIGRATION_PEER_TIMEOUT) {
 			source_fail(m, "no confirmation from the destination in %.1f s",
@@ -538,7 +540,7 @@ void source_poll(struct migration *m, uint64_t now)
 		return;
 	}
 	/* The last round is out: the vCPU state goes once every page copy is acknowledged. */
-	if (channel_idle(&m->channel))
+	if (session_channels_idle(m))
 		source_send_state(m, now);
 }
 
@@ -610,11 +612,10 @@ static void source_on_challenge(struct migration *m, const struct proto_message 
 	        .seal_ctx = m,
 	};
 	uint64_t now = session_now_ns(m->engine);
-	if (channel_init(&m->channel, &config, session_link_send, m, now) < 0) {
+	if (session_channels_init(m, &config, true, now) < 0) {
 		source_fail(m, "out of memory for the channel");
 		return;
 	}
-	m->channel_ready = true;
 	m->last_handshake_ns = 0; /* AUTH at once */
 	source_poll(m, now);
 }
@@ -635,7 +636,9 @@ void source_precopy_begin(struct migration *m, uint64_t now)
 		m->source.to_send[vm->nb_pages / 64] = (1ull << (vm->nb_pages % 64)) - 1;
 	m->status = MIGRATION_ACTIVE;
 	m->source.active_start_ns = now;
-	m->source.active_start_bytes = m->channel.stats.wire_bytes_sent;
+	struct channel_stats sum;
+	session_channels_stats(m, &sum);
+	m->source.active_start_bytes = sum.wire_bytes_sent;
 	m->source.round = 0;
 	source_round_begin(m);
 }
@@ -643,8 +646,12 @@ void source_precopy_begin(struct migration *m, uint64_t now)
 /* Acknowledgements of the channel's messages, once there is a channel past the handshake. */
 static void source_on_ack(struct migration *m, const struct proto_message *msg, uint64_t now)
 {
-	if (m->channel_ready && m->status != MIGRATION_SETUP)
-		channel_on_ack(&m->channel, msg->body, now);
+	struct proto_ack ack;
+
+	memcpy(&ack, msg->body, sizeof(ack));
+	struct channel *ch = session_channel_of(m, rte_be_to_cpu_64(ack.cumulative));
+	if (ch != NULL && m->status != MIGRATION_SETUP)
+		channel_on_ack(ch, &ack, now);
 	else
 		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
 }
@@ -802,6 +809,7 @@ int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
 	/* The cipher this host seals fastest with, unless the operator named one. */
 	hello->cipher = (uint8_t)(params->cipher != 0 ? params->cipher : m->engine->cipher);
 	hello->ciphers = params->cipher != 0 ? (uint8_t)(1u << params->cipher) : PROTO_CIPHERS_ALL;
+	hello->streams = (uint8_t)(params->streams != 0 ? params->streams : 1);
 	hello->flags = (params->check_only ? PROTO_HELLO_CHECK_ONLY : 0) |
 	               (vm->machine.backing == MACHINE_BACKING_HUGETLB ? PROTO_HELLO_HUGEPAGES : 0);
 	m->last_handshake_ns = 0; /* HELLO on the first poll */

@@ -202,6 +202,39 @@ Test(exact_9000, impaired_link)
 	             "losses were repaired by retransmission");
 }
 
+/* Several streams, each its own window and numbers: every stream carries pages, and the VM
+ * arrives the same, at either MTU and over a link that loses, duplicates and reorders. */
+static void migrate_in_streams(const char *spec, unsigned int mib, unsigned int streams,
+                               const char *options)
+{
+	char with_streams[160];
+
+	snprintf(with_streams, sizeof(with_streams), "%s streams %u", options, streams);
+	migrate_and_compare(spec, mib, with_streams);
+	const struct migration_info *m = session(a, (int)a->host.migrations.next_id);
+	cr_assert_eq(m->streams, streams);
+	for (unsigned int s = 0; s < streams; s++)
+		cr_assert_gt(m->stats.stream_messages[s], 100, "stream %u carried pages", s);
+	cr_assert_eq(session(b, (int)b->host.migrations.next_id)->streams, streams);
+}
+
+Test(exact_1500, two_streams)
+{
+	migrate_in_streams("uniform,rate=max,fill=50,seed=13", 32, 2, EXACT_OPTIONS);
+}
+
+Test(exact_9000, four_streams)
+{
+	migrate_in_streams("hotcold,rate=max,fill=50,seed=14", 64, 4, EXACT_OPTIONS);
+}
+
+Test(exact_9000, three_streams_over_an_impaired_link)
+{
+	impair_both("loss 2 dup 1 reorder 2");
+	migrate_in_streams("uniform,rate=20000,fill=50,seed=15", 32, 3, "verify on");
+	cr_assert_gt(session(a, (int)a->host.migrations.next_id)->stats.pages_retransmitted, 0);
+}
+
 Test(exact_1500, impaired_link)
 {
 	impair_both("loss 3 dup 2 reorder 3");

@@ -131,7 +131,8 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 
 	/* Unknown version: a HELLO of the next version gets a refusal that says why. */
 	struct proto_hello hello = {.ciphers = PROTO_CIPHERS_ALL,
-	                            .cipher = PROTO_CIPHER_CHACHA20_POLY1305};
+	                            .cipher = PROTO_CIPHER_CHACHA20_POLY1305,
+	                            .streams = 1};
 	snprintf(hello.vm_name, sizeof(hello.vm_name), "intruder");
 	uint16_t len = message(buf, PROTO_HELLO, 77, 0, &hello, sizeof(hello));
 	buf[4] = PROTO_VERSION + 1;
@@ -334,7 +335,8 @@ Test(refuse, vmk_mtu_too_small)
 Test(refuse, a_hello_flood_spoofed_and_not)
 {
 	struct proto_hello hello = {.ciphers = PROTO_CIPHERS_ALL,
-	                            .cipher = PROTO_CIPHER_CHACHA20_POLY1305};
+	                            .cipher = PROTO_CIPHER_CHACHA20_POLY1305,
+	                            .streams = 1};
 	uint8_t buf[256];
 	uint32_t a_ip;
 

@@ -20,7 +20,7 @@ static size_t build(uint8_t *buf, enum proto_type type, const void *body, uint16
 Test(proto, a_hello_round_trips)
 {
 	uint8_t buf[256];
-	struct proto_hello hello = {.prefix_len = 24, .ip = RTE_BE32(0x0a000032)};
+	struct proto_hello hello = {.prefix_len = 24, .ip = RTE_BE32(0x0a000032), .streams = 1};
 	struct proto_message msg;
 
 	snprintf(hello.vm_name, sizeof(hello.vm_name), "web01");
@@ -34,6 +34,32 @@ Test(proto, a_hello_round_trips)
 	const struct proto_hello *h = msg.body;
 	cr_assert_str_eq(h->vm_name, "web01");
 	cr_assert_eq(rte_be_to_cpu_64(h->memory_pages), 262144);
+	/* The stream count sizes the session's stream table: none, or more than a session has,
+	 * does not parse, alone or inside an AUTH. */
+	struct proto_auth auth = {.hello = hello};
+	len = build(buf, PROTO_AUTH, &auth, sizeof(auth));
+	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_OK);
+	for (unsigned int streams = 0; streams <= PROTO_STREAMS_MAX + 1;
+	     streams += PROTO_STREAMS_MAX + 1) {
+		hello.streams = (uint8_t)streams;
+		auth.hello = hello;
+		len = build(buf, PROTO_HELLO, &hello, sizeof(hello));
+		cr_assert_eq(proto_parse(buf, len, &msg), PROTO_ERR_RANGE, "%u streams", streams);
+		len = build(buf, PROTO_AUTH, &auth, sizeof(auth));
+		cr_assert_eq(proto_parse(buf, len, &msg), PROTO_ERR_RANGE, "%u streams", streams);
+	}
+}
+
+Test(proto, stream_numbers_name_their_stream)
+{
+	/* Each stream's numbers start at 1 in its own space, under the control messages'. */
+	for (unsigned int s = 0; s < PROTO_STREAMS_MAX; s++) {
+		uint64_t first = ((uint64_t)s << PROTO_STREAM_SHIFT) + 1;
+		cr_assert_eq(proto_stream_of(first), s);
+		cr_assert_eq(proto_stream_of(first + 1000000), s);
+		cr_assert_lt(first, PROTO_CONTROL_SEQ_BASE);
+	}
+	cr_assert_geq(proto_stream_of(PROTO_CONTROL_SEQ_BASE), PROTO_STREAMS_MAX);
 }
 
 Test(proto, every_truncation_and_garbage_is_refused)

@@ -159,7 +159,11 @@ void machine_page_load(struct machine *vm, uint64_t page, const void *data)
 void machine_page_load_part(struct machine *vm, uint64_t page, uint32_t offset, const void *data,
                             uint32_t len)
 {
-	memcpy(machine_page(vm, page) + offset, data, len);
+	uint8_t *at = machine_page(vm, page) + offset;
+
+	/* A migration may have opened the data in place already. */
+	if (at != (const uint8_t *)data)
+		memcpy(at, data, len);
 	if (!bit_test(vm->touched, page)) {
 		bit_set(vm->touched, page);
 		vm->stats.pages_touched++;

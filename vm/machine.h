@@ -112,7 +112,8 @@ bool machine_page_is_zero(const struct machine *vm, uint64_t page);
 void machine_page_load(struct machine *vm, uint64_t page, const void *data);
 
 /* Stores part of a page that arrived from elsewhere (a fragment), marking it touched but not
- * dirty. The caller has checked that offset + len stays inside the page. */
+ * dirty; data may already be in place (a migration opened it there). The caller has checked that
+ * offset + len stays inside the page. */
 void machine_page_load_part(struct machine *vm, uint64_t page, uint32_t offset, const void *data,
                             uint32_t len);
 

@@ -396,11 +396,20 @@ static inline bool egress_fits(struct vswitch_port *out, const struct rte_mbuf *
 	return false;
 }
 
-/* Adds the VLAN tag an uplink needs; the frame is ours alone. */
-static inline int tag(struct rte_mbuf *m, uint16_t vlan)
+/* The frame with the VLAN tag an uplink needs, or NULL (the frame freed). A shared frame (a
+ * sender such as the migration channel keeps its frames to resend them) is copied first: the tag
+ * goes where the shared Ethernet header is. */
+static struct rte_mbuf *with_tag(struct rte_mbuf *m, uint16_t vlan)
 {
+	m = make_writable(m);
+	if (unlikely(m == NULL))
+		return NULL;
 	m->vlan_tci = vlan;
-	return rte_vlan_insert(&m);
+	if (unlikely(rte_vlan_insert(&m) < 0)) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	return m;
 }
 
 static void send_one(struct vswitch_port *in, struct vswitch_port *out, struct rte_mbuf *m,
@@ -410,9 +419,8 @@ static void send_one(struct vswitch_port *in, struct vswitch_port *out, struct r
 		rte_pktmbuf_free(m);
 		return;
 	}
-	if (out->role == VSWITCH_ROLE_UPLINK && vlan != 0 && tag(m, vlan) < 0) {
+	if (out->role == VSWITCH_ROLE_UPLINK && vlan != 0 && (m = with_tag(m, vlan)) == NULL) {
 		vswitch_count_drop(in->port, VSWITCH_DROP_NO_MBUF);
-		rte_pktmbuf_free(m);
 		return;
 	}
 	in->port->counters.rx_forwarded++;
@@ -448,18 +456,16 @@ static void flood(struct vswitch *vswitch, struct vswitch_port *in, struct rte_m
 
 	struct rte_mbuf *tagged_copy = NULL;
 	if (nb_tagged > 0) {
-		tagged_copy = nb_plain == 0 ? m : rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
-		if (tagged_copy == NULL || tag(tagged_copy, vlan) < 0) {
+		/* Without untagged outputs the frame itself takes the tag. */
+		struct rte_mbuf *copy =
+		        nb_plain == 0 ? m : rte_pktmbuf_copy(m, m->pool, 0, UINT32_MAX);
+		tagged_copy = copy != NULL ? with_tag(copy, vlan) : NULL;
+		if (tagged_copy == NULL) {
 			/* The untagged outputs still get theirs. */
 			vswitch_count_drop(in->port, VSWITCH_DROP_NO_MBUF);
-			if (tagged_copy != NULL && tagged_copy != m)
-				rte_pktmbuf_free(tagged_copy);
-			if (nb_plain == 0) {
-				rte_pktmbuf_free(m);
+			if (nb_plain == 0)
 				return;
-			}
 			nb_tagged = 0;
-			tagged_copy = NULL;
 		}
 	}
 	in->port->counters.rx_forwarded++;

@@ -203,7 +203,8 @@ static bool handshake_as_source(struct fuzz_migration *f)
 	                            .memory_pages = rte_cpu_to_be_64(512),
 	                            .encryption = PROTO_ENCRYPTION_REQUIRED,
 	                            .ciphers = PROTO_CIPHERS_ALL,
-	                            .cipher = (uint8_t)(1 + f->next_session % 2)};
+	                            .cipher = (uint8_t)(1 + f->next_session % 2),
+	                            .streams = (uint8_t)(1 + f->next_session % PROTO_STREAMS_MAX)};
 	uint8_t buf[512];
 	struct proto_message msg;
 

@@ -171,8 +171,9 @@ cpu_seconds() {
 }
 
 # case <link label> <MTU> <MiB> <dirty pages/s> <encryption> <max-bandwidth> <pacer bps or 0>
+#      [<streams>]
 run_case() {
-	local label=$1 mtu=$2 mb=$3 rate=$4 encryption=$5 bw=$6 pacer=$7
+	local label=$1 mtu=$2 mb=$3 rate=$4 encryption=$5 bw=$6 pacer=$7 streams=${8:-1}
 	ctl host-a vm create bench mem "$mb" mac 02:00:00:00:0b:01 ip 10.0.0.90/24 \
 		portgroup "VM Network" workload "uniform,rate=$rate,fill=100" hugepages on \
 		encryption "$encryption" >/dev/null
@@ -181,7 +182,7 @@ run_case() {
 	a0=$(cpu_seconds host-a)
 	b0=$(cpu_seconds host-b)
 	ctl host-a -j migrate start bench to 50.50.50.2 key $key max-bandwidth "$bw" \
-		min-bandwidth 100M --wait >"$out/case.json" || true
+		min-bandwidth 100M streams "$streams" --wait >"$out/case.json" || true
 	a1=$(cpu_seconds host-a)
 	b1=$(cpu_seconds host-b)
 	ctl host-b vm destroy bench >/dev/null 2>&1 || ctl host-a vm destroy bench >/dev/null 2>&1 || true
@@ -206,6 +207,8 @@ cipher_speed = float(speeds[("aes" if cipher.startswith("aes") else "chacha", mt
 gib = s["pages_normal"] * 4096 / (1 << 30) or 1
 pacer = float(pacer)
 paced = f"paced {pacer / 1e9:.0f}G" if pacer else "unpaced"
+if s.get("streams", 1) > 1:
+    paced += f", {s['streams']} streams"
 status = s["status"] if s["status"] == "completed" else f"{s['status']}: {s.get('reason', '')}"
 print(f"| {label}, MTU {mtu}, {paced} | {int(mb) // 1024} GiB | {rate} | "
       f"{cipher.split(' ')[0]} {'enc.' if encrypted else 'auth.'} | {status} | "
@@ -227,19 +230,23 @@ for mb in $sizes; do
 		run_case memif 9000 "$mb" $rate required unlimited 0
 	done
 done
+run_case memif 9000 1024 0 required unlimited 0 2
 run_case memif 9000 1024 0 disabled unlimited 0
 run_case memif 9000 1024 20000 disabled unlimited 0
+run_case memif 9000 1024 0 disabled unlimited 0 2
 FERRY_LAB_VMOTION_LINK=memif FERRY_LAB_VMOTION_MTU=1500 tools/lab/up >/dev/null
 run_case memif 1500 1024 0 required unlimited 0
 FERRY_LAB_VMOTION_LINK=bridge tools/lab/up >/dev/null
 run_case "bridge (af_packet)" 9000 1024 0 required unlimited 0
 run_case "bridge (af_packet)" 9000 1024 0 required 10G 1e10
+run_case "bridge (af_packet)" 9000 1024 0 required 10G 1e10 2
 FERRY_LAB_VMOTION_LINK=bridge FERRY_LAB_VMOTION_MTU=1500 tools/lab/up >/dev/null
 run_case "bridge (af_packet)" 1500 1024 0 required unlimited 0
 run_case "bridge (af_packet)" 1500 1024 0 required 10G 1e10
 FERRY_LAB_VMOTION_LINK=af_xdp tools/lab/up >/dev/null
 run_case "bridge (AF_XDP)" 1500 1024 0 required unlimited 0
 run_case "bridge (AF_XDP)" 1500 1024 0 required 10G 1e10
+run_case "bridge (AF_XDP)" 1500 1024 0 required 10G 1e10 2
 
 # The switch while it migrates: host-a also switches 64-byte frames between two VM ports of a
 # vSwitch of their own (a net_pcap port replaying a capture without end into a net_null port,
