@@ -199,3 +199,65 @@ Test(vm, sixteen_gib_is_sparse)
 	cr_assert_leq(vm.stats.pages_touched, 10000);
 	machine_destroy(&vm);
 }
+
+/* Post-copy: a page whose contents are elsewhere stalls the vCPU at the step that touches it,
+ * reports the fault once, and the VM takes that very step once the page arrives, so it stays
+ * step for step the same as a twin that never waited. */
+static uint64_t faults_seen, last_fault_page;
+
+static void record_fault(void *ctx, uint64_t page, uint64_t now_ns)
+{
+	(void)ctx;
+	(void)now_ns;
+	faults_seen++;
+	last_fault_page = page;
+}
+
+Test(vm, an_absent_page_stalls_the_vcpu_until_it_arrives)
+{
+	struct vm_workload w = {.pattern = VM_PATTERN_UNIFORM,
+	                        .seed = 21,
+	                        .fill_percent = 0,
+	                        .rate = 0,
+	                        .max_steps_per_run = 1000};
+	struct machine vm, twin;
+
+	w.working_set_pages = 64;
+	cr_assert_eq(machine_create(&vm, "pc", 1, MACHINE_BACKING_ANONYMOUS, &vm_synthetic_ops, &w),
+	             0);
+	cr_assert_eq(
+	        machine_create(&twin, "twin", 1, MACHINE_BACKING_ANONYMOUS, &vm_synthetic_ops, &w),
+	        0);
+	uint64_t absent[4] = {0};
+	for (uint64_t page = 0; page < 64; page += 2)
+		absent[page / 64] |= 1ull << (page % 64);
+	faults_seen = 0;
+	cr_assert_eq(machine_remote_begin(&vm, absent, record_fault, NULL), 0);
+	cr_assert_eq(vm.remote.nb_absent, 32);
+	machine_resume(&vm);
+
+	uint64_t now = 1000, steps = 0;
+	for (unsigned int round = 0; round < 200 && vm.remote.nb_absent > 0; round++) {
+		steps += machine_run(&vm, now);
+		cr_assert(machine_stalled(&vm), "with 32 pages elsewhere the vCPU meets one");
+		cr_assert(machine_page_absent(&vm, last_fault_page));
+		cr_assert_eq(faults_seen, round + 1, "one fault per stall, however often it runs");
+		machine_run(&vm, now + 10);
+		cr_assert_eq(faults_seen, round + 1);
+		/* The page comes 500 ns after the fault. */
+		now += 500;
+		machine_remote_arrived(&vm, last_fault_page, now);
+		cr_assert(!machine_stalled(&vm));
+	}
+	cr_assert_eq(vm.remote.nb_absent, 0, "every absent page was demanded and came");
+	cr_assert_eq(vm.stats.remote_faults, 32);
+	cr_assert_eq(vm.stats.stall_ns, 32 * 500);
+	steps += machine_run(&vm, now);
+	machine_remote_end(&vm);
+	/* The twin, never stalled, at the same step: the same memory. */
+	vm_synthetic_steps(&twin, vm_synthetic_step(&vm));
+	cr_assert_eq(vm_synthetic_step(&vm), steps);
+	cr_assert_eq(machine_memory_hash(&vm), machine_memory_hash(&twin));
+	machine_destroy(&vm);
+	machine_destroy(&twin);
+}

@@ -38,6 +38,7 @@ int machine_create(struct machine *vm, const char *name, uint64_t memory_mb,
 	vm->nb_pages = memory_mb * 1024 * 1024 / VM_PAGE_SIZE;
 	vm->ops = ops;
 	vm->state = MACHINE_PAUSED;
+	vm->remote.stalled_page = UINT64_MAX;
 	vm->backing = backing;
 	/* Sparse either way: the kernel gives a page frame only to pages the vm writes. Anonymous
 	 * memory is not even reserved; a hugetlb mapping reserves its pool pages now, so a VM the
@@ -72,6 +73,7 @@ void machine_destroy(struct machine *vm)
 		munmap(vm->memory, mapping_length(vm));
 	free(vm->dirty);
 	free(vm->touched);
+	free(vm->remote.absent);
 	memset(vm, 0, sizeof(*vm));
 }
 
@@ -122,6 +124,70 @@ void machine_write64(struct machine *vm, uint64_t page, uint32_t offset, uint64_
 		vm->stats.pages_touched++;
 	}
 	vm->stats.pages_written++;
+}
+
+/* The common case first: no post-copy at all, or the page is here. */
+static inline bool likely_present(const struct machine *vm, uint64_t page)
+{
+	return vm->remote.absent == NULL || !bit_test(vm->remote.absent, page);
+}
+
+int machine_remote_begin(struct machine *vm, const uint64_t *absent, machine_fault_fn *fault,
+                         void *ctx)
+{
+	size_t bytes = machine_bitmap_words(vm) * sizeof(uint64_t);
+
+	machine_remote_end(vm);
+	vm->remote.absent = malloc(bytes);
+	if (vm->remote.absent == NULL)
+		return -ENOMEM;
+	memcpy(vm->remote.absent, absent, bytes);
+	/* Bits past the last page mean nothing. */
+	if (vm->nb_pages % 64 != 0)
+		vm->remote.absent[vm->nb_pages / 64] &= (1ull << (vm->nb_pages % 64)) - 1;
+	vm->remote.nb_absent = 0;
+	for (uint64_t w = 0; w < machine_bitmap_words(vm); w++)
+		vm->remote.nb_absent += (uint64_t)__builtin_popcountll(vm->remote.absent[w]);
+	vm->remote.fault = fault;
+	vm->remote.fault_ctx = ctx;
+	return 0;
+}
+
+bool machine_page_absent(const struct machine *vm, uint64_t page)
+{
+	return vm->remote.absent != NULL && bit_test(vm->remote.absent, page);
+}
+
+void machine_remote_arrived(struct machine *vm, uint64_t page, uint64_t now_ns)
+{
+	if (!machine_page_absent(vm, page))
+		return;
+	vm->remote.absent[page / 64] &= ~(1ull << (page % 64));
+	vm->remote.nb_absent--;
+	if (vm->remote.stalled_page == page) {
+		vm->stats.stall_ns += now_ns - vm->remote.stall_start_ns;
+		vm->remote.stalled_page = UINT64_MAX;
+	}
+}
+
+bool machine_access(struct machine *vm, uint64_t page, uint64_t now_ns)
+{
+	if (likely_present(vm, page))
+		return true;
+	if (vm->remote.stalled_page != page) {
+		vm->remote.stalled_page = page;
+		vm->remote.stall_start_ns = now_ns;
+		vm->stats.remote_faults++;
+		if (vm->remote.fault != NULL)
+			vm->remote.fault(vm->remote.fault_ctx, page, now_ns);
+	}
+	return false;
+}
+
+void machine_remote_end(struct machine *vm)
+{
+	free(vm->remote.absent);
+	vm->remote = (struct machine_remote){.stalled_page = UINT64_MAX};
 }
 
 uint64_t machine_dirty_log_read_and_clear(struct machine *vm, uint64_t *out)

@@ -49,6 +49,23 @@ struct machine_stats {
 	uint64_t pages_written; /* page writes, all told */
 	uint64_t pages_touched; /* distinct pages ever written */
 	uint64_t dirty_rate;    /* page writes per second, over the last second */
+	uint64_t remote_faults; /* post-copy: accesses that found their page elsewhere */
+	uint64_t stall_ns;      /* post-copy: time the vCPU waited on such pages, all told */
+};
+
+/* Post-copy: the vCPU touched a page whose contents are still on the other host. Called once
+ * per stall, on the worker; whoever serves it (the migration engine here; a KVM backend would
+ * take the same fault from userfaultfd) brings the page and calls machine_remote_arrived. */
+typedef void machine_fault_fn(void *ctx, uint64_t page, uint64_t now_ns);
+
+/* Pages whose contents are elsewhere while a VM runs (post-copy), and the vCPU that waits. */
+struct machine_remote {
+	uint64_t *absent; /* one bit per page not here yet; NULL: every page is here */
+	uint64_t nb_absent;
+	machine_fault_fn *fault;
+	void *fault_ctx;
+	uint64_t stalled_page; /* the page the vCPU waits on, or UINT64_MAX */
+	uint64_t stall_start_ns;
 };
 
 struct machine {
@@ -64,6 +81,7 @@ struct machine {
 	void *backend; /* the backend's private state */
 	struct machine_stats stats;
 	uint64_t rate_window_ns, rate_window_writes;
+	struct machine_remote remote;
 };
 
 /* Number of 64-bit words in a bitmap of the VM's pages. */
@@ -139,6 +157,32 @@ bool machine_region_touched(const struct machine *vm, uint64_t region);
  * zero and untouched; the pages written into it later do not fault. Safe to call from another
  * thread while the vm's memory is written. Returns 0 or a negative errno. */
 int machine_region_populate(struct machine *vm, uint64_t region);
+
+/* Post-copy begins: the pages set in absent (machine_bitmap_words words) are elsewhere until
+ * machine_remote_arrived says otherwise; an access to one stalls the vCPU and calls fault.
+ * Returns 0 or -ENOMEM. */
+int machine_remote_begin(struct machine *vm, const uint64_t *absent, machine_fault_fn *fault,
+                         void *ctx);
+
+/* A page's contents are here now; a vCPU stalled on it runs again. */
+void machine_remote_arrived(struct machine *vm, uint64_t page, uint64_t now_ns);
+
+/* True if the page is elsewhere (post-copy, not arrived yet). */
+bool machine_page_absent(const struct machine *vm, uint64_t page);
+
+/* What a backend asks before its vCPU touches a page: true if it may; false if the page is
+ * elsewhere, in which case the vCPU stalls (its step is not taken, to be taken again once the
+ * page arrives) and the fault is reported, once per stall. */
+bool machine_access(struct machine *vm, uint64_t page, uint64_t now_ns);
+
+/* True while the vCPU waits on a page. */
+static inline bool machine_stalled(const struct machine *vm)
+{
+	return vm->remote.stalled_page != UINT64_MAX;
+}
+
+/* Post-copy is over (every page arrived, or the copy is dropped): forgets the absent pages. */
+void machine_remote_end(struct machine *vm);
 
 /* A 64-bit hash of the whole memory (untouched pages count as zeros without being read). */
 uint64_t machine_memory_hash(const struct machine *vm);

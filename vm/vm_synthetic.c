@@ -50,8 +50,10 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/* One step: which page, which word, which value. A pure function of the workload and step. */
-static void step_once(struct machine *vm, struct synthetic *s)
+/* One step: which page, which word, which value. A pure function of the workload and step, so a
+ * step a post-copy fault stalls is taken the same once its page arrives. Returns false if it
+ * stalled. */
+static bool step_once(struct machine *vm, struct synthetic *s, uint64_t now_ns)
 {
 	const struct vm_workload *w = &s->workload;
 	uint64_t r = mix(w->seed ^ mix(s->step));
@@ -74,16 +76,19 @@ static void step_once(struct machine *vm, struct synthetic *s)
 		page = (r >> 8) % ws;
 		break;
 	}
+	if (!machine_access(vm, page, now_ns))
+		return false;
 	machine_write64(vm, page, (uint32_t)(mix(r) % VM_PAGE_SIZE), r ^ s->step);
 	s->step++;
+	return true;
 }
 
 void vm_synthetic_steps(struct machine *vm, uint64_t n)
 {
 	struct synthetic *s = vm->backend;
 
-	for (uint64_t i = 0; i < n; i++)
-		step_once(vm, s);
+	for (uint64_t i = 0; i < n && step_once(vm, s, 0); i++)
+		;
 }
 
 const struct vm_workload *vm_synthetic_workload(const struct machine *vm)
@@ -177,9 +182,10 @@ static uint64_t synthetic_run(struct machine *vm, uint64_t now_ns)
 		if (s->credit_ns > NS_PER_SECOND)
 			s->credit_ns = NS_PER_SECOND;
 	}
-	for (uint64_t i = 0; i < steps; i++)
-		step_once(vm, s);
-	return steps;
+	uint64_t taken = 0;
+	while (taken < steps && step_once(vm, s, now_ns))
+		taken++;
+	return taken;
 }
 
 static size_t synthetic_save_state(const struct machine *vm, void *buf)

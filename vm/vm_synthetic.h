@@ -46,7 +46,8 @@ _Static_assert(sizeof(struct vm_synthetic_state) == 48, "synthetic vCPU state is
 /* The backend. */
 extern const struct machine_ops vm_synthetic_ops;
 
-/* Runs exactly n steps, whatever the clock says (tests compare runs step for step). */
+/* Runs exactly n steps, whatever the clock says (tests compare runs step for step), or fewer if
+ * one stalls on a page that is elsewhere (post-copy). */
 void vm_synthetic_steps(struct machine *vm, uint64_t n);
 
 /* The workload as the backend runs it (after a state load, the one that came with it). */
