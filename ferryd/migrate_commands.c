@@ -101,6 +101,13 @@ static int parse_start(struct host *host, const struct cli_args *args,
 		return -EINVAL;
 	params->dst_port = (uint16_t)port;
 	params->max_rounds = (uint32_t)rounds;
+	if ((v = cli_arg(args, "mode")) != NULL) {
+		int mode = migration_mode_parse(v);
+		if (mode < 0)
+			return reply_error(reply, -EINVAL,
+			                   "mode: '%.32s' (precopy, postcopy or hybrid)", v);
+		params->mode = (enum migration_mode)mode;
+	}
 	params->streams = (unsigned int)streams;
 	if ((v = cli_arg(args, "announce")) != NULL && !parse_schedule(v, &params->announce))
 		return reply_error(reply, -EINVAL,
@@ -152,6 +159,8 @@ static void describe(struct reply *reply, const struct migration_info *m)
 		          m->encrypted ? "encrypted" : "authenticated only");
 	if (source && !m->check_only)
 		reply_bool(reply, "verified", m->verified);
+	if (source && !m->check_only)
+		reply_str(reply, "mode", "%s", migration_mode_name(m->mode));
 	if (m->streams != 0)
 		reply_u64(reply, "streams", m->streams);
 	if (source && m->streams > 1) {
@@ -202,6 +211,28 @@ static void describe(struct reply *reply, const struct migration_info *m)
 	}
 	reply_u64(reply, "pages_normal", s->pages_normal);
 	reply_u64(reply, "pages_zero", s->pages_zero);
+	if (s->postcopy.start_ns != 0) {
+		const struct migration_postcopy_stats *pc = &s->postcopy;
+		reply_double(reply, "postcopy_start_ms", (double)(pc->start_ns - s->start_ns) / 1e6,
+		             3);
+		reply_u64(reply, "postcopy_pages_absent", pc->pages_absent);
+		reply_u64(reply, "postcopy_pages_demanded", pc->pages_demanded);
+		if (source) {
+			reply_u64(reply, "postcopy_pages_background", pc->pages_background);
+		} else {
+			reply_u64(reply, "postcopy_remote_faults", pc->remote_faults);
+			reply_double(reply, "postcopy_stall_ms", (double)pc->stall_ns / 1e6, 3);
+			reply_double(reply, "postcopy_fault_p50_ms", (double)pc->fault_p50_ns / 1e6,
+			             3);
+			reply_double(reply, "postcopy_fault_p99_ms", (double)pc->fault_p99_ns / 1e6,
+			             3);
+			reply_double(reply, "postcopy_fault_max_ms", (double)pc->fault_max_ns / 1e6,
+			             3);
+			if (pc->last_page_ns != 0)
+				reply_double(reply, "postcopy_last_page_ms",
+				             (double)(pc->last_page_ns - pc->start_ns) / 1e6, 3);
+		}
+	}
 	if (source) {
 		reply_list_begin(reply, "checks");
 		for (unsigned int i = 0; i < MIGRATION_CHECK_MAX; i++) {
@@ -322,6 +353,28 @@ static int cmd_migrate_cancel(void *ctx, const struct cli_args *args, struct rep
 		        "migration %lu's outcome is unknown: the destination may run the "
 		        "VM (see 'migrate resolve')",
 		        (unsigned long)id);
+	if (ret == -EBUSY)
+		return reply_error(reply, ret,
+		                   "migration %lu is in post-copy: the VM runs on the destination "
+		                   "and needs the pages still here",
+		                   (unsigned long)id);
+	return describe_id(reply, host, (uint32_t)id);
+}
+
+static int cmd_migrate_postcopy(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	uint64_t id;
+
+	if (cli_arg_u64(args, "id", 1, UINT32_MAX, &id, reply) < 0)
+		return -EINVAL;
+	int ret = migration_postcopy(&host->migrations, (uint32_t)id);
+	if (ret == -ENOENT)
+		return reply_error(reply, ret, "no migration %lu", (unsigned long)id);
+	if (ret < 0)
+		return reply_error(reply, ret,
+		                   "migration %lu is not an outgoing one still copying its memory",
+		                   (unsigned long)id);
 	return describe_id(reply, host, (uint32_t)id);
 }
 
@@ -390,11 +443,14 @@ static const struct cli_command migrate_commands[] = {
         {"migrate start <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [downtime-limit <ms>] [max-rounds <n>] "
          "[announce <schedule>] [garp] [verify <on|off>] [auto-converge <on|off>] "
-         "[rtt-limit <ms>] [min-bandwidth <rate>] [cipher <cipher>] [streams <n>] [force]",
+         "[rtt-limit <ms>] [min-bandwidth <rate>] [cipher <cipher>] [streams <n>] "
+         "[mode <mode>] [force]",
          "live-migrate a VM to the host listening at ip, after a pre-flight check unless force "
          "(announce: rounds,initial-ms,step-ms; cipher: auto (the faster here, measured), "
          "chacha20-poly1305 or aes-256-gcm; streams: channels the pages travel in, 1 to 4, "
-         "each with its own window)",
+         "each with its own window; mode: precopy (rounds, auto-converge), postcopy (resume "
+         "there at once, pull the rest) or hybrid (pre-copy while rounds shrink, then "
+         "post-copy))",
          cmd_migrate_start},
         {"migrate check <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [rtt-limit <ms>] [min-bandwidth <rate>]",
@@ -403,6 +459,10 @@ static const struct cli_command migrate_commands[] = {
          cmd_migrate_check},
         {"migrate status [<id>...]", "migrations, as QEMU's query-migrate, or one in full",
          cmd_migrate_status},
+        {"migrate postcopy <id>",
+         "switch a running pre-copy into post-copy at its next round's end (QEMU's "
+         "migrate-start-postcopy)",
+         cmd_migrate_postcopy},
         {"migrate cancel <id>", "stop a migration: the VM stays on (or returns to) the source",
          cmd_migrate_cancel},
         {"migrate resolve <id> <how>",

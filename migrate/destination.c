@@ -21,7 +21,10 @@ void destination_end(struct migration *m, enum migration_status status)
 {
 	/* The helper stops before the copy's memory goes. */
 	populate_fini(&m->destination.populate);
-	if (m->vm != NULL) {
+	if (m->destination.postcopy) {
+		/* The VM runs here and is the host's, whatever became of its missing pages. */
+		m->vm = NULL;
+	} else if (m->vm != NULL) {
 		/* It never ran here: drop the copy. */
 		vm_destroy(m->vm);
 		free(m->vm);
@@ -171,6 +174,7 @@ static void destination_admit(struct migration *m, uint64_t now)
 	m->vm = calloc(1, sizeof(*m->vm));
 	m->destination.page_round = calloc(pages, sizeof(*m->destination.page_round));
 	m->destination.page_filled = calloc(pages, sizeof(*m->destination.page_filled));
+	m->destination.absent = calloc((pages + 63) / 64, sizeof(uint64_t));
 	config.encryption = m->hello.encryption;
 	int ret = m->vm == NULL ? -ENOMEM
 	                        : vm_create(m->vm, engine->vswitches, pg, &config, engine->pools);
@@ -180,6 +184,7 @@ static void destination_admit(struct migration *m, uint64_t now)
 	}
 	struct channel_config channel = {.session = m->session};
 	if (ret == 0 && (m->destination.page_round == NULL || m->destination.page_filled == NULL ||
+	                 m->destination.absent == NULL ||
 	                 populate_init(&m->destination.populate, &m->vm->machine) < 0))
 		ret = -ENOMEM;
 	if (ret == 0 && session_channels_init(m, &channel, false, now) < 0)
@@ -436,6 +441,67 @@ static uint64_t blocks_of(uint16_t offset, uint16_t len)
 	return below_end & ~((1ull << first) - 1);
 }
 
+static void destination_postcopy_complete(struct migration *m, uint64_t now);
+
+/* Post-copy: a page the VM lacked is here; a vCPU waiting on it runs on, and once the last one
+ * is here the source hears that it may let go. */
+static void destination_postcopy_arrived(struct migration *m, uint64_t page, uint64_t now)
+{
+	struct machine *vm = &m->vm->machine;
+
+	if (!machine_page_absent(vm, page))
+		return;
+	if (page == m->destination.fault_page) {
+		if (m->destination.nb_latencies < DESTINATION_LATENCIES)
+			m->destination.latencies[m->destination.nb_latencies++] =
+			        now - m->destination.fault_ns;
+		m->destination.fault_page = UINT64_MAX;
+	}
+	machine_remote_arrived(vm, page, now);
+	if (vm->remote.nb_absent == 0)
+		destination_postcopy_complete(m, now);
+}
+
+/* Every page is here: the copy is whole, and the VM the host's alone. */
+static void destination_postcopy_complete(struct migration *m, uint64_t now)
+{
+	struct machine *vm = &m->vm->machine;
+
+	m->stats.postcopy.last_page_ns = now;
+	m->stats.postcopy.remote_faults = vm->stats.remote_faults;
+	m->stats.postcopy.stall_ns = vm->stats.stall_ns;
+	machine_remote_end(vm);
+	struct proto_complete complete = {.pages = rte_cpu_to_be_64(m->destination.nb_complete)};
+	session_send_control(m, PROTO_COMPLETE, &complete, sizeof(complete));
+	m->stats.end_ns = now;
+	m->status = MIGRATION_COMPLETED;
+	populate_fini(&m->destination.populate);
+	m->vm = NULL;
+	MIG_LOG(INFO, "%u: %s: post-copy complete, %lu remote faults, %.3f ms stalled", m->id,
+	        m->vm_name, (unsigned long)m->stats.postcopy.remote_faults,
+	        (double)m->stats.postcopy.stall_ns / 1e6);
+}
+
+/* Post-copy: the vCPU touched a page that is still at the source; ask for it and the few absent
+ * pages after it (accesses cluster), ahead of the background stream. */
+static void destination_on_fault(void *ctx, uint64_t page, uint64_t now)
+{
+	struct migration *m = ctx;
+	const struct machine *vm = &m->vm->machine;
+	uint32_t count = 1;
+
+	while (count < PROTO_DEMAND_MAX && page + count < vm->nb_pages &&
+	       machine_page_absent(vm, page + count))
+		count++;
+	struct proto_demand demand = {.page = rte_cpu_to_be_64(page),
+	                              .count = rte_cpu_to_be_32(count)};
+	session_send_control(m, PROTO_DEMAND, &demand, sizeof(demand));
+	m->destination.fault_page = page;
+	m->destination.fault_ns = now;
+	m->destination.demand_ns = now;
+	m->stats.postcopy.pages_demanded += count;
+}
+
 /* Applies data for part of one page (all of it, at most) unless a newer copy is held; a page is
  * complete when every block of its newest round arrived, however its fragments overlap. */
 static void destination_take(struct migration *m, uint64_t page, uint32_t round, uint16_t offset,
@@ -459,6 +525,8 @@ static void destination_take(struct migration *m, uint64_t page, uint32_t round,
 	if (before != PAGE_WHOLE && m->destination.page_filled[page] == PAGE_WHOLE) {
 		m->destination.nb_complete++;
 		m->stats.pages_normal++;
+		if (m->destination.postcopy)
+			destination_postcopy_arrived(m, page, session_now_ns(m->engine));
 	}
 }
 
@@ -476,7 +544,7 @@ static void destination_on_pages(struct migration *m, const struct proto_message
 		return;
 	}
 	/* Whole pages (destination_data_sane saw to it). */
-	for (uint16_t i = 0; i < len / PROTO_PAGE_SIZE; i++)
+	for (uint16_t i = 0; i < len / PROTO_PAGE_SIZE && m->vm != NULL; i++)
 		destination_take(m, page + i, round, 0, msg->data + i * PROTO_PAGE_SIZE,
 		                 PROTO_PAGE_SIZE);
 }
@@ -489,7 +557,7 @@ static void destination_on_zero_run(struct migration *m, const struct proto_mess
 	uint64_t first = rte_be_to_cpu_64(z.first_page);
 	uint64_t count = rte_be_to_cpu_32(z.count);
 	uint32_t round = rte_be_to_cpu_32(z.round);
-	for (uint64_t page = first; page < first + count; page++) {
+	for (uint64_t page = first; page < first + count && m->vm != NULL; page++) {
 		if (m->destination.page_round[page] > round + 1) {
 			session_count_drop(m->engine, MIGRATION_DROP_STALE_COPY);
 			continue;
@@ -500,7 +568,92 @@ static void destination_on_zero_run(struct migration *m, const struct proto_mess
 		m->destination.page_filled[page] = PAGE_WHOLE;
 		machine_page_load_zero(&m->vm->machine, page);
 		m->stats.pages_zero++;
+		if (m->destination.postcopy && m->vm != NULL)
+			destination_postcopy_arrived(m, page, session_now_ns(m->engine));
 	}
+}
+
+/* A stretch of the pages that come after the resume (post-copy). */
+static void destination_on_absent(struct migration *m, const struct proto_message *msg)
+{
+	struct proto_absent a;
+
+	memcpy(&a, msg->body, sizeof(a));
+	uint64_t first = rte_be_to_cpu_64(a.first_page);
+	uint32_t count = rte_be_to_cpu_32(a.count);
+	for (uint32_t i = 0; i < count; i++)
+		if (msg->data[i / 8] & (1u << (i % 8)))
+			m->destination.absent[(first + i) / 64] |= 1ull << ((first + i) % 64);
+}
+
+/* Starts the VM's announcement as the HELLO asked. */
+static void destination_announce(struct migration *m, struct vm *vm)
+{
+	struct announce_config announce = {
+	        .rounds = rte_be_to_cpu_16(m->hello.announce_rounds),
+	        .initial_ns = (uint64_t)rte_be_to_cpu_16(m->hello.announce_initial_ms) * 1000000,
+	        .step_ns = (uint64_t)rte_be_to_cpu_16(m->hello.announce_step_ms) * 1000000,
+	        .garp = m->hello.announce_garp != 0,
+	};
+	if (announce.rounds > 0)
+		announce_start(&vm->announce, &vm->vnic, m->engine->loop, &announce);
+}
+
+/* The switchover into post-copy: every page is here in its newest copy or named absent; the
+ * absent ones that hold an older copy are held no more. The VM resumes here at once, the host's
+ * from now on (the commit), and stalls on each absent page until it comes. */
+static void destination_on_postcopy_state(struct migration *m, const struct proto_message *msg,
+                                          const struct proto_state *state, uint64_t now)
+{
+	struct migration_engine *engine = m->engine;
+	struct vm *vm = m->vm;
+	uint64_t nb_pages = vm->machine.nb_pages, absent = 0;
+
+	for (uint64_t page = 0; page < nb_pages; page++) {
+		bool is_absent = (m->destination.absent[page / 64] >> (page % 64)) & 1;
+		if (is_absent) {
+			absent++;
+			if (m->destination.page_filled[page] == PAGE_WHOLE)
+				m->destination.nb_complete--;
+			m->destination.page_filled[page] = 0;
+		} else if (m->destination.page_filled[page] != PAGE_WHOLE) {
+			destination_refuse(m, PROTO_REFUSE_INCOMPLETE,
+			                   "post-copy: page %lu neither here nor named absent",
+			                   (unsigned long)page);
+			return;
+		}
+	}
+	if (vm_load_state(vm, msg->data, msg->data_len) < 0) {
+		session_count_drop(engine, MIGRATION_DROP_BAD_STATE);
+		destination_refuse(m, PROTO_REFUSE_STATE, "the vCPU state does not load");
+		return;
+	}
+	if (machine_remote_begin(&vm->machine, m->destination.absent, destination_on_fault, m) <
+	    0) {
+		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "out of memory for post-copy");
+		return;
+	}
+	/* Commit: the VM runs here; the session keeps feeding it its pages. */
+	m->destination.postcopy = true;
+	m->destination.fault_page = UINT64_MAX;
+	m->status = MIGRATION_POSTCOPY;
+	m->stats.postcopy.start_ns = now;
+	m->stats.postcopy.pages_absent = absent;
+	if (state->running)
+		vm_resume(vm);
+	destination_announce(m, vm);
+	struct proto_confirm *confirm = &m->destination.confirm;
+	confirm->memory_hash = 0;
+	confirm->resumed_ns = rte_cpu_to_be_64(now);
+	confirm->pages = rte_cpu_to_be_64(m->destination.nb_complete);
+	proto_sha256(msg->data, msg->data_len, confirm->state_hash);
+	session_send_control(m, PROTO_CONFIRM, confirm, sizeof(*confirm));
+	if (engine->hooks.vm_arrived != NULL)
+		engine->hooks.vm_arrived(engine->hooks.ctx, vm);
+	MIG_LOG(INFO, "%u: %s runs here, %lu pages to come (post-copy)", m->id, m->vm_name,
+	        (unsigned long)absent);
+	if (absent == 0)
+		destination_postcopy_complete(m, now); /* nothing was missing after all */
 }
 
 static void destination_on_state(struct migration *m, const struct proto_message *msg, uint64_t now)
@@ -510,6 +663,10 @@ static void destination_on_state(struct migration *m, const struct proto_message
 	struct vm *vm = m->vm;
 
 	memcpy(&state, msg->body, sizeof(state));
+	if (state.postcopy) {
+		destination_on_postcopy_state(m, msg, &state, now);
+		return;
+	}
 	if (m->destination.nb_complete != vm->machine.nb_pages) {
 		destination_refuse(m, PROTO_REFUSE_INCOMPLETE,
 		                   "the state came with %lu of %lu pages",
@@ -538,14 +695,7 @@ static void destination_on_state(struct migration *m, const struct proto_message
 	m->vm = NULL;
 	if (state.running)
 		vm_resume(vm);
-	struct announce_config announce = {
-	        .rounds = rte_be_to_cpu_16(m->hello.announce_rounds),
-	        .initial_ns = (uint64_t)rte_be_to_cpu_16(m->hello.announce_initial_ms) * 1000000,
-	        .step_ns = (uint64_t)rte_be_to_cpu_16(m->hello.announce_step_ms) * 1000000,
-	        .garp = m->hello.announce_garp != 0,
-	};
-	if (announce.rounds > 0)
-		announce_start(&vm->announce, &vm->vnic, engine->loop, &announce);
+	destination_announce(m, vm);
 	m->confirm_hash = hash;
 	m->status = MIGRATION_COMPLETED;
 	m->stats.end_ns = now;
@@ -571,6 +721,18 @@ static void destination_on_state(struct migration *m, const struct proto_message
  * has not taken the state decides now, for good, that it never will. */
 static void destination_on_query(struct migration *m)
 {
+	/* Post-copy: the VM runs here whatever the source asks; it hears how far the copy is. */
+	if (m->destination.postcopy) {
+		if (m->status == MIGRATION_COMPLETED) {
+			struct proto_complete complete = {
+			        .pages = rte_cpu_to_be_64(m->destination.nb_complete)};
+			session_send_control(m, PROTO_COMPLETE, &complete, sizeof(complete));
+		} else {
+			session_send_control(m, PROTO_CONFIRM, &m->destination.confirm,
+			                     sizeof(m->destination.confirm));
+		}
+		return;
+	}
 	if (m->status == MIGRATION_COMPLETED) {
 		if (!(m->hello.flags & PROTO_HELLO_CHECK_ONLY))
 			session_send_control(m, PROTO_CONFIRM, &m->destination.confirm,
@@ -627,6 +789,19 @@ static bool destination_data_sane(struct migration *m, const struct proto_messag
 			return false;
 		}
 	}
+	if (msg->type == PROTO_ABSENT) {
+		struct proto_absent a;
+		memcpy(&a, msg->body, sizeof(a));
+		uint64_t first = rte_be_to_cpu_64(a.first_page), count = rte_be_to_cpu_32(a.count);
+		/* Only before the switchover: a map that came later could make a page the VM holds
+		 * look absent. */
+		if (count == 0 || count > PROTO_ABSENT_PER_MESSAGE || first >= nb_pages ||
+		    count > nb_pages - first || msg->data_len != (count + 7) / 8 ||
+		    m->destination.postcopy) {
+			session_count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
+			return false;
+		}
+	}
 	if (msg->type == PROTO_ZERO_RUN) {
 		struct proto_zero_run z;
 		memcpy(&z, msg->body, sizeof(z));
@@ -652,7 +827,8 @@ static uint8_t *destination_open_target(struct migration *m, const struct proto_
 {
 	struct proto_pages p;
 
-	if (msg->type != PROTO_PAGES || m->vm == NULL || m->status != MIGRATION_ACTIVE)
+	if (msg->type != PROTO_PAGES || m->vm == NULL ||
+	    (m->status != MIGRATION_ACTIVE && m->status != MIGRATION_POSTCOPY))
 		return m->destination.plain;
 	memcpy(&p, msg->body, sizeof(p));
 	uint64_t page = rte_be_to_cpu_64(p.page), nb_pages = m->vm->machine.nb_pages;
@@ -684,7 +860,7 @@ static void destination_on_data(struct migration *m, struct proto_message *msg, 
 	m->last_rx_ns = now;
 	bool probing = m->status == MIGRATION_PREFLIGHT || msg->type == PROTO_PROBE;
 	if ((m->status != MIGRATION_ACTIVE && m->status != MIGRATION_PREFLIGHT &&
-	     m->status != MIGRATION_COMPLETED) ||
+	     m->status != MIGRATION_COMPLETED && m->status != MIGRATION_POSTCOPY) ||
 	    !m->channel_ready || (probing && msg->type != PROTO_PROBE)) {
 		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
 		return;
@@ -731,6 +907,9 @@ static void destination_on_data(struct migration *m, struct proto_message *msg, 
 	case PROTO_STATE:
 		destination_on_state(m, msg, now);
 		break;
+	case PROTO_ABSENT:
+		destination_on_absent(m, msg);
+		break;
 	case PROTO_REGIONS: {
 		struct proto_regions r;
 		memcpy(&r, msg->body, sizeof(r));
@@ -768,6 +947,7 @@ void destination_rx(struct migration *m, struct migration_listener *listener,
 	case PROTO_STATE:
 	case PROTO_PROBE:
 	case PROTO_REGIONS:
+	case PROTO_ABSENT:
 		destination_on_data(m, &opened, payload, len, now);
 		break;
 	case PROTO_QUERY:
@@ -796,6 +976,28 @@ void destination_rx(struct migration *m, struct migration_listener *listener,
 	}
 }
 
+/* Post-copy under way: a demand that went unanswered goes again (it travels outside the
+ * channel); a silent source holds the VM where it waits, and says so. */
+static void destination_postcopy_poll(struct migration *m, uint64_t now)
+{
+	const struct machine *vm = &m->vm->machine;
+
+	if (machine_stalled(vm) && now - m->destination.demand_ns > DEMAND_RESEND_NS) {
+		struct proto_demand demand = {.page = rte_cpu_to_be_64(vm->remote.stalled_page),
+		                              .count = rte_cpu_to_be_32(1)};
+		session_send_control(m, PROTO_DEMAND, &demand, sizeof(demand));
+		m->destination.demand_ns = now;
+	}
+	if (now - m->last_rx_ns > MIGRATION_PEER_TIMEOUT)
+		session_set_reason(m,
+		                   "post-copy holds: the source has been silent for %.1f s; %lu "
+		                   "pages are still there, and the VM stalls on them",
+		                   (double)(now - m->last_rx_ns) / 1e9,
+		                   (unsigned long)vm->remote.nb_absent);
+	else if (m->reason[0] != '\0')
+		m->reason[0] = '\0';
+}
+
 void destination_poll(struct migration *m, uint64_t now)
 {
 	for (unsigned int s = 0;
@@ -814,6 +1016,10 @@ void destination_poll(struct migration *m, uint64_t now)
 			session_release_transfer(m);
 		if (now - m->stats.end_ns > MIGRATION_LINGER_NS)
 			session_release(m);
+		return;
+	}
+	if (m->status == MIGRATION_POSTCOPY) {
+		destination_postcopy_poll(m, now);
 		return;
 	}
 	uint64_t timeout =

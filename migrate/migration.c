@@ -30,8 +30,57 @@ static const char *const status_names[] = {
         [MIGRATION_ACTIVE] = "active",       [MIGRATION_SWITCHOVER] = "switchover",
         [MIGRATION_COMPLETED] = "completed", [MIGRATION_FAILED] = "failed",
         [MIGRATION_CANCELLED] = "cancelled", [MIGRATION_UNKNOWN_OUTCOME] = "unknown-outcome",
-        [MIGRATION_ABANDONED] = "abandoned",
+        [MIGRATION_ABANDONED] = "abandoned", [MIGRATION_POSTCOPY] = "postcopy-active",
 };
+
+static const char *const mode_names[MIGRATION_MODE_MAX] = {
+        [MIGRATION_MODE_PRECOPY] = "precopy",
+        [MIGRATION_MODE_POSTCOPY] = "postcopy",
+        [MIGRATION_MODE_HYBRID] = "hybrid",
+};
+
+static int compare_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* A destination's post-copy figures now: the vCPU's faults and stalls while it still waits on
+ * pages, and the fault latencies' percentiles (nearest rank). */
+static void postcopy_report(const struct migration *m, struct migration_postcopy_stats *pc)
+{
+	uint32_t n = m->destination.nb_latencies;
+
+	if (m->vm != NULL) {
+		pc->remote_faults = m->vm->machine.stats.remote_faults;
+		pc->stall_ns = m->vm->machine.stats.stall_ns;
+	}
+	if (n == 0)
+		return;
+	uint64_t *sorted = malloc(n * sizeof(uint64_t));
+	if (sorted == NULL)
+		return;
+	memcpy(sorted, m->destination.latencies, n * sizeof(uint64_t));
+	qsort(sorted, n, sizeof(uint64_t), compare_u64);
+	pc->fault_p50_ns = sorted[(n - 1) / 2];
+	pc->fault_p99_ns = sorted[(uint64_t)(n - 1) * 99 / 100];
+	pc->fault_max_ns = sorted[n - 1];
+	free(sorted);
+}
+
+const char *migration_mode_name(enum migration_mode mode)
+{
+	return mode < MIGRATION_MODE_MAX ? mode_names[mode] : "?";
+}
+
+int migration_mode_parse(const char *name)
+{
+	for (int mode = 0; mode < MIGRATION_MODE_MAX; mode++)
+		if (strcmp(name, mode_names[mode]) == 0)
+			return mode;
+	return -1;
+}
 
 const char *migration_status_name(enum migration_status status)
 {
@@ -242,8 +291,26 @@ int migration_cancel(struct migration_engine *engine, uint32_t id)
 			return -EALREADY;
 		if (m->status == MIGRATION_UNKNOWN_OUTCOME)
 			return -EINPROGRESS;
+		if (m->status == MIGRATION_POSTCOPY)
+			return -EBUSY;
 		session_set_reason(m, "cancelled by the operator");
 		session_end(m, MIGRATION_CANCELLED);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int migration_postcopy(struct migration_engine *engine, uint32_t id)
+{
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
+		struct migration *m = engine->sessions[i];
+		if (m == NULL || m->id != id)
+			continue;
+		if (m->role != MIGRATION_SOURCE || m->source.params.check_only ||
+		    (m->status != MIGRATION_ACTIVE && m->status != MIGRATION_PREFLIGHT &&
+		     m->status != MIGRATION_SETUP))
+			return -EINVAL;
+		m->source.postcopy_asked = true;
 		return 0;
 	}
 	return -ENOENT;
@@ -294,12 +361,15 @@ int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t 
 	info->cipher = (enum proto_cipher)m->terms.cipher;
 	info->encrypted = m->terms.encrypt != 0;
 	info->streams = m->hello.streams;
+	info->mode = m->source.params.mode;
 	info->peer_ip = m->peer_ip;
 	info->peer_port = m->peer_port;
 	info->local_port = m->local_port;
 	info->stats = *s;
 	if (m->channel_ready)
 		session_channels_report(m, &info->stats);
+	if (m->role == MIGRATION_DESTINATION && m->destination.postcopy)
+		postcopy_report(m, &info->stats.postcopy);
 	uint64_t end = info->running ? now : s->end_ns;
 	info->total_ns = end - s->start_ns;
 	info->ended_ago_ns = info->running ? 0 : now - s->end_ns;

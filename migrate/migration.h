@@ -117,7 +117,22 @@ enum migration_status {
 	 * `migrate resolve`. */
 	MIGRATION_UNKNOWN_OUTCOME,
 	MIGRATION_ABANDONED, /* source: the operator let the VM go to the destination unconfirmed */
+	/* Post-copy: the VM runs on the destination, which pulls the pages it still lacks; the
+	 * source holds them until the destination has them all (COMPLETE). */
+	MIGRATION_POSTCOPY,
 };
+
+/* How a migration moves memory, as QEMU's precopy and postcopy-ram. */
+enum migration_mode {
+	MIGRATION_MODE_PRECOPY,  /* rounds until what is left fits the downtime limit */
+	MIGRATION_MODE_POSTCOPY, /* resume at the destination at once, pull the rest */
+	MIGRATION_MODE_HYBRID,   /* pre-copy while rounds shrink, then post-copy, never throttle */
+	MIGRATION_MODE_MAX,
+};
+
+/* "precopy", "postcopy", "hybrid"; and back (-1 for an unknown name). */
+const char *migration_mode_name(enum migration_mode mode);
+int migration_mode_parse(const char *name);
 
 /* How an operator settles an unknown outcome. */
 enum migration_resolution {
@@ -159,6 +174,19 @@ struct migration_params {
 	enum proto_encryption encryption; /* the VM's policy */
 	enum proto_cipher cipher;         /* 0: the one this host seals fastest with */
 	unsigned int streams;             /* channels the pages travel in; 0 = 1 */
+	enum migration_mode mode;
+};
+
+/* Post-copy's figures: faults, what they waited, and what the background sent. */
+struct migration_postcopy_stats {
+	uint64_t start_ns;         /* the switchover into post-copy (0: it never happened) */
+	uint64_t last_page_ns;     /* when the last absent page arrived (destination) */
+	uint64_t pages_absent;     /* pages the VM resumed without */
+	uint64_t pages_demanded;   /* sent (source) or asked (destination) on demand */
+	uint64_t pages_background; /* source: sent by the background stream */
+	uint64_t remote_faults;    /* destination: vCPU accesses that found a page elsewhere */
+	uint64_t stall_ns;         /* destination: time the vCPU waited, all told */
+	uint64_t fault_p50_ns, fault_p99_ns, fault_max_ns; /* destination: fault to arrival */
 };
 
 /* Figures in the shape of QEMU's query-migrate. */
@@ -180,6 +208,7 @@ struct migration_stats {
 	uint32_t rounds;           /* pre-copy rounds started (round 0 is the full copy) */
 	uint32_t throttle_percent; /* auto-converge's current throttle */
 	uint64_t bandwidth_bps;    /* measured */
+	struct migration_postcopy_stats postcopy;
 };
 
 struct migration;
@@ -217,6 +246,7 @@ struct migration_info {
 	enum proto_cipher cipher;         /* the session's, 0 before the terms */
 	bool encrypted;                   /* contents travel encrypted (else authenticated only) */
 	unsigned int streams;             /* channels the pages travel in (the HELLO's) */
+	enum migration_mode mode;         /* source: what it was started with */
 	struct migration_check checks[MIGRATION_CHECK_MAX]; /* source */
 };
 
@@ -280,9 +310,15 @@ const struct migration_listener *migration_listener_find(const struct migration_
 int migration_start(struct migration_engine *engine, struct vm *vm, struct iface *vmk,
                     const struct migration_params *params);
 
+/* Switches a running pre-copy into post-copy at its next round's end, as QEMU's
+ * migrate-start-postcopy. -ENOENT for an unknown id, -EINVAL for a session that is not a source
+ * still copying. */
+int migration_postcopy(struct migration_engine *engine, uint32_t id);
+
 /* Cancels a running session: a source resumes its VM, a destination drops its copy. Once a
  * source's state went out only the destination decides: the outcome becomes unknown and the
- * engine asks it. -ENOENT for an unknown id, -EALREADY for a finished one. */
+ * engine asks it. -ENOENT for an unknown id, -EALREADY for a finished one, -EBUSY in post-copy
+ * (the VM runs on the destination and needs what the source holds). */
 int migration_cancel(struct migration_engine *engine, uint32_t id);
 
 /* Settles a source's unknown outcome by the operator's word. -ENOENT for an unknown id, -EINVAL

@@ -31,6 +31,9 @@ static const size_t body_sizes[PROTO_TYPE_MAX] = {
         [PROTO_PROBE] = 0,
         [PROTO_QUERY] = 0,
         [PROTO_REGIONS] = sizeof(struct proto_regions),
+        [PROTO_ABSENT] = sizeof(struct proto_absent),
+        [PROTO_DEMAND] = sizeof(struct proto_demand),
+        [PROTO_COMPLETE] = sizeof(struct proto_complete),
 };
 
 size_t proto_body_size(enum proto_type type)
@@ -57,7 +60,7 @@ enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *
 	enum proto_type type = (enum proto_type)h.type;
 	size_t fixed = body_sizes[type];
 	bool carries_data = type == PROTO_PAGES || type == PROTO_STATE || type == PROTO_PROBE ||
-	                    type == PROTO_REGIONS;
+	                    type == PROTO_REGIONS || type == PROTO_ABSENT;
 	if (body_len < fixed || (!carries_data && body_len != fixed))
 		return PROTO_ERR_LENGTH;
 
@@ -78,6 +81,13 @@ enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *
 		bool whole = offset == 0 && data_len % PROTO_PAGE_SIZE == 0 &&
 		             data_len / PROTO_PAGE_SIZE <= PROTO_PAGES_MAX_SPAN;
 		if (data_len != msg->data_len || data_len == 0 || (!part && !whole))
+			return PROTO_ERR_RANGE;
+	}
+	if (type == PROTO_DEMAND) {
+		struct proto_demand d;
+		memcpy(&d, msg->body, sizeof(d));
+		uint32_t count = rte_be_to_cpu_32(d.count);
+		if (count == 0 || count > PROTO_DEMAND_MAX)
 			return PROTO_ERR_RANGE;
 	}
 	if (type == PROTO_HELLO || type == PROTO_AUTH) {
@@ -416,6 +426,8 @@ const char *proto_type_name(enum proto_type type)
 	        [PROTO_STATE] = "state",       [PROTO_CONFIRM] = "confirm",
 	        [PROTO_CANCEL] = "cancel",     [PROTO_PROBE] = "probe",
 	        [PROTO_QUERY] = "query",       [PROTO_REGIONS] = "regions",
+	        [PROTO_ABSENT] = "absent",     [PROTO_DEMAND] = "demand",
+	        [PROTO_COMPLETE] = "complete",
 	};
 	return type > 0 && type < PROTO_TYPE_MAX ? names[type] : "?";
 }

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC          0x46525259u /* "FRRY" */
-#define PROTO_VERSION        4
+#define PROTO_VERSION        5
 #define PROTO_DEFAULT_PORT   8000
 #define PROTO_NONCE_LEN      16
 #define PROTO_MAC_LEN        32 /* HMAC-SHA256 */
@@ -38,6 +38,9 @@ enum proto_type {
 	PROTO_PROBE, /* source -> destination: filler the pre-flight check measures the link with */
 	PROTO_QUERY, /* source -> destination: the state went out, then silence: did the VM resume? */
 	PROTO_REGIONS, /* source -> destination: which 2 MiB regions hold written pages */
+	PROTO_ABSENT,  /* source -> destination: pages that come after the VM resumes (post-copy) */
+	PROTO_DEMAND,  /* destination -> source: pages the running VM waits on, wanted first */
+	PROTO_COMPLETE, /* destination -> source: post-copy is over, every page is here */
 	PROTO_TYPE_MAX,
 };
 
@@ -215,9 +218,10 @@ _Static_assert(sizeof(struct proto_ack) == 40, "proto_ack is 40 bytes");
 struct proto_state {
 	uint64_t memory_hash; /* of the paused source's memory, when verify is set */
 	uint32_t final_round;
-	uint8_t verify;  /* 1: the destination compares its memory's hash before confirming */
-	uint8_t running; /* 1: the VM ran on the source, so it runs on the destination */
-	uint8_t reserved[2];
+	uint8_t verify;   /* 1: the destination compares its memory's hash before confirming */
+	uint8_t running;  /* 1: the VM ran on the source, so it runs on the destination */
+	uint8_t postcopy; /* 1: the pages the ABSENT maps name come after the VM resumes */
+	uint8_t reserved;
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct proto_state) == 16, "proto_state is 16 bytes");
@@ -243,6 +247,41 @@ struct proto_regions {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct proto_regions) == 16, "proto_regions is 16 bytes");
+
+/* ABSENT: 16 bytes, then a bitmap of count bits (bit i, LSB first in byte i / 8: page
+ * first_page + i is not at the destination in its newest copy). Sent at a post-copy switchover,
+ * before the STATE that resumes the VM there: those pages come afterwards, demanded or in the
+ * background, and the VM stalls on each until it comes. */
+struct proto_absent {
+	uint64_t first_page;
+	uint32_t count;
+	uint32_t reserved;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_absent) == 16, "proto_absent is 16 bytes");
+
+#define PROTO_ABSENT_PER_MESSAGE 32768 /* at most a 4 KiB bitmap (128 MiB); less at small MTUs */
+
+/* DEMAND: 16 bytes. The VM running at the destination touched a page it does not hold yet: the
+ * source sends [page, page + count) ahead of its background stream. */
+struct proto_demand {
+	uint64_t page;
+	uint32_t count;
+	uint32_t reserved;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_demand) == 16, "proto_demand is 16 bytes");
+
+#define PROTO_DEMAND_MAX 16 /* pages one DEMAND may ask for (the fault and its neighbours) */
+
+/* COMPLETE: 16 bytes. Post-copy is over: the destination holds every page (its memory's hash
+ * when the source asked to verify); the source may free its copy. */
+struct proto_complete {
+	uint64_t pages;
+	uint64_t memory_hash;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_complete) == 16, "proto_complete is 16 bytes");
 
 #define PROTO_REGIONS_PER_MESSAGE 8192 /* at most a 1 KiB bitmap (16 GiB); less at small MTUs */
 

@@ -28,7 +28,7 @@ bool session_running(const struct migration *m)
 {
 	return m->status == MIGRATION_SETUP || m->status == MIGRATION_PREFLIGHT ||
 	       m->status == MIGRATION_ACTIVE || m->status == MIGRATION_SWITCHOVER ||
-	       m->status == MIGRATION_UNKNOWN_OUTCOME;
+	       m->status == MIGRATION_UNKNOWN_OUTCOME || m->status == MIGRATION_POSTCOPY;
 }
 
 void session_set_reason(struct migration *m, const char *fmt, ...)
@@ -406,10 +406,14 @@ void session_release_transfer(struct migration *m)
 	}
 	free(m->source.to_send);
 	m->source.to_send = NULL;
+	free(m->source.absent);
+	m->source.absent = NULL;
 	free(m->destination.page_round);
 	m->destination.page_round = NULL;
 	free(m->destination.page_filled);
 	m->destination.page_filled = NULL;
+	free(m->destination.absent);
+	m->destination.absent = NULL;
 	free(m->destination.plain);
 	m->destination.plain = NULL;
 	populate_fini(&m->destination.populate);

@@ -29,11 +29,14 @@ extern int migration_logtype;
  * over SHARE_WINDOW_NS, as vSphere's network I/O control gives vMotion a share when the uplink
  * is contended: the VMs' traffic comes first, the migration gets the rest and all of an idle
  * worker. The switchover's last round is not held back (the VM is paused). */
-#define SHARE_PERCENT    10
-#define SHARE_WINDOW_NS  1000000ull
-#define EPHEMERAL_FIRST  49152
-#define LINK_OVERHEAD    (14 + 20 + 8) /* Ethernet, IPv4 and UDP headers per message */
-#define MESSAGE_OVERHEAD (sizeof(struct proto_header) + sizeof(struct proto_pages) + PROTO_TAG_LEN)
+#define SHARE_PERCENT         10
+#define SHARE_WINDOW_NS       1000000ull
+#define EPHEMERAL_FIRST       49152
+#define SOURCE_DEMAND_QUEUE   64   /* post-copy: demanded pages queued ahead of the background */
+#define DESTINATION_LATENCIES 4096 /* post-copy: fault latencies kept for the percentiles */
+#define DEMAND_RESEND_NS      5000000ull /* post-copy: a demand unanswered this long goes again */
+#define LINK_OVERHEAD         (14 + 20 + 8) /* Ethernet, IPv4 and UDP headers per message */
+#define MESSAGE_OVERHEAD      (sizeof(struct proto_header) + sizeof(struct proto_pages) + PROTO_TAG_LEN)
 
 /* The source's side: the pre-copy rounds and the switchover. */
 struct migration_source {
@@ -58,6 +61,18 @@ struct migration_source {
 	/* The worker's share pre-copy took in the current accounting window, while VMs sent. */
 	uint64_t vm_frames_seen;
 	uint64_t share_start_ns, share_busy_ns;
+	/* Post-copy: asked for (`migrate postcopy`, or the hybrid mode's decision), under way. */
+	bool postcopy_asked, postcopy;
+	uint64_t *absent;       /* pages the destination lacks that the channel has not taken */
+	uint64_t absent_left;   /* how many */
+	uint64_t absent_cursor; /* the background stream's next page */
+	uint64_t maps_sent;     /* ABSENT maps: pages covered so far */
+	uint64_t page_sending;  /* the page whose fragments are going out, or UINT64_MAX */
+	uint32_t page_fragment; /* bytes of it sent */
+	bool page_demanded;     /* it goes because the VM waits on it */
+	uint64_t demand[SOURCE_DEMAND_QUEUE]; /* pages the VM waits on, oldest first (a ring) */
+	unsigned int demand_head, demand_count;
+	bool postcopy_silent; /* the destination fell silent: post-copy holds, reason set */
 };
 
 /* The source's pre-flight check: its items and the link measurement. */
@@ -78,6 +93,13 @@ struct migration_destination {
 	struct proto_confirm confirm; /* as sent, for a source that asks again */
 	uint8_t *plain;               /* the decrypted data of the message being applied */
 	struct populate populate;     /* the helper that backs dense regions ahead of the pages */
+	/* Post-copy: the pages the source's ABSENT maps named, then the VM running here (the
+	 * host's) while they come, and the page its vCPU waits on. */
+	uint64_t *absent;
+	bool postcopy;
+	uint64_t fault_page, fault_ns, demand_ns;
+	uint32_t nb_latencies; /* fault-to-arrival times kept, the first DESTINATION_LATENCIES */
+	uint64_t latencies[DESTINATION_LATENCIES];
 };
 
 struct migration {

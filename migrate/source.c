@@ -328,6 +328,195 @@ static void source_switchover(struct migration *m, uint64_t now)
 	source_round_begin(m);
 }
 
+/* Into post-copy: the copies in flight are acknowledged (drained), the VM pauses, and every page
+ * the destination lacks in its newest version — the round's dirty set, what the VM wrote since,
+ * and in pure post-copy every page it ever wrote — is named in ABSENT maps, then the vCPU state
+ * resumes the VM there. Those pages follow, demanded ones first. */
+static void source_postcopy_switchover(struct migration *m, uint64_t now)
+{
+	struct machine *vm = &m->vm->machine;
+	uint64_t words = machine_bitmap_words(vm);
+	uint64_t *late = malloc(words * sizeof(uint64_t));
+
+	if (m->source.absent == NULL)
+		m->source.absent = calloc(words, sizeof(uint64_t));
+	if (late == NULL || m->source.absent == NULL) {
+		free(late);
+		source_fail(m, "out of memory at the post-copy switchover");
+		return;
+	}
+	vm_pause(m->vm);
+	m->source.paused = true;
+	m->source.pause_ns = now;
+	machine_dirty_log_read_and_clear(vm, late);
+	m->source.absent_left = 0;
+	for (uint64_t w = 0; w < words; w++) {
+		m->source.absent[w] |= m->source.to_send[w] | late[w];
+		m->source.absent_left += (uint64_t)__builtin_popcountll(m->source.absent[w]);
+	}
+	free(late);
+	m->source.postcopy = true;
+	m->source.maps_sent = 0;
+	m->source.absent_cursor = 0;
+	m->source.page_sending = UINT64_MAX;
+	m->stats.postcopy.start_ns = now;
+	m->stats.postcopy.pages_absent = m->source.absent_left;
+	m->stats.dirty_pages_last = m->source.absent_left;
+	m->stats.bytes_remaining = m->source.absent_left * PROTO_PAGE_SIZE;
+	/* The pages sent from here on are newer than any copy the destination holds. */
+	m->source.round++;
+	m->stats.rounds = m->source.round + 1;
+	m->status = MIGRATION_SWITCHOVER;
+	MIG_LOG(INFO, "%u: %s: post-copy, %lu pages follow the resume", m->id, m->vm_name,
+	        (unsigned long)m->source.absent_left);
+}
+
+/* The ABSENT maps, as many pages a message as its bitmap holds at the smaller MTU (only the
+ * stretches that name a page). Returns true once all are handed to the channel. */
+static bool source_send_absent_maps(struct migration *m, uint64_t now)
+{
+	uint64_t nb_pages = m->vm->machine.nb_pages;
+	uint32_t per_message = (uint32_t)m->source.max_data * 8;
+
+	if (per_message > PROTO_ABSENT_PER_MESSAGE)
+		per_message = PROTO_ABSENT_PER_MESSAGE;
+	for (unsigned int budget = SEND_BUDGET; budget > 0 && m->source.maps_sent < nb_pages;) {
+		uint8_t bitmap[PROTO_ABSENT_PER_MESSAGE / 8] = {0};
+		uint64_t first = m->source.maps_sent;
+		uint32_t count =
+		        nb_pages - first < per_message ? (uint32_t)(nb_pages - first) : per_message;
+		bool any = false;
+		for (uint32_t i = 0; i < count; i++) {
+			if (bit_test(m->source.absent, first + i)) {
+				bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
+				any = true;
+			}
+		}
+		if (any) {
+			struct proto_absent body = {.first_page = rte_cpu_to_be_64(first),
+			                            .count = rte_cpu_to_be_32(count)};
+			if (session_channel_send(m, PROTO_ABSENT, &body, sizeof(body), bitmap,
+			                         (uint16_t)((count + 7) / 8), now) < 0)
+				return false;
+			budget--;
+		}
+		m->source.maps_sent += count;
+	}
+	return m->source.maps_sent >= nb_pages;
+}
+
+/* Sends what is left of one absent page (all of it, or its next fragments at a small MTU), as
+ * data or as a one-page zero run. Returns 0 once the page is wholly handed, or -EAGAIN. */
+static int source_send_absent_page(struct migration *m, uint64_t now)
+{
+	struct machine *vm = &m->vm->machine;
+	uint64_t page = m->source.page_sending;
+
+	if (m->source.page_fragment == 0 && machine_page_is_zero(vm, page)) {
+		struct proto_zero_run run = {.first_page = rte_cpu_to_be_64(page),
+		                             .count = rte_cpu_to_be_32(1),
+		                             .round = rte_cpu_to_be_32(m->source.round)};
+		int64_t ret =
+		        session_channel_send(m, PROTO_ZERO_RUN, &run, sizeof(run), NULL, 0, now);
+		if (ret < 0)
+			return (int)ret;
+		m->stats.pages_zero++;
+	} else {
+		while (m->source.page_fragment < PROTO_PAGE_SIZE) {
+			uint16_t len = m->source.max_data;
+			if (len > PROTO_PAGE_SIZE - m->source.page_fragment)
+				len = (uint16_t)(PROTO_PAGE_SIZE - m->source.page_fragment);
+			struct proto_pages hdr = {
+			        .page = rte_cpu_to_be_64(page),
+			        .round = rte_cpu_to_be_32(m->source.round),
+			        .offset = rte_cpu_to_be_16((uint16_t)m->source.page_fragment),
+			        .data_len = rte_cpu_to_be_16(len),
+			};
+			int64_t ret = session_channel_send(
+			        m, PROTO_PAGES, &hdr, sizeof(hdr),
+			        machine_page(vm, page) + m->source.page_fragment, len, now);
+			if (ret < 0)
+				return (int)ret;
+			m->source.page_fragment += len;
+		}
+		m->stats.pages_normal++;
+	}
+	if (m->source.page_demanded)
+		m->stats.postcopy.pages_demanded++;
+	else
+		m->stats.postcopy.pages_background++;
+	m->source.page_sending = UINT64_MAX;
+	return 0;
+}
+
+/* The next absent page to send: the oldest demanded one still absent, else the background
+ * stream's, which goes on from the latest demand (the VM's accesses cluster). */
+static bool source_next_absent(struct migration *m)
+{
+	struct migration_source *src = &m->source;
+	uint64_t nb_pages = m->vm->machine.nb_pages;
+
+	while (src->demand_count > 0) {
+		uint64_t page = src->demand[src->demand_head];
+		src->demand_head = (src->demand_head + 1) % SOURCE_DEMAND_QUEUE;
+		src->demand_count--;
+		if (bit_test(src->absent, page)) {
+			src->page_demanded = true;
+			src->page_sending = page;
+			break;
+		}
+	}
+	if (src->page_sending == UINT64_MAX) {
+		if (src->absent_left == 0)
+			return false;
+		uint64_t page = next_page(src->absent, src->absent_cursor, nb_pages);
+		if (page >= nb_pages)
+			page = next_page(src->absent, 0, nb_pages);
+		src->page_demanded = false;
+		src->page_sending = page;
+	}
+	src->absent[src->page_sending / 64] &= ~(1ull << (src->page_sending % 64));
+	src->absent_left--;
+	src->absent_cursor = src->page_sending + 1;
+	src->page_fragment = 0;
+	return true;
+}
+
+static void source_query(struct migration *m, uint64_t now);
+
+/* Post-copy under way: the VM runs on the destination. Pages go, demanded first; the session
+ * ends when the destination says it holds them all (COMPLETE). A silence holds it: the VM can run
+ * nowhere else now, so the source keeps its memory and the channel keeps trying. */
+static void source_postcopy_poll(struct migration *m, uint64_t now)
+{
+	if (now - m->last_rx_ns > MIGRATION_PEER_TIMEOUT) {
+		if (!m->source.postcopy_silent)
+			session_set_reason(m,
+			                   "post-copy holds: the destination has been silent for "
+			                   "%.1f s; the VM runs only there, %lu pages still here",
+			                   (double)(now - m->last_rx_ns) / 1e9,
+			                   (unsigned long)m->source.absent_left);
+		m->source.postcopy_silent = true;
+	} else if (m->source.postcopy_silent) {
+		m->source.postcopy_silent = false;
+		m->reason[0] = '\0';
+	}
+	for (unsigned int budget = SEND_BUDGET; budget > 0; budget--) {
+		if (m->source.page_sending == UINT64_MAX && !source_next_absent(m))
+			break;
+		if (source_send_absent_page(m, now) < 0)
+			break;
+	}
+	m->stats.bytes_remaining = m->source.absent_left * PROTO_PAGE_SIZE;
+	/* Every page went and was acknowledged, but no COMPLETE came (it travels outside the
+	 * channel): ask. */
+	if (m->source.absent_left == 0 && m->source.page_sending == UINT64_MAX &&
+	    session_channels_idle(m) && now - m->last_handshake_ns >= MIGRATION_RESEND_NS) {
+		m->last_handshake_ns = now;
+		source_query(m, now);
+	}
+}
+
 /* A round was handed to the channel: read the dirty log, then decide between another round,
  * throttling the VM, switching over, or giving up. */
 static void source_round_end(struct migration *m, uint64_t now)
@@ -343,6 +532,12 @@ static void source_round_end(struct migration *m, uint64_t now)
 	m->stats.bytes_remaining = dirty * PROTO_PAGE_SIZE;
 	m->stats.dirty_pages_rate = vm->stats.dirty_rate;
 	m->stats.bandwidth_bps = bandwidth;
+	/* Pure post-copy sent only the zero runs in round 0; asked for by hand, at a round's end. */
+	if (m->source.params.mode == MIGRATION_MODE_POSTCOPY || m->source.postcopy_asked) {
+		m->source.postcopy_asked = true;
+		m->source.draining = true;
+		return;
+	}
 	m->stats.expected_downtime_ns =
 	        bandwidth == 0 ? UINT64_MAX
 	                       : (uint64_t)((double)(dirty * per_page) * 8.0 *
@@ -373,6 +568,11 @@ static void source_round_end(struct migration *m, uint64_t now)
 	                                      m->source.params.max_rounds < MIGRATION_MAX_ROUNDS - 1
 	                              ? m->source.params.max_rounds
 	                              : MIGRATION_MAX_ROUNDS - 1;
+	if (m->source.round + 1 >= max_rounds && m->source.params.mode == MIGRATION_MODE_HYBRID) {
+		m->source.postcopy_asked = true;
+		m->source.draining = true;
+		return;
+	}
 	if (m->source.round + 1 >= max_rounds) {
 		source_fail(m,
 		            "did not converge in %u rounds: %lu pages dirty, %.1f ms expected "
@@ -385,7 +585,17 @@ static void source_round_end(struct migration *m, uint64_t now)
 	/* Auto-converge, as QEMU's: two rounds in a row that do not shrink the dirty set by a
 	 * tenth raise the throttle. */
 	if (m->source.round > 0 && dirty * 10 >= previous * 9) {
-		if (++m->source.not_shrinking >= 2 && m->source.params.auto_converge) {
+		/* Hybrid: rounds that stopped shrinking hand over to post-copy, never a throttle. */
+		if (m->source.params.mode == MIGRATION_MODE_HYBRID) {
+			if (++m->source.not_shrinking >= 2) {
+				MIG_LOG(INFO,
+				        "%u: %s: rounds do not shrink (%lu pages dirty), post-copy",
+				        m->id, m->vm_name, (unsigned long)dirty);
+				m->source.postcopy_asked = true;
+				m->source.draining = true;
+				return;
+			}
+		} else if (++m->source.not_shrinking >= 2 && m->source.params.auto_converge) {
 			m->source.not_shrinking = 0;
 			if (vm->throttle_percent >= MIGRATION_THROTTLE_MAX) {
 				source_fail(m,
@@ -421,13 +631,17 @@ static void source_send_state(struct migration *m, uint64_t now)
 	size_t len = machine_save_state(&m->vm->machine, blob);
 
 	/* What the destination's CONFIRM must show it holds. */
-	m->confirm_hash = m->source.params.verify ? machine_memory_hash(&m->vm->machine) : 0;
+	/* In post-copy the destination confirms before it holds every page: no hash to compare. */
+	m->confirm_hash = m->source.params.verify && !m->source.postcopy
+	                          ? machine_memory_hash(&m->vm->machine)
+	                          : 0;
 	proto_sha256(blob, len, m->state_hash);
 	struct proto_state state = {
 	        .memory_hash = rte_cpu_to_be_64(m->confirm_hash),
 	        .final_round = rte_cpu_to_be_32(m->source.round),
-	        .verify = m->source.params.verify,
+	        .verify = m->source.params.verify && !m->source.postcopy,
 	        .running = m->source.was_running,
+	        .postcopy = m->source.postcopy,
 	};
 
 	if (session_channel_send(m, PROTO_STATE, &state, sizeof(state), blob, (uint16_t)len, now) >=
@@ -498,6 +712,10 @@ void source_poll(struct migration *m, uint64_t now)
 		return;
 	}
 	session_channels_poll(m, now);
+	if (m->status == MIGRATION_POSTCOPY) {
+		source_postcopy_poll(m, now);
+		return;
+	}
 	if (!session_channels_idle(m) && now - m->last_rx_ns > MIGRATION_PEER_TIMEOUT) {
 		source_fail(m, "the destination stopped answering (%.1f s without an ack)",
 		            (double)(now - m->last_rx_ns) / 1e9);
@@ -510,7 +728,10 @@ void source_poll(struct migration *m, uint64_t now)
 	if (m->source.draining) {
 		if (session_channels_idle(m)) {
 			m->source.draining = false;
-			source_switchover(m, now);
+			if (m->source.postcopy_asked)
+				source_postcopy_switchover(m, now);
+			else
+				source_switchover(m, now);
 		}
 		return;
 	}
@@ -531,7 +752,8 @@ void source_poll(struct migration *m, uint64_t now)
 	}
 	if (!source_may_send(m, now))
 		return;
-	bool handed = source_send_round(m, now);
+	bool handed =
+	        m->source.postcopy ? source_send_absent_maps(m, now) : source_send_round(m, now);
 	m->source.share_busy_ns += session_now_ns(m->engine) - now;
 	if (!handed)
 		return;
@@ -634,6 +856,20 @@ void source_precopy_begin(struct migration *m, uint64_t now)
 	memset(m->source.to_send, 0xff, machine_bitmap_words(vm) * sizeof(uint64_t));
 	if (vm->nb_pages % 64 != 0)
 		m->source.to_send[vm->nb_pages / 64] = (1ull << (vm->nb_pages % 64)) - 1;
+	/* Pure post-copy: round 0 sends only the zero runs; every page with data is absent. */
+	if (m->source.params.mode == MIGRATION_MODE_POSTCOPY) {
+		m->source.absent = calloc(machine_bitmap_words(vm), sizeof(uint64_t));
+		if (m->source.absent == NULL) {
+			source_fail(m, "out of memory for the absent pages");
+			return;
+		}
+		for (uint64_t page = 0; page < vm->nb_pages; page++) {
+			if (machine_page_touched(vm, page)) {
+				m->source.absent[page / 64] |= 1ull << (page % 64);
+				m->source.to_send[page / 64] &= ~(1ull << (page % 64));
+			}
+		}
+	}
 	m->status = MIGRATION_ACTIVE;
 	m->source.active_start_ns = now;
 	struct channel_stats sum;
@@ -667,8 +903,11 @@ static void source_on_confirm(struct migration *m, const struct proto_message *m
 	}
 	memcpy(&confirm, msg->body, sizeof(confirm));
 	/* The destination runs what it confirms: if that is not what went out, the VM may not
-	 * resume here either, and only an operator can say what to do. */
-	if (rte_be_to_cpu_64(confirm.pages) != m->vm->machine.nb_pages ||
+	 * resume here either, and only an operator can say what to do. In post-copy it holds all
+	 * but the absent pages. */
+	uint64_t expected =
+	        m->vm->machine.nb_pages - (m->source.postcopy ? m->stats.postcopy.pages_absent : 0);
+	if (rte_be_to_cpu_64(confirm.pages) != expected ||
 	    CRYPTO_memcmp(confirm.state_hash, m->state_hash, PROTO_HASH_LEN) != 0 ||
 	    rte_be_to_cpu_64(confirm.memory_hash) != m->confirm_hash) {
 		session_count_drop(m->engine, MIGRATION_DROP_MISMATCH);
@@ -682,7 +921,61 @@ static void source_on_confirm(struct migration *m, const struct proto_message *m
 	}
 	m->stats.downtime_ns = now - m->source.pause_ns;
 	m->stats.bandwidth_bps = source_bandwidth_bps(m, now);
+	if (m->source.postcopy) {
+		/* The VM runs there now; what it lacks follows. */
+		m->status = MIGRATION_POSTCOPY;
+		m->reason[0] = '\0';
+		MIG_LOG(INFO, "%u: %s resumed on the destination after %.3f ms; post-copy", m->id,
+		        m->vm_name, (double)m->stats.downtime_ns / 1e6);
+		return;
+	}
 	m->stats.bytes_remaining = 0;
+	source_end(m, MIGRATION_COMPLETED);
+}
+
+/* Post-copy: the VM waits on pages; they go ahead of the background stream. */
+static void source_on_demand(struct migration *m, const struct proto_message *msg)
+{
+	struct proto_demand demand;
+
+	memcpy(&demand, msg->body, sizeof(demand));
+	uint64_t page = rte_be_to_cpu_64(demand.page), count = rte_be_to_cpu_32(demand.count);
+	uint64_t nb_pages = m->vm != NULL ? m->vm->machine.nb_pages : 0;
+	if (!m->source.postcopy || !m->source.state_sent) {
+		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+		return;
+	}
+	if (page >= nb_pages || count > nb_pages - page) {
+		session_count_drop(m->engine, MIGRATION_DROP_BAD_PAGE);
+		return;
+	}
+	struct migration_source *src = &m->source;
+	for (uint64_t p = page; p < page + count; p++) {
+		if (!bit_test(src->absent, p))
+			continue; /* sent already: it is on its way */
+		if (src->demand_count == SOURCE_DEMAND_QUEUE) {
+			/* The oldest demand gives way: the VM waits on the newest. */
+			src->demand_head = (src->demand_head + 1) % SOURCE_DEMAND_QUEUE;
+			src->demand_count--;
+		}
+		src->demand[(src->demand_head + src->demand_count) % SOURCE_DEMAND_QUEUE] = p;
+		src->demand_count++;
+	}
+}
+
+/* Post-copy is over: the destination holds every page. */
+static void source_on_complete(struct migration *m, const struct proto_message *msg, uint64_t now)
+{
+	struct proto_complete complete;
+
+	memcpy(&complete, msg->body, sizeof(complete));
+	if (m->status != MIGRATION_POSTCOPY || m->source.absent_left != 0 ||
+	    rte_be_to_cpu_64(complete.pages) != m->vm->machine.nb_pages) {
+		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+		return;
+	}
+	m->stats.bytes_remaining = 0;
+	m->stats.bandwidth_bps = source_bandwidth_bps(m, now);
 	source_end(m, MIGRATION_COMPLETED);
 }
 
@@ -723,7 +1016,8 @@ static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8
 	 * forged is acted on, nor keeps the session alive. A plain REFUSE can only come before the
 	 * keys exist, and only stops a migration whose VM still runs here. */
 	bool control = msg.type == PROTO_ACCEPT || msg.type == PROTO_ACK ||
-	               msg.type == PROTO_CONFIRM || msg.type == PROTO_REFUSE;
+	               msg.type == PROTO_CONFIRM || msg.type == PROTO_REFUSE ||
+	               msg.type == PROTO_DEMAND || msg.type == PROTO_COMPLETE;
 	bool plain_refusal =
 	        msg.type == PROTO_REFUSE && msg.seq == 0 && m->status == MIGRATION_SETUP;
 	if (control && !plain_refusal && !session_open_control(m, &msg, payload, len))
@@ -742,6 +1036,12 @@ static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8
 		break;
 	case PROTO_CONFIRM:
 		source_on_confirm(m, &msg, now);
+		break;
+	case PROTO_DEMAND:
+		source_on_demand(m, &msg);
+		break;
+	case PROTO_COMPLETE:
+		source_on_complete(m, &msg, now);
 		break;
 	case PROTO_REFUSE:
 		source_on_refuse(m, &msg);

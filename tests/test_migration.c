@@ -28,8 +28,12 @@ static struct vm_workload reference_workload(const char *spec, unsigned int mib)
 
 /* Migrates a running VM (made with vm_options) a -> b, then checks that its memory and vCPU state
  * are those of the same VM run as many steps without a migration. */
-static void migrate_vm_and_compare(const char *spec, unsigned int mib, const char *vm_options,
-                                   const char *options)
+/* What a test does while the migration runs (id is the source's session). */
+typedef void during_fn(int id);
+
+static void migrate_vm_and_compare_during(const char *spec, unsigned int mib,
+                                          const char *vm_options, const char *options,
+                                          during_fn *during)
 {
 	create_vm_with(a, "vm1", mib, spec, vm_options);
 	/* The VM does some work before it moves. */
@@ -38,6 +42,8 @@ static void migrate_vm_and_compare(const char *spec, unsigned int mib, const cha
 	char with_floor[256];
 	snprintf(with_floor, sizeof(with_floor), "%s " LOOSE_PREFLIGHT, options);
 	int id = start("vm1", with_floor);
+	if (during != NULL)
+		during(id);
 	const struct migration_info *m = wait_done(a, id, 60 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "migration %s: %s",
 	             migration_status_name(m->status), m->reason);
@@ -83,6 +89,12 @@ static void migrate_vm_and_compare(const char *spec, unsigned int mib, const cha
 	            (unsigned long)m->stats.pages_retransmitted);
 }
 
+static void migrate_vm_and_compare(const char *spec, unsigned int mib, const char *vm_options,
+                                   const char *options)
+{
+	migrate_vm_and_compare_during(spec, mib, vm_options, options, NULL);
+}
+
 static void migrate_and_compare(const char *spec, unsigned int mib, const char *options)
 {
 	migrate_vm_and_compare(spec, mib, "", options);
@@ -91,6 +103,7 @@ static void migrate_and_compare(const char *spec, unsigned int mib, const char *
 /* Exactness, not convergence, is the point here: a VM writing flat out on a sanitizer build
  * may need more than QEMU's 300 ms, so the limit is generous (convergence has its own tests). */
 #define EXACT_OPTIONS "verify on downtime-limit 2000"
+#define MS            1000000ull
 
 TestSuite(exact_1500, .init = setup_1500, .fini = teardown, .timeout = 120);
 TestSuite(exact_9000, .init = setup_9000, .fini = teardown, .timeout = 120);
@@ -233,6 +246,107 @@ Test(exact_9000, three_streams_over_an_impaired_link)
 	impair_both("loss 2 dup 1 reorder 2");
 	migrate_in_streams("uniform,rate=20000,fill=50,seed=15", 32, 3, "verify on");
 	cr_assert_gt(session(a, (int)a->host.migrations.next_id)->stats.pages_retransmitted, 0);
+}
+
+/* Post-copy and hybrid: the VM resumes at the destination before it holds every page, stalls on
+ * the ones it lacks until they come (demanded ahead of the background stream), and ends the same
+ * as its twin. */
+static void migrate_postcopy(const char *spec, unsigned int mib, const char *options,
+                             bool faults_expected)
+{
+	migrate_and_compare(spec, mib, options);
+	const struct migration_info *src = session(a, (int)a->host.migrations.next_id);
+	cr_assert_neq(src->stats.postcopy.start_ns, 0, "it went into post-copy");
+	cr_assert_gt(src->stats.postcopy.pages_absent, 0);
+	cr_assert_eq(src->stats.postcopy.pages_demanded + src->stats.postcopy.pages_background,
+	             src->stats.postcopy.pages_absent, "every absent page went once");
+	cr_assert_eq(src->stats.throttle_percent, 0, "post-copy, not a throttle");
+	const struct migration_info *dst = session(b, (int)b->host.migrations.next_id);
+	cr_assert_eq(dst->status, MIGRATION_COMPLETED);
+	cr_assert_eq(dst->stats.postcopy.pages_absent, src->stats.postcopy.pages_absent);
+	if (faults_expected) {
+		cr_assert_gt(dst->stats.postcopy.remote_faults, 0, "the VM met absent pages");
+		cr_assert_gt(dst->stats.postcopy.fault_max_ns, 0);
+		cr_assert_leq(dst->stats.postcopy.fault_p50_ns, dst->stats.postcopy.fault_max_ns);
+	}
+	cr_log_info("post-copy: %lu absent, %lu demanded, %lu faults, stall %.3f ms, p50 %.3f ms, "
+	            "p99 %.3f ms",
+	            (unsigned long)dst->stats.postcopy.pages_absent,
+	            (unsigned long)src->stats.postcopy.pages_demanded,
+	            (unsigned long)dst->stats.postcopy.remote_faults,
+	            (double)dst->stats.postcopy.stall_ns / 1e6,
+	            (double)dst->stats.postcopy.fault_p50_ns / 1e6,
+	            (double)dst->stats.postcopy.fault_p99_ns / 1e6);
+}
+
+Test(exact_9000, postcopy)
+{
+	migrate_postcopy("uniform,rate=max,fill=50,seed=16", 64, "mode postcopy", true);
+}
+
+Test(exact_1500, postcopy)
+{
+	migrate_postcopy("hotcold,rate=max,fill=50,seed=17", 32, "mode postcopy", true);
+}
+
+/* A VM writing flat out that pre-copy cannot fit in a 1 ms downtime without a throttle: the
+ * hybrid mode hands over to post-copy when rounds stop shrinking. */
+Test(exact_9000, hybrid_hot_vm)
+{
+	migrate_postcopy("uniform,rate=max,fill=50,seed=18", 64, "mode hybrid downtime-limit 1",
+	                 false);
+}
+
+Test(exact_1500, hybrid_over_an_impaired_link)
+{
+	impair_both("loss 2 dup 1 reorder 2");
+	migrate_postcopy("sequential,rate=max,fill=50,seed=19", 16, "mode hybrid downtime-limit 1",
+	                 false);
+}
+
+/* The link fails for longer than a peer's timeout in the middle of post-copy: neither side gives
+ * up (the VM can run only at the destination, and needs what the source holds), the source never
+ * resumes it and refuses a cancel; when the link is back the copy completes, exact. */
+static void cut_the_link_in_postcopy(int id)
+{
+	pump_until(session(a, id)->status == MIGRATION_POSTCOPY, 20 * SECOND,
+	           "the migration never reached post-copy");
+	impair_both("loss 100");
+	uint64_t cut = loop_tsc_now_ns();
+	pump_until(strstr(session(a, id)->reason, "post-copy holds") != NULL, 20 * SECOND,
+	           "the source never said it holds");
+	cr_assert_eq(session(a, id)->status, MIGRATION_POSTCOPY);
+	cr_assert_gt(loop_tsc_now_ns() - cut, MIGRATION_PEER_TIMEOUT);
+	struct vm *left = host_vm_find(&a->host, "vm1");
+	cr_assert_not_null(left, "the source keeps the memory");
+	cr_assert_eq(left->machine.state, MACHINE_PAUSED, "and never resumes the VM");
+	cr_assert_eq(migration_cancel(&a->host.migrations, (uint32_t)id), -EBUSY);
+	pump_until(strstr(session(b, (int)b->host.migrations.next_id)->reason, "post-copy holds") !=
+	                   NULL,
+	           20 * SECOND, "the destination never said it holds");
+	ctl(a, "port set link0 impair off");
+	ctl(b, "port set link0 impair off");
+}
+
+Test(exact_9000, postcopy_survives_a_link_cut, .timeout = 180)
+{
+	migrate_vm_and_compare_during("uniform,rate=max,fill=50,seed=20", 64, "",
+	                              "mode postcopy max-bandwidth 200M", cut_the_link_in_postcopy);
+	cr_assert_eq(session(a, (int)a->host.migrations.next_id)->status, MIGRATION_COMPLETED);
+}
+
+/* Demanded pages go ahead of the background stream: at 200 Mbit/s the whole memory takes more
+ * than a second to send, but the VM's faults are answered in a few round trips. */
+Test(exact_9000, demanded_pages_overtake_the_background)
+{
+	migrate_postcopy("uniform,rate=max,fill=50,seed=21", 32, "mode postcopy max-bandwidth 200M",
+	                 true);
+	const struct migration_info *dst = session(b, (int)b->host.migrations.next_id);
+	uint64_t postcopy_ns = dst->stats.postcopy.last_page_ns - dst->stats.postcopy.start_ns;
+	cr_assert_gt(postcopy_ns, 500 * MS, "the background stream took its time");
+	cr_assert_lt(dst->stats.postcopy.fault_p50_ns * 20, postcopy_ns,
+	             "a fault waits a small part of the copy (p50 %.3f ms of %.1f ms)",
+	             (double)dst->stats.postcopy.fault_p50_ns / 1e6, (double)postcopy_ns / 1e6);
 }
 
 Test(exact_1500, impaired_link)

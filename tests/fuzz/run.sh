@@ -17,4 +17,6 @@ netif | switch)
 *) cp "$here/seeds/$target"/* "$seeds"/ ;;
 esac
 # New inputs go to the first folder; the seeds are read from the second.
-exec "$binary" -max_total_time="$seconds" -print_final_stats=1 "$@" "$corpus" "$seeds"
+# A finding must fail the test: libFuzzer exits 77 by default, which meson reads as a skip.
+exec "$binary" -max_total_time="$seconds" -print_final_stats=1 -error_exitcode=1 -timeout_exitcode=1 \
+	"$@" "$corpus" "$seeds"

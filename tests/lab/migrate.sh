@@ -58,6 +58,20 @@ on_b_at_6() { runs_on web01 host-b && counter_is 6; }
 check "the VM runs on host-b, counter at 6" on_b_at_6
 check "link emulation off" impair off
 
+# Post-copy: the VM resumes on host-a before its memory is there, pulls the pages it touches and
+# takes the rest in the background, answering and counting on throughout; then hybrid, back.
+check "migrate host-b -> host-a in post-copy" migrate host-b web01 to 50.50.50.1 key $key \
+	mode postcopy min-bandwidth 100M rtt-limit 50
+postcopied() { ctl host-b -j migrate status | grep -q '"postcopy_pages_absent": [1-9]'; }
+check "it resumed on host-a before its pages came" postcopied
+on_a_at_7() { runs_on web01 host-a && counter_is 7; }
+check "it runs on host-a, counter at 7" on_a_at_7
+check "tor's fdb entry moved to host-a" within 5 fdb_on $mac host-a
+check "migrate host-a -> host-b, hybrid" migrate host-a web01 to 50.50.50.2 key $key \
+	mode hybrid min-bandwidth 100M rtt-limit 50
+on_b_at_8() { runs_on web01 host-b && counter_is 8; }
+check "it runs on host-b, counter at 8" on_b_at_8
+
 # Pre-flight refusals: the VM stays where it is and runs on.
 (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" >"$dir/wrong.key")
 # refused_for <reason> <counter after> <key file> [options...]
@@ -65,12 +79,12 @@ refused_for() {
 	! migrate host-b web01 to 50.50.50.1 key "$3" "${@:4}" || return 1
 	grep -q "$1" "$dir/migrate.out" && runs_on web01 host-b && counter_is "$2"
 }
-check "a wrong key is refused, with that reason" refused_for "could not prove the key" 7 "$dir/wrong.key"
+check "a wrong key is refused, with that reason" refused_for "could not prove the key" 9 "$dir/wrong.key"
 check "a round trip over the limit is refused, with that reason" \
-	refused_for "pre-flight: round-trip time is" 8 $key rtt-limit 0.001
+	refused_for "pre-flight: round-trip time is" 10 $key rtt-limit 0.001
 no_portgroup() {
 	ctl host-a portgroup del "VM Network" || return 1
-	refused_for "no port group VM Network" 9 $key
+	refused_for "no port group VM Network" 11 $key
 	local s=$?
 	ctl host-a portgroup add "VM Network"
 	return $s
