@@ -83,7 +83,7 @@ static bool parse_schedule(const char *text, struct announce_config *config)
 static int parse_start(struct host *host, const struct cli_args *args,
                        struct migration_params *params, struct iface **vmk, struct reply *reply)
 {
-	uint64_t port = PROTO_DEFAULT_PORT, rounds = 0, streams = 1;
+	uint64_t port = PROTO_DEFAULT_PORT, rounds = 0, streams = 0;
 	const char *v;
 
 	memset(params, 0, sizeof(*params));
@@ -282,6 +282,13 @@ static int start_session(struct host *host, const struct cli_args *args, bool ch
 		params.force = false;
 	}
 	params.encryption = (enum proto_encryption)vm->encryption;
+	if (vm->postcopy_off && params.mode != MIGRATION_MODE_PRECOPY) {
+		memset(&params, 0, sizeof(params)); /* the key */
+		return reply_error(reply, -EPERM,
+		                   "VM '%s' is marked postcopy off: migrate it in mode precopy "
+		                   "(or 'vm set %s postcopy on')",
+		                   vm->machine.name, vm->machine.name);
+	}
 	int ret = migration_start(&host->migrations, vm, vmk, &params);
 	memset(&params, 0, sizeof(params)); /* the key */
 	if (ret == -EBUSY)
@@ -299,9 +306,25 @@ static int cmd_migrate_start(void *ctx, const struct cli_args *args, struct repl
 	return start_session(ctx, args, false, reply);
 }
 
+/* What post-copy would risk for a VM, said by `migrate check`. */
+static void describe_postcopy_risk(struct reply *reply, const struct vm *vm)
+{
+	reply_str(reply, "postcopy",
+	          vm->postcopy_off ? "off for this VM: its migrations stay pre-copy"
+	                           : "allowed: in post-copy (mode postcopy or hybrid) the VM runs "
+	                             "only at the destination while the source still holds some "
+	                             "of its pages; if the source dies then, the VM is lost");
+}
+
 static int cmd_migrate_check(void *ctx, const struct cli_args *args, struct reply *reply)
 {
-	return start_session(ctx, args, true, reply);
+	struct host *host = ctx;
+	int ret = start_session(host, args, true, reply);
+	struct vm *vm = host_vm_find(host, cli_arg(args, "vm"));
+
+	if (ret == 0 && vm != NULL)
+		describe_postcopy_risk(reply, vm);
+	return ret;
 }
 
 static int cmd_migrate_status(void *ctx, const struct cli_args *args, struct reply *reply)

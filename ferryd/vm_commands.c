@@ -108,6 +108,12 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 	reply_u64(reply, "dirty_rate", g->machine.stats.dirty_rate);
 	if (!full)
 		return;
+	reply_str(reply, "postcopy", "%s", g->postcopy_off ? "off" : "on");
+	if (g->machine.remote.absent != NULL) {
+		/* Running at a post-copy destination: pages still to come, and the vCPU's wait. */
+		reply_u64(reply, "pages_absent", g->machine.remote.nb_absent);
+		reply_bool(reply, "stalled", machine_stalled(&g->machine));
+	}
 	reply_str(reply, "workload", "%s", vm_pattern_name(g->workload.pattern));
 	if (g->workload.idle)
 		reply_u64(reply, "rate", 0);
@@ -203,6 +209,22 @@ static int cmd_vm_set(void *ctx, const struct cli_args *args, struct reply *repl
 	return 0;
 }
 
+static int cmd_vm_set_postcopy(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct vm *g = lookup_vm(host, cli_arg(args, "name"), reply);
+	bool on = true;
+
+	if (g == NULL)
+		return -ENOENT;
+	if (cli_arg_bool(args, "state", &on, reply) < 0)
+		return -EINVAL;
+	/* Read when a migration starts, and carried with the VM to every host it moves to. */
+	g->postcopy_off = !on;
+	describe(reply, g, false);
+	return 0;
+}
+
 static int cmd_vm_announce(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
@@ -247,6 +269,10 @@ static const struct cli_command vm_commands[] = {
          cmd_vm_create},
         {"vm set <name> encryption <policy>",
          "change a VM's migration encryption: required, opportunistic or disabled", cmd_vm_set},
+        {"vm set <name> postcopy <state>",
+         "allow (on, the default) or forbid (off) post-copy for a VM's migrations: in post-copy "
+         "a source that dies loses the VM",
+         cmd_vm_set_postcopy},
         {"vm list", "the VMs on this host", cmd_vm_list},
         {"vm show <name>", "a VM: state, memory, pages touched, dirty rate, steps, counters",
          cmd_vm_show},

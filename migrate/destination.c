@@ -95,7 +95,8 @@ static bool destination_admissible(struct migration *m, struct vm_config *config
 	memcpy(config->mac.addr_bytes, h->mac, 6);
 	snprintf(portgroup, sizeof(portgroup), "%.*s", PROTO_NAME_LEN, h->portgroup);
 	uint64_t pages = rte_be_to_cpu_64(h->memory_pages);
-	if (h->flags & ~(PROTO_HELLO_CHECK_ONLY | PROTO_HELLO_HUGEPAGES)) {
+	if (h->flags &
+	    ~(PROTO_HELLO_CHECK_ONLY | PROTO_HELLO_HUGEPAGES | PROTO_HELLO_NO_POSTCOPY)) {
 		destination_refuse(m, PROTO_REFUSE_VERSION, "HELLO flags 0x%02x unknown here",
 		                   h->flags);
 		return false;
@@ -181,6 +182,8 @@ static void destination_admit(struct migration *m, uint64_t now)
 	if (ret < 0) {
 		free(m->vm);
 		m->vm = NULL;
+	} else {
+		m->vm->postcopy_off = (m->hello.flags & PROTO_HELLO_NO_POSTCOPY) != 0;
 	}
 	struct channel_config channel = {.session = m->session};
 	if (ret == 0 && (m->destination.page_round == NULL || m->destination.page_filled == NULL ||

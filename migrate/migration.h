@@ -173,7 +173,8 @@ struct migration_params {
 	struct announce_config announce;
 	enum proto_encryption encryption; /* the VM's policy */
 	enum proto_cipher cipher;         /* 0: the one this host seals fastest with */
-	unsigned int streams;             /* channels the pages travel in; 0 = 1 */
+	unsigned int streams; /* channels the pages travel in; 0 = 1, or 2 with post-copy (one for
+	                       * demanded pages) */
 	enum migration_mode mode;
 };
 

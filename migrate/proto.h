@@ -114,8 +114,9 @@ struct proto_hello {
 
 _Static_assert(sizeof(struct proto_hello) == 112, "proto_hello is 112 bytes");
 
-#define PROTO_HELLO_CHECK_ONLY 1 /* a pre-flight check: admit, measure, keep nothing */
-#define PROTO_HELLO_HUGEPAGES  2 /* the VM's memory is hugetlb-backed, and must be here too */
+#define PROTO_HELLO_CHECK_ONLY  1 /* a pre-flight check: admit, measure, keep nothing */
+#define PROTO_HELLO_HUGEPAGES   2 /* the VM's memory is hugetlb-backed, and must be here too */
+#define PROTO_HELLO_NO_POSTCOPY 4 /* the VM is marked postcopy off, and stays so there */
 
 /* ACCEPT: 8 bytes. What the pre-flight check compares. */
 struct proto_accept {

@@ -198,18 +198,38 @@ int session_channels_init(struct migration *m, const struct channel_config *conf
 	return 0;
 }
 
-int64_t session_channel_send(struct migration *m, enum proto_type type, const void *body,
-                             uint16_t body_len, const void *data, uint16_t data_len, uint64_t now)
+int64_t session_channel_send_from(struct migration *m, unsigned int first, enum proto_type type,
+                                  const void *body, uint16_t body_len, const void *data,
+                                  uint16_t data_len, uint64_t now)
 {
 	unsigned int streams = m->hello.streams;
 	int64_t ret = -EAGAIN;
 
-	for (unsigned int tried = 0; tried < streams && ret == -EAGAIN; tried++) {
+	if (first >= streams)
+		first = 0;
+	for (unsigned int tried = first; tried < streams && ret == -EAGAIN; tried++) {
+		if (m->next_stream < first)
+			m->next_stream = first;
 		struct channel *ch = &m->channels[m->next_stream];
-		m->next_stream = m->next_stream + 1 == streams ? 0 : m->next_stream + 1;
+		m->next_stream = m->next_stream + 1 == streams ? first : m->next_stream + 1;
 		ret = channel_send(ch, type, body, body_len, data, data_len, now);
 	}
 	return ret;
+}
+
+int64_t session_channel_send(struct migration *m, enum proto_type type, const void *body,
+                             uint16_t body_len, const void *data, uint16_t data_len, uint64_t now)
+{
+	return session_channel_send_from(m, 0, type, body, body_len, data, data_len, now);
+}
+
+int64_t session_channel_send_on(struct migration *m, unsigned int stream, enum proto_type type,
+                                const void *body, uint16_t body_len, const void *data,
+                                uint16_t data_len, uint64_t now)
+{
+	if (stream >= m->hello.streams)
+		stream = 0;
+	return channel_send(&m->channels[stream], type, body, body_len, data, data_len, now);
 }
 
 struct channel *session_channel_of(struct migration *m, uint64_t seq)

@@ -200,6 +200,16 @@ int session_channels_init(struct migration *m, const struct channel_config *conf
 int64_t session_channel_send(struct migration *m, enum proto_type type, const void *body,
                              uint16_t body_len, const void *data, uint16_t data_len, uint64_t now);
 
+/* The same on the streams from first on only (post-copy keeps stream 0 for demanded pages). */
+int64_t session_channel_send_from(struct migration *m, unsigned int first, enum proto_type type,
+                                  const void *body, uint16_t body_len, const void *data,
+                                  uint16_t data_len, uint64_t now);
+
+/* The same on one stream. */
+int64_t session_channel_send_on(struct migration *m, unsigned int stream, enum proto_type type,
+                                const void *body, uint16_t body_len, const void *data,
+                                uint16_t data_len, uint64_t now);
+
 /* The stream a channel message's (or an ACK's cumulative) number belongs to; NULL if the session
  * has no such stream. */
 struct channel *session_channel_of(struct migration *m, uint64_t seq);

@@ -24,6 +24,8 @@ static inline bool bit_test(const uint64_t *bitmap, uint64_t bit)
 /* The first set bit at or after from, or end. */
 static uint64_t next_page(const uint64_t *bitmap, uint64_t from, uint64_t end)
 {
+	if (from >= end)
+		return end; /* and nothing past the bitmap is read */
 	uint64_t word = from / 64;
 	uint64_t bits = bitmap[word] & (~0ull << (from % 64));
 
@@ -405,6 +407,19 @@ static bool source_send_absent_maps(struct migration *m, uint64_t now)
 	return m->source.maps_sent >= nb_pages;
 }
 
+/* A post-copy message: a demanded page's on stream 0 when there are several (it never waits
+ * behind the background's window), the background's on the others. */
+static int64_t source_postcopy_send(struct migration *m, enum proto_type type, const void *body,
+                                    uint16_t body_len, const void *data, uint16_t data_len,
+                                    uint64_t now)
+{
+	if (m->hello.streams < 2)
+		return session_channel_send(m, type, body, body_len, data, data_len, now);
+	if (m->source.page_demanded)
+		return session_channel_send_on(m, 0, type, body, body_len, data, data_len, now);
+	return session_channel_send_from(m, 1, type, body, body_len, data, data_len, now);
+}
+
 /* Sends what is left of one absent page (all of it, or its next fragments at a small MTU), as
  * data or as a one-page zero run. Returns 0 once the page is wholly handed, or -EAGAIN. */
 static int source_send_absent_page(struct migration *m, uint64_t now)
@@ -417,7 +432,7 @@ static int source_send_absent_page(struct migration *m, uint64_t now)
 		                             .count = rte_cpu_to_be_32(1),
 		                             .round = rte_cpu_to_be_32(m->source.round)};
 		int64_t ret =
-		        session_channel_send(m, PROTO_ZERO_RUN, &run, sizeof(run), NULL, 0, now);
+		        source_postcopy_send(m, PROTO_ZERO_RUN, &run, sizeof(run), NULL, 0, now);
 		if (ret < 0)
 			return (int)ret;
 		m->stats.pages_zero++;
@@ -432,7 +447,7 @@ static int source_send_absent_page(struct migration *m, uint64_t now)
 			        .offset = rte_cpu_to_be_16((uint16_t)m->source.page_fragment),
 			        .data_len = rte_cpu_to_be_16(len),
 			};
-			int64_t ret = session_channel_send(
+			int64_t ret = source_postcopy_send(
 			        m, PROTO_PAGES, &hdr, sizeof(hdr),
 			        machine_page(vm, page) + m->source.page_fragment, len, now);
 			if (ret < 0)
@@ -1109,9 +1124,16 @@ int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
 	/* The cipher this host seals fastest with, unless the operator named one. */
 	hello->cipher = (uint8_t)(params->cipher != 0 ? params->cipher : m->engine->cipher);
 	hello->ciphers = params->cipher != 0 ? (uint8_t)(1u << params->cipher) : PROTO_CIPHERS_ALL;
-	hello->streams = (uint8_t)(params->streams != 0 ? params->streams : 1);
-	hello->flags = (params->check_only ? PROTO_HELLO_CHECK_ONLY : 0) |
-	               (vm->machine.backing == MACHINE_BACKING_HUGETLB ? PROTO_HELLO_HUGEPAGES : 0);
+	/* Post-copy's demanded pages get a stream of their own unless told otherwise, so they never
+	 * wait behind the background stream's window (QEMU's postcopy-preempt channel). */
+	unsigned int streams = params->streams != 0                     ? params->streams
+	                       : params->mode != MIGRATION_MODE_PRECOPY ? 2
+	                                                                : 1;
+	hello->streams = (uint8_t)streams;
+	hello->flags =
+	        (params->check_only ? PROTO_HELLO_CHECK_ONLY : 0) |
+	        (vm->machine.backing == MACHINE_BACKING_HUGETLB ? PROTO_HELLO_HUGEPAGES : 0) |
+	        (vm->postcopy_off ? PROTO_HELLO_NO_POSTCOPY : 0);
 	m->last_handshake_ns = 0; /* HELLO on the first poll */
 	MIG_LOG(INFO, "%u: %s to %u.%u.%u.%u:%u from %s", m->id, m->vm_name,
 	        ((uint8_t *)&m->peer_ip)[0], ((uint8_t *)&m->peer_ip)[1],

@@ -344,9 +344,42 @@ Test(exact_9000, demanded_pages_overtake_the_background)
 	const struct migration_info *dst = session(b, (int)b->host.migrations.next_id);
 	uint64_t postcopy_ns = dst->stats.postcopy.last_page_ns - dst->stats.postcopy.start_ns;
 	cr_assert_gt(postcopy_ns, 500 * MS, "the background stream took its time");
+	/* Post-copy takes a second stream by default, and the demanded pages have the first. */
+	const struct migration_info *src = session(a, (int)a->host.migrations.next_id);
+	cr_assert_eq(src->streams, 2);
+	cr_assert_geq(src->stats.stream_messages[0], src->stats.postcopy.pages_demanded);
 	cr_assert_lt(dst->stats.postcopy.fault_p50_ns * 20, postcopy_ns,
 	             "a fault waits a small part of the copy (p50 %.3f ms of %.1f ms)",
 	             (double)dst->stats.postcopy.fault_p50_ns / 1e6, (double)postcopy_ns / 1e6);
+}
+
+/* A VM marked postcopy off: post-copy and hybrid are refused for it with the reason, `migrate
+ * check` says what post-copy would risk, and the mark travels with it. */
+Test(exact_9000, a_vm_marked_postcopy_off_stays_precopy)
+{
+	char out[4096];
+
+	create_vm(a, "vm1", 16, "uniform,rate=1000,fill=50,seed=22");
+	ctl(a, "vm set vm1 postcopy off");
+	for (const char *mode = "postcopy"; mode != NULL;
+	     mode = strcmp(mode, "postcopy") == 0 ? "hybrid" : NULL) {
+		cr_assert_eq(ctl_try(a, out, sizeof(out), "migrate start vm1 to %s key %s mode %s",
+		                     B_VMK_IP, key_path, mode),
+		             -EPERM);
+		cr_assert(strstr(out, "marked postcopy off") != NULL, "%s", out);
+	}
+	cr_assert_not_null(host_vm_find(&a->host, "vm1"), "and the VM stays, running");
+	cr_assert_eq(ctl_try(a, out, sizeof(out), "migrate check vm1 to %s key %s " LOOSE_PREFLIGHT,
+	                     B_VMK_IP, key_path),
+	             0, "%s", out);
+	cr_assert(strstr(out, "off for this VM") != NULL, "%s", out);
+	wait_done(a, (int)a->host.migrations.next_id, 20 * SECOND);
+	wait_done(a, start("vm1", "mode precopy " LOOSE_PREFLIGHT), 60 * SECOND);
+	struct vm *moved = host_vm_find(&b->host, "vm1");
+	cr_assert_not_null(moved);
+	cr_assert(moved->postcopy_off, "the mark came with it");
+	ctl(b, "vm set vm1 postcopy on");
+	cr_assert(!moved->postcopy_off);
 }
 
 Test(exact_1500, impaired_link)
@@ -583,11 +616,14 @@ Test(announce, rarp_on_the_destination_uplink_on_schedule)
 	cr_assert_eq(rarp.strays, 0,
 	             "each is 60 bytes and a VLAN 10 tag, broadcast, from the VM's MAC, opcode 3, "
 	             "the VM as sender and target, addresses 0");
-	const double expected_ms[] = {30, 70, 110};
+	/* On schedule: no frame before its time after the first (30, then 40 more each time), and
+	 * none held back far; a loaded machine may only make them late, so lateness gets slack. */
+	const double due_ms[] = {30, 100, 210};
 	for (unsigned int i = 0; i < 3; i++) {
-		double gap = (rarp.times[i + 1] - rarp.times[i]) * 1e3;
-		cr_assert(gap > expected_ms[i] - 10 && gap < expected_ms[i] + 10,
-		          "gap %u is %.1f ms, configured %.0f", i, gap, expected_ms[i]);
+		double at = (rarp.times[i + 1] - rarp.times[0]) * 1e3;
+		cr_assert(at > due_ms[i] - 10 && at < due_ms[i] + 1000,
+		          "frame %u went %.1f ms after the first, due at %.0f", i + 1, at,
+		          due_ms[i]);
 	}
 	cr_assert_eq(harness_tshark_count(pcap_path, "arp.opcode == 3 && vlan.id == 10"), 4,
 	             "tshark dissects four RARP requests on VLAN 10");

@@ -50,6 +50,36 @@ Test(proto, a_hello_round_trips)
 	}
 }
 
+/* Post-copy's messages: a DEMAND names 1 to PROTO_DEMAND_MAX pages, never none or more; an
+ * ABSENT map carries its bitmap as data; a COMPLETE is exactly its body. */
+Test(proto, postcopy_messages_parse_within_their_limits)
+{
+	uint8_t buf[256];
+	struct proto_message msg;
+
+	for (uint32_t count = 0; count <= PROTO_DEMAND_MAX + 1; count++) {
+		struct proto_demand d = {.page = rte_cpu_to_be_64(7),
+		                         .count = rte_cpu_to_be_32(count)};
+		size_t len = build(buf, PROTO_DEMAND, &d, sizeof(d));
+		enum proto_error want =
+		        count == 0 || count > PROTO_DEMAND_MAX ? PROTO_ERR_RANGE : PROTO_OK;
+		cr_assert_eq(proto_parse(buf, len, &msg), want, "DEMAND of %u pages", count);
+	}
+	uint8_t absent[sizeof(struct proto_absent) + 2] = {0};
+	struct proto_absent a = {.first_page = rte_cpu_to_be_64(64), .count = rte_cpu_to_be_32(16)};
+	memcpy(absent, &a, sizeof(a));
+	absent[sizeof(a)] = 0x81;
+	size_t len = build(buf, PROTO_ABSENT, absent, sizeof(absent));
+	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_OK);
+	cr_assert_eq(msg.data_len, 2);
+	cr_assert_eq(msg.data[0], 0x81);
+	struct proto_complete c = {.pages = rte_cpu_to_be_64(1)};
+	len = build(buf, PROTO_COMPLETE, &c, sizeof(c));
+	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_OK);
+	len = build(buf, PROTO_COMPLETE, &c, sizeof(c) - 1);
+	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_ERR_LENGTH);
+}
+
 Test(proto, stream_numbers_name_their_stream)
 {
 	/* Each stream's numbers start at 1 in its own space, under the control messages'. */

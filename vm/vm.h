@@ -30,6 +30,7 @@ struct vm {
 	struct announce announce;
 	struct loop *loop;
 	enum vm_encryption encryption;
+	bool postcopy_off; /* its migrations may not go post-copy (a source death would lose it) */
 };
 
 struct vm_config {
