@@ -563,7 +563,22 @@ static void source_round_end(struct migration *m, uint64_t now)
 	uint64_t floor = m->source.params.downtime_limit_ns < MIGRATION_DOWNTIME_FLOOR
 	                         ? m->source.params.downtime_limit_ns
 	                         : MIGRATION_DOWNTIME_FLOOR;
-	bool halving = m->source.round == 0 ? dirty * 2 <= vm->nb_pages : dirty * 2 <= previous;
+	/* Round 0 sent every page; hybrid measures it against the pages that held data (the ones
+	 * a round can dirty again), so a hot VM goes post-copy after one pass. */
+	uint64_t first_pass = m->source.params.mode == MIGRATION_MODE_HYBRID ? m->stats.pages_normal
+	                                                                     : vm->nb_pages;
+	bool halving = m->source.round == 0 ? dirty * 2 <= first_pass : dirty * 2 <= previous;
+	/* Hybrid keeps the pause at post-copy's: rounds that stop halving above the floor hand over
+	 * to post-copy rather than pause for the rest, however well it fits the limit. */
+	if (m->source.params.mode == MIGRATION_MODE_HYBRID && !halving &&
+	    m->stats.expected_downtime_ns > floor) {
+		MIG_LOG(INFO, "%u: %s: %lu pages dirty (%.1f ms to send), post-copy", m->id,
+		        m->vm_name, (unsigned long)dirty,
+		        (double)m->stats.expected_downtime_ns / 1e6);
+		m->source.postcopy_asked = true;
+		m->source.draining = true;
+		return;
+	}
 	if (m->stats.expected_downtime_ns <= floor ||
 	    (m->stats.expected_downtime_ns <= m->source.params.downtime_limit_ns && !halving)) {
 		/* The VM runs on while the copies in flight are acknowledged: the pause then

@@ -7,7 +7,13 @@ query-migrate, and the CPU seconds each QEMU process spent during the migration.
 Guest memory comes from hugetlbfs (/dev/hugepages), as ferry's benchmark VMs do, so both
 destinations start from the same warm pool.
 
-usage: qemu_migrate.py <guest.elf> <MiB> <workdir> [--tls <certificate dir>]"""
+With --postcopy it is QEMU's post-copy (postcopy-ram, with postcopy-preempt and the destination's
+postcopy-blocktime), switched to by migrate-start-postcopy once the first pass is over; with
+--auto-converge its pre-copy throttles the guest; --bandwidth caps the stream in bytes/s.
+
+usage: qemu_migrate.py <guest.elf> <MiB> <workdir> [--tls <certificate dir>] [--bandwidth B]
+                       [--postcopy] [--auto-converge]"""
+import argparse
 import json
 import os
 import socket
@@ -51,8 +57,16 @@ def cpu_seconds(pid):
 
 
 def main():
-    guest, mib, work = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    tls = sys.argv[5] if len(sys.argv) > 5 and sys.argv[4] == "--tls" else None
+    parser = argparse.ArgumentParser()
+    parser.add_argument("guest")
+    parser.add_argument("mib", type=int)
+    parser.add_argument("work")
+    parser.add_argument("--tls")
+    parser.add_argument("--bandwidth", type=int, default=100 << 30)  # unpaced by default
+    parser.add_argument("--postcopy", action="store_true")
+    parser.add_argument("--auto-converge", action="store_true")
+    args = parser.parse_args()
+    guest, mib, work, tls = args.guest, args.mib, args.work, args.tls
     port = 48000 + os.getpid() % 1000
     deadline = time.time() + 120
     procs = {}
@@ -80,18 +94,35 @@ def main():
                 raise RuntimeError("the guest never said it had filled its memory")
             time.sleep(0.1)
         time.sleep(1)
-        parameters = {"max-bandwidth": 100 << 30}  # unpaced (QEMU 7.2's default is 32 MiB/s)
+        # QEMU 7.2's default is 32 MiB/s: unpaced unless asked.
+        parameters = {"max-bandwidth": args.bandwidth}
         if tls:
             parameters["tls-creds"] = "tls0"
+        capabilities = []
+        if args.postcopy:
+            capabilities += [{"capability": "postcopy-ram", "state": True},
+                             {"capability": "postcopy-preempt", "state": True}]
+        if args.auto_converge:
+            capabilities.append({"capability": "auto-converge", "state": True})
         for role in qmp:
             qmp[role].run("migrate-set-parameters", **parameters)
+            wanted = capabilities + ([{"capability": "postcopy-blocktime", "state": True}]
+                                     if args.postcopy and role == "destination" else [])
+            if wanted:
+                qmp[role].run("migrate-set-capabilities", capabilities=wanted)
         qmp["destination"].run("migrate-incoming", uri=f"tcp:127.0.0.1:{port}")
         cpu = {role: cpu_seconds(procs[role].pid) for role in procs}
         qmp["source"].run("migrate", uri=f"tcp:127.0.0.1:{port}")
+        switched = False
         while True:
             info = qmp["source"].run("query-migrate")
             if info.get("status") in ("completed", "failed", "cancelled"):
                 break
+            # Post-copy once the first pass is over (its second dirty sync), as a user would.
+            if (args.postcopy and not switched and info.get("status") == "active" and
+                    info.get("ram", {}).get("dirty-sync-count", 0) >= 2):
+                qmp["source"].run("migrate-start-postcopy")
+                switched = True
             if time.time() > deadline:
                 raise RuntimeError(f"still {info.get('status')} after the deadline")
             time.sleep(0.02)
@@ -101,6 +132,7 @@ def main():
             time.sleep(0.02)
         for role in procs:
             cpu[role] = cpu_seconds(procs[role].pid) - cpu[role]
+        incoming = qmp["destination"].run("query-migrate")
         ram = info.get("ram", {})
         print(json.dumps({"status": info.get("status"), "total_time_ms": info.get("total-time"),
                           "setup_time_ms": info.get("setup-time"),
@@ -108,6 +140,9 @@ def main():
                           "normal_bytes": ram.get("normal-bytes", 0),
                           "transferred": ram.get("transferred", 0),
                           "cpu_source": cpu["source"], "cpu_destination": cpu["destination"],
+                          "throttle_percent": info.get("cpu-throttle-percentage", 0),
+                          "postcopy_requests": ram.get("postcopy-requests"),
+                          "postcopy_blocktime_ms": incoming.get("postcopy-blocktime"),
                           "error": info.get("error-desc")}))
     finally:
         for proc in procs.values():
