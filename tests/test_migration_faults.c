@@ -528,7 +528,9 @@ Test(forged, true_replays_during_and_after_the_session)
 	replay(rec, rec->count, port, &to_b, &to_a);
 	pump_until(all_drops(b) - b_before >= to_b && no_listener(a) - a_closed >= to_a, 5 * SECOND,
 	           "every replay dropped");
-	cr_assert_eq(all_drops(b) - b_before, to_b, "every replay dropped by the destination");
+	/* At least one drop each (a replay's answer may bring one more, as during the session);
+	 * that none was taken shows in the memory and the VM's state below. */
+	cr_assert_geq(all_drops(b) - b_before, to_b, "every replay dropped by the destination");
 	cr_assert_geq(no_listener(a) - a_closed, to_a, "and by the source's closed port");
 	cr_assert_eq(machine_memory_hash(&moved->machine), hash, "the memory did not change");
 	cr_assert_eq(moved->machine.state, MACHINE_PAUSED, "no state was loaded");
