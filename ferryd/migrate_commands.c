@@ -282,15 +282,13 @@ static int start_session(struct host *host, const struct cli_args *args, bool ch
 		params.force = false;
 	}
 	params.encryption = (enum proto_encryption)vm->encryption;
-	if (vm->postcopy_off && params.mode != MIGRATION_MODE_PRECOPY) {
-		memset(&params, 0, sizeof(params)); /* the key */
-		return reply_error(reply, -EPERM,
+	int ret = migration_start(&host->migrations, vm, vmk, &params);
+	memset(&params, 0, sizeof(params)); /* the key */
+	if (ret == -EPERM)
+		return reply_error(reply, ret,
 		                   "VM '%s' is marked postcopy off: migrate it in mode precopy "
 		                   "(or 'vm set %s postcopy on')",
 		                   vm->machine.name, vm->machine.name);
-	}
-	int ret = migration_start(&host->migrations, vm, vmk, &params);
-	memset(&params, 0, sizeof(params)); /* the key */
 	if (ret == -EBUSY)
 		return reply_error(reply, ret, "VM '%s' migrates already", vm->machine.name);
 	if (ret == -EMSGSIZE)
@@ -394,6 +392,9 @@ static int cmd_migrate_postcopy(void *ctx, const struct cli_args *args, struct r
 	int ret = migration_postcopy(&host->migrations, (uint32_t)id);
 	if (ret == -ENOENT)
 		return reply_error(reply, ret, "no migration %lu", (unsigned long)id);
+	if (ret == -EPERM)
+		return reply_error(reply, ret, "migration %lu's VM is marked postcopy off",
+		                   (unsigned long)id);
 	if (ret < 0)
 		return reply_error(reply, ret,
 		                   "migration %lu is not an outgoing one still copying its memory",

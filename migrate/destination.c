@@ -465,6 +465,14 @@ static void destination_postcopy_arrived(struct migration *m, uint64_t page, uin
 		destination_postcopy_complete(m, now);
 }
 
+/* Tells the source post-copy is over: every page is here. */
+static void destination_send_complete(struct migration *m)
+{
+	struct proto_complete complete = {.pages = rte_cpu_to_be_64(m->destination.nb_complete)};
+
+	session_send_control(m, PROTO_COMPLETE, &complete, sizeof(complete));
+}
+
 /* Every page is here: the copy is whole, and the VM the host's alone. */
 static void destination_postcopy_complete(struct migration *m, uint64_t now)
 {
@@ -474,8 +482,7 @@ static void destination_postcopy_complete(struct migration *m, uint64_t now)
 	m->stats.postcopy.remote_faults = vm->stats.remote_faults;
 	m->stats.postcopy.stall_ns = vm->stats.stall_ns;
 	machine_remote_end(vm);
-	struct proto_complete complete = {.pages = rte_cpu_to_be_64(m->destination.nb_complete)};
-	session_send_control(m, PROTO_COMPLETE, &complete, sizeof(complete));
+	destination_send_complete(m);
 	m->stats.end_ns = now;
 	m->status = MIGRATION_COMPLETED;
 	populate_fini(&m->destination.populate);
@@ -505,6 +512,14 @@ static void destination_on_fault(void *ctx, uint64_t page, uint64_t now)
 	m->stats.postcopy.pages_demanded += count;
 }
 
+/* A page became whole in its newest copy: counted, and handed to a VM that waits on it. */
+static void destination_page_whole(struct migration *m, uint64_t page)
+{
+	m->destination.nb_complete++;
+	if (m->destination.postcopy)
+		destination_postcopy_arrived(m, page, session_now_ns(m->engine));
+}
+
 /* Applies data for part of one page (all of it, at most) unless a newer copy is held; a page is
  * complete when every block of its newest round arrived, however its fragments overlap. */
 static void destination_take(struct migration *m, uint64_t page, uint32_t round, uint16_t offset,
@@ -526,10 +541,8 @@ static void destination_take(struct migration *m, uint64_t page, uint32_t round,
 	uint64_t before = m->destination.page_filled[page];
 	m->destination.page_filled[page] |= blocks_of(offset, len);
 	if (before != PAGE_WHOLE && m->destination.page_filled[page] == PAGE_WHOLE) {
-		m->destination.nb_complete++;
 		m->stats.pages_normal++;
-		if (m->destination.postcopy)
-			destination_postcopy_arrived(m, page, session_now_ns(m->engine));
+		destination_page_whole(m, page);
 	}
 }
 
@@ -565,14 +578,13 @@ static void destination_on_zero_run(struct migration *m, const struct proto_mess
 			session_count_drop(m->engine, MIGRATION_DROP_STALE_COPY);
 			continue;
 		}
-		if (m->destination.page_filled[page] != PAGE_WHOLE)
-			m->destination.nb_complete++;
+		bool was_whole = m->destination.page_filled[page] == PAGE_WHOLE;
 		m->destination.page_round[page] = round + 1;
 		m->destination.page_filled[page] = PAGE_WHOLE;
 		machine_page_load_zero(&m->vm->machine, page);
 		m->stats.pages_zero++;
-		if (m->destination.postcopy && m->vm != NULL)
-			destination_postcopy_arrived(m, page, session_now_ns(m->engine));
+		if (!was_whole)
+			destination_page_whole(m, page);
 	}
 }
 
@@ -727,9 +739,7 @@ static void destination_on_query(struct migration *m)
 	/* Post-copy: the VM runs here whatever the source asks; it hears how far the copy is. */
 	if (m->destination.postcopy) {
 		if (m->status == MIGRATION_COMPLETED) {
-			struct proto_complete complete = {
-			        .pages = rte_cpu_to_be_64(m->destination.nb_complete)};
-			session_send_control(m, PROTO_COMPLETE, &complete, sizeof(complete));
+			destination_send_complete(m);
 		} else {
 			session_send_control(m, PROTO_CONFIRM, &m->destination.confirm,
 			                     sizeof(m->destination.confirm));

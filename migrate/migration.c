@@ -274,6 +274,8 @@ int migration_start(struct migration_engine *engine, struct vm *vm, struct iface
 		return -EBUSY;
 	if (vmk->netif.mtu < MIGRATION_MIN_MTU)
 		return -EMSGSIZE;
+	if (vm->postcopy_off && params->mode != MIGRATION_MODE_PRECOPY)
+		return -EPERM;
 	struct migration *m = session_new(engine, MIGRATION_SOURCE);
 	if (m == NULL)
 		return -ENOSPC;
@@ -310,6 +312,8 @@ int migration_postcopy(struct migration_engine *engine, uint32_t id)
 		    (m->status != MIGRATION_ACTIVE && m->status != MIGRATION_PREFLIGHT &&
 		     m->status != MIGRATION_SETUP))
 			return -EINVAL;
+		if (m->vm->postcopy_off)
+			return -EPERM;
 		m->source.postcopy_asked = true;
 		return 0;
 	}

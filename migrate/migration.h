@@ -307,13 +307,14 @@ const struct migration_listener *migration_listener_find(const struct migration_
 
 /* Starts migrating a vm from a vmk to a destination. Returns the session's id, or a
  * negative errno: -EBUSY if the vm migrates already, -EMSGSIZE for a vmk MTU under
- * MIGRATION_MIN_MTU, -ENOSPC with no slot free. */
+ * MIGRATION_MIN_MTU, -ENOSPC with no slot free, -EPERM for post-copy or hybrid of a VM marked
+ * postcopy off. */
 int migration_start(struct migration_engine *engine, struct vm *vm, struct iface *vmk,
                     const struct migration_params *params);
 
 /* Switches a running pre-copy into post-copy at its next round's end, as QEMU's
  * migrate-start-postcopy. -ENOENT for an unknown id, -EINVAL for a session that is not a source
- * still copying. */
+ * still copying, -EPERM for a VM marked postcopy off. */
 int migration_postcopy(struct migration_engine *engine, uint32_t id);
 
 /* Cancels a running session: a source resumes its VM, a destination drops its copy. Once a

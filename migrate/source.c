@@ -304,25 +304,37 @@ static uint64_t source_bandwidth_bps(const struct migration *m, uint64_t now)
 	                  (double)NS_PER_SECOND / (double)elapsed);
 }
 
-static void source_switchover(struct migration *m, uint64_t now)
+/* Pauses the VM and adds what it wrote since the log was last read to a page bitmap (the last
+ * round's, or post-copy's absent pages). Returns the pages the bitmap then holds, or UINT64_MAX
+ * with the session failed (and the VM running again). */
+static uint64_t source_pause_into(struct migration *m, uint64_t *pages, uint64_t now)
 {
+	uint64_t words = machine_bitmap_words(&m->vm->machine);
+	uint64_t *late = malloc(words * sizeof(uint64_t));
+	uint64_t count = 0;
+
 	vm_pause(m->vm);
 	m->source.paused = true;
 	m->source.pause_ns = now;
-	/* What the VM wrote since the last read, up to the pause, joins the last round. */
-	uint64_t words = machine_bitmap_words(&m->vm->machine);
-	uint64_t *late = malloc(words * sizeof(uint64_t));
 	if (late == NULL) {
 		source_fail(m, "out of memory at switchover");
-		return;
+		return UINT64_MAX;
 	}
 	machine_dirty_log_read_and_clear(&m->vm->machine, late);
-	uint64_t dirty = 0;
 	for (uint64_t w = 0; w < words; w++) {
-		m->source.to_send[w] |= late[w];
-		dirty += (uint64_t)__builtin_popcountll(m->source.to_send[w]);
+		pages[w] |= late[w];
+		count += (uint64_t)__builtin_popcountll(pages[w]);
 	}
 	free(late);
+	return count;
+}
+
+static void source_switchover(struct migration *m, uint64_t now)
+{
+	uint64_t dirty = source_pause_into(m, m->source.to_send, now);
+
+	if (dirty == UINT64_MAX)
+		return;
 	m->stats.dirty_pages_last = dirty;
 	m->stats.bytes_remaining = dirty * PROTO_PAGE_SIZE;
 	m->status = MIGRATION_SWITCHOVER;
@@ -336,27 +348,19 @@ static void source_switchover(struct migration *m, uint64_t now)
  * resumes the VM there. Those pages follow, demanded ones first. */
 static void source_postcopy_switchover(struct migration *m, uint64_t now)
 {
-	struct machine *vm = &m->vm->machine;
-	uint64_t words = machine_bitmap_words(vm);
-	uint64_t *late = malloc(words * sizeof(uint64_t));
+	uint64_t words = machine_bitmap_words(&m->vm->machine);
 
 	if (m->source.absent == NULL)
 		m->source.absent = calloc(words, sizeof(uint64_t));
-	if (late == NULL || m->source.absent == NULL) {
-		free(late);
+	if (m->source.absent == NULL) {
 		source_fail(m, "out of memory at the post-copy switchover");
 		return;
 	}
-	vm_pause(m->vm);
-	m->source.paused = true;
-	m->source.pause_ns = now;
-	machine_dirty_log_read_and_clear(vm, late);
-	m->source.absent_left = 0;
-	for (uint64_t w = 0; w < words; w++) {
-		m->source.absent[w] |= m->source.to_send[w] | late[w];
-		m->source.absent_left += (uint64_t)__builtin_popcountll(m->source.absent[w]);
-	}
-	free(late);
+	for (uint64_t w = 0; w < words; w++)
+		m->source.absent[w] |= m->source.to_send[w];
+	m->source.absent_left = source_pause_into(m, m->source.absent, now);
+	if (m->source.absent_left == UINT64_MAX)
+		return;
 	m->source.postcopy = true;
 	m->source.maps_sent = 0;
 	m->source.absent_cursor = 0;
@@ -532,6 +536,13 @@ static void source_postcopy_poll(struct migration *m, uint64_t now)
 	}
 }
 
+/* The round's end hands over to post-copy: the copies in flight drain, then the switchover. */
+static void source_postcopy_next(struct migration *m)
+{
+	m->source.postcopy_asked = true;
+	m->source.draining = true;
+}
+
 /* A round was handed to the channel: read the dirty log, then decide between another round,
  * throttling the VM, switching over, or giving up. */
 static void source_round_end(struct migration *m, uint64_t now)
@@ -549,8 +560,7 @@ static void source_round_end(struct migration *m, uint64_t now)
 	m->stats.bandwidth_bps = bandwidth;
 	/* Pure post-copy sent only the zero runs in round 0; asked for by hand, at a round's end. */
 	if (m->source.params.mode == MIGRATION_MODE_POSTCOPY || m->source.postcopy_asked) {
-		m->source.postcopy_asked = true;
-		m->source.draining = true;
+		source_postcopy_next(m);
 		return;
 	}
 	m->stats.expected_downtime_ns =
@@ -575,8 +585,7 @@ static void source_round_end(struct migration *m, uint64_t now)
 		MIG_LOG(INFO, "%u: %s: %lu pages dirty (%.1f ms to send), post-copy", m->id,
 		        m->vm_name, (unsigned long)dirty,
 		        (double)m->stats.expected_downtime_ns / 1e6);
-		m->source.postcopy_asked = true;
-		m->source.draining = true;
+		source_postcopy_next(m);
 		return;
 	}
 	if (m->stats.expected_downtime_ns <= floor ||
@@ -599,8 +608,7 @@ static void source_round_end(struct migration *m, uint64_t now)
 	                              ? m->source.params.max_rounds
 	                              : MIGRATION_MAX_ROUNDS - 1;
 	if (m->source.round + 1 >= max_rounds && m->source.params.mode == MIGRATION_MODE_HYBRID) {
-		m->source.postcopy_asked = true;
-		m->source.draining = true;
+		source_postcopy_next(m);
 		return;
 	}
 	if (m->source.round + 1 >= max_rounds) {
@@ -621,8 +629,7 @@ static void source_round_end(struct migration *m, uint64_t now)
 				MIG_LOG(INFO,
 				        "%u: %s: rounds do not shrink (%lu pages dirty), post-copy",
 				        m->id, m->vm_name, (unsigned long)dirty);
-				m->source.postcopy_asked = true;
-				m->source.draining = true;
+				source_postcopy_next(m);
 				return;
 			}
 		} else if (++m->source.not_shrinking >= 2 && m->source.params.auto_converge) {

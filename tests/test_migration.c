@@ -374,7 +374,10 @@ Test(exact_9000, a_vm_marked_postcopy_off_stays_precopy)
 	             0, "%s", out);
 	cr_assert(strstr(out, "off for this VM") != NULL, "%s", out);
 	wait_done(a, (int)a->host.migrations.next_id, 20 * SECOND);
-	wait_done(a, start("vm1", "mode precopy " LOOSE_PREFLIGHT), 60 * SECOND);
+	int id = start("vm1", "mode precopy " LOOSE_PREFLIGHT);
+	cr_assert_eq(migration_postcopy(&a->host.migrations, (uint32_t)id), -EPERM,
+	             "nor can a pre-copy be switched to post-copy by hand");
+	wait_done(a, id, 60 * SECOND);
 	struct vm *moved = host_vm_find(&b->host, "vm1");
 	cr_assert_not_null(moved);
 	cr_assert(moved->postcopy_off, "the mark came with it");

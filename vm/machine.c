@@ -126,12 +126,6 @@ void machine_write64(struct machine *vm, uint64_t page, uint32_t offset, uint64_
 	vm->stats.pages_written++;
 }
 
-/* The common case first: no post-copy at all, or the page is here. */
-static inline bool likely_present(const struct machine *vm, uint64_t page)
-{
-	return vm->remote.absent == NULL || !bit_test(vm->remote.absent, page);
-}
-
 int machine_remote_begin(struct machine *vm, const uint64_t *absent, machine_fault_fn *fault,
                          void *ctx)
 {
@@ -172,7 +166,7 @@ void machine_remote_arrived(struct machine *vm, uint64_t page, uint64_t now_ns)
 
 bool machine_access(struct machine *vm, uint64_t page, uint64_t now_ns)
 {
-	if (likely_present(vm, page))
+	if (!machine_page_absent(vm, page))
 		return true;
 	if (vm->remote.stalled_page != page) {
 		vm->remote.stalled_page = page;
