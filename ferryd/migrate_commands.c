@@ -402,6 +402,27 @@ static int cmd_migrate_postcopy(void *ctx, const struct cli_args *args, struct r
 	return describe_id(reply, host, (uint32_t)id);
 }
 
+static int cmd_migrate_recover(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	uint32_t peer_ip = 0;
+	uint64_t id;
+
+	if (cli_arg_u64(args, "id", 1, UINT32_MAX, &id, reply) < 0 ||
+	    cli_arg_ipv4(args, "peer", &peer_ip, reply) < 0)
+		return -EINVAL;
+	int ret = migration_recover(&host->migrations, (uint32_t)id, peer_ip);
+	if (ret == -ENOENT)
+		return reply_error(reply, ret, "no migration %lu", (unsigned long)id);
+	if (ret < 0)
+		return reply_error(
+		        reply, ret,
+		        "migration %lu is not in post-copy: only post-copy recovers (a "
+		        "pre-copy that lost its link fails, and the VM runs on the source)",
+		        (unsigned long)id);
+	return describe_id(reply, host, (uint32_t)id);
+}
+
 static int cmd_migrate_resolve(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
@@ -415,11 +436,23 @@ static int cmd_migrate_resolve(void *ctx, const struct cli_args *args, struct re
 		resolution = MIGRATION_RESUME_SOURCE;
 	else if (strcmp(how, "abandon") == 0)
 		resolution = MIGRATION_ABANDON;
+	else if (strcmp(how, "lost") == 0)
+		resolution = MIGRATION_LOST_WITH_PEER;
 	else
-		return reply_error(reply, -EINVAL, "'%.32s': resume-source or abandon", how);
+		return reply_error(reply, -EINVAL, "'%.32s': resume-source, abandon or lost", how);
 	int ret = migration_resolve(&host->migrations, (uint32_t)id, resolution);
 	if (ret == -ENOENT)
 		return reply_error(reply, ret, "no migration %lu", (unsigned long)id);
+	if (ret == -EBUSY)
+		return reply_error(reply, ret,
+		                   "migration %lu's peer still answers: post-copy goes on, the VM "
+		                   "is not lost",
+		                   (unsigned long)id);
+	if (ret == -EINVAL && resolution == MIGRATION_LOST_WITH_PEER)
+		return reply_error(reply, ret,
+		                   "migration %lu is not in post-copy: only there can a VM be lost "
+		                   "with its peer",
+		                   (unsigned long)id);
 	if (ret == -EINVAL)
 		return reply_error(
 		        reply, ret,
@@ -489,9 +522,15 @@ static const struct cli_command migrate_commands[] = {
          cmd_migrate_postcopy},
         {"migrate cancel <id>", "stop a migration: the VM stays on (or returns to) the source",
          cmd_migrate_cancel},
+        {"migrate recover <id> [peer <ip>]",
+         "post-copy recovery (QEMU's migrate-recover): after a link failure, resend at once, to "
+         "the peer's new address if given (on the source: where the destination now is; on "
+         "the destination: where the source now sends from)",
+         cmd_migrate_recover},
         {"migrate resolve <id> <how>",
          "settle an unknown outcome: resume-source (the destination does not run the VM) or "
-         "abandon (it does)",
+         "abandon (it does); or, in post-copy with the peer silent for good, lost (the VM went "
+         "with it)",
          cmd_migrate_resolve},
         {"migrate counters",
          "messages the engine received (HELLOs apart) and dropped, by reason; the cipher this "

@@ -282,6 +282,21 @@ unsigned int channel_poll(struct channel *ch, uint64_t now_ns)
 	return resent;
 }
 
+void channel_recover(struct channel *ch)
+{
+	for (uint64_t seq = ch->base; seq != ch->next_seq; seq++) {
+		struct channel_slot *slot = slot_of(ch, seq);
+		if (slot->in_use && slot->seq == seq) {
+			slot->retries = 0;
+			slot->sent_ns = 0;
+		}
+	}
+	ch->scan_ns = 0;
+	ch->ssthresh = CHANNEL_MIN_CWND;
+	ch->cwnd = CHANNEL_MIN_CWND;
+	ch->recovery_seq = ch->next_seq;
+}
+
 bool channel_idle(const struct channel *ch)
 {
 	return ch->base == ch->next_seq;

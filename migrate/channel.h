@@ -135,6 +135,10 @@ unsigned int channel_poll(struct channel *channel, uint64_t now_ns);
 /* True once every message sent has been acknowledged. */
 bool channel_idle(const struct channel *channel);
 
+/* The path is back (or new): every message in flight goes again at the next poll, its backoff
+ * forgotten, and the window starts over from its floor as after a timeout. */
+void channel_recover(struct channel *channel);
+
 /* Receiver: records a message's sequence number. Returns true if it is new (deliver it), false
  * for a duplicate or one outside the window (drop it). */
 bool channel_accept(struct channel *channel, uint64_t seq);

@@ -38,6 +38,20 @@ void destination_end(struct migration *m, enum migration_status status)
 		        migration_status_name(status), m->reason);
 }
 
+void destination_lost(struct migration *m)
+{
+	struct vm *vm = m->vm;
+
+	session_set_reason(m,
+	                   "resolved by the operator: the VM was lost with the source, which "
+	                   "held %lu of its pages",
+	                   (unsigned long)vm->machine.remote.nb_absent);
+	machine_remote_end(&vm->machine);
+	destination_end(m, MIGRATION_LOST);
+	if (m->engine->hooks.vm_departed != NULL)
+		m->engine->hooks.vm_departed(m->engine->hooks.ctx, vm);
+}
+
 static void destination_refuse(struct migration *m, enum proto_refusal reason, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
@@ -331,6 +345,31 @@ static bool destination_admitted_lately(const struct migration_engine *engine, u
 		if (engine->admitted[i] == session && session != 0)
 			return true;
 	return false;
+}
+
+void destination_on_orphan_query(struct migration_engine *engine,
+                                 struct migration_listener *listener,
+                                 const struct proto_message *msg, uint32_t src_ip,
+                                 uint16_t src_port, uint64_t now)
+{
+	uint8_t buf[sizeof(struct proto_header) + sizeof(struct proto_no_session)];
+	struct proto_no_session answer = {
+	        .query_seq = rte_cpu_to_be_64(msg->seq),
+	        .uptime_ms = rte_cpu_to_be_64((now - engine->start_ns) / 1000000),
+	};
+
+	/* A query for a session this host forgot is the source's question after a silence: it
+	 * learns from the uptime whether this host restarted since (and so holds no part of the
+	 * VM). Anyone can ask; the answer costs a MAC, so the rate is bounded. */
+	if (!destination_rate_ok(engine, src_ip, now))
+		return;
+	size_t len = proto_write_header(buf, PROTO_NO_SESSION, msg->session, 0, sizeof(answer));
+	memcpy(buf + len, &answer, sizeof(answer));
+	if (proto_no_session_mac(listener->key, listener->key_len, buf,
+	                         buf + len + offsetof(struct proto_no_session, mac)) < 0)
+		return;
+	netif_udp_send(&listener->vmk->netif, src_ip, src_port, listener->port, buf, sizeof(buf),
+	               now);
 }
 
 void destination_on_first_auth(struct migration_engine *engine, struct migration_listener *listener,

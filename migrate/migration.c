@@ -31,6 +31,7 @@ static const char *const status_names[] = {
         [MIGRATION_COMPLETED] = "completed", [MIGRATION_FAILED] = "failed",
         [MIGRATION_CANCELLED] = "cancelled", [MIGRATION_UNKNOWN_OUTCOME] = "unknown-outcome",
         [MIGRATION_ABANDONED] = "abandoned", [MIGRATION_POSTCOPY] = "postcopy-active",
+        [MIGRATION_LOST] = "lost",
 };
 
 static const char *const mode_names[MIGRATION_MODE_MAX] = {
@@ -148,6 +149,8 @@ static void listener_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uin
 			destination_on_hello(engine, listener, &msg, src_ip, src_port, now);
 		else if (msg.type == PROTO_AUTH)
 			destination_on_first_auth(engine, listener, &msg, src_ip, src_port, now);
+		else if (msg.type == PROTO_QUERY)
+			destination_on_orphan_query(engine, listener, &msg, src_ip, src_port, now);
 		else
 			session_count_drop(engine, MIGRATION_DROP_UNKNOWN_SESSION);
 		return;
@@ -187,6 +190,7 @@ int migration_engine_init(struct migration_engine *engine, struct loop *loop,
 	if (hooks != NULL)
 		engine->hooks = *hooks;
 	engine->cipher = proto_cipher_fastest();
+	engine->start_ns = session_now_ns(engine);
 	return loop_poller_add(loop, "migration", LOOP_POLLER_DATAPLANE, migration_poll, engine);
 }
 
@@ -320,6 +324,31 @@ int migration_postcopy(struct migration_engine *engine, uint32_t id)
 	return -ENOENT;
 }
 
+int migration_recover(struct migration_engine *engine, uint32_t id, uint32_t peer_ip)
+{
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
+		struct migration *m = engine->sessions[i];
+		if (m == NULL || m->id != id)
+			continue;
+		if (m->status != MIGRATION_POSTCOPY)
+			return -EINVAL;
+		if (peer_ip != 0)
+			m->peer_ip = peer_ip;
+		for (unsigned int s = 0; m->channel_ready && s < m->hello.streams; s++)
+			channel_recover(&m->channels[s]);
+		/* Each side asks at once what it waits for: the source whether the destination is
+		 * there, the destination for the page its VM is stalled on. */
+		if (m->role == MIGRATION_SOURCE)
+			source_recover(m);
+		else
+			m->destination.demand_ns = 0;
+		MIG_LOG(INFO, "%u: %s: post-copy recovery%s", m->id, m->vm_name,
+		        peer_ip != 0 ? ", to a new peer address" : "");
+		return 0;
+	}
+	return -ENOENT;
+}
+
 int migration_resolve(struct migration_engine *engine, uint32_t id,
                       enum migration_resolution resolution)
 {
@@ -327,9 +356,18 @@ int migration_resolve(struct migration_engine *engine, uint32_t id,
 		struct migration *m = engine->sessions[i];
 		if (m == NULL || m->id != id)
 			continue;
-		if (m->role != MIGRATION_SOURCE || m->status != MIGRATION_UNKNOWN_OUTCOME)
+		if (resolution == MIGRATION_LOST_WITH_PEER) {
+			if (m->status != MIGRATION_POSTCOPY)
+				return -EINVAL;
+			if (session_now_ns(engine) - m->last_rx_ns <= MIGRATION_PEER_TIMEOUT)
+				return -EBUSY;
+		} else if (m->role != MIGRATION_SOURCE || m->status != MIGRATION_UNKNOWN_OUTCOME) {
 			return -EINVAL;
-		source_resolve(m, resolution);
+		}
+		if (m->role == MIGRATION_SOURCE)
+			source_resolve(m, resolution);
+		else
+			destination_lost(m);
 		return 0;
 	}
 	return -ENOENT;

@@ -120,6 +120,9 @@ enum migration_status {
 	/* Post-copy: the VM runs on the destination, which pulls the pages it still lacks; the
 	 * source holds them until the destination has them all (COMPLETE). */
 	MIGRATION_POSTCOPY,
+	/* Source: post-copy ended with the VM nowhere: the destination, which ran it, restarted
+	 * (or an operator said so); its memory and vCPU there are gone. */
+	MIGRATION_LOST,
 };
 
 /* How a migration moves memory, as QEMU's precopy and postcopy-ram. */
@@ -136,8 +139,9 @@ int migration_mode_parse(const char *name);
 
 /* How an operator settles an unknown outcome. */
 enum migration_resolution {
-	MIGRATION_RESUME_SOURCE, /* the destination does not run it: run it here again */
-	MIGRATION_ABANDON,       /* the destination runs it: forget it here */
+	MIGRATION_RESUME_SOURCE,  /* the destination does not run it: run it here again */
+	MIGRATION_ABANDON,        /* the destination runs it: forget it here */
+	MIGRATION_LOST_WITH_PEER, /* post-copy, the peer gone for good: the VM went with it */
 };
 
 /* What the host does for the engine: its VMs are the host's, not the engine's. */
@@ -279,6 +283,7 @@ struct migration_engine {
 	uint64_t rx_messages;
 	uint64_t hellos;          /* HELLOs received, answered or not */
 	enum proto_cipher cipher; /* the one this host seals fastest with, measured at init */
+	uint64_t start_ns;        /* when it started: a NO_SESSION's uptime */
 	uint64_t admitted[MIGRATION_ADMITTED_MAX]; /* ring of session ids admitted lately */
 	unsigned int admitted_next;
 	struct migration_hello_bucket hello_buckets[MIGRATION_HELLO_BUCKETS];
@@ -323,8 +328,16 @@ int migration_postcopy(struct migration_engine *engine, uint32_t id);
  * (the VM runs on the destination and needs what the source holds). */
 int migration_cancel(struct migration_engine *engine, uint32_t id);
 
-/* Settles a source's unknown outcome by the operator's word. -ENOENT for an unknown id, -EINVAL
- * for a session whose outcome is known. */
+/* QEMU's postcopy recovery: a post-copy session whose link failed goes on at once, on either side,
+ * to a new peer address if one is given (peer_ip, network order; 0 keeps it: the source sends to
+ * it, the destination takes the source's messages from it). Returns 0, -ENOENT for an unknown id,
+ * -EINVAL for a session not in post-copy. */
+int migration_recover(struct migration_engine *engine, uint32_t id, uint32_t peer_ip);
+
+/* Settles a source's unknown outcome by the operator's word (resume-source or abandon), or
+ * declares a post-copy VM lost with its silent peer, on either side (lost). -ENOENT for an
+ * unknown id, -EINVAL for a session whose outcome is known or a resolution that does not fit its
+ * state, -EBUSY when the post-copy peer still answers. */
 int migration_resolve(struct migration_engine *engine, uint32_t id,
                       enum migration_resolution resolution);
 

@@ -34,6 +34,7 @@ static const size_t body_sizes[PROTO_TYPE_MAX] = {
         [PROTO_ABSENT] = sizeof(struct proto_absent),
         [PROTO_DEMAND] = sizeof(struct proto_demand),
         [PROTO_COMPLETE] = sizeof(struct proto_complete),
+        [PROTO_NO_SESSION] = sizeof(struct proto_no_session),
 };
 
 size_t proto_body_size(enum proto_type type)
@@ -200,6 +201,29 @@ int proto_keys_derive(const uint8_t *psk, size_t psk_len, const struct proto_tra
 	OPENSSL_cleanse(proof_key, sizeof(proof_key));
 	if (ret < 0)
 		proto_keys_forget(keys);
+	return ret;
+}
+
+int proto_no_session_mac(const uint8_t *psk, size_t psk_len, const uint8_t *msg,
+                         uint8_t mac[PROTO_MAC_LEN])
+{
+	static const char info[] = "ferry2 no session";
+	uint8_t prk[PROTO_HASH_LEN], key[PROTO_KEY_LEN];
+	const size_t covered = sizeof(struct proto_header) + offsetof(struct proto_no_session, mac);
+	unsigned int out_len = 0;
+
+	/* The header's session field is the salt, as it stands on the wire. */
+	int ret = proto_hkdf_extract(msg + offsetof(struct proto_header, session), sizeof(uint64_t),
+	                             psk, psk_len, prk);
+	if (ret == 0)
+		ret = proto_hkdf_expand(prk, (const uint8_t *)info, sizeof(info) - 1, key,
+		                        sizeof(key));
+	if (ret == 0 &&
+	    (HMAC(EVP_sha256(), key, sizeof(key), msg, covered, mac, &out_len) == NULL ||
+	     out_len != PROTO_MAC_LEN))
+		ret = -EIO;
+	OPENSSL_cleanse(prk, sizeof(prk));
+	OPENSSL_cleanse(key, sizeof(key));
 	return ret;
 }
 
@@ -427,7 +451,7 @@ const char *proto_type_name(enum proto_type type)
 	        [PROTO_CANCEL] = "cancel",     [PROTO_PROBE] = "probe",
 	        [PROTO_QUERY] = "query",       [PROTO_REGIONS] = "regions",
 	        [PROTO_ABSENT] = "absent",     [PROTO_DEMAND] = "demand",
-	        [PROTO_COMPLETE] = "complete",
+	        [PROTO_COMPLETE] = "complete", [PROTO_NO_SESSION] = "no-session",
 	};
 	return type > 0 && type < PROTO_TYPE_MAX ? names[type] : "?";
 }

@@ -40,7 +40,9 @@ enum proto_type {
 	PROTO_REGIONS, /* source -> destination: which 2 MiB regions hold written pages */
 	PROTO_ABSENT,  /* source -> destination: pages that come after the VM resumes (post-copy) */
 	PROTO_DEMAND,  /* destination -> source: pages the running VM waits on, wanted first */
-	PROTO_COMPLETE, /* destination -> source: post-copy is over, every page is here */
+	PROTO_COMPLETE,   /* destination -> source: post-copy is over, every page is here */
+	PROTO_NO_SESSION, /* destination -> source: a QUERY's answer from a host that holds no such
+	                   * session (it restarted, or forgot it long after it ended) */
 	PROTO_TYPE_MAX,
 };
 
@@ -283,6 +285,23 @@ struct proto_complete {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct proto_complete) == 16, "proto_complete is 16 bytes");
+
+/* NO_SESSION: 48 bytes. The host that answers has no session keys for it, so the pre-shared key
+ * vouches: mac = HMAC-SHA256(K, header | query_seq | uptime_ms) with K = HKDF(salt = the session
+ * id, big-endian; secret = the key; info "ferry2 no session"). The uptime says whether the host
+ * restarted after the session's state went out, which is what the source must know. */
+struct proto_no_session {
+	uint64_t query_seq; /* the QUERY it answers: a source takes only answers to its own */
+	uint64_t uptime_ms; /* since the answering host's migration engine started */
+	uint8_t mac[PROTO_MAC_LEN];
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_no_session) == 48, "proto_no_session is 48 bytes");
+
+/* Writes a NO_SESSION's mac over msg (the header and the body before the mac, which follows
+ * them). Returns 0 or -EIO. */
+int proto_no_session_mac(const uint8_t *psk, size_t psk_len, const uint8_t *msg,
+                         uint8_t mac[PROTO_MAC_LEN]);
 
 #define PROTO_REGIONS_PER_MESSAGE 8192 /* at most a 1 KiB bitmap (16 GiB); less at small MTUs */
 

@@ -56,8 +56,10 @@ struct migration_source {
 	bool draining;   /* switchover decided: waiting for the window to empty before the pause */
 	bool refused;    /* the destination said no: it holds nothing of the VM */
 	uint64_t pause_ns;
-	uint64_t query_ns;     /* unknown outcome: when the destination was last asked */
-	uint64_t regions_sent; /* round 0 begins with the REGIONS map: how far it went */
+	uint64_t query_ns;        /* unknown outcome: when the destination was last asked */
+	uint64_t state_sent_ns;   /* when the vCPU state first went out */
+	uint64_t first_query_seq; /* the first QUERY's number: NO_SESSION answers only from it */
+	uint64_t regions_sent;    /* round 0 begins with the REGIONS map: how far it went */
 	/* The worker's share pre-copy took in the current accounting window, while VMs sent. */
 	uint64_t vm_frames_seen;
 	uint64_t share_start_ns, share_busy_ns;

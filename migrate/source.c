@@ -79,7 +79,8 @@ static void source_unknown(struct migration *m)
 void source_end(struct migration *m, enum migration_status status)
 {
 	uint64_t now = session_now_ns(m->engine);
-	bool gone = status == MIGRATION_COMPLETED || status == MIGRATION_ABANDONED;
+	bool gone = status == MIGRATION_COMPLETED || status == MIGRATION_ABANDONED ||
+	            status == MIGRATION_LOST;
 
 	if (!gone && m->source.state_sent && !m->source.refused && m->vm != NULL) {
 		if (m->status != MIGRATION_UNKNOWN_OUTCOME)
@@ -118,9 +119,21 @@ void source_end(struct migration *m, enum migration_status status)
 		        m->reason);
 }
 
+static void source_query(struct migration *m, uint64_t now);
+
+void source_recover(struct migration *m)
+{
+	source_query(m, session_now_ns(m->engine));
+}
+
 void source_resolve(struct migration *m, enum migration_resolution resolution)
 {
-	if (resolution == MIGRATION_RESUME_SOURCE) {
+	if (resolution == MIGRATION_LOST_WITH_PEER) {
+		session_set_reason(
+		        m, "resolved by the operator: the VM was lost with the destination, "
+		           "which ran it in post-copy");
+		source_end(m, MIGRATION_LOST);
+	} else if (resolution == MIGRATION_RESUME_SOURCE) {
 		/* The operator says the destination does not run it: tell it to drop any copy. */
 		session_send_control(m, PROTO_CANCEL, NULL, 0);
 		m->source.refused = true;
@@ -501,8 +514,6 @@ static bool source_next_absent(struct migration *m)
 	return true;
 }
 
-static void source_query(struct migration *m, uint64_t now);
-
 /* Post-copy under way: the VM runs on the destination. Pages go, demanded first; the session
  * ends when the destination says it holds them all (COMPLETE). A silence holds it: the VM can run
  * nowhere else now, so the source keeps its memory and the channel keeps trying. */
@@ -516,6 +527,9 @@ static void source_postcopy_poll(struct migration *m, uint64_t now)
 			                   (double)(now - m->last_rx_ns) / 1e9,
 			                   (unsigned long)m->source.absent_left);
 		m->source.postcopy_silent = true;
+		/* A destination that restarted says so (NO_SESSION): then the VM is lost. */
+		if (now - m->source.query_ns >= MIGRATION_QUERY_NS)
+			source_query(m, now);
 	} else if (m->source.postcopy_silent) {
 		m->source.postcopy_silent = false;
 		m->reason[0] = '\0';
@@ -683,6 +697,8 @@ static void source_send_state(struct migration *m, uint64_t now)
 
 	if (session_channel_send(m, PROTO_STATE, &state, sizeof(state), blob, (uint16_t)len, now) >=
 	    0) {
+		if (!m->source.state_sent)
+			m->source.state_sent_ns = now;
 		m->source.state_sent = true;
 		m->last_handshake_ns = now;
 	}
@@ -693,7 +709,8 @@ static void source_send_state(struct migration *m, uint64_t now)
 static void source_query(struct migration *m, uint64_t now)
 {
 	m->source.query_ns = now;
-	session_send_control(m, PROTO_QUERY, NULL, 0);
+	if (session_send_control(m, PROTO_QUERY, NULL, 0) >= 0 && m->source.first_query_seq == 0)
+		m->source.first_query_seq = m->tx_control_seq;
 }
 
 /* Whether pre-copy may send in this poll: always on a worker the VMs leave idle; within its
@@ -1016,6 +1033,62 @@ static void source_on_complete(struct migration *m, const struct proto_message *
 	source_end(m, MIGRATION_COMPLETED);
 }
 
+/* A host that holds no such session answered a QUERY. Its uptime says whether it restarted
+ * after this session began: then it holds nothing of the VM, whatever it did with it before. */
+static void source_on_no_session(struct migration *m, const struct proto_message *msg,
+                                 const uint8_t *payload, uint64_t now)
+{
+	struct proto_no_session answer;
+	uint8_t mac[PROTO_MAC_LEN];
+
+	memcpy(&answer, msg->body, sizeof(answer));
+	uint64_t query_seq = rte_be_to_cpu_64(answer.query_seq);
+	if (proto_no_session_mac(m->source.params.key, m->source.params.key_len, payload, mac) <
+	            0 ||
+	    !proto_proof_equal(mac, answer.mac)) {
+		session_count_drop(m->engine, MIGRATION_DROP_AUTH);
+		return;
+	}
+	/* Only an answer to a question this session asked. */
+	if (m->source.first_query_seq == 0 || query_seq < m->source.first_query_seq ||
+	    query_seq > m->tx_control_seq ||
+	    (m->status != MIGRATION_POSTCOPY && m->status != MIGRATION_UNKNOWN_OUTCOME)) {
+		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
+		return;
+	}
+	m->last_rx_ns = now;
+	uint64_t uptime_ns = rte_be_to_cpu_64(answer.uptime_ms) * 1000000;
+	bool restarted = uptime_ns < now - m->stats.start_ns;
+	if (restarted && m->status == MIGRATION_POSTCOPY) {
+		session_set_reason(m,
+		                   "the VM is lost: the destination, which ran it in post-copy, "
+		                   "restarted %.1f s ago with %lu of its pages still here",
+		                   (double)uptime_ns / 1e9, (unsigned long)m->source.absent_left);
+		source_end(m, MIGRATION_LOST);
+	} else if (restarted) {
+		/* Pre-copy's unknown outcome: whatever the destination did with the state, it holds
+		 * nothing now, so the VM runs here again, as it was when it paused. */
+		m->source.refused = true;
+		session_set_reason(
+		        m,
+		        "the destination restarted %.1f s ago, after the state went out: "
+		        "it holds nothing of the VM, which runs here again",
+		        (double)uptime_ns / 1e9);
+		source_end(m, MIGRATION_FAILED);
+	} else if (m->status == MIGRATION_POSTCOPY && m->source.absent_left == 0 &&
+	           m->source.page_sending == UINT64_MAX && session_channels_idle(m)) {
+		/* It took every page and forgot the session long after: its COMPLETE was lost. */
+		session_set_reason(m, "every page was acknowledged; the destination has since "
+		                      "forgotten the session (its COMPLETE was lost)");
+		source_end(m, MIGRATION_COMPLETED);
+	} else if (strstr(m->reason, "forgot") == NULL) {
+		session_set_reason(m,
+		                   "%s; the destination has run for %.0f s but forgot the session: "
+		                   "only an operator can say where the VM runs ('migrate resolve')",
+		                   m->reason, (double)uptime_ns / 1e9);
+	}
+}
+
 static void source_on_refuse(struct migration *m, const struct proto_message *msg)
 {
 	struct proto_refuse refuse;
@@ -1057,6 +1130,10 @@ static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8
 	               msg.type == PROTO_DEMAND || msg.type == PROTO_COMPLETE;
 	bool plain_refusal =
 	        msg.type == PROTO_REFUSE && msg.seq == 0 && m->status == MIGRATION_SETUP;
+	if (msg.type == PROTO_NO_SESSION) {
+		source_on_no_session(m, &msg, payload, now);
+		return;
+	}
 	if (control && !plain_refusal && !session_open_control(m, &msg, payload, len))
 		return;
 	if (msg.type != PROTO_CHALLENGE)

@@ -28,6 +28,9 @@ void source_end(struct migration *m, enum migration_status status);
 /* Settles an unknown outcome by the operator's word. */
 void source_resolve(struct migration *m, enum migration_resolution resolution);
 
+/* Post-copy recovery: asks the destination at once (its answer, or a NO_SESSION, follows). */
+void source_recover(struct migration *m);
+
 /* Ends it as failed, with the reason. */
 void source_fail(struct migration *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -2,12 +2,14 @@
  * destination killed at it and the source killed at it; the VM never runs on two hosts. And the
  * messages that would do the most harm, forged or replayed at the moment they would do it. */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rte_byteorder.h>
 
+#include "migrate/session.h"
 #include "pair.h"
 
 enum fault { FAULT_CUT, FAULT_KILL_DESTINATION, FAULT_KILL_SOURCE };
@@ -541,17 +543,259 @@ Test(forged, true_replays_during_and_after_the_session)
 	b_before = all_drops(b);
 	uint64_t cookie = drops(b, MIGRATION_DROP_COOKIE);
 	replay(rec, rec->count, port, &to_b, &to_a);
+	/* HELLOs and QUERYs are answered statelessly (a CHALLENGE, a NO_SESSION), not dropped. */
 	unsigned int hellos_replayed = 0;
-	for (unsigned int i = 0; i < rec->count; i++)
-		hellos_replayed +=
-		        rec->messages[i].bytes[offsetof(struct proto_header, type)] == PROTO_HELLO;
+	for (unsigned int i = 0; i < rec->count; i++) {
+		uint8_t type = rec->messages[i].bytes[offsetof(struct proto_header, type)];
+		hellos_replayed += type == PROTO_HELLO || type == PROTO_QUERY;
+	}
 	pump_until(all_drops(b) - b_before + hellos_replayed >= to_b, 5 * SECOND,
 	           "every replay dropped");
 	cr_assert_geq(drops(b, MIGRATION_DROP_COOKIE) - cookie, 1, "the AUTH's cookie is refused");
 	cr_assert_eq(all_drops(b) - b_before + hellos_replayed, to_b,
-	             "everything but the stateless HELLOs dropped");
+	             "everything but the stateless HELLOs and QUERYs dropped");
 	for (unsigned int i = 0; i < MIGRATION_MAX; i++)
 		cr_assert_null(b->host.migrations.sessions[i], "no session was made");
 	cr_assert_eq(b->host.nb_vms, 0);
 	free(rec);
+}
+
+/* ---- post-copy: the VM runs on the destination, and part of its memory is still on the source:
+ * neither host alone can carry on, so a death is a loss and each side says so ---- */
+
+TestSuite(postcopy_faults, .init = setup_1500, .fini = teardown, .timeout = 120);
+
+/* A VM in post-copy long enough to be killed in it: 8 MiB of pages at 100 Mbit/s. */
+static int start_postcopy(void)
+{
+	create_vm(a, "vm1", 16, "uniform,rate=max,fill=50");
+	int id = start("vm1", "mode postcopy max-bandwidth 100M " LOOSE_PREFLIGHT);
+	pump_until(session(a, id)->status == MIGRATION_POSTCOPY, 20 * SECOND,
+	           "the migration reaches post-copy");
+	cr_assert_gt(session(a, id)->stats.postcopy.pages_absent, 0);
+	return id;
+}
+
+/* A NO_SESSION as a host with a key would answer the source's question number query_seq. */
+static void forge_no_session(int id, const char *key, uint64_t query_seq, uint64_t uptime_ms)
+{
+	uint8_t buf[sizeof(struct proto_header) + sizeof(struct proto_no_session)];
+	struct proto_no_session answer = {.query_seq = rte_cpu_to_be_64(query_seq),
+	                                  .uptime_ms = rte_cpu_to_be_64(uptime_ms)};
+	const struct migration_info *m = session(a, id);
+	uint32_t ip;
+
+	size_t len = message(buf, PROTO_NO_SESSION, m->session, 0, &answer, sizeof(answer));
+	cr_assert_eq(proto_no_session_mac((const uint8_t *)key, strlen(key), buf,
+	                                  buf + len - PROTO_MAC_LEN),
+	             0);
+	cr_assert_eq(netif_parse_ipv4(B_VMK_IP, &ip), 0);
+	wire_inject_udp(WIRE_B_TO_A, ip, PROTO_DEFAULT_PORT, m->local_port, buf, (uint16_t)len);
+	pump();
+}
+
+/* The destination dies in post-copy: the source holds its pages (the destination may only be cut
+ * off), never resumes the VM and refuses a cancel; the host comes back empty and answers the
+ * source's question: the VM is lost, and the source says so and lets it go. An answer the key
+ * does not vouch for, or to a question never asked, changes nothing. */
+Test(postcopy_faults, destination_killed)
+{
+	int id = start_postcopy();
+
+	destination_kill();
+	pump_until(strstr(session(a, id)->reason, "post-copy holds") != NULL, 20 * SECOND,
+	           "the source says it holds");
+	struct vm *held = host_vm_find(&a->host, "vm1");
+	cr_assert(held != NULL && held->machine.state == MACHINE_PAUSED,
+	          "the source keeps the memory, the VM paused");
+	cr_assert_eq(migration_cancel(&a->host.migrations, (uint32_t)id), -EBUSY);
+
+	uint64_t auth = drops(a, MIGRATION_DROP_AUTH),
+	         unexpected = drops(a, MIGRATION_DROP_UNEXPECTED);
+	forge_no_session(id, "incorrect donkey battery staple", UINT64_MAX / 2 + 1, 1);
+	cr_assert_eq(drops(a, MIGRATION_DROP_AUTH) - auth, 1, "another key's answer: dropped");
+	forge_no_session(id, "correct horse battery staple", PROTO_CONTROL_SEQ_BASE + 1000000, 1);
+	cr_assert_eq(drops(a, MIGRATION_DROP_UNEXPECTED) - unexpected, 1,
+	             "an answer to a question never asked: dropped");
+	cr_assert_eq(session(a, id)->status, MIGRATION_POSTCOPY);
+
+	destination_restart(1500);
+	const struct migration_info *m = wait_done(a, id, 10 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_LOST, "%s", migration_status_name(m->status));
+	cr_assert(strstr(m->reason, "the VM is lost") != NULL && strstr(m->reason, "restarted"),
+	          "%s", m->reason);
+	cr_assert_null(host_vm_find(&a->host, "vm1"), "the source never resumes it");
+	cr_assert_eq(b->host.nb_vms, 0, "and the destination came back without it");
+}
+
+/* The source dies in post-copy: the VM runs on at the destination, stalling on the pages it
+ * lacks, and the destination says why; only the operator, who knows the source is gone for good,
+ * declares the VM lost there (not while the source answers). */
+Test(postcopy_faults, source_killed)
+{
+	char out[512];
+
+	start_postcopy();
+	int id = (int)b->host.migrations.next_id;
+	cr_assert_eq(session(b, id)->status, MIGRATION_POSTCOPY);
+	cr_assert_eq(ctl_try(b, out, sizeof(out), "migrate resolve %d lost", id), -EBUSY, "%s",
+	             out);
+	source_kill();
+	pump_until(strstr(session(b, id)->reason, "post-copy holds: the source has been silent") !=
+	                   NULL,
+	           20 * SECOND, "the destination says why it holds");
+	struct vm *vm = host_vm_find(&b->host, "vm1");
+	cr_assert_not_null(vm);
+	cr_assert_gt(vm->machine.remote.nb_absent, 0, "pages it will never get");
+	cr_assert_eq(session(b, id)->status, MIGRATION_POSTCOPY, "it holds, not fails");
+	ctl(b, "migrate resolve %d lost", id);
+	cr_assert_eq(session(b, id)->status, MIGRATION_LOST);
+	cr_assert(strstr(session(b, id)->reason, "lost with the source") != NULL, "%s",
+	          session(b, id)->reason);
+	cr_assert_null(host_vm_find(&b->host, "vm1"));
+	cr_assert_eq(ctl_try(b, out, sizeof(out), "migrate resolve %d lost", id), -EINVAL, "%s",
+	             out);
+}
+
+/* Pre-copy's unknown outcome, settled by a restart: the destination took the state (and ran the
+ * VM) but its answers were lost, then it died and came back: it holds nothing of the VM, so the
+ * source runs it again, from where it paused. */
+Test(postcopy_faults, a_restarted_destination_settles_an_unknown_outcome)
+{
+	struct hold hold = {.replies_after_state = true};
+
+	start_held(&hold);
+	pump_until(session(a, hold.id)->status == MIGRATION_UNKNOWN_OUTCOME, 20 * SECOND,
+	           "silence after the state makes the outcome unknown");
+	cr_assert(runs_on(b), "the destination runs the VM");
+	destination_kill();
+	pump_for(SECOND);
+	cr_assert_eq(session(a, hold.id)->status, MIGRATION_UNKNOWN_OUTCOME,
+	             "a dead host says nothing");
+	destination_restart(1500);
+	hold.replies_after_state = false;
+	const struct migration_info *m = wait_done(a, hold.id, 10 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_FAILED, "%s", m->reason);
+	cr_assert(strstr(m->reason, "restarted") != NULL, "%s", m->reason);
+	cr_assert(runs_on(a), "the VM runs on the source again");
+	cr_assert_not(runs_on(b));
+}
+
+/* The destination's side of a session, to send what a lying destination (one that holds the key)
+ * would. */
+static struct migration *destination_session(void)
+{
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
+		struct migration *m = b->host.migrations.sessions[i];
+		if (m != NULL && m->id == b->host.migrations.next_id)
+			return m;
+	}
+	cr_assert_fail("no session on the destination");
+	return NULL;
+}
+
+static void demand(struct migration *from, uint64_t page, uint32_t count)
+{
+	struct proto_demand body = {.page = rte_cpu_to_be_64(page),
+	                            .count = rte_cpu_to_be_32(count)};
+	cr_assert_geq(session_send_control(from, PROTO_DEMAND, &body, sizeof(body)), 0);
+}
+
+/* A DEMAND is acted on only when sealed by the session's destination, in post-copy, for pages of
+ * the VM: before post-copy, sealed or not, it is dropped and counted, and the copy goes on. */
+Test(forged, a_demand_before_post_copy)
+{
+	create_vm(a, "vm1", 4, "uniform,rate=1000,fill=50");
+	int id = start("vm1", "mode precopy verify on max-bandwidth 50M " LOOSE_PREFLIGHT);
+	pump_until(session(a, id)->status == MIGRATION_ACTIVE, 20 * SECOND, "pre-copy begins");
+	uint64_t unexpected = drops(a, MIGRATION_DROP_UNEXPECTED),
+	         auth = drops(a, MIGRATION_DROP_AUTH);
+	demand(destination_session(), 0, 16);
+	pump_until(drops(a, MIGRATION_DROP_UNEXPECTED) - unexpected >= 1, SECOND,
+	           "sealed, but out of post-copy: dropped");
+	struct proto_demand body = {.page = 0, .count = rte_cpu_to_be_32(1)};
+	forge_to_source(id, PROTO_DEMAND, &body, sizeof(body), PROTO_CONTROL_SEQ_BASE + 77);
+	cr_assert_eq(drops(a, MIGRATION_DROP_AUTH) - auth, 1, "no valid tag");
+	const struct migration_info *m = wait_done(a, id, 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert(m->verified);
+	cr_assert_eq(m->stats.postcopy.start_ns, 0, "no demand made it post-copy");
+}
+
+/* A destination that demands pages past the VM's end, or a run that crosses it, in post-copy:
+ * dropped and counted as bad pages, nothing read out of bounds (ASan watches), and the real
+ * demands and the background stream still bring every page. */
+Test(postcopy_faults, demands_outside_the_vm)
+{
+	int id = start_postcopy();
+	struct migration *dst = destination_session();
+	uint64_t nb_pages = dst->vm->machine.nb_pages;
+	uint64_t bad = drops(a, MIGRATION_DROP_BAD_PAGE);
+
+	demand(dst, nb_pages, 1);
+	demand(dst, nb_pages - 1, 2);
+	demand(dst, UINT64_MAX - 3, 16);
+	pump_until(drops(a, MIGRATION_DROP_BAD_PAGE) - bad >= 3, SECOND, "all three dropped");
+	const struct migration_info *m = wait_done(a, id, 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_eq(m->stats.postcopy.pages_demanded + m->stats.postcopy.pages_background,
+	             m->stats.postcopy.pages_absent, "every absent page went once");
+}
+
+/* Holds back the source's true ABSENT maps (the ones inside the VM); lets a lying one through. */
+struct map_swap {
+	uint64_t nb_pages;
+	bool seen; /* a true map went by: the switchover into post-copy is under way */
+};
+
+static bool swap_maps(enum wire_direction direction, struct rte_mbuf *frame, void *ctx)
+{
+	struct map_swap *swap = ctx;
+	uint16_t len;
+	const uint8_t *msg = wire_migration_message(frame, &len);
+	struct proto_absent map;
+
+	if (msg == NULL || direction != WIRE_A_TO_B ||
+	    msg[offsetof(struct proto_header, type)] != PROTO_ABSENT)
+		return true;
+	memcpy(&map, msg + sizeof(struct proto_header), sizeof(map));
+	if (rte_be_to_cpu_64(map.first_page) >= swap->nb_pages)
+		return true;
+	swap->seen = true;
+	return false;
+}
+
+/* A source (one that holds the key) whose ABSENT map names pages past the VM's end instead of the
+ * true maps: the map is dropped and counted, never acknowledged, and the destination takes no
+ * STATE while a map before it is missing (nor would it resume a VM with a page it neither holds
+ * nor was told of): the switchover stalls, the source gives up before anything resumed there,
+ * and the VM runs on the source again. */
+Test(postcopy_faults, a_malformed_absent_map_is_refused_before_the_vm_resumes)
+{
+	struct map_swap swap = {.nb_pages = 16 * 256};
+	uint8_t bitmap[2] = {0xff, 0xff};
+	struct proto_absent lie = {.first_page = rte_cpu_to_be_64(swap.nb_pages),
+	                           .count = rte_cpu_to_be_32(16)};
+
+	create_vm(a, "vm1", 16, "uniform,rate=max,fill=50");
+	wire_filter = swap_maps;
+	wire_filter_ctx = &swap;
+	int id = start("vm1", "mode postcopy " LOOSE_PREFLIGHT);
+	pump_until(swap.seen, 20 * SECOND, "the switchover sends its maps");
+	struct migration *src = NULL;
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++)
+		if (a->host.migrations.sessions[i] != NULL &&
+		    a->host.migrations.sessions[i]->id == (uint32_t)id)
+			src = a->host.migrations.sessions[i];
+	cr_assert_not_null(src);
+	uint64_t bad = drops(b, MIGRATION_DROP_BAD_PAGE);
+	cr_assert_geq(session_channel_send(src, PROTO_ABSENT, &lie, sizeof(lie), bitmap,
+	                                   sizeof(bitmap), loop_tsc_now_ns()),
+	              0);
+	const struct migration_info *m = wait_done(a, id, 20 * SECOND);
+	cr_assert_geq(drops(b, MIGRATION_DROP_BAD_PAGE) - bad, 1, "the lying map is dropped");
+	cr_assert_eq(m->status, MIGRATION_FAILED, "%s", m->reason);
+	cr_assert(runs_on(a), "the VM runs on the source again");
+	cr_assert_not(runs_on(b), "and never ran on the destination");
+	cr_assert_eq(b->host.nb_vms, 0);
 }
