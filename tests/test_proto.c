@@ -80,6 +80,38 @@ Test(proto, postcopy_messages_parse_within_their_limits)
 	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_ERR_LENGTH);
 }
 
+/* A NO_SESSION is exactly its body, and its mac binds the key, the session and every field: a
+ * change to any of them changes the mac. */
+Test(proto, a_no_session_answer_is_bound_to_key_session_and_fields)
+{
+	uint8_t buf[128], mac[PROTO_MAC_LEN], other[PROTO_MAC_LEN];
+	struct proto_no_session n = {.query_seq = rte_cpu_to_be_64(PROTO_CONTROL_SEQ_BASE + 3),
+	                             .uptime_ms = rte_cpu_to_be_64(1500)};
+	struct proto_message msg;
+	const uint8_t key[] = "a key of sixteen bytes or more";
+
+	size_t len = build(buf, PROTO_NO_SESSION, &n, sizeof(n));
+	cr_assert_eq(proto_parse(buf, len, &msg), PROTO_OK);
+	cr_assert_eq(proto_parse(buf, build(buf, PROTO_NO_SESSION, &n, sizeof(n) - 1), &msg),
+	             PROTO_ERR_LENGTH);
+	len = build(buf, PROTO_NO_SESSION, &n, sizeof(n));
+	cr_assert_eq(proto_no_session_mac(key, sizeof(key), buf, mac), 0);
+	cr_assert_eq(proto_no_session_mac(key, sizeof(key), buf, other), 0);
+	cr_assert_arr_eq(mac, other, PROTO_MAC_LEN, "deterministic");
+	cr_assert_eq(proto_no_session_mac(key, sizeof(key) - 1, buf, other), 0);
+	cr_assert_arr_neq(mac, other, PROTO_MAC_LEN, "another key");
+	size_t fields[] = {
+	        offsetof(struct proto_header, session),
+	        sizeof(struct proto_header) + offsetof(struct proto_no_session, query_seq),
+	        sizeof(struct proto_header) + offsetof(struct proto_no_session, uptime_ms)};
+	for (unsigned int f = 0; f < sizeof(fields) / sizeof(fields[0]); f++) {
+		buf[fields[f]] ^= 1;
+		cr_assert_eq(proto_no_session_mac(key, sizeof(key), buf, other), 0);
+		cr_assert_arr_neq(mac, other, PROTO_MAC_LEN, "field at %zu", fields[f]);
+		buf[fields[f]] ^= 1;
+	}
+}
+
 Test(proto, stream_numbers_name_their_stream)
 {
 	/* Each stream's numbers start at 1 in its own space, under the control messages'. */
