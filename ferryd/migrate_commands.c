@@ -88,6 +88,8 @@ static int parse_start(struct host *host, const struct cli_args *args,
 
 	memset(params, 0, sizeof(*params));
 	params->auto_converge = true;
+	/* As vMotion: pre-copy while it converges, and a quick resume rather than a throttle. */
+	params->mode = MIGRATION_MODE_HYBRID;
 	announce_config_default(&params->announce);
 	if (cli_arg_ipv4(args, "ip", &params->dst_ip, reply) < 0 ||
 	    cli_arg_u64(args, "port", 1, 65535, &port, reply) < 0 ||
@@ -282,6 +284,10 @@ static int start_session(struct host *host, const struct cli_args *args, bool ch
 		params.force = false;
 	}
 	params.encryption = (enum proto_encryption)vm->encryption;
+	/* A VM marked postcopy off is refused post-copy when asked for it, and by default simply
+	 * migrates pre-copy. */
+	if (vm->postcopy_off && cli_arg(args, "mode") == NULL)
+		params.mode = MIGRATION_MODE_PRECOPY;
 	int ret = migration_start(&host->migrations, vm, vmk, &params);
 	memset(&params, 0, sizeof(params)); /* the key */
 	if (ret == -EPERM)
@@ -505,9 +511,9 @@ static const struct cli_command migrate_commands[] = {
          "live-migrate a VM to the host listening at ip, after a pre-flight check unless force "
          "(announce: rounds,initial-ms,step-ms; cipher: auto (the faster here, measured), "
          "chacha20-poly1305 or aes-256-gcm; streams: channels the pages travel in, 1 to 4, "
-         "each with its own window; mode: precopy (rounds, auto-converge), postcopy (resume "
-         "there at once, pull the rest) or hybrid (pre-copy while rounds shrink, then "
-         "post-copy))",
+         "each with its own window; mode: hybrid (the default: pre-copy while rounds shrink, "
+         "then post-copy), precopy (rounds, auto-converge) or postcopy (resume there at once, "
+         "pull the rest); a VM marked postcopy off migrates precopy)",
          cmd_migrate_start},
         {"migrate check <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [rtt-limit <ms>] [min-bandwidth <rate>]",

@@ -493,6 +493,9 @@ static void destination_postcopy_arrived(struct migration *m, uint64_t page, uin
 
 	if (!machine_page_absent(vm, page))
 		return;
+	/* Before the VM may touch it: what arrived is the source's page as it paused. */
+	if (m->destination.verify)
+		m->destination.postcopy_hash += machine_page_hash(vm, page);
 	if (page == m->destination.fault_page) {
 		if (m->destination.nb_latencies < DESTINATION_LATENCIES)
 			m->destination.latencies[m->destination.nb_latencies++] =
@@ -507,7 +510,11 @@ static void destination_postcopy_arrived(struct migration *m, uint64_t page, uin
 /* Tells the source post-copy is over: every page is here. */
 static void destination_send_complete(struct migration *m)
 {
-	struct proto_complete complete = {.pages = rte_cpu_to_be_64(m->destination.nb_complete)};
+	struct proto_complete complete = {
+	        .pages = rte_cpu_to_be_64(m->destination.nb_complete),
+	        .memory_hash =
+	                rte_cpu_to_be_64(m->destination.verify ? m->destination.postcopy_hash : 0),
+	};
 
 	session_send_control(m, PROTO_COMPLETE, &complete, sizeof(complete));
 }
@@ -521,6 +528,15 @@ static void destination_postcopy_complete(struct migration *m, uint64_t now)
 	m->stats.postcopy.remote_faults = vm->stats.remote_faults;
 	m->stats.postcopy.stall_ns = vm->stats.stall_ns;
 	machine_remote_end(vm);
+	if (m->destination.verify && m->destination.postcopy_hash != m->destination.expected_hash) {
+		session_set_reason(
+		        m,
+		        "post-copy complete, but the memory as it came hashes %016lx, not "
+		        "the source's %016lx",
+		        (unsigned long)m->destination.postcopy_hash,
+		        (unsigned long)m->destination.expected_hash);
+		MIG_LOG(ERR, "%u: %s: %s", m->id, m->vm_name, m->reason);
+	}
 	destination_send_complete(m);
 	m->stats.end_ns = now;
 	m->status = MIGRATION_COMPLETED;
@@ -687,6 +703,14 @@ static void destination_on_postcopy_state(struct migration *m, const struct prot
 		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "out of memory for post-copy");
 		return;
 	}
+	/* With verification, the held pages' part of the hash is taken before the VM runs (the
+	 * pause's price, as pre-copy's); the absent pages add theirs as they come. */
+	m->destination.verify = state->verify;
+	m->destination.expected_hash = rte_be_to_cpu_64(state->memory_hash);
+	m->destination.postcopy_hash = 0;
+	for (uint64_t page = 0; state->verify && page < nb_pages; page++)
+		if (!((m->destination.absent[page / 64] >> (page % 64)) & 1))
+			m->destination.postcopy_hash += machine_page_hash(&vm->machine, page);
 	/* Commit: the VM runs here; the session keeps feeding it its pages. */
 	m->destination.postcopy = true;
 	m->destination.fault_page = UINT64_MAX;

@@ -395,7 +395,7 @@ int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t 
 	info->running = session_running(m);
 	info->check_only = source && m->source.params.check_only;
 	info->verified = source && m->status == MIGRATION_COMPLETED && m->source.params.verify &&
-	                 !m->source.params.check_only;
+	                 !m->source.params.check_only && !m->source.verify_failed;
 	snprintf(info->reason, sizeof(info->reason), "%s", m->reason);
 	snprintf(info->vm_name, sizeof(info->vm_name), "%s", m->vm_name);
 	info->session = m->session;

@@ -221,7 +221,8 @@ _Static_assert(sizeof(struct proto_ack) == 40, "proto_ack is 40 bytes");
 struct proto_state {
 	uint64_t memory_hash; /* of the paused source's memory, when verify is set */
 	uint32_t final_round;
-	uint8_t verify;   /* 1: the destination compares its memory's hash before confirming */
+	uint8_t verify;   /* 1: the destination compares its memory's hash before confirming (in
+	                 * post-copy, once every page is here, and says it in its COMPLETE) */
 	uint8_t running;  /* 1: the VM ran on the source, so it runs on the destination */
 	uint8_t postcopy; /* 1: the pages the ABSENT maps name come after the VM resumes */
 	uint8_t reserved;

@@ -426,6 +426,8 @@ void session_release_transfer(struct migration *m)
 	}
 	free(m->source.to_send);
 	m->source.to_send = NULL;
+	free(m->source.redirty);
+	m->source.redirty = NULL;
 	free(m->source.absent);
 	m->source.absent = NULL;
 	free(m->destination.page_round);

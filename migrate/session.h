@@ -42,6 +42,10 @@ extern int migration_logtype;
 struct migration_source {
 	struct migration_params params;
 	uint64_t *to_send; /* this round's pages */
+	/* Hybrid's round 0: the log read at checkpoints while the round runs (the pages the VM
+	 * wrote again behind the cursor), and the pages sent at the next checkpoint. */
+	uint64_t *redirty;
+	uint64_t next_check;
 	uint64_t cursor;   /* the next page this round looks at */
 	uint32_t fragment; /* bytes of the cursor's page already sent (MTU 1500) */
 	uint64_t zero_first, zero_count;
@@ -59,6 +63,7 @@ struct migration_source {
 	uint64_t query_ns;        /* unknown outcome: when the destination was last asked */
 	uint64_t state_sent_ns;   /* when the vCPU state first went out */
 	uint64_t first_query_seq; /* the first QUERY's number: NO_SESSION answers only from it */
+	bool verify_failed;       /* post-copy: the COMPLETE's hash differs from the pause's */
 	uint64_t regions_sent;    /* round 0 begins with the REGIONS map: how far it went */
 	/* The worker's share pre-copy took in the current accounting window, while VMs sent. */
 	uint64_t vm_frames_seen;
@@ -99,6 +104,9 @@ struct migration_destination {
 	 * host's) while they come, and the page its vCPU waits on. */
 	uint64_t *absent;
 	bool postcopy;
+	bool verify;            /* post-copy: the memory's hash is summed as its pages come */
+	uint64_t expected_hash; /* the source's, at the pause (the STATE's) */
+	uint64_t postcopy_hash; /* what is here: held at the resume, then each page arrived */
 	uint64_t fault_page, fault_ns, demand_ns;
 	uint32_t nb_latencies; /* fault-to-arrival times kept, the first DESTINATION_LATENCIES */
 	uint64_t latencies[DESTINATION_LATENCIES];

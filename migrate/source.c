@@ -259,6 +259,60 @@ static int source_send_regions(struct migration *m, uint64_t now)
 	return 0;
 }
 
+static void source_postcopy_next(struct migration *m);
+
+/* Pages set in a bitmap below a page. */
+static uint64_t bits_below(const uint64_t *bitmap, uint64_t end)
+{
+	uint64_t count = 0;
+
+	for (uint64_t w = 0; w < end / 64; w++)
+		count += (uint64_t)__builtin_popcountll(bitmap[w]);
+	if (end % 64 != 0)
+		count += (uint64_t)__builtin_popcountll(bitmap[end / 64] &
+		                                        ((1ull << (end % 64)) - 1));
+	return count;
+}
+
+/* Hybrid's round 0, at checkpoints (every sixteenth of the VM's written pages, from the eighth
+ * on): a VM that has written again more than half of what the round sent so far will not let a
+ * round halve; sending it all first only to send it again after the resume is the slowest way
+ * to move it. So the round stops there and post-copy takes every page not sent, or sent and
+ * written since. */
+static void source_round0_check(struct migration *m)
+{
+	struct machine *vm = &m->vm->machine;
+	struct migration_source *src = &m->source;
+	uint64_t written = vm->stats.pages_touched;
+	uint64_t step = written / 16 > 256 ? written / 16 : 256;
+
+	src->next_check = m->stats.pages_normal + step;
+	if (m->stats.pages_normal < written / 8)
+		return;
+	if (src->redirty == NULL)
+		src->redirty = calloc(machine_bitmap_words(vm), sizeof(uint64_t));
+	if (src->redirty == NULL)
+		return; /* the round's end decides, as without the checkpoints */
+	machine_dirty_log_merge_and_clear(vm, src->redirty);
+	/* Behind the cursor, less a run of zero pages not yet sent. */
+	uint64_t sent_end = src->cursor - src->zero_count;
+	uint64_t again = bits_below(src->redirty, sent_end);
+	if (again * 2 <= m->stats.pages_normal)
+		return;
+	MIG_LOG(INFO,
+	        "%u: %s: round 0 sent %lu pages and the VM wrote %lu of them again: post-copy",
+	        m->id, m->vm_name, (unsigned long)m->stats.pages_normal, (unsigned long)again);
+	/* to_send keeps what the round has not sent; the pages written again join it. */
+	for (uint64_t w = 0; w < sent_end / 64; w++)
+		src->to_send[w] = 0;
+	if (sent_end % 64 != 0)
+		src->to_send[sent_end / 64] &= ~((1ull << (sent_end % 64)) - 1);
+	for (uint64_t w = 0; w < machine_bitmap_words(vm); w++)
+		src->to_send[w] |= src->redirty[w];
+	memset(src->redirty, 0, machine_bitmap_words(vm) * sizeof(uint64_t));
+	source_postcopy_next(m);
+}
+
 /* Sends what the pacer and the window allow of this round. Returns true when the round is
  * wholly handed to the channel. */
 static bool source_send_round(struct migration *m, uint64_t now)
@@ -300,6 +354,13 @@ static bool source_send_round(struct migration *m, uint64_t now)
 		if (source_send_page_slice(m, now) < 0)
 			return false;
 		budget--;
+		if (m->source.params.mode == MIGRATION_MODE_HYBRID && src->round == 0 &&
+		    m->status == MIGRATION_ACTIVE && !src->postcopy_asked &&
+		    m->stats.pages_normal >= src->next_check) {
+			source_round0_check(m);
+			if (src->postcopy_asked)
+				return false;
+		}
 	}
 	return false;
 }
@@ -564,6 +625,16 @@ static void source_round_end(struct migration *m, uint64_t now)
 	struct machine *vm = &m->vm->machine;
 	uint64_t dirty = machine_dirty_log_read_and_clear(vm, m->source.to_send);
 	uint64_t previous = m->stats.dirty_pages_last;
+
+	/* What round 0's checkpoints read of the log belongs to the next round too. */
+	if (m->source.redirty != NULL) {
+		dirty = 0;
+		for (uint64_t w = 0; w < machine_bitmap_words(vm); w++) {
+			m->source.to_send[w] |= m->source.redirty[w];
+			m->source.redirty[w] = 0;
+			dirty += (uint64_t)__builtin_popcountll(m->source.to_send[w]);
+		}
+	}
 	uint64_t bandwidth = source_bandwidth_bps(m, now);
 	uint64_t per_page = PROTO_PAGE_SIZE + (PROTO_PAGE_SIZE / m->source.max_data + 1) *
 	                                              (MESSAGE_OVERHEAD + LINK_OVERHEAD);
@@ -681,16 +752,14 @@ static void source_send_state(struct migration *m, uint64_t now)
 	uint8_t blob[VM_STATE_MAX];
 	size_t len = machine_save_state(&m->vm->machine, blob);
 
-	/* What the destination's CONFIRM must show it holds. */
-	/* In post-copy the destination confirms before it holds every page: no hash to compare. */
-	m->confirm_hash = m->source.params.verify && !m->source.postcopy
-	                          ? machine_memory_hash(&m->vm->machine)
-	                          : 0;
+	/* What the destination's CONFIRM must show it holds (its COMPLETE, in post-copy: the
+	 * memory as it is now, paused, is what the VM resumes with there). */
+	m->confirm_hash = m->source.params.verify ? machine_memory_hash(&m->vm->machine) : 0;
 	proto_sha256(blob, len, m->state_hash);
 	struct proto_state state = {
 	        .memory_hash = rte_cpu_to_be_64(m->confirm_hash),
 	        .final_round = rte_cpu_to_be_32(m->source.round),
-	        .verify = m->source.params.verify && !m->source.postcopy,
+	        .verify = m->source.params.verify,
 	        .running = m->source.was_running,
 	        .postcopy = m->source.postcopy,
 	};
@@ -958,12 +1027,13 @@ static void source_on_confirm(struct migration *m, const struct proto_message *m
 	memcpy(&confirm, msg->body, sizeof(confirm));
 	/* The destination runs what it confirms: if that is not what went out, the VM may not
 	 * resume here either, and only an operator can say what to do. In post-copy it holds all
-	 * but the absent pages. */
+	 * but the absent pages, and its memory's hash comes with the last of them (COMPLETE). */
 	uint64_t expected =
 	        m->vm->machine.nb_pages - (m->source.postcopy ? m->stats.postcopy.pages_absent : 0);
+	uint64_t expected_hash = m->source.postcopy ? 0 : m->confirm_hash;
 	if (rte_be_to_cpu_64(confirm.pages) != expected ||
 	    CRYPTO_memcmp(confirm.state_hash, m->state_hash, PROTO_HASH_LEN) != 0 ||
-	    rte_be_to_cpu_64(confirm.memory_hash) != m->confirm_hash) {
+	    rte_be_to_cpu_64(confirm.memory_hash) != expected_hash) {
 		session_count_drop(m->engine, MIGRATION_DROP_MISMATCH);
 		if (m->status != MIGRATION_UNKNOWN_OUTCOME) {
 			session_set_reason(m,
@@ -995,7 +1065,9 @@ static void source_on_demand(struct migration *m, const struct proto_message *ms
 	memcpy(&demand, msg->body, sizeof(demand));
 	uint64_t page = rte_be_to_cpu_64(demand.page), count = rte_be_to_cpu_32(demand.count);
 	uint64_t nb_pages = m->vm != NULL ? m->vm->machine.nb_pages : 0;
-	if (!m->source.postcopy || !m->source.state_sent) {
+	/* Only while post-copy runs: before, nothing is absent; after (or with the outcome
+	 * unknown) the bitmap is gone. */
+	if (m->status != MIGRATION_POSTCOPY) {
 		session_count_drop(m->engine, MIGRATION_DROP_UNEXPECTED);
 		return;
 	}
@@ -1030,6 +1102,16 @@ static void source_on_complete(struct migration *m, const struct proto_message *
 	}
 	m->stats.bytes_remaining = 0;
 	m->stats.bandwidth_bps = source_bandwidth_bps(m, now);
+	if (m->source.params.verify && rte_be_to_cpu_64(complete.memory_hash) != m->confirm_hash) {
+		/* Too late to keep the VM here (it runs there): say so, loudly. */
+		m->source.verify_failed = true;
+		session_set_reason(m,
+		                   "post-copy completed, but the memory the destination holds "
+		                   "hashes %016lx, not the %016lx it paused with here",
+		                   (unsigned long)rte_be_to_cpu_64(complete.memory_hash),
+		                   (unsigned long)m->confirm_hash);
+		MIG_LOG(ERR, "%u: %s: %s", m->id, m->vm_name, m->reason);
+	}
 	source_end(m, MIGRATION_COMPLETED);
 }
 

@@ -93,7 +93,8 @@ const struct migration_info *wait_done(struct node *h, int id, uint64_t timeout_
  * slow, so the tests of anything else give limits no machine misses. */
 #define LOOSE_PREFLIGHT "min-bandwidth 1M rtt-limit 1000"
 
-/* Starts a migration of vm from a to b; returns its id on a. */
+/* Starts a migration of vm from a to b (in pre-copy unless options name a mode); returns its id
+ * on a. */
 int start(const char *vm, const char *options);
 
 /* Creates a running VM on a host, with VM_MAC on the "VM Network" port group. */

@@ -194,7 +194,7 @@ Test(exact_9000, paced_rounds)
 Test(exact_9000, auto_converge)
 {
 	migrate_and_compare("sequential,rate=100000,seed=13", 16,
-	                    "max-bandwidth 1G downtime-limit 20 verify on");
+	                    "mode precopy max-bandwidth 1G downtime-limit 20 verify on");
 	const struct migration_info *m = session(a, (int)a->host.migrations.next_id);
 	cr_assert_gt(m->stats.throttle_percent, 0, "the VM was throttled");
 	cr_assert_gt(m->stats.rounds, 3);
@@ -254,9 +254,13 @@ Test(exact_9000, three_streams_over_an_impaired_link)
 static void migrate_postcopy(const char *spec, unsigned int mib, const char *options,
                              bool faults_expected)
 {
-	migrate_and_compare(spec, mib, options);
+	char verified[256];
+	snprintf(verified, sizeof(verified), "verify on %s", options);
+	migrate_and_compare(spec, mib, verified);
 	const struct migration_info *src = session(a, (int)a->host.migrations.next_id);
 	cr_assert_neq(src->stats.postcopy.start_ns, 0, "it went into post-copy");
+	cr_assert(src->verified, "the memory's hash, summed as the pages came, is the source's: %s",
+	          src->reason);
 	cr_assert_gt(src->stats.postcopy.pages_absent, 0);
 	cr_assert_eq(src->stats.postcopy.pages_demanded + src->stats.postcopy.pages_background,
 	             src->stats.postcopy.pages_absent, "every absent page went once");
@@ -302,6 +306,22 @@ Test(exact_1500, hybrid_over_an_impaired_link)
 	impair_both("loss 2 dup 1 reorder 2");
 	migrate_postcopy("sequential,rate=max,fill=50,seed=19", 16, "mode hybrid downtime-limit 1",
 	                 false);
+}
+
+/* The default mode is hybrid, as vMotion's: a VM writing flat out, started without a mode, goes
+ * post-copy rather than be throttled, and completes. */
+Test(exact_9000, the_default_mode_is_hybrid)
+{
+	create_vm(a, "vm1", 64, "uniform,rate=max,fill=50,seed=24");
+	ctl(a, "migrate start vm1 to %s key %s verify on downtime-limit 1 " LOOSE_PREFLIGHT,
+	    B_VMK_IP, key_path);
+	int id = (int)a->host.migrations.next_id;
+	cr_assert_eq(session(a, id)->mode, MIGRATION_MODE_HYBRID);
+	const struct migration_info *m = wait_done(a, id, 60 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_neq(m->stats.postcopy.start_ns, 0, "it went post-copy");
+	cr_assert_eq(m->stats.throttle_percent, 0);
+	cr_assert(m->verified, "%s", m->reason);
 }
 
 /* The link fails for longer than a peer's timeout in the middle of post-copy: neither side gives
@@ -408,7 +428,10 @@ Test(exact_9000, a_vm_marked_postcopy_off_stays_precopy)
 	             0, "%s", out);
 	cr_assert(strstr(out, "off for this VM") != NULL, "%s", out);
 	wait_done(a, (int)a->host.migrations.next_id, 20 * SECOND);
-	int id = start("vm1", "mode precopy " LOOSE_PREFLIGHT);
+	/* Without a mode, it migrates pre-copy (the default, hybrid, is not for it). */
+	ctl(a, "migrate start vm1 to %s key %s " LOOSE_PREFLIGHT, B_VMK_IP, key_path);
+	int id = (int)a->host.migrations.next_id;
+	cr_assert_eq(session(a, id)->mode, MIGRATION_MODE_PRECOPY);
 	cr_assert_eq(migration_postcopy(&a->host.migrations, (uint32_t)id), -EPERM,
 	             "nor can a pre-copy be switched to post-copy by hand");
 	wait_done(a, id, 60 * SECOND);
@@ -520,7 +543,9 @@ Test(failure, no_convergence_gives_up_with_a_reason)
 {
 	create_vm(a, "vm1", 16, "uniform,rate=max,fill=10");
 	const struct migration_info *m = wait_done(
-	        a, start("vm1", "max-bandwidth 100M max-rounds 3 auto-converge off force"),
+	        a,
+	        start("vm1",
+	              "mode precopy max-bandwidth 100M max-rounds 3 auto-converge off force"),
 	        30 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_FAILED);
 	cr_assert(strstr(m->reason, "did not converge") != NULL, "%s", m->reason);

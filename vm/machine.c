@@ -196,6 +196,14 @@ uint64_t machine_dirty_log_read_and_clear(struct machine *vm, uint64_t *out)
 	return count;
 }
 
+void machine_dirty_log_merge_and_clear(struct machine *vm, uint64_t *out)
+{
+	for (uint64_t w = 0; w < machine_bitmap_words(vm); w++) {
+		out[w] |= vm->dirty[w];
+		vm->dirty[w] = 0;
+	}
+}
+
 bool machine_page_is_zero(const struct machine *vm, uint64_t page)
 {
 	if (!bit_test(vm->touched, page))
@@ -273,24 +281,33 @@ int machine_region_populate(struct machine *vm, uint64_t region)
 
 /* FNV-1a over 64-bit words, folded per page with the page number: cheap, and enough to tell two
  * memories apart in a test or a `verify on` migration. */
+uint64_t machine_page_hash(const struct machine *vm, uint64_t page)
+{
+	if (!bit_test(vm->touched, page))
+		return 0;
+	const uint64_t *words = (const uint64_t *)machine_page(vm, page);
+	uint64_t h = 0xcbf29ce484222325ull ^ (page + 1);
+	bool zero = true;
+	for (unsigned int i = 0; i < VM_PAGE_SIZE / sizeof(uint64_t); i++) {
+		h = (h ^ words[i]) * 0x100000001b3ull;
+		zero &= words[i] == 0;
+	}
+	/* A touched page that went back to zeros hashes as an untouched one. */
+	if (zero)
+		return 0;
+	/* Mixed to the full width (splitmix64's finaliser), so that sums of pages' hashes do not
+	 * cancel in the low bits. */
+	h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+	h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+	return h ^ (h >> 31);
+}
+
 uint64_t machine_memory_hash(const struct machine *vm)
 {
-	uint64_t hash = 0xcbf29ce484222325ull;
+	uint64_t hash = 0;
 
-	for (uint64_t page = 0; page < vm->nb_pages; page++) {
-		if (!bit_test(vm->touched, page))
-			continue;
-		const uint64_t *words = (const uint64_t *)machine_page(vm, page);
-		uint64_t h = page + 1;
-		bool zero = true;
-		for (unsigned int i = 0; i < VM_PAGE_SIZE / sizeof(uint64_t); i++) {
-			h = (h ^ words[i]) * 0x100000001b3ull;
-			zero &= words[i] == 0;
-		}
-		/* A touched page that went back to zeros hashes as an untouched one. */
-		if (!zero)
-			hash = (hash ^ h) * 0x100000001b3ull;
-	}
+	for (uint64_t page = 0; page < vm->nb_pages; page++)
+		hash += machine_page_hash(vm, page);
 	return hash;
 }
 

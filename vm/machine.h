@@ -117,6 +117,10 @@ void machine_write64(struct machine *vm, uint64_t page, uint32_t offset, uint64_
  * KVM_GET_DIRTY_LOG does; returns the number of dirty pages. */
 uint64_t machine_dirty_log_read_and_clear(struct machine *vm, uint64_t *out);
 
+/* The same, adding the log to what out holds (a mid-round read that the round's end must not
+ * lose). */
+void machine_dirty_log_merge_and_clear(struct machine *vm, uint64_t *out);
+
 /* A page of vm memory. */
 static inline uint8_t *machine_page(const struct machine *vm, uint64_t page)
 {
@@ -186,6 +190,10 @@ void machine_remote_end(struct machine *vm);
 
 /* A 64-bit hash of the whole memory (untouched pages count as zeros without being read). */
 uint64_t machine_memory_hash(const struct machine *vm);
+
+/* One page's part of that hash (0 for a page of zeros). The memory's hash is the sum of its
+ * pages', so a post-copy destination builds it page by page as they arrive, in any order. */
+uint64_t machine_page_hash(const struct machine *vm, uint64_t page);
 
 /* The vCPU state blob and its loading, through the backend. */
 size_t machine_save_state(const struct machine *vm, void *buf);

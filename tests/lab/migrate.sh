@@ -72,6 +72,44 @@ check "migrate host-a -> host-b, hybrid" migrate host-a web01 to 50.50.50.2 key 
 on_b_at_8() { runs_on web01 host-b && counter_is 8; }
 check "it runs on host-b, counter at 8" on_b_at_8
 
+# A hot VM (100,000 page writes/s over 32 MiB: pre-copy would have to throttle it) moved in the
+# default mode, hybrid, with the client pinging it every 20 ms throughout: it goes post-copy, is
+# never throttled, answers throughout and counts on; tor relearns its MAC.
+mac3=02:00:00:00:02:03
+ip3=10.0.0.62
+check "a hot 128 MiB VM on host-a" ctl host-a vm create web03 mem 128 mac $mac3 ip $ip3/24 \
+	portgroup "VM Network" workload sequential,rate=100000,ws=8192,fill=100
+hot_counts() { [ "$(counter $ip3)" = 1 ]; }
+check "its UDP counter counts 1" hot_counts
+in_ns client ping -i 0.02 -w 8 -W 1 $ip3 >"$dir/ping.out" 2>&1 &
+pinger=$!
+sleep 1
+check "migrate it host-a -> host-b in the default mode, verify on" migrate host-a web03 to 50.50.50.2 \
+	key $key verify on min-bandwidth 100M rtt-limit 50 max-bandwidth 1G downtime-limit 1
+hybrid_postcopy() {
+	grep -q "mode: *hybrid" "$dir/migrate.out" && grep -q "verified: *yes" "$dir/migrate.out" &&
+		ctl host-b -j migrate status | python3 -c '
+import json, sys
+s = [m for m in json.load(sys.stdin)["migrations"] if m["vm"] == "web03"]
+sys.exit(0 if s and s[-1].get("postcopy_pages_absent", 0) > 0 else 1)'
+}
+check "it went hybrid into post-copy, verified, with no throttle" hybrid_postcopy
+no_throttle() { grep -q "throttle_percent: *0$" "$dir/migrate.out"; }
+check "and was never throttled" no_throttle
+wait $pinger
+answered() {
+	local sent received
+	sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$dir/ping.out")
+	received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$dir/ping.out")
+	echo "# ping: $received of $sent answered"
+	[ -n "$sent" ] && [ "$received" -ge $((sent * 9 / 10)) ]
+}
+check "the client's pings were answered throughout (at least 9 in 10)" answered
+hot_on_b() { runs_on web03 host-b && [ "$(counter $ip3)" = 2 ]; }
+check "it runs on host-b, its counter went on at 2" hot_on_b
+check "tor relearned its MAC on host-b's port" within 5 fdb_on $mac3 host-b
+check "web03 destroyed" ctl host-b vm destroy web03
+
 # Pre-flight refusals: the VM stays where it is and runs on.
 (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" >"$dir/wrong.key")
 # refused_for <reason> <counter after> <key file> [options...]
@@ -96,7 +134,7 @@ mac2=02:00:00:00:02:02
 ip2=10.0.0.61
 check "a 512 MiB VM on host-a" ctl host-a vm create web02 mem 512 mac $mac2 ip $ip2/24 \
 	portgroup "VM Network" workload uniform,rate=2000,fill=100
-ctl host-a migrate start web02 to 50.50.50.2 key $key max-bandwidth 500M min-bandwidth 100M rtt-limit 50 >/dev/null 2>&1
+ctl host-a migrate start web02 to 50.50.50.2 key $key max-bandwidth 500M min-bandwidth 100M rtt-limit 50 mode precopy >/dev/null 2>&1
 active() { status_has host-a '"vm": "web02", "status": "active"'; }
 check "its migration to host-b is under way" within 10 active
 kill -9 "$(cat /run/ferry/lab-host-b.pid)"

@@ -182,7 +182,7 @@ run_case() {
 	a0=$(cpu_seconds host-a)
 	b0=$(cpu_seconds host-b)
 	ctl host-a -j migrate start bench to 50.50.50.2 key $key max-bandwidth "$bw" \
-		min-bandwidth 100M streams "$streams" --wait >"$out/case.json" || true
+		min-bandwidth 100M streams "$streams" mode precopy --wait >"$out/case.json" || true
 	a1=$(cpu_seconds host-a)
 	b1=$(cpu_seconds host-b)
 	ctl host-b vm destroy bench >/dev/null 2>&1 || ctl host-a vm destroy bench >/dev/null 2>&1 || true
