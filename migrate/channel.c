@@ -17,12 +17,11 @@ int channel_init(struct channel *ch, const struct channel_config *config, channe
 {
 	memset(ch, 0, sizeof(*ch));
 	ch->config = *config;
-	/* The bucket holds what the rate earns in 2 ms, so a worker iteration that takes that long
-	 * (a burst of page faults) does not lose the rate. */
-	if (ch->config.burst_bytes == 0) {
-		ch->config.burst_bytes = ch->config.rate_bps / 8 / 500;
-		if (ch->config.burst_bytes < 64 * 1024)
-			ch->config.burst_bytes = 64 * 1024;
+	if (config->pacer != NULL) {
+		ch->pacer = config->pacer;
+	} else {
+		channel_pacer_init(&ch->own_pacer, config->rate_bps, config->burst_bytes, now_ns);
+		ch->pacer = &ch->own_pacer;
 	}
 	if (ch->config.rto_ns == 0)
 		ch->config.rto_ns = CHANNEL_DEFAULT_RTO;
@@ -30,11 +29,9 @@ int channel_init(struct channel *ch, const struct channel_config *config, channe
 	ch->send_ctx = send_ctx;
 	ch->next_seq = ch->base = ((uint64_t)config->stream << PROTO_STREAM_SHIFT) + 1;
 	ch->cumulative = ch->next_seq;
-	ch->tokens = (double)ch->config.burst_bytes;
 	ch->cwnd = CHANNEL_INITIAL_CWND;
 	ch->ssthresh = CHANNEL_WINDOW;
 	ch->rto_ns = ch->config.rto_ns;
-	ch->refill_ns = now_ns;
 	if (ch->config.frames != NULL)
 		return 0;
 	for (unsigned int i = 0; i < CHANNEL_WINDOW; i++) {
@@ -67,15 +64,31 @@ void channel_fini(struct channel *ch)
 	}
 }
 
-static void refill(struct channel *ch, uint64_t now_ns)
+void channel_pacer_init(struct channel_pacer *pacer, uint64_t rate_bps, uint64_t burst_bytes,
+                        uint64_t now_ns)
 {
-	if (ch->config.rate_bps == 0)
+	pacer->rate_bps = rate_bps;
+	/* The bucket holds what the rate earns in 2 ms, so a worker iteration that takes that long
+	 * (a burst of page faults) does not lose the rate. */
+	pacer->burst_bytes = burst_bytes;
+	if (pacer->burst_bytes == 0) {
+		pacer->burst_bytes = rate_bps / 8 / 500;
+		if (pacer->burst_bytes < 64 * 1024)
+			pacer->burst_bytes = 64 * 1024;
+	}
+	pacer->tokens = (double)pacer->burst_bytes;
+	pacer->refill_ns = now_ns;
+}
+
+static void refill(struct channel_pacer *pacer, uint64_t now_ns)
+{
+	if (pacer->rate_bps == 0 || now_ns <= pacer->refill_ns)
 		return;
-	ch->tokens += (double)(now_ns - ch->refill_ns) * (double)ch->config.rate_bps / 8.0 /
-	              NS_PER_SECOND;
-	if (ch->tokens > (double)ch->config.burst_bytes)
-		ch->tokens = (double)ch->config.burst_bytes;
-	ch->refill_ns = now_ns;
+	pacer->tokens +=
+	        (double)(now_ns - pacer->refill_ns) * (double)pacer->rate_bps / 8.0 / NS_PER_SECOND;
+	if (pacer->tokens > (double)pacer->burst_bytes)
+		pacer->tokens = (double)pacer->burst_bytes;
+	pacer->refill_ns = now_ns;
 }
 
 bool channel_can_send(struct channel *ch, uint16_t len, uint64_t now_ns)
@@ -83,8 +96,9 @@ bool channel_can_send(struct channel *ch, uint16_t len, uint64_t now_ns)
 	if (ch->next_seq - ch->base >= CHANNEL_WINDOW ||
 	    (double)(ch->next_seq - ch->base) >= ch->cwnd)
 		return false;
-	refill(ch, now_ns);
-	return ch->config.rate_bps == 0 || ch->tokens >= (double)(len + ch->config.overhead_bytes);
+	refill(ch->pacer, now_ns);
+	return ch->pacer->rate_bps == 0 ||
+	       ch->pacer->tokens >= (double)(len + ch->config.overhead_bytes);
 }
 
 static struct channel_slot *slot_of(struct channel *ch, uint64_t seq)
@@ -102,8 +116,8 @@ static int transmit(struct channel *ch, struct channel_slot *slot, bool first, u
 	uint32_t wire = (uint32_t)slot->len + ch->config.overhead_bytes;
 
 	slot->sent_ns = now_ns;
-	if (ch->config.rate_bps != 0)
-		ch->tokens -= wire;
+	if (ch->pacer->rate_bps != 0)
+		ch->pacer->tokens -= wire;
 	ch->stats.bytes_sent += slot->len;
 	ch->stats.wire_bytes_sent += wire;
 	if (ret < 0)

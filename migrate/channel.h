@@ -49,9 +49,25 @@ struct channel_frames {
 	void *ctx;
 };
 
+/* A token bucket that paces one channel, or every channel of a session together (the streams
+ * share the link's rate: one idle stream leaves its share to the others). */
+struct channel_pacer {
+	uint64_t rate_bps;    /* 0 = unpaced */
+	uint64_t burst_bytes; /* bucket depth; 0 = 2 ms at the rate, at least 64 KiB */
+	double tokens;        /* bytes it allows now */
+	uint64_t refill_ns;
+};
+
+/* Prepares a pacer for a rate, its bucket full. */
+void channel_pacer_init(struct channel_pacer *pacer, uint64_t rate_bps, uint64_t burst_bytes,
+                        uint64_t now_ns);
+
 struct channel_config {
 	uint64_t rate_bps;    /* pacer; 0 = unpaced */
 	uint64_t burst_bytes; /* bucket depth; 0 = 2 ms at the rate, at least 64 KiB */
+	/* A pacer shared with other channels (rate_bps and burst_bytes are then its); NULL: the
+	 * channel's own. */
+	struct channel_pacer *pacer;
 	uint64_t rto_ns; /* first and longest retransmission timeout; 0 = CHANNEL_DEFAULT_RTO */
 	uint64_t session;
 	unsigned int stream;     /* numbers from (stream << PROTO_STREAM_SHIFT) + 1, both ends */
@@ -92,13 +108,13 @@ struct channel {
 	uint64_t next_seq; /* the next message's number (starts at 1) */
 	uint64_t base;     /* the oldest unacknowledged number */
 	struct channel_slot slots[CHANNEL_WINDOW];
-	double tokens; /* bytes the pacer allows now */
-	double cwnd;   /* congestion window, messages */
+	struct channel_pacer own_pacer;
+	struct channel_pacer *pacer; /* own_pacer, or the config's shared one */
+	double cwnd;                 /* congestion window, messages */
 	double ssthresh;
 	uint64_t recovery_seq; /* a loss among numbers below this was answered already */
 	/* round-trip estimate from first transmissions' acks (RFC 6298), for the timeout */
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
-	uint64_t refill_ns;
 	uint64_t scan_ns; /* when channel_poll last looked for timeouts */
 	/* receiver */
 	uint64_t cumulative;                 /* every message below this has arrived */

@@ -46,8 +46,8 @@ struct vswitch_table;
 #define MIGRATION_MAX_ROUNDS     1000000 /* no migration runs more rounds, whatever its options */
 #define MIGRATION_DEFAULT_RTT    5000000ull   /* pre-flight: the classic vMotion limit */
 #define MIGRATION_DEFAULT_MIN_BW 622000000ull /* pre-flight: vMotion's minimum, OC-12 */
-#define MIGRATION_PROBE_BYTES    (16u << 20)  /* pre-flight: what the link is measured with */
-#define MIGRATION_PROBE_NS       300000000ull /* ... or for how long, whichever ends first */
+#define MIGRATION_PROBE_BYTES    (4u << 20)   /* pre-flight: what the link is measured with */
+#define MIGRATION_PROBE_NS       100000000ull /* ... or for how long, whichever ends first */
 
 /* The pre-flight check's items, as vCenter's vMotion compatibility check lists them. */
 enum migration_check_item {

@@ -181,11 +181,12 @@ int session_channels_init(struct migration *m, const struct channel_config *conf
 		else
 			c.frames = NULL;
 	}
+	/* The streams share the link's rate: post-copy's demand stream idles most of the time. */
+	channel_pacer_init(&m->pacer, c.rate_bps, c.burst_bytes, now);
 	for (unsigned int s = 0; s < streams; s++) {
 		struct channel_config stream = c;
 		stream.stream = s;
-		stream.rate_bps = c.rate_bps / streams;
-		stream.burst_bytes = c.burst_bytes / streams;
+		stream.pacer = &m->pacer;
 		if (channel_init(&m->channels[s], &stream, session_link_send, m, now) < 0) {
 			while (s-- > 0)
 				channel_fini(&m->channels[s]);

@@ -75,6 +75,8 @@ struct migration_source {
 	uint64_t absent_cursor; /* the background stream's next page */
 	uint64_t maps_sent;     /* ABSENT maps: pages covered so far */
 	uint64_t page_sending;  /* the page whose fragments are going out, or UINT64_MAX */
+	uint32_t pages_sending; /* with the absent pages joined to it: one message's, or a run of
+	                         * zero pages */
 	uint32_t page_fragment; /* bytes of it sent */
 	bool page_demanded;     /* it goes because the VM waits on it */
 	uint64_t demand[SOURCE_DEMAND_QUEUE]; /* pages the VM waits on, oldest first (a ring) */
@@ -125,6 +127,7 @@ struct migration {
 	uint16_t peer_port, local_port;
 	struct vm *vm; /* source: the VM leaving; destination: its copy, until it runs */
 	struct channel channels[PROTO_STREAMS_MAX]; /* the streams: hello.streams of them */
+	struct channel_pacer pacer;                 /* theirs together: the session's rate */
 	unsigned int next_stream;                   /* where the next message is offered first */
 	struct channel_frames frames;               /* what the vmk lends the channels */
 	struct rte_mempool *frame_pool;             /* where they come from, reserved */

@@ -274,8 +274,8 @@ static uint64_t bits_below(const uint64_t *bitmap, uint64_t end)
 	return count;
 }
 
-/* Hybrid's round 0, at checkpoints (every sixteenth of the VM's written pages, from the eighth
- * on): a VM that has written again more than half of what the round sent so far will not let a
+/* Hybrid's round 0, at checkpoints (every thirty-second of the VM's written pages, 256 pages at
+ * least): a VM that has written again more than half of what the round sent so far will not let a
  * round halve; sending it all first only to send it again after the resume is the slowest way
  * to move it. So the round stops there and post-copy takes every page not sent, or sent and
  * written since. */
@@ -284,10 +284,10 @@ static void source_round0_check(struct migration *m)
 	struct machine *vm = &m->vm->machine;
 	struct migration_source *src = &m->source;
 	uint64_t written = vm->stats.pages_touched;
-	uint64_t step = written / 16 > 256 ? written / 16 : 256;
+	uint64_t step = written / 32 > 256 ? written / 32 : 256;
 
 	src->next_check = m->stats.pages_normal + step;
-	if (m->stats.pages_normal < written / 8)
+	if (m->stats.pages_normal < step)
 		return;
 	if (src->redirty == NULL)
 		src->redirty = calloc(machine_bitmap_words(vm), sizeof(uint64_t));
@@ -297,7 +297,13 @@ static void source_round0_check(struct migration *m)
 	/* Behind the cursor, less a run of zero pages not yet sent. */
 	uint64_t sent_end = src->cursor - src->zero_count;
 	uint64_t again = bits_below(src->redirty, sent_end);
-	if (again * 2 <= m->stats.pages_normal)
+	uint64_t sent = m->stats.pages_normal;
+	/* Or, with a quarter of it written again already, the round would end with more than half
+	 * of the VM's pages dirty: its dirty set, growing as fast as pages go (linearly, from what
+	 * has gone so far), would reach half the written pages by the round's end, and the round's
+	 * end would go post-copy with all of them to send again. */
+	uint64_t dirty = bits_below(src->redirty, vm->nb_pages);
+	if (again * 2 <= sent && !(again * 4 > sent && dirty * 2 > sent))
 		return;
 	MIG_LOG(INFO,
 	        "%u: %s: round 0 sent %lu pages and the VM wrote %lu of them again: post-copy",
@@ -505,20 +511,23 @@ static int source_send_absent_page(struct migration *m, uint64_t now)
 	struct machine *vm = &m->vm->machine;
 	uint64_t page = m->source.page_sending;
 
+	uint32_t pages = m->source.pages_sending;
+
 	if (m->source.page_fragment == 0 && machine_page_is_zero(vm, page)) {
 		struct proto_zero_run run = {.first_page = rte_cpu_to_be_64(page),
-		                             .count = rte_cpu_to_be_32(1),
+		                             .count = rte_cpu_to_be_32(pages),
 		                             .round = rte_cpu_to_be_32(m->source.round)};
 		int64_t ret =
 		        source_postcopy_send(m, PROTO_ZERO_RUN, &run, sizeof(run), NULL, 0, now);
 		if (ret < 0)
 			return (int)ret;
-		m->stats.pages_zero++;
+		m->stats.pages_zero += pages;
 	} else {
-		while (m->source.page_fragment < PROTO_PAGE_SIZE) {
+		uint32_t bytes = pages * PROTO_PAGE_SIZE;
+		while (m->source.page_fragment < bytes) {
 			uint16_t len = m->source.max_data;
-			if (len > PROTO_PAGE_SIZE - m->source.page_fragment)
-				len = (uint16_t)(PROTO_PAGE_SIZE - m->source.page_fragment);
+			if (len > bytes - m->source.page_fragment)
+				len = (uint16_t)(bytes - m->source.page_fragment);
 			struct proto_pages hdr = {
 			        .page = rte_cpu_to_be_64(page),
 			        .round = rte_cpu_to_be_32(m->source.round),
@@ -532,14 +541,46 @@ static int source_send_absent_page(struct migration *m, uint64_t now)
 				return (int)ret;
 			m->source.page_fragment += len;
 		}
-		m->stats.pages_normal++;
+		m->stats.pages_normal += pages;
 	}
 	if (m->source.page_demanded)
-		m->stats.postcopy.pages_demanded++;
+		m->stats.postcopy.pages_demanded += pages;
 	else
-		m->stats.postcopy.pages_background++;
+		m->stats.postcopy.pages_background += pages;
 	m->source.page_sending = UINT64_MAX;
 	return 0;
+}
+
+/* Post-copy's zero pages go in runs this long at most (one message each). */
+#define POSTCOPY_ZERO_RUN_MAX 65536u
+
+/* Takes an absent page out of the bitmap, to be sent. */
+static void source_take_absent(struct migration_source *src, uint64_t page)
+{
+	src->absent[page / 64] &= ~(1ull << (page % 64));
+	src->absent_left--;
+}
+
+/* Joins to the chosen page the absent pages after it that one message carries with it: the
+ * zero ones in a run, or as many whole pages of data as fit (a page message's span). */
+static void source_join_absent(struct migration *m)
+{
+	struct migration_source *src = &m->source;
+	const struct machine *vm = &m->vm->machine;
+	uint64_t page = src->page_sending;
+	bool zero = machine_page_is_zero(vm, page);
+	uint32_t max = zero ? POSTCOPY_ZERO_RUN_MAX
+	               : src->max_data >= 2 * PROTO_PAGE_SIZE
+	                       ? (uint32_t)(src->max_data / PROTO_PAGE_SIZE)
+	                       : 1;
+
+	src->pages_sending = 1;
+	while (src->pages_sending < max && page + src->pages_sending < vm->nb_pages &&
+	       bit_test(src->absent, page + src->pages_sending) &&
+	       machine_page_is_zero(vm, page + src->pages_sending) == zero) {
+		source_take_absent(src, page + src->pages_sending);
+		src->pages_sending++;
+	}
 }
 
 /* The next absent page to send: the oldest demanded one still absent, else the background
@@ -568,9 +609,9 @@ static bool source_next_absent(struct migration *m)
 		src->page_demanded = false;
 		src->page_sending = page;
 	}
-	src->absent[src->page_sending / 64] &= ~(1ull << (src->page_sending % 64));
-	src->absent_left--;
-	src->absent_cursor = src->page_sending + 1;
+	source_take_absent(src, src->page_sending);
+	source_join_absent(m);
+	src->absent_cursor = src->page_sending + src->pages_sending;
 	src->page_fragment = 0;
 	return true;
 }

