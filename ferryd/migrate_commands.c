@@ -315,9 +315,10 @@ static void describe_postcopy_risk(struct reply *reply, const struct vm *vm)
 {
 	reply_str(reply, "postcopy",
 	          vm->postcopy_off ? "off for this VM: its migrations stay pre-copy"
-	                           : "allowed: in post-copy (mode postcopy or hybrid) the VM runs "
-	                             "only at the destination while the source still holds some "
-	                             "of its pages; if the source dies then, the VM is lost");
+	                           : "allowed (hybrid, the default, may use it): in post-copy the "
+	                             "VM runs only at the destination while the source still "
+	                             "holds some of its pages; if either host dies then, the VM "
+	                             "is lost");
 }
 
 static int cmd_migrate_check(void *ctx, const struct cli_args *args, struct reply *reply)

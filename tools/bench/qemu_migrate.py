@@ -56,6 +56,23 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime, all threads
 
 
+def sweep_counter_address(guest):
+    """The guest-physical address of the sweep guest's first page's write counter, or None
+    for another guest."""
+    out = subprocess.run(["nm", guest], capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[2] == "_end" and "sweep" in os.path.basename(guest):
+            return ((int(fields[0], 16) + 0xfff) & ~0xfff) + 16
+    return None
+
+
+def read_u32(qmp, address):
+    """A 32-bit word of guest-physical memory, through the human monitor's xp."""
+    text = qmp.run("human-monitor-command", **{"command-line": f"xp /1wx {address:#x}"})
+    return int(text.split(":")[1].split()[0], 16)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("guest")
@@ -114,10 +131,20 @@ def main():
         cpu = {role: cpu_seconds(procs[role].pid) for role in procs}
         qmp["source"].run("migrate", uri=f"tcp:127.0.0.1:{port}")
         switched = False
+        # The sweeping guest's progress through post-copy: its first page's write counter (the
+        # sweeps it has made) on the paused source, then on the destination when the copy is
+        # done, against the rate it sweeps at afterwards. QEMU's blocktime counts only the
+        # faults userfaultfd saw; this counts what the guest did.
+        counter_address = sweep_counter_address(guest)
+        sweeps_at_pause = None
         while True:
             info = qmp["source"].run("query-migrate")
             if info.get("status") in ("completed", "failed", "cancelled"):
                 break
+            if (counter_address is not None and sweeps_at_pause is None and
+                    info.get("status") == "postcopy-active"):
+                sweeps_at_pause = read_u32(qmp["source"], counter_address)
+                paused_at = time.time()
             # Post-copy once the first pass is over (its second dirty sync), as a user would.
             if (args.postcopy and not switched and info.get("status") == "active" and
                     info.get("ram", {}).get("dirty-sync-count", 0) >= 2):
@@ -133,6 +160,14 @@ def main():
         for role in procs:
             cpu[role] = cpu_seconds(procs[role].pid) - cpu[role]
         incoming = qmp["destination"].run("query-migrate")
+        progress = None
+        if sweeps_at_pause is not None:
+            done_at, sweeps_done = time.time(), read_u32(qmp["destination"], counter_address)
+            time.sleep(1)
+            rate = (read_u32(qmp["destination"], counter_address) - sweeps_done) / (
+                time.time() - done_at)
+            if rate > 0:
+                progress = (sweeps_done - sweeps_at_pause) / (rate * (done_at - paused_at))
         ram = info.get("ram", {})
         print(json.dumps({"status": info.get("status"), "total_time_ms": info.get("total-time"),
                           "setup_time_ms": info.get("setup-time"),
@@ -143,6 +178,7 @@ def main():
                           "throttle_percent": info.get("cpu-throttle-percentage", 0),
                           "postcopy_requests": ram.get("postcopy-requests"),
                           "postcopy_blocktime_ms": incoming.get("postcopy-blocktime"),
+                          "postcopy_guest_progress": progress,
                           "error": info.get("error-desc")}))
     finally:
         for proc in procs.values():
