@@ -68,8 +68,10 @@ static void source_unknown(struct migration *m)
 	                   m->reason);
 	m->status = MIGRATION_UNKNOWN_OUTCOME;
 	m->source.query_ns = 0; /* ask at once */
-	/* The keys and the port stay, to ask and to open the answer. */
-	session_release_transfer(m);
+	/* The keys and the port stay, to ask and to open the answer; a post-copy switchover keeps
+	 * its channels and absent pages too, since a CONFIRM sends it on into post-copy. */
+	if (!m->source.postcopy)
+		session_release_transfer(m);
 	MIG_LOG(WARNING, "%u: %s: outcome unknown: %s", m->id, m->vm_name, m->reason);
 }
 
