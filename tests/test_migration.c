@@ -293,6 +293,42 @@ Test(exact_1500, postcopy)
 	migrate_postcopy("hotcold,rate=max,fill=50,seed=17", 32, "mode postcopy", true);
 }
 
+/* Every workload pattern, in post-copy and hybrid (a VM writing flat out, which hybrid hands to
+ * post-copy), over a clean link and one that loses, duplicates and reorders: byte-identical to
+ * its twin each time. */
+static void every_pattern_in_postcopy_and_hybrid(void)
+{
+	static const char *const patterns[] = {"uniform", "hotcold", "sequential"};
+	static const char *const modes[] = {"mode postcopy", "mode hybrid downtime-limit 1"};
+	unsigned int seed = 100;
+
+	for (int impaired = 0; impaired < 2; impaired++) {
+		if (impaired)
+			impair_both("loss 2 dup 1 reorder 2");
+		for (unsigned int p = 0; p < 3; p++) {
+			for (unsigned int mode = 0; mode < 2; mode++) {
+				char spec[96];
+				snprintf(spec, sizeof(spec), "%s,rate=max,fill=50,seed=%u",
+				         patterns[p], seed++);
+				cr_log_info("%s, %s, %s link", spec, modes[mode],
+				            impaired ? "impaired" : "clean");
+				migrate_postcopy(spec, 8, modes[mode], false);
+				ctl(b, "vm destroy vm1");
+			}
+		}
+	}
+}
+
+Test(exact_9000, every_pattern_in_postcopy_and_hybrid, .timeout = 300)
+{
+	every_pattern_in_postcopy_and_hybrid();
+}
+
+Test(exact_1500, every_pattern_in_postcopy_and_hybrid, .timeout = 300)
+{
+	every_pattern_in_postcopy_and_hybrid();
+}
+
 /* A VM writing flat out that pre-copy cannot fit in a 1 ms downtime without a throttle: the
  * hybrid mode hands over to post-copy when rounds stop shrinking. */
 Test(exact_9000, hybrid_hot_vm)
