@@ -272,17 +272,26 @@ void channel_on_ack(struct channel *ch, const struct proto_ack *ack, uint64_t no
 		ch->base++;
 }
 
+#define CHANNEL_URGENT_MIN_RTO 100000ull /* 100 us: an urgent channel's shortest timeout */
+
 unsigned int channel_poll(struct channel *ch, uint64_t now_ns)
 {
 	unsigned int resent = 0;
 
-	if (now_ns - ch->scan_ns < CHANNEL_SCAN_NS)
+	if (!ch->urgent && now_ns - ch->scan_ns < CHANNEL_SCAN_NS)
 		return 0;
 	ch->scan_ns = now_ns;
+	uint64_t base = ch->rto_ns;
+	if (ch->urgent) {
+		base = 2 * ch->srtt_ns < CHANNEL_URGENT_MIN_RTO ? CHANNEL_URGENT_MIN_RTO
+		                                                : 2 * ch->srtt_ns;
+		if (base > ch->rto_ns)
+			base = ch->rto_ns;
+	}
 	for (uint64_t seq = ch->base; seq != ch->next_seq; seq++) {
 		struct channel_slot *slot = slot_of(ch, seq);
 		/* Each retry waits twice as long, up to the configured timeout. */
-		uint64_t timeout = ch->rto_ns << (slot->retries < 5 ? slot->retries : 5);
+		uint64_t timeout = base << (slot->retries < 5 ? slot->retries : 5);
 		if (timeout > ch->config.rto_ns)
 			timeout = ch->config.rto_ns;
 		if (!slot->in_use || slot->seq != seq || now_ns - slot->sent_ns < timeout)
@@ -294,6 +303,11 @@ unsigned int channel_poll(struct channel *ch, uint64_t now_ns)
 		resent++;
 	}
 	return resent;
+}
+
+void channel_set_urgent(struct channel *ch, bool urgent)
+{
+	ch->urgent = urgent;
 }
 
 void channel_recover(struct channel *ch)

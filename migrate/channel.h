@@ -116,6 +116,7 @@ struct channel {
 	/* round-trip estimate from first transmissions' acks (RFC 6298), for the timeout */
 	uint64_t srtt_ns, rttvar_ns, rto_ns;
 	uint64_t scan_ns; /* when channel_poll last looked for timeouts */
+	bool urgent;      /* channel_set_urgent */
 	/* receiver */
 	uint64_t cumulative;                 /* every message below this has arrived */
 	uint64_t received[PROTO_SACK_WORDS]; /* bit seq % CHANNEL_WINDOW: seq arrived (a ring; the
@@ -150,6 +151,12 @@ unsigned int channel_poll(struct channel *channel, uint64_t now_ns);
 
 /* True once every message sent has been acknowledged. */
 bool channel_idle(const struct channel *channel);
+
+/* While something waits on the channel's last messages (a VM paused at the switchover, a vCPU
+ * stalled on a demanded page), a message goes again after twice the smoothed round trip (100 us
+ * at least) rather than after the timeout meant for a loaded link: there a retransmission costs
+ * a frame, a wait costs downtime. Timeouts are then looked for at every poll. */
+void channel_set_urgent(struct channel *channel, bool urgent);
 
 /* The path is back (or new): every message in flight goes again at the next poll, its backoff
  * forgotten, and the window starts over from its floor as after a timeout. */

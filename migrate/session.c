@@ -246,6 +246,12 @@ void session_channels_poll(struct migration *m, uint64_t now)
 		channel_poll(&m->channels[s], now);
 }
 
+void session_channels_urgent(struct migration *m, unsigned int first, unsigned int last)
+{
+	for (unsigned int s = 0; m->channel_ready && s < m->hello.streams; s++)
+		channel_set_urgent(&m->channels[s], s >= first && s < last);
+}
+
 bool session_channels_idle(const struct migration *m)
 {
 	for (unsigned int s = 0; s < m->hello.streams; s++)

@@ -233,6 +233,9 @@ void session_channels_poll(struct migration *m, uint64_t now);
 /* True once every stream's messages are acknowledged. */
 bool session_channels_idle(const struct migration *m);
 
+/* Makes streams [first, last) urgent (channel_set_urgent) and the others not. */
+void session_channels_urgent(struct migration *m, unsigned int first, unsigned int last);
+
 /* The streams' counters, summed (the shortest round trip of them all). */
 void session_channels_stats(const struct migration *m, struct channel_stats *sum);
 

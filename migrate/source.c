@@ -398,6 +398,8 @@ static uint64_t source_pause_into(struct migration *m, uint64_t *pages, uint64_t
 	vm_pause(m->vm);
 	m->source.paused = true;
 	m->source.pause_ns = now;
+	/* The VM waits on every message from here: no loss waits for a loaded link's timeout. */
+	session_channels_urgent(m, 0, PROTO_STREAMS_MAX);
 	if (late == NULL) {
 		source_fail(m, "out of memory at switchover");
 		return UINT64_MAX;
@@ -474,12 +476,22 @@ static bool source_send_absent_maps(struct migration *m, uint64_t now)
 		uint32_t count =
 		        nb_pages - first < per_message ? (uint32_t)(nb_pages - first) : per_message;
 		bool any = false;
+		/* The bitmap's words are little-endian, as the wire's bytes are: a map (which
+		 * starts on a whole byte, per_message being one) is a copy of its bytes. */
+#if RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN
+		memcpy(bitmap, (const uint8_t *)m->source.absent + first / 8, (count + 7) / 8);
+		if (count % 8 != 0)
+			bitmap[count / 8] &= (uint8_t)((1u << (count % 8)) - 1);
+		for (uint32_t i = 0; i < (count + 7) / 8 && !any; i++)
+			any = bitmap[i] != 0;
+#else
 		for (uint32_t i = 0; i < count; i++) {
 			if (bit_test(m->source.absent, first + i)) {
 				bitmap[i / 8] |= (uint8_t)(1u << (i % 8));
 				any = true;
 			}
 		}
+#endif
 		if (any) {
 			struct proto_absent body = {.first_page = rte_cpu_to_be_64(first),
 			                            .count = rte_cpu_to_be_32(count)};
@@ -1089,9 +1101,11 @@ static void source_on_confirm(struct migration *m, const struct proto_message *m
 	m->stats.downtime_ns = now - m->source.pause_ns;
 	m->stats.bandwidth_bps = source_bandwidth_bps(m, now);
 	if (m->source.postcopy) {
-		/* The VM runs there now; what it lacks follows. */
+		/* The VM runs there now; what it lacks follows. A stalled vCPU waits on the
+		 * demanded pages' stream alone (when they have one of their own). */
 		m->status = MIGRATION_POSTCOPY;
 		m->reason[0] = '\0';
+		session_channels_urgent(m, 0, m->hello.streams > 1 ? 1 : 0);
 		MIG_LOG(INFO, "%u: %s resumed on the destination after %.3f ms; post-copy", m->id,
 		        m->vm_name, (double)m->stats.downtime_ns / 1e6);
 		return;

@@ -295,6 +295,28 @@ Test(channel, streams_share_one_pacer)
 	channel_fini(&b);
 }
 
+/* A lost message goes again after the timeout meant for a loaded link (5 ms at least), or, on an
+ * urgent channel (a paused VM waits on it), after twice the round trip (100 us at least). */
+Test(channel, an_urgent_channel_resends_after_a_round_trip_or_two)
+{
+	struct channel ch;
+	struct channel_config config = {.session = 1};
+	struct proto_state state = {0};
+
+	forward = (struct link){.rng = 9, .loss_pct = 100};
+	cr_assert_eq(channel_init(&ch, &config, link_send, &forward, 0), 0);
+	cr_assert_geq(channel_send(&ch, PROTO_STATE, &state, sizeof(state), NULL, 0, 0), 1);
+	cr_assert_eq(channel_poll(&ch, 2 * MS), 0, "not yet: a loaded link's timeout");
+	channel_set_urgent(&ch, true);
+	cr_assert_eq(channel_poll(&ch, 2 * MS + 1), 1, "urgent: at once, past 100 us");
+	cr_assert_eq(channel_poll(&ch, 2 * MS + 150000), 0, "the next retry waits twice as long");
+	cr_assert_eq(channel_poll(&ch, 2 * MS + 250000), 1);
+	channel_set_urgent(&ch, false);
+	cr_assert_eq(channel_poll(&ch, 4 * MS), 0, "no longer urgent: the long timeout again");
+	cr_assert_eq(ch.stats.retransmitted, 2);
+	channel_fini(&ch);
+}
+
 Test(channel, stray_numbers_are_refused)
 {
 	struct channel rx;
