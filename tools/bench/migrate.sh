@@ -322,11 +322,17 @@ status = q["status"] if q["status"] == "completed" else f"{q['status']}: {q.get(
 block = q.get("postcopy_blocktime_ms")
 once_ms = 25600 * 4096 * 8 / (float(bw[:-1]) * 1e9) * 1e3
 progress = q.get("postcopy_guest_progress")
+# The guest's own measure of its stall: the post-copy phase (the source's pause to the copy
+# done, as the script sees them) it did not sweep through.
+length = q.get("postcopy_ms")
+stall = (f"{block:.1f} ms blocktime; {max(0.0, 1 - progress) * length:.0f} ms by the guest's sweeps"
+         if block is not None and progress is not None and length else
+         f"{block:.1f} ms (blocktime)" if block is not None else "—")
 print(f"| {bw}bit/s | {name} | {status} | {q.get('total_time_ms') or 0:.0f} ms | "
       f"{(q.get('total_time_ms') or 0) / once_ms:.2f} | "
       f"{q.get('downtime_ms') or 0:.3f} ms | {q.get('throttle_percent') or 0} % | — | "
       f"{q.get('postcopy_requests') if q.get('postcopy_requests') is not None else '—'} requests | "
-      + (f"{block:.1f} ms (blocktime) | " if block is not None else "— | ")
+      + f"{stall} | "
       + (f"{100 * progress:.0f} % (the guest's sweeps) | " if progress is not None else "— | ")
       + "— |", flush=True)
 PY

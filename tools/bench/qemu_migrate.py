@@ -160,12 +160,13 @@ def main():
         for role in procs:
             cpu[role] = cpu_seconds(procs[role].pid) - cpu[role]
         incoming = qmp["destination"].run("query-migrate")
-        progress = None
+        progress = postcopy_ms = None
         if sweeps_at_pause is not None:
             done_at, sweeps_done = time.time(), read_u32(qmp["destination"], counter_address)
             time.sleep(1)
             rate = (read_u32(qmp["destination"], counter_address) - sweeps_done) / (
                 time.time() - done_at)
+            postcopy_ms = (done_at - paused_at) * 1e3
             if rate > 0:
                 progress = (sweeps_done - sweeps_at_pause) / (rate * (done_at - paused_at))
         ram = info.get("ram", {})
@@ -179,6 +180,7 @@ def main():
                           "postcopy_requests": ram.get("postcopy-requests"),
                           "postcopy_blocktime_ms": incoming.get("postcopy-blocktime"),
                           "postcopy_guest_progress": progress,
+                          "postcopy_ms": postcopy_ms,
                           "error": info.get("error-desc")}))
     finally:
         for proc in procs.values():
