@@ -593,6 +593,8 @@ static void destination_take(struct migration *m, uint64_t page, uint32_t round,
 		m->destination.page_filled[page] = 0;
 	}
 	machine_page_load_part(&m->vm->machine, page, offset, data, len);
+	if (page >= m->destination.filled_end)
+		m->destination.filled_end = page + 1;
 	uint64_t before = m->destination.page_filled[page];
 	m->destination.page_filled[page] |= blocks_of(offset, len);
 	if (before != PAGE_WHOLE && m->destination.page_filled[page] == PAGE_WHOLE) {
@@ -634,6 +636,8 @@ static void destination_on_zero_run(struct migration *m, const struct proto_mess
 			continue;
 		}
 		bool was_whole = m->destination.page_filled[page] == PAGE_WHOLE;
+		if (page >= m->destination.filled_end)
+			m->destination.filled_end = page + 1;
 		m->destination.page_round[page] = round + 1;
 		m->destination.page_filled[page] = PAGE_WHOLE;
 		machine_page_load_zero(&m->vm->machine, page);
@@ -710,6 +714,10 @@ static void destination_on_postcopy_state(struct migration *m, const struct prot
 				return;
 			}
 		}
+		/* Past the last page anything arrived for, every entry is still zero (and
+		 * writing them would fault in memory nothing used). */
+		if (w * 64 >= m->destination.filled_end)
+			continue;
 		if (gone == UINT64_MAX)
 			memset(&filled[w * 64], 0, 64 * sizeof(*filled));
 		else

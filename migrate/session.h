@@ -96,6 +96,7 @@ struct migration_preflight {
 struct migration_destination {
 	uint32_t *page_round;  /* per page, the newest round held + 1; 0 = nothing yet */
 	uint64_t *page_filled; /* per page, a bit per 64-byte block of its newest round held */
+	uint64_t filled_end;   /* past the last page anything arrived for: page_filled is 0 there */
 	uint64_t nb_complete;
 	uint8_t acks_pending;         /* bit s: stream s received something since its last ACK */
 	struct proto_accept accept;   /* as sent, for a source that did not hear it */
