@@ -132,6 +132,29 @@ static int cmd_portgroup_add(void *ctx, const struct cli_args *args, struct repl
 	return 0;
 }
 
+static int cmd_portgroup_set(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct vswitch_portgroup *pg = lookup_portgroup(host, cli_arg(args, "name"), reply);
+	const char *notify = cli_arg(args, "notify");
+	bool on;
+
+	if (pg == NULL)
+		return -ENOENT;
+	on = pg->notify_switches;
+	if (cli_arg_bool(args, "notify-switches", &on, reply) < 0)
+		return -EINVAL;
+	int how = notify != NULL ? vswitch_notify_parse(notify) : (int)pg->notify;
+	if (how < 0)
+		return reply_error(reply, -EINVAL, "notify: '%.32s' (rarp, garp or both)", notify);
+	pg->notify_switches = on;
+	pg->notify = (enum vswitch_notify)how;
+	reply_str(reply, "portgroup", "%s", pg->name);
+	reply_bool(reply, "notify_switches", pg->notify_switches);
+	reply_str(reply, "notify", "%s", vswitch_notify_name(pg->notify));
+	return 0;
+}
+
 static int cmd_portgroup_del(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
@@ -159,6 +182,8 @@ static int cmd_show_portgroups(void *ctx, const struct cli_args *args, struct re
 		reply_str(reply, "vswitch", "%s", pg->vswitch->name);
 		reply_u64(reply, "vlan", pg->vlan);
 		reply_u64(reply, "ports", pg->nb_ports);
+		reply_str(reply, "notify_switches", "%s",
+		          pg->notify_switches ? vswitch_notify_name(pg->notify) : "off");
 		reply_object_end(reply);
 	}
 	reply_list_end(reply);
@@ -440,6 +465,10 @@ static const struct cli_command vswitch_commands[] = {
         {"portgroup add <name> [vswitch <vswitch>] [vlan <id>]",
          "add a port group (VLAN 0 = untagged; vswitch default vSwitch0)", cmd_portgroup_add},
         {"portgroup del <name>", "remove a port group no port uses", cmd_portgroup_del},
+        {"portgroup set <name> [notify-switches <on|off>] [notify <how>]",
+         "ESXi's Notify switches: whether a VM that arrives on the port group announces itself, "
+         "and how (rarp, the default; garp; or both)",
+         cmd_portgroup_set},
         {"show portgroups", "every port group: vswitch, VLAN, ports", cmd_show_portgroups},
         {"port set <name> portgroup <portgroup>", "move a vnic or vmk port to another port group",
          cmd_port_set_portgroup},

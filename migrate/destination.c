@@ -676,12 +676,24 @@ static void destination_on_absent(struct migration *m, const struct proto_messag
 /* Starts the VM's announcement as the HELLO asked. */
 static void destination_announce(struct migration *m, struct vm *vm)
 {
+	char name[PROTO_NAME_LEN + 1];
 	struct announce_config announce = {
 	        .rounds = rte_be_to_cpu_16(m->hello.announce_rounds),
 	        .initial_ns = (uint64_t)rte_be_to_cpu_16(m->hello.announce_initial_ms) * 1000000,
 	        .step_ns = (uint64_t)rte_be_to_cpu_16(m->hello.announce_step_ms) * 1000000,
 	        .garp = m->hello.announce_garp != 0,
 	};
+
+	/* The schedule is the source's; whether and how, this host's port group's (ESXi's
+	 * "Notify switches"): GARP asked either way adds one. */
+	snprintf(name, sizeof(name), "%.*s", PROTO_NAME_LEN, m->hello.portgroup);
+	const struct vswitch_portgroup *pg = vswitch_portgroup_find(m->engine->vswitches, name);
+	if (pg != NULL && !pg->notify_switches)
+		return;
+	if (pg != NULL && pg->notify != VSWITCH_NOTIFY_RARP) {
+		announce.garp = true;
+		announce.no_rarp = pg->notify == VSWITCH_NOTIFY_GARP;
+	}
 	if (announce.rounds > 0)
 		announce_start(&vm->announce, &vm->vnic, m->engine->loop, &announce);
 }

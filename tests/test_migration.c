@@ -728,3 +728,62 @@ Test(announce, rarp_on_the_destination_uplink_on_schedule)
 	             "tshark dissects four RARP requests on VLAN 10");
 	unlink(pcap_path);
 }
+
+/* Migrates vm1 to b with a pcap uplink there, waits out the announce, and returns the capture's
+ * path (the caller unlinks it). */
+static void migrate_capturing_the_announce(char *pcap_path, size_t size)
+{
+	snprintf(pcap_path, size, "/tmp/ferry-test-mig-notify-%d.pcap", getpid());
+	ctl(b, "port add up1 net_pcap_ntf%d,tx_pcap=%s role uplink", getpid() % 1000, pcap_path);
+	create_vm(a, "vm1", 16, "hotcold,rate=2000,fill=30");
+	const struct migration_info *m =
+	        wait_done(a, start("vm1", "announce 3,20,20 " LOOSE_PREFLIGHT), 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	struct vm *moved = host_vm_find(&b->host, "vm1");
+	cr_assert_not_null(moved);
+	/* Three rounds 20 and 40 ms apart are over well within half a second. */
+	uint64_t end = loop_tsc_now_ns() + SECOND / 2;
+	while (loop_tsc_now_ns() < end || announce_running(&moved->announce))
+		pump();
+	ctl(b, "port del up1");
+}
+
+/* ESXi's "Notify switches", per port group on the destination: GARP instead of RARP, both, or
+ * nothing at all; tshark reads what went out. */
+Test(announce, the_port_group_says_whether_and_how)
+{
+	char pcap_path[64];
+
+	ctl(b, "portgroup set \"VM Network\" notify garp");
+	migrate_capturing_the_announce(pcap_path, sizeof(pcap_path));
+	cr_assert_eq(harness_tshark_count(pcap_path, "arp.opcode == 3"), 0, "no RARP");
+	cr_assert_eq(harness_tshark_count(pcap_path,
+	                                  "arp.opcode != 3 && arp.src.hw_mac == 02:00:00:00:00:0a"),
+	             3, "a gratuitous ARP each round");
+	unlink(pcap_path);
+}
+
+Test(announce, a_port_group_that_does_not_notify_sends_nothing)
+{
+	char pcap_path[64];
+
+	ctl(b, "portgroup set \"VM Network\" notify-switches off");
+	migrate_capturing_the_announce(pcap_path, sizeof(pcap_path));
+	cr_assert_eq(harness_tshark_count(pcap_path, "arp && eth.src == 02:00:00:00:00:0a"), 0,
+	             "neither RARP nor ARP from the VM");
+	cr_assert_eq(host_vm_find(&b->host, "vm1")->announce.sent, 0);
+	unlink(pcap_path);
+}
+
+Test(announce, both)
+{
+	char pcap_path[64];
+
+	ctl(b, "portgroup set \"VM Network\" notify both");
+	migrate_capturing_the_announce(pcap_path, sizeof(pcap_path));
+	cr_assert_eq(harness_tshark_count(pcap_path, "arp.opcode == 3"), 3, "a RARP each round");
+	cr_assert_eq(harness_tshark_count(pcap_path,
+	                                  "arp.opcode != 3 && arp.src.hw_mac == 02:00:00:00:00:0a"),
+	             3, "and a gratuitous ARP");
+	unlink(pcap_path);
+}

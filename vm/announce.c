@@ -43,7 +43,7 @@ void announce_build_rarp(uint8_t *frame, const struct rte_ether_addr *mac)
 static void announce_round(struct announce *a)
 {
 	struct netif *netif = &a->vnic->netif;
-	struct rte_mbuf *m = rte_pktmbuf_alloc(a->vnic->host_side.pool);
+	struct rte_mbuf *m = a->config.no_rarp ? NULL : rte_pktmbuf_alloc(a->vnic->host_side.pool);
 
 	if (m != NULL) {
 		uint8_t *frame = (uint8_t *)rte_pktmbuf_append(m, RARP_FRAME_LEN);
@@ -69,7 +69,7 @@ static void announce_timer(void *arg)
 int announce_start(struct announce *a, struct iface *vnic, struct loop *loop,
                    const struct announce_config *config)
 {
-	if (config->rounds == 0)
+	if (config->rounds == 0 || (config->no_rarp && !config->garp))
 		return -EINVAL;
 	if (a->loop != NULL)
 		loop_timer_cancel(a->loop, &a->timer);

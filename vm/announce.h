@@ -38,7 +38,8 @@ struct announce_config {
 	uint32_t rounds;     /* frames in all, the first at once */
 	uint64_t initial_ns; /* gap after the first */
 	uint64_t step_ns;    /* each later gap this much longer */
-	bool garp;           /* also a gratuitous ARP each round, for the VM's address */
+	bool garp;           /* a gratuitous ARP each round, for the VM's address */
+	bool no_rarp;        /* no RARP request (then garp is the announcement) */
 };
 
 struct announce {
@@ -57,7 +58,7 @@ void announce_config_default(struct announce_config *config);
 void announce_build_rarp(uint8_t *frame, const struct rte_ether_addr *mac);
 
 /* Starts announcing the vnic's MAC: one frame now, the rest on the schedule. Restarting an
- * announce that runs begins it again. */
+ * announce that runs begins it again. -EINVAL for no rounds, or neither RARP nor GARP. */
 int announce_start(struct announce *announce, struct iface *vnic, struct loop *loop,
                    const struct announce_config *config);
 

@@ -188,6 +188,23 @@ int vswitch_del(struct vswitch *vswitch)
 	return 0;
 }
 
+static const char *const notify_names[VSWITCH_NOTIFY_MAX] = {[VSWITCH_NOTIFY_RARP] = "rarp",
+                                                             [VSWITCH_NOTIFY_GARP] = "garp",
+                                                             [VSWITCH_NOTIFY_BOTH] = "both"};
+
+const char *vswitch_notify_name(enum vswitch_notify notify)
+{
+	return notify < VSWITCH_NOTIFY_MAX ? notify_names[notify] : "?";
+}
+
+int vswitch_notify_parse(const char *name)
+{
+	for (int notify = 0; notify < VSWITCH_NOTIFY_MAX; notify++)
+		if (strcmp(name, notify_names[notify]) == 0)
+			return notify;
+	return -1;
+}
+
 struct vswitch_portgroup *vswitch_portgroup_find(const struct vswitch_table *vswitches,
                                                  const char *name)
 {
@@ -213,6 +230,8 @@ int vswitch_portgroup_add(struct vswitch_table *vswitches, const char *name,
 		return -ENOMEM;
 	snprintf(pg->name, sizeof(pg->name), "%s", name);
 	pg->vlan = vlan;
+	pg->notify_switches = true;
+	pg->notify = VSWITCH_NOTIFY_RARP;
 	pg->vswitch = vswitch;
 	vswitch->vlan_portgroups[vlan]++;
 	vswitches->portgroups[vswitches->nb_portgroups++] = pg;

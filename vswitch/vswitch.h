@@ -73,9 +73,25 @@ enum vswitch_role {
 
 struct vswitch;
 
+/* What a VM that arrives on a port group tells the physical switches (ESXi's "Notify
+ * switches"): RARP requests from its MAC (QEMU's and vMotion's), gratuitous ARPs for its
+ * address, or both. */
+enum vswitch_notify {
+	VSWITCH_NOTIFY_RARP,
+	VSWITCH_NOTIFY_GARP,
+	VSWITCH_NOTIFY_BOTH,
+	VSWITCH_NOTIFY_MAX,
+};
+
+/* "rarp", "garp", "both"; and back (-1 for an unknown name). */
+const char *vswitch_notify_name(enum vswitch_notify notify);
+int vswitch_notify_parse(const char *name);
+
 struct vswitch_portgroup {
 	char name[VSWITCH_NAME_MAX];
-	uint16_t vlan; /* 0 = untagged on the uplinks */
+	uint16_t vlan;              /* 0 = untagged on the uplinks */
+	bool notify_switches;       /* a VM that arrives announces itself (default on) */
+	enum vswitch_notify notify; /* how (default RARP) */
 	struct vswitch *vswitch;
 	unsigned int nb_ports;
 };
