@@ -15,10 +15,11 @@
 
 void announce_config_default(struct announce_config *config)
 {
-	config->rounds = ANNOUNCE_DEFAULT_ROUNDS;
-	config->initial_ns = ANNOUNCE_DEFAULT_INITIAL_MS * NS_PER_MS;
-	config->step_ns = ANNOUNCE_DEFAULT_STEP_MS * NS_PER_MS;
-	config->garp = false;
+	*config = (struct announce_config){
+	        .rounds = ANNOUNCE_DEFAULT_ROUNDS,
+	        .initial_ns = ANNOUNCE_DEFAULT_INITIAL_MS * NS_PER_MS,
+	        .step_ns = ANNOUNCE_DEFAULT_STEP_MS * NS_PER_MS,
+	};
 }
 
 void announce_build_rarp(uint8_t *frame, const struct rte_ether_addr *mac)
