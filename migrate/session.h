@@ -64,7 +64,8 @@ struct migration_source {
 	uint64_t state_sent_ns;   /* when the vCPU state first went out */
 	uint64_t first_query_seq; /* the first QUERY's number: NO_SESSION answers only from it */
 	bool verify_failed;       /* post-copy: the COMPLETE's hash differs from the pause's */
-	uint64_t regions_sent;    /* round 0 begins with the REGIONS map: how far it went */
+	bool forgotten;        /* a NO_SESSION from a host up all along: the reason says so, once */
+	uint64_t regions_sent; /* round 0 begins with the REGIONS map: how far it went */
 	/* The worker's share pre-copy took in the current accounting window, while VMs sent. */
 	uint64_t vm_frames_seen;
 	uint64_t share_start_ns, share_busy_ns;

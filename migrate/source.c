@@ -1220,7 +1220,8 @@ static void source_on_no_session(struct migration *m, const struct proto_message
 		session_set_reason(m, "every page was acknowledged; the destination has since "
 		                      "forgotten the session (its COMPLETE was lost)");
 		source_end(m, MIGRATION_COMPLETED);
-	} else if (strstr(m->reason, "forgot") == NULL) {
+	} else if (!m->source.forgotten) {
+		m->source.forgotten = true;
 		session_set_reason(m,
 		                   "%s; the destination has run for %.0f s but forgot the session: "
 		                   "only an operator can say where the VM runs ('migrate resolve')",
