@@ -83,7 +83,9 @@ static bool parse_schedule(const char *text, struct announce_config *config)
 static int parse_start(struct host *host, const struct cli_args *args,
                        struct migration_params *params, struct iface **vmk, struct reply *reply)
 {
-	uint64_t port = PROTO_DEFAULT_PORT, rounds = 0, streams = 0;
+	uint64_t port = PROTO_DEFAULT_PORT, rounds = 0, streams = 0,
+	         forward_limit = MIGRATION_FORWARD_LIMIT;
+	bool forward = true;
 	const char *v;
 
 	memset(params, 0, sizeof(*params));
@@ -98,10 +100,15 @@ static int parse_start(struct host *host, const struct cli_args *args,
 	    cli_arg_ms(args, "downtime-limit", 1000000, &params->downtime_limit_ns, reply) < 0 ||
 	    cli_arg_bool(args, "verify", &params->verify, reply) < 0 ||
 	    cli_arg_bool(args, "auto-converge", &params->auto_converge, reply) < 0 ||
+	    cli_arg_bool(args, "forward", &forward, reply) < 0 ||
+	    cli_arg_u64(args, "forward-limit", 1, MIGRATION_FORWARD_RING, &forward_limit, reply) <
+	            0 ||
 	    cli_arg_ms(args, "rtt-limit", 1, &params->rtt_limit_ns, reply) < 0 ||
 	    cli_arg_rate(args, "min-bandwidth", 1, &params->min_bandwidth_bps, reply) < 0)
 		return -EINVAL;
 	params->dst_port = (uint16_t)port;
+	params->no_forward = !forward;
+	params->forward_limit = (uint32_t)forward_limit;
 	params->max_rounds = (uint32_t)rounds;
 	if ((v = cli_arg(args, "mode")) != NULL) {
 		int mode = migration_mode_parse(v);
@@ -138,6 +145,31 @@ static int parse_start(struct host *host, const struct cli_args *args,
 	if (load_key(cli_arg(args, "file"), params->key, &params->key_len, reply) < 0)
 		return -EINVAL;
 	return 0;
+}
+
+/* The VM's frames around the switchover: held, forwarded, given to it, and each reason one was
+ * lost; and when the destination's first announce frame went, from the resume. */
+static void describe_forward(struct reply *reply, const struct migration_stats *s, bool source)
+{
+	const struct migration_forward_stats *f = &s->forward;
+
+	reply_u64(reply, "frames_held", f->held);
+	reply_u64(reply, "frames_forwarded", f->forwarded);
+	reply_u64(reply, "frames_delivered", f->delivered);
+	uint64_t dropped = 0;
+	for (unsigned int i = 0; i < MIGRATION_FORWARD_DROP_MAX; i++)
+		dropped += f->dropped[i];
+	reply_u64(reply, "frames_dropped", dropped);
+	for (unsigned int i = 0; i < MIGRATION_FORWARD_DROP_MAX; i++)
+		if (f->dropped[i] != 0)
+			reply_u64(reply, migration_forward_drop_names[i], f->dropped[i]);
+	if (source && f->hold_ns != 0)
+		reply_double(reply, "hold_ms", (double)f->hold_ns / 1e6, 3);
+	if (source && f->last_held_ns != 0)
+		reply_double(reply, "last_frame_held_ms", (double)f->last_held_ns / 1e6, 3);
+	if (!source && f->announce_ns != 0)
+		reply_double(reply, "announce_after_resume_us", (double)(f->announce_ns - 1) / 1e3,
+		             1);
 }
 
 static void describe(struct reply *reply, const struct migration_info *m)
@@ -213,6 +245,7 @@ static void describe(struct reply *reply, const struct migration_info *m)
 	}
 	reply_u64(reply, "pages_normal", s->pages_normal);
 	reply_u64(reply, "pages_zero", s->pages_zero);
+	describe_forward(reply, s, source);
 	if (s->postcopy.start_ns != 0) {
 		const struct migration_postcopy_stats *pc = &s->postcopy;
 		reply_double(reply, "postcopy_start_ms", (double)(pc->start_ns - s->start_ns) / 1e6,
@@ -508,13 +541,16 @@ static const struct cli_command migrate_commands[] = {
          "[max-bandwidth <rate>] [downtime-limit <ms>] [max-rounds <n>] "
          "[announce <schedule>] [garp] [verify <on|off>] [auto-converge <on|off>] "
          "[rtt-limit <ms>] [min-bandwidth <rate>] [cipher <cipher>] [streams <n>] "
-         "[mode <mode>] [force]",
+         "[mode <mode>] [forward <on|off>] [forward-limit <n>] [force]",
          "live-migrate a VM to the host listening at ip, after a pre-flight check unless force "
          "(announce: rounds,initial-ms,step-ms; cipher: auto (the faster here, measured), "
          "chacha20-poly1305 or aes-256-gcm; streams: channels the pages travel in, 1 to 4, "
          "each with its own window; mode: hybrid (the default: pre-copy while rounds shrink, "
          "then post-copy), precopy (rounds, auto-converge) or postcopy (resume there at once, "
-         "pull the rest); a VM marked postcopy off migrates precopy)",
+         "pull the rest); a VM marked postcopy off migrates precopy; forward: frames for the "
+         "VM that reach this host from the pause until the network relearns its MAC go to the "
+         "destination (default on, at most forward-limit of them held, default 1024; off drops "
+         "them, as QEMU does))",
          cmd_migrate_start},
         {"migrate check <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [rtt-limit <ms>] [min-bandwidth <rate>]",

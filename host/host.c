@@ -110,6 +110,7 @@ static void hook_vm_arrived(void *ctx, struct vm *vm)
 void host_vm_remove(struct host *host, struct vm *vm)
 {
 	remove_pointer((void **)host->vms, &host->nb_vms, vm);
+	migration_forget_vm(&host->migrations, vm);
 	vm_destroy(vm);
 	free(vm);
 }

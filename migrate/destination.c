@@ -13,12 +13,15 @@
 #include <openssl/hmac.h>
 #include <rte_byteorder.h>
 
+#include "migrate/forward.h"
 #include "migrate/session.h"
 #include "vswitch/iface.h"
 #include "vswitch/vswitch.h"
 
 void destination_end(struct migration *m, enum migration_status status)
 {
+	/* Frames held for the VM go before the VM may. */
+	forward_release(m);
 	/* The helper stops before the copy's memory goes. */
 	populate_fini(&m->destination.populate);
 	if (m->destination.postcopy) {
@@ -674,7 +677,7 @@ static void destination_on_absent(struct migration *m, const struct proto_messag
 }
 
 /* Starts the VM's announcement as the HELLO asked. */
-static void destination_announce(struct migration *m, struct vm *vm)
+static void destination_announce(struct migration *m, struct vm *vm, uint64_t resumed_ns)
 {
 	char name[PROTO_NAME_LEN + 1];
 	struct announce_config announce = {
@@ -694,8 +697,10 @@ static void destination_announce(struct migration *m, struct vm *vm)
 		announce.garp = true;
 		announce.no_rarp = pg->notify == VSWITCH_NOTIFY_GARP;
 	}
-	if (announce.rounds > 0)
-		announce_start(&vm->announce, &vm->vnic, m->engine->loop, &announce);
+	/* The first frame goes to the switch at once: when, from the resume, is in the status. */
+	if (announce.rounds > 0 &&
+	    announce_start(&vm->announce, &vm->vnic, m->engine->loop, &announce) == 0)
+		m->stats.forward.announce_ns = session_now_ns(m->engine) - resumed_ns + 1;
 }
 
 /* The switchover into post-copy: every page is here in its newest copy or named absent; the
@@ -764,7 +769,8 @@ static void destination_on_postcopy_state(struct migration *m, const struct prot
 	m->stats.postcopy.pages_absent = absent;
 	if (state->running)
 		vm_resume(vm);
-	destination_announce(m, vm);
+	destination_announce(m, vm, now);
+	forward_destination_resumed(m, vm, rte_be_to_cpu_32(state->frames), now);
 	struct proto_confirm *confirm = &m->destination.confirm;
 	confirm->memory_hash = 0;
 	confirm->resumed_ns = rte_cpu_to_be_64(now);
@@ -818,7 +824,8 @@ static void destination_on_state(struct migration *m, const struct proto_message
 	m->vm = NULL;
 	if (state.running)
 		vm_resume(vm);
-	destination_announce(m, vm);
+	destination_announce(m, vm, now);
+	forward_destination_resumed(m, vm, rte_be_to_cpu_32(state.frames), now);
 	m->confirm_hash = hash;
 	m->status = MIGRATION_COMPLETED;
 	m->stats.end_ns = now;
@@ -992,6 +999,17 @@ static void destination_on_data(struct migration *m, struct proto_message *msg, 
 		return;
 	}
 	uint8_t stream_bit = (uint8_t)(1u << proto_stream_of(msg->seq));
+	/* The VM's frames come until the source's hold ends, which is after the VM resumed. */
+	if (msg->type == PROTO_FRAME) {
+		if (!forward_frame_sane(m, msg))
+			return;
+		if (channel_accept(ch, msg->seq))
+			forward_on_frame(m, msg, now);
+		else
+			session_count_drop(m->engine, MIGRATION_DROP_DUPLICATE);
+		m->destination.acks_pending |= stream_bit;
+		return;
+	}
 	/* Finished: a resent copy only needs its acknowledgement. */
 	if (m->status == MIGRATION_COMPLETED) {
 		if (channel_accept(ch, msg->seq))
@@ -1069,6 +1087,7 @@ void destination_rx(struct migration *m, struct migration_listener *listener,
 	case PROTO_PROBE:
 	case PROTO_REGIONS:
 	case PROTO_ABSENT:
+	case PROTO_FRAME:
 		destination_on_data(m, &opened, payload, len, now);
 		break;
 	case PROTO_QUERY:
@@ -1130,6 +1149,7 @@ void destination_poll(struct migration *m, uint64_t now)
 		session_send_control(m, PROTO_ACK, &ack, sizeof(ack));
 	}
 	m->destination.acks_pending = 0;
+	forward_destination_poll(m, now);
 	if (!session_running(m)) {
 		/* Finished: the channel stays to acknowledge a resent state, the keys longer to
 		 * answer the source's questions. */

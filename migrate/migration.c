@@ -12,6 +12,7 @@
 
 #include "dataplane/loop.h"
 #include "migrate/destination.h"
+#include "migrate/forward.h"
 #include "migrate/session.h"
 #include "migrate/source.h"
 #include "vswitch/iface.h"
@@ -170,6 +171,10 @@ unsigned int migration_poll(void *arg)
 			continue;
 		if (m->role == MIGRATION_SOURCE && session_running(m))
 			source_poll(m, now);
+		/* The VM's frames go on for a moment after a source session completed. */
+		if (m->role == MIGRATION_SOURCE && forward_source_busy(m) &&
+		    forward_source_poll(m, now))
+			running++;
 		else if (m->role == MIGRATION_DESTINATION &&
 		         (session_running(m) || m->sealer_ready))
 			destination_poll(m, now);
@@ -442,6 +447,13 @@ int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t 
 	info->max_bandwidth_bps = m->source.params.max_bandwidth_bps;
 	info->downtime_limit_ns = m->source.params.downtime_limit_ns;
 	return 0;
+}
+
+void migration_forget_vm(struct migration_engine *engine, const struct vm *vm)
+{
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++)
+		if (engine->sessions[i] != NULL)
+			forward_forget_vm(engine->sessions[i], vm);
 }
 
 bool migration_vm_busy(const struct migration_engine *engine, const struct vm *vm)

@@ -20,34 +20,74 @@ struct loop;
 struct pktpool_set;
 struct vswitch_table;
 
-#define MIGRATION_MAX            16 /* sessions kept, running and finished, both directions */
-#define MIGRATION_ROLE_MAX       8 /* running sessions of one role: incoming never starve outgoing */
-#define MIGRATION_KEY_MIN        16 /* bytes of pre-shared key */
-#define MIGRATION_KEY_MAX        256
-#define MIGRATION_REASON_MAX     128
-#define MIGRATION_LISTENERS      4
-#define MIGRATION_MIN_MTU        576 /* a vmk below this cannot carry page fragments sensibly */
-#define MIGRATION_DEFAULT_LIMIT  300000000ull /* downtime limit: 300 ms, as QEMU's */
-#define MIGRATION_DOWNTIME_FLOOR 1000000ull   /* below this, another round saves too little */
-#define MIGRATION_SETUP_TIMEOUT  3000000000ull
-#define MIGRATION_PEER_TIMEOUT   3000000000ull  /* silence that ends a session */
-#define MIGRATION_RESEND_NS      200000000ull   /* handshake messages, until answered */
-#define MIGRATION_REACK_NS       10000000000ull /* a finished destination acks a resent state */
-#define MIGRATION_LINGER_NS      60000000000ull /* and answers queries about its outcome */
-#define MIGRATION_QUERY_NS       500000000ull   /* an unknown outcome asks this often */
-#define MIGRATION_COOKIE_NS      5000000000ull  /* a CHALLENGE's cookie: good for one to two */
-#define MIGRATION_ADMITTED_MAX   64             /* session ids admitted lately: AUTH replays */
-#define MIGRATION_HELLO_BUCKETS  256            /* per-source HELLO and AUTH rate limits */
-#define MIGRATION_HELLO_RATE     50             /* per second, per source address */
-#define MIGRATION_HELLO_BURST    32
-#define MIGRATION_THROTTLE_FIRST 20 /* auto-converge, as QEMU's cpu-throttle-initial */
-#define MIGRATION_THROTTLE_STEP  10 /* and cpu-throttle-increment */
-#define MIGRATION_THROTTLE_MAX   99
-#define MIGRATION_MAX_ROUNDS     1000000 /* no migration runs more rounds, whatever its options */
-#define MIGRATION_DEFAULT_RTT    5000000ull   /* pre-flight: the classic vMotion limit */
-#define MIGRATION_DEFAULT_MIN_BW 622000000ull /* pre-flight: vMotion's minimum, OC-12 */
-#define MIGRATION_PROBE_BYTES    (4u << 20)   /* pre-flight: what the link is measured with */
-#define MIGRATION_PROBE_NS       100000000ull /* ... or for how long, whichever ends first */
+#define MIGRATION_MAX               16 /* sessions kept, running and finished, both directions */
+#define MIGRATION_ROLE_MAX          8 /* running sessions of one role: incoming never starve outgoing */
+#define MIGRATION_KEY_MIN           16 /* bytes of pre-shared key */
+#define MIGRATION_KEY_MAX           256
+#define MIGRATION_REASON_MAX        128
+#define MIGRATION_LISTENERS         4
+#define MIGRATION_MIN_MTU           576 /* a vmk below this cannot carry page fragments sensibly */
+#define MIGRATION_DEFAULT_LIMIT     300000000ull /* downtime limit: 300 ms, as QEMU's */
+#define MIGRATION_DOWNTIME_FLOOR    1000000ull   /* below this, another round saves too little */
+#define MIGRATION_SETUP_TIMEOUT     3000000000ull
+#define MIGRATION_PEER_TIMEOUT      3000000000ull  /* silence that ends a session */
+#define MIGRATION_RESEND_NS         200000000ull   /* handshake messages, until answered */
+#define MIGRATION_REACK_NS          10000000000ull /* a finished destination acks a resent state */
+#define MIGRATION_LINGER_NS         60000000000ull /* and answers queries about its outcome */
+#define MIGRATION_QUERY_NS          500000000ull   /* an unknown outcome asks this often */
+#define MIGRATION_COOKIE_NS         5000000000ull  /* a CHALLENGE's cookie: good for one to two */
+#define MIGRATION_ADMITTED_MAX      64             /* session ids admitted lately: AUTH replays */
+#define MIGRATION_HELLO_BUCKETS     256            /* per-source HELLO and AUTH rate limits */
+#define MIGRATION_HELLO_RATE        50             /* per second, per source address */
+#define MIGRATION_HELLO_BURST       32
+#define MIGRATION_THROTTLE_FIRST    20 /* auto-converge, as QEMU's cpu-throttle-initial */
+#define MIGRATION_THROTTLE_STEP     10 /* and cpu-throttle-increment */
+#define MIGRATION_THROTTLE_MAX      99
+#define MIGRATION_MAX_ROUNDS        1000000 /* no migration runs more rounds, whatever its options */
+#define MIGRATION_DEFAULT_RTT       5000000ull   /* pre-flight: the classic vMotion limit */
+#define MIGRATION_DEFAULT_MIN_BW    622000000ull /* pre-flight: vMotion's minimum, OC-12 */
+#define MIGRATION_PROBE_BYTES       (4u << 20)   /* pre-flight: what the link is measured with */
+#define MIGRATION_PROBE_NS          100000000ull /* ... or for how long, whichever ends first */
+#define MIGRATION_FORWARD_LIMIT     1024 /* frames a switchover's hold keeps at most, by default */
+#define MIGRATION_FORWARD_RING      1024 /* and the most it may be set to */
+#define MIGRATION_FORWARD_SETTLE_NS 100000000ull  /* no frame for the VM this long: relearned */
+#define MIGRATION_FORWARD_BOUND_NS  2000000000ull /* the hold ends this long after the resume */
+#define MIGRATION_FORWARD_WAIT_NS                                                                  \
+	50000000ull /* a destination waits this long for the source's
+                                                 * held frames before it gives the VM others */
+
+/* Why a frame held for a VM around its switchover never reached it (X(enum suffix, name,
+ * description)). */
+#define MIGRATION_FORWARD_DROPS(X)                                                                 \
+	X(HOLD_FULL, "hold_full", "the hold had as many frames as its bound (forward-limit)")      \
+	X(TOO_BIG, "too_big", "longer than the destination's buffers")                             \
+	X(NO_MBUF, "no_mbuf", "no buffer for it at the destination")                               \
+	X(DUPLICATE, "duplicate", "a copy reached the VM already (flooded to both hosts)")         \
+	X(NO_VM, "no_vm", "the VM was not there to take it (removed, lost, or left paused)")       \
+	X(PEER_SILENT, "peer_silent", "the destination stopped acknowledging the forwarded frames")
+
+enum migration_forward_drop {
+#define MIGRATION_FORWARD_ENUM(e, name, text) MIGRATION_FORWARD_DROP_##e,
+	MIGRATION_FORWARD_DROPS(MIGRATION_FORWARD_ENUM)
+#undef MIGRATION_FORWARD_ENUM
+	        MIGRATION_FORWARD_DROP_MAX
+};
+
+/* Their names and descriptions, indexed by enum migration_forward_drop. */
+extern const char *const migration_forward_drop_names[MIGRATION_FORWARD_DROP_MAX];
+extern const char *const migration_forward_drop_descriptions[MIGRATION_FORWARD_DROP_MAX];
+
+/* Frames for the VM around the switchover, as `migrate status` shows them. */
+struct migration_forward_stats {
+	uint64_t held;      /* source: frames for the VM held from the pause; destination: frames
+	                     * that reached it directly while it held them */
+	uint64_t forwarded; /* source: sent over the channel; destination: arrived over it */
+	uint64_t delivered; /* given to the VM (at the source: when the migration failed) */
+	uint64_t dropped[MIGRATION_FORWARD_DROP_MAX];
+	uint64_t hold_ns;      /* source: how long the MAC was held, pause to settle */
+	uint64_t last_held_ns; /* source: the last frame held, after the pause */
+	uint64_t announce_ns;  /* destination: resume to the first announce frame (+1; 0 none) */
+};
 
 /* The pre-flight check's items, as vCenter's vMotion compatibility check lists them. */
 enum migration_check_item {
@@ -88,7 +128,8 @@ extern const char *const migration_check_names[MIGRATION_CHECK_MAX];
 	  "an AUTH whose cookie this listener did not make, or made too long ago")                 \
 	X(RATE_LIMITED, "rate_limited", "a HELLO or AUTH over its source address's rate")          \
 	X(POLICY, "policy", "a HELLO whose encryption policy this host's refuses")                 \
-	X(MISMATCH, "mismatch", "a CONFIRM whose state or page count differs from what was sent")
+	X(MISMATCH, "mismatch", "a CONFIRM whose state or page count differs from what was sent")  \
+	X(BAD_FRAME, "bad_frame", "a forwarded frame outside the window, or at odds with its parts")
 
 #define MIGRATION_DROP_ENUM(e, name, text) MIGRATION_DROP_##e,
 enum migration_drop_reason { MIGRATION_DROP_REASONS(MIGRATION_DROP_ENUM) MIGRATION_DROP_MAX };
@@ -170,6 +211,8 @@ struct migration_params {
 	uint32_t max_rounds;        /* 0 = no limit (auto-converge still ends it) */
 	bool auto_converge;         /* throttle the VM when rounds stop shrinking */
 	bool verify;                /* compare memory hashes before confirming */
+	bool no_forward;            /* drop frames for the VM from the pause, as QEMU does */
+	uint32_t forward_limit;     /* frames the hold keeps; 0 = MIGRATION_FORWARD_LIMIT */
 	bool check_only;            /* pre-flight check, no migration */
 	bool force;                 /* migrate even if a pre-flight item fails */
 	uint64_t rtt_limit_ns;      /* 0 = MIGRATION_DEFAULT_RTT */
@@ -214,6 +257,7 @@ struct migration_stats {
 	uint32_t throttle_percent; /* auto-converge's current throttle */
 	uint64_t bandwidth_bps;    /* measured */
 	struct migration_postcopy_stats postcopy;
+	struct migration_forward_stats forward;
 };
 
 struct migration;
@@ -344,6 +388,9 @@ int migration_resolve(struct migration_engine *engine, uint32_t id,
 /* Fills info with a session's figures at now. Returns 0, or -ENOENT for an unknown id. */
 int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t now,
                    struct migration_info *info);
+
+/* The host removes a VM: no session gives it frames any more. */
+void migration_forget_vm(struct migration_engine *engine, const struct vm *vm);
 
 /* True while a session holds the vm (it may not be destroyed). */
 bool migration_vm_busy(const struct migration_engine *engine, const struct vm *vm);

@@ -35,6 +35,7 @@ static const size_t body_sizes[PROTO_TYPE_MAX] = {
         [PROTO_DEMAND] = sizeof(struct proto_demand),
         [PROTO_COMPLETE] = sizeof(struct proto_complete),
         [PROTO_NO_SESSION] = sizeof(struct proto_no_session),
+        [PROTO_FRAME] = sizeof(struct proto_frame),
 };
 
 size_t proto_body_size(enum proto_type type)
@@ -61,7 +62,7 @@ enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *
 	enum proto_type type = (enum proto_type)h.type;
 	size_t fixed = body_sizes[type];
 	bool carries_data = type == PROTO_PAGES || type == PROTO_STATE || type == PROTO_PROBE ||
-	                    type == PROTO_REGIONS || type == PROTO_ABSENT;
+	                    type == PROTO_REGIONS || type == PROTO_ABSENT || type == PROTO_FRAME;
 	if (body_len < fixed || (!carries_data && body_len != fixed))
 		return PROTO_ERR_LENGTH;
 
@@ -82,6 +83,16 @@ enum proto_error proto_parse(const void *buf, size_t len, struct proto_message *
 		bool whole = offset == 0 && data_len % PROTO_PAGE_SIZE == 0 &&
 		             data_len / PROTO_PAGE_SIZE <= PROTO_PAGES_MAX_SPAN;
 		if (data_len != msg->data_len || data_len == 0 || (!part && !whole))
+			return PROTO_ERR_RANGE;
+	}
+	if (type == PROTO_FRAME) {
+		struct proto_frame f;
+		memcpy(&f, msg->body, sizeof(f));
+		uint32_t offset = rte_be_to_cpu_16(f.offset),
+		         frame_len = rte_be_to_cpu_16(f.frame_len);
+		/* A non-empty part that lies inside a frame no longer than any port carries. */
+		if (msg->data_len == 0 || frame_len > PROTO_FRAME_MAX ||
+		    offset + msg->data_len > frame_len)
 			return PROTO_ERR_RANGE;
 	}
 	if (type == PROTO_DEMAND) {
@@ -452,6 +463,7 @@ const char *proto_type_name(enum proto_type type)
 	        [PROTO_QUERY] = "query",       [PROTO_REGIONS] = "regions",
 	        [PROTO_ABSENT] = "absent",     [PROTO_DEMAND] = "demand",
 	        [PROTO_COMPLETE] = "complete", [PROTO_NO_SESSION] = "no-session",
+	        [PROTO_FRAME] = "frame",
 	};
 	return type > 0 && type < PROTO_TYPE_MAX ? names[type] : "?";
 }

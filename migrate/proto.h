@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC          0x46525259u /* "FRRY" */
-#define PROTO_VERSION        5
+#define PROTO_VERSION        6
 #define PROTO_DEFAULT_PORT   8000
 #define PROTO_NONCE_LEN      16
 #define PROTO_MAC_LEN        32 /* HMAC-SHA256 */
@@ -43,6 +43,8 @@ enum proto_type {
 	PROTO_COMPLETE,   /* destination -> source: post-copy is over, every page is here */
 	PROTO_NO_SESSION, /* destination -> source: a QUERY's answer from a host that holds no such
 	                   * session (it restarted, or forgot it long after it ended) */
+	PROTO_FRAME, /* source -> destination: a frame for the VM that reached the source after the
+	              * pause, forwarded (or part of one) */
 	PROTO_TYPE_MAX,
 };
 
@@ -217,7 +219,7 @@ struct proto_ack {
 
 _Static_assert(sizeof(struct proto_ack) == 40, "proto_ack is 40 bytes");
 
-/* STATE: 16 bytes, then the vCPU state blob. Sent once every page copy is acknowledged. */
+/* STATE: 24 bytes, then the vCPU state blob. Sent once every page copy is acknowledged. */
 struct proto_state {
 	uint64_t memory_hash; /* of the paused source's memory, when verify is set */
 	uint32_t final_round;
@@ -226,9 +228,12 @@ struct proto_state {
 	uint8_t running;  /* 1: the VM ran on the source, so it runs on the destination */
 	uint8_t postcopy; /* 1: the pages the ABSENT maps name come after the VM resumes */
 	uint8_t reserved;
+	uint32_t frames; /* frames held since the pause, numbered below this: the destination gives
+	                  * them to the VM ahead of any that reach it directly */
+	uint32_t reserved2;
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct proto_state) == 16, "proto_state is 16 bytes");
+_Static_assert(sizeof(struct proto_state) == 24, "proto_state is 24 bytes");
 
 /* CONFIRM: 56 bytes. The destination holds every page and runs the VM; the source compares what
  * it holds with what it sent before it lets the VM go. */
@@ -303,6 +308,19 @@ _Static_assert(sizeof(struct proto_no_session) == 48, "proto_no_session is 48 by
  * them). Returns 0 or -EIO. */
 int proto_no_session_mac(const uint8_t *psk, size_t psk_len, const uint8_t *msg,
                          uint8_t mac[PROTO_MAC_LEN]);
+
+/* FRAME: 8 bytes, then data_len bytes of an Ethernet frame (untagged, as the VM's port had it)
+ * from offset on; a frame longer than a message at the vmk's MTU goes in parts. The number says
+ * where it came in the order the source held them (from 0), which the destination keeps. */
+struct proto_frame {
+	uint32_t number;
+	uint16_t offset;
+	uint16_t frame_len; /* the whole frame's */
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct proto_frame) == 8, "proto_frame is 8 bytes");
+
+#define PROTO_FRAME_MAX 9022 /* the longest frame forwarded: a 9000-byte MTU's, with a VLAN tag */
 
 #define PROTO_REGIONS_PER_MESSAGE 8192 /* at most a 1 KiB bitmap (16 GiB); less at small MTUs */
 

@@ -12,6 +12,7 @@
 
 #include "dataplane/loop.h"
 #include "dataplane/pktpool.h"
+#include "migrate/forward.h"
 #include "vswitch/iface.h"
 
 uint64_t session_now_ns(const struct migration_engine *engine)
@@ -424,6 +425,9 @@ struct migration *session_new(struct migration_engine *engine, enum migration_ro
 
 void session_release_transfer(struct migration *m)
 {
+	/* A source's hold outlives its transfer (an unknown outcome keeps the MAC held). */
+	if (m->role == MIGRATION_DESTINATION)
+		forward_release(m);
 	if (m->channel_ready) {
 		session_channels_report(m, &m->stats);
 		for (unsigned int s = 0; s < m->hello.streams; s++)
@@ -450,6 +454,7 @@ void session_release_transfer(struct migration *m)
 
 void session_release(struct migration *m)
 {
+	forward_release(m);
 	session_release_transfer(m);
 	if (m->sealer_ready) {
 		proto_sealer_fini(&m->tx_sealer);

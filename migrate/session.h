@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <rte_ether.h>
 #include <rte_log.h>
 
 #include "migrate/channel.h"
@@ -15,6 +16,8 @@
 #include "migrate/proto.h"
 
 struct iface;
+struct rte_mbuf;
+struct vswitch;
 
 extern int migration_logtype;
 
@@ -116,6 +119,36 @@ struct migration_destination {
 	uint64_t latencies[DESTINATION_LATENCIES];
 };
 
+/* Frames for the VM around the switchover (migrate/forward.c). */
+struct migration_forward {
+	/* source: the port the MAC points at from the pause, and the frames it took */
+	struct iface *hold;
+	struct vswitch *vswitch;
+	uint16_t vlan;
+	struct rte_ether_addr mac;
+	bool pinned;             /* the MAC's static entry points at the hold */
+	uint32_t limit;          /* frames kept at most */
+	struct rte_mbuf **queue; /* a ring of MIGRATION_FORWARD_RING: held frames, oldest first */
+	uint32_t head, count;
+	uint32_t sent;   /* of them, the first so many went out whole (kept until the commit) */
+	uint16_t offset; /* bytes of the next one already out */
+	uint32_t first_number; /* queue[head]'s */
+	bool committed;
+	uint64_t pause_ns, commit_ns, last_frame_ns;
+	/* destination: the source's frames by number, and those that came directly */
+	struct vm *vm;
+	struct rte_mbuf **reorder; /* MIGRATION_FORWARD_RING slots, by number */
+	uint16_t *filled;          /* bytes of each arrived; FORWARD_SKIP: given up */
+	uint32_t deliver_next;     /* the next number the VM gets */
+	uint32_t numbered;         /* the STATE's: the source held those below before the resume */
+	bool resumed, batch_done, diverting;
+	uint64_t resumed_ns;
+	struct rte_mbuf **direct; /* a MIGRATION_FORWARD_RING array */
+	uint32_t direct_count;
+	uint64_t *signatures; /* of frames given to the VM lately (a ring), against duplicates */
+	uint32_t signature_next, signature_count;
+};
+
 struct migration {
 	struct migration_engine *engine;
 	uint32_t id; /* this host's number for it, from 1 */
@@ -150,6 +183,7 @@ struct migration {
 	struct migration_source source;
 	struct migration_preflight preflight;
 	struct migration_destination destination;
+	struct migration_forward forward;
 };
 
 /* The engine's clock. */

@@ -12,6 +12,7 @@
 
 #include "dataplane/loop.h"
 #include "migrate/preflight.h"
+#include "migrate/forward.h"
 #include "migrate/session.h"
 #include "vswitch/iface.h"
 #include "vswitch/vswitch.h"
@@ -99,17 +100,25 @@ void source_end(struct migration *m, enum migration_status status)
 			/* A pre-flight check leaves the VM where it is. */
 		} else if (gone) {
 			struct vm *vm = m->vm;
+			forward_source_departing(m);
 			m->vm = NULL;
 			if (m->engine->hooks.vm_departed != NULL)
 				m->engine->hooks.vm_departed(m->engine->hooks.ctx, vm);
 		} else if (m->source.paused && m->source.was_running) {
 			vm_resume(m->vm);
 		}
+		if (!gone)
+			forward_source_return(m);
 	}
 	m->vm = NULL;
 	m->status = status;
 	m->stats.end_ns = now;
-	session_release(m);
+	/* A completed session stays while its frames still go to the VM (forward_source_poll
+	 * releases it then). */
+	if (status != MIGRATION_COMPLETED)
+		forward_release(m);
+	if (!forward_source_busy(m))
+		session_release(m);
 	if (status == MIGRATION_COMPLETED && m->source.params.check_only)
 		MIG_LOG(INFO, "%u: %s: pre-flight check passed", m->id, m->vm_name);
 	else if (status == MIGRATION_COMPLETED)
@@ -398,6 +407,7 @@ static uint64_t source_pause_into(struct migration *m, uint64_t *pages, uint64_t
 	vm_pause(m->vm);
 	m->source.paused = true;
 	m->source.pause_ns = now;
+	forward_source_pause(m, now);
 	/* The VM waits on every message from here: no loss waits for a loaded link's timeout. */
 	session_channels_urgent(m, 0, PROTO_STREAMS_MAX);
 	if (late == NULL) {
@@ -817,6 +827,7 @@ static void source_send_state(struct migration *m, uint64_t now)
 	        .verify = m->source.params.verify,
 	        .running = m->source.was_running,
 	        .postcopy = m->source.postcopy,
+	        .frames = rte_cpu_to_be_32(forward_source_numbered(m)),
 	};
 
 	if (session_channel_send(m, PROTO_STATE, &state, sizeof(state), blob, (uint16_t)len, now) >=
@@ -1100,6 +1111,7 @@ static void source_on_confirm(struct migration *m, const struct proto_message *m
 	}
 	m->stats.downtime_ns = now - m->source.pause_ns;
 	m->stats.bandwidth_bps = source_bandwidth_bps(m, now);
+	forward_source_commit(m, now);
 	if (m->source.postcopy) {
 		/* The VM runs there now; what it lacks follows. A stalled vCPU waits on the
 		 * demanded pages' stream alone (when they have one of their own). */
@@ -1254,7 +1266,7 @@ static void source_rx(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8
 	(void)dst_port;
 	if (session_receive(engine, payload, len, &msg) != PROTO_OK)
 		return;
-	if (msg.session != m->session || !session_running(m)) {
+	if (msg.session != m->session || (!session_running(m) && !forward_source_busy(m))) {
 		session_count_drop(engine, MIGRATION_DROP_UNKNOWN_SESSION);
 		return;
 	}
@@ -1374,6 +1386,7 @@ int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
 	        (vm->machine.backing == MACHINE_BACKING_HUGETLB ? PROTO_HELLO_HUGEPAGES : 0) |
 	        (vm->postcopy_off ? PROTO_HELLO_NO_POSTCOPY : 0);
 	m->last_handshake_ns = 0; /* HELLO on the first poll */
+	forward_source_begin(m);
 	MIG_LOG(INFO, "%u: %s to %u.%u.%u.%u:%u from %s", m->id, m->vm_name,
 	        ((uint8_t *)&m->peer_ip)[0], ((uint8_t *)&m->peer_ip)[1],
 	        ((uint8_t *)&m->peer_ip)[2], ((uint8_t *)&m->peer_ip)[3], m->peer_port, vmk->name);

@@ -206,22 +206,22 @@ static struct rte_mempool *wire_pool(void)
 	return pool;
 }
 
-void wire_inject_udp(enum wire_direction direction, uint32_t src_ip, uint16_t src_port,
-                     uint16_t dst_port, const void *payload, uint16_t len)
+/* A UDP datagram on the wire into a host, to a MAC and address on a VLAN, from a MAC made of the
+ * source address. */
+static void wire_inject(enum wire_direction direction, const struct rte_ether_addr *dst_mac,
+                        uint32_t dst_ip, uint16_t vlan, uint32_t src_ip, uint16_t src_port,
+                        uint16_t dst_port, const void *payload, uint16_t len)
 {
-	struct node *to = direction == WIRE_A_TO_B ? b : a;
-	const struct netif *dst = &to->host.vmks[0]->netif;
 	struct rte_mbuf *m = rte_pktmbuf_alloc(wire_pool());
 	cr_assert_not_null(m);
 	uint16_t ip_len = (uint16_t)(20 + 8 + len);
 	uint8_t *p = (uint8_t *)rte_pktmbuf_append(m, (uint16_t)(18 + ip_len));
 	cr_assert_not_null(p);
-	/* Ethernet, tagged for the vMotion port group's VLAN 20, from a MAC made of the address. */
-	memcpy(p, dst->mac.addr_bytes, 6);
+	memcpy(p, dst_mac->addr_bytes, 6);
 	uint8_t src_mac[6] = {0x02, 0x5f, 0, 0, 0, 0};
 	memcpy(src_mac + 2, &src_ip, 4);
 	memcpy(p + 6, src_mac, 6);
-	const uint8_t tag[6] = {0x81, 0x00, 0x00, 20, 0x08, 0x00};
+	const uint8_t tag[6] = {0x81, 0x00, (uint8_t)(vlan >> 8), (uint8_t)vlan, 0x08, 0x00};
 	memcpy(p + 12, tag, sizeof(tag));
 	struct rte_ipv4_hdr ip = {
 	        .version_ihl = 0x45,
@@ -230,7 +230,7 @@ void wire_inject_udp(enum wire_direction direction, uint32_t src_ip, uint16_t sr
 	        .time_to_live = 64,
 	        .next_proto_id = IPPROTO_UDP,
 	        .src_addr = src_ip,
-	        .dst_addr = dst->ip,
+	        .dst_addr = dst_ip,
 	};
 	ip.hdr_checksum = rte_ipv4_cksum(&ip);
 	memcpy(p + 18, &ip, sizeof(ip));
@@ -242,6 +242,24 @@ void wire_inject_udp(enum wire_direction direction, uint32_t src_ip, uint16_t sr
 	struct rte_ring *in = direction == WIRE_A_TO_B ? b_in : a_in;
 	if (rte_ring_enqueue(in, m) != 0)
 		rte_pktmbuf_free(m);
+}
+
+void wire_inject_udp(enum wire_direction direction, uint32_t src_ip, uint16_t src_port,
+                     uint16_t dst_port, const void *payload, uint16_t len)
+{
+	struct node *to = direction == WIRE_A_TO_B ? b : a;
+	const struct netif *dst = &to->host.vmks[0]->netif;
+	/* Tagged for the vMotion port group's VLAN 20. */
+	wire_inject(direction, &dst->mac, dst->ip, 20, src_ip, src_port, dst_port, payload, len);
+}
+
+void wire_inject_vm_udp(enum wire_direction direction, uint16_t dst_port, const void *payload,
+                        uint16_t len)
+{
+	struct rte_ether_addr mac;
+	cr_assert_eq(rte_ether_unformat_addr(VM_MAC, &mac), 0);
+	wire_inject(direction, &mac, rte_cpu_to_be_32(RTE_IPV4(10, 10, 0, 10)), 10,
+	            rte_cpu_to_be_32(RTE_IPV4(10, 10, 0, 99)), 40000, dst_port, payload, len);
 }
 
 /* One turn of each live host's worker. */

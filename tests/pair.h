@@ -39,6 +39,11 @@ extern void *wire_filter_ctx;
 void wire_inject_udp(enum wire_direction direction, uint32_t src_ip, uint16_t src_port,
                      uint16_t dst_port, const void *payload, uint16_t len);
 
+/* Puts a UDP datagram on the wire towards a host for the VM (VM_MAC, 10.10.0.10 on the VM
+ * Network's VLAN 10) from a client at 10.10.0.99, as the physical switch would send it there. */
+void wire_inject_vm_udp(enum wire_direction direction, uint16_t dst_port, const void *payload,
+                        uint16_t len);
+
 /* The migration message a frame carries (UDP to or from the migration port), NULL if none. */
 const uint8_t *wire_migration_message(struct rte_mbuf *frame, uint16_t *len);
 /* Key files both hosts share, and one neither holds. */

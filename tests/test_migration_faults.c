@@ -526,7 +526,9 @@ Test(forged, true_replays_during_and_after_the_session)
 	wire_filter = NULL;
 	write_seeds(rec);
 
-	/* After: the VM paused on the destination, so its memory holds still. */
+	/* After: the VM paused on the destination, so its memory holds still; the source's port
+	 * closes once the network settled and its hold of the VM's frames ended. */
+	pump_until(session(a, id)->local_port == 0, 5 * SECOND, "the source's port closes");
 	ctl(b, "vm pause vm1");
 	struct vm *moved = host_vm_find(&b->host, "vm1");
 	uint64_t hash = machine_memory_hash(&moved->machine);

@@ -10,20 +10,39 @@
 
 #include <rte_byteorder.h>
 
-/* Each datagram to the counter port adds one to the count in vm memory, and gets the new
- * count back (8 bytes, network byte order). */
+/* Adds one to the count in vm memory and sends the new count back (8 bytes, network byte
+ * order). */
+static void vm_counter_count(struct vm *vm, const struct vm_counter_request *request)
+{
+	uint64_t count = vm_counter(vm) + 1;
+
+	machine_write64(&vm->machine, vm->counter_page, 0, count);
+	uint64_t wire = rte_cpu_to_be_64(count);
+	netif_udp_send(&vm->vnic.netif, request->ip, request->port, request->local_port, &wire,
+	               sizeof(wire), loop_now_ns(vm->loop));
+}
+
+/* Each datagram to the counter port counts, at once or, while the page is elsewhere, once it
+ * came (asked for now, as a vCPU's touch would). */
 static void vm_counter_service(void *ctx, uint32_t src_ip, uint16_t src_port,
                                const uint8_t *payload, uint16_t len, uint16_t dst_port)
 {
 	struct vm *vm = ctx;
-	uint64_t count = vm_counter(vm) + 1;
+	struct vm_counter_request request = {
+	        .ip = src_ip, .port = src_port, .local_port = dst_port};
 
 	(void)payload;
 	(void)len;
-	machine_write64(&vm->machine, vm->counter_page, 0, count);
-	uint64_t wire = rte_cpu_to_be_64(count);
-	netif_udp_send(&vm->vnic.netif, src_ip, src_port, dst_port, &wire, sizeof(wire),
-	               loop_now_ns(vm->loop));
+	if (vm->nb_waiting == 0 && !machine_page_absent(&vm->machine, vm->counter_page)) {
+		vm_counter_count(vm, &request);
+		return;
+	}
+	if (vm->nb_waiting == VM_COUNTER_WAITING) {
+		vm->counter_dropped++;
+		return;
+	}
+	vm->waiting[vm->nb_waiting++] = request;
+	machine_access(&vm->machine, vm->counter_page, loop_now_ns(vm->loop));
 }
 
 uint64_t vm_counter(const struct vm *vm)
@@ -106,6 +125,11 @@ unsigned int vm_poll(void *arg)
 	struct vm *vm = arg;
 	uint64_t written = machine_run(&vm->machine, loop_now_ns(vm->loop));
 
+	if (vm->nb_waiting > 0 && !machine_page_absent(&vm->machine, vm->counter_page)) {
+		for (unsigned int i = 0; i < vm->nb_waiting; i++)
+			vm_counter_count(vm, &vm->waiting[i]);
+		vm->nb_waiting = 0;
+	}
 	return vm->workload.rate == 0 && !vm->workload.idle ? (unsigned int)written : 0;
 }
 

@@ -12,7 +12,14 @@
 #include "vm/vm_synthetic.h"
 #include "vswitch/iface.h"
 
-#define VM_COUNTER_PORT 7777 /* UDP: each datagram adds one and gets the new count back */
+#define VM_COUNTER_PORT    7777 /* UDP: each datagram adds one and gets the new count back */
+#define VM_COUNTER_WAITING 256  /* datagrams that wait while the counter's page is elsewhere */
+
+/* A datagram to the counter that waits for its page (post-copy): whom to answer. */
+struct vm_counter_request {
+	uint32_t ip; /* network byte order */
+	uint16_t port, local_port;
+};
 
 /* Whether the VM's memory and state may cross the network in clear when it migrates, as vSphere's
  * per-VM encrypted vMotion setting. */
@@ -31,6 +38,11 @@ struct vm {
 	struct loop *loop;
 	enum vm_encryption encryption;
 	bool postcopy_off; /* its migrations may not go post-copy (a source death would lose it) */
+	/* In post-copy the counter's page may still be on the other host: the datagrams wait, in
+	 * order, as a guest's network stack stalls on a page it touches. */
+	struct vm_counter_request waiting[VM_COUNTER_WAITING];
+	unsigned int nb_waiting;
+	uint64_t counter_dropped; /* datagrams that found the wait full */
 };
 
 struct vm_config {

@@ -34,9 +34,17 @@ unsigned int iface_poll(void *arg)
 	struct rte_mbuf *pkts[PORT_BURST];
 	uint16_t n = port_rx_burst(&iface->host_side, pkts, PORT_BURST);
 
-	if (n > 0)
+	if (n > 0 && iface->divert != NULL)
+		iface->divert(iface->divert_ctx, pkts, n);
+	else if (n > 0)
 		netif_input(&iface->netif, pkts, n, loop_now_ns(iface->loop));
 	return n;
+}
+
+void iface_divert(struct iface *iface, iface_divert_fn *fn, void *ctx)
+{
+	iface->divert = fn;
+	iface->divert_ctx = ctx;
 }
 
 static void iface_tick(void *arg)

@@ -19,6 +19,9 @@ struct vswitch_portgroup;
 #define IFACE_RING_SIZE 1024
 #define IFACE_TICK_NS   (100ull * 1000 * 1000)
 
+/* Takes frames the switch delivered to an interface instead of its netif (the mbufs). */
+typedef void iface_divert_fn(void *ctx, struct rte_mbuf **pkts, uint16_t n);
+
 struct iface {
 	char name[IFACE_NAME_MAX];
 	struct vswitch_table *vswitches;
@@ -30,6 +33,8 @@ struct iface {
 	struct vswitch_port *vport;
 	struct netif netif;
 	struct loop_timer tick;
+	iface_divert_fn *divert; /* while set, received frames go there, not to the netif */
+	void *divert_ctx;
 };
 
 /* Creates an interface on a port group in a role (iface or vnic): its ring ports, its netif (which
@@ -42,7 +47,11 @@ int iface_create(struct iface *iface, struct vswitch_table *vswitches,
 /* Detaches and frees everything iface_create made. */
 void iface_destroy(struct iface *iface);
 
-/* Loop poller: hands the frames the switch delivered to the netif. */
+/* Sends what the switch delivers from now on (and what waits in the ring) to fn instead of the
+ * netif: a migration holds a VM's frames while it moves. NULL gives them back to the netif. */
+void iface_divert(struct iface *iface, iface_divert_fn *fn, void *ctx);
+
+/* Loop poller: hands the frames the switch delivered to the netif (or to the divert). */
 unsigned int iface_poll(void *iface);
 
 #endif
