@@ -165,6 +165,7 @@ int netif_init(struct netif *netif, const struct netif_config *config, struct rt
 	netif->stale_ns = config->stale_ns != 0 ? config->stale_ns : 60 * NS_PER_SECOND;
 	netif->retrans_ns = config->retrans_ns != 0 ? config->retrans_ns : NS_PER_SECOND;
 	netif->max_probes = config->max_probes != 0 ? config->max_probes : 3;
+	netif->glean = config->glean;
 	netif->pool = pool;
 	netif->tx = tx;
 	netif->tx_ctx = tx_ctx;
@@ -514,6 +515,27 @@ static void udp_input(struct netif *netif, struct rte_mbuf *m, const struct rte_
 	drop(netif, m, NETIF_DROP_UDP_NO_LISTENER);
 }
 
+/* A datagram from an on-link peer we hold no address for (or are still asking about) teaches
+ * its MAC, as stale: usable at once, checked again on use. A known entry is left alone, so a
+ * forged source cannot move it. */
+static void neigh_glean(struct netif *netif, const struct rte_mbuf *m, uint32_t src_ip,
+                        uint64_t now_ns)
+{
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+
+	if ((src_ip & netif->netmask) != (netif->ip & netif->netmask) || src_ip == netif->ip ||
+	    src_ip == (netif->ip | ~netif->netmask) || !rte_is_unicast_ether_addr(&eth->src_addr))
+		return;
+	struct netif_neigh *neigh = neigh_lookup(netif, src_ip);
+	if (neigh != NULL && neigh->state != NETIF_NEIGH_INCOMPLETE)
+		return;
+	if (neigh == NULL && (neigh = neigh_alloc(netif, src_ip)) == NULL)
+		return;
+	neigh_confirm(netif, neigh, &eth->src_addr, now_ns);
+	neigh->state = NETIF_NEIGH_STALE;
+	neigh->next_probe_ns = now_ns;
+}
+
 static void ipv4_input(struct netif *netif, struct rte_mbuf *m, uint64_t now_ns)
 {
 	uint32_t frame_len = rte_pktmbuf_data_len(m);
@@ -554,6 +576,8 @@ static void ipv4_input(struct netif *netif, struct rte_mbuf *m, uint64_t now_ns)
 		drop(netif, m, NETIF_DROP_IP_NOT_OURS);
 		return;
 	}
+	if (netif->glean)
+		neigh_glean(netif, m, ip->src_addr, now_ns);
 	uint16_t l4_len = (uint16_t)(total_len - header_len);
 	if (ip->next_proto_id == IPPROTO_ICMP && broadcast)
 		drop(netif, m, NETIF_DROP_ICMP_BROADCAST); /* no smurf amplifier here */

@@ -98,6 +98,8 @@ struct netif_config {
 	uint64_t retrans_ns;   /* 0 = 1 s between ARP requests */
 	uint8_t max_probes;    /* 0 = 3 requests before giving up */
 	bool start_down;       /* down and silent until set up (a VM not yet running) */
+	bool glean;            /* a datagram from an on-link peer we have no entry for teaches its
+	                        * MAC (a VM that just moved answers at once, without asking) */
 };
 
 struct netif_udp_binding {
@@ -124,6 +126,7 @@ struct netif {
 	bool up;
 	uint64_t reachable_ns, stale_ns, retrans_ns;
 	uint8_t max_probes;
+	bool glean;
 	struct rte_mempool *pool;
 	netif_tx_fn *tx;
 	void *tx_ctx;

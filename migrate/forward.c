@@ -54,8 +54,10 @@ static void source_take(void *ctx, struct rte_mbuf **pkts, uint16_t n)
 	for (uint16_t i = 0; i < n; i++) {
 		const struct rte_ether_hdr *eth =
 		        rte_pktmbuf_mtod(pkts[i], const struct rte_ether_hdr *);
-		/* The VM's own frames flooded back (its announce from the destination): not for it. */
-		if (rte_pktmbuf_data_len(pkts[i]) < sizeof(*eth) ||
+		/* Before the pause the hold sees floods only, which the running VM's port had too;
+		 * and the VM's own frames flooded back (its announce from the destination) are not
+		 * for it. */
+		if (f->pause_ns == 0 || rte_pktmbuf_data_len(pkts[i]) < sizeof(*eth) ||
 		    rte_is_same_ether_addr(&eth->src_addr, &f->mac)) {
 			rte_pktmbuf_free(pkts[i]);
 			continue;
@@ -258,7 +260,9 @@ bool forward_source_poll(struct migration *m, uint64_t now)
 
 	if (f->queue == NULL || f->pause_ns == 0)
 		return f->queue != NULL;
-	if (m->channel_ready) {
+	/* Not before the vCPU state is out: the STATE goes once the channel is idle, and frames
+	 * in flight would hold it back (and the VM paused) while more frames come. */
+	if (m->channel_ready && (m->source.state_sent || f->committed)) {
 		if (!session_running(m))
 			session_channels_poll(m, now);
 		source_send(m, now);

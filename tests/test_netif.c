@@ -194,6 +194,50 @@ Test(netif, udp_bind_send_and_echo)
 	cr_assert_eq(a.counters.drops[NETIF_DROP_ICMP_TYPE], 1, "and a counted it");
 }
 
+/* A VM that just moved holds no neighbours: gleaning one from the datagram it answers sends the
+ * answer at once; without it, the answer waits for ARP. */
+Test(netif, a_gleaning_interface_answers_an_unknown_peer_without_asking)
+{
+	struct udp_log log = {0};
+
+	cr_assert_eq(netif_udp_bind(&b, 7, echo_back, &b), 0);
+	cr_assert_eq(netif_udp_bind(&a, 40000, on_udp, &log), 0);
+	cr_assert_eq(netif_udp_send(&a, ip4("10.0.0.2"), 7, 40000, "one", 3, now), 0);
+	pump();
+	cr_assert_eq(log.count, 1);
+
+	netif_neigh_flush(&b);
+	uint64_t asked = b.counters.arp_requests_tx;
+	cr_assert_eq(netif_udp_send(&a, ip4("10.0.0.2"), 7, 40000, "two", 3, now), 0);
+	cr_assert_eq(a_out.n, 1, "a knows b: the datagram goes alone");
+	pump();
+	cr_assert_eq(log.count, 2);
+	cr_assert_eq(b.counters.arp_requests_tx, asked + 1, "without gleaning, b asked for a");
+
+	netif_neigh_flush(&b);
+	b.glean = true;
+	asked = b.counters.arp_requests_tx;
+	cr_assert_eq(netif_udp_send(&a, ip4("10.0.0.2"), 7, 40000, "three", 5, now), 0);
+	netif_input(&b, a_out.frames, (uint16_t)a_out.n, now);
+	a_out.n = 0;
+	/* The answer goes at once, beside the check of the gleaned entry (a request to its MAC). */
+	bool answered = false;
+	for (unsigned int f = 0; f < b_out.n; f++) {
+		const struct rte_ether_hdr *eth =
+		        rte_pktmbuf_mtod(b_out.frames[f], const struct rte_ether_hdr *);
+		cr_assert(rte_is_same_ether_addr(&eth->dst_addr, &a.mac),
+		          "to the MAC it came from");
+		answered |= eth->ether_type == RTE_BE16(RTE_ETHER_TYPE_IPV4);
+	}
+	cr_assert(answered, "the answer went without waiting for ARP");
+	pump();
+	cr_assert_eq(log.count, 3);
+	cr_assert_str_eq(log.payload, "three");
+	const struct netif_neigh *n = netif_neigh_find(&b, ip4("10.0.0.1"));
+	cr_assert_not_null(n);
+	cr_assert_eq(n->state, NETIF_NEIGH_REACHABLE, "checked in passing, and confirmed");
+}
+
 /* A sealed payload goes without a UDP checksum (0: none, as IPv4 allows), and arrives. */
 Test(netif, a_sealed_datagram_goes_without_a_checksum)
 {

@@ -1,6 +1,6 @@
 /* An emulated VM on a host: the VM model, its vnic on a port group (an in-process interface)
- * and its network services: ARP and ICMP echo, and a UDP counter whose value lives in the VM's
- * memory, so it moves with the VM. */
+ * and its network services: ARP and ICMP echo, UDP echo, and a UDP counter whose value lives in
+ * the VM's memory, so it moves with the VM. */
 #include "vm.h"
 
 #include <errno.h>
@@ -45,6 +45,16 @@ static void vm_counter_service(void *ctx, uint32_t src_ip, uint16_t src_port,
 	machine_access(&vm->machine, vm->counter_page, loop_now_ns(vm->loop));
 }
 
+/* RFC 862: what comes to the echo port goes back as it came. */
+static void vm_echo_service(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_t *payload,
+                            uint16_t len, uint16_t dst_port)
+{
+	struct vm *vm = ctx;
+
+	netif_udp_send(&vm->vnic.netif, src_ip, src_port, dst_port, payload, len,
+	               loop_now_ns(vm->loop));
+}
+
 uint64_t vm_counter(const struct vm *vm)
 {
 	uint64_t count;
@@ -64,6 +74,9 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 	        /* A VM is created powered off: its vnic says nothing until it runs (an incoming
 	         * migration must not draw its MAC's traffic before it resumes). */
 	        .start_down = true,
+	        /* Its neighbour cache is the host's, not in its memory: it does not move with it,
+	         * so a VM that just moved learns its peers from what they send it. */
+	        .glean = true,
 	};
 	int ret;
 
@@ -87,6 +100,8 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 	if (ret < 0)
 		goto fail_vm;
 	ret = netif_udp_bind(&vm->vnic.netif, VM_COUNTER_PORT, vm_counter_service, vm);
+	if (ret == 0)
+		ret = netif_udp_bind(&vm->vnic.netif, VM_ECHO_PORT, vm_echo_service, vm);
 	if (ret < 0)
 		goto fail_vnic;
 	ret = loop_poller_add(vm->loop, config->name, LOOP_POLLER_DATAPLANE, vm_poll, vm);

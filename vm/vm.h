@@ -1,6 +1,6 @@
 /* An emulated VM on a host: the VM model, its vnic on a port group (an in-process interface)
- * and its network services: ARP and ICMP echo, and a UDP counter whose value lives in the VM's
- * memory, so it moves with the VM. */
+ * and its network services: ARP and ICMP echo, UDP echo, and a UDP counter whose value lives in
+ * the VM's memory, so it moves with the VM. */
 #ifndef FERRY_VM_VM_H
 #define FERRY_VM_VM_H
 
@@ -14,6 +14,7 @@
 
 #define VM_COUNTER_PORT    7777 /* UDP: each datagram adds one and gets the new count back */
 #define VM_COUNTER_WAITING 256  /* datagrams that wait while the counter's page is elsewhere */
+#define VM_ECHO_PORT       7    /* UDP echo (RFC 862): each datagram comes back as it was */
 
 /* A datagram to the counter that waits for its page (post-copy): whom to answer. */
 struct vm_counter_request {
