@@ -585,7 +585,12 @@ static void ipv4_input(struct netif *netif, struct rte_mbuf *m, uint64_t now_ns)
 		icmp_input(netif, m, ip, l4_len, now_ns);
 	else if (ip->next_proto_id == IPPROTO_UDP)
 		udp_input(netif, m, ip, l4_len, broadcast, now_ns);
-	else
+	else if (ip->next_proto_id == netif->transport_proto && netif->transport_proto != 0 &&
+	         !broadcast) {
+		netif->transport_fn(netif->transport_ctx, ip->src_addr, ip->dst_addr,
+		                    (const uint8_t *)ip + header_len, l4_len, now_ns);
+		rte_pktmbuf_free(m);
+	} else
 		drop(netif, m, NETIF_DROP_IP_PROTOCOL);
 }
 
@@ -703,6 +708,31 @@ int netif_udp_send_sealed(struct netif *netif, uint32_t dst_ip, uint16_t dst_por
                           uint16_t src_port, const void *payload, uint16_t len, uint64_t now_ns)
 {
 	return udp_send(netif, dst_ip, dst_port, src_port, payload, len, false, now_ns);
+}
+
+int netif_transport_bind(struct netif *netif, uint8_t proto, netif_transport_fn *fn, void *ctx)
+{
+	if (netif->transport_proto != 0 || proto == 0 || proto == IPPROTO_ICMP ||
+	    proto == IPPROTO_UDP)
+		return -EBUSY;
+	netif->transport_proto = proto;
+	netif->transport_fn = fn;
+	netif->transport_ctx = ctx;
+	return 0;
+}
+
+int netif_ip_send(struct netif *netif, uint32_t dst_ip, uint8_t proto, const void *l4, uint16_t len,
+                  uint64_t now_ns)
+{
+	if ((uint32_t)IP_LEN + len > netif->mtu) {
+		count_drop(netif, NETIF_DROP_TOO_BIG);
+		return -EMSGSIZE;
+	}
+	struct rte_mbuf *m = ip_frame_new(netif, dst_ip, proto, len, true);
+	if (m == NULL)
+		return -ENOMEM;
+	memcpy(rte_pktmbuf_mtod_offset(m, uint8_t *, ETH_LEN + IP_LEN), l4, len);
+	return neigh_output(netif, dst_ip, m, now_ns);
 }
 
 int netif_ping(struct netif *netif, uint32_t dst_ip, uint16_t id, uint16_t seq, uint16_t size,

@@ -1,5 +1,5 @@
-/* A small IPv4 host stack: one interface with ARP, ICMP echo and UDP, for VMkernel ports and
- * for the emulated VMs. It knows nothing of who carries its frames: the owner feeds it received
+/* A small IPv4 host stack: one interface with ARP, ICMP echo and UDP (and one more transport
+ * its owner brings, the VMs' TCP), for VMkernel ports and for the emulated VMs. It knows nothing of who carries its frames: the owner feeds it received
  * frames and gives it a transmit function. Everything runs on the worker lcore. */
 #ifndef FERRY_DATAPLANE_NETIF_H
 #define FERRY_DATAPLANE_NETIF_H
@@ -33,7 +33,7 @@ struct rte_mempool;
 	X(IP_TTL, "ip_ttl", "TTL zero")                                                            \
 	X(IP_FRAGMENT, "ip_fragment", "IPv4 fragment (ours never fragment)")                       \
 	X(IP_NOT_OURS, "ip_not_ours", "IPv4 to another address")                                   \
-	X(IP_PROTOCOL, "ip_protocol", "IPv4 protocol not ICMP or UDP")                             \
+	X(IP_PROTOCOL, "ip_protocol", "IPv4 protocol not ICMP, UDP or a bound one")                \
 	X(ICMP_MALFORMED, "icmp_malformed", "ICMP cut short or checksum wrong")                    \
 	X(ICMP_TYPE, "icmp_type", "ICMP type not handled")                                         \
 	X(ICMP_BROADCAST, "icmp_broadcast", "ICMP to a broadcast address (never answered)")        \
@@ -81,6 +81,11 @@ typedef void netif_tx_fn(void *ctx, struct rte_mbuf **pkts, uint16_t n);
  * came to (host byte order). */
 typedef void netif_udp_fn(void *ctx, uint32_t src_ip, uint16_t src_port, const uint8_t *payload,
                           uint16_t len, uint16_t dst_port);
+
+/* A datagram of a bound transport protocol for us, not a broadcast: its addresses (network byte
+ * order) and its transport bytes, as long as the IPv4 header says (checksum unchecked). */
+typedef void netif_transport_fn(void *ctx, uint32_t src_ip, uint32_t dst_ip, const uint8_t *l4,
+                                uint16_t len, uint64_t now_ns);
 
 /* An ICMP echo reply to one of our requests. */
 typedef void netif_echo_fn(void *ctx, uint32_t src_ip, uint16_t id, uint16_t seq, uint16_t len,
@@ -132,6 +137,9 @@ struct netif {
 	void *tx_ctx;
 	netif_echo_fn *echo_fn;
 	void *echo_ctx;
+	uint8_t transport_proto; /* 0: none bound */
+	netif_transport_fn *transport_fn;
+	void *transport_ctx;
 	struct netif_neigh neighs[NETIF_NEIGH_MAX];
 	struct netif_neigh *last_neigh; /* the last one looked up: traffic goes to few peers */
 	struct netif_udp_binding udp[NETIF_UDP_BINDINGS];
@@ -188,6 +196,14 @@ struct rte_mbuf *netif_udp_frame_new(struct netif *netif, struct rte_mempool *po
 /* Sends a frame netif_udp_frame_new built, without a UDP checksum, resolving the next hop as
  * netif_udp_send does. The frame is the caller's no more. */
 int netif_udp_frame_send(struct netif *netif, struct rte_mbuf *m, uint64_t now_ns);
+
+/* Takes the datagrams of one more IPv4 protocol (IPPROTO_TCP for a VM); -EBUSY if one is bound. */
+int netif_transport_bind(struct netif *netif, uint8_t proto, netif_transport_fn *fn, void *ctx);
+
+/* Sends an IPv4 datagram of that protocol whose transport bytes (checksum included) the caller
+ * made, with DF set, resolving the next hop as UDP does. Returns 0 or a negative errno. */
+int netif_ip_send(struct netif *netif, uint32_t dst_ip, uint8_t proto, const void *l4, uint16_t len,
+                  uint64_t now_ns);
 
 /* Sends an ICMP echo request of size payload bytes; dont_fragment sets DF. */
 int netif_ping(struct netif *netif, uint32_t dst_ip, uint16_t id, uint16_t seq, uint16_t size,

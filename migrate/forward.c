@@ -169,7 +169,7 @@ static void source_unpin(struct migration *m)
 	iface_poll(f->hold);
 	if (m->vm != NULL && m->vm->vnic.divert == source_take) {
 		iface_poll(&m->vm->vnic);
-		iface_divert(&m->vm->vnic, NULL, NULL);
+		vm_input_attach(m->vm);
 	}
 	if (f->pinned)
 		fdb_del(&f->vswitch->fdb, f->vlan, &f->mac);
@@ -193,12 +193,11 @@ void forward_source_return(struct migration *m)
 		forward_release(m);
 		return;
 	}
-	iface_divert(&vm->vnic, NULL, NULL);
-	uint64_t now = session_now_ns(m->engine);
+	vm_input_attach(vm);
 	for (; f->count > 0; f->count--) {
 		struct rte_mbuf *mb = f->queue[f->head];
 		f->head = (f->head + 1) % MIGRATION_FORWARD_RING;
-		netif_input(&vm->vnic.netif, &mb, 1, now);
+		vm_input(vm, &mb, 1);
 		m->stats.forward.delivered++;
 	}
 	f->sent = 0;
@@ -299,7 +298,7 @@ static uint64_t signature(const struct rte_mbuf *mb)
 }
 
 /* Gives one frame to the VM, unless a copy of it was given lately. */
-static void destination_give(struct migration *m, struct rte_mbuf *mb, uint64_t now)
+static void destination_give(struct migration *m, struct rte_mbuf *mb)
 {
 	struct migration_forward *f = &m->forward;
 	uint64_t sig = signature(mb);
@@ -320,7 +319,7 @@ static void destination_give(struct migration *m, struct rte_mbuf *mb, uint64_t 
 	f->signature_next = (f->signature_next + 1) % FORWARD_SIGNATURES;
 	if (f->signature_count < FORWARD_SIGNATURES)
 		f->signature_count++;
-	netif_input(&f->vm->vnic.netif, &mb, 1, now);
+	vm_input(f->vm, &mb, 1);
 	m->stats.forward.delivered++;
 }
 
@@ -412,7 +411,7 @@ static void destination_deliver(struct migration *m, uint64_t now)
 		} else if (mb != NULL && f->filled[slot] == rte_pktmbuf_data_len(mb)) {
 			f->reorder[slot] = NULL;
 			f->filled[slot] = 0;
-			destination_give(m, mb, now);
+			destination_give(m, mb);
 		} else {
 			break;
 		}
@@ -423,10 +422,10 @@ static void destination_deliver(struct migration *m, uint64_t now)
 		return;
 	f->batch_done = true;
 	if (f->diverting && f->vm != NULL)
-		iface_divert(&f->vm->vnic, NULL, NULL);
+		vm_input_attach(f->vm);
 	f->diverting = false;
 	for (uint32_t i = 0; i < f->direct_count; i++)
-		destination_give(m, f->direct[i], now);
+		destination_give(m, f->direct[i]);
 	f->direct_count = 0;
 }
 
@@ -510,7 +509,7 @@ void forward_release(struct migration *m)
 	struct migration_forward *f = &m->forward;
 
 	if (m->role == MIGRATION_SOURCE && m->vm != NULL && m->vm->vnic.divert == source_take)
-		iface_divert(&m->vm->vnic, NULL, NULL);
+		vm_input_attach(m->vm);
 	if (f->hold != NULL) {
 		if (f->pinned)
 			fdb_del(&f->vswitch->fdb, f->vlan, &f->mac);
@@ -530,7 +529,7 @@ void forward_release(struct migration *m)
 		f->queue = NULL;
 	}
 	if (f->vm != NULL && f->diverting)
-		iface_divert(&f->vm->vnic, NULL, NULL);
+		vm_input_attach(f->vm);
 	f->diverting = false;
 	if (f->reorder != NULL) {
 		for (uint32_t i = 0; i < MIGRATION_FORWARD_RING; i++)

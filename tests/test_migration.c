@@ -20,9 +20,9 @@ static struct vm_workload reference_workload(const char *spec, unsigned int mib)
 {
 	struct vm_workload w;
 	cr_assert_eq(vm_workload_parse(spec, &w), 0);
-	uint64_t counter_page = (uint64_t)mib * 256 - 1;
-	if (w.working_set_pages == 0 || w.working_set_pages > counter_page)
-		w.working_set_pages = counter_page;
+	uint64_t services = vm_services_first_page((uint64_t)mib * 256);
+	if (w.working_set_pages == 0 || w.working_set_pages > services)
+		w.working_set_pages = services;
 	return w;
 }
 
@@ -67,9 +67,10 @@ static void migrate_vm_and_compare_during(const char *spec, unsigned int mib,
 	             0);
 	vm_synthetic_steps(&reference, steps);
 	cr_assert_eq(reference.nb_pages, moved->machine.nb_pages);
-	cr_assert_eq(
-	        memcmp(reference.memory, moved->machine.memory, reference.nb_pages * VM_PAGE_SIZE),
-	        0, "memory after %lu steps is byte-identical", (unsigned long)steps);
+	/* The workload's pages; the services' (the TCP's, the counter) are the host's writes. */
+	uint64_t workload_pages = vm_services_first_page(reference.nb_pages);
+	cr_assert_eq(memcmp(reference.memory, moved->machine.memory, workload_pages * VM_PAGE_SIZE),
+	             0, "memory after %lu steps is byte-identical", (unsigned long)steps);
 	uint8_t s1[VM_STATE_MAX], s2[VM_STATE_MAX];
 	size_t n1 = machine_save_state(&reference, s1),
 	       n2 = machine_save_state(&moved->machine, s2);
@@ -78,7 +79,8 @@ static void migrate_vm_and_compare_during(const char *spec, unsigned int mib,
 	/* And it goes on the same: 1000 more steps on each. */
 	vm_synthetic_steps(&reference, 1000);
 	vm_synthetic_steps(&moved->machine, 1000);
-	cr_assert_eq(machine_memory_hash(&reference), machine_memory_hash(&moved->machine));
+	cr_assert_eq(memcmp(reference.memory, moved->machine.memory, workload_pages * VM_PAGE_SIZE),
+	             0, "and 1000 steps later too");
 	machine_destroy(&reference);
 	cr_log_info("%s at MTU %u %s: %u rounds, %.1f ms, downtime %.3f ms, %lu pages + %lu zero, "
 	            "%lu resent",
@@ -509,6 +511,8 @@ Test(exact_9000, a_sparse_16_gib_vm_stays_sparse_on_both_sides, .timeout = 300)
 {
 	create_vm(a, "vm1", 16384, "uniform,rate=1000,ws=256,fill=100");
 	struct vm *source = host_vm_find(&a->host, "vm1");
+	/* Once it ran: its TCP's pages are written then, in the last region. */
+	pump_until(vm_synthetic_step(&source->machine) >= 100, 10 * SECOND, "the VM never ran");
 	uint64_t regions = machine_regions(&source->machine), written = 0;
 	for (uint64_t r = 0; r < regions; r++)
 		written += machine_region_touched(&source->machine, r);

@@ -198,7 +198,11 @@ Test(refuse, bad_packets_are_counted_and_change_nothing)
 	struct vm *moved = host_vm_find(&b->host, "vm1");
 	cr_assert_not_null(moved);
 
-	/* Replays of that session: its HELLO, pages over memory, its state again. */
+	/* Replays of that session: its HELLO, pages over memory, its state again (once the source's
+	 * hold of the VM's frames ended, and nothing of the session is on the wire). */
+	uint32_t id = m->id;
+	pump_until(session(a, (int)id)->local_port == 0, 5 * SECOND, "the source's hold ends");
+	m = session(a, (int)id);
 	ctl(b, "vm pause vm1");
 	uint64_t hash = machine_memory_hash(&moved->machine);
 	uint64_t old_session = m->session;

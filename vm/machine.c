@@ -115,6 +115,16 @@ static inline bool bit_test(const uint64_t *bitmap, uint64_t bit)
 	return (bitmap[bit / 64] >> (bit % 64)) & 1;
 }
 
+void machine_dirty(struct machine *vm, uint64_t page)
+{
+	bit_set(vm->dirty, page);
+	if (!bit_test(vm->touched, page)) {
+		bit_set(vm->touched, page);
+		vm->stats.pages_touched++;
+	}
+	vm->stats.pages_written++;
+}
+
 void machine_write64(struct machine *vm, uint64_t page, uint32_t offset, uint64_t value)
 {
 	memcpy(machine_page(vm, page) + (offset & (VM_PAGE_SIZE - 8)), &value, sizeof(value));

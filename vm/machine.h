@@ -162,6 +162,10 @@ bool machine_region_touched(const struct machine *vm, uint64_t region);
  * thread while the vm's memory is written. Returns 0 or a negative errno. */
 int machine_region_populate(struct machine *vm, uint64_t region);
 
+/* The host wrote into a page (a device's write, as the VM's TCP buffers): the dirty log says so,
+ * as for the vCPU's own writes. */
+void machine_dirty(struct machine *vm, uint64_t page);
+
 /* Post-copy begins: the pages set in absent (machine_bitmap_words words) are elsewhere until
  * machine_remote_arrived says otherwise; an access to one stalls the vCPU and calls fault.
  * Returns 0 or -ENOMEM. */

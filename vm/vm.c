@@ -10,39 +10,68 @@
 
 #include <rte_byteorder.h>
 
-/* Adds one to the count in vm memory and sends the new count back (8 bytes, network byte
- * order). */
-static void vm_counter_count(struct vm *vm, const struct vm_counter_request *request)
-{
-	uint64_t count = vm_counter(vm) + 1;
-
-	machine_write64(&vm->machine, vm->counter_page, 0, count);
-	uint64_t wire = rte_cpu_to_be_64(count);
-	netif_udp_send(&vm->vnic.netif, request->ip, request->port, request->local_port, &wire,
-	               sizeof(wire), loop_now_ns(vm->loop));
-}
-
-/* Each datagram to the counter port counts, at once or, while the page is elsewhere, once it
- * came (asked for now, as a vCPU's touch would). */
+/* Each datagram to the counter port adds one to the count in vm memory, and gets the new count
+ * back (8 bytes, network byte order). */
 static void vm_counter_service(void *ctx, uint32_t src_ip, uint16_t src_port,
                                const uint8_t *payload, uint16_t len, uint16_t dst_port)
 {
 	struct vm *vm = ctx;
-	struct vm_counter_request request = {
-	        .ip = src_ip, .port = src_port, .local_port = dst_port};
+	uint64_t count = vm_counter(vm) + 1;
 
 	(void)payload;
 	(void)len;
-	if (vm->nb_waiting == 0 && !machine_page_absent(&vm->machine, vm->counter_page)) {
-		vm_counter_count(vm, &request);
+	machine_write64(&vm->machine, vm->counter_page, 0, count);
+	uint64_t wire = rte_cpu_to_be_64(count);
+	netif_udp_send(&vm->vnic.netif, src_ip, src_port, dst_port, &wire, sizeof(wire),
+	               loop_now_ns(vm->loop));
+}
+
+/* The first page the services use that is still elsewhere (post-copy), UINT64_MAX if none. */
+static uint64_t vm_service_page_absent(const struct vm *vm)
+{
+	const struct machine *m = &vm->machine;
+
+	if (m->remote.absent == NULL)
+		return UINT64_MAX;
+	if (machine_page_absent(m, vm->counter_page))
+		return vm->counter_page;
+	for (uint64_t p = 0; vm->tcp_on && p < TCP_PAGES; p++)
+		if (machine_page_absent(m, vm->tcp.first_page + p))
+			return vm->tcp.first_page + p;
+	return UINT64_MAX;
+}
+
+void vm_input(struct vm *vm, struct rte_mbuf **pkts, uint16_t n)
+{
+	uint64_t now = loop_now_ns(vm->loop);
+
+	if (vm->nb_rx_waiting == 0 && vm_service_page_absent(vm) == UINT64_MAX) {
+		if (vm->tcp_on && vm->machine.state == MACHINE_RUNNING)
+			tcp_format(&vm->tcp);
+		netif_input(&vm->vnic.netif, pkts, n, now);
 		return;
 	}
-	if (vm->nb_waiting == VM_COUNTER_WAITING) {
-		vm->counter_dropped++;
-		return;
+	for (uint16_t i = 0; i < n; i++) {
+		if (vm->nb_rx_waiting == VM_RX_WAITING) {
+			vm->rx_dropped++;
+			rte_pktmbuf_free(pkts[i]);
+			continue;
+		}
+		vm->rx_waiting[vm->nb_rx_waiting++] = pkts[i];
 	}
-	vm->waiting[vm->nb_waiting++] = request;
-	machine_access(&vm->machine, vm->counter_page, loop_now_ns(vm->loop));
+	uint64_t page = vm_service_page_absent(vm);
+	if (page != UINT64_MAX)
+		machine_access(&vm->machine, page, now);
+}
+
+static void vm_receive(void *ctx, struct rte_mbuf **pkts, uint16_t n)
+{
+	vm_input(ctx, pkts, n);
+}
+
+void vm_input_attach(struct vm *vm)
+{
+	iface_divert(&vm->vnic, vm_receive, vm);
 }
 
 /* RFC 862: what comes to the echo port goes back as it came. */
@@ -61,6 +90,12 @@ uint64_t vm_counter(const struct vm *vm)
 
 	memcpy(&count, machine_page(&vm->machine, vm->counter_page), sizeof(count));
 	return count;
+}
+
+uint64_t vm_services_first_page(uint64_t nb_pages)
+{
+	/* A VM too small for the TCP's pages has the counter alone. */
+	return nb_pages >= 2 * (TCP_PAGES + 1) ? nb_pages - 1 - TCP_PAGES : nb_pages - 1;
 }
 
 int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_portgroup *portgroup,
@@ -87,11 +122,13 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 	uint64_t nb_pages = config->memory_mb * 1024 * 1024 / VM_PAGE_SIZE;
 	if (nb_pages < 2)
 		return -EINVAL;
-	/* The last page holds the counter: keep the workload off it. */
+	/* The last page holds the counter, the TCP's pages come before it (when the VM has room):
+	 * keep the workload off them. */
 	vm->counter_page = nb_pages - 1;
-	if (vm->workload.working_set_pages == 0 ||
-	    vm->workload.working_set_pages > vm->counter_page)
-		vm->workload.working_set_pages = vm->counter_page;
+	uint64_t services = vm_services_first_page(nb_pages);
+	vm->tcp_on = services < vm->counter_page;
+	if (vm->workload.working_set_pages == 0 || vm->workload.working_set_pages > services)
+		vm->workload.working_set_pages = services;
 	ret = machine_create(&vm->machine, config->name, config->memory_mb, config->backing,
 	                     &vm_synthetic_ops, &vm->workload);
 	if (ret < 0)
@@ -102,6 +139,10 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 	ret = netif_udp_bind(&vm->vnic.netif, VM_COUNTER_PORT, vm_counter_service, vm);
 	if (ret == 0)
 		ret = netif_udp_bind(&vm->vnic.netif, VM_ECHO_PORT, vm_echo_service, vm);
+	if (ret == 0 && vm->tcp_on)
+		ret = tcp_init(&vm->tcp, &vm->machine, vm->counter_page - TCP_PAGES,
+		               &vm->vnic.netif);
+	vm_input_attach(vm);
 	if (ret < 0)
 		goto fail_vnic;
 	ret = loop_poller_add(vm->loop, config->name, LOOP_POLLER_DATAPLANE, vm_poll, vm);
@@ -117,6 +158,9 @@ fail_vm:
 
 void vm_destroy(struct vm *vm)
 {
+	for (unsigned int i = 0; i < vm->nb_rx_waiting; i++)
+		rte_pktmbuf_free(vm->rx_waiting[i]);
+	vm->nb_rx_waiting = 0;
 	announce_stop(&vm->announce);
 	loop_poller_del(vm->loop, vm_poll, vm);
 	iface_destroy(&vm->vnic);
@@ -140,12 +184,22 @@ unsigned int vm_poll(void *arg)
 	struct vm *vm = arg;
 	uint64_t written = machine_run(&vm->machine, loop_now_ns(vm->loop));
 
-	if (vm->nb_waiting > 0 && !machine_page_absent(&vm->machine, vm->counter_page)) {
-		for (unsigned int i = 0; i < vm->nb_waiting; i++)
-			vm_counter_count(vm, &vm->waiting[i]);
-		vm->nb_waiting = 0;
+	uint64_t now = loop_now_ns(vm->loop);
+	unsigned int work =
+	        vm->workload.rate == 0 && !vm->workload.idle ? (unsigned int)written : 0;
+
+	if (vm_service_page_absent(vm) != UINT64_MAX)
+		return work;
+	if (vm->nb_rx_waiting > 0) {
+		unsigned int n = vm->nb_rx_waiting;
+		vm->nb_rx_waiting = 0;
+		vm_input(vm, vm->rx_waiting, (uint16_t)n);
 	}
-	return vm->workload.rate == 0 && !vm->workload.idle ? (unsigned int)written : 0;
+	if (vm->tcp_on && vm->machine.state == MACHINE_RUNNING) {
+		tcp_format(&vm->tcp);
+		tcp_poll(&vm->tcp, now);
+	}
+	return work;
 }
 
 int vm_load_state(struct vm *vm, const void *buf, size_t len)

@@ -1,6 +1,7 @@
 /* An emulated VM on a host: the VM model, its vnic on a port group (an in-process interface)
- * and its network services: ARP and ICMP echo, UDP echo, and a UDP counter whose value lives in
- * the VM's memory, so it moves with the VM. */
+ * and its network services: ARP and ICMP echo, UDP echo, a UDP counter whose value lives in the
+ * VM's memory, and a TCP whose connections (echo and a line counter) live there too, so they
+ * move with the VM. */
 #ifndef FERRY_VM_VM_H
 #define FERRY_VM_VM_H
 
@@ -9,18 +10,13 @@
 
 #include "vm/announce.h"
 #include "vm/machine.h"
+#include "vm/tcp.h"
 #include "vm/vm_synthetic.h"
 #include "vswitch/iface.h"
 
-#define VM_COUNTER_PORT    7777 /* UDP: each datagram adds one and gets the new count back */
-#define VM_COUNTER_WAITING 256  /* datagrams that wait while the counter's page is elsewhere */
-#define VM_ECHO_PORT       7    /* UDP echo (RFC 862): each datagram comes back as it was */
-
-/* A datagram to the counter that waits for its page (post-copy): whom to answer. */
-struct vm_counter_request {
-	uint32_t ip; /* network byte order */
-	uint16_t port, local_port;
-};
+#define VM_COUNTER_PORT 7777 /* UDP: each datagram adds one and gets the new count back */
+#define VM_ECHO_PORT    7    /* UDP echo (RFC 862): each datagram comes back as it was */
+#define VM_RX_WAITING   256  /* frames that wait while the services' pages are elsewhere */
 
 /* Whether the VM's memory and state may cross the network in clear when it migrates, as vSphere's
  * per-VM encrypted vMotion setting. */
@@ -39,11 +35,14 @@ struct vm {
 	struct loop *loop;
 	enum vm_encryption encryption;
 	bool postcopy_off; /* its migrations may not go post-copy (a source death would lose it) */
-	/* In post-copy the counter's page may still be on the other host: the datagrams wait, in
-	 * order, as a guest's network stack stalls on a page it touches. */
-	struct vm_counter_request waiting[VM_COUNTER_WAITING];
-	unsigned int nb_waiting;
-	uint64_t counter_dropped; /* datagrams that found the wait full */
+	struct tcp tcp;
+	bool tcp_on; /* the VM is large enough for the TCP's pages */
+	/* In post-copy the services' pages (the counter's, the TCP's) may still be on the other
+	 * host: frames for the VM wait, in order, as a guest's network stack stalls on a page it
+	 * touches (and the page is asked for). */
+	struct rte_mbuf *rx_waiting[VM_RX_WAITING];
+	unsigned int nb_rx_waiting;
+	uint64_t rx_dropped; /* frames that found the wait full */
 };
 
 struct vm_config {
@@ -56,6 +55,10 @@ struct vm_config {
 	enum vm_encryption encryption;
 	enum machine_backing backing; /* hugetlb: the host's hugepages, on every host it runs on */
 };
+
+/* The first page the VM's services (the TCP's pages, the counter) use, in a VM of nb_pages: its
+ * workload stays below it. */
+uint64_t vm_services_first_page(uint64_t nb_pages);
 
 /* Creates a VM with its vnic on a port group, paused; its interface is down until it runs.
  * Returns 0 or a negative errno. */
@@ -72,6 +75,13 @@ void vm_pause(struct vm *vm);
 /* Loads a vCPU state that came with a migration, and the workload it carries. Returns 0 or
  * -EINVAL if the backend refuses it. */
 int vm_load_state(struct vm *vm, const void *buf, size_t len);
+
+/* Frames for the VM (its vnic's, or a migration's that held them): its stack takes them now, or
+ * once the pages its services use are here. Takes the mbufs. */
+void vm_input(struct vm *vm, struct rte_mbuf **pkts, uint16_t n);
+
+/* What reaches the vnic goes to vm_input again (after a migration held it elsewhere). */
+void vm_input_attach(struct vm *vm);
 
 /* Loop poller: runs the workload. Returns the pages written when the VM runs flat out (so the
  * worker keeps going), 0 for a rate-limited one (so the worker may sleep between its steps). */
