@@ -4,6 +4,9 @@
  * Linux SYN taken as it came, and a connection whose memory moves to another VM going on
  * byte-exactly. */
 #include <criterion/criterion.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_arp.h>
@@ -394,6 +397,63 @@ Test(tcp, a_real_linux_syn)
 	cr_assert_eq(s.ack, 0x9d2f6a12);
 	cr_assert_eq(tcp_connection(&tcp, 0)->mss, 1460);
 	cr_assert_eq(tcp_connection(&tcp, 0)->snd_wnd, 64240);
+}
+
+/* Every SYN in the real captures that hold some (a browser's, Windows' MAPI client's, nmap's
+ * probes: their own options in their own order), sent to the echo port from the peer: each gets
+ * our SYN-ACK for its number, and its MSS is read (or 536 without one). */
+Test(tcp, real_syns_from_captures)
+{
+	const char *dir = getenv("FERRY_SHARED_PCAPS");
+	const char *files[] = {"zeek--cooper-grill-dvwa.pcapng", "zeek--dce-rpc-mapi.pcap",
+	                       "zeek--nmap-vsn.pcap"};
+	unsigned int syns = 0;
+
+	cr_assert_not_null(dir, "FERRY_SHARED_PCAPS names the captures");
+	for (unsigned int f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		char path[512], error[PCAP_ERRBUF_SIZE];
+		snprintf(path, sizeof(path), "%s/%s", dir, files[f]);
+		pcap_t *pcap = pcap_open_offline(path, error);
+		cr_assert_not_null(pcap, "%s: %s", path, error);
+		cr_assert_eq(pcap_datalink(pcap), DLT_EN10MB);
+		struct pcap_pkthdr *hdr;
+		const uint8_t *frame;
+		while (pcap_next_ex(pcap, &hdr, &frame) == 1) {
+			if (hdr->caplen < 14 + 20 + 20 || frame[12] != 0x08 || frame[13] != 0x00)
+				continue;
+			const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(frame + 14);
+			uint32_t ihl = rte_ipv4_hdr_len(ip);
+			if (ip->next_proto_id != IPPROTO_TCP || hdr->caplen < 14 + ihl + 20)
+				continue;
+			const struct rte_tcp_hdr *h =
+			        (const struct rte_tcp_hdr *)((const uint8_t *)ip + ihl);
+			uint32_t header = (uint32_t)(h->data_off >> 4) * 4;
+			if ((h->tcp_flags & (RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG)) !=
+			            RTE_TCP_SYN_FLAG ||
+			    header < 20 || hdr->caplen < 14 + ihl + header)
+				continue;
+			struct segment syn = {.src_port = PEER,
+			                      .dst_port = TCP_ECHO_PORT,
+			                      .seq = rte_be_to_cpu_32(h->sent_seq),
+			                      .flags = h->tcp_flags,
+			                      .window = rte_be_to_cpu_16(h->rx_win)};
+			peer_send_raw(&syn, (const uint8_t *)(h + 1), (uint8_t)(header - 20),
+			              false);
+			struct segment s;
+			cr_assert(vm_sent(&s), "%s: SYN %u answered", files[f], syns);
+			cr_assert_eq(s.flags, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
+			cr_assert_eq(s.ack, syn.seq + 1);
+			cr_assert_eq(s.mss, TCP_MSS);
+			const struct tcp_tcb *tcb = tcp_connection(&tcp, 0);
+			cr_assert(tcb->mss >= 64 && tcb->mss <= TCP_MSS, "MSS %u", tcb->mss);
+			/* Gone again (a RST at the next byte), so the next has the slot. */
+			peer_send(TCP_ECHO_PORT, syn.seq + 1, 0, RTE_TCP_RST_FLAG, 0, NULL);
+			cr_assert_eq(tcb->state, TCP_FREE);
+			syns++;
+		}
+		pcap_close(pcap);
+	}
+	cr_assert_geq(syns, 20, "the captures hold 27 SYNs (%u taken)", syns);
 }
 
 /* The connection's state is the VM's memory: copied into another VM (as a migration copies it),

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Lab switchover without loss (TAP, root): while a VM moves between the lab's hosts, the client
-# pings it every millisecond and streams UDP through its echo service at 10,000 datagrams/s, both
-# from its own kernel, through tor (the Linux bridge). With forwarding (the default) nothing is
+# pings it every millisecond, streams UDP through its echo service at 10,000 datagrams/s and holds
+# a TCP echo stream (its own kernel's TCP against the VM's, whose connection moves in the VM's
+# memory), all through tor (the Linux bridge). With forwarding (the default) nothing is
 # lost or duplicated, pre-copy and in the default hybrid mode; with `forward off` the frames that
 # reach the source after the pause are lost, which shows the forwarding does the work (over a
 # vMotion link 5 ms long each way, so the pause lasts a 10 ms round trip; the same link with
@@ -12,6 +13,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 lab=$here/../../tools/lab/lab.sh
 stream=$here/../../tools/lab/udp_stream.py
+tcp_stream=$here/../../tools/lab/tcp_stream.py
 dir=$(mktemp -d /tmp/ferry-lab-switchover-XXXXXX)
 key=/run/ferry/lab-vmotion.key
 
@@ -34,19 +36,28 @@ traffic() {
 	local ping=$!
 	in_ns client python3 "$stream" $to 7 10000 3 >"$dir/$name.udp" 2>&1 &
 	local udp=$!
+	in_ns client python3 "$tcp_stream" $to 7 200000 3 >"$dir/$name.tcp" 2>&1 &
+	local tcp=$!
 	sleep 0.5 # the traffic runs before the migration starts: part of the scenario
 	migrate "${@:2}" >"$dir/$name.migrate" 2>&1
 	local s=$?
 	wait $ping
 	wait $udp
+	wait $tcp
 	sed 's/^/# /' "$dir/$name.ping" "$dir/$name.udp"
 	grep -E 'frames_|hold_ms|announce_after|downtime_ms' "$dir/$name.migrate" | sed 's/^/# /'
 	return $s
 }
 pings_lost() { awk '/packets transmitted/ { print $1 - $4 }' "$dir/$1.ping"; }
 udp_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$dir/$1.udp" "$2"; }
+tcp_field() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$dir/$1.tcp" "$2"; }
+# The TCP stream went on byte for byte through the move, never reset, and closed cleanly.
+tcp_whole() {
+	[ "$(tcp_field "$1" byte_exact)" = True ] && [ "$(tcp_field "$1" reset)" = False ] &&
+		[ "$(tcp_field "$1" closed_cleanly)" = True ] && [ "$(tcp_field "$1" sent)" -gt 100000 ]
+}
 report() {
-	echo "pings: $(grep 'packets transmitted' "$dir/$1.ping"); udp: $(cat "$dir/$1.udp")"
+	echo "pings: $(grep 'packets transmitted' "$dir/$1.ping"); udp: $(cat "$dir/$1.udp"); tcp: $(cat "$dir/$1.tcp")"
 	grep -E 'downtime_ms|frames_|hold_ms|last_frame|announce_after|duplicate|hold_full' \
 		"$dir/$1.migrate" | tr -s ' ' | tr '\n' ' '
 	echo
@@ -54,33 +65,34 @@ report() {
 nothing_lost() {
 	report "$1"
 	[ "$(pings_lost "$1")" = 0 ] && [ "$(udp_field "$1" lost)" = 0 ] &&
-		[ "$(udp_field "$1" duplicated)" = 0 ] && [ "$(udp_field "$1" sent)" -gt 20000 ]
+		[ "$(udp_field "$1" duplicated)" = 0 ] && [ "$(udp_field "$1" sent)" -gt 20000 ] &&
+		tcp_whole "$1"
 }
-something_lost() { report "$1"; [ $(($(pings_lost "$1") + $(udp_field "$1" lost))) -gt 0 ]; }
+something_lost() { report "$1"; tcp_whole "$1" && [ $(($(pings_lost "$1") + $(udp_field "$1" lost))) -gt 0 ]; }
 held_and_forwarded() { ctl "$1" -j migrate status | grep -q '"frames_forwarded": [1-9]'; }
 
 check "pre-copy host-a -> host-b under traffic" traffic precopy $ip host-a web04 to 50.50.50.2 \
 	key $key mode precopy min-bandwidth 100M rtt-limit 50
-check "pre-copy: no ping lost, no datagram lost or duplicated" nothing_lost precopy
+check "pre-copy: no ping lost, no datagram lost or duplicated, TCP byte-exact" nothing_lost precopy
 sed 's/^/# /' "$dir/out" # the figures, pass or fail
 check "pre-copy: the source held frames and forwarded them" held_and_forwarded host-a
 check "the default (hybrid) host-b -> host-a under traffic" traffic hybrid $ip host-b web04 \
 	to 50.50.50.1 key $key min-bandwidth 100M rtt-limit 50
-check "hybrid: no ping lost, no datagram lost or duplicated" nothing_lost hybrid
+check "hybrid: no ping lost, no datagram lost or duplicated, TCP byte-exact" nothing_lost hybrid
 sed 's/^/# /' "$dir/out" # the figures, pass or fail
 # Without forwarding: the vMotion link made 5 ms long each way (host-a's own link emulation), so
 # the VM stays paused at least one 10 ms round trip; what reaches the source meanwhile is lost.
 check "host-a's vMotion uplink delays 5 ms" ctl host-a port set vmo0 impair delay 5
 check "forward off: host-a -> host-b under traffic" traffic off $ip host-a web04 \
 	to 50.50.50.2 key $key mode precopy forward off min-bandwidth 100M rtt-limit 50
-check "forward off: frames that reached the source after the pause are lost" something_lost off
+check "forward off: frames that reached the source after the pause are lost (TCP recovers)" something_lost off
 sed 's/^/# /' "$dir/out" # the figures, pass or fail
 check "link emulation off" ctl host-a port set vmo0 impair off
 check "back to host-a" migrate host-b web04 to 50.50.50.1 key $key min-bandwidth 100M rtt-limit 50
 check "host-a's vMotion uplink delays 5 ms again" ctl host-a port set vmo0 impair delay 5
 check "forward on: host-a -> host-b over the same 5 ms link" traffic delayed $ip host-a web04 \
 	to 50.50.50.2 key $key mode precopy min-bandwidth 100M rtt-limit 50
-check "over 5 ms: no ping lost, no datagram lost or duplicated" nothing_lost delayed
+check "over 5 ms: no ping lost, no datagram lost or duplicated, TCP byte-exact" nothing_lost delayed
 sed 's/^/# /' "$dir/out" # the figures, pass or fail
 check "link emulation off, again" ctl host-a port set vmo0 impair off
 check "it answers ping on host-b" in_ns client ping -c 2 -i 0.2 -W 2 $ip
