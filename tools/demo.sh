@@ -1,7 +1,8 @@
 #!/bin/bash
 # ferry's main job: a live migration on the lab. A 1 GiB VM on host-a, busy writing its memory
-# and answering a client's pings and UDP counter stream, moves to host-b over the vMotion
-# network while the physical switch (a Linux bridge) relearns where its MAC lives.
+# and answering a client's pings every millisecond, a UDP echo stream at 10,000 datagrams/s, a TCP
+# echo stream and a UDP counter, moves to host-b over the vMotion network while the physical
+# switch (a Linux bridge) relearns where its MAC lives; host-a forwards what still reaches it.
 # usage: tools/demo.sh   (as root; it builds what it needs and tears the lab down at the end)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -72,14 +73,23 @@ in_ns tor bridge fdb show br tor | grep "$mac" || true
 
 step="starting the client's traffic"
 echo
-echo "== the client pings the VM every 10 ms and streams UDP to its counter (port 7777)"
+echo "== the client pings the VM every 1 ms, streams UDP through its echo (10,000/s) and to its"
+echo "   counter (port 7777), and holds a TCP echo stream (its kernel's TCP against the VM's)"
 # Started directly (not through a function), so $! is the program itself: `ip netns exec`
 # becomes it.
 ip netns exec ferry-lab-tor bridge -timestamp monitor fdb >"$work/fdb.log" 2>&1 &
 pids+=($!)
-ip netns exec ferry-lab-client ping -i 0.01 -W 1 "$vm_ip" >"$work/ping.log" 2>&1 &
+ip netns exec ferry-lab-client ping -q -i 0.001 -c 8000 -W 1 "$vm_ip" >"$work/ping.log" 2>&1 &
 ping_pid=$!
 pids+=($ping_pid)
+ip netns exec ferry-lab-client python3 tools/lab/udp_stream.py "$vm_ip" 7 10000 8 \
+	>"$work/stream.json" 2>&1 &
+stream_pid=$!
+pids+=($stream_pid)
+ip netns exec ferry-lab-client python3 tools/lab/tcp_stream.py "$vm_ip" 7 200000 8 \
+	>"$work/tcp.json" 2>&1 &
+tcp_pid=$!
+pids+=($tcp_pid)
 ip netns exec ferry-lab-client python3 tools/lab/udp_counter.py "$vm_ip" 7777 0.01 \
 	>"$work/udp.json" &
 udp_pid=$!
@@ -112,16 +122,17 @@ if ctl host-a vm show "$vm" >/dev/null 2>&1; then
 	echo "demo: the VM is still on host-a after the migration" >&2
 	exit 1
 fi
-# The traffic runs on a second past the migration, then stops.
-sleep 1
-# SIGINT makes ping print its summary and the counter client its own; give them 3 s.
-kill -INT "$ping_pid" "$udp_pid" 2>/dev/null || true
+# The streams run their 8 s (well past the migration) and report; the counter client stops on
+# SIGINT with its own summary.
+step="waiting for the client's streams"
+wait "$ping_pid" "$stream_pid" "$tcp_pid" 2>/dev/null || true
+kill -INT "$udp_pid" 2>/dev/null || true
 for _ in $(seq 60); do
-	kill -0 "$ping_pid" 2>/dev/null || kill -0 "$udp_pid" 2>/dev/null || break
+	kill -0 "$udp_pid" 2>/dev/null || break
 	sleep 0.05
 done
-kill -9 "$ping_pid" "$udp_pid" 2>/dev/null || true
-wait "$ping_pid" "$udp_pid" 2>/dev/null || true
+kill -9 "$udp_pid" 2>/dev/null || true
+wait "$udp_pid" 2>/dev/null || true
 
 step="writing the report"
 after=$(fdb_port)
@@ -138,6 +149,12 @@ ping = open(f"{work}/ping.log").read()
 m = re.search(r"(\d+) packets transmitted, (\d+) received", ping)
 sent, got = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
 udp = json.loads(open(f"{work}/udp.json").read() or "{}")
+def load(name):
+    try:
+        return json.loads(open(f"{work}/{name}").read())
+    except ValueError:
+        return {}
+stream, tcp = load("stream.json"), load("tcp.json")
 # When tor's entry for the MAC moved to host-b, from `bridge -timestamp monitor fdb`.
 moved_at = None
 stamp = None
@@ -154,7 +171,14 @@ print("== report")
 print(f"  migration      {src['status']}: total {src['total_time_ms']:.1f} ms, downtime {src.get('downtime_ms', 0):.3f} ms, "
       f"{src['rounds']} rounds, {src['pages_normal']} pages + {src['pages_zero']} zero, "
       f"{src['bytes_transferred'] / 1e6:.1f} MB at {src['mbps']:.0f} Mbit/s")
-print(f"  pings          {sent} sent every 10 ms, {got} answered, {sent - got} lost")
+print(f"  pings          {sent} sent every 1 ms, {got} answered, {sent - got} lost")
+print(f"  UDP echo       {stream.get('sent')} sent at 10,000/s, {stream.get('lost')} lost, {stream.get('duplicated')} duplicated, "
+      f"{stream.get('reordered')} reordered, longest silence {stream.get('longest_silence_ms')} ms")
+print(f"  TCP echo       {tcp.get('sent')} bytes, byte-exact {tcp.get('byte_exact')}, reset {tcp.get('reset')}, "
+      f"client retransmissions {tcp.get('client_retransmissions')}, longest silence {tcp.get('longest_silence_ms')} ms")
+print(f"  switchover     host-a held {src.get('frames_held')} frames for the VM and forwarded {src.get('frames_forwarded')} "
+      f"(dropped {src.get('frames_dropped')}); host-b gave the VM {dst.get('frames_delivered')}; "
+      f"its announce went {dst.get('announce_after_resume_us')} us after the resume")
 print(f"  UDP counter    {udp.get('sent')} sent, {udp.get('received')} answered; counter {udp.get('first')} -> {udp.get('last')}, "
       f"went back {udp.get('went_back')} times, longest silence {udp.get('longest_gap_ms')} ms")
 print(f"  tor fdb {mac}: before on {before}, after on {after}")
@@ -171,6 +195,8 @@ if not udp.get("received") or udp.get("went_back") != 0 or (udp.get("first") or 
     problems.append("the UDP counter did not continue (it restarted, went back, or never answered)")
 if got == 0:
     problems.append("no ping was answered")
+if not tcp.get("byte_exact") or tcp.get("reset"):
+    problems.append("the TCP stream did not survive the move byte for byte")
 if problems:
     for p in problems:
         print("demo: " + p, file=sys.stderr)
