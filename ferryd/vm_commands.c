@@ -90,6 +90,44 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 	return 0;
 }
 
+/* The VM's TCP: its counters, each drop reason seen, and every connection in its memory. */
+static void describe_tcp(struct reply *reply, const struct tcp *tcp)
+{
+	char ip[16];
+
+	reply_u64(reply, "tcp_segments_rx", tcp->stats.segments_rx);
+	reply_u64(reply, "tcp_segments_tx", tcp->stats.segments_tx);
+	reply_u64(reply, "tcp_retransmits", tcp->stats.retransmits);
+	reply_u64(reply, "tcp_resets_tx", tcp->stats.resets_tx);
+	reply_u64(reply, "tcp_connections_opened", tcp->stats.connections);
+	for (unsigned int r = 0; r < TCP_DROP_MAX; r++)
+		if (tcp->stats.drops[r] != 0) {
+			char name[40];
+			snprintf(name, sizeof(name), "tcp_drop_%s", tcp_drop_names[r]);
+			reply_u64(reply, name, tcp->stats.drops[r]);
+		}
+	reply_list_begin(reply, "tcp_connections");
+	for (unsigned int i = 0; i < TCP_CONNECTIONS; i++) {
+		const struct tcp_tcb *tcb = tcp_connection(tcp, i);
+		if (tcb->state == TCP_FREE)
+			continue;
+		reply_object_begin(reply, NULL);
+		reply_u64(reply, "port", tcb->local_port);
+		reply_str(reply, "peer", "%s:%u", netif_format_ipv4(tcb->remote_ip, ip, sizeof(ip)),
+		          rte_be_to_cpu_16(tcb->remote_port));
+		reply_str(reply, "state", "%s", tcp_state_name((enum tcp_state)tcb->state));
+		reply_u64(reply, "unacknowledged", tcb->snd_nxt - tcb->snd_una);
+		reply_u64(reply, "send_buffer", tcb->tx_len);
+		reply_u64(reply, "receive_buffer", tcb->rx_len);
+		reply_u64(reply, "peer_window", tcb->snd_wnd);
+		reply_u64(reply, "rto_ms", tcb->rto_ms);
+		if (tcb->local_port == TCP_COUNTER_PORT)
+			reply_u64(reply, "total", tcb->total);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+}
+
 static void describe(struct reply *reply, const struct vm *g, bool full)
 {
 	char ip[16], mac[RTE_ETHER_ADDR_FMT_SIZE];
@@ -134,6 +172,12 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 	for (unsigned int r = 0; r < NETIF_DROP_MAX; r++)
 		drops += n->counters.drops[r];
 	reply_u64(reply, "drops", drops);
+	if (g->nb_rx_waiting != 0 || g->rx_dropped != 0) {
+		reply_u64(reply, "frames_waiting", g->nb_rx_waiting);
+		reply_u64(reply, "frames_wait_dropped", g->rx_dropped);
+	}
+	if (g->tcp_on)
+		describe_tcp(reply, &g->tcp);
 }
 
 static int cmd_vm_list(void *ctx, const struct cli_args *args, struct reply *reply)

@@ -17,7 +17,11 @@
 # GiB moved on each side (both ferryd, from /proc). Last, the source's switching while it
 # migrates: host-a's forwarding rate between two VM ports, alone and during a 1 GiB migration.
 # usage: tools/bench/migrate.sh [--quick]   (--quick: 1 GiB cases and the references only)
+#        tools/bench/migrate.sh --switchover [runs]   (tools/bench/switchover.sh)
 set -euo pipefail
+# The switchover under traffic (20 migrations back and forth, forwarding on and off) is a script
+# of its own; `migrate.sh --switchover [runs]` runs it.
+if [ "${1:-}" = --switchover ]; then exec "$(dirname "$0")/switchover.sh" "${@:2}"; fi
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 quick=0
