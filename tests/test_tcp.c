@@ -45,6 +45,21 @@ static void vm_tx(void *ctx, struct rte_mbuf **pkts, uint16_t n)
 	}
 }
 
+/* The VM's vnic (gleaning, as a VM's is) and its TCP over a machine's memory. */
+static void stack_up(struct tcp *stack, struct machine *machine)
+{
+	struct netif_config config = {.name = "vm",
+	                              .mac = {{0x02, 0, 0, 0, 0, 0x0a}},
+	                              .ip = VM_IP,
+	                              .prefix_len = 24,
+	                              .glean = true};
+	cr_assert_eq(netif_init(&vnic, &config, pool, vm_tx, NULL), 0);
+	cr_assert_eq(tcp_init(stack, machine, vm_services_first_page(VM_PAGES), &vnic), 0);
+	tcp_format(stack);
+	rte_pktmbuf_free_bulk(sent, nb_sent); /* the gratuitous ARP */
+	nb_sent = 0;
+}
+
 static void setup(void)
 {
 	static bool eal;
@@ -61,16 +76,7 @@ static void setup(void)
 	cr_assert_eq(machine_create(&memory, "vm", VM_PAGES / 256, MACHINE_BACKING_ANONYMOUS,
 	                            &vm_synthetic_ops, &idle),
 	             0);
-	struct netif_config config = {.name = "vm",
-	                              .mac = {{0x02, 0, 0, 0, 0, 0x0a}},
-	                              .ip = VM_IP,
-	                              .prefix_len = 24,
-	                              .glean = true};
-	cr_assert_eq(netif_init(&vnic, &config, pool, vm_tx, NULL), 0);
-	cr_assert_eq(tcp_init(&tcp, &memory, vm_services_first_page(VM_PAGES), &vnic), 0);
-	tcp_format(&tcp);
-	rte_pktmbuf_free_bulk(sent, nb_sent); /* the gratuitous ARP */
-	nb_sent = 0;
+	stack_up(&tcp, &memory);
 }
 
 static void teardown(void)
@@ -478,16 +484,7 @@ Test(tcp, a_connection_goes_on_in_the_memory_it_moved_to)
 		machine_page_load(&moved, p, machine_page(&memory, p));
 	struct tcp there;
 	netif_fini(&vnic);
-	struct netif_config config = {.name = "vm",
-	                              .mac = {{0x02, 0, 0, 0, 0, 0x0a}},
-	                              .ip = VM_IP,
-	                              .prefix_len = 24,
-	                              .glean = true};
-	cr_assert_eq(netif_init(&vnic, &config, pool, vm_tx, NULL), 0);
-	cr_assert_eq(tcp_init(&there, &moved, vm_services_first_page(VM_PAGES), &vnic), 0);
-	tcp_format(&there);
-	rte_pktmbuf_free_bulk(sent, nb_sent);
-	nb_sent = 0;
+	stack_up(&there, &moved);
 	cr_assert_eq(tcp_connection(&there, 0)->state, TCP_ESTABLISHED, "it came along");
 	/* The answer "40\n" was never acknowledged: the new host's timer sends it again. */
 	tcp_poll(&there, now);
