@@ -130,7 +130,8 @@ static void peer_send_raw(const struct segment *s, const uint8_t *options, uint8
 	                          .data_off = (uint8_t)(((20 + options_len) / 4) << 4),
 	                          .tcp_flags = s->flags,
 	                          .rx_win = rte_cpu_to_be_16(s->window)};
-	memcpy(h + 1, options, options_len);
+	if (options_len != 0)
+		memcpy(h + 1, options, options_len);
 	memcpy((uint8_t *)(h + 1) + options_len, s->data, s->len);
 	h->cksum = rte_ipv4_udptcp_cksum(ip, h);
 	if (corrupt)

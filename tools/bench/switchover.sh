@@ -47,7 +47,7 @@ monitor=$!
 run() {
 	local name=$1 from=$2 to=$3
 	shift 3
-	ip netns exec ferry-lab-client ping -q -i 0.001 -c 3000 -W 1 $ip >"$work/$name.ping" 2>&1 &
+	ip netns exec ferry-lab-client ping -D -i 0.001 -c 3000 -W 1 $ip >"$work/$name.ping" 2>&1 &
 	local p=$!
 	ip netns exec ferry-lab-client python3 tools/lab/udp_stream.py $ip 7 10000 3 \
 		>"$work/$name.udp" &
@@ -105,7 +105,11 @@ def figures(name):
     udp, tcp = load(f"{work}/{name}.udp"), load(f"{work}/{name}.tcp")
     src = [s for s in load(f"{work}/{name}.src.json").get("migrations", []) if s["role"] == "source"]
     dst = [s for s in load(f"{work}/{name}.dst.json").get("migrations", []) if s["role"] == "destination"]
+    # ping -D stamps each reply as it came: the longest gap between two is ping's silence.
+    stamps = [float(t) for t in re.findall(r"^\[(\d+\.\d+)\] \d+ bytes from", ping, re.M)]
+    ping_gap = max((b - a for a, b in zip(stamps, stamps[1:])), default=0) * 1000
     row = {
+        "ping_silence_ms": ping_gap,
         "pings_lost": int(m.group(1)) - int(m.group(2)) if m else None,
         "udp_lost": udp.get("lost"), "udp_dup": udp.get("duplicated"), "udp_reordered": udp.get("reordered"),
         "tcp_exact": tcp.get("byte_exact"), "tcp_reset": tcp.get("reset"),
@@ -126,7 +130,7 @@ def figures(name):
 def table(title, names):
     print(f"\n{title}")
     print(f"  {'run':>4} {'status':>9} {'downtime':>9} {'held':>5} {'pings':>5} {'udp lost':>8} {'dup':>4} "
-          f"{'reord':>5} {'tcp':>6} {'retr':>4} {'silence':>8} {'tor moved':>10}")
+          f"{'reord':>5} {'tcp':>6} {'retr':>4} {'silence':>8} {'ping gap':>8} {'tor moved':>10}")
     rows = []
     for i, n in enumerate(names, 1):
         r = figures(n)
@@ -135,7 +139,7 @@ def table(title, names):
         print(f"  {i:>4} {f(r['status'], '>9')} {f(r['downtime_ms'], '>8.3f')}m {f(r['held'], '>5')} "
               f"{f(r['pings_lost'], '>5')} {f(r['udp_lost'], '>8')} {f(r['udp_dup'], '>4')} {f(r['udp_reordered'], '>5')} "
               f"{('exact' if r['tcp_exact'] and not r['tcp_reset'] else 'BROKEN'):>6} {f(r['tcp_retrans'], '>4')} "
-              f"{r['silence_ms']:>7.2f}m {f(r['relearn_ms'], '>+9.3f')}m")
+              f"{r['silence_ms']:>7.2f}m {r['ping_silence_ms']:>7.2f}m {f(r['relearn_ms'], '>+9.3f')}m")
     return rows
 
 idle = table("the traffic alone, no migration (reference: the machine's own silences)", ["idle"])[0]
@@ -152,12 +156,13 @@ def summary(rows, name):
           f"{total(rows, 'pings_lost')}, datagrams lost {total(rows, 'udp_lost')}, duplicated {total(rows, 'udp_dup')}, "
           f"reordered {total(rows, 'udp_reordered')}; TCP exact {sum(bool(r['tcp_exact']) and not r['tcp_reset'] for r in rows)}/{len(rows)}, "
           f"client retransmissions {total(rows, 'tcp_retrans')}; longest silence {max(r['silence_ms'] for r in rows):.2f} ms "
-          f"(median {statistics.median(r['silence_ms'] for r in rows):.2f}); tor moved at "
+          f"(median {statistics.median(r['silence_ms'] for r in rows):.2f}), between pings {max(r['ping_silence_ms'] for r in rows):.2f} ms "
+          f"(median {statistics.median(r['ping_silence_ms'] for r in rows):.2f}); tor moved at "
           f"{(statistics.median(relearn) if relearn else float('nan')):+.3f} ms from the resume (median; max {max(relearn) if relearn else float('nan'):+.3f})")
     return lost
 
 print("\nsummary")
-print(f"  {'no migration':<18} longest silence {idle['silence_ms']:.2f} ms, pings lost {idle['pings_lost']}, datagrams lost {idle['udp_lost']}")
+print(f"  {'no migration':<18} longest silence {idle['silence_ms']:.2f} ms, between pings {idle['ping_silence_ms']:.2f} ms, pings lost {idle['pings_lost']}, datagrams lost {idle['udp_lost']}")
 lost_on = summary(on, "forwarding")
 lost_off = summary(off, "forward off")
 print(f"  frames lost, forwarding / forward off: {lost_on} / {lost_off}")
