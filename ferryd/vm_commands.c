@@ -69,6 +69,8 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (vm == NULL)
 		return reply_error(reply, -ENOMEM, "out of memory");
+	/* A VM of this MAC that left moments ago may still have it held here: no longer. */
+	migration_mac_in_use(&host->migrations, &config.mac);
 	int ret = vm_create(vm, &host->vswitches, pg, &config, &host->pools);
 	if (ret < 0) {
 		free(vm);

@@ -201,6 +201,8 @@ static void destination_admit(struct migration *m, uint64_t now)
 		m->vm = NULL;
 	} else {
 		m->vm->postcopy_off = (m->hello.flags & PROTO_HELLO_NO_POSTCOPY) != 0;
+		/* Back soon after it left: the hold from its departure gives the MAC up. */
+		forward_unpin_mac(engine, &m->vm->vnic.netif.mac);
 	}
 	struct channel_config channel = {.session = m->session};
 	if (ret == 0 && (m->destination.page_round == NULL || m->destination.page_filled == NULL ||

@@ -180,6 +180,16 @@ static void source_unpin(struct migration *m)
 		m->stats.forward.hold_ns = session_now_ns(m->engine) - f->pause_ns;
 }
 
+void forward_unpin_mac(struct migration_engine *engine, const struct rte_ether_addr *mac)
+{
+	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
+		struct migration *m = engine->sessions[i];
+		if (m != NULL && m->role == MIGRATION_SOURCE && m->forward.hold != NULL &&
+		    rte_is_same_ether_addr(&m->forward.mac, mac))
+			source_unpin(m);
+	}
+}
+
 void forward_source_return(struct migration *m)
 {
 	struct migration_forward *f = &m->forward;

@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 struct migration;
+struct migration_engine;
+struct rte_ether_addr;
 struct proto_message;
 struct vm;
 
@@ -34,6 +36,10 @@ void forward_source_return(struct migration *m);
 /* Source: the VM leaves this host (it runs there, or is lost): the frames in its port's ring are
  * taken before the port goes. */
 void forward_source_departing(struct migration *m);
+
+/* Source: a VM with this MAC arrives on (or is made on) this host while a finished migration
+ * still holds the MAC here: the hold ends at once, so the MAC is the new VM's port's. */
+void forward_unpin_mac(struct migration_engine *engine, const struct rte_ether_addr *mac);
 
 /* Source: sends held frames, ends the hold once the network has settled; true while the hold or
  * its frames still need the session (a completed session is released only once this is false). */

@@ -449,6 +449,11 @@ int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t 
 	return 0;
 }
 
+void migration_mac_in_use(struct migration_engine *engine, const struct rte_ether_addr *mac)
+{
+	forward_unpin_mac(engine, mac);
+}
+
 void migration_forget_vm(struct migration_engine *engine, const struct vm *vm)
 {
 	for (unsigned int i = 0; i < MIGRATION_MAX; i++)

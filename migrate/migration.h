@@ -389,6 +389,10 @@ int migration_resolve(struct migration_engine *engine, uint32_t id,
 int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t now,
                    struct migration_info *info);
 
+/* The host made a VM with this MAC: a finished migration that still holds the MAC here (a VM of
+ * that MAC left moments ago) lets it go. */
+void migration_mac_in_use(struct migration_engine *engine, const struct rte_ether_addr *mac);
+
 /* The host removes a VM: no session gives it frames any more. */
 void migration_forget_vm(struct migration_engine *engine, const struct vm *vm);
 

@@ -194,3 +194,28 @@ Test(forward, a_frame_flooded_to_both_hosts_counts_once)
 	cr_assert_eq(dst.stats.forward.dropped[MIGRATION_FORWARD_DROP_DUPLICATE], 5,
 	             "and gave the VM one of each");
 }
+
+/* Moved there and straight back, inside the source's settle time: the hold from the first
+ * departure gives the MAC up as the VM arrives, so what reaches the first host is the VM's
+ * again, not forwarded to where it no longer is. */
+Test(forward, a_vm_back_within_the_settle_time_takes_its_mac_back)
+{
+	create_vm(a, "vm1", 16, "hotcold,rate=2000,fill=30");
+	int id = start("vm1", "mode precopy " LOOSE_PREFLIGHT);
+	const struct migration_info *m = wait_done(a, id, 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_neq(session(a, id)->local_port, 0, "host a still holds the MAC (settling)");
+	char out[2048];
+	cr_assert_eq(ctl_try(b, out, sizeof(out), "migrate start vm1 to %s key %s mode precopy %s",
+	                     A_VMK_IP, key_path, LOOSE_PREFLIGHT),
+	             0, "%s", out);
+	int back = (int)b->host.migrations.next_id;
+	m = wait_done(b, back, 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	cr_assert_not_null(host_vm_find(&a->host, "vm1"), "back on a");
+	uint64_t before = count_on(a);
+	to_counter(WIRE_B_TO_A, 10);
+	cr_assert_eq(settle_count(a, before + 10), before + 10,
+	             "the ten datagrams to host a reach the VM there (%lu)",
+	             (unsigned long)(count_on(a) - before));
+}
