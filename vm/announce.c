@@ -46,10 +46,12 @@ static void announce_round(struct announce *a)
 	struct netif *netif = &a->vnic->netif;
 	struct rte_mbuf *m = a->config.no_rarp ? NULL : rte_pktmbuf_alloc(a->vnic->host_side.pool);
 
-	if (m != NULL) {
-		uint8_t *frame = (uint8_t *)rte_pktmbuf_append(m, RARP_FRAME_LEN);
+	uint8_t *frame = m != NULL ? (uint8_t *)rte_pktmbuf_append(m, RARP_FRAME_LEN) : NULL;
+	if (frame != NULL) {
 		announce_build_rarp(frame, &netif->mac);
 		port_tx_burst(&a->vnic->host_side, &m, 1);
+	} else {
+		rte_pktmbuf_free(m); /* a buffer with no room for 60 bytes: this round sends none */
 	}
 	if (a->config.garp)
 		netif_announce(netif);

@@ -7,7 +7,12 @@
 # net_null0,no-rx=1. Both directions: two captures, mirror images (a->b and b->a), each port
 # writing to /dev/null, so every frame is known unicast once the switch is warm.
 #
-# usage: tools/bench/forward.sh [--with-ovs] [--seconds N] [--quick]
+# ferryd runs from an optimised build of its own (build-bench: buildtype=release, asserts off;
+# FERRY_BENCH_BUILD names another build folder to measure instead);
+# --native adds a second one with -march=native and prints what it adds; --perf records where
+# ferryd's cycles go in the 64-byte, 1,024-MAC, both-ways case (perf record, top symbols).
+#
+# usage: tools/bench/forward.sh [--with-ovs] [--seconds N] [--quick] [--native] [--perf] [--drop]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -16,12 +21,18 @@ seconds=5
 warmup=2
 with_ovs=0
 quick=0
+native=0
+perf=0
+drop=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--with-ovs) with_ovs=1; shift ;;
 	--seconds) seconds=$2; shift 2 ;;
 	--quick) quick=1; shift ;;
-	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick]" >&2; exit 2 ;;
+	--native) native=1; shift ;;
+	--perf) perf=1; shift ;;
+	--drop) drop=1; shift ;;
+	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick] [--native] [--perf] [--drop]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "forward: run as root (hugepages)" >&2; exit 1; }
@@ -33,6 +44,16 @@ ovs=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
 [ -x "$ovs" ] || ovs=
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
+# The measured ferryd: release, asserts off (the default build keeps them, for the tests).
+[ -f build-bench/build.ninja ] ||
+	meson setup build-bench -Dbuildtype=release -Dtests=disabled >/dev/null
+ninja -C build-bench ferryd/ferryd >/dev/null
+if [ "$native" = 1 ]; then
+	[ -f build-native/build.ninja ] || meson setup build-native -Dbuildtype=release \
+		-Dtests=disabled -Dc_args=-march=native >/dev/null
+	ninja -C build-native ferryd/ferryd >/dev/null
+fi
+ferryd_build=${FERRY_BENCH_BUILD:-build-bench}
 
 . tools/bench/hugepages.sh
 reserve_hugepages 1536
@@ -55,10 +76,15 @@ devargs() {
 	local a="$work/a-$size-$macs.pcap" b="$work/b-$size-$macs.pcap"
 	[ -f "$a" ] || python3 tools/bench/make_traffic.py "$a" "$size" "$macs" a
 	[ -f "$b" ] || python3 tools/bench/make_traffic.py "$b" "$size" "$macs" b
+	# Output goes to /dev/null through libpcap (its writes cost more than the switching), or,
+	# with --drop, is dropped by the PMD itself (net_pcap with no tx device drops what it is
+	# given), which measures the switch.
+	local tx=",tx_pcap=/dev/null"
+	[ "$drop" = 1 ] && tx=
 	if [ "$mode" = oneway ]; then
-		echo "net_pcap${n}0,rx_pcap=$a,infinite_rx=1,tx_pcap=/dev/null|net_null${n}1,no-rx=1"
+		echo "net_pcap${n}0,rx_pcap=$a,infinite_rx=1$tx|net_null${n}1,no-rx=1"
 	else
-		echo "net_pcap${n}0,rx_pcap=$a,infinite_rx=1,tx_pcap=/dev/null|net_pcap${n}1,rx_pcap=$b,infinite_rx=1,tx_pcap=/dev/null"
+		echo "net_pcap${n}0,rx_pcap=$a,infinite_rx=1$tx|net_pcap${n}1,rx_pcap=$b,infinite_rx=1$tx"
 	fi
 }
 
@@ -78,7 +104,7 @@ portgroup add pg
 port add a $a role vnic portgroup pg mtu 9000
 port add b $b role vnic portgroup pg mtu 9000
 CONF
-	build/ferryd/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs "$(mbufs_for "$size" "$macs")" \
+	"$ferryd_build"/ferryd/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs "$(mbufs_for "$size" "$macs")" \
 		--mbuf-size "$(room_for "$size")" -- -l 1 --file-prefix ferry-bench --huge-unlink --no-pci \
 		--no-telemetry --log-level='*:error' >"$work/ferryd.log" 2>&1 &
 	local pid=$!
@@ -92,6 +118,11 @@ CONF
 	t0=$(date +%s.%N); a0=$(rx a); b0=$(rx b)
 	sleep "$seconds"
 	t1=$(date +%s.%N); a1=$(rx a); b1=$(rx b)
+	if [ "$perf" = 1 ] && [ "$size/$macs/$mode" = "64/1024/both" ] && [ "$ferryd_build" = build-bench ]; then
+		perf record -q -g -p "$pid" -o "$work/perf.data" -- sleep 3 >/dev/null 2>&1 || true
+		perf report -q -i "$work/perf.data" --no-children --stdio --sort dso,symbol 2>/dev/null |
+			grep -E '^ +[0-9]+\.[0-9]+%' | head -20 >"$work/perf.txt" || true
+	fi
 	local cpp
 	cpp=$($ctl -j show loop | tools/json-get cycles_per_packet)
 	kill "$pid"
@@ -193,6 +224,18 @@ for c in "${cases[@]}"; do
 	printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" "$size" "$macs" "$mode" \
 		"$f_mpps" "$f_cpp" "$t_mpps" "$(ratio "$f_mpps" "$t_mpps")" "$o_mpps" \
 		"$(ratio "$f_mpps" "$o_mpps")"
+	if [ "$native" = 1 ]; then
+		ferryd_build=build-native
+		read -r n_mpps n_cpp < <(measure_ferryd "$size" "$macs" "$mode")
+		ferryd_build=build-bench
+		printf "%-6s %-6s %-7s | %-14s %-7s | -march=native: %s x the release build\n" "" "" \
+			"" "$n_mpps" "$n_cpp" "$(ratio "$n_mpps" "$f_mpps")"
+	fi
 done
+if [ "$perf" = 1 ] && [ -s "$work/perf.txt" ]; then
+	echo
+	echo "where ferryd's cycles go (64 B, 1,024 MACs, both ways; perf record -g, self time):"
+	cat "$work/perf.txt"
+fi
 [ -z "$ovs" ] && echo "(Open vSwitch with DPDK is not installed: run with --with-ovs to compare with it)"
 cd "$root"
