@@ -2,7 +2,8 @@
  * harness is a peer that holds the key: it completes a real handshake (as a source to the host's
  * listener, or as the destination of a migration the host starts), then sends the fuzzer's
  * messages, sealed with the session's keys when the fuzzer says so, so pages, zero runs, states,
- * acks, confirms, refusals, queries and cancels with any content reach the code past the tag.
+ * acks, confirms, refusals, queries, cancels and forwarded frames with any content reach the
+ * code past the tag (seeds/migration/frames: frames in parts, out of order, out of window).
  * Nothing may crash or leak; the session is ended after each input.
  * Input: [role: 1 byte] then records [flags: 1][type: 1][seq: 8 LE][length: 2 LE][body]...
  * flags bit 0: seal with the session's key (else a tag of the input's bytes); bit 1: number it
