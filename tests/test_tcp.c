@@ -317,6 +317,38 @@ Test(tcp, the_peers_window_and_a_retransmission_with_backoff)
 	cr_assert_eq(memcmp(s.data, "defghij", 7), 0);
 }
 
+/* The echo's buffers fill while the peer acknowledges nothing and opens 1 byte of window: our
+ * window shuts. The peer's ACK at the next byte is still taken for its acknowledgement (RFC 9293's
+ * "special allowance"), the echo drains, the window opens again and the peer hears so. */
+Test(tcp, an_ack_is_heard_with_our_window_shut)
+{
+	struct segment s;
+	uint32_t iss = connect_to(TCP_ECHO_PORT), seq = 1001;
+	char chunk[1025];
+
+	memset(chunk, 'x', 1024);
+	chunk[1024] = '\0';
+	/* The peer's window is one byte: our echo waits in the send buffer, then the receive one. */
+	for (int k = 0; k < 8; k++, seq += 1024)
+		peer_send(TCP_ECHO_PORT, seq, iss + 1, RTE_TCP_ACK_FLAG, 1, chunk);
+	const struct tcp_tcb *tcb = tcp_connection(&tcp, 0);
+	cr_assert_eq(tcb->tx_len, TCP_BUFFER);
+	cr_assert_eq(tcb->rx_len, TCP_BUFFER, "both buffers full: our window is shut");
+	while (vm_sent(&s))
+		;
+	/* The peer probes the shut window with a byte, and its ACK of the one byte we could send
+	 * rides on the probe (as Linux's persist timer sends it): the data is dropped, the ACK
+	 * taken. */
+	peer_send(TCP_ECHO_PORT, seq, iss + 2, RTE_TCP_ACK_FLAG, 65535, "p");
+	cr_assert_eq(tcb->snd_una, iss + 2, "the ACK was taken though our window was shut");
+	cr_assert_eq(tcp.stats.drops[TCP_DROP_OUT_OF_WINDOW], 1, "the probe's byte was not");
+	/* The echo moved on: data goes out, and what it freed opens our window. */
+	cr_assert(vm_sent(&s));
+	cr_assert_eq(s.seq, iss + 2);
+	cr_assert_gt(s.window, 0, "the window opened");
+	cr_assert_eq(tcb->state, TCP_ESTABLISHED);
+}
+
 Test(tcp, resets_as_rfc_9293_says)
 {
 	struct segment s;

@@ -422,11 +422,23 @@ void tcp_input(void *arg, uint32_t src_ip, uint32_t dst_ip, const uint8_t *segme
 		send_segment(tcp, i, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG, tcb->iss, 0, 0, now);
 		return;
 	}
-	if (!acceptable(tcb, seq, seg_len)) {
+	/* RFC 9293 3.10.7.4: with our window at zero no segment is acceptable, "but special
+	 * allowance should be made to accept valid ACKs": one at the next byte is taken for its
+	 * ACK (its data dropped). Without it, a full receive buffer waiting for its echo to be
+	 * acknowledged never heard the acknowledgement, and the connection hung until reset. */
+	bool closed_window = window_of(tcb) == 0 && seq == tcb->rcv_nxt &&
+	                     (flags & RTE_TCP_ACK_FLAG) &&
+	                     !(flags & (RTE_TCP_SYN_FLAG | RTE_TCP_RST_FLAG));
+	if (!closed_window && !acceptable(tcb, seq, seg_len)) {
 		tcp->stats.drops[TCP_DROP_OUT_OF_WINDOW]++;
 		if (!(flags & RTE_TCP_RST_FLAG))
 			send_ack(tcp, i, now);
 		return;
+	}
+	if (closed_window && seg_len > 0) {
+		tcp->stats.drops[TCP_DROP_OUT_OF_WINDOW]++;
+		data_len = 0;
+		flags &= (uint8_t)~RTE_TCP_FIN_FLAG;
 	}
 	if (flags & RTE_TCP_RST_FLAG) {
 		/* RFC 5961: only a RST at the next byte expected resets; others get a challenge. */
@@ -482,7 +494,7 @@ void tcp_input(void *arg, uint32_t src_ip, uint32_t dst_ip, const uint8_t *segme
 		release(tcp, i);
 		return;
 	}
-	bool answer = false;
+	bool answer = closed_window; /* say the window again: it may have opened */
 	if (data_len > 0 && tcb->state == TCP_ESTABLISHED) {
 		if (!take_data(tcp, i, seq, segment + header, data_len))
 			tcp->stats.drops[TCP_DROP_OUT_OF_ORDER]++;
@@ -522,10 +534,15 @@ void tcp_poll(struct tcp *tcp, uint64_t now)
 			/* What the services made since (room came back) goes out. */
 			if (tcb->state == TCP_ESTABLISHED || tcb->state == TCP_CLOSE_WAIT) {
 				uint32_t pending = tcb->rx_len, before = tcb->tx_len;
+				uint64_t sent = tcp->stats.segments_tx;
 				serve(tcp, i);
 				if (tcb->rx_len != pending || tcb->tx_len != before ||
 				    tcb->state == TCP_CLOSE_WAIT)
 					output(tcp, i, now);
+				/* A window that was shut and opened: the peer hears it at once. */
+				if (pending == TCP_BUFFER && tcb->rx_len < pending &&
+				    tcp->stats.segments_tx == sent)
+					send_ack(tcp, i, now);
 			}
 			continue;
 		}
