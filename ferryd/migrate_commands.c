@@ -167,9 +167,8 @@ static void describe_forward(struct reply *reply, const struct migration_stats *
 		reply_double(reply, "hold_ms", (double)f->hold_ns / 1e6, 3);
 	if (source && f->last_held_ns != 0)
 		reply_double(reply, "last_frame_held_ms", (double)f->last_held_ns / 1e6, 3);
-	if (!source && f->announce_ns != 0)
-		reply_double(reply, "announce_after_resume_us", (double)(f->announce_ns - 1) / 1e3,
-		             1);
+	if (!source && f->announced)
+		reply_double(reply, "announce_after_resume_us", (double)f->announce_ns / 1e3, 1);
 }
 
 static void describe(struct reply *reply, const struct migration_info *m)

@@ -701,8 +701,10 @@ static void destination_announce(struct migration *m, struct vm *vm, uint64_t re
 	}
 	/* The first frame goes to the switch at once: when, from the resume, is in the status. */
 	if (announce.rounds > 0 &&
-	    announce_start(&vm->announce, &vm->vnic, m->engine->loop, &announce) == 0)
-		m->stats.forward.announce_ns = session_now_ns(m->engine) - resumed_ns + 1;
+	    announce_start(&vm->announce, &vm->vnic, m->engine->loop, &announce) == 0) {
+		m->stats.forward.announce_ns = session_now_ns(m->engine) - resumed_ns;
+		m->stats.forward.announced = true;
+	}
 }
 
 /* The switchover into post-copy: every page is here in its newest copy or named absent; the

@@ -57,7 +57,7 @@ static void source_take(void *ctx, struct rte_mbuf **pkts, uint16_t n)
 		 * and the VM's own frames flooded back (its announce from the destination) are not
 		 * for it. */
 		if (f->pause_ns == 0 || rte_pktmbuf_data_len(pkts[i]) < sizeof(*eth) ||
-		    rte_is_same_ether_addr(&eth->src_addr, &f->mac)) {
+		    rte_is_same_ether_addr(&eth->src_addr, &f->hold->netif.mac)) {
 			rte_pktmbuf_free(pkts[i]);
 			continue;
 		}
@@ -111,9 +111,17 @@ void forward_source_begin(struct migration *m)
 		return;
 	}
 	iface_divert(f->hold, source_take, m);
-	f->vswitch = pg->vswitch;
-	f->vlan = pg->vlan;
-	f->mac = vnic->mac;
+}
+
+/* The MAC-table entry of the VM's MAC, on the hold's vswitch and VLAN. */
+static struct fdb *hold_fdb(const struct migration_forward *f)
+{
+	return &f->hold->vport->vswitch->fdb;
+}
+
+static uint16_t hold_vlan(const struct migration_forward *f)
+{
+	return f->hold->vport->portgroup->vlan;
 }
 
 void forward_source_pause(struct migration *m, uint64_t now)
@@ -125,7 +133,8 @@ void forward_source_pause(struct migration *m, uint64_t now)
 	f->pause_ns = now;
 	/* Pinned, so a frame from the MAC elsewhere (the destination's announce coming back
 	 * through the physical switch) cannot move it before the network has settled. */
-	if (fdb_add_static(&f->vswitch->fdb, f->vlan, &f->mac, f->hold->vport->index) == 0)
+	if (fdb_add_static(hold_fdb(f), hold_vlan(f), &f->hold->netif.mac, f->hold->vport->index) ==
+	    0)
 		f->pinned = true;
 	/* What the switch gave the VM's port and the VM has not read yet waits in its ring. */
 	iface_divert(&m->vm->vnic, source_take, m);
@@ -171,7 +180,7 @@ static void source_unpin(struct migration *m)
 		vm_input_attach(m->vm);
 	}
 	if (f->pinned)
-		fdb_del(&f->vswitch->fdb, f->vlan, &f->mac);
+		fdb_del(hold_fdb(f), hold_vlan(f), &f->hold->netif.mac);
 	f->pinned = false;
 	iface_destroy(f->hold);
 	free(f->hold);
@@ -185,7 +194,7 @@ void forward_unpin_mac(struct migration_engine *engine, const struct rte_ether_a
 	for (unsigned int i = 0; i < MIGRATION_MAX; i++) {
 		struct migration *m = engine->sessions[i];
 		if (m != NULL && m->role == MIGRATION_SOURCE && m->forward.hold != NULL &&
-		    rte_is_same_ether_addr(&m->forward.mac, mac))
+		    rte_is_same_ether_addr(&m->forward.hold->netif.mac, mac))
 			source_unpin(m);
 	}
 }
@@ -392,7 +401,7 @@ bool forward_frame_sane(struct migration *m, const struct proto_message *msg)
 
 	memcpy(&body, msg->body, sizeof(body));
 	uint32_t number = rte_be_to_cpu_32(body.number);
-	uint16_t offset = rte_be_to_cpu_16(body.offset), len = rte_be_to_cpu_16(body.frame_len);
+	uint16_t len = rte_be_to_cpu_16(body.frame_len);
 	/* proto_parse checked the part lies inside the frame; here the number must be inside the
 	 * window and a part agree with the frame's earlier parts. */
 	if (number - f->deliver_next >= MIGRATION_FORWARD_RING) {
@@ -406,7 +415,6 @@ bool forward_frame_sane(struct migration *m, const struct proto_message *msg)
 		session_count_drop(m->engine, MIGRATION_DROP_BAD_FRAME);
 		return false;
 	}
-	(void)offset;
 	return true;
 }
 
@@ -432,8 +440,9 @@ static void destination_deliver(struct migration *m, uint64_t now)
 		}
 		f->deliver_next++;
 	}
-	if (f->batch_done || (f->deliver_next - f->numbered >= MIGRATION_FORWARD_RING &&
-	                      now - f->resumed_ns < MIGRATION_FORWARD_WAIT_NS))
+	bool before_resume_missing = (int32_t)(f->deliver_next - f->numbered) < 0;
+	if (f->batch_done ||
+	    (before_resume_missing && now - f->resumed_ns < MIGRATION_FORWARD_WAIT_NS))
 		return;
 	f->batch_done = true;
 	if (f->diverting && f->vm != NULL)
@@ -523,16 +532,7 @@ void forward_release(struct migration *m)
 {
 	struct migration_forward *f = &m->forward;
 
-	if (m->role == MIGRATION_SOURCE && m->vm != NULL && m->vm->vnic.divert == source_take)
-		vm_input_attach(m->vm);
-	if (f->hold != NULL) {
-		if (f->pinned)
-			fdb_del(&f->vswitch->fdb, f->vlan, &f->mac);
-		iface_destroy(f->hold);
-		free(f->hold);
-		f->hold = NULL;
-		f->pinned = false;
-	}
+	source_unpin(m);
 	if (f->queue != NULL) {
 		/* Those that went out reached the destination, whatever it did with the VM. */
 		count_drop(m, MIGRATION_FORWARD_DROP_NO_VM, f->count - f->sent);

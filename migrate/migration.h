@@ -86,7 +86,8 @@ struct migration_forward_stats {
 	uint64_t dropped[MIGRATION_FORWARD_DROP_MAX];
 	uint64_t hold_ns;      /* source: how long the MAC was held, pause to settle */
 	uint64_t last_held_ns; /* source: the last frame held, after the pause */
-	uint64_t announce_ns;  /* destination: resume to the first announce frame (+1; 0 none) */
+	uint64_t announce_ns;  /* destination: resume to the first announce frame */
+	bool announced;        /* destination: an announce went (announce_ns says when) */
 };
 
 /* The pre-flight check's items, as vCenter's vMotion compatibility check lists them. */

@@ -7,7 +7,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include <rte_ether.h>
 #include <rte_log.h>
 
 #include "migrate/channel.h"
@@ -17,7 +16,6 @@
 
 struct iface;
 struct rte_mbuf;
-struct vswitch;
 
 extern int migration_logtype;
 
@@ -122,10 +120,7 @@ struct migration_destination {
 /* Frames for the VM around the switchover (migrate/forward.c). */
 struct migration_forward {
 	/* source: the port the MAC points at from the pause, and the frames it took */
-	struct iface *hold;
-	struct vswitch *vswitch;
-	uint16_t vlan;
-	struct rte_ether_addr mac;
+	struct iface *hold;      /* its netif has the VM's MAC, its port the VM's port group */
 	bool pinned;             /* the MAC's static entry points at the hold */
 	uint32_t limit;          /* frames kept at most */
 	struct rte_mbuf **queue; /* a ring of MIGRATION_FORWARD_RING: held frames, oldest first */

@@ -695,14 +695,16 @@ Test(preflight, start_refuses_when_an_item_fails_unless_forced)
 
 TestSuite(announce, .init = setup_9000, .fini = teardown, .timeout = 60);
 
-Test(announce, rarp_on_the_destination_uplink_on_schedule)
+/* Migrates vm1 to b with a pcap uplink there and an announce schedule, waits until the announce
+ * has gone out, and fills in the capture's path (the caller unlinks it). */
+static void migrate_capturing_the_announce(char *pcap_path, size_t size, const char *schedule)
 {
-	char pcap_path[64];
-	snprintf(pcap_path, sizeof(pcap_path), "/tmp/ferry-test-mig-announce-%d.pcap", getpid());
+	snprintf(pcap_path, size, "/tmp/ferry-test-mig-announce-%d.pcap", getpid());
 	ctl(b, "port add up1 net_pcap_mig%d,tx_pcap=%s role uplink", getpid() % 1000, pcap_path);
 	create_vm(a, "vm1", 16, "hotcold,rate=2000,fill=30");
-	const struct migration_info *m =
-	        wait_done(a, start("vm1", "announce 4,30,40 " LOOSE_PREFLIGHT), 30 * SECOND);
+	char options[128];
+	snprintf(options, sizeof(options), "announce %s " LOOSE_PREFLIGHT, schedule);
+	const struct migration_info *m = wait_done(a, start("vm1", options), 30 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
 	struct vm *moved = host_vm_find(&b->host, "vm1");
 	cr_assert_not_null(moved);
@@ -711,7 +713,13 @@ Test(announce, rarp_on_the_destination_uplink_on_schedule)
 	for (int i = 0; i < 3; i++)
 		pump();
 	ctl(b, "port del up1");
+}
 
+Test(announce, rarp_on_the_destination_uplink_on_schedule)
+{
+	char pcap_path[64];
+
+	migrate_capturing_the_announce(pcap_path, sizeof(pcap_path), "4,30,40");
 	uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0x0a};
 	struct harness_rarp rarp;
 	cr_assert_eq(harness_read_rarp(pcap_path, mac, 10, &rarp), 0);
@@ -733,25 +741,6 @@ Test(announce, rarp_on_the_destination_uplink_on_schedule)
 	unlink(pcap_path);
 }
 
-/* Migrates vm1 to b with a pcap uplink there, waits out the announce, and returns the capture's
- * path (the caller unlinks it). */
-static void migrate_capturing_the_announce(char *pcap_path, size_t size)
-{
-	snprintf(pcap_path, size, "/tmp/ferry-test-mig-notify-%d.pcap", getpid());
-	ctl(b, "port add up1 net_pcap_ntf%d,tx_pcap=%s role uplink", getpid() % 1000, pcap_path);
-	create_vm(a, "vm1", 16, "hotcold,rate=2000,fill=30");
-	const struct migration_info *m =
-	        wait_done(a, start("vm1", "announce 3,20,20 " LOOSE_PREFLIGHT), 30 * SECOND);
-	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
-	struct vm *moved = host_vm_find(&b->host, "vm1");
-	cr_assert_not_null(moved);
-	/* Three rounds 20 and 40 ms apart are over well within half a second. */
-	uint64_t end = loop_tsc_now_ns() + SECOND / 2;
-	while (loop_tsc_now_ns() < end || announce_running(&moved->announce))
-		pump();
-	ctl(b, "port del up1");
-}
-
 /* ESXi's "Notify switches", per port group on the destination: RARP and GARP, GARP alone, or
  * nothing at all (the source's schedule: three rounds); tshark reads what went out. */
 static void notify_case(const char *setting, int rarps, int garps)
@@ -759,7 +748,7 @@ static void notify_case(const char *setting, int rarps, int garps)
 	char pcap_path[64];
 
 	ctl(b, "portgroup set \"VM Network\" %s", setting);
-	migrate_capturing_the_announce(pcap_path, sizeof(pcap_path));
+	migrate_capturing_the_announce(pcap_path, sizeof(pcap_path), "3,20,20");
 	cr_assert_eq(harness_tshark_count(pcap_path, "arp.opcode == 3"), rarps, "%s: RARPs",
 	             setting);
 	cr_assert_eq(harness_tshark_count(pcap_path,

@@ -417,19 +417,19 @@ Test(tcp, bad_segments_are_dropped_and_counted)
 	cr_assert_eq(tcp_connection(&tcp, 0)->state, TCP_ESTABLISHED, "nothing changed");
 }
 
-/* A SYN as Linux 6.1 sends it (MSS 1460, SACK permitted, timestamps, window scale 7): taken with
- * its MSS, the rest of the options passed over. */
-Test(tcp, a_real_linux_syn)
+/* A SYN with the options in the order and layout Linux sends them (MSS 1460, SACK permitted,
+ * timestamps, window scale 7; written here, the captures' own SYNs are the next test): taken
+ * with its MSS, the rest of the options passed over. */
+Test(tcp, a_syn_with_linux_options)
 {
 	struct segment s;
 	const uint8_t options[20] = {2,    4,    0x05, 0xb4, 4, 2, 8, 10, 0x8a, 0x3c,
 	                             0x1d, 0x5e, 0,    0,    0, 0, 1, 3,  3,    7};
-	struct segment syn = {.src_port = 51234,
+	struct segment syn = {.src_port = PEER,
 	                      .dst_port = TCP_COUNTER_PORT,
 	                      .seq = 0x9d2f6a11,
 	                      .flags = RTE_TCP_SYN_FLAG,
 	                      .window = 64240};
-	syn.src_port = PEER;
 	peer_send_raw(&syn, options, sizeof(options), false);
 	cr_assert(vm_sent(&s));
 	cr_assert_eq(s.flags, RTE_TCP_SYN_FLAG | RTE_TCP_ACK_FLAG);
