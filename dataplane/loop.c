@@ -62,10 +62,13 @@ uint64_t loop_tsc_now_ns(void)
 	return (cycles / hz) * 1000000000ull + (cycles % hz) * 1000000000ull / hz;
 }
 
+/* The default clock: the TSC scaled by a multiplier worked out once, where loop_tsc_now_ns
+ * divides on every call. The two agree to within a nanosecond. */
 static uint64_t loop_tsc_clock(void *arg)
 {
-	(void)arg;
-	return loop_tsc_now_ns();
+	const struct loop *loop = arg;
+
+	return (uint64_t)(((unsigned __int128)rte_get_tsc_cycles() * loop->tsc_ns_mult) >> 64);
 }
 
 int loop_init(struct loop *loop, const struct loop_backoff_config *config, loop_clock_fn *clock,
@@ -80,7 +83,10 @@ int loop_init(struct loop *loop, const struct loop_backoff_config *config, loop_
 	}
 	loop_backoff_init(&loop->backoff, config);
 	loop->clock = clock != NULL ? clock : loop_tsc_clock;
-	loop->clock_arg = clock_arg;
+	loop->clock_arg = clock != NULL ? clock_arg : loop;
+	if (clock == NULL)
+		loop->tsc_ns_mult =
+		        (uint64_t)(((unsigned __int128)1000000000u << 64) / rte_get_tsc_hz());
 	loop->timer_heap_size = 64;
 	loop->timer_heap = calloc(loop->timer_heap_size, sizeof(*loop->timer_heap));
 	return loop->timer_heap != NULL ? 0 : -ENOMEM;

@@ -83,6 +83,7 @@ struct loop {
 
 	loop_clock_fn *clock;
 	void *clock_arg;
+	uint64_t tsc_ns_mult; /* nanoseconds per TSC cycle, times 2^64 */
 
 	struct loop_backoff backoff;
 	struct loop_stats stats;

@@ -51,6 +51,7 @@ void port_config_default(struct port_config *config)
 	config->mtu = PORT_DEFAULT_MTU;
 	config->nb_rx_desc = PORT_DEFAULT_RX_DESC;
 	config->nb_tx_desc = PORT_DEFAULT_TX_DESC;
+	config->nb_workers = 1;
 }
 
 /* Claims the ethdev, so that two ports (or two tables in one process) never drive one device. */
@@ -154,8 +155,24 @@ static int port_configure(struct port *port, const struct port_config *config)
 	}
 	port->socket = rte_eth_dev_socket_id(port->port_id);
 
+	/* A queue pair per worker where the PMD has them (a NIC, or a vdev given as many queues);
+	 * the workers share what there is otherwise. RSS spreads a NIC's flows over the rx queues,
+	 * so one flow always lands on one queue and one worker: never reordered. */
+	port->nb_workers = RTE_MAX(config->nb_workers, (uint16_t)1);
+	port->nb_rx_queues = RTE_MAX(RTE_MIN(port->nb_workers, dev_info.max_rx_queues), 1);
+	port->nb_tx_queues = RTE_MAX(RTE_MIN(port->nb_workers, dev_info.max_tx_queues), 1);
+	port->tx_locked = port->nb_tx_queues < port->nb_workers;
+	rte_spinlock_init(&port->tx_lock);
+	for (unsigned int w = 0; w < PORT_MAX_WORKERS; w++)
+		port->workers[w].tx_queue = (uint16_t)(w % port->nb_tx_queues);
 	memset(&conf, 0, sizeof(conf));
-	ret = rte_eth_dev_configure(port->port_id, 1, 1, &conf);
+	if (port->nb_rx_queues > 1 && dev_info.flow_type_rss_offloads != 0) {
+		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf.rx_adv_conf.rss_conf.rss_hf =
+		        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) &
+		        dev_info.flow_type_rss_offloads;
+	}
+	ret = rte_eth_dev_configure(port->port_id, port->nb_rx_queues, port->nb_tx_queues, &conf);
 	if (ret < 0) {
 		PORT_LOG(ERR, "%s: cannot configure: %s", port->name, rte_strerror(-ret));
 		return ret;
@@ -169,8 +186,9 @@ static int port_configure(struct port *port, const struct port_config *config)
 		return ret;
 	}
 
-	/* Buffers for a full rx ring, a full tx ring and a burst in flight each way. */
-	port->reserved_mbufs = port->nb_rx_desc + port->nb_tx_desc + 2 * PORT_BURST;
+	/* Buffers for full rx and tx rings and a burst in flight each way, per queue. */
+	port->reserved_mbufs = port->nb_rx_queues * (port->nb_rx_desc + PORT_BURST) +
+	                       port->nb_tx_queues * (port->nb_tx_desc + PORT_BURST);
 	/* net_af_xdp's rings are not the descriptors asked for: in zero-copy mode it keeps its UMEM's
 	 * fill ring (twice libxdp's default of 2048) stocked from the pool and frees what it sent
 	 * only as its completion ring (2048) fills; it holds that many more. */
@@ -181,16 +199,23 @@ static int port_configure(struct port *port, const struct port_config *config)
 	if (port->pool == NULL)
 		return -rte_errno;
 
-	ret = rte_eth_rx_queue_setup(port->port_id, 0, port->nb_rx_desc, port->socket, NULL,
-	                             port->pool);
-	if (ret < 0) {
-		PORT_LOG(ERR, "%s: cannot set up rx queue: %s", port->name, rte_strerror(-ret));
-		return ret;
+	for (uint16_t q = 0; q < port->nb_rx_queues; q++) {
+		ret = rte_eth_rx_queue_setup(port->port_id, q, port->nb_rx_desc, port->socket, NULL,
+		                             port->pool);
+		if (ret < 0) {
+			PORT_LOG(ERR, "%s: cannot set up rx queue %u: %s", port->name, q,
+			         rte_strerror(-ret));
+			return ret;
+		}
 	}
-	ret = rte_eth_tx_queue_setup(port->port_id, 0, port->nb_tx_desc, port->socket, NULL);
-	if (ret < 0) {
-		PORT_LOG(ERR, "%s: cannot set up tx queue: %s", port->name, rte_strerror(-ret));
-		return ret;
+	for (uint16_t q = 0; q < port->nb_tx_queues; q++) {
+		ret = rte_eth_tx_queue_setup(port->port_id, q, port->nb_tx_desc, port->socket,
+		                             NULL);
+		if (ret < 0) {
+			PORT_LOG(ERR, "%s: cannot set up tx queue %u: %s", port->name, q,
+			         rte_strerror(-ret));
+			return ret;
+		}
 	}
 
 	ret = rte_eth_dev_set_mtu(port->port_id, mtu);
@@ -256,9 +281,9 @@ static int port_setup(struct port *port, const struct port_config *config)
 			pktpool_release(port->pools, port->pool, port->reserved_mbufs);
 		return ret;
 	}
-	PORT_LOG(INFO, "%s: opened '%s' as ethdev %u (%s), mtu %u, %u/%u descriptors", port->name,
-	         port->devargs, port->port_id, dev_info.driver_name, port->mtu, port->nb_rx_desc,
-	         port->nb_tx_desc);
+	PORT_LOG(INFO, "%s: opened '%s' as ethdev %u (%s), mtu %u, %u/%u descriptors, %u/%u queues",
+	         port->name, port->devargs, port->port_id, dev_info.driver_name, port->mtu,
+	         port->nb_rx_desc, port->nb_tx_desc, port->nb_rx_queues, port->nb_tx_queues);
 	return 0;
 }
 
@@ -306,49 +331,71 @@ int port_open_rings(struct port *port, const char *name, struct rte_ring *rx, st
 	return port_setup(port, config);
 }
 
-/* Hands a burst to the PMD; what it cannot take is freed and counted. */
-static uint16_t port_tx_raw(struct port *port, struct rte_mbuf **pkts, uint16_t n)
+/* Hands a burst to the PMD on a worker's queue; what it cannot take is freed and counted. */
+static uint16_t port_tx_raw(struct port *port, unsigned int worker, struct rte_mbuf **pkts,
+                            uint16_t n)
 {
+	struct port_worker *w = &port->workers[worker];
 	uint64_t bytes = 0;
 
 	for (uint16_t i = 0; i < n; i++)
 		bytes += rte_pktmbuf_pkt_len(pkts[i]);
-	uint16_t sent = rte_eth_tx_burst(port->port_id, 0, pkts, n);
+	uint16_t sent = rte_eth_tx_burst(port->port_id, w->tx_queue, pkts, n);
 	if (unlikely(sent < n)) {
 		for (uint16_t i = sent; i < n; i++)
 			bytes -= rte_pktmbuf_pkt_len(pkts[i]);
 		rte_pktmbuf_free_bulk(&pkts[sent], n - sent);
-		port->counters.drops[PORT_DROP_TX_FULL] += n - sent;
+		w->counters.drops[PORT_DROP_TX_FULL] += n - sent;
 	}
-	port->counters.tx_packets += sent;
-	port->counters.tx_bytes += bytes;
+	w->counters.tx_packets += sent;
+	w->counters.tx_bytes += bytes;
 	return sent;
 }
 
 /* Frames through the emulated link: some lost, some held back, some sent now. */
-static uint16_t port_tx_impaired(struct port *port, struct rte_mbuf **pkts, uint16_t n)
+static uint16_t port_tx_impaired(struct port *port, unsigned int worker, struct rte_mbuf **pkts,
+                                 uint16_t n)
 {
 	struct rte_mbuf *ready[2 * PORT_BURST];
 	struct impair *impair = port->impair;
+	struct port_counters *counters = &port->workers[worker].counters;
 	uint64_t lost = impair->stats.lost, overflow = impair->stats.overflow;
 	uint16_t sent = 0;
 
 	for (uint16_t done = 0; done < n;) {
 		uint16_t chunk = (uint16_t)RTE_MIN(n - done, PORT_BURST);
 		uint16_t nb = impair_admit(impair, &pkts[done], chunk, loop_tsc_now_ns(), ready);
-		sent += port_tx_raw(port, ready, nb);
+		sent += port_tx_raw(port, worker, ready, nb);
 		done += chunk;
 	}
-	port->counters.drops[PORT_DROP_IMPAIR_LOSS] += impair->stats.lost - lost;
-	port->counters.drops[PORT_DROP_IMPAIR_QUEUE_FULL] += impair->stats.overflow - overflow;
+	counters->drops[PORT_DROP_IMPAIR_LOSS] += impair->stats.lost - lost;
+	counters->drops[PORT_DROP_IMPAIR_QUEUE_FULL] += impair->stats.overflow - overflow;
+	return sent;
+}
+
+/* The emulated link is one queue and its state one struct: with several workers it is taken
+ * under the lock, as a shared tx queue is. */
+static inline bool port_tx_needs_lock(const struct port *port)
+{
+	return port->tx_locked || (port->impair != NULL && port->nb_workers > 1);
+}
+
+uint16_t port_tx_burst_worker(struct port *port, unsigned int worker, struct rte_mbuf **pkts,
+                              uint16_t n)
+{
+	if (likely(!port_tx_needs_lock(port)))
+		return unlikely(port->impair != NULL) ? port_tx_impaired(port, worker, pkts, n)
+		                                      : port_tx_raw(port, worker, pkts, n);
+	rte_spinlock_lock(&port->tx_lock);
+	uint16_t sent = port->impair != NULL ? port_tx_impaired(port, worker, pkts, n)
+	                                     : port_tx_raw(port, worker, pkts, n);
+	rte_spinlock_unlock(&port->tx_lock);
 	return sent;
 }
 
 uint16_t port_tx_burst(struct port *port, struct rte_mbuf **pkts, uint16_t n)
 {
-	if (unlikely(port->impair != NULL))
-		return port_tx_impaired(port, pkts, n);
-	return port_tx_raw(port, pkts, n);
+	return port_tx_burst_worker(port, 0, pkts, n);
 }
 
 unsigned int port_impair_poll(struct port *port)
@@ -359,10 +406,16 @@ unsigned int port_impair_poll(struct port *port)
 
 	if (port->impair == NULL)
 		return 0;
+	bool lock = port_tx_needs_lock(port);
+	if (lock)
+		rte_spinlock_lock(&port->tx_lock);
 	uint64_t now = loop_tsc_now_ns();
 	while ((n = impair_release(port->impair, now, due, PORT_BURST)) > 0)
-		total += port_tx_raw(port, due, n);
-	return total + (port->impair->count > 0);
+		total += port_tx_raw(port, 0, due, n);
+	total += port->impair->count > 0;
+	if (lock)
+		rte_spinlock_unlock(&port->tx_lock);
+	return total;
 }
 
 int port_set_impair(struct port *port, const struct impair_config *config)
@@ -393,8 +446,10 @@ void port_close(struct port *port)
 
 	if (rte_eth_dev_info_get(port->port_id, &dev_info) == 0)
 		device = dev_info.device;
-	rte_pktmbuf_free_bulk(port->tx_pending, port->nb_tx_pending);
-	port->nb_tx_pending = 0;
+	for (unsigned int w = 0; w < PORT_MAX_WORKERS; w++) {
+		rte_pktmbuf_free_bulk(port->workers[w].tx_pending, port->workers[w].nb_tx_pending);
+		port->workers[w].nb_tx_pending = 0;
+	}
 	if (port->impair != NULL) {
 		impair_flush(port->impair);
 		rte_free(port->impair);
@@ -475,18 +530,34 @@ int port_get_hw_stats(const struct port *port, struct port_hw_stats *stats)
 
 void port_clear_stats(struct port *port)
 {
-	memset(&port->counters, 0, sizeof(port->counters));
+	for (unsigned int w = 0; w < PORT_MAX_WORKERS; w++)
+		memset(&port->workers[w].counters, 0, sizeof(port->workers[w].counters));
 	rte_eth_stats_reset(port->port_id);
 }
 
-uint16_t port_tx_flush(struct port *port)
+uint16_t port_tx_flush_worker(struct port *port, unsigned int worker)
 {
-	uint16_t n = port->nb_tx_pending;
+	struct port_worker *w = &port->workers[worker];
+	uint16_t n = w->nb_tx_pending;
 
 	if (n == 0)
 		return 0;
-	port->nb_tx_pending = 0;
-	return port_tx_burst(port, port->tx_pending, n);
+	w->nb_tx_pending = 0;
+	return port_tx_burst_worker(port, worker, w->tx_pending, n);
+}
+
+void port_counters_sum(const struct port *port, struct port_counters *out)
+{
+	const uint64_t *in;
+	uint64_t *sum = (uint64_t *)out;
+
+	_Static_assert(sizeof(*out) % sizeof(uint64_t) == 0, "counters are all 64-bit");
+	memset(out, 0, sizeof(*out));
+	for (unsigned int w = 0; w < PORT_MAX_WORKERS; w++) {
+		in = (const uint64_t *)&port->workers[w].counters;
+		for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+			sum[i] += in[i];
+	}
 }
 
 void port_table_init(struct port_table *table)

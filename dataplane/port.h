@@ -7,6 +7,7 @@
 
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
+#include <rte_spinlock.h>
 
 struct rte_ring;
 
@@ -18,6 +19,7 @@ struct pktpool_set;
 #define PORT_DEVARGS_MAX 256
 #define PORT_MAX         64
 #define PORT_BURST       32
+#define PORT_MAX_WORKERS 8 /* forwarding workers (lcores) a port can be set up for */
 
 #define PORT_DEFAULT_RX_DESC 512
 #define PORT_DEFAULT_TX_DESC 512
@@ -56,7 +58,17 @@ struct port_config {
 	uint16_t mtu; /* 0 = PORT_DEFAULT_MTU */
 	uint16_t nb_rx_desc;
 	uint16_t nb_tx_desc;
+	uint16_t nb_workers; /* 0 or 1: one; more asks for a queue pair per worker */
 };
+
+/* What one worker owns of a port, on cache lines of its own: its counters and its transmit
+ * buffer. Workers never write each other's. */
+struct port_worker {
+	struct port_counters counters;
+	uint16_t tx_queue; /* the PMD queue this worker sends on */
+	uint16_t nb_tx_pending;
+	struct rte_mbuf *tx_pending[PORT_BURST];
+} __rte_cache_aligned;
 
 struct port {
 	char name[PORT_NAME_MAX];
@@ -71,10 +83,15 @@ struct port {
 	struct rte_mempool *pool;
 	struct pktpool_set *pools;
 	uint32_t reserved_mbufs;
-	struct port_counters counters;
+	uint16_t nb_workers;   /* the workers it was set up for */
+	uint16_t nb_rx_queues; /* one per worker where the PMD has them, else fewer */
+	uint16_t nb_tx_queues;
+	/* Fewer tx queues than workers (or link emulation, whose queue is one): transmitting
+	 * takes tx_lock, once per burst. */
+	bool tx_locked;
+	rte_spinlock_t tx_lock;
 	struct impair *impair; /* link emulation on transmit; NULL (and free) when off */
-	uint16_t nb_tx_pending;
-	struct rte_mbuf *tx_pending[PORT_BURST];
+	struct port_worker workers[PORT_MAX_WORKERS];
 };
 
 /* What `show ports` reports of a port. */
@@ -103,8 +120,8 @@ extern const enum port_drop_side port_drop_sides[PORT_DROP_MAX];
 /* Fills a configuration with the defaults. */
 void port_config_default(struct port_config *config);
 
-/* Probes the device named by devargs (unless EAL already did), configures one rx and one tx
- * queue, takes buffers from pools and starts it. Returns 0 or a negative errno, and logs why. */
+/* Probes the device named by devargs (unless EAL already did), configures an rx and a tx queue
+ * per worker (as many as the PMD has, at least one), takes buffers from pools and starts it. Returns 0 or a negative errno, and logs why. */
 int port_open(struct port *port, const char *name, const char *devargs,
               const struct port_config *config, struct pktpool_set *pools);
 
@@ -113,9 +130,13 @@ int port_open(struct port *port, const char *name, const char *devargs,
 int port_open_rings(struct port *port, const char *name, struct rte_ring *rx, struct rte_ring *tx,
                     const struct port_config *config, struct pktpool_set *pools);
 
-/* Sends a burst now; frames the queue cannot take are freed and counted. Returns how many
- * were sent. */
+/* Sends a burst now on the main worker's queue; frames the queue cannot take are freed and
+ * counted. Returns how many were sent. */
 uint16_t port_tx_burst(struct port *port, struct rte_mbuf **pkts, uint16_t n);
+
+/* As port_tx_burst, on a worker's queue. */
+uint16_t port_tx_burst_worker(struct port *port, unsigned int worker, struct rte_mbuf **pkts,
+                              uint16_t n);
 
 /* Turns link emulation on (or changes it) for the port's transmit side; a null configuration
  * turns it off. Returns 0 or -ENOMEM. */
@@ -140,34 +161,57 @@ int port_get_hw_stats(const struct port *port, struct port_hw_stats *stats);
 /* Zeroes our counters and the PMD's. */
 void port_clear_stats(struct port *port);
 
-/* Receives a burst and counts it. */
-static inline uint16_t port_rx_burst(struct port *port, struct rte_mbuf **pkts, uint16_t n)
+/* Receives a burst from one rx queue for a worker and counts it in the worker's counters. */
+static inline uint16_t port_rx_burst_queue(struct port *port, unsigned int worker, uint16_t queue,
+                                           struct rte_mbuf **pkts, uint16_t n)
 {
-	uint16_t nb = rte_eth_rx_burst(port->port_id, 0, pkts, n);
+	uint16_t nb = rte_eth_rx_burst(port->port_id, queue, pkts, n);
+	struct port_counters *counters = &port->workers[worker].counters;
+	uint64_t bytes = 0;
 
-	port->counters.rx_packets += nb;
 	for (uint16_t i = 0; i < nb; i++)
-		port->counters.rx_bytes += rte_pktmbuf_pkt_len(pkts[i]);
+		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	counters->rx_packets += nb;
+	counters->rx_bytes += bytes;
 	return nb;
 }
 
-/* Sends what is queued for the port; frames the queue cannot take are freed and counted. Returns
- * how many were sent. */
-uint16_t port_tx_flush(struct port *port);
+/* Receives a burst on the main worker's queue (queue 0) and counts it. */
+static inline uint16_t port_rx_burst(struct port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+	return port_rx_burst_queue(port, 0, 0, pkts, n);
+}
 
-/* Queues one frame for transmit, sending a burst when the queue is full. Takes the reference. */
+/* Sends what a worker queued for the port; frames the queue cannot take are freed and counted.
+ * Returns how many were sent. */
+uint16_t port_tx_flush_worker(struct port *port, unsigned int worker);
+
+/* Sends what the main worker queued for the port. */
+static inline uint16_t port_tx_flush(struct port *port)
+{
+	return port_tx_flush_worker(port, 0);
+}
+
+/* Queues one frame for a worker's transmit, sending a burst when the queue is full. Takes the
+ * reference. */
+static inline void port_tx_enqueue_worker(struct port *port, unsigned int worker,
+                                          struct rte_mbuf *pkt)
+{
+	struct port_worker *w = &port->workers[worker];
+
+	w->tx_pending[w->nb_tx_pending++] = pkt;
+	if (w->nb_tx_pending == PORT_BURST)
+		port_tx_flush_worker(port, worker);
+}
+
+/* Queues one frame for the main worker's transmit. */
 static inline void port_tx_enqueue(struct port *port, struct rte_mbuf *pkt)
 {
-	port->tx_pending[port->nb_tx_pending++] = pkt;
-	if (port->nb_tx_pending == PORT_BURST)
-		port_tx_flush(port);
+	port_tx_enqueue_worker(port, 0, pkt);
 }
 
-/* Counts one dropped frame for a reason. */
-static inline void port_count_drop(struct port *port, enum port_drop_reason reason)
-{
-	port->counters.drops[reason]++;
-}
+/* Adds every worker's counters into out (zeroed first). */
+void port_counters_sum(const struct port *port, struct port_counters *out);
 
 /* The set of ports of one ferryd, by name. */
 struct port_table {

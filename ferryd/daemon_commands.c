@@ -70,7 +70,9 @@ static int cmd_show_port_stats(void *ctx, const struct cli_args *args, struct re
 
 	if (port == NULL)
 		return -ENOENT;
-	const struct port_counters *c = &port->counters;
+	struct port_counters sum;
+	const struct port_counters *c = &sum;
+	port_counters_sum(port, &sum);
 	struct vswitch_drop_counter counters[VSWITCH_PORT_DROP_COUNTERS];
 	uint64_t drops[2] = {0, 0};
 	vswitch_port_drop_counters(port, counters);
@@ -189,6 +191,7 @@ static int cmd_port_add(void *ctx, const struct cli_args *args, struct reply *re
 	config.mtu = (uint16_t)mtu;
 	config.nb_rx_desc = (uint16_t)rxd;
 	config.nb_tx_desc = (uint16_t)txd;
+	config.nb_workers = (uint16_t)host->vswitches.nb_workers;
 
 	int ret = port_table_add(&host->ports, name, devargs, &config, &host->pools, &port);
 	if (ret == -EEXIST)
@@ -269,15 +272,13 @@ static int cmd_show_pools(void *ctx, const struct cli_args *args, struct reply *
 	return 0;
 }
 
-static int cmd_show_loop(void *ctx, const struct cli_args *args, struct reply *reply)
+/* One loop's figures: the main worker's at the top level, each worker's in the list. */
+static void reply_loop_stats(struct reply *reply, const struct loop *loop)
 {
-	struct host *host = ctx;
-	const struct loop *loop = &host->loop;
 	const struct loop_stats *s = &loop->stats;
 	uint64_t total = s->busy_cycles + s->idle_cycles + s->sleep_cycles + s->control_cycles;
 	double hz = (double)rte_get_tsc_hz();
 
-	(void)args;
 	reply_u64(reply, "iterations", s->iterations);
 	reply_u64(reply, "busy_iterations", s->busy_iterations);
 	reply_u64(reply, "packets", s->packets);
@@ -305,6 +306,28 @@ static int cmd_show_loop(void *ctx, const struct cli_args *args, struct reply *r
 	for (unsigned int i = 0; i < loop->nb_pollers; i++)
 		reply_str(reply, NULL, "%s", loop->pollers[i].name);
 	reply_list_end(reply);
+}
+
+static int cmd_show_loop(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	const struct vswitch_table *vswitches = &host->vswitches;
+
+	(void)args;
+	reply_loop_stats(reply, &host->loop);
+	reply_u64(reply, "workers", vswitches->nb_workers);
+	reply_list_begin(reply, "forwarding_workers");
+	for (unsigned int w = 0; w < vswitches->nb_workers; w++) {
+		const struct vswitch_worker *worker = vswitches->workers[w];
+		reply_object_begin(reply, NULL);
+		reply_u64(reply, "worker", w);
+		reply_u64(reply, "lcore", w == 0 ? rte_lcore_id() : worker->lcore);
+		reply_u64(reply, "rx_queues", worker->nb_rx);
+		reply_u64(reply, "learn_dropped", worker->learn_dropped);
+		reply_loop_stats(reply, worker->loop);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
 	return 0;
 }
 
@@ -314,7 +337,11 @@ static int cmd_clear_loop_stats(void *ctx, const struct cli_args *args, struct r
 
 	(void)args;
 	(void)reply;
-	memset(&host->loop.stats, 0, sizeof(host->loop.stats));
+	/* Workers write their own figures: they wait while theirs are zeroed. */
+	vswitch_workers_park(&host->vswitches);
+	for (unsigned int w = 0; w < host->vswitches.nb_workers; w++)
+		memset(&host->vswitches.workers[w]->loop->stats, 0,
+		       sizeof(host->vswitches.workers[w]->loop->stats));
 	return 0;
 }
 
@@ -402,6 +429,8 @@ static int cmd_port_set_impair(void *ctx, const struct cli_args *args, struct re
 		if (config.jitter_ns > config.delay_ns)
 			return reply_error(reply, -EINVAL, "jitter is at most the delay");
 	}
+	/* The emulated link is allocated and freed here: no worker may be sending through it. */
+	vswitch_workers_park(&host->vswitches);
 	int ret = port_set_impair(port, &config);
 	if (ret < 0)
 		return reply_error(reply, ret, "cannot emulate the link: %s", strerror(-ret));

@@ -16,6 +16,7 @@
 #include "cli/cli.h"
 #include "commands.h"
 #include "host/host.h"
+#include "vswitch/vswitch.h"
 
 /* The one daemon of this process, for the signal handler only. */
 static struct loop *signal_loop;
@@ -152,10 +153,23 @@ int main(int argc, char **argv)
 	config.max_sleep_ns = opts.max_sleep_us * 1000;
 	config.mbuf_data_room = (uint16_t)opts.mbuf_size;
 	config.min_mbufs = (uint32_t)opts.mbufs;
+	/* Every lcore of -l forwards: the main one (which also runs the rest) and each other. */
+	config.nb_workers = rte_lcore_count();
+	if (config.nb_workers > VSWITCH_MAX_WORKERS) {
+		fprintf(stderr, "ferryd: at most %u lcores (-l), one per forwarding worker\n",
+		        VSWITCH_MAX_WORKERS);
+		goto out_eal;
+	}
 	int ret = host_init(&host, &config);
 	if (ret < 0) {
 		fprintf(stderr, "ferryd: cannot initialise: %s\n", strerror(-ret));
 		goto out_eal;
+	}
+	ret = vswitch_workers_launch(&host.vswitches);
+	if (ret < 0) {
+		fprintf(stderr, "ferryd: cannot launch the forwarding workers: %s\n",
+		        strerror(-ret));
+		goto out_host;
 	}
 	ret = ferryd_commands_init(&cli, &host);
 	if (ret < 0) {
@@ -187,8 +201,9 @@ int main(int argc, char **argv)
 	if (ret < 0)
 		goto out_ctl;
 
-	rte_log(RTE_LOG_NOTICE, RTE_LOGTYPE_USER1, "ferryd %s ready on %s, worker on lcore %u\n",
-	        FERRY_VERSION, opts.socket_path, rte_lcore_id());
+	rte_log(RTE_LOG_NOTICE, RTE_LOGTYPE_USER1,
+	        "ferryd %s ready on %s, main worker on lcore %u, %u forwarding workers\n",
+	        FERRY_VERSION, opts.socket_path, rte_lcore_id(), host.vswitches.nb_workers);
 	loop_run(&host.loop);
 	rte_log(RTE_LOG_NOTICE, RTE_LOGTYPE_USER1, "ferryd: shutting down\n");
 	status = EXIT_SUCCESS;

@@ -405,6 +405,8 @@ static int cmd_mac_limit(void *ctx, const struct cli_args *args, struct reply *r
 	int n = selected_vswitches(host, args, vswitches, reply);
 	if (n < 0)
 		return n;
+	/* A new table replaces the old: no worker may be reading it. */
+	vswitch_workers_park(&host->vswitches);
 	for (int v = 0; v < n; v++) {
 		int ret = fdb_set_limit(&vswitches[v]->fdb, (uint32_t)limit);
 		if (ret < 0)

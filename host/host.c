@@ -145,7 +145,7 @@ int host_init(struct host *host, const struct host_config *config)
 	pktpool_set_init(&host->pools, prefix, config->mbuf_data_room, config->min_mbufs);
 	port_table_init(&host->ports);
 	vmkping_table_init(&host->pings, &host->loop);
-	ret = vswitch_table_init(&host->vswitches, &host->loop);
+	ret = vswitch_table_init(&host->vswitches, &host->loop, config->nb_workers);
 	struct migration_hooks hooks = {
 	        .ctx = host,
 	        .vm_exists = hook_vm_exists,
@@ -164,6 +164,7 @@ int host_init(struct host *host, const struct host_config *config)
 
 void host_fini(struct host *host)
 {
+	vswitch_workers_stop(&host->vswitches);
 	vmkping_table_fini(&host->pings);
 	migration_engine_fini(&host->migrations);
 	while (host->nb_vms > 0) {
@@ -190,6 +191,7 @@ int host_uplink_add_rings(struct host *host, const char *name, struct rte_ring *
 
 	port_config_default(&config);
 	config.mtu = mtu;
+	config.nb_workers = (uint16_t)host->vswitches.nb_workers;
 	int ret = port_table_add_rings(&host->ports, name, rx, tx, &config, &host->pools, &port);
 	if (ret < 0)
 		return ret;

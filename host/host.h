@@ -22,6 +22,7 @@ struct host_config {
 	uint64_t max_sleep_ns; /* longest idle sleep of the worker; 0 = default (1 ms) */
 	uint16_t mbuf_data_room;
 	uint32_t min_mbufs;
+	unsigned int nb_workers; /* forwarding workers, the main lcore's included; 0 = one */
 };
 
 struct host {

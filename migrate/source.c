@@ -853,7 +853,7 @@ static void source_query(struct migration *m, uint64_t now)
 static bool source_may_send(struct migration *m, uint64_t now)
 {
 	struct migration_source *src = &m->source;
-	uint64_t frames = m->engine->vswitches->vm_frames;
+	uint64_t frames = vswitch_vm_frames(m->engine->vswitches);
 	bool contended = frames != src->vm_frames_seen;
 
 	src->vm_frames_seen = frames;

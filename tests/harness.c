@@ -98,8 +98,10 @@ static pid_t spawn_ferryd(struct harness_ferryd *ferryd, const char *config,
 	}
 	for (int i = 0; options != NULL && options[i] != NULL && i < 8; i++)
 		argv[argc++] = options[i];
-	/* No hugepages, no shared files, bounded memory and a floating lcore: tests run in
-	 * parallel on any machine. */
+	/* No hugepages, no shared files, bounded memory and floating lcores: tests run in
+	 * parallel on any machine. FERRY_TEST_WORKERS=2 gives ferryd a second forwarding
+	 * worker (two lcores, both floating). */
+	bool two_workers = strcmp(env_or("FERRY_TEST_WORKERS", "1"), "2") == 0;
 	const char *eal[] = {"--",
 	                     "--no-huge",
 	                     "--no-shconf",
@@ -107,7 +109,7 @@ static pid_t spawn_ferryd(struct harness_ferryd *ferryd, const char *config,
 	                     "128",
 	                     "--no-telemetry",
 	                     "--no-pci",
-	                     "--lcores=0@(0-1)",
+	                     two_workers ? "--lcores=(0-1)@(0-1)" : "--lcores=0@(0-1)",
 	                     "--log-level=*:notice",
 	                     "--log-level=ferry.*:info"};
 	for (unsigned int i = 0; i < sizeof(eal) / sizeof(eal[0]); i++)

@@ -2,6 +2,7 @@
  * eviction, flushes, resizing. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -160,26 +161,34 @@ Test(fdb, flush_by_port_and_by_vlan)
 	fdb_fini(&fdb);
 }
 
-Test(fdb, lookup_bulk_finds_what_single_lookups_find)
+Test(fdb, hashed_finds_match_single_lookups_and_carry_the_refresh_stamp)
 {
 	struct fdb fdb;
-	struct fdb_key keys[64];
-	const struct fdb_key *ptrs[64];
-	int32_t positions[64];
+	uint64_t keys[64];
+	uint32_t homes[64];
 
 	cr_assert_eq(fdb_init(&fdb, "t7", 256, 300), 0);
 	for (uint32_t i = 0; i < 64; i += 2) {
 		struct rte_ether_addr m = mac(i);
-		fdb_learn(&fdb, 7, &m, (uint16_t)(i % 5), 0);
+		fdb_learn(&fdb, 7, &m, (uint16_t)(i % 5), 3 * SECOND);
+	}
+	/* Hash all, then find all: the switch's order. */
+	for (uint32_t i = 0; i < 64; i++) {
+		struct fdb_key key = {.vlan = 7, .mac = mac(i)};
+		keys[i] = fdb_key_pack(&key);
+		homes[i] = fdb_home(&fdb, keys[i]);
 	}
 	for (uint32_t i = 0; i < 64; i++) {
-		keys[i] = (struct fdb_key){.vlan = 7, .mac = mac(i)};
-		ptrs[i] = &keys[i];
+		struct rte_ether_addr m = mac(i);
+		uint16_t port = FDB_PORT_NONE, stamp = 0;
+		bool found = fdb_find(&fdb, keys[i], homes[i], &port, &stamp);
+		cr_assert_eq(found, i % 2 == 0, "key %u", i);
+		cr_assert_eq(found ? port : FDB_PORT_NONE, fdb_lookup(&fdb, 7, &m), "key %u", i);
+		if (found)
+			cr_assert_eq(stamp, fdb_stamp(3 * SECOND), "key %u", i);
 	}
-	fdb_lookup_bulk(&fdb, ptrs, 64, positions);
-	for (uint32_t i = 0; i < 64; i++)
-		cr_assert_eq(fdb_port_at(&fdb, positions[i]), fdb_lookup(&fdb, 7, &keys[i].mac),
-		             "key %u", i);
+	cr_assert_not(fdb_find(&fdb, 0, fdb_home(&fdb, 0), &(uint16_t){0}, &(uint16_t){0}),
+	              "the empty key is never found");
 	fdb_fini(&fdb);
 }
 
@@ -209,7 +218,7 @@ Test(fdb, resizing_keeps_entries_and_shrinks_fairly)
 	fdb_fini(&fdb);
 }
 
-Test(fdb, recency_has_a_grain_of_a_tenth_of_a_second)
+Test(fdb, recency_has_a_grain_of_134_ms)
 {
 	struct fdb fdb;
 	struct rte_ether_addr a = mac(1), b = mac(2), c = mac(3);
@@ -281,4 +290,85 @@ Test(fdb, two_tables_in_one_process)
 	cr_assert_eq(fdb_lookup(&y, 0, &a), FDB_PORT_NONE);
 	fdb_fini(&x);
 	fdb_fini(&y);
+}
+
+/* The forwarding workers look up while worker 0 writes. A reader thread finds keys without locks
+ * while the writer learns, moves, ages, deletes and evicts them: it must never see a port that
+ * key was never given. Key i only ever lives on port i % 8 or i % 8 + 8 (moves alternate), so a
+ * port read against the wrong key shows as the wrong residue. */
+/* A small, crowded table: the reader keeps meeting the slots the writer rewrites. */
+enum { RACE_KEYS = 96, RACE_LIMIT = 64, RACE_ROUNDS = 1000000, RACE_LOOKUPS = 20000000 };
+
+struct race_reader {
+	struct fdb *fdb;
+	bool stop;
+	uint64_t lookups, found, wrong;
+};
+
+static void *race_read(void *arg)
+{
+	struct race_reader *r = arg;
+
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
+		for (uint32_t i = 0; i < RACE_KEYS; i++) {
+			struct fdb_key key = {.vlan = 1, .mac = mac(i)};
+			uint64_t packed = fdb_key_pack(&key);
+			uint16_t port, stamp;
+			if (fdb_find(r->fdb, packed, fdb_home(r->fdb, packed), &port, &stamp)) {
+				r->found++;
+				r->wrong += port % 8 != i % 8;
+			}
+			__atomic_store_n(&r->lookups, r->lookups + 1, __ATOMIC_RELAXED);
+		}
+	}
+	return NULL;
+}
+
+Test(fdb, lookups_without_locks_stay_right_while_one_writer_changes_the_table, .timeout = 60)
+{
+	static struct fdb fdb;
+	struct race_reader reader = {.fdb = &fdb};
+	pthread_t thread;
+	uint64_t now = SECOND;
+
+	/* Fewer entries than keys: learning evicts as it goes. */
+	cr_assert_eq(fdb_init(&fdb, "race", RACE_LIMIT, 10), 0);
+	cr_assert_eq(pthread_create(&thread, NULL, race_read, &reader), 0);
+	/* Until the reader has looked up enough, however the two threads are scheduled. */
+	for (uint32_t round = 0; round < RACE_ROUNDS &&
+	                         __atomic_load_n(&reader.lookups, __ATOMIC_RELAXED) < RACE_LOOKUPS;
+	     round++) {
+		for (uint32_t i = 0; i < RACE_KEYS; i++) {
+			struct rte_ether_addr m = mac(i);
+			fdb_learn(&fdb, 1, &m, (uint16_t)(i % 8 + 8 * ((i + round) % 2)), now);
+			if (i % 13 == round % 13)
+				fdb_del(&fdb, 1, &m);
+			now += 100;
+		}
+		/* Every few rounds a long pause: half the table ages out at once. */
+		if (round % 101 == 100) {
+			now += 11 * SECOND;
+			cr_assert_gt(fdb_age(&fdb, now), 0);
+		}
+	}
+	__atomic_store_n(&reader.stop, true, __ATOMIC_RELEASE);
+	pthread_join(thread, NULL);
+
+	cr_assert_gt(reader.found, 0, "the reader found keys (%lu lookups)",
+	             (unsigned long)reader.lookups);
+	cr_assert_eq(reader.wrong, 0, "%lu of %lu finds read another key's port",
+	             (unsigned long)reader.wrong, (unsigned long)reader.found);
+	cr_assert_gt(fdb.stats.evicted, 0);
+	cr_assert_gt(fdb.stats.moved, 0);
+	/* And the table is whole: every entry is found, on its own port. */
+	uint32_t valid = 0;
+	for (uint32_t pos = 0; pos < fdb.limit; pos++) {
+		const struct fdb_entry *e = &fdb.entries[pos];
+		if (!e->valid)
+			continue;
+		valid++;
+		cr_assert_eq(fdb_lookup(&fdb, e->key.vlan, &e->key.mac), e->port);
+	}
+	cr_assert_eq(valid, fdb.count);
+	fdb_fini(&fdb);
 }

@@ -175,7 +175,8 @@ Test(exact_9000, a_migration_yields_to_vm_traffic_and_still_completes)
 	uint64_t deadline = loop_now_ns(&a->host.loop) + 60 * SECOND;
 	while (session(a, id)->running) {
 		cr_assert_lt(loop_now_ns(&a->host.loop), deadline, "the migration never ended");
-		a->host.vswitches.vm_frames++; /* as if a VM port sent a frame in every poll */
+		a->host.vswitches.workers[0]
+		        ->vm_frames++; /* as if a VM port sent a frame in every poll */
 		pump();
 	}
 	const struct migration_info *m = session(a, id);

@@ -8,10 +8,8 @@
 #include <string.h>
 
 #include <rte_common.h>
-#include <rte_hash_crc.h>
 #include <rte_log.h>
 #include <rte_malloc.h>
-#include <rte_prefetch.h>
 
 static RTE_LOG_REGISTER(fdb_logtype, ferry.fdb, INFO);
 
@@ -21,18 +19,14 @@ static RTE_LOG_REGISTER(fdb_logtype, ferry.fdb, INFO);
 #define FDB_NIL          UINT32_MAX
 #define NS_PER_SECOND    1000000000ull
 #define HASH_MIN_ENTRIES 16
-#define LRU_GRAIN_NS     (NS_PER_SECOND / 10)
 
 /* The hash is ours rather than rte_hash: an 8-byte key compares in one instruction and hashes
- * with one crc32, and positions are entry indexes we hand out, stable while the entry lives. */
-
-static inline uint64_t key_pack(const struct fdb_key *key)
-{
-	uint64_t packed;
-
-	memcpy(&packed, key, sizeof(packed));
-	return packed;
-}
+ * with one crc32, a slot carries the port so a lookup reads one cache line, and positions are
+ * entry indexes we hand out, stable while the entry lives.
+ *
+ * Only the writer (the thread that owns the table: the main lcore) runs the functions below;
+ * workers read slots with fdb_find while it does. The writer's stores are ordered for them: a
+ * slot's key is published last and withdrawn first. */
 
 static inline uint32_t key_home(const struct fdb *fdb, uint64_t packed)
 {
@@ -49,34 +43,43 @@ static inline uint32_t slot_find(const struct fdb *fdb, uint64_t packed, uint32_
 	return i;
 }
 
-static int32_t table_lookup(const struct fdb *fdb, const struct fdb_key *key)
+static int32_t table_lookup(const struct fdb *fdb, uint64_t packed)
 {
-	uint64_t packed = key_pack(key);
-
 	if (packed == 0)
 		return -ENOENT;
 	uint32_t i = slot_find(fdb, packed, key_home(fdb, packed));
 	return fdb->slots[i].key == packed ? (int32_t)fdb->slots[i].entry : -ENOENT;
 }
 
-/* Takes a free position for a key known to be absent. */
-static int32_t table_add(struct fdb *fdb, const struct fdb_key *key)
+/* Fills a slot for readers: the key goes last, after what it describes. */
+static void slot_publish(struct fdb_slot *slot, const struct fdb_slot *value)
 {
-	uint64_t packed = key_pack(key);
+	__atomic_store_n(&slot->key, 0, __ATOMIC_RELAXED);
+	slot->entry = value->entry;
+	slot->stamp = value->stamp;
+	/* Release: a reader that sees the new port also sees the key withdrawn above. */
+	__atomic_store_n(&slot->port, value->port, __ATOMIC_RELEASE);
+	__atomic_store_n(&slot->key, value->key, __ATOMIC_RELEASE);
+}
 
+/* Takes a free position for a key known to be absent. */
+static int32_t table_add(struct fdb *fdb, uint64_t packed, uint16_t port, uint16_t stamp)
+{
 	if (packed == 0 || fdb->nb_free == 0)
 		return -ENOSPC;
 	uint32_t entry = fdb->free_entries[--fdb->nb_free];
 	uint32_t i = slot_find(fdb, packed, key_home(fdb, packed));
-	fdb->slots[i] = (struct fdb_slot){.key = packed, .entry = entry};
+	slot_publish(
+	        &fdb->slots[i],
+	        &(struct fdb_slot){.key = packed, .entry = entry, .port = port, .stamp = stamp});
 	return (int32_t)entry;
 }
 
 /* Removes a key. The rest of its probe run shifts back into the hole, so lookups never meet
- * tombstones and the table never needs rebuilding. */
-static void table_del(struct fdb *fdb, const struct fdb_key *key, uint32_t entry)
+ * tombstones and the table never needs rebuilding. A reader probing while a key shifts back may
+ * miss it: that frame floods, as for a MAC not yet learned. */
+static void table_del(struct fdb *fdb, uint64_t packed, uint32_t entry)
 {
-	uint64_t packed = key_pack(key);
 	uint32_t hole = slot_find(fdb, packed, key_home(fdb, packed));
 
 	if (fdb->slots[hole].key != packed)
@@ -88,11 +91,17 @@ static void table_del(struct fdb *fdb, const struct fdb_key *key, uint32_t entry
 		bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
 		if (stays)
 			continue;
-		fdb->slots[hole] = fdb->slots[j];
+		slot_publish(&fdb->slots[hole], &fdb->slots[j]);
 		hole = j;
 	}
-	fdb->slots[hole].key = 0;
+	__atomic_store_n(&fdb->slots[hole].key, 0, __ATOMIC_RELEASE);
 	fdb->free_entries[fdb->nb_free++] = entry;
+}
+
+/* The slot of a key that is in the table. */
+static struct fdb_slot *slot_of(struct fdb *fdb, uint64_t packed)
+{
+	return &fdb->slots[slot_find(fdb, packed, key_home(fdb, packed))];
 }
 
 int fdb_init(struct fdb *fdb, const char *name, uint32_t limit, uint32_t aging_s)
@@ -174,7 +183,7 @@ static void entry_remove(struct fdb *fdb, uint32_t pos)
 		fdb->nb_static--;
 	else
 		lru_unlink(fdb, pos);
-	table_del(fdb, &e->key, pos);
+	table_del(fdb, fdb_key_pack(&e->key), pos);
 	e->valid = false;
 	fdb->count--;
 }
@@ -205,7 +214,7 @@ static int32_t entry_insert(struct fdb *fdb, const struct fdb_key *key, uint16_t
 {
 	if (fdb->count >= fdb->limit && !evict_one(fdb))
 		return -ENOSPC;
-	int32_t pos = table_add(fdb, key);
+	int32_t pos = table_add(fdb, fdb_key_pack(key), port, fdb_stamp(now_ns));
 	if (pos < 0)
 		return pos;
 	struct fdb_entry *e = &fdb->entries[pos];
@@ -224,15 +233,15 @@ static int32_t entry_insert(struct fdb *fdb, const struct fdb_key *key, uint16_t
 	return pos;
 }
 
-enum fdb_learn_result fdb_learn_at(struct fdb *fdb, int32_t position, const struct fdb_key *key,
-                                   uint16_t port, uint64_t now_ns)
+enum fdb_learn_result fdb_learn_key(struct fdb *fdb, uint64_t packed, uint16_t port,
+                                    uint64_t now_ns)
 {
-	/* The same MAC may come twice in one burst: the first learning made it valid. */
-	if (position < 0 || !fdb->entries[position].valid ||
-	    !fdb_key_equal(&fdb->entries[position].key, key))
-		position = table_lookup(fdb, key);
+	int32_t position = table_lookup(fdb, packed);
+
 	if (position < 0) {
-		if (entry_insert(fdb, key, port, false, now_ns) < 0) {
+		struct fdb_key key;
+		memcpy(&key, &packed, sizeof(key));
+		if (entry_insert(fdb, &key, port, false, now_ns) < 0) {
 			fdb->stats.full_drops++;
 			return FDB_LEARN_FULL;
 		}
@@ -241,23 +250,29 @@ enum fdb_learn_result fdb_learn_at(struct fdb *fdb, int32_t position, const stru
 	}
 
 	struct fdb_entry *e = &fdb->entries[position];
+	struct fdb_slot *slot = slot_of(fdb, packed);
+	uint16_t stamp = fdb_stamp(now_ns);
 	if (e->is_static) {
-		if (e->port == port)
-			return FDB_LEARN_REFRESHED;
-		fdb->stats.static_refused++;
-		return FDB_LEARN_STATIC;
+		if (e->port != port) {
+			fdb->stats.static_refused++;
+			return FDB_LEARN_STATIC;
+		}
+		slot->stamp = stamp; /* so its frames take the compare, not this call */
+		return FDB_LEARN_REFRESHED;
 	}
 	if (e->port == port) {
-		/* Relinking on every frame would touch two more entries per packet. Moving an
-		 * entry to the head once per LRU_GRAIN_NS keeps the lists ordered to within that
-		 * grain, so aging and eviction are late by at most that much. */
-		if (now_ns - e->seen_ns >= LRU_GRAIN_NS &&
-		    fdb->lru_head[port] != (uint32_t)position) {
-			lru_unlink(fdb, (uint32_t)position);
-			lru_push_head(fdb, (uint32_t)position);
-		}
-		if (now_ns - e->seen_ns >= LRU_GRAIN_NS)
+		/* Relinking on every frame would touch two more entries per packet: the switch
+		 * refreshes a MAC once per grain (when the slot's stamp is not this grain's), which
+		 * keeps the LRU lists ordered to within a grain, so aging and eviction are late by at
+		 * most that much. */
+		if (slot->stamp != stamp) {
+			slot->stamp = stamp;
 			e->seen_ns = now_ns;
+			if (fdb->lru_head[port] != (uint32_t)position) {
+				lru_unlink(fdb, (uint32_t)position);
+				lru_push_head(fdb, (uint32_t)position);
+			}
+		}
 		return FDB_LEARN_REFRESHED;
 	}
 	e->seen_ns = now_ns;
@@ -265,6 +280,8 @@ enum fdb_learn_result fdb_learn_at(struct fdb *fdb, int32_t position, const stru
 	e->port = port;
 	e->moves++;
 	lru_push_head(fdb, (uint32_t)position);
+	slot->stamp = stamp;
+	__atomic_store_n(&slot->port, port, __ATOMIC_RELEASE);
 	fdb->stats.moved++;
 	return FDB_LEARN_MOVED;
 }
@@ -274,40 +291,22 @@ enum fdb_learn_result fdb_learn(struct fdb *fdb, uint16_t vlan, const struct rte
 {
 	struct fdb_key key = {.vlan = vlan, .mac = *mac};
 
-	return fdb_learn_at(fdb, table_lookup(fdb, &key), &key, port, now_ns);
-}
-
-void fdb_lookup_bulk(const struct fdb *fdb, const struct fdb_key **keys, unsigned int n,
-                     int32_t *positions)
-{
-	uint64_t packed[FDB_LOOKUP_BULK_MAX];
-	uint32_t home[FDB_LOOKUP_BULK_MAX];
-
-	/* Hash everything and start every slot's cache line on its way before the first probe. */
-	for (unsigned int i = 0; i < n; i++) {
-		packed[i] = key_pack(keys[i]);
-		home[i] = key_home(fdb, packed[i]);
-		rte_prefetch0(&fdb->slots[home[i]]);
-	}
-	for (unsigned int i = 0; i < n; i++) {
-		uint32_t slot = slot_find(fdb, packed[i], home[i]);
-		positions[i] = packed[i] != 0 && fdb->slots[slot].key == packed[i]
-		                       ? (int32_t)fdb->slots[slot].entry
-		                       : -ENOENT;
-	}
+	return fdb_learn_key(fdb, fdb_key_pack(&key), port, now_ns);
 }
 
 uint16_t fdb_lookup(const struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac)
 {
 	struct fdb_key key = {.vlan = vlan, .mac = *mac};
+	uint64_t packed = fdb_key_pack(&key);
+	uint16_t port, stamp;
 
-	return fdb_port_at(fdb, table_lookup(fdb, &key));
+	return fdb_find(fdb, packed, key_home(fdb, packed), &port, &stamp) ? port : FDB_PORT_NONE;
 }
 
 int fdb_add_static(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac, uint16_t port)
 {
 	struct fdb_key key = {.vlan = vlan, .mac = *mac};
-	int32_t pos = table_lookup(fdb, &key);
+	int32_t pos = table_lookup(fdb, fdb_key_pack(&key));
 
 	if (port >= FDB_MAX_PORTS)
 		return -EINVAL;
@@ -320,7 +319,7 @@ int fdb_add_static(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *
 int fdb_del(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac)
 {
 	struct fdb_key key = {.vlan = vlan, .mac = *mac};
-	int32_t pos = table_lookup(fdb, &key);
+	int32_t pos = table_lookup(fdb, fdb_key_pack(&key));
 
 	if (pos < 0)
 		return -ENOENT;

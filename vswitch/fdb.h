@@ -7,8 +7,11 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <rte_branch_prediction.h>
 #include <rte_common.h>
 #include <rte_ether.h>
+#include <rte_hash_crc.h>
+#include <rte_prefetch.h>
 
 #define FDB_MAX_PORTS       64
 #define FDB_PORT_NONE       UINT16_MAX
@@ -17,7 +20,7 @@
 #define FDB_DEFAULT_AGING_S 300
 #define FDB_MIN_AGING_S     10
 #define FDB_MAX_AGING_S     3600
-#define FDB_LOOKUP_BULK_MAX 64
+#define FDB_STAMP_SHIFT     27 /* the refresh grain: 2^27 ns, about 134 ms */
 
 /* The hash key: VLAN then MAC, 8 bytes with no padding (both members 2-byte aligned); the
  * VLAN in host byte order. */
@@ -30,7 +33,7 @@ _Static_assert(sizeof(struct fdb_key) == 8, "fdb_key is 8 bytes");
 
 struct fdb_entry {
 	struct fdb_key key;
-	uint16_t port;
+	uint16_t port; /* the writer's copy: lookups read the slot's */
 	bool valid;
 	bool is_static;
 	uint32_t moves;    /* times this MAC was seen moving to another port */
@@ -39,12 +42,19 @@ struct fdb_entry {
 	uint32_t lru_next;
 };
 
-/* A slot of the open-addressing hash: the packed key (0 = empty: VLAN 0 with the all-zero MAC is
- * never learned) and the position of its entry. Four slots to a cache line. */
+/* A slot of the open-addressing hash, four to a cache line: everything a forwarding lookup reads,
+ * so the hot path never touches the entries. The packed key (fdb_key_pack; 0 = empty: VLAN 0 with
+ * the all-zero MAC is never learned), the position of its entry, the MAC's port and the refresh
+ * grain (fdb_stamp) it was last refreshed in.
+ *
+ * One writer changes the table while workers look up without locks (see fdb_find): the writer
+ * publishes a slot's key last (release) and takes a key away first, so a reader that sees the same
+ * key before and after reading the port knows the port is that key's. */
 struct fdb_slot {
 	uint64_t key;
 	uint32_t entry;
-	uint32_t unused;
+	uint16_t port;
+	uint16_t stamp;
 };
 
 _Static_assert(sizeof(struct fdb_slot) == 16, "fdb_slot is 16 bytes");
@@ -96,30 +106,57 @@ void fdb_fini(struct fdb *fdb);
 enum fdb_learn_result fdb_learn(struct fdb *fdb, uint16_t vlan, const struct rte_ether_addr *mac,
                                 uint16_t port, uint64_t now_ns);
 
-/* As fdb_learn, for a key already looked up: position is what fdb_lookup_bulk found for it
- * (negative if absent). Saves the second hash lookup on the hot path. */
-enum fdb_learn_result fdb_learn_at(struct fdb *fdb, int32_t position, const struct fdb_key *key,
-                                   uint16_t port, uint64_t now_ns);
+/* As fdb_learn, for a packed key (fdb_key_pack): what the switch calls when fdb_find found the
+ * source MAC absent, on another port, or due for a refresh. */
+enum fdb_learn_result fdb_learn_key(struct fdb *fdb, uint64_t key, uint16_t port, uint64_t now_ns);
 
-/* Looks up n (at most FDB_LOOKUP_BULK_MAX) keys at once, hashing all of them and prefetching
- * their slots before probing any; positions[i] is the entry's position, negative if absent. */
-void fdb_lookup_bulk(const struct fdb *fdb, const struct fdb_key **keys, unsigned int n,
-                     int32_t *positions);
-
-/* Key equality as one 8-byte compare (a memcmp call costs more than the rest of a lookup). */
-static inline bool fdb_key_equal(const struct fdb_key *a, const struct fdb_key *b)
+/* The hash key as one 64-bit word: the VLAN in the low 16 bits, the MAC's bytes above it (the
+ * in-memory image of struct fdb_key on a little-endian CPU). */
+static inline uint64_t fdb_key_pack(const struct fdb_key *key)
 {
-	uint64_t x, y;
+	uint64_t packed;
 
-	memcpy(&x, a, sizeof(x));
-	memcpy(&y, b, sizeof(y));
-	return x == y;
+	memcpy(&packed, key, sizeof(packed));
+	return packed;
 }
 
-/* The port of the entry at a position fdb_lookup_bulk returned. */
-static inline uint16_t fdb_port_at(const struct fdb *fdb, int32_t position)
+/* The refresh grain now_ns falls in: a learned MAC seen again in the grain of its last refresh
+ * costs a compare, not a write. */
+static inline uint16_t fdb_stamp(uint64_t now_ns)
 {
-	return position >= 0 ? fdb->entries[position].port : FDB_PORT_NONE;
+	return (uint16_t)(now_ns >> FDB_STAMP_SHIFT);
+}
+
+/* The slot where a key's probe starts; starts its cache line on its way. Hash a burst's keys
+ * first and fdb_find them after, so the loads overlap. */
+static inline uint32_t fdb_home(const struct fdb *fdb, uint64_t key)
+{
+	uint32_t home = rte_hash_crc_8byte(key, 0x9e3779b9) & fdb->slot_mask;
+
+	rte_prefetch0(&fdb->slots[home]);
+	return home;
+}
+
+/* Finds a key from its home slot: true with its port and refresh stamp, false if absent. Safe
+ * against one concurrent writer: a key moving while it is read reads as absent (the frame
+ * floods), never as another key's port. */
+static inline bool fdb_find(const struct fdb *fdb, uint64_t key, uint32_t home, uint16_t *port,
+                            uint16_t *stamp)
+{
+	const struct fdb_slot *slots = fdb->slots;
+	uint32_t i = home;
+	uint64_t k;
+
+	if (unlikely(key == 0))
+		return false;
+	while ((k = __atomic_load_n(&slots[i].key, __ATOMIC_ACQUIRE)) != key) {
+		if (k == 0)
+			return false;
+		i = (i + 1) & fdb->slot_mask;
+	}
+	*port = __atomic_load_n(&slots[i].port, __ATOMIC_ACQUIRE);
+	*stamp = __atomic_load_n(&slots[i].stamp, __ATOMIC_RELAXED);
+	return __atomic_load_n(&slots[i].key, __ATOMIC_RELAXED) == key;
 }
 
 /* Looks one MAC up; FDB_PORT_NONE if absent. */

@@ -89,11 +89,13 @@ int iface_create(struct iface *iface, struct vswitch_table *vswitches,
 	port_config_default(&port_config);
 	port_config.mtu = config->mtu != 0 ? config->mtu : NETIF_DEFAULT_MTU;
 	port_config.nb_rx_desc = port_config.nb_tx_desc = 64;
+	port_config.nb_workers = (uint16_t)vswitches->nb_workers; /* the side workers send to */
 	snprintf(side, sizeof(side), "%s", iface->name);
 	ret = port_open_rings(&iface->switch_side, side, iface->to_switch, iface->to_host,
 	                      &port_config, pools);
 	if (ret < 0)
 		goto fail_rings;
+	port_config.nb_workers = 1; /* the host side is worker 0's alone */
 	snprintf(side, sizeof(side), "%s-host", iface->name);
 	ret = port_open_rings(&iface->host_side, side, iface->to_host, iface->to_switch,
 	                      &port_config, pools);

@@ -11,6 +11,13 @@
 #include <rte_ether.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_launch.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+#include <rte_pause.h>
+#include <rte_prefetch.h>
+#include <rte_ring.h>
+#include <rte_ring_elem.h>
 
 #include "dataplane/port.h"
 
@@ -34,14 +41,17 @@ static const struct {
 
 void vswitch_port_drop_counters(const struct port *port, struct vswitch_drop_counter *out)
 {
+	struct port_counters counters;
+
+	port_counters_sum(port, &counters);
 	for (unsigned int r = 0; r < VSWITCH_DROP_MAX; r++)
 		out[r] = (struct vswitch_drop_counter){
 		        drop_reasons[r].name, drop_reasons[r].description, drop_reasons[r].side,
-		        port->counters.upper_drops[r]};
+		        counters.upper_drops[r]};
 	for (unsigned int r = 0; r < PORT_DROP_MAX; r++)
 		out[VSWITCH_DROP_MAX + r] =
 		        (struct vswitch_drop_counter){port_drop_names[r], port_drop_descriptions[r],
-		                                      port_drop_sides[r], port->counters.drops[r]};
+		                                      port_drop_sides[r], counters.drops[r]};
 }
 
 static const char *const role_names[] = {
@@ -90,7 +100,71 @@ void vswitch_clock_advance(struct vswitch_table *vswitches, uint64_t ns)
 	vswitch_age_all(vswitches);
 }
 
-int vswitch_table_init(struct vswitch_table *vswitches, struct loop *loop)
+static unsigned int vswitch_worker_poll(void *worker);
+static void assign_rx_queues(struct vswitch_table *vswitches);
+
+/* A learning request from a worker to the MAC tables' writer. */
+struct learn_request {
+	uint64_t key;
+	struct vswitch *vswitch;
+	uint16_t port;
+	uint16_t unused[3];
+};
+
+_Static_assert(sizeof(struct learn_request) == 24, "learn_request is 24 bytes");
+
+static void workers_free(struct vswitch_table *vswitches)
+{
+	for (unsigned int w = 0; w < VSWITCH_MAX_WORKERS; w++) {
+		struct vswitch_worker *worker = vswitches->workers[w];
+		if (worker == NULL)
+			continue;
+		if (worker->loop == &worker->own_loop)
+			loop_fini(&worker->own_loop);
+		rte_ring_free(worker->learn);
+		rte_free(worker);
+		vswitches->workers[w] = NULL;
+	}
+}
+
+static int workers_create(struct vswitch_table *vswitches, unsigned int nb_workers)
+{
+	char name[RTE_RING_NAMESIZE];
+
+	vswitches->nb_workers = RTE_MAX(nb_workers, 1u);
+	for (unsigned int w = 0; w < vswitches->nb_workers; w++) {
+		struct vswitch_worker *worker = rte_zmalloc("vswitch_worker", sizeof(*worker), 0);
+		if (worker == NULL)
+			return -ENOMEM;
+		vswitches->workers[w] = worker;
+		worker->vswitches = vswitches;
+		worker->id = w;
+		if (w == 0) {
+			worker->loop = vswitches->loop;
+			continue;
+		}
+		/* Ring names are process-wide: the table's address keeps two hosts apart. */
+		snprintf(name, sizeof(name), "learn%u_%lx", w,
+		         (unsigned long)((uintptr_t)vswitches & 0xffffffff));
+		worker->learn =
+		        rte_ring_create_elem(name, sizeof(struct learn_request), VSWITCH_LEARN_RING,
+		                             (int)rte_socket_id(), RING_F_SP_ENQ | RING_F_SC_DEQ);
+		if (worker->learn == NULL)
+			return -rte_errno;
+		struct loop_backoff_config backoff = vswitches->loop->backoff.config;
+		int ret = loop_init(&worker->own_loop, &backoff, NULL, NULL);
+		if (ret < 0)
+			return ret;
+		worker->loop = &worker->own_loop;
+		ret = loop_poller_add(worker->loop, "vswitch", LOOP_POLLER_DATAPLANE,
+		                      vswitch_worker_poll, worker);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int vswitch_table_init(struct vswitch_table *vswitches, struct loop *loop, unsigned int nb_workers)
 {
 	struct vswitch *vswitch;
 
@@ -98,7 +172,16 @@ int vswitch_table_init(struct vswitch_table *vswitches, struct loop *loop)
 	vswitches->loop = loop;
 	vswitches->fdb_limit = FDB_DEFAULT_LIMIT;
 	vswitches->fdb_aging_s = FDB_DEFAULT_AGING_S;
-	int ret = vswitch_add(vswitches, VSWITCH_DEFAULT_NAME, &vswitch);
+	if (nb_workers > VSWITCH_MAX_WORKERS)
+		return -EINVAL;
+	int ret = workers_create(vswitches, nb_workers);
+	if (ret < 0) {
+		VSWITCH_LOG(ERR, "cannot create %u forwarding workers: %s", nb_workers,
+		            rte_strerror(-ret));
+		workers_free(vswitches);
+		return ret;
+	}
+	ret = vswitch_add(vswitches, VSWITCH_DEFAULT_NAME, &vswitch);
 	if (ret < 0)
 		return ret;
 	ret = loop_poller_add(loop, "vswitch", LOOP_POLLER_DATAPLANE, vswitch_table_poll,
@@ -115,6 +198,7 @@ int vswitch_table_init(struct vswitch_table *vswitches, struct loop *loop)
 
 void vswitch_table_fini(struct vswitch_table *vswitches)
 {
+	vswitch_workers_stop(vswitches);
 	loop_poller_del(vswitches->loop, vswitch_table_poll, vswitches);
 	loop_timer_cancel(vswitches->loop, &vswitches->aging_timer);
 	for (unsigned int i = 0; i < vswitches->nb_vswitches; i++) {
@@ -130,6 +214,7 @@ void vswitch_table_fini(struct vswitch_table *vswitches)
 		free(vswitches->vswitches[i]);
 	}
 	vswitches->nb_vswitches = 0;
+	workers_free(vswitches);
 }
 
 struct vswitch *vswitch_find(const struct vswitch_table *vswitches, const char *name)
@@ -161,6 +246,7 @@ int vswitch_add(struct vswitch_table *vswitches, const char *name, struct vswitc
 		free(vswitch);
 		return ret;
 	}
+	vswitch_workers_park(vswitches);
 	vswitches->vswitches[vswitches->nb_vswitches++] = vswitch;
 	*out = vswitch;
 	return 0;
@@ -175,6 +261,7 @@ int vswitch_del(struct vswitch *vswitch)
 	for (unsigned int i = 0; i < vswitches->nb_portgroups; i++)
 		if (vswitches->portgroups[i]->vswitch == vswitch)
 			return -EBUSY;
+	vswitch_workers_park(vswitches);
 	for (unsigned int i = 0; i < vswitches->nb_vswitches; i++) {
 		if (vswitches->vswitches[i] != vswitch)
 			continue;
@@ -233,6 +320,7 @@ int vswitch_portgroup_add(struct vswitch_table *vswitches, const char *name,
 	pg->notify_switches = true;
 	pg->notify = VSWITCH_NOTIFY_RARP;
 	pg->vswitch = vswitch;
+	vswitch_workers_park(vswitches);
 	vswitch->vlan_portgroups[vlan]++;
 	vswitches->portgroups[vswitches->nb_portgroups++] = pg;
 	if (out != NULL)
@@ -244,6 +332,7 @@ int vswitch_portgroup_del(struct vswitch_table *vswitches, struct vswitch_portgr
 {
 	if (pg->nb_ports > 0)
 		return -EBUSY;
+	vswitch_workers_park(vswitches);
 	for (unsigned int i = 0; i < vswitches->nb_portgroups; i++) {
 		if (vswitches->portgroups[i] != pg)
 			continue;
@@ -299,8 +388,10 @@ int vswitch_port_attach(struct vswitch *vswitch, struct port *port, enum vswitch
 	};
 	if (pg != NULL)
 		pg->nb_ports++;
+	vswitch_workers_park(vswitch->vswitches);
 	vswitch->slots[index] = vport;
 	vswitch->order[vswitch->nb_ports++] = (uint16_t)index;
+	assign_rx_queues(vswitch->vswitches);
 	if (out != NULL)
 		*out = vport;
 	return 0;
@@ -310,6 +401,7 @@ void vswitch_port_detach(struct vswitch_port *vport)
 {
 	struct vswitch *vswitch = vport->vswitch;
 
+	vswitch_workers_park(vswitch->vswitches);
 	port_tx_flush(vport->port);
 	fdb_flush_port(&vswitch->fdb, vport->index);
 	for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
@@ -323,6 +415,7 @@ void vswitch_port_detach(struct vswitch_port *vport)
 	vswitch->slots[vport->index] = NULL;
 	if (vport->portgroup != NULL)
 		vport->portgroup->nb_ports--;
+	assign_rx_queues(vswitch->vswitches);
 	free(vport);
 }
 
@@ -332,6 +425,7 @@ int vswitch_port_set_portgroup(struct vswitch_port *vport, struct vswitch_portgr
 		return -EINVAL;
 	if (pg->vswitch != vport->vswitch)
 		return -EXDEV;
+	vswitch_workers_park(vport->vswitch->vswitches);
 	fdb_flush_port(&vport->vswitch->fdb, vport->index);
 	vport->portgroup->nb_ports--;
 	pg->nb_ports++;
@@ -407,11 +501,12 @@ static enum vswitch_drop_reason classify(const struct vswitch *vswitch,
 	return VSWITCH_DROP_MAX;
 }
 
-static inline bool egress_fits(struct vswitch_port *out, const struct rte_mbuf *m)
+static inline bool egress_fits(struct vswitch_port *out, unsigned int worker,
+                               const struct rte_mbuf *m)
 {
 	if (likely(rte_pktmbuf_pkt_len(m) - sizeof(struct rte_ether_hdr) <= out->port->mtu))
 		return true;
-	vswitch_count_drop(out->port, VSWITCH_DROP_TX_OVERSIZE);
+	vswitch_count_drop(out->port, worker, VSWITCH_DROP_TX_OVERSIZE);
 	return false;
 }
 
@@ -431,25 +526,25 @@ static struct rte_mbuf *with_tag(struct rte_mbuf *m, uint16_t vlan)
 	return m;
 }
 
-static void send_one(struct vswitch_port *in, struct vswitch_port *out, struct rte_mbuf *m,
-                     uint16_t vlan)
+static void send_one(struct vswitch_port *in, struct vswitch_port *out, unsigned int worker,
+                     struct rte_mbuf *m, uint16_t vlan)
 {
-	if (!egress_fits(out, m)) {
+	if (!egress_fits(out, worker, m)) {
 		rte_pktmbuf_free(m);
 		return;
 	}
 	if (out->role == VSWITCH_ROLE_UPLINK && vlan != 0 && (m = with_tag(m, vlan)) == NULL) {
-		vswitch_count_drop(in->port, VSWITCH_DROP_NO_MBUF);
+		vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
 		return;
 	}
-	in->port->counters.rx_forwarded++;
-	port_tx_enqueue(out->port, m);
+	in->port->workers[worker].counters.rx_forwarded++;
+	port_tx_enqueue_worker(out->port, worker, m);
 }
 
 /* Sends a frame to every port of its VLAN but the ingress port, never uplink to uplink. The
  * outputs share the buffer; uplinks that need a tag share one tagged copy. */
-static void flood(struct vswitch *vswitch, struct vswitch_port *in, struct rte_mbuf *m,
-                  uint16_t vlan)
+static void flood(struct vswitch *vswitch, struct vswitch_port *in, unsigned int worker,
+                  struct rte_mbuf *m, uint16_t vlan)
 {
 	struct port *plain[VSWITCH_MAX_PORTS], *tagged[VSWITCH_MAX_PORTS];
 	unsigned int nb_plain = 0, nb_tagged = 0;
@@ -460,7 +555,7 @@ static void flood(struct vswitch *vswitch, struct vswitch_port *in, struct rte_m
 		if (out == in || !port_carries(vswitch, out, vlan))
 			continue;
 		bool to_uplink = out->role == VSWITCH_ROLE_UPLINK;
-		if ((from_uplink && to_uplink) || !egress_fits(out, m))
+		if ((from_uplink && to_uplink) || !egress_fits(out, worker, m))
 			continue;
 		if (to_uplink && vlan != 0)
 			tagged[nb_tagged++] = out->port;
@@ -468,7 +563,7 @@ static void flood(struct vswitch *vswitch, struct vswitch_port *in, struct rte_m
 			plain[nb_plain++] = out->port;
 	}
 	if (nb_plain + nb_tagged == 0) {
-		vswitch_count_drop(in->port, VSWITCH_DROP_NO_DESTINATION);
+		vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_DESTINATION);
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -481,146 +576,270 @@ static void flood(struct vswitch *vswitch, struct vswitch_port *in, struct rte_m
 		tagged_copy = copy != NULL ? with_tag(copy, vlan) : NULL;
 		if (tagged_copy == NULL) {
 			/* The untagged outputs still get theirs. */
-			vswitch_count_drop(in->port, VSWITCH_DROP_NO_MBUF);
+			vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
 			if (nb_plain == 0)
 				return;
 			nb_tagged = 0;
 		}
 	}
-	in->port->counters.rx_forwarded++;
+	in->port->workers[worker].counters.rx_forwarded++;
 	if (nb_plain > 0) {
 		rte_pktmbuf_refcnt_update(m, (int16_t)(nb_plain - 1));
 		for (unsigned int i = 0; i < nb_plain; i++)
-			port_tx_enqueue(plain[i], m);
+			port_tx_enqueue_worker(plain[i], worker, m);
 	}
 	if (nb_tagged > 0) {
 		rte_pktmbuf_refcnt_update(tagged_copy, (int16_t)(nb_tagged - 1));
 		for (unsigned int i = 0; i < nb_tagged; i++)
-			port_tx_enqueue(tagged[i], tagged_copy);
+			port_tx_enqueue_worker(tagged[i], worker, tagged_copy);
 	}
-}
-
-static inline bool learnable(const struct rte_ether_addr *mac)
-{
-	return rte_is_unicast_ether_addr(mac) && !rte_is_zero_ether_addr(mac);
-}
-
-/* The port a looked-up destination lives on. Learning earlier in the burst may have evicted or
- * added entries: a position counts only if it still holds this key, and a miss is looked up
- * again if the burst learned new MACs (frame 2 may answer frame 1). */
-static inline uint16_t resolve(const struct fdb *fdb, int32_t pos, const struct fdb_key *key,
-                               bool burst_learned)
-{
-	if (pos >= 0 && fdb->entries[pos].valid && fdb_key_equal(&fdb->entries[pos].key, key))
-		return fdb->entries[pos].port;
-	if (pos >= 0 || burst_learned)
-		return fdb_lookup(fdb, key->vlan, &key->mac);
-	return FDB_PORT_NONE;
 }
 
 /* Known unicast goes to its port; anything else floods. */
-static inline void forward(struct vswitch *vswitch, struct vswitch_port *in,
+static inline void forward(struct vswitch *vswitch, struct vswitch_port *in, unsigned int worker,
                            struct vswitch_port *out, struct rte_mbuf *m, uint16_t vlan)
 {
 	if (out == NULL || !port_carries(vswitch, out, vlan)) {
-		flood(vswitch, in, m, vlan);
+		flood(vswitch, in, worker, m, vlan);
 	} else if (unlikely(out == in)) {
-		vswitch_count_drop(in->port, VSWITCH_DROP_SAME_PORT);
+		vswitch_count_drop(in->port, worker, VSWITCH_DROP_SAME_PORT);
 		rte_pktmbuf_free(m);
 	} else if (unlikely(in->role == VSWITCH_ROLE_UPLINK && out->role == VSWITCH_ROLE_UPLINK)) {
-		vswitch_count_drop(in->port, VSWITCH_DROP_UPLINK_TO_UPLINK);
+		vswitch_count_drop(in->port, worker, VSWITCH_DROP_UPLINK_TO_UPLINK);
 		rte_pktmbuf_free(m);
 	} else {
-		send_one(in, out, m, vlan);
+		send_one(in, out, worker, m, vlan);
 	}
 }
 
-void vswitch_input(struct vswitch_port *in, struct rte_mbuf **pkts, uint16_t n, uint64_t now_ns)
+/* Asks worker 0, the MAC table's writer, to learn a source; a full ring drops the request (the
+ * next frame from that MAC asks again). */
+static void learn_request(struct vswitch_port *in, unsigned int worker, uint64_t key)
+{
+	struct vswitch_worker *w = in->vswitch->vswitches->workers[worker];
+	struct learn_request request = {.key = key, .vswitch = in->vswitch, .port = in->index};
+
+	if (unlikely(rte_ring_sp_enqueue_elem(w->learn, &request, sizeof(request)) != 0))
+		w->learn_dropped++;
+}
+
+/* How far ahead of the frame being parsed its successors' headers are fetched. */
+#define PREFETCH_AHEAD 4
+
+_Static_assert(RTE_BYTE_ORDER == RTE_LITTLE_ENDIAN,
+               "keys are built from 8-byte loads of the header as fdb_key_pack lays them out");
+
+/* The VLAN an untagged frame from this port belongs to, or -1 if such frames need the slow path
+ * (to be dropped with their reason). */
+static inline int untagged_vlan(const struct vswitch *vswitch, const struct vswitch_port *in)
+{
+	if (in->role == VSWITCH_ROLE_UPLINK)
+		return vswitch->vlan_portgroups[0] > 0 ? 0 : -1;
+	return in->portgroup != NULL ? in->portgroup->vlan : -1;
+}
+
+/* The burst goes through in stages, each over every frame, so that one frame's cache misses
+ * overlap the next ones' work: headers to keys, keys to home slots (prefetched), sources learned,
+ * then destinations found and frames queued on their ports. A known source on its known port in
+ * the grain of its last refresh costs a compare; only new, moved or refresh-due sources take the
+ * learning call. Destinations are found after learning, so a frame answering one earlier in the
+ * burst goes straight to it. */
+void vswitch_input(struct vswitch_port *in, unsigned int worker, struct rte_mbuf **pkts, uint16_t n,
+                   uint64_t now_ns)
 {
 	struct vswitch *vswitch = in->vswitch;
 	struct fdb *fdb = &vswitch->fdb;
 	struct rte_mbuf *kept[PORT_BURST];
 	uint16_t vlans[PORT_BURST];
-	struct fdb_key keys[2 * PORT_BURST];
-	const struct fdb_key *key_ptrs[2 * PORT_BURST];
-	int32_t positions[2 * PORT_BURST];
+	uint64_t src[PORT_BURST], dst[PORT_BURST];
+	uint32_t src_home[PORT_BURST], dst_home[PORT_BURST];
+	const int plain_vlan = untagged_vlan(vswitch, in);
+	const uint32_t max_len = in->port->mtu + (uint32_t)sizeof(struct rte_ether_hdr);
+	const uint16_t stamp = fdb_stamp(now_ns);
 	unsigned int nb = 0;
 
+	for (uint16_t i = 0; i < RTE_MIN(n, PREFETCH_AHEAD); i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i];
+		if (i + PREFETCH_AHEAD < n)
+			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_AHEAD], void *));
+		const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 		uint16_t vlan;
-		enum vswitch_drop_reason drop = classify(vswitch, in, &pkts[i], &vlan);
-		if (unlikely(drop != VSWITCH_DROP_MAX)) {
-			vswitch_count_drop(in->port, drop);
-			rte_pktmbuf_free(pkts[i]);
-			continue;
+		if (likely(plain_vlan >= 0 && m->data_len >= sizeof(*eth) &&
+		           eth->ether_type != RTE_BE16(RTE_ETHER_TYPE_VLAN) &&
+		           m->pkt_len <= max_len)) {
+			vlan = (uint16_t)plain_vlan;
+		} else {
+			enum vswitch_drop_reason drop = classify(vswitch, in, &pkts[i], &vlan);
+			if (unlikely(drop != VSWITCH_DROP_MAX)) {
+				vswitch_count_drop(in->port, worker, drop);
+				rte_pktmbuf_free(pkts[i]);
+				continue;
+			}
+			m = pkts[i];
+			eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 		}
-		const struct rte_ether_hdr *eth =
-		        rte_pktmbuf_mtod(pkts[i], const struct rte_ether_hdr *);
-		kept[nb] = pkts[i];
+		uint64_t head, tail;
+		memcpy(&head, eth, sizeof(head));                      /* dst, then src's first 2 */
+		memcpy(&tail, (const uint8_t *)eth + 4, sizeof(tail)); /* dst's last 2, then src */
+		kept[nb] = m;
 		vlans[nb] = vlan;
-		keys[2 * nb] = (struct fdb_key){.vlan = vlan, .mac = eth->src_addr};
-		keys[2 * nb + 1] = (struct fdb_key){.vlan = vlan, .mac = eth->dst_addr};
-		key_ptrs[2 * nb] = &keys[2 * nb];
-		key_ptrs[2 * nb + 1] = &keys[2 * nb + 1];
+		dst[nb] = head << 16 | vlan;
+		src[nb] = (tail & ~(uint64_t)0xffff) | vlan;
 		nb++;
 	}
 	if (nb == 0)
 		return;
-	/* Sources and destinations in one bulk lookup: at most 64 keys, the hash's limit. */
-	fdb_lookup_bulk(fdb, key_ptrs, 2 * nb, positions);
 
-	bool burst_learned = false;
-	for (unsigned int i = 0; i < nb; i++)
-		if (learnable(&keys[2 * i].mac) &&
-		    fdb_learn_at(fdb, positions[2 * i], &keys[2 * i], in->index, now_ns) !=
-		            FDB_LEARN_REFRESHED)
-			burst_learned = true;
+	/* The group bit of a MAC's first byte is bit 16 of its key. */
+	const uint64_t group = (uint64_t)1 << 16;
+	for (unsigned int i = 0; i < nb; i++) {
+		src_home[i] = fdb_home(fdb, src[i]);
+		if (!(dst[i] & group))
+			dst_home[i] = fdb_home(fdb, dst[i]);
+	}
+
+	uint64_t last_learned = 0;
+	for (unsigned int i = 0; i < nb; i++) {
+		uint16_t port, seen;
+		/* Only unicast, non-zero sources are learned. */
+		if (unlikely((src[i] & group) || (src[i] >> 16) == 0))
+			continue;
+		if (likely(fdb_find(fdb, src[i], src_home[i], &port, &seen) && port == in->index &&
+		           seen == stamp))
+			continue;
+		if (worker == 0) {
+			fdb_learn_key(fdb, src[i], in->index, now_ns);
+		} else if (src[i] != last_learned) {
+			/* One request per MAC per burst: a new MAC's frames all miss until it is in. */
+			learn_request(in, worker, src[i]);
+			last_learned = src[i];
+		}
+	}
 
 	for (unsigned int i = 0; i < nb; i++) {
-		const struct fdb_key *dst = &keys[2 * i + 1];
 		struct vswitch_port *out = NULL;
-		if (rte_is_unicast_ether_addr(&dst->mac)) {
-			uint16_t port = resolve(fdb, positions[2 * i + 1], dst, burst_learned);
-			if (port != FDB_PORT_NONE)
-				out = vswitch->slots[port];
-		}
-		forward(vswitch, in, out, kept[i], vlans[i]);
+		uint16_t port, seen;
+		if (!(dst[i] & group) && fdb_find(fdb, dst[i], dst_home[i], &port, &seen))
+			out = vswitch->slots[port];
+		forward(vswitch, in, worker, out, kept[i], vlans[i]);
 	}
 }
 
-void vswitch_table_flush(struct vswitch_table *vswitches)
+void vswitch_table_flush(struct vswitch_table *vswitches, unsigned int worker)
 {
 	for (unsigned int v = 0; v < vswitches->nb_vswitches; v++) {
 		struct vswitch *vswitch = vswitches->vswitches[v];
 		for (unsigned int i = 0; i < vswitch->nb_ports; i++)
-			port_tx_flush(vswitch->slots[vswitch->order[i]]->port);
+			port_tx_flush_worker(vswitch->slots[vswitch->order[i]]->port, worker);
 	}
+}
+
+/* Applies what workers 1.. learned (worker 0 only: the one writer). */
+static unsigned int learn_drain(struct vswitch_table *vswitches, uint64_t now_ns)
+{
+	struct learn_request requests[PORT_BURST];
+	unsigned int total = 0, n;
+
+	for (unsigned int w = 1; w < vswitches->nb_workers; w++) {
+		struct rte_ring *ring = vswitches->workers[w]->learn;
+		while ((n = rte_ring_sc_dequeue_burst_elem(ring, requests, sizeof(requests[0]),
+		                                           PORT_BURST, NULL)) > 0) {
+			for (unsigned int i = 0; i < n; i++)
+				fdb_learn_key(&requests[i].vswitch->fdb, requests[i].key,
+				              requests[i].port, now_ns);
+			total += n;
+		}
+	}
+	return total;
+}
+
+/* Polls a worker's rx queues once and switches what came; returns the frames. */
+static unsigned int worker_switch(struct vswitch_worker *worker)
+{
+	struct vswitch_table *vswitches = worker->vswitches;
+	struct rte_mbuf *pkts[PORT_BURST];
+	unsigned int total = 0;
+	uint64_t now = 0;
+
+	for (unsigned int i = 0; i < worker->nb_rx; i++) {
+		struct vswitch_port *in = worker->rx[i].vport;
+		uint16_t n = port_rx_burst_queue(in->port, worker->id, worker->rx[i].queue, pkts,
+		                                 PORT_BURST);
+		if (n == 0)
+			continue;
+		if (in->role == VSWITCH_ROLE_VNIC)
+			worker->vm_frames += n;
+		if (now == 0)
+			now = vswitch_now_ns(vswitches);
+		vswitch_input(in, worker->id, pkts, n, now);
+		total += n;
+	}
+	if (total > 0)
+		vswitch_table_flush(vswitches, worker->id);
+	return total;
+}
+
+/* Hands every rx queue of every switch port to a worker, round robin over ports and queues so
+ * that single-queue ports spread too. Runs with the workers parked. */
+static void assign_rx_queues(struct vswitch_table *vswitches)
+{
+	unsigned int next = 0;
+
+	for (unsigned int w = 0; w < vswitches->nb_workers; w++)
+		vswitches->workers[w]->nb_rx = 0;
+	for (unsigned int v = 0; v < vswitches->nb_vswitches; v++) {
+		struct vswitch *vswitch = vswitches->vswitches[v];
+		for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
+			struct vswitch_port *vport = vswitch->slots[vswitch->order[i]];
+			for (uint16_t q = 0; q < vport->port->nb_rx_queues; q++) {
+				struct vswitch_worker *w =
+				        vswitches->workers[next++ % vswitches->nb_workers];
+				if (w->nb_rx == VSWITCH_WORKER_RX_MAX) {
+					VSWITCH_LOG(WARNING, "worker %u polls %u queues already",
+					            w->id, VSWITCH_WORKER_RX_MAX);
+					continue;
+				}
+				w->rx[w->nb_rx++] = (struct vswitch_rx){vport, q};
+			}
+		}
+	}
+}
+
+static void workers_resume(struct vswitch_table *vswitches)
+{
+	if (!vswitches->parked)
+		return;
+	vswitches->parked = false;
+	__atomic_store_n(&vswitches->park_request, false, __ATOMIC_RELEASE);
+}
+
+void vswitch_workers_park(struct vswitch_table *vswitches)
+{
+	if (vswitches->nb_workers <= 1 || vswitches->parked)
+		return;
+	__atomic_store_n(&vswitches->park_request, true, __ATOMIC_SEQ_CST);
+	for (unsigned int w = 1; w < vswitches->nb_workers; w++) {
+		const struct vswitch_worker *worker = vswitches->workers[w];
+		if (!__atomic_load_n(&worker->running, __ATOMIC_ACQUIRE))
+			continue;
+		while (!__atomic_load_n(&worker->parked, __ATOMIC_ACQUIRE))
+			rte_pause();
+	}
+	vswitches->parked = true;
+	learn_drain(vswitches, vswitch_now_ns(vswitches));
 }
 
 unsigned int vswitch_table_poll(void *arg)
 {
 	struct vswitch_table *vswitches = arg;
-	struct rte_mbuf *pkts[PORT_BURST];
-	unsigned int total = 0;
-	uint64_t now = 0;
+	unsigned int total;
 
-	for (unsigned int v = 0; v < vswitches->nb_vswitches; v++) {
-		struct vswitch *vswitch = vswitches->vswitches[v];
-		for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
-			struct vswitch_port *in = vswitch->slots[vswitch->order[i]];
-			uint16_t n = port_rx_burst(in->port, pkts, PORT_BURST);
-			if (n == 0)
-				continue;
-			if (in->role == VSWITCH_ROLE_VNIC)
-				vswitches->vm_frames += n;
-			if (now == 0)
-				now = vswitch_now_ns(vswitches);
-			vswitch_input(in, pkts, n, now);
-			total += n;
-		}
-	}
-	if (total > 0)
-		vswitch_table_flush(vswitches);
+	workers_resume(vswitches);
+	total = worker_switch(vswitches->workers[0]);
+	if (vswitches->nb_workers > 1)
+		total += learn_drain(vswitches, vswitch_now_ns(vswitches));
 	/* Emulated links release what their delay held back (a cheap test when off). */
 	for (unsigned int v = 0; v < vswitches->nb_vswitches; v++) {
 		struct vswitch *vswitch = vswitches->vswitches[v];
@@ -628,6 +847,83 @@ unsigned int vswitch_table_poll(void *arg)
 			total += port_impair_poll(vswitch->slots[vswitch->order[i]]->port);
 	}
 	return total;
+}
+
+/* The poller of workers 1..: the barrier, then the switch. */
+static unsigned int vswitch_worker_poll(void *arg)
+{
+	struct vswitch_worker *worker = arg;
+	struct vswitch_table *vswitches = worker->vswitches;
+
+	if (unlikely(__atomic_load_n(&vswitches->park_request, __ATOMIC_ACQUIRE))) {
+		/* Nothing is left in the tx buffers: every poll flushes what it queued. */
+		__atomic_store_n(&worker->parked, true, __ATOMIC_RELEASE);
+		while (__atomic_load_n(&vswitches->park_request, __ATOMIC_ACQUIRE) &&
+		       !worker->loop->stop)
+			rte_pause();
+		__atomic_store_n(&worker->parked, false, __ATOMIC_RELEASE);
+		return 0;
+	}
+	return worker_switch(worker);
+}
+
+int vswitch_worker_run(void *arg)
+{
+	struct vswitch_worker *worker = arg;
+
+	__atomic_store_n(&worker->running, true, __ATOMIC_RELEASE);
+	loop_run(worker->loop);
+	__atomic_store_n(&worker->running, false, __ATOMIC_RELEASE);
+	return 0;
+}
+
+int vswitch_workers_launch(struct vswitch_table *vswitches)
+{
+	unsigned int w = 1, lcore;
+
+	RTE_LCORE_FOREACH_WORKER(lcore)
+	{
+		if (w == vswitches->nb_workers)
+			break;
+		int ret = rte_eal_remote_launch(vswitch_worker_run, vswitches->workers[w], lcore);
+		if (ret < 0) {
+			VSWITCH_LOG(ERR, "cannot launch worker %u on lcore %u: %s", w, lcore,
+			            rte_strerror(-ret));
+			vswitch_workers_stop(vswitches);
+			return ret;
+		}
+		vswitches->workers[w]->lcore = lcore;
+		while (!__atomic_load_n(&vswitches->workers[w]->running, __ATOMIC_ACQUIRE))
+			rte_pause();
+		w++;
+	}
+	if (w != vswitches->nb_workers) {
+		VSWITCH_LOG(ERR, "%u forwarding workers need %u worker lcores (-l)",
+		            vswitches->nb_workers, vswitches->nb_workers - 1);
+		vswitch_workers_stop(vswitches);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void vswitch_workers_stop(struct vswitch_table *vswitches)
+{
+	for (unsigned int w = 1; w < vswitches->nb_workers; w++) {
+		struct vswitch_worker *worker = vswitches->workers[w];
+		if (worker == NULL || !__atomic_load_n(&worker->running, __ATOMIC_ACQUIRE))
+			continue;
+		loop_stop(worker->loop);
+		rte_eal_wait_lcore(worker->lcore);
+	}
+}
+
+uint64_t vswitch_vm_frames(const struct vswitch_table *vswitches)
+{
+	uint64_t frames = 0;
+
+	for (unsigned int w = 0; w < vswitches->nb_workers; w++)
+		frames += vswitches->workers[w]->vm_frames;
+	return frames;
 }
 
 uint64_t vswitch_uplink_speed_bps(const struct vswitch *vswitch)

@@ -45,10 +45,11 @@ enum vswitch_drop_reason {
 
 _Static_assert(VSWITCH_DROP_MAX <= PORT_UPPER_DROPS, "the switch's drops fit a port's counters");
 
-/* Counts one frame the switch dropped, on a port. */
-static inline void vswitch_count_drop(struct port *port, enum vswitch_drop_reason reason)
+/* Counts one frame the switch dropped, on a port, in a worker's counters. */
+static inline void vswitch_count_drop(struct port *port, unsigned int worker,
+                                      enum vswitch_drop_reason reason)
 {
-	port->counters.upper_drops[reason]++;
+	port->workers[worker].counters.upper_drops[reason]++;
 }
 
 /* One drop counter of a port, named: the switch's reasons, then the port's own. */
@@ -116,6 +117,34 @@ struct vswitch {
 	struct fdb fdb;
 };
 
+#define VSWITCH_MAX_WORKERS   PORT_MAX_WORKERS
+#define VSWITCH_WORKER_RX_MAX 256  /* rx queues one worker polls */
+#define VSWITCH_LEARN_RING    4096 /* learning requests a worker may have waiting */
+
+/* One rx queue of a switch port, as a worker polls it. */
+struct vswitch_rx {
+	struct vswitch_port *vport;
+	uint16_t queue;
+};
+
+/* A forwarding worker. Worker 0 is the main lcore, which also runs everything else (VMs,
+ * migrations, the CLI) and is the one writer of the MAC tables; workers 1.. run only the switch,
+ * each on its own lcore and loop, and send what they learn to worker 0 through their ring. */
+struct vswitch_worker {
+	struct vswitch_table *vswitches;
+	unsigned int id;
+	struct loop *loop; /* worker 0: the host's; others: own_loop */
+	struct loop own_loop;
+	struct rte_ring *learn; /* learning requests for worker 0 (workers 1.. only) */
+	uint64_t learn_dropped; /* requests the ring had no room for (the frames still went) */
+	uint64_t vm_frames;     /* frames from VM ports this worker switched */
+	unsigned int lcore;
+	bool running; /* its lcore is in vswitch_worker_run */
+	bool parked;  /* waiting in vswitch_workers_park's barrier */
+	unsigned int nb_rx;
+	struct vswitch_rx rx[VSWITCH_WORKER_RX_MAX];
+};
+
 struct vswitch_table {
 	struct vswitch *vswitches[VSWITCH_MAX];
 	unsigned int nb_vswitches;
@@ -127,13 +156,36 @@ struct vswitch_table {
 	        clock_offset_ns; /* added to the loop's clock: tests age entries without sleeping */
 	uint32_t fdb_limit;      /* for vswitches created from now on */
 	uint32_t fdb_aging_s;
-	uint64_t vm_frames; /* frames the VMs' ports sent, all told: a migration yields while this
-	                     * grows (VM traffic first) */
+	unsigned int nb_workers;
+	struct vswitch_worker *workers[VSWITCH_MAX_WORKERS];
+	bool park_request; /* workers 1.. wait in their barrier while set */
+	bool parked;       /* set by vswitch_workers_park until worker 0's next poll */
 };
 
-/* Creates the host's switching state with vSwitch0, registers the switching poller and the
- * aging timer on loop. Returns 0 or a negative errno. */
-int vswitch_table_init(struct vswitch_table *vswitches, struct loop *loop);
+/* Creates the host's switching state with vSwitch0 and nb_workers forwarding workers (0 or 1:
+ * the main lcore only), registers worker 0's switching poller and the aging timer on loop.
+ * Returns 0 or a negative errno. */
+int vswitch_table_init(struct vswitch_table *vswitches, struct loop *loop, unsigned int nb_workers);
+
+/* Runs worker id (1..) on the calling lcore until vswitch_workers_stop: for
+ * rte_eal_remote_launch, with the worker as its argument. */
+int vswitch_worker_run(void *worker);
+
+/* Launches workers 1.. on the EAL's worker lcores, in order, and waits until each runs. Returns 0
+ * or a negative errno. */
+int vswitch_workers_launch(struct vswitch_table *vswitches);
+
+/* Stops the launched workers and waits for their lcores. */
+void vswitch_workers_stop(struct vswitch_table *vswitches);
+
+/* Holds workers 1.. in a barrier, their frames sent and their learning applied, so the caller
+ * may change what they read (ports, port groups, table sizes, link emulation). They go on at
+ * worker 0's next poll. Cheap with one worker; idempotent. */
+void vswitch_workers_park(struct vswitch_table *vswitches);
+
+/* Frames the VMs' ports sent, all told: a migration yields while this grows (VM traffic
+ * first). */
+uint64_t vswitch_vm_frames(const struct vswitch_table *vswitches);
 
 /* Detaches every port (the ports stay open) and frees every vswitch and port group. */
 void vswitch_table_fini(struct vswitch_table *vswitches);
@@ -181,12 +233,13 @@ struct vswitch_port *vswitch_port_find(const struct vswitch_table *vswitches,
 /* Moves a vnic or vmk port to another port group of its vswitch; its MAC entries are flushed. */
 int vswitch_port_set_portgroup(struct vswitch_port *vport, struct vswitch_portgroup *portgroup);
 
-/* Switches a burst of frames received on vport (takes the mbufs). Frames are queued on the
- * output ports; vswitch_table_flush sends them. */
-void vswitch_input(struct vswitch_port *vport, struct rte_mbuf **pkts, uint16_t n, uint64_t now_ns);
+/* Switches a burst of frames received on vport by a worker (takes the mbufs). Frames are queued
+ * on the output ports; vswitch_table_flush sends them. */
+void vswitch_input(struct vswitch_port *vport, unsigned int worker, struct rte_mbuf **pkts,
+                   uint16_t n, uint64_t now_ns);
 
-/* Sends every frame queued on any port of any vswitch. */
-void vswitch_table_flush(struct vswitch_table *vswitches);
+/* Sends every frame a worker queued on any port of any vswitch. */
+void vswitch_table_flush(struct vswitch_table *vswitches, unsigned int worker);
 
 /* Loop poller: a burst from every port of every vswitch, switched, then flushed. */
 unsigned int vswitch_table_poll(void *vswitches);

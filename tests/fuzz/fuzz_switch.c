@@ -52,7 +52,7 @@ static struct fuzz_switch *fuzz_setup(void)
 		die("loop");
 	pktpool_set_init(&fs.pools, "fuzz", 0, 0);
 	port_table_init(&fs.ports);
-	if (vswitch_table_init(&fs.vswitches, &fs.loop) < 0)
+	if (vswitch_table_init(&fs.vswitches, &fs.loop, 1) < 0)
 		die("vswitch");
 	struct vswitch *vs = vswitch_find(&fs.vswitches, VSWITCH_DEFAULT_NAME);
 	struct vswitch_portgroup *native, *v10;
@@ -106,15 +106,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size -= len;
 		burst[port][nb[port]++] = m;
 		if (nb[port] == PORT_BURST) {
-			vswitch_input(fs->vports[port], burst[port], nb[port], fs->now_ns);
+			vswitch_input(fs->vports[port], 0, burst[port], nb[port], fs->now_ns);
 			nb[port] = 0;
 		}
 		fs->now_ns += 1000000000ull; /* a second per frame: aging happens too */
 	}
 	for (unsigned int p = 0; p < FUZZ_PORTS; p++)
 		if (nb[p] > 0)
-			vswitch_input(fs->vports[p], burst[p], nb[p], fs->now_ns);
-	vswitch_table_flush(&fs->vswitches);
+			vswitch_input(fs->vports[p], 0, burst[p], nb[p], fs->now_ns);
+	vswitch_table_flush(&fs->vswitches, 0);
 	fdb_age(&fs->vports[0]->vswitch->fdb, fs->now_ns);
 	/* Every buffer came back: nothing is held between inputs. */
 	if (rte_mempool_in_use_count(fs->frames) != 0)

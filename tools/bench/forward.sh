@@ -1,5 +1,5 @@
 #!/bin/bash
-# Forwarding benchmark: one forwarding core, hugepages, DPDK virtual devices. ferryd's vswitch is
+# Forwarding benchmark: one forwarding core (or --workers N), hugepages, DPDK virtual devices. ferryd's vswitch is
 # measured beside dpdk-testpmd --forward-mode=io on the same vdevs in the same run, and beside
 # Open vSwitch 3.1 with DPDK (NORMAL action) when it is installed (--with-ovs installs it).
 #
@@ -10,9 +10,14 @@
 # ferryd runs from an optimised build of its own (build-bench: buildtype=release, asserts off;
 # FERRY_BENCH_BUILD names another build folder to measure instead);
 # --native adds a second one with -march=native and prints what it adds; --perf records where
-# ferryd's cycles go in the 64-byte, 1,024-MAC, both-ways case (perf record, top symbols).
+# ferryd's cycles go in the 64-byte, 1,024-MAC, both-ways case (FERRY_BENCH_PERF_CASE=size/MACs/dirs
+# names another; perf record, top symbols).
+#
+# --workers N runs ferryd with N forwarding workers (-l 0..N-1) and each port with N rx and tx
+# queues (the capture given N times), against testpmd with N forwarding cores and as many queues.
 #
 # usage: tools/bench/forward.sh [--with-ovs] [--seconds N] [--quick] [--native] [--perf] [--drop]
+#                               [--workers N]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -24,6 +29,7 @@ quick=0
 native=0
 perf=0
 drop=0
+workers=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--with-ovs) with_ovs=1; shift ;;
@@ -32,6 +38,7 @@ while [ $# -gt 0 ]; do
 	--native) native=1; shift ;;
 	--perf) perf=1; shift ;;
 	--drop) drop=1; shift ;;
+	--workers) workers=$2; shift 2 ;;
 	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick] [--native] [--perf] [--drop]" >&2; exit 2 ;;
 	esac
 done
@@ -54,6 +61,18 @@ if [ "$native" = 1 ]; then
 	ninja -C build-native ferryd/ferryd >/dev/null
 fi
 ferryd_build=${FERRY_BENCH_BUILD:-build-bench}
+# One worker forwards on lcore 1; N on lcores 0..N-1 (the main one forwards too). testpmd's main
+# lcore only prints: it shares CPU 0 with its first forwarding core.
+if [ "$workers" = 1 ]; then
+	ferryd_lcores=1
+	testpmd_lcores=0@0,1@1
+else
+	ferryd_lcores=0-$((workers - 1))
+	testpmd_lcores="0@0,$(for w in $(seq "$workers"); do printf "%s@%s," "$w" "$((w - 1))"; done)"
+	testpmd_lcores=${testpmd_lcores%,}
+fi
+# The case --perf profiles: size/MACs/directions.
+perf_case=${FERRY_BENCH_PERF_CASE:-64/1024/both}
 
 . tools/bench/hugepages.sh
 reserve_hugepages 1536
@@ -74,21 +93,31 @@ trap cleanup EXIT
 devargs() {
 	local size=$1 macs=$2 mode=$3 n=$4
 	local a="$work/a-$size-$macs.pcap" b="$work/b-$size-$macs.pcap"
-	[ -f "$a" ] || python3 tools/bench/make_traffic.py "$a" "$size" "$macs" a
-	[ -f "$b" ] || python3 tools/bench/make_traffic.py "$b" "$size" "$macs" b
+	[ -f "$a" ] || python3 tools/bench/make_traffic.py "$a" "$size" "$macs" a ${FERRY_BENCH_FRAMES:-}
+	[ -f "$b" ] || python3 tools/bench/make_traffic.py "$b" "$size" "$macs" b ${FERRY_BENCH_FRAMES:-}
 	# Output goes to /dev/null through libpcap (its writes cost more than the switching), or,
 	# with --drop, is dropped by the PMD itself (net_pcap with no tx device drops what it is
 	# given), which measures the switch.
-	local tx=",tx_pcap=/dev/null"
+	local tx=",tx_pcap=/dev/null" rxa="" rxb=""
 	[ "$drop" = 1 ] && tx=
+	# A queue pair per worker: the capture once per rx queue (and /dev/null once per tx queue).
+	for _ in $(seq "$workers"); do
+		rxa+=",rx_pcap=$a"
+		rxb+=",rx_pcap=$b"
+	done
+	[ "$drop" = 1 ] || tx=$(for _ in $(seq "$workers"); do printf ",tx_pcap=/dev/null"; done)
 	if [ "$mode" = oneway ]; then
-		echo "net_pcap${n}0,rx_pcap=$a,infinite_rx=1$tx|net_null${n}1,no-rx=1"
+		echo "net_pcap${n}0$rxa,infinite_rx=1$tx|net_null${n}1,no-rx=1"
 	else
-		echo "net_pcap${n}0,rx_pcap=$a,infinite_rx=1$tx|net_pcap${n}1,rx_pcap=$b,infinite_rx=1$tx"
+		echo "net_pcap${n}0$rxa,infinite_rx=1$tx|net_pcap${n}1$rxb,infinite_rx=1$tx"
 	fi
 }
 
-mbufs_for() { echo $((2 * ($2 > 1024 ? $2 : 1024) + 16384)); }
+# Buffers for both captures (each PMD keeps its capture in buffers) and the traffic in flight.
+mbufs_for() {
+	local frames=${FERRY_BENCH_FRAMES:-$2}
+	echo $((2 * workers * (frames > 1024 ? frames : 1024) + 16384 * workers))
+}
 room_for() { [ "$1" -gt 1800 ] && echo 9344 || echo 2176; }
 
 # Prints "<Mpps> <cycles per packet>".
@@ -105,7 +134,7 @@ port add a $a role vnic portgroup pg mtu 9000
 port add b $b role vnic portgroup pg mtu 9000
 CONF
 	"$ferryd_build"/ferryd/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs "$(mbufs_for "$size" "$macs")" \
-		--mbuf-size "$(room_for "$size")" -- -l 1 --file-prefix ferry-bench --huge-unlink --no-pci \
+		--mbuf-size "$(room_for "$size")" -- -l "$ferryd_lcores" --file-prefix ferry-bench --huge-unlink --no-pci \
 		--no-telemetry --log-level='*:error' >"$work/ferryd.log" 2>&1 &
 	local pid=$!
 	pids+=("$pid")
@@ -118,7 +147,7 @@ CONF
 	t0=$(date +%s.%N); a0=$(rx a); b0=$(rx b)
 	sleep "$seconds"
 	t1=$(date +%s.%N); a1=$(rx a); b1=$(rx b)
-	if [ "$perf" = 1 ] && [ "$size/$macs/$mode" = "64/1024/both" ] && [ "$ferryd_build" = build-bench ]; then
+	if [ "$perf" = 1 ] && [ "$size/$macs/$mode" = "$perf_case" ] && [ "$ferryd_build" = build-bench ]; then
 		perf record -q -g -p "$pid" -o "$work/perf.data" -- sleep 3 >/dev/null 2>&1 || true
 		perf report -q -i "$work/perf.data" --no-children --stdio --sort dso,symbol 2>/dev/null |
 			grep -E '^ +[0-9]+\.[0-9]+%' | head -20 >"$work/perf.txt" || true
@@ -136,9 +165,10 @@ measure_testpmd() {
 	local size=$1 macs=$2 mode=$3
 	local d
 	d=$(devargs "$size" "$macs" "$mode" 2)
-	timeout -s INT $((warmup + seconds + 3)) dpdk-testpmd -l 0-1 --file-prefix testpmd-bench \
+	timeout -s INT $((warmup + seconds + 3)) dpdk-testpmd --lcores "$testpmd_lcores" --file-prefix testpmd-bench \
 		--no-pci --no-telemetry --log-level='*:error' --vdev "${d%%|*}" --vdev "${d##*|}" -- \
-		--forward-mode=io --auto-start --stats-period 1 --nb-cores=1 \
+		--forward-mode=io --auto-start --stats-period 1 --nb-cores="$workers" \
+		--rxq="$workers" --txq="$workers" \
 		--total-num-mbufs="$(mbufs_for "$size" "$macs")" --mbuf-size="$(room_for "$size")" \
 		</dev/null >"$work/testpmd.log" 2>&1 || true
 	awk -v skip=$((warmup + 1)) -v n="$seconds" '
@@ -211,8 +241,8 @@ cases=("64 1024 oneway" "64 16 both" "64 1024 both" "64 65536 both" "1518 1024 b
 [ -n "${FERRY_BENCH_CASES:-}" ] && IFS=, read -r -a cases <<<"$FERRY_BENCH_CASES"
 [ "$quick" = 1 ] && cases=("64 1024 both")
 
-printf "ferry forwarding benchmark: %s s per run after %s s warm-up, one forwarding core, hugepages\n" \
-	"$seconds" "$warmup"
+printf "ferry forwarding benchmark: %s s per run after %s s warm-up, %s forwarding worker(s), hugepages\n" \
+	"$seconds" "$warmup" "$workers"
 printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" size MACs dirs "ferryd Mpps" "cyc/pkt" \
 	"testpmd Mpps" "ferryd/tp" "OVS Mpps" "ferryd/OVS"
 for c in "${cases[@]}"; do
@@ -220,7 +250,8 @@ for c in "${cases[@]}"; do
 	read -r f_mpps f_cpp < <(measure_ferryd "$size" "$macs" "$mode")
 	t_mpps=$(measure_testpmd "$size" "$macs" "$mode")
 	o_mpps="-"
-	[ -n "$ovs" ] && o_mpps=$(measure_ovs "$size" "$macs" "$mode")
+	# OVS runs one PMD thread here: it is compared with one worker only.
+	[ -n "$ovs" ] && [ "$workers" = 1 ] && o_mpps=$(measure_ovs "$size" "$macs" "$mode")
 	printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" "$size" "$macs" "$mode" \
 		"$f_mpps" "$f_cpp" "$t_mpps" "$(ratio "$f_mpps" "$t_mpps")" "$o_mpps" \
 		"$(ratio "$f_mpps" "$o_mpps")"
@@ -234,7 +265,7 @@ for c in "${cases[@]}"; do
 done
 if [ "$perf" = 1 ] && [ -s "$work/perf.txt" ]; then
 	echo
-	echo "where ferryd's cycles go (64 B, 1,024 MACs, both ways; perf record -g, self time):"
+	echo "where ferryd's cycles go ($perf_case: size/MACs/directions; perf record -g, self time):"
 	cat "$work/perf.txt"
 fi
 [ -z "$ovs" ] && echo "(Open vSwitch with DPDK is not installed: run with --with-ovs to compare with it)"

@@ -3,14 +3,17 @@
 between N host pairs. Direction "a" goes from the 02:aa:.. hosts to the 02:bb:.. hosts; "b" is
 the mirror image, so with both replayed every frame is known unicast once the switch is warm.
 
-usage: make_traffic.py OUT.pcap SIZE MACS a|b"""
+usage: make_traffic.py OUT.pcap SIZE MACS a|b [FRAMES]
+
+FRAMES (default: MACS, at least 1,024) sets the capture's length apart from the MACs it cycles
+through, to tell the replaying PMD's cost of a long capture from the switch's of a big table."""
 import struct
 import sys
 
 
 def main():
     out, size, macs, direction = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-    frames = max(macs, 1024)
+    frames = int(sys.argv[5]) if len(sys.argv) > 5 else max(macs, 1024)
     with open(out, "wb") as f:
         f.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1))
         for i in range(frames):
