@@ -296,11 +296,25 @@ unsigned int loop_run_once(struct loop *loop)
 	return packets + control;
 }
 
+void loop_set_waiter(struct loop *loop, loop_wait_fn *fn, void *ctx)
+{
+	loop->waiter = fn;
+	loop->waiter_ctx = ctx;
+}
+
 static void loop_sleep(struct loop *loop, uint64_t sleep_ns)
 {
 	uint64_t until_timer = loop_timers_next_ns(loop, loop_now_ns(loop));
 	struct timespec ts;
 
+	if (loop->waiter != NULL) {
+		/* Events wake it: no reason to come back before the next timer. */
+		uint64_t wait_ns = until_timer < LOOP_WAIT_MAX_NS ? until_timer : LOOP_WAIT_MAX_NS;
+		if (loop->waiter(loop->waiter_ctx, wait_ns))
+			loop->stats.event_wakeups++;
+		loop->stats.sleeps++;
+		return;
+	}
 	if (until_timer < sleep_ns)
 		sleep_ns = until_timer;
 	if (sleep_ns == 0)

@@ -18,6 +18,14 @@ typedef void loop_timer_fn(void *arg);
 /* Returns the current time in nanoseconds. Tests drive time with their own clock. */
 typedef uint64_t loop_clock_fn(void *arg);
 
+/* Waits for work (an rx interrupt, say) for at most timeout_ns instead of sleeping blind;
+ * returns true if an event woke it. */
+typedef bool loop_wait_fn(void *ctx, uint64_t timeout_ns);
+
+/* The longest an idle loop that waits on events stays down: what a poller with no event of its
+ * own (the CLI's ring) may wait. */
+#define LOOP_WAIT_MAX_NS (10ull * 1000 * 1000)
+
 struct loop_timer {
 	uint64_t expire_ns; /* absolute, on the loop's clock */
 	uint64_t period_ns; /* 0 = one shot */
@@ -54,8 +62,9 @@ struct loop_stats {
 	uint64_t sleep_cycles;    /* TSC cycles spent asleep */
 	uint64_t control_cycles;  /* TSC cycles of control pollers' work (CLI commands) */
 	uint64_t sleeps;
-	uint64_t packets;      /* what the dataplane pollers reported */
-	uint64_t control_work; /* what the control pollers reported */
+	uint64_t event_wakeups; /* sleeps that an event ended (loop_set_waiter) */
+	uint64_t packets;       /* what the dataplane pollers reported */
+	uint64_t control_work;  /* what the control pollers reported */
 	uint64_t timers_fired;
 };
 
@@ -84,6 +93,9 @@ struct loop {
 	loop_clock_fn *clock;
 	void *clock_arg;
 	uint64_t tsc_ns_mult; /* nanoseconds per TSC cycle, times 2^64 */
+
+	loop_wait_fn *waiter; /* set: idle sleeps wait on its events, until the next timer */
+	void *waiter_ctx;
 
 	struct loop_backoff backoff;
 	struct loop_stats stats;
@@ -147,6 +159,11 @@ uint64_t loop_timers_next_ns(const struct loop *loop, uint64_t now_ns);
 /* Runs one iteration (pollers, then timers) without any back-off; returns the packets and
  * control work done (timers fired are not work: they don't keep the worker spinning). */
 unsigned int loop_run_once(struct loop *loop);
+
+/* Makes idle sleeps wait on fn's events (up to the next timer, at most LOOP_WAIT_MAX_NS)
+ * instead of the back-off's blind sleeps; NULL goes back to those. For a loop whose every source
+ * of work can wake it: interrupt-capable rx queues. */
+void loop_set_waiter(struct loop *loop, loop_wait_fn *fn, void *ctx);
 
 /* Runs iterations with the idle back-off until loop_stop() is called. */
 void loop_run(struct loop *loop);

@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 #include <rte_devargs.h>
 #include <rte_errno.h>
 #include <rte_eth_ring.h>
+#include <rte_interrupts.h>
 #include <rte_bus_vdev.h>
 #include <rte_cycles.h>
 #include <rte_log.h>
@@ -142,6 +145,38 @@ static bool port_is_virtual(const struct rte_eth_dev_info *dev_info)
 	       strcmp(rte_bus_name(rte_dev_bus(dev_info->device)), "vdev") == 0;
 }
 
+/* Whether the started port's rx queue 0 can join an epoll set (the PMD made its interrupt
+ * vector). */
+static bool port_rx_interrupts_work(struct port *port)
+{
+	int fd = epoll_create1(EPOLL_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	bool works = rte_eth_dev_rx_intr_ctl_q(port->port_id, 0, fd, RTE_INTR_EVENT_ADD, NULL) == 0;
+	if (works)
+		rte_eth_dev_rx_intr_ctl_q(port->port_id, 0, fd, RTE_INTR_EVENT_DEL, NULL);
+	close(fd);
+	return works;
+}
+
+int port_rx_interrupt_ctl(struct port *port, uint16_t queue, int epoll_fd, bool add)
+{
+	if (!port->rx_interrupts)
+		return -ENOTSUP;
+	return rte_eth_dev_rx_intr_ctl_q(port->port_id, queue, epoll_fd,
+	                                 add ? RTE_INTR_EVENT_ADD : RTE_INTR_EVENT_DEL, NULL);
+}
+
+void port_rx_interrupt_arm(struct port *port, uint16_t queue, bool arm)
+{
+	/* A PMD whose interrupt is its queue's file descriptor (tap) has nothing to arm. */
+	if (arm)
+		rte_eth_dev_rx_intr_enable(port->port_id, queue);
+	else
+		rte_eth_dev_rx_intr_disable(port->port_id, queue);
+}
+
 static int port_configure(struct port *port, const struct port_config *config)
 {
 	struct rte_eth_dev_info dev_info;
@@ -166,6 +201,12 @@ static int port_configure(struct port *port, const struct port_config *config)
 	for (unsigned int w = 0; w < PORT_MAX_WORKERS; w++)
 		port->workers[w].tx_queue = (uint16_t)(w % port->nb_tx_queues);
 	memset(&conf, 0, sizeof(conf));
+	/* Rx interrupts where the PMD has them (a NIC, tap, memif): an idle worker sleeps on
+	 * them. The other virtual PMDs ignore the setting or refuse it, so they are not asked. */
+	bool interrupts = !port_is_virtual(&dev_info) ||
+	                  strcmp(dev_info.driver_name, "net_tap") == 0 ||
+	                  strcmp(dev_info.driver_name, "net_memif") == 0;
+	conf.intr_conf.rxq = interrupts;
 	if (port->nb_rx_queues > 1 && dev_info.flow_type_rss_offloads != 0) {
 		conf.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 		conf.rx_adv_conf.rss_conf.rss_hf =
@@ -240,6 +281,7 @@ static int port_configure(struct port *port, const struct port_config *config)
 		PORT_LOG(ERR, "%s: cannot start: %s", port->name, rte_strerror(-ret));
 		return ret;
 	}
+	port->rx_interrupts = interrupts && port_rx_interrupts_work(port);
 	/* A switch port sees every frame on the wire. */
 	ret = rte_eth_promiscuous_enable(port->port_id);
 	if (ret < 0 && ret != -ENOTSUP)
@@ -320,6 +362,7 @@ int port_open_rings(struct port *port, const char *name, struct rte_ring *rx, st
 	}
 	port->port_id = (uint16_t)port_id;
 	port->hotplugged = true;
+	port->in_process = true;
 	int ret = port_take_ownership(port);
 	if (ret < 0) {
 		char device[RTE_DEV_NAME_MAX_LEN];

@@ -90,6 +90,8 @@ struct port {
 	 * takes tx_lock, once per burst. */
 	bool tx_locked;
 	rte_spinlock_t tx_lock;
+	bool rx_interrupts; /* its rx queues can wake a sleeping worker (port_rx_interrupt_ctl) */
+	bool in_process;    /* a ring port: only this process's own threads feed it */
 	struct impair *impair; /* link emulation on transmit; NULL (and free) when off */
 	struct port_worker workers[PORT_MAX_WORKERS];
 };
@@ -145,6 +147,13 @@ int port_set_impair(struct port *port, const struct impair_config *config);
 /* Sends the emulated link's frames whose time has come; returns how many, plus one if frames
  * still wait (so the loop keeps polling while a delayed frame is in flight). */
 unsigned int port_impair_poll(struct port *port);
+
+/* Adds an rx queue's interrupt to an epoll set (add) or takes it out: a worker waits on the set
+ * when idle. Returns 0 or a negative errno (-ENOTSUP for a port without rx interrupts). */
+int port_rx_interrupt_ctl(struct port *port, uint16_t queue, int epoll_fd, bool add);
+
+/* Arms (or disarms) an rx queue's interrupt before (after) a worker waits on it. */
+void port_rx_interrupt_arm(struct port *port, uint16_t queue, bool arm);
 
 /* Stops and closes the port, frees queued frames and removes the device if we probed it. */
 void port_close(struct port *port);

@@ -298,6 +298,7 @@ static void reply_loop_stats(struct reply *reply, const struct loop *loop)
 	reply_double(reply, "packets_per_busy_iteration",
 	             s->busy_iterations ? (double)s->packets / (double)s->busy_iterations : 0, 2);
 	reply_u64(reply, "sleeps", s->sleeps);
+	reply_u64(reply, "event_wakeups", s->event_wakeups);
 	reply_u64(reply, "timers_armed", loop->nb_timers);
 	reply_u64(reply, "timers_fired", s->timers_fired);
 	reply_u64(reply, "max_sleep_us", loop->backoff.config.max_sleep_ns / 1000);
@@ -324,6 +325,7 @@ static int cmd_show_loop(void *ctx, const struct cli_args *args, struct reply *r
 		reply_u64(reply, "lcore", w == 0 ? rte_lcore_id() : worker->lcore);
 		reply_u64(reply, "rx_queues", worker->nb_rx);
 		reply_u64(reply, "learn_dropped", worker->learn_dropped);
+		reply_str(reply, "idle", "%s", worker->interrupt_mode ? "interrupts" : "back-off");
 		reply_loop_stats(reply, worker->loop);
 		reply_object_end(reply);
 	}

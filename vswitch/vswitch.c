@@ -3,6 +3,8 @@
 #include "vswitch.h"
 
 #include <errno.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include <rte_ether.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_epoll.h>
 #include <rte_launch.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
@@ -102,6 +105,7 @@ void vswitch_clock_advance(struct vswitch_table *vswitches, uint64_t ns)
 
 static unsigned int vswitch_worker_poll(void *worker);
 static void assign_rx_queues(struct vswitch_table *vswitches);
+static void worker_interrupts_setup(struct vswitch_worker *worker);
 
 /* A learning request from a worker to the MAC tables' writer. */
 struct learn_request {
@@ -121,6 +125,10 @@ static void workers_free(struct vswitch_table *vswitches)
 			continue;
 		if (worker->loop == &worker->own_loop)
 			loop_fini(&worker->own_loop);
+		else if (worker->loop != NULL)
+			loop_set_waiter(worker->loop, NULL, NULL);
+		if (worker->epoll_fd > 0)
+			close(worker->epoll_fd);
 		rte_ring_free(worker->learn);
 		rte_free(worker);
 		vswitches->workers[w] = NULL;
@@ -139,6 +147,9 @@ static int workers_create(struct vswitch_table *vswitches, unsigned int nb_worke
 		vswitches->workers[w] = worker;
 		worker->vswitches = vswitches;
 		worker->id = w;
+		worker->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+		if (worker->epoll_fd < 0)
+			return -errno;
 		if (w == 0) {
 			worker->loop = vswitches->loop;
 			continue;
@@ -781,6 +792,48 @@ static unsigned int worker_switch(struct vswitch_worker *worker)
 	return total;
 }
 
+/* An idle worker in interrupt mode: arms its queues' interrupts, waits on them, disarms. */
+static bool worker_wait(void *arg, uint64_t timeout_ns)
+{
+	struct vswitch_worker *worker = arg;
+	struct rte_epoll_event events[8];
+
+	for (unsigned int i = 0; i < worker->nb_armed; i++)
+		port_rx_interrupt_arm(worker->armed[i].vport->port, worker->armed[i].queue, true);
+	int timeout_ms = (int)((timeout_ns + 999999) / 1000000);
+	int n = rte_epoll_wait(worker->epoll_fd, events, RTE_DIM(events), timeout_ms);
+	for (unsigned int i = 0; i < worker->nb_armed; i++)
+		port_rx_interrupt_arm(worker->armed[i].vport->port, worker->armed[i].queue, false);
+	return n > 0;
+}
+
+/* Puts the worker's queues' interrupts in its epoll set and chooses its idle mode. A worker can
+ * sleep on events only if every queue it polls can wake it: one with rx interrupts, or a ring
+ * port fed by its own thread alone (one worker: whoever fills it ran just before, busy). Runs
+ * with the workers parked. */
+static void worker_interrupts_setup(struct vswitch_worker *worker)
+{
+	bool every_queue_wakes = true;
+
+	for (unsigned int i = 0; i < worker->nb_armed; i++)
+		port_rx_interrupt_ctl(worker->armed[i].vport->port, worker->armed[i].queue,
+		                      worker->epoll_fd, false);
+	worker->nb_armed = 0;
+	for (unsigned int i = 0; i < worker->nb_rx; i++) {
+		struct port *port = worker->rx[i].vport->port;
+		if (port_rx_interrupt_ctl(port, worker->rx[i].queue, worker->epoll_fd, true) == 0)
+			worker->armed[worker->nb_armed++] = worker->rx[i];
+		else if (!(port->in_process && worker->vswitches->nb_workers == 1))
+			every_queue_wakes = false;
+	}
+	/* Worker 0 also polls the VMs' and vmks' host sides, which other workers fill: with
+	 * several workers it keeps the back-off. */
+	if (worker->id == 0 && worker->vswitches->nb_workers > 1)
+		every_queue_wakes = false;
+	worker->interrupt_mode = every_queue_wakes && worker->nb_armed > 0;
+	loop_set_waiter(worker->loop, worker->interrupt_mode ? worker_wait : NULL, worker);
+}
+
 /* Hands every rx queue of every switch port to a worker, round robin over ports and queues so
  * that single-queue ports spread too. Runs with the workers parked. */
 static void assign_rx_queues(struct vswitch_table *vswitches)
@@ -805,6 +858,8 @@ static void assign_rx_queues(struct vswitch_table *vswitches)
 			}
 		}
 	}
+	for (unsigned int w = 0; w < vswitches->nb_workers; w++)
+		worker_interrupts_setup(vswitches->workers[w]);
 }
 
 static void workers_resume(struct vswitch_table *vswitches)

@@ -143,6 +143,12 @@ struct vswitch_worker {
 	bool parked;  /* waiting in vswitch_workers_park's barrier */
 	unsigned int nb_rx;
 	struct vswitch_rx rx[VSWITCH_WORKER_RX_MAX];
+	/* Interrupt mode: when every queue it polls can wake it (rx interrupts, or a ring port only
+	 * its own thread feeds), the idle worker waits on this epoll set of their interrupts. */
+	int epoll_fd;
+	bool interrupt_mode;
+	unsigned int nb_armed; /* queues in the set, listed in armed */
+	struct vswitch_rx armed[VSWITCH_WORKER_RX_MAX];
 };
 
 struct vswitch_table {
