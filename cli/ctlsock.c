@@ -60,6 +60,8 @@ struct ctlsock {
 	struct cli_table *table;
 	struct rte_ring *to_worker;
 	struct rte_ring *to_control;
+	void (*worker_wake)(void *arg); /* called after a request is queued; NULL: none */
+	void *worker_wake_arg;
 	pthread_t thread;
 	bool thread_started;
 	volatile bool stopping;
@@ -224,6 +226,12 @@ static void ctl_wake(struct ctlsock *ctl)
 	(void)n; /* EAGAIN means the counter is already set: the thread wakes anyway */
 }
 
+void ctlsock_set_worker_wake(struct ctlsock *ctl, void (*wake)(void *arg), void *arg)
+{
+	ctl->worker_wake_arg = arg;
+	ctl->worker_wake = wake;
+}
+
 unsigned int ctlsock_worker_poll(void *arg)
 {
 	struct ctlsock *ctl = arg;
@@ -320,6 +328,8 @@ static int ctl_conn_send_line(struct ctlsock *ctl, unsigned int index, const cha
 		free(req);
 		return ctl_conn_reply_error(conn, "daemon busy, try again");
 	}
+	if (ctl->worker_wake != NULL)
+		ctl->worker_wake(ctl->worker_wake_arg);
 	conn->busy = true;
 	return 0;
 }

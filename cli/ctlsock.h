@@ -17,6 +17,10 @@ int ctlsock_open(struct ctlsock **ctl, const char *path, unsigned int max_client
  * calls ctlsock_worker_poll(). */
 int ctlsock_start(struct ctlsock *ctl);
 
+/* Calls wake(arg) from the control thread each time a command is queued for the worker: a
+ * worker that sleeps on events (interrupt mode) runs it at once. */
+void ctlsock_set_worker_wake(struct ctlsock *ctl, void (*wake)(void *arg), void *arg);
+
 /* Loop poller for the worker: runs the commands waiting in the request ring and hands the
  * answers back. Returns how many ran. */
 unsigned int ctlsock_worker_poll(void *ctl);

@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <rte_common.h>
 #include <rte_cycles.h>
@@ -89,7 +91,13 @@ int loop_init(struct loop *loop, const struct loop_backoff_config *config, loop_
 		        (uint64_t)(((unsigned __int128)1000000000u << 64) / rte_get_tsc_hz());
 	loop->timer_heap_size = 64;
 	loop->timer_heap = calloc(loop->timer_heap_size, sizeof(*loop->timer_heap));
-	return loop->timer_heap != NULL ? 0 : -ENOMEM;
+	loop->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (loop->timer_heap == NULL || loop->wake_fd < 0) {
+		int ret = loop->timer_heap == NULL ? -ENOMEM : -errno;
+		loop_fini(loop);
+		return ret;
+	}
+	return 0;
 }
 
 void loop_fini(struct loop *loop)
@@ -99,6 +107,9 @@ void loop_fini(struct loop *loop)
 	free(loop->timer_heap);
 	loop->timer_heap = NULL;
 	loop->nb_timers = 0;
+	if (loop->wake_fd >= 0)
+		close(loop->wake_fd);
+	loop->wake_fd = -1;
 }
 
 uint64_t loop_now_ns(const struct loop *loop)
@@ -294,6 +305,28 @@ unsigned int loop_run_once(struct loop *loop)
 	/* Timers are housekeeping (aging, retransmit checks): a periodic one must not pull an
 	 * idle worker back into spinning. */
 	return packets + control;
+}
+
+void loop_wake(struct loop *loop)
+{
+	uint64_t one = 1;
+
+	/* A full counter already means "wake up": nothing to do if the write fails. */
+	if (write(loop->wake_fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+int loop_wake_fd(const struct loop *loop)
+{
+	return loop->wake_fd;
+}
+
+void loop_wake_clear(struct loop *loop)
+{
+	uint64_t count;
+
+	if (read(loop->wake_fd, &count, sizeof(count)) < 0)
+		return; /* EAGAIN: nothing pending */
 }
 
 void loop_set_waiter(struct loop *loop, loop_wait_fn *fn, void *ctx)

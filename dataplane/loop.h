@@ -22,9 +22,9 @@ typedef uint64_t loop_clock_fn(void *arg);
  * returns true if an event woke it. */
 typedef bool loop_wait_fn(void *ctx, uint64_t timeout_ns);
 
-/* The longest an idle loop that waits on events stays down: what a poller with no event of its
- * own (the CLI's ring) may wait. */
-#define LOOP_WAIT_MAX_NS (10ull * 1000 * 1000)
+/* The longest an idle loop that waits on events stays down: what a poller with neither an event
+ * nor a timer of its own may wait. */
+#define LOOP_WAIT_MAX_NS (100ull * 1000 * 1000)
 
 struct loop_timer {
 	uint64_t expire_ns; /* absolute, on the loop's clock */
@@ -96,6 +96,7 @@ struct loop {
 
 	loop_wait_fn *waiter; /* set: idle sleeps wait on its events, until the next timer */
 	void *waiter_ctx;
+	int wake_fd; /* eventfd: loop_wake's; a waiter waits on it too */
 
 	struct loop_backoff backoff;
 	struct loop_stats stats;
@@ -164,6 +165,17 @@ unsigned int loop_run_once(struct loop *loop);
  * instead of the back-off's blind sleeps; NULL goes back to those. For a loop whose every source
  * of work can wake it: interrupt-capable rx queues. */
 void loop_set_waiter(struct loop *loop, loop_wait_fn *fn, void *ctx);
+
+/* Wakes the loop's waiter (from any thread): work came that no event of its own announces, a
+ * CLI command say. */
+void loop_wake(struct loop *loop);
+
+/* The eventfd loop_wake writes: a waiter adds it to what it waits on, and calls
+ * loop_wake_clear when it returns. */
+int loop_wake_fd(const struct loop *loop);
+
+/* Consumes pending wake-ups. */
+void loop_wake_clear(struct loop *loop);
 
 /* Runs iterations with the idle back-off until loop_stop() is called. */
 void loop_run(struct loop *loop);

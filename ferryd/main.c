@@ -126,6 +126,12 @@ static int parse_options(int argc, char **argv, struct options *opts)
 	return optind;
 }
 
+/* The CLI's control thread queued a command: the main loop may be asleep on its events. */
+static void wake_main_loop(void *loop)
+{
+	loop_wake(loop);
+}
+
 int main(int argc, char **argv)
 {
 	struct options opts = {.socket_path = CTLSOCK_DEFAULT_PATH};
@@ -195,6 +201,7 @@ int main(int argc, char **argv)
 		        strerror(-ret));
 		goto out_host;
 	}
+	ctlsock_set_worker_wake(ctl, wake_main_loop, &host.loop);
 	ret = loop_poller_add(&host.loop, "cli", LOOP_POLLER_CONTROL, ctlsock_worker_poll, ctl);
 	if (ret == 0)
 		ret = ctlsock_start(ctl);

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <rte_epoll.h>
+
 #include "dataplane/loop.h"
 #include "vswitch/fdb.h"
 
@@ -146,6 +148,7 @@ struct vswitch_worker {
 	/* Interrupt mode: when every queue it polls can wake it (rx interrupts, or a ring port only
 	 * its own thread feeds), the idle worker waits on this epoll set of their interrupts. */
 	int epoll_fd;
+	struct rte_epoll_event wake_event; /* its loop's wake-up eventfd, in the set */
 	bool interrupt_mode;
 	unsigned int nb_armed; /* queues in the set, listed in armed */
 	struct vswitch_rx armed[VSWITCH_WORKER_RX_MAX];

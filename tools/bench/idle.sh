@@ -143,4 +143,8 @@ fi
 latency=$(awk -v a="$tin" -v b="$tout" 'BEGIN { printf "%.0f", (b - a) * 1e6 }')
 ratio=$(awk -v l="$latency" -v m="$max_sleep_us" 'BEGIN { printf "%.2f", l / m }')
 echo "wake-up: a frame after ${idle_seconds} s idle was forwarded in ${latency} us = ${ratio} x the maximum sleep (${max_sleep_us} us)"
+# The machine's own floor: a thread asleep in epoll_wait woken by an eventfd after 200 ms idle.
+read -r floor_median floor_max < <(build/bench/ferry-wake-floor 20 200)
+echo "          reference, a thread woken from epoll after 200 ms idle: ${floor_median} us median" \
+	"(${floor_max} us worst of 20); ferryd/reference = $(awk -v l="$latency" -v f="$floor_median" 'BEGIN { printf "%.2f", (f > 0 ? l / f : 0) }')"
 ctl show loop | grep -E "^(iterations|sleeps|event_wakeups|busy_percent|sleep_seconds)"
