@@ -372,3 +372,44 @@ Test(fdb, lookups_without_locks_stay_right_while_one_writer_changes_the_table, .
 	cr_assert_eq(valid, fdb.count);
 	fdb_fini(&fdb);
 }
+
+static void count_resize(void *ctx)
+{
+	(*(unsigned int *)ctx)++;
+}
+
+/* The slot array starts small and doubles as entries come (a table sized for many MACs that
+ * holds few stays in cache), calling the hook before each swap; every key is still found after
+ * each growth, and the array never passes twice the limit. */
+Test(fdb, the_slot_array_grows_with_the_entries)
+{
+	struct fdb fdb;
+	unsigned int resizes = 0;
+
+	cr_assert_eq(fdb_init(&fdb, "grow", 100000, 300), 0);
+	fdb_set_resize_hook(&fdb, count_resize, &resizes);
+	uint32_t first = fdb.slot_mask + 1;
+	cr_assert_leq(first, 64, "a big limit starts with a small array (%u slots)", first);
+	for (uint32_t i = 0; i < 5000; i++) {
+		struct rte_ether_addr m = mac(i);
+		cr_assert_eq(fdb_learn(&fdb, 3, &m, (uint16_t)(i % 7), SECOND), FDB_LEARN_NEW);
+		cr_assert_leq(4 * fdb.count, fdb.slot_mask + 1,
+		              "at most a quarter full while growing");
+	}
+	cr_assert_eq(fdb.slot_mask + 1, 32768, "5,000 entries take 32,768 slots");
+	cr_assert_eq(resizes, 9, "64 to 32,768 slots is nine doublings, each announced");
+	for (uint32_t i = 0; i < 5000; i++) {
+		struct rte_ether_addr m = mac(i);
+		cr_assert_eq(fdb_lookup(&fdb, 3, &m), i % 7, "key %u after growing", i);
+	}
+	fdb_fini(&fdb);
+
+	cr_assert_eq(fdb_init(&fdb, "small", 20, 300), 0);
+	for (uint32_t i = 0; i < 100; i++) {
+		struct rte_ether_addr m = mac(i);
+		fdb_learn(&fdb, 0, &m, 1, SECOND);
+	}
+	cr_assert_eq(fdb.count, 20);
+	cr_assert_eq(fdb.slot_mask + 1, 64, "never more than twice the limit (rounded up)");
+	fdb_fini(&fdb);
+}

@@ -16,9 +16,9 @@ static RTE_LOG_REGISTER(fdb_logtype, ferry.fdb, INFO);
 #define FDB_LOG(level, fmt, ...)                                                                   \
 	rte_log(RTE_LOG_##level, fdb_logtype, "fdb: " fmt "\n", ##__VA_ARGS__)
 
-#define FDB_NIL          UINT32_MAX
-#define NS_PER_SECOND    1000000000ull
-#define HASH_MIN_ENTRIES 16
+#define FDB_NIL        UINT32_MAX
+#define NS_PER_SECOND  1000000000ull
+#define HASH_MIN_SLOTS 64
 
 /* The hash is ours rather than rte_hash: an 8-byte key compares in one instruction and hashes
  * with one crc32, a slot carries the port so a lookup reads one cache line, and positions are
@@ -110,7 +110,10 @@ int fdb_init(struct fdb *fdb, const char *name, uint32_t limit, uint32_t aging_s
 	snprintf(fdb->name, sizeof(fdb->name), "%s", name);
 	if (limit == 0 || limit > FDB_MAX_LIMIT)
 		return -EINVAL;
-	uint32_t nb_slots = rte_align32pow2(RTE_MAX(2 * limit, (uint32_t)HASH_MIN_ENTRIES));
+	/* The slots start small and double as entries come, up to twice the limit: a table sized
+	 * for 262,144 MACs that holds 2,048 probes 64 KiB, not 8 MiB, and stays in cache. */
+	fdb->max_slots = rte_align32pow2(RTE_MAX(2 * limit, (uint32_t)HASH_MIN_SLOTS));
+	uint32_t nb_slots = RTE_MIN(fdb->max_slots, (uint32_t)HASH_MIN_SLOTS);
 	/* DPDK memory: on hugepages when there are some, so a big table costs few TLB misses. */
 	fdb->slots = rte_zmalloc(name, (size_t)nb_slots * sizeof(*fdb->slots), RTE_CACHE_LINE_SIZE);
 	fdb->entries =
@@ -209,10 +212,53 @@ static bool evict_one(struct fdb *fdb)
 }
 
 /* Inserts a key known to be absent. Returns its position, or negative when full. */
+void fdb_set_resize_hook(struct fdb *fdb, fdb_resize_fn *fn, void *ctx)
+{
+	fdb->before_resize = fn;
+	fdb->before_resize_ctx = ctx;
+}
+
+/* Doubles the slot array: every key rehashed into a new one, which then replaces the old (after
+ * the hook has made sure no reader is in it). Returns 0 or -ENOMEM (the table is unchanged). */
+static int slots_grow(struct fdb *fdb)
+{
+	uint32_t nb_old = fdb->slot_mask + 1, nb_new = 2 * nb_old;
+	struct fdb_slot *old = fdb->slots;
+	struct fdb_slot *slots =
+	        rte_zmalloc(fdb->name, (size_t)nb_new * sizeof(*slots), RTE_CACHE_LINE_SIZE);
+
+	if (slots == NULL) {
+		FDB_LOG(WARNING, "%s: no memory to grow to %u slots", fdb->name, nb_new);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < nb_old; i++) {
+		if (old[i].key == 0)
+			continue;
+		uint32_t j = rte_hash_crc_8byte(old[i].key, 0x9e3779b9) & (nb_new - 1);
+		while (slots[j].key != 0)
+			j = (j + 1) & (nb_new - 1);
+		slots[j] = old[i];
+	}
+	if (fdb->before_resize != NULL)
+		fdb->before_resize(fdb->before_resize_ctx);
+	fdb->slots = slots;
+	fdb->slot_mask = nb_new - 1;
+	rte_free(old);
+	return 0;
+}
+
 static int32_t entry_insert(struct fdb *fdb, const struct fdb_key *key, uint16_t port,
                             bool is_static, uint64_t now_ns)
 {
 	if (fdb->count >= fdb->limit && !evict_one(fdb))
+		return -ENOSPC;
+	/* A quarter full while the array can grow (most probes then end in their home slot),
+	 * at most half at its full size; if memory to grow is short, at most three quarters, then
+	 * no more: probes must always meet an empty slot. */
+	uint32_t nb_slots = fdb->slot_mask + 1;
+	if (4 * (fdb->count + 1) > nb_slots &&
+	    (nb_slots == fdb->max_slots || slots_grow(fdb) < 0) &&
+	    4 * (fdb->count + 1) > 3 * nb_slots)
 		return -ENOSPC;
 	int32_t pos = table_add(fdb, fdb_key_pack(key), port, fdb_stamp(now_ns));
 	if (pos < 0)
@@ -422,6 +468,7 @@ int fdb_set_limit(struct fdb *fdb, uint32_t limit)
 		return ret;
 	next.aging_ns = fdb->aging_ns;
 	next.stats = fdb->stats;
+	fdb_set_resize_hook(&next, fdb->before_resize, fdb->before_resize_ctx);
 
 	/* Re-insert oldest first, so that the LRU lists come out in the same order and a
 	 * shrink evicts fairly, exactly as learning would have. */

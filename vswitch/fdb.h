@@ -68,10 +68,17 @@ struct fdb_stats {
 	uint64_t full_drops;     /* learnings refused because nothing could be evicted */
 };
 
+/* Called before the table swaps its slot array for a bigger one and frees the old: whoever lets
+ * lock-free readers in makes sure none is reading (the switch parks its workers). */
+typedef void fdb_resize_fn(void *ctx);
+
 struct fdb {
 	char name[32];
-	struct fdb_slot *slots; /* linear probing, at most half full */
+	struct fdb_slot *slots; /* linear probing, a quarter full (at most half) */
 	uint32_t slot_mask;
+	uint32_t max_slots; /* the array grows with the entries, up to twice the limit */
+	fdb_resize_fn *before_resize;
+	void *before_resize_ctx;
 	struct fdb_entry *entries; /* limit entries; a position is an index here */
 	uint32_t *free_entries;    /* stack of unused positions */
 	uint32_t nb_free;
@@ -100,6 +107,9 @@ int fdb_init(struct fdb *fdb, const char *name, uint32_t limit, uint32_t aging_s
 
 /* Frees the table. */
 void fdb_fini(struct fdb *fdb);
+
+/* Sets what runs before the slot array is replaced (NULL: nothing; readers on one thread). */
+void fdb_set_resize_hook(struct fdb *fdb, fdb_resize_fn *fn, void *ctx);
 
 /* Records that mac on vlan was seen on port at now_ns: adds it (evicting fairly when full),
  * refreshes it, or moves it. Static entries never move. */

@@ -251,6 +251,11 @@ struct vswitch *vswitch_find(const struct vswitch_table *vswitches, const char *
 	return NULL;
 }
 
+static void park_for_resize(void *vswitches)
+{
+	vswitch_workers_park(vswitches);
+}
+
 int vswitch_add(struct vswitch_table *vswitches, const char *name, struct vswitch **out)
 {
 	char fdb_name[32];
@@ -272,6 +277,8 @@ int vswitch_add(struct vswitch_table *vswitches, const char *name, struct vswitc
 		free(vswitch);
 		return ret;
 	}
+	/* Its slot array grows as it learns: workers must not be reading the old one then. */
+	fdb_set_resize_hook(&vswitch->fdb, park_for_resize, vswitches);
 	vswitch_workers_park(vswitches);
 	vswitches->vswitches[vswitches->nb_vswitches++] = vswitch;
 	*out = vswitch;

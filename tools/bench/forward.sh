@@ -13,11 +13,12 @@
 # ferryd's cycles go in the 64-byte, 1,024-MAC, both-ways case (FERRY_BENCH_PERF_CASE=size/MACs/dirs
 # names another; perf record, top symbols).
 #
+# --rounds N runs each case N times, the systems alternated, and prints the medians.
 # --workers N runs ferryd with N forwarding workers (-l 0..N-1) and each port with N rx and tx
 # queues (the capture given N times), against testpmd with N forwarding cores and as many queues.
 #
 # usage: tools/bench/forward.sh [--with-ovs] [--seconds N] [--quick] [--native] [--perf] [--drop]
-#                               [--workers N]
+#                               [--workers N] [--rounds N]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -30,6 +31,7 @@ native=0
 perf=0
 drop=0
 workers=1
+rounds=1
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--with-ovs) with_ovs=1; shift ;;
@@ -39,7 +41,8 @@ while [ $# -gt 0 ]; do
 	--perf) perf=1; shift ;;
 	--drop) drop=1; shift ;;
 	--workers) workers=$2; shift 2 ;;
-	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick] [--native] [--perf] [--drop]" >&2; exit 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
+	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick] [--native] [--perf] [--drop] [--workers N] [--rounds N]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "forward: run as root (hugepages)" >&2; exit 1; }
@@ -127,11 +130,14 @@ measure_ferryd() {
 	d=$(devargs "$size" "$macs" "$mode" 1)
 	a=${d%%|*}
 	b=${d##*|}
+	# The MTU the frames need, as OVS is given: a port's buffers are sized by its MTU, and 9 KB
+	# buffers for 64-byte frames spread the PMD's copies over four times the memory.
+	local mtu=$((size > 1518 ? 9000 : 1500))
 	cat >"$work/ferryd.conf" <<CONF
 mac limit 262144
 portgroup add pg
-port add a $a role vnic portgroup pg mtu 9000
-port add b $b role vnic portgroup pg mtu 9000
+port add a $a role vnic portgroup pg mtu $mtu
+port add b $b role vnic portgroup pg mtu $mtu
 CONF
 	"$ferryd_build"/ferryd/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs "$(mbufs_for "$size" "$macs")" \
 		--mbuf-size "$(room_for "$size")" -- -l "$ferryd_lcores" --file-prefix ferry-bench --huge-unlink --no-pci \
@@ -235,23 +241,33 @@ measure_ovs() {
 	awk -v p=$((a1 - a0 + b1 - b0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f\n", p / (t1 - t0) / 1e6 }'
 }
 
+median() { printf "%s\n" "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
 
 cases=("64 1024 oneway" "64 16 both" "64 1024 both" "64 65536 both" "1518 1024 both" "9000 1024 both")
 [ -n "${FERRY_BENCH_CASES:-}" ] && IFS=, read -r -a cases <<<"$FERRY_BENCH_CASES"
 [ "$quick" = 1 ] && cases=("64 1024 both")
 
-printf "ferry forwarding benchmark: %s s per run after %s s warm-up, %s forwarding worker(s), hugepages\n" \
-	"$seconds" "$warmup" "$workers"
+printf "ferry forwarding benchmark: %s s per run after %s s warm-up, %s forwarding worker(s), hugepages, median of %s round(s)\n" \
+	"$seconds" "$warmup" "$workers" "$rounds"
 printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" size MACs dirs "ferryd Mpps" "cyc/pkt" \
 	"testpmd Mpps" "ferryd/tp" "OVS Mpps" "ferryd/OVS"
 for c in "${cases[@]}"; do
 	read -r size macs mode <<<"$c"
-	read -r f_mpps f_cpp < <(measure_ferryd "$size" "$macs" "$mode")
-	t_mpps=$(measure_testpmd "$size" "$macs" "$mode")
+	# The systems alternate, round after round, and each figure is the median of its rounds:
+	# this machine's neighbours move a single run by a third.
+	f_runs=() c_runs=() t_runs=() o_runs=()
+	for _ in $(seq "$rounds"); do
+		read -r f c < <(measure_ferryd "$size" "$macs" "$mode")
+		f_runs+=("$f") c_runs+=("$c")
+		t_runs+=("$(measure_testpmd "$size" "$macs" "$mode")")
+		# OVS runs one PMD thread here: it is compared with one worker only.
+		[ -n "$ovs" ] && [ "$workers" = 1 ] && o_runs+=("$(measure_ovs "$size" "$macs" "$mode")")
+	done
+	f_mpps=$(median "${f_runs[@]}") f_cpp=$(median "${c_runs[@]}") t_mpps=$(median "${t_runs[@]}")
 	o_mpps="-"
-	# OVS runs one PMD thread here: it is compared with one worker only.
-	[ -n "$ovs" ] && [ "$workers" = 1 ] && o_mpps=$(measure_ovs "$size" "$macs" "$mode")
+	[ "${#o_runs[@]}" -gt 0 ] && o_mpps=$(median "${o_runs[@]}")
+	[ "$rounds" -gt 1 ] && echo "  rounds: ferryd ${f_runs[*]}; testpmd ${t_runs[*]}; OVS ${o_runs[*]:--}"
 	printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" "$size" "$macs" "$mode" \
 		"$f_mpps" "$f_cpp" "$t_mpps" "$(ratio "$f_mpps" "$t_mpps")" "$o_mpps" \
 		"$(ratio "$f_mpps" "$o_mpps")"
