@@ -180,7 +180,9 @@ static int cmd_port_add(void *ctx, const struct cli_args *args, struct reply *re
 	struct port_placement place;
 	struct port *port;
 
-	if (cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, 9216, &mtu, reply) < 0 ||
+	bool receive = true;
+	if (cli_arg_bool(args, "receive", &receive, reply) < 0 ||
+	    cli_arg_u64(args, "mtu", RTE_ETHER_MIN_MTU, 9216, &mtu, reply) < 0 ||
 	    cli_arg_u64(args, "rxd", 32, 4096, &rxd, reply) < 0 ||
 	    cli_arg_u64(args, "txd", 32, 4096, &txd, reply) < 0 ||
 	    resolve_placement(host, args, &place, reply) < 0)
@@ -217,7 +219,10 @@ static int cmd_port_add(void *ctx, const struct cli_args *args, struct reply *re
 		return reply_error(reply, ret, "cannot add port '%.64s' (%.200s): %s", name,
 		                   devargs, strerror(-ret));
 	if (place.attach) {
-		ret = vswitch_port_attach(place.vswitch, port, place.role, place.portgroup, NULL);
+		struct vswitch_port *vport;
+		ret = vswitch_port_attach(place.vswitch, port, place.role, place.portgroup, &vport);
+		if (ret == 0 && !receive)
+			vswitch_port_set_receive(vport, false);
 		if (ret < 0) {
 			port_table_del(&host->ports, port);
 			return reply_error(reply, ret, "cannot attach '%.64s' to %s: %s", name,
@@ -453,7 +458,7 @@ static const struct cli_command ferryd_commands[] = {
          cmd_show_port_stats},
         {"clear port <name> stats", "zero a port's counters", cmd_clear_port_stats},
         {"port add <name> <devargs> [role <role>] [vswitch <vswitch>] [portgroup <portgroup>] "
-         "[mtu <bytes>] [rxd <descriptors>] [txd <descriptors>]",
+         "[mtu <bytes>] [rxd <descriptors>] [txd <descriptors>] [receive <on|off>]",
          "open a DPDK device (PCI address or vdev such as net_af_packet0,iface=eth0) as an "
          "uplink, vnic or vmk port",
          cmd_port_add},

@@ -190,6 +190,20 @@ static int cmd_show_portgroups(void *ctx, const struct cli_args *args, struct re
 	return 0;
 }
 
+static int cmd_port_set_receive(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct vswitch_port *vport = find_vport(host, cli_arg(args, "name"), reply);
+	bool on;
+
+	if (vport == NULL)
+		return -ENOENT;
+	if (cli_arg_bool(args, "state", &on, reply) < 0)
+		return -EINVAL;
+	vswitch_port_set_receive(vport, on);
+	return 0;
+}
+
 static int cmd_port_set_portgroup(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
@@ -474,6 +488,9 @@ static const struct cli_command vswitch_commands[] = {
         {"show portgroups", "every port group: vswitch, VLAN, ports", cmd_show_portgroups},
         {"port set <name> portgroup <portgroup>", "move a vnic or vmk port to another port group",
          cmd_port_set_portgroup},
+        {"port set <name> receive <state>",
+         "on: the switch polls the port (the default); off: its frames wait in the device",
+         cmd_port_set_receive},
         {"show mac [vlan <id>] [port <port>] [vswitch <vswitch>]",
          "MAC table entries: vswitch, VLAN, MAC, port, age or static, moves", cmd_show_mac},
         {"show mac stats [vswitch <vswitch>]",

@@ -23,6 +23,7 @@ struct replay_port {
 	char input[512];  /* in-<port>.pcap, or "" */
 	char output[512]; /* where ferryd writes what it sends */
 	unsigned int nb_input;
+	bool held; /* added with receive off */
 };
 
 struct replay {
@@ -56,8 +57,9 @@ static int count_frames(const char *path)
 	return n;
 }
 
-/* Replaces "@pcap@" on a "port add <name> @pcap@ ..." line with net_pcap devargs for it. */
-static void expand_line(struct replay *r, const char *line, char *out, size_t size)
+/* Replaces "@pcap@" on a "port add <name> @pcap@ ..." line with net_pcap devargs for it; with
+ * hold, a port with a capture starts with receive off (run_case lets it in later). */
+static void expand_line(struct replay *r, const char *line, bool hold, char *out, size_t size)
 {
 	const char *at = strstr(line, "@pcap@");
 	char name[32];
@@ -84,7 +86,10 @@ static void expand_line(struct replay *r, const char *line, char *out, size_t si
 		port->input[0] = '\0';
 		snprintf(devargs, sizeof(devargs), "net_pcap_%s,tx_pcap=%s", name, port->output);
 	}
-	snprintf(out, size, "%.*s%s%s", (int)(at - line), line, devargs, at + strlen("@pcap@"));
+	const char *rest = at + strlen("@pcap@");
+	port->held = hold && port->input[0] != '\0';
+	snprintf(out, size, "%.*s%s%.*s%s\n", (int)(at - line), line, devargs,
+	         (int)strcspn(rest, "\n"), rest, port->held ? " receive off" : "");
 }
 
 static uint64_t port_stat(struct replay *r, const char *port, const char *key)
@@ -99,20 +104,25 @@ static uint64_t port_stat(struct replay *r, const char *port, const char *key)
 	return value;
 }
 
+/* Waits until a port with an input has received all of it. */
+static void wait_input_consumed(struct replay *r, const struct replay_port *port)
+{
+	uint64_t deadline = harness_now_ms() + WAIT_MS, rx = 0;
+
+	if (port->input[0] == '\0')
+		return;
+	while ((rx = port_stat(r, port->name, "rx_packets")) < port->nb_input &&
+	       harness_now_ms() < deadline)
+		usleep(10000);
+	cr_assert_eq(rx, port->nb_input, "%s received %lu of %u frames", port->name,
+	             (unsigned long)rx, port->nb_input);
+}
+
 /* Waits until every port with an input has received all of it. */
 static void wait_inputs_consumed(struct replay *r)
 {
-	for (unsigned int i = 0; i < r->nb_ports; i++) {
-		const struct replay_port *port = &r->ports[i];
-		uint64_t deadline = harness_now_ms() + WAIT_MS, rx = 0;
-		if (port->input[0] == '\0')
-			continue;
-		while ((rx = port_stat(r, port->name, "rx_packets")) < port->nb_input &&
-		       harness_now_ms() < deadline)
-			usleep(10000);
-		cr_assert_eq(rx, port->nb_input, "%s received %lu of %u frames", port->name,
-		             (unsigned long)rx, port->nb_input);
-	}
+	for (unsigned int i = 0; i < r->nb_ports; i++)
+		wait_input_consumed(r, &r->ports[i]);
 }
 
 /* Runs a whitespace-separated command through ferryctl. */
@@ -125,7 +135,7 @@ static void run_step(struct replay *r, char *line)
 	for (char *tok = strtok(line, " \t\n"); tok != NULL && argc < 20;
 	     tok = strtok(NULL, " \t\n"))
 		argv[argc++] = tok;
-	if (argc == 0)
+	if (argc == 0 || argv[0][0] == '#')
 		return;
 	argv[argc] = NULL;
 	/* harness_ctl takes a NULL-terminated list: pass up to 20 words. */
@@ -246,20 +256,29 @@ static void run_case(const char *name)
 	cr_assert_not_null(in, "%s: %s", path, strerror(errno));
 	FILE *conf = open_memstream(&config, &config_len);
 	while (fgets(line, sizeof(line), in) != NULL) {
-		expand_line(&r, line, expanded, sizeof(expanded));
+		expand_line(&r, line, true, expanded, sizeof(expanded));
 		fputs(expanded, conf);
 	}
 	fclose(in);
 	fclose(conf);
 	cr_assert_eq(harness_ferryd_start(&r.ferryd, config), 0, "case %s", name);
 	free(config);
-	wait_inputs_consumed(&r);
+	/* Every port is there before any frame moves; then each capture goes in whole, in the
+	 * order of the ports' lines: the cases' order (a MAC learned on one port, then used on
+	 * the next) is the same whether one worker switches or two at once. */
+	for (unsigned int i = 0; i < r.nb_ports; i++) {
+		if (!r.ports[i].held)
+			continue;
+		snprintf(line, sizeof(line), "port set %s receive on", r.ports[i].name);
+		run_step(&r, line);
+		wait_input_consumed(&r, &r.ports[i]);
+	}
 
 	snprintf(path, sizeof(path), "%s/steps", r.dir);
 	FILE *steps = fopen(path, "r");
 	if (steps != NULL) {
 		while (fgets(line, sizeof(line), steps) != NULL) {
-			expand_line(&r, line, expanded, sizeof(expanded));
+			expand_line(&r, line, false, expanded, sizeof(expanded));
 			run_step(&r, expanded);
 		}
 		fclose(steps);
@@ -292,6 +311,7 @@ REPLAY_CASE(mac_move_by_rarp, "mac-move-by-rarp")
 REPLAY_CASE(aging, "aging")
 REPLAY_CASE(full_table_fair_eviction, "full-table-fair-eviction")
 REPLAY_CASE(malformed_dropped_and_counted, "malformed-dropped-and-counted")
+REPLAY_CASE(one_flow_in_order, "one-flow-in-order")
 
 /* Every real capture shared with the project, replayed into an uplink and a VM port of a switch
  * with two uplinks and two VM ports: nothing crashes, every frame is forwarded or dropped for a

@@ -452,6 +452,15 @@ void vswitch_port_detach(struct vswitch_port *vport)
 	free(vport);
 }
 
+void vswitch_port_set_receive(struct vswitch_port *vport, bool on)
+{
+	if (vport->receive_off == !on)
+		return;
+	vswitch_workers_park(vport->vswitch->vswitches);
+	vport->receive_off = !on;
+	assign_rx_queues(vport->vswitch->vswitches);
+}
+
 int vswitch_port_set_portgroup(struct vswitch_port *vport, struct vswitch_portgroup *pg)
 {
 	if (vport->role == VSWITCH_ROLE_UPLINK)
@@ -895,6 +904,8 @@ static void assign_rx_queues(struct vswitch_table *vswitches)
 		struct vswitch *vswitch = vswitches->vswitches[v];
 		for (unsigned int i = 0; i < vswitch->nb_ports; i++) {
 			struct vswitch_port *vport = vswitch->slots[vswitch->order[i]];
+			if (vport->receive_off)
+				continue;
 			for (uint16_t q = 0; q < vport->port->nb_rx_queues; q++) {
 				struct vswitch_worker *w =
 				        vswitches->workers[next++ % vswitches->nb_workers];

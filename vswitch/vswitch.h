@@ -105,6 +105,7 @@ struct vswitch_port {
 	struct vswitch_portgroup *portgroup; /* NULL for uplinks */
 	uint16_t index;                      /* slot in the vswitch, the MAC table's port id */
 	struct vswitch *vswitch;
+	bool receive_off; /* not polled: its frames wait in the device (vswitch_port_set_receive) */
 };
 
 struct vswitch_table;
@@ -238,6 +239,11 @@ void vswitch_port_detach(struct vswitch_port *vport);
 /* Finds the vswitch port of an open port, NULL if it is attached nowhere. */
 struct vswitch_port *vswitch_port_find(const struct vswitch_table *vswitches,
                                        const struct port *port);
+
+/* Stops (off) or resumes polling a port's rx queues: while off, its frames wait in the device
+ * (or its ring), as OpenFlow's no-receive stops a port taking frames in; what it sends is
+ * unchanged. A replay uses it to let captures in one at a time. */
+void vswitch_port_set_receive(struct vswitch_port *vport, bool on);
 
 /* Moves a vnic or vmk port to another port group of its vswitch; its MAC entries are flushed. */
 int vswitch_port_set_portgroup(struct vswitch_port *vport, struct vswitch_portgroup *portgroup);

@@ -180,3 +180,19 @@ port vnic1 oversize 1
 port vnic1 vlan_not_carried 1
 port vnic1 rx_forwarded 1
 """)
+
+# 9. One flow keeps its order: 300 numbered frames from A to B (B learned first, from its own
+#    broadcast) leave in the order they came, over ten bursts, with one worker or several (a
+#    port's queue is one worker's: a flow is never split between two).
+hello = eth(BCAST, B, b"hello")
+flow = [eth(B, A, struct.pack("!I", n) + b"in-order") for n in range(300)]
+case("one-flow-in-order", """
+portgroup add pg
+port add vnic2 @pcap@ role vnic portgroup pg
+port add vnic1 @pcap@ role vnic portgroup pg
+""", {"vnic2": [hello], "vnic1": flow},
+    {"vnic1": [hello], "vnic2": flow},
+    counters="""
+port vnic1 rx_forwarded 300
+port vnic2 rx_forwarded 1
+""")
