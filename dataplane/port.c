@@ -160,6 +160,24 @@ static bool port_rx_interrupts_work(struct port *port)
 	return works;
 }
 
+struct rte_mbuf *port_tx_linearize(struct port *port, struct rte_mbuf *m)
+{
+	struct rte_mbuf *whole = rte_pktmbuf_alloc(port->pool);
+	char *data = whole != NULL ? rte_pktmbuf_append(whole, (uint16_t)m->pkt_len) : NULL;
+	const void *from = data != NULL ? rte_pktmbuf_read(m, 0, m->pkt_len, data) : NULL;
+	if (from == NULL) {
+		rte_pktmbuf_free(whole);
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	/* rte_pktmbuf_read copies only what spans segments; the rest it points at. */
+	if (from != data)
+		memcpy(data, from, m->pkt_len);
+	whole->port = m->port;
+	rte_pktmbuf_free(m);
+	return whole;
+}
+
 int port_rx_interrupt_ctl(struct port *port, uint16_t queue, int epoll_fd, bool add)
 {
 	if (!port->rx_interrupts)
@@ -213,6 +231,16 @@ static int port_configure(struct port *port, const struct port_config *config)
 		        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) &
 		        dev_info.flow_type_rss_offloads;
 	}
+	if (config->mtu > PORT_DEFAULT_MTU && !port->in_process &&
+	    (dev_info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0)
+		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+	if (dev_info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
+		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	/* Software PMDs copy a chain out segment by segment whatever they advertise; a NIC
+	 * without the offload and our own ring ports (read by the IPv4 stack) need one segment. */
+	port->tx_needs_linear =
+	        port->in_process || (!(dev_info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS) &&
+	                             !port_is_virtual(&dev_info));
 	ret = rte_eth_dev_configure(port->port_id, port->nb_rx_queues, port->nb_tx_queues, &conf);
 	if (ret < 0) {
 		PORT_LOG(ERR, "%s: cannot configure: %s", port->name, rte_strerror(-ret));
@@ -236,7 +264,11 @@ static int port_configure(struct port *port, const struct port_config *config)
 	if (strcmp(dev_info.driver_name, "net_af_xdp") == 0)
 		port->reserved_mbufs += PORT_AF_XDP_UMEM_MBUFS;
 	uint16_t mtu = config->mtu != 0 ? config->mtu : PORT_DEFAULT_MTU;
-	port->pool = pktpool_reserve(port->pools, port->socket, port->reserved_mbufs, mtu);
+	/* Not our ring ports: the IPv4 stack behind them reads and builds whole frames. */
+	port->rx_scatter = mtu > PORT_DEFAULT_MTU && !port->in_process &&
+	                   (dev_info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0;
+	port->pool = pktpool_reserve(port->pools, port->socket, port->reserved_mbufs,
+	                             port->rx_scatter ? PORT_DEFAULT_MTU : mtu);
 	if (port->pool == NULL)
 		return -rte_errno;
 

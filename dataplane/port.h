@@ -92,6 +92,11 @@ struct port {
 	rte_spinlock_t tx_lock;
 	bool rx_interrupts; /* its rx queues can wake a sleeping worker (port_rx_interrupt_ctl) */
 	bool in_process;    /* a ring port: only this process's own threads feed it */
+	/* Jumbo frames: a PMD that scatters takes them into chains of standard buffers (no 9 KB
+	 * buffers to fill with 64-byte frames); what goes out to a port that wants one segment
+	 * (a VM's or vmk's ring port, a NIC without multi-segment transmit) is made whole first. */
+	bool rx_scatter;
+	bool tx_needs_linear;
 	struct impair *impair; /* link emulation on transmit; NULL (and free) when off */
 	struct port_worker workers[PORT_MAX_WORKERS];
 };
@@ -151,6 +156,19 @@ unsigned int port_impair_poll(struct port *port);
 /* Adds an rx queue's interrupt to an epoll set (add) or takes it out: a worker waits on the set
  * when idle. Returns 0 or a negative errno (-ENOTSUP for a port without rx interrupts). */
 int port_rx_interrupt_ctl(struct port *port, uint16_t queue, int epoll_fd, bool add);
+
+/* A one-segment copy of a chain from the port's pool, the chain freed; NULL (the chain freed)
+ * if no buffer. */
+struct rte_mbuf *port_tx_linearize(struct port *port, struct rte_mbuf *m);
+
+/* A frame this port can send: itself, or a chain made whole for a port that wants one
+ * segment (port_tx_linearize). NULL (the frame freed) if no buffer. */
+static inline struct rte_mbuf *port_tx_prepare(struct port *port, struct rte_mbuf *m)
+{
+	if (likely(m->nb_segs == 1 || !port->tx_needs_linear))
+		return m;
+	return port_tx_linearize(port, m);
+}
 
 /* Arms (or disarms) an rx queue's interrupt before (after) a worker waits on it. */
 void port_rx_interrupt_arm(struct port *port, uint16_t queue, bool arm);

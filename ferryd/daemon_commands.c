@@ -56,6 +56,16 @@ static int cmd_show_ports(void *ctx, const struct cli_args *args, struct reply *
 		if (port->impair != NULL)
 			impair_describe(&port->impair->config, impair, sizeof(impair));
 		reply_str(reply, "impair", "%s", impair);
+		reply_u64(reply, "rx_queues", port->nb_rx_queues);
+		reply_u64(reply, "tx_queues", port->nb_tx_queues);
+		reply_str(reply, "rx_interrupts", "%s", port->rx_interrupts ? "yes" : "no");
+		reply_str(reply, "jumbo", "%s",
+		          port->rx_scatter        ? "chains"
+		          : port->tx_needs_linear ? "whole"
+		                                  : "-");
+		reply_u64(reply, "data_room", rte_pktmbuf_data_room_size(port->pool));
+		if (vport != NULL && vport->receive_off)
+			reply_str(reply, "receive", "off");
 		reply_str(reply, "devargs", "%s", port->devargs);
 		reply_object_end(reply);
 	}

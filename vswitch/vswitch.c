@@ -579,8 +579,24 @@ static void send_one(struct vswitch_port *in, struct vswitch_port *out, unsigned
 		vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
 		return;
 	}
+	if (unlikely((m = port_tx_prepare(out->port, m)) == NULL)) {
+		vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
+		return;
+	}
 	in->port->workers[worker].counters.rx_forwarded++;
 	port_tx_enqueue_worker(out->port, worker, m);
+}
+
+/* Queues one reference of a shared frame on a port (made whole first if the port wants one
+ * segment). */
+static inline void send_reference(struct vswitch_port *in, struct port *out, unsigned int worker,
+                                  struct rte_mbuf *m)
+{
+	if (unlikely((m = port_tx_prepare(out, m)) == NULL)) {
+		vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
+		return;
+	}
+	port_tx_enqueue_worker(out, worker, m);
 }
 
 /* Sends a frame to every port of its VLAN but the ingress port, never uplink to uplink. The
@@ -628,12 +644,12 @@ static void flood(struct vswitch *vswitch, struct vswitch_port *in, unsigned int
 	if (nb_plain > 0) {
 		rte_pktmbuf_refcnt_update(m, (int16_t)(nb_plain - 1));
 		for (unsigned int i = 0; i < nb_plain; i++)
-			port_tx_enqueue_worker(plain[i], worker, m);
+			send_reference(in, plain[i], worker, m);
 	}
 	if (nb_tagged > 0) {
 		rte_pktmbuf_refcnt_update(tagged_copy, (int16_t)(nb_tagged - 1));
 		for (unsigned int i = 0; i < nb_tagged; i++)
-			port_tx_enqueue_worker(tagged[i], worker, tagged_copy);
+			send_reference(in, tagged[i], worker, tagged_copy);
 	}
 }
 
@@ -784,7 +800,12 @@ void vswitch_input(struct vswitch_port *in, unsigned int worker, struct rte_mbuf
 				        plain ? out->port->mtu + sizeof(struct rte_ether_hdr) : 0;
 			}
 			if (likely(fast_out != NULL && kept[i]->pkt_len <= fast_max_len)) {
-				port_tx_enqueue_worker(fast_out, worker, kept[i]);
+				struct rte_mbuf *m = port_tx_prepare(fast_out, kept[i]);
+				if (unlikely(m == NULL)) {
+					vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
+					continue;
+				}
+				port_tx_enqueue_worker(fast_out, worker, m);
 				forwarded++;
 				continue;
 			}
