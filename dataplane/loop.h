@@ -5,8 +5,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define LOOP_MAX_POLLERS 128 /* the switch, the CLI, and two per VM or vmk */
-#define LOOP_NAME_MAX    32
+#define LOOP_MAX_POLLERS   128 /* the switch, the CLI, and two per VM or vmk */
+#define LOOP_CONTROL_EVERY 16  /* busy iterations per run of the control pollers */
+#define LOOP_NAME_MAX      32
 
 /* A poller does one bounded slice of work and returns how many packets (or other units of work)
  * it handled; 0 means it found nothing to do. */
@@ -100,6 +101,7 @@ struct loop {
 
 	struct loop_backoff backoff;
 	struct loop_stats stats;
+	uint64_t now_ns;                   /* the clock when this iteration began */
 	uint64_t iteration_control_cycles; /* control cycles of the last iteration */
 	unsigned int iteration_packets;    /* packets of the last iteration */
 	volatile bool stop;
@@ -128,6 +130,13 @@ void loop_fini(struct loop *loop);
 
 /* Current time on the loop's clock, in nanoseconds. */
 uint64_t loop_now_ns(const struct loop *loop);
+
+/* The loop's clock when the current iteration began: what a poller that needs the time once
+ * per burst reads, without reading the clock again. */
+static inline uint64_t loop_iteration_ns(const struct loop *loop)
+{
+	return loop->now_ns;
+}
 
 /* Adds a poller, run once per iteration in registration order. -ENOSPC when full, -EEXIST when
  * the same fn/arg pair is already registered. */

@@ -215,6 +215,14 @@ Test(forward, a_vm_back_within_the_settle_time_takes_its_mac_back)
 	m = wait_done(b, back, 30 * SECOND);
 	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
 	cr_assert_not_null(host_vm_find(&a->host, "vm1"), "back on a");
+	/* Host a's switch learned the VM's MAC behind its uplink while the VM ran on b; the VM's
+	 * announce from its port on a moves it back. Frames sent before that announce are
+	 * dropped as same-port, as on any learning switch: wait for it. */
+	const struct vm *vm = host_vm_find(&a->host, "vm1");
+	const struct vswitch_port *vnic = vm->vnic.vport;
+	pump_until(fdb_lookup(&vnic->vswitch->fdb, vnic->portgroup->vlan, &vm->vnic.netif.mac) ==
+	                   vnic->index,
+	           5 * SECOND, "host a's switch has the VM's MAC on its port");
 	uint64_t before = count_on(a);
 	to_counter(WIRE_B_TO_A, 10);
 	cr_assert_eq(settle_count(a, before + 10), before + 10,

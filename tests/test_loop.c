@@ -216,7 +216,36 @@ Test(pollers, run_in_order_and_report_work)
 	cr_assert_eq(loop_poller_del(&loop, count_poll, &a), -ENOENT);
 	loop_run_once(&loop);
 	cr_assert_eq(a, 2);
-	cr_assert_eq(b, 3);
+	cr_assert_eq(b, 2, "the control poller skipped the iteration after a busy one");
+	loop_fini(&loop);
+}
+
+static unsigned int always_busy(void *arg)
+{
+	(void)arg;
+	return 1;
+}
+
+/* While packets flow, the control pollers (the CLI) run once every LOOP_CONTROL_EVERY
+ * iterations; when idle, every iteration. */
+Test(pollers, control_pollers_run_every_sixteenth_busy_iteration)
+{
+	struct loop loop;
+	unsigned int control = 0, busy = 0;
+
+	loop_init(&loop, NULL, fake_clock, NULL);
+	cr_assert_eq(loop_poller_add(&loop, "busy", LOOP_POLLER_DATAPLANE, always_busy, &busy), 0);
+	cr_assert_eq(loop_poller_add(&loop, "cli", LOOP_POLLER_CONTROL, count_poll, &control), 0);
+	for (unsigned int i = 0; i < 4 * LOOP_CONTROL_EVERY; i++)
+		loop_run_once(&loop);
+	/* The first iteration (nothing busy before it) and every 16th after it. */
+	cr_assert_eq(control, 4, "%u runs in %u busy iterations", control, 4 * LOOP_CONTROL_EVERY);
+	cr_assert_eq(loop_poller_del(&loop, always_busy, &busy), 0);
+	loop_run_once(&loop); /* the last iteration was busy: maybe skipped */
+	control = 0;
+	for (unsigned int i = 0; i < 10; i++)
+		loop_run_once(&loop);
+	cr_assert_eq(control, 10, "idle, every iteration");
 	loop_fini(&loop);
 }
 

@@ -861,7 +861,7 @@ static unsigned int worker_switch(struct vswitch_worker *worker)
 		if (in->role == VSWITCH_ROLE_VNIC)
 			worker->vm_frames += n;
 		if (now == 0)
-			now = vswitch_now_ns(vswitches);
+			now = loop_iteration_ns(worker->loop) + vswitches->clock_offset_ns;
 		vswitch_input(in, worker->id, pkts, n, now);
 		total += n;
 	}
