@@ -105,6 +105,7 @@ void vswitch_clock_advance(struct vswitch_table *vswitches, uint64_t ns)
 
 static unsigned int vswitch_worker_poll(void *worker);
 static void assign_rx_queues(struct vswitch_table *vswitches);
+static void workers_barrier(struct vswitch_table *vswitches);
 static void worker_interrupts_setup(struct vswitch_worker *worker);
 
 /* A learning request from a worker to the MAC tables' writer. */
@@ -251,9 +252,11 @@ struct vswitch *vswitch_find(const struct vswitch_table *vswitches, const char *
 	return NULL;
 }
 
+/* The MAC table's resize hook. It runs inside a learning (the table half changed): the workers
+ * only wait, their requests stay queued (applying them here would learn inside a learning). */
 static void park_for_resize(void *vswitches)
 {
-	vswitch_workers_park(vswitches);
+	workers_barrier(vswitches);
 }
 
 int vswitch_add(struct vswitch_table *vswitches, const char *name, struct vswitch **out)
@@ -951,7 +954,8 @@ static void workers_resume(struct vswitch_table *vswitches)
 	__atomic_store_n(&vswitches->park_request, false, __ATOMIC_RELEASE);
 }
 
-void vswitch_workers_park(struct vswitch_table *vswitches)
+/* Holds workers 1.. in their barrier; returns once each is there. */
+static void workers_barrier(struct vswitch_table *vswitches)
 {
 	if (vswitches->nb_workers <= 1 || vswitches->parked)
 		return;
@@ -964,6 +968,13 @@ void vswitch_workers_park(struct vswitch_table *vswitches)
 			rte_pause();
 	}
 	vswitches->parked = true;
+}
+
+void vswitch_workers_park(struct vswitch_table *vswitches)
+{
+	if (vswitches->nb_workers <= 1 || vswitches->parked)
+		return;
+	workers_barrier(vswitches);
 	learn_drain(vswitches, vswitch_now_ns(vswitches));
 }
 
