@@ -218,7 +218,7 @@ Test(fdb, resizing_keeps_entries_and_shrinks_fairly)
 	fdb_fini(&fdb);
 }
 
-Test(fdb, recency_has_a_grain_of_134_ms)
+Test(fdb, recency_has_a_grain_of_about_a_second)
 {
 	struct fdb fdb;
 	struct rte_ether_addr a = mac(1), b = mac(2), c = mac(3);
