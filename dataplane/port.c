@@ -231,8 +231,11 @@ static int port_configure(struct port *port, const struct port_config *config)
 		        (RTE_ETH_RSS_IP | RTE_ETH_RSS_TCP | RTE_ETH_RSS_UDP) &
 		        dev_info.flow_type_rss_offloads;
 	}
-	if (config->mtu > PORT_DEFAULT_MTU && !port->in_process &&
-	    (dev_info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0)
+	uint16_t mtu = config->mtu != 0 ? config->mtu : PORT_DEFAULT_MTU;
+	/* Not our ring ports: the IPv4 stack behind them reads and builds whole frames. */
+	port->rx_scatter = mtu > PORT_DEFAULT_MTU && !port->in_process &&
+	                   (dev_info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0;
+	if (port->rx_scatter)
 		conf.rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
 	if (dev_info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
@@ -263,10 +266,6 @@ static int port_configure(struct port *port, const struct port_config *config)
 	 * only as its completion ring (2048) fills; it holds that many more. */
 	if (strcmp(dev_info.driver_name, "net_af_xdp") == 0)
 		port->reserved_mbufs += PORT_AF_XDP_UMEM_MBUFS;
-	uint16_t mtu = config->mtu != 0 ? config->mtu : PORT_DEFAULT_MTU;
-	/* Not our ring ports: the IPv4 stack behind them reads and builds whole frames. */
-	port->rx_scatter = mtu > PORT_DEFAULT_MTU && !port->in_process &&
-	                   (dev_info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER) != 0;
 	port->pool = pktpool_reserve(port->pools, port->socket, port->reserved_mbufs,
 	                             port->rx_scatter ? PORT_DEFAULT_MTU : mtu);
 	if (port->pool == NULL)

@@ -128,7 +128,8 @@ extern const enum port_drop_side port_drop_sides[PORT_DROP_MAX];
 void port_config_default(struct port_config *config);
 
 /* Probes the device named by devargs (unless EAL already did), configures an rx and a tx queue
- * per worker (as many as the PMD has, at least one), takes buffers from pools and starts it. Returns 0 or a negative errno, and logs why. */
+ * per worker (as many as the PMD has, at least one), takes buffers from pools and starts it.
+ * Returns 0 or a negative errno, and logs why. */
 int port_open(struct port *port, const char *name, const char *devargs,
               const struct port_config *config, struct pktpool_set *pools);
 

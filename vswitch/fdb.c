@@ -30,7 +30,7 @@ static RTE_LOG_REGISTER(fdb_logtype, ferry.fdb, INFO);
 
 static inline uint32_t key_home(const struct fdb *fdb, uint64_t packed)
 {
-	return rte_hash_crc_8byte(packed, 0x9e3779b9) & fdb->slot_mask;
+	return fdb_hash(packed) & fdb->slot_mask;
 }
 
 /* The slot holding packed, or the empty slot where probing stopped. */
@@ -96,12 +96,6 @@ static void table_del(struct fdb *fdb, uint64_t packed, uint32_t entry)
 	}
 	__atomic_store_n(&fdb->slots[hole].key, 0, __ATOMIC_RELEASE);
 	fdb->free_entries[fdb->nb_free++] = entry;
-}
-
-/* The slot of a key that is in the table. */
-static struct fdb_slot *slot_of(struct fdb *fdb, uint64_t packed)
-{
-	return &fdb->slots[slot_find(fdb, packed, key_home(fdb, packed))];
 }
 
 int fdb_init(struct fdb *fdb, const char *name, uint32_t limit, uint32_t aging_s)
@@ -211,7 +205,6 @@ static bool evict_one(struct fdb *fdb)
 	return true;
 }
 
-/* Inserts a key known to be absent. Returns its position, or negative when full. */
 void fdb_set_resize_hook(struct fdb *fdb, fdb_resize_fn *fn, void *ctx)
 {
 	fdb->before_resize = fn;
@@ -234,7 +227,7 @@ static int slots_grow(struct fdb *fdb)
 	for (uint32_t i = 0; i < nb_old; i++) {
 		if (old[i].key == 0)
 			continue;
-		uint32_t j = rte_hash_crc_8byte(old[i].key, 0x9e3779b9) & (nb_new - 1);
+		uint32_t j = fdb_hash(old[i].key) & (nb_new - 1);
 		while (slots[j].key != 0)
 			j = (j + 1) & (nb_new - 1);
 		slots[j] = old[i];
@@ -247,6 +240,7 @@ static int slots_grow(struct fdb *fdb)
 	return 0;
 }
 
+/* Inserts a key known to be absent. Returns its position, or negative when full. */
 static int32_t entry_insert(struct fdb *fdb, const struct fdb_key *key, uint16_t port,
                             bool is_static, uint64_t now_ns)
 {
@@ -282,9 +276,10 @@ static int32_t entry_insert(struct fdb *fdb, const struct fdb_key *key, uint16_t
 enum fdb_learn_result fdb_learn_key(struct fdb *fdb, uint64_t packed, uint16_t port,
                                     uint64_t now_ns)
 {
-	int32_t position = table_lookup(fdb, packed);
+	/* One probe finds both the slot (the port and stamp readers see) and the entry. */
+	struct fdb_slot *slot = &fdb->slots[slot_find(fdb, packed, key_home(fdb, packed))];
 
-	if (position < 0) {
+	if (packed == 0 || slot->key != packed) {
 		struct fdb_key key;
 		memcpy(&key, &packed, sizeof(key));
 		if (entry_insert(fdb, &key, port, false, now_ns) < 0) {
@@ -295,8 +290,8 @@ enum fdb_learn_result fdb_learn_key(struct fdb *fdb, uint64_t packed, uint16_t p
 		return FDB_LEARN_NEW;
 	}
 
+	uint32_t position = slot->entry;
 	struct fdb_entry *e = &fdb->entries[position];
-	struct fdb_slot *slot = slot_of(fdb, packed);
 	uint16_t stamp = fdb_stamp(now_ns);
 	if (e->is_static) {
 		if (e->port != port) {
@@ -314,18 +309,18 @@ enum fdb_learn_result fdb_learn_key(struct fdb *fdb, uint64_t packed, uint16_t p
 		if (slot->stamp != stamp) {
 			slot->stamp = stamp;
 			e->seen_ns = now_ns;
-			if (fdb->lru_head[port] != (uint32_t)position) {
-				lru_unlink(fdb, (uint32_t)position);
-				lru_push_head(fdb, (uint32_t)position);
+			if (fdb->lru_head[port] != position) {
+				lru_unlink(fdb, position);
+				lru_push_head(fdb, position);
 			}
 		}
 		return FDB_LEARN_REFRESHED;
 	}
 	e->seen_ns = now_ns;
-	lru_unlink(fdb, (uint32_t)position);
+	lru_unlink(fdb, position);
 	e->port = port;
 	e->moves++;
-	lru_push_head(fdb, (uint32_t)position);
+	lru_push_head(fdb, position);
 	slot->stamp = stamp;
 	__atomic_store_n(&slot->port, port, __ATOMIC_RELEASE);
 	fdb->stats.moved++;

@@ -141,11 +141,17 @@ static inline uint16_t fdb_stamp(uint64_t now_ns)
 	return (uint16_t)(now_ns >> FDB_STAMP_SHIFT);
 }
 
+/* The hash of a packed key: one crc32 instruction. */
+static inline uint32_t fdb_hash(uint64_t key)
+{
+	return rte_hash_crc_8byte(key, 0x9e3779b9);
+}
+
 /* The slot where a key's probe starts; starts its cache line on its way. Hash a burst's keys
  * first and fdb_find them after, so the loads overlap. */
 static inline uint32_t fdb_home(const struct fdb *fdb, uint64_t key)
 {
-	uint32_t home = rte_hash_crc_8byte(key, 0x9e3779b9) & fdb->slot_mask;
+	uint32_t home = fdb_hash(key) & fdb->slot_mask;
 
 	rte_prefetch0(&fdb->slots[home]);
 	return home;

@@ -128,7 +128,7 @@ static void workers_free(struct vswitch_table *vswitches)
 			loop_fini(&worker->own_loop);
 		else if (worker->loop != NULL)
 			loop_set_waiter(worker->loop, NULL, NULL);
-		if (worker->epoll_fd > 0)
+		if (worker->epoll_fd >= 0)
 			close(worker->epoll_fd);
 		rte_ring_free(worker->learn);
 		rte_free(worker);
@@ -571,6 +571,19 @@ static struct rte_mbuf *with_tag(struct rte_mbuf *m, uint16_t vlan)
 	return m;
 }
 
+/* Queues a frame (or one reference of a shared one) on a port, made whole first if the port
+ * wants one segment; false, counted on the ingress port, if no buffer was there for that. */
+static inline bool send_reference(struct vswitch_port *in, struct port *out, unsigned int worker,
+                                  struct rte_mbuf *m)
+{
+	if (unlikely((m = port_tx_prepare(out, m)) == NULL)) {
+		vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
+		return false;
+	}
+	port_tx_enqueue_worker(out, worker, m);
+	return true;
+}
+
 static void send_one(struct vswitch_port *in, struct vswitch_port *out, unsigned int worker,
                      struct rte_mbuf *m, uint16_t vlan)
 {
@@ -582,24 +595,8 @@ static void send_one(struct vswitch_port *in, struct vswitch_port *out, unsigned
 		vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
 		return;
 	}
-	if (unlikely((m = port_tx_prepare(out->port, m)) == NULL)) {
-		vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
-		return;
-	}
-	in->port->workers[worker].counters.rx_forwarded++;
-	port_tx_enqueue_worker(out->port, worker, m);
-}
-
-/* Queues one reference of a shared frame on a port (made whole first if the port wants one
- * segment). */
-static inline void send_reference(struct vswitch_port *in, struct port *out, unsigned int worker,
-                                  struct rte_mbuf *m)
-{
-	if (unlikely((m = port_tx_prepare(out, m)) == NULL)) {
-		vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
-		return;
-	}
-	port_tx_enqueue_worker(out, worker, m);
+	if (send_reference(in, out->port, worker, m))
+		in->port->workers[worker].counters.rx_forwarded++;
 }
 
 /* Sends a frame to every port of its VLAN but the ingress port, never uplink to uplink. The
@@ -803,13 +800,7 @@ void vswitch_input(struct vswitch_port *in, unsigned int worker, struct rte_mbuf
 				        plain ? out->port->mtu + sizeof(struct rte_ether_hdr) : 0;
 			}
 			if (likely(fast_out != NULL && kept[i]->pkt_len <= fast_max_len)) {
-				struct rte_mbuf *m = port_tx_prepare(fast_out, kept[i]);
-				if (unlikely(m == NULL)) {
-					vswitch_count_drop(in->port, worker, VSWITCH_DROP_NO_MBUF);
-					continue;
-				}
-				port_tx_enqueue_worker(fast_out, worker, m);
-				forwarded++;
+				forwarded += send_reference(in, fast_out, worker, kept[i]);
 				continue;
 			}
 			out = vswitch->slots[port];
@@ -826,6 +817,12 @@ void vswitch_table_flush(struct vswitch_table *vswitches, unsigned int worker)
 		for (unsigned int i = 0; i < vswitch->nb_ports; i++)
 			port_tx_flush_worker(vswitch->slots[vswitch->order[i]]->port, worker);
 	}
+}
+
+/* The switches' clock when the worker's current iteration began (no clock read). */
+static inline uint64_t worker_now_ns(const struct vswitch_worker *worker)
+{
+	return loop_iteration_ns(worker->loop) + worker->vswitches->clock_offset_ns;
 }
 
 /* Applies what workers 1.. learned (worker 0 only: the one writer). */
@@ -853,7 +850,7 @@ static unsigned int worker_switch(struct vswitch_worker *worker)
 	struct vswitch_table *vswitches = worker->vswitches;
 	struct rte_mbuf *pkts[PORT_BURST];
 	unsigned int total = 0;
-	uint64_t now = 0;
+	const uint64_t now = worker_now_ns(worker);
 
 	for (unsigned int i = 0; i < worker->nb_rx; i++) {
 		struct vswitch_port *in = worker->rx[i].vport;
@@ -863,8 +860,6 @@ static unsigned int worker_switch(struct vswitch_worker *worker)
 			continue;
 		if (in->role == VSWITCH_ROLE_VNIC)
 			worker->vm_frames += n;
-		if (now == 0)
-			now = loop_iteration_ns(worker->loop) + vswitches->clock_offset_ns;
 		vswitch_input(in, worker->id, pkts, n, now);
 		total += n;
 	}
@@ -961,9 +956,11 @@ static void workers_barrier(struct vswitch_table *vswitches)
 		return;
 	__atomic_store_n(&vswitches->park_request, true, __ATOMIC_SEQ_CST);
 	for (unsigned int w = 1; w < vswitches->nb_workers; w++) {
-		const struct vswitch_worker *worker = vswitches->workers[w];
+		struct vswitch_worker *worker = vswitches->workers[w];
 		if (!__atomic_load_n(&worker->running, __ATOMIC_ACQUIRE))
 			continue;
+		/* One asleep on its interrupts would come to the barrier only at its timeout. */
+		loop_wake(worker->loop);
 		while (!__atomic_load_n(&worker->parked, __ATOMIC_ACQUIRE))
 			rte_pause();
 	}
@@ -986,7 +983,7 @@ unsigned int vswitch_table_poll(void *arg)
 	workers_resume(vswitches);
 	total = worker_switch(vswitches->workers[0]);
 	if (vswitches->nb_workers > 1)
-		total += learn_drain(vswitches, vswitch_now_ns(vswitches));
+		total += learn_drain(vswitches, worker_now_ns(vswitches->workers[0]));
 	/* Emulated links release what their delay held back (a cheap test when off). */
 	for (unsigned int v = 0; v < vswitches->nb_vswitches; v++) {
 		struct vswitch *vswitch = vswitches->vswitches[v];
@@ -1060,6 +1057,7 @@ void vswitch_workers_stop(struct vswitch_table *vswitches)
 		if (worker == NULL || !__atomic_load_n(&worker->running, __ATOMIC_ACQUIRE))
 			continue;
 		loop_stop(worker->loop);
+		loop_wake(worker->loop);
 		rte_eal_wait_lcore(worker->lcore);
 	}
 }
