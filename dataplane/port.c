@@ -414,6 +414,9 @@ static uint16_t port_tx_raw(struct port *port, unsigned int worker, struct rte_m
 
 	for (uint16_t i = 0; i < n; i++)
 		bytes += rte_pktmbuf_pkt_len(pkts[i]);
+	struct capture *capture = __atomic_load_n(&port->capture, __ATOMIC_ACQUIRE);
+	if (unlikely(capture != NULL) && n > 0)
+		capture_burst(capture, port, worker, w->tx_queue, CAPTURE_TX, pkts, n);
 	uint16_t sent = rte_eth_tx_burst(port->port_id, w->tx_queue, pkts, n);
 	if (unlikely(sent < n)) {
 		for (uint16_t i = sent; i < n; i++)

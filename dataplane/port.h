@@ -9,6 +9,8 @@
 #include <rte_mbuf.h>
 #include <rte_spinlock.h>
 
+#include "capture.h"
+
 struct rte_ring;
 
 struct impair;
@@ -98,6 +100,10 @@ struct port {
 	bool rx_scatter;
 	bool tx_needs_linear;
 	struct impair *impair; /* link emulation on transmit; NULL (and free) when off */
+	/* The capture taking this port's frames, NULL when none (read once a burst); the port's
+	 * interface number in its file. */
+	struct capture *capture;
+	uint8_t capture_index;
 	struct port_worker workers[PORT_MAX_WORKERS];
 };
 
@@ -195,12 +201,15 @@ static inline uint16_t port_rx_burst_queue(struct port *port, unsigned int worke
 {
 	uint16_t nb = rte_eth_rx_burst(port->port_id, queue, pkts, n);
 	struct port_counters *counters = &port->workers[worker].counters;
+	struct capture *capture = __atomic_load_n(&port->capture, __ATOMIC_ACQUIRE);
 	uint64_t bytes = 0;
 
 	for (uint16_t i = 0; i < nb; i++)
 		bytes += rte_pktmbuf_pkt_len(pkts[i]);
 	counters->rx_packets += nb;
 	counters->rx_bytes += bytes;
+	if (unlikely(capture != NULL) && nb > 0)
+		capture_burst(capture, port, worker, queue, CAPTURE_RX, pkts, nb);
 	return nb;
 }
 

@@ -13,6 +13,7 @@
 
 #include "dataplane/impair.h"
 #include "cli/cli.h"
+#include "dataplane/capture.h"
 #include "host/host.h"
 #include "lookup.h"
 
@@ -258,6 +259,15 @@ static int cmd_port_del(void *ctx, const struct cli_args *args, struct reply *re
 
 	if (port == NULL)
 		return -ENOENT;
+	if (port->capture != NULL) {
+		if (capture_state(port->capture) == CAPTURE_RUNNING)
+			return reply_error(reply, -EBUSY,
+			                   "%s is being captured: capture stop first", port->name);
+		/* A finished capture lets its ports go: its counters stay for show capture. */
+		capture_detach(port->capture);
+		vswitch_workers_park(&host->vswitches);
+		capture_finish(host->capture);
+	}
 	struct vswitch_port *vport = vswitch_port_find(&host->vswitches, port);
 	if (vport != NULL)
 		vswitch_port_detach(vport);

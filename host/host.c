@@ -165,6 +165,11 @@ int host_init(struct host *host, const struct host_config *config)
 void host_fini(struct host *host)
 {
 	vswitch_workers_stop(&host->vswitches);
+	if (host->capture != NULL) {
+		capture_detach(host->capture);
+		capture_free(host->capture);
+		host->capture = NULL;
+	}
 	vmkping_table_fini(&host->pings);
 	migration_engine_fini(&host->migrations);
 	while (host->nb_vms > 0) {

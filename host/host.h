@@ -36,6 +36,7 @@ struct host {
 	struct vm *vms[HOST_MAX_VMS];
 	unsigned int nb_vms;
 	struct migration_engine migrations;
+	struct capture *capture; /* the running or last capture, NULL before the first */
 	uint64_t start_ns;
 };
 

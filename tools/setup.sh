@@ -5,7 +5,7 @@ set -euo pipefail
 packages=(
 	# build
 	build-essential meson ninja-build pkg-config git
-	libdpdk-dev dpdk dpdk-dev libpcap-dev libcriterion-dev libedit-dev libssl-dev
+	libdpdk-dev dpdk dpdk-dev libpcap-dev libcriterion-dev libedit-dev libssl-dev libsystemd-dev
 	clang clang-format libclang-rt-14-dev
 	# run and test: namespaces, real Linux peers, dissection
 	iproute2 iputils-ping arping socat tcpdump tshark ethtool procps kmod python3

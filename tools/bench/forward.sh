@@ -7,9 +7,11 @@
 # net_null0,no-rx=1. Both directions: two captures, mirror images (a->b and b->a), each port
 # writing to /dev/null, so every frame is known unicast once the switch is warm.
 #
-# ferryd runs from an optimised build of its own (build-bench: buildtype=release, asserts off;
-# FERRY_BENCH_BUILD names another build folder to measure instead);
-# --native adds a second one with -march=native and prints what it adds; --perf records where
+# ferryd runs from an optimised build of its own (build-bench: buildtype=release, asserts off,
+# DPDK linked in; FERRY_BENCH_BUILD names another build folder to measure instead);
+# --native adds a second one with -march=native and prints what it adds; --shared one with
+# DPDK's shared libraries (as Debian's testpmd is linked) and prints what linking DPDK in gives;
+# --perf records where
 # ferryd's cycles go in the 64-byte, 1,024-MAC, both-ways case (FERRY_BENCH_PERF_CASE=size/MACs/dirs
 # names another; perf record, top symbols).
 #
@@ -17,7 +19,7 @@
 # --workers N runs ferryd with N forwarding workers (-l 0..N-1) and each port with N rx and tx
 # queues (the capture given N times), against testpmd with N forwarding cores and as many queues.
 #
-# usage: tools/bench/forward.sh [--with-ovs] [--seconds N] [--quick] [--native] [--perf] [--drop]
+# usage: tools/bench/forward.sh [--with-ovs] [--seconds N] [--quick] [--native] [--shared] [--perf] [--drop]
 #                               [--workers N] [--rounds N]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,6 +30,7 @@ warmup=2
 with_ovs=0
 quick=0
 native=0
+shared=0
 perf=0
 drop=0
 workers=1
@@ -38,11 +41,12 @@ while [ $# -gt 0 ]; do
 	--seconds) seconds=$2; shift 2 ;;
 	--quick) quick=1; shift ;;
 	--native) native=1; shift ;;
+	--shared) shared=1; shift ;;
 	--perf) perf=1; shift ;;
 	--drop) drop=1; shift ;;
 	--workers) workers=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
-	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick] [--native] [--perf] [--drop] [--workers N] [--rounds N]" >&2; exit 2 ;;
+	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick] [--native] [--shared] [--perf] [--drop] [--workers N] [--rounds N]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "forward: run as root (hugepages)" >&2; exit 1; }
@@ -54,14 +58,21 @@ ovs=/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk
 [ -x "$ovs" ] || ovs=
 [ -f build/build.ninja ] || meson setup build >/dev/null
 ninja -C build >/dev/null
-# The measured ferryd: release, asserts off (the default build keeps them, for the tests).
+# The measured ferryd: release, asserts off (the default build keeps them, for the tests), DPDK
+# linked in.
 [ -f build-bench/build.ninja ] ||
-	meson setup build-bench -Dbuildtype=release -Dtests=disabled >/dev/null
+	meson setup build-bench -Dbuildtype=release -Dtests=disabled -Ddpdk_static=true >/dev/null
+meson configure build-bench -Ddpdk_static=true >/dev/null
 ninja -C build-bench ferryd/ferryd >/dev/null
 if [ "$native" = 1 ]; then
 	[ -f build-native/build.ninja ] || meson setup build-native -Dbuildtype=release \
-		-Dtests=disabled -Dc_args=-march=native >/dev/null
+		-Dtests=disabled -Ddpdk_static=true -Dc_args=-march=native >/dev/null
 	ninja -C build-native ferryd/ferryd >/dev/null
+fi
+if [ "$shared" = 1 ]; then
+	[ -f build-shared/build.ninja ] || meson setup build-shared -Dbuildtype=release \
+		-Dtests=disabled >/dev/null
+	ninja -C build-shared ferryd/ferryd >/dev/null
 fi
 ferryd_build=${FERRY_BENCH_BUILD:-build-bench}
 # One worker forwards on lcore 1; N on lcores 0..N-1 (the main one forwards too). testpmd's main
@@ -271,13 +282,16 @@ for c in "${cases[@]}"; do
 	printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" "$size" "$macs" "$mode" \
 		"$f_mpps" "$f_cpp" "$t_mpps" "$(ratio "$f_mpps" "$t_mpps")" "$o_mpps" \
 		"$(ratio "$f_mpps" "$o_mpps")"
-	if [ "$native" = 1 ]; then
-		ferryd_build=build-native
+	for variant in native shared; do
+		[ "${!variant}" = 1 ] || continue
+		measured=$ferryd_build ferryd_build=build-$variant
 		read -r n_mpps n_cpp < <(measure_ferryd "$size" "$macs" "$mode")
-		ferryd_build=build-bench
-		printf "%-6s %-6s %-7s | %-14s %-7s | -march=native: %s x the release build\n" "" "" \
-			"" "$n_mpps" "$n_cpp" "$(ratio "$n_mpps" "$f_mpps")"
-	fi
+		ferryd_build=$measured
+		what="-march=native"
+		[ "$variant" = shared ] && what="DPDK's shared libraries"
+		printf "%-6s %-6s %-7s | %-14s %-7s | %s: %s x the release build\n" "" "" \
+			"" "$n_mpps" "$n_cpp" "$what" "$(ratio "$n_mpps" "$f_mpps")"
+	done
 done
 if [ "$perf" = 1 ] && [ -s "$work/perf.txt" ]; then
 	echo
