@@ -23,6 +23,7 @@ struct reply_node {
 		bool boolean;
 	} value;
 	int decimals;
+	bool document; /* a string that text renders as it is, alone (reply_document) */
 	int first_child, last_child, next; /* node indexes, -1 for none */
 };
 
@@ -159,6 +160,18 @@ void reply_str(struct reply *reply, const char *key, const char *fmt, ...)
 		reply->out_of_memory = true;
 	}
 	va_end(ap);
+}
+
+void reply_document(struct reply *reply, const char *key, const char *text)
+{
+	struct reply_node *node = reply_add(reply, key, NODE_STR);
+
+	if (node == NULL)
+		return;
+	node->document = true;
+	node->value.str = strdup(text);
+	if (node->value.str == NULL)
+		reply->out_of_memory = true;
 }
 
 void reply_u64(struct reply *reply, const char *key, uint64_t value)
@@ -623,6 +636,10 @@ static void text_object(struct strbuf *sb, const struct reply *reply, int object
 		const struct reply_node *node = &reply->nodes[c];
 		const char *key = node->key != NULL ? node->key : "";
 
+		if (node->document) {
+			sb_puts(sb, node->value.str);
+			continue;
+		}
 		if (!is_container(node)) {
 			sb_pad(sb, indent);
 			sb_puts(sb, key);

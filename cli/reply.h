@@ -34,6 +34,10 @@ void reply_list_end(struct reply *reply);
 void reply_str(struct reply *reply, const char *key, const char *fmt, ...)
         __attribute__((format(printf, 3, 4)));
 
+/* Adds a string member that is a document of its own (Prometheus text, say): text renders it
+ * as it is, without its key; JSON as a string. */
+void reply_document(struct reply *reply, const char *key, const char *text);
+
 /* Adds an unsigned integer member. */
 void reply_u64(struct reply *reply, const char *key, uint64_t value);
 

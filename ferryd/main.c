@@ -13,6 +13,7 @@
 #include <rte_log.h>
 
 #include "cli/ctlsock.h"
+#include "telemetry.h"
 #include "cli/cli.h"
 #include "commands.h"
 #include "host/host.h"
@@ -207,6 +208,9 @@ int main(int argc, char **argv)
 		ret = ctlsock_start(ctl);
 	if (ret < 0)
 		goto out_ctl;
+	/* Without telemetry (--no-telemetry) or a runtime folder, ferryd runs without them. */
+	if (telemetry_endpoints_register(opts.socket_path) < 0)
+		rte_log(RTE_LOG_INFO, RTE_LOGTYPE_USER1, "ferryd: no telemetry endpoints\n");
 
 	rte_log(RTE_LOG_NOTICE, RTE_LOGTYPE_USER1,
 	        "ferryd %s ready on %s, main worker on lcore %u, %u forwarding workers\n",
@@ -215,6 +219,7 @@ int main(int argc, char **argv)
 	rte_log(RTE_LOG_NOTICE, RTE_LOGTYPE_USER1, "ferryd: shutting down\n");
 	status = EXIT_SUCCESS;
 out_ctl:
+	telemetry_endpoints_unregister();
 	ctlsock_close(ctl);
 out_host:
 	signal_loop = NULL;

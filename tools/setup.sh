@@ -11,6 +11,23 @@ packages=(
 	iproute2 iputils-ping arping socat tcpdump tshark ethtool procps kmod python3
 )
 
+# promtool, to check show metrics: Debian ships it in its Prometheus server package, whose
+# service would start on install. Only the tool is taken out of the package.
+promtool=/usr/local/lib/ferry/promtool
+install_promtool() {
+	local tmp
+	tmp=$(mktemp -d)
+	(cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1 || { apt-get update -qq && apt-get download -qq prometheus >/dev/null; }) &&
+		dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" &&
+		install -D -m 0755 "$tmp/x/usr/bin/promtool" "$promtool"
+	local ret=$?
+	rm -rf "$tmp"
+	return $ret
+}
+if [ ! -x "$promtool" ] && [ "$(id -u)" -eq 0 ]; then
+	install_promtool || echo "setup: could not take promtool from Debian's prometheus package" >&2
+fi
+
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,427 @@
+/* ferryd's DPDK telemetry endpoints (/ferry/...): each one a CLI command's JSON answer, as
+ * ferryctl -j prints it, turned into telemetry data. */
+#include "telemetry.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <rte_common.h>
+#include <rte_eal.h>
+#include <rte_log.h>
+#include <rte_telemetry.h>
+
+#include "cli/json.h"
+
+/* DPDK 22.11's telemetry callbacks take no argument, so they find the CLI through a link in
+ * EAL's runtime folder (beside the telemetry socket itself), made at registration. */
+#define TELEMETRY_LINK "ferry_cli.sock"
+/* A CLI answer telemetry can carry (its own buffer is 16 KB). */
+#define ANSWER_MAX  (256 * 1024)
+#define NESTING_MAX 8
+
+static int link_path(char *path, size_t size)
+{
+	int n = snprintf(path, size, "%s/%s", rte_eal_get_runtime_dir(), TELEMETRY_LINK);
+
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+static int read_full(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+		if (n <= 0)
+			return -EIO;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+/* Runs a command through ferryd's CLI in JSON; the answer (malloc'ed) or NULL. */
+static char *cli_call(const char *line)
+{
+	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	char header[64], *body = NULL;
+	size_t n = 0, len;
+
+	if (link_path(addr.sun_path, sizeof(addr.sun_path)) < 0)
+		return NULL;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return NULL;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		goto out;
+	/* Each request is a line; each answer "OK <length>" or "ERR <length>", then the body. */
+	for (int i = 0; i < 2; i++) {
+		const char *request = i == 0 ? "output json\n" : line;
+		if (send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request) ||
+		    (i == 1 && send(fd, "\n", 1, MSG_NOSIGNAL) != 1))
+			goto out;
+		for (n = 0; n + 1 < sizeof(header); n++)
+			if (read(fd, &header[n], 1) != 1 || header[n] == '\n')
+				break;
+		header[n] = '\0';
+		if (sscanf(header, "%*s %zu", &len) != 1 || len > ANSWER_MAX)
+			goto out;
+		free(body);
+		body = malloc(len + 1);
+		if (body == NULL || read_full(fd, body, len) < 0) {
+			free(body);
+			body = NULL;
+			goto out;
+		}
+		body[len] = '\0';
+	}
+out:
+	close(fd);
+	return body;
+}
+
+/* A telemetry name from a JSON key: letters, digits, '_' and '/' only. */
+static void tel_name(char *out, size_t size, const char *in)
+{
+	size_t i = 0;
+
+	for (; in[i] != '\0' && i + 1 < size; i++)
+		out[i] = isalnum((unsigned char)in[i]) || in[i] == '/' ? in[i] : '_';
+	out[i] = '\0';
+}
+
+static const char *skip_space(const char *p)
+{
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+/* A JSON string at p (at its quote), unescaped into out; returns what follows, or NULL. */
+static const char *parse_string(const char *p, char *out, size_t size)
+{
+	size_t n = 0;
+
+	if (*p++ != '"')
+		return NULL;
+	while (*p != '"') {
+		char c = *p++;
+		if (c == '\0')
+			return NULL;
+		if (c == '\\') {
+			c = *p++;
+			if (c == 'n')
+				c = '\n';
+			else if (c == 't')
+				c = '\t';
+			else if (c == 'u') {
+				c = '?'; /* ferry's answers escape only control characters */
+				for (int i = 0; i < 4 && *p != '\0'; i++)
+					p++;
+			} else if (c == '\0')
+				return NULL;
+		}
+		if (n + 1 < size)
+			out[n++] = c;
+	}
+	out[n] = '\0';
+	return p + 1;
+}
+
+/* Skips any JSON value; returns what follows, or NULL. */
+static const char *skip_value(const char *p, int depth)
+{
+	char scratch[RTE_TEL_MAX_STRING_LEN];
+
+	p = skip_space(p);
+	if (*p == '"')
+		return parse_string(p, scratch, sizeof(scratch));
+	if (*p == '{' || *p == '[') {
+		char close = *p == '{' ? '}' : ']';
+		if (depth >= NESTING_MAX)
+			return NULL;
+		p = skip_space(p + 1);
+		while (p != NULL && *p != close) {
+			if (close == '}') {
+				p = parse_string(p, scratch, sizeof(scratch));
+				p = p != NULL ? skip_space(p) : NULL;
+				if (p == NULL || *p++ != ':')
+					return NULL;
+			}
+			p = skip_value(p, depth + 1);
+			p = p != NULL ? skip_space(p) : NULL;
+			if (p != NULL && *p == ',')
+				p = skip_space(p + 1);
+		}
+		return p != NULL ? p + 1 : NULL;
+	}
+	while (*p != '\0' && *p != ',' && *p != '}' && *p != ']' && !isspace((unsigned char)*p))
+		p++;
+	return p;
+}
+
+static const char *object_to_dict(const char *p, struct rte_tel_data *d, int depth);
+
+/* A list of objects becomes a dict keyed by each one's name (or id, or place). */
+static const char *objects_to_dict(const char *p, struct rte_tel_data *d, int depth)
+{
+	unsigned int index = 0;
+
+	rte_tel_data_start_dict(d);
+	while (p != NULL && *p == '{') {
+		char key[RTE_TEL_MAX_STRING_LEN], name[RTE_TEL_MAX_STRING_LEN];
+		const char *end = skip_value(p, depth);
+		if (end == NULL)
+			return NULL;
+		/* The name is the element's own member: look only inside its text. */
+		char *element = strndup(p, (size_t)(end - p));
+		if (element == NULL)
+			return NULL;
+		if (!json_string(element, "name", name, sizeof(name)) &&
+		    !json_string(element, "vswitch", name, sizeof(name)) &&
+		    !json_string(element, "id", name, sizeof(name))) {
+			uint64_t id;
+			if (json_u64(element, "id", &id))
+				snprintf(name, sizeof(name), "%" PRIu64, id);
+			else
+				snprintf(name, sizeof(name), "%u", index);
+		}
+		free(element);
+		tel_name(key, sizeof(key), name);
+		struct rte_tel_data *sub = rte_tel_data_alloc();
+		if (sub == NULL)
+			return NULL;
+		if (object_to_dict(p, sub, depth + 1) == NULL ||
+		    rte_tel_data_add_dict_container(d, key, sub, 0) < 0)
+			rte_tel_data_free(sub);
+		p = skip_space(end);
+		if (*p == ',')
+			p = skip_space(p + 1);
+		index++;
+	}
+	return p;
+}
+
+/* A JSON array at p (at its bracket) added to d under key: strings and numbers as telemetry
+ * arrays, objects as a dict. Returns what follows, or NULL. */
+static const char *add_array(const char *p, struct rte_tel_data *d, const char *key, int depth)
+{
+	const char *end = skip_value(p, depth);
+	struct rte_tel_data *sub;
+
+	if (end == NULL)
+		return NULL;
+	p = skip_space(p + 1);
+	sub = rte_tel_data_alloc();
+	if (sub == NULL)
+		return end;
+	if (*p == '{') {
+		objects_to_dict(p, sub, depth);
+	} else if (*p == '"' || *p == ']') {
+		rte_tel_data_start_array(sub, RTE_TEL_STRING_VAL);
+		char value[RTE_TEL_MAX_STRING_LEN];
+		while (*p == '"' && (p = parse_string(p, value, sizeof(value))) != NULL) {
+			rte_tel_data_add_array_string(sub, value);
+			p = skip_space(p);
+			if (*p == ',')
+				p = skip_space(p + 1);
+		}
+	} else {
+		rte_tel_data_start_array(sub, RTE_TEL_U64_VAL);
+		while (p != NULL && *p != ']' && *p != '\0') {
+			rte_tel_data_add_array_u64(sub, strtoull(p, NULL, 10));
+			p = skip_value(p, depth);
+			p = p != NULL ? skip_space(p) : NULL;
+			if (p != NULL && *p == ',')
+				p = skip_space(p + 1);
+		}
+	}
+	if (rte_tel_data_add_dict_container(d, key, sub, 0) < 0)
+		rte_tel_data_free(sub);
+	return end;
+}
+
+/* A JSON object at p (at its brace) into d, a new dict. Returns what follows, or NULL. */
+static const char *object_to_dict(const char *p, struct rte_tel_data *d, int depth)
+{
+	if (depth >= NESTING_MAX || *(p = skip_space(p)) != '{')
+		return NULL;
+	rte_tel_data_start_dict(d);
+	p = skip_space(p + 1);
+	while (*p != '}') {
+		char raw[RTE_TEL_MAX_STRING_LEN], key[RTE_TEL_MAX_STRING_LEN];
+		char value[RTE_TEL_MAX_STRING_LEN];
+		if ((p = parse_string(p, raw, sizeof(raw))) == NULL)
+			return NULL;
+		tel_name(key, sizeof(key), raw);
+		p = skip_space(p);
+		if (*p++ != ':')
+			return NULL;
+		p = skip_space(p);
+		if (*p == '"') {
+			p = parse_string(p, value, sizeof(value));
+			if (p != NULL)
+				rte_tel_data_add_dict_string(d, key, value);
+		} else if (*p == '{') {
+			struct rte_tel_data *sub = rte_tel_data_alloc();
+			const char *end = skip_value(p, depth);
+			if (sub != NULL && (object_to_dict(p, sub, depth + 1) == NULL ||
+			                    rte_tel_data_add_dict_container(d, key, sub, 0) < 0))
+				rte_tel_data_free(sub);
+			p = end;
+		} else if (*p == '[') {
+			p = add_array(p, d, key, depth + 1);
+		} else {
+			const char *end = skip_value(p, depth);
+			if (end == NULL)
+				return NULL;
+			size_t len = RTE_MIN((size_t)(end - p), sizeof(value) - 1);
+			memcpy(value, p, len);
+			value[len] = '\0';
+			/* Integers as numbers; anything else (decimals, true) as its text. */
+			if (isdigit((unsigned char)value[0]) && strspn(value, "0123456789") == len)
+				rte_tel_data_add_dict_u64(d, key, strtoull(value, NULL, 10));
+			else if (value[0] == '-' && len > 1 && len < 10 &&
+			         strspn(value + 1, "0123456789") == len - 1)
+				rte_tel_data_add_dict_int(d, key, atoi(value));
+			else if (strcmp(value, "null") != 0)
+				rte_tel_data_add_dict_string(d, key, value);
+			p = end;
+		}
+		if (p == NULL)
+			return NULL;
+		p = skip_space(p);
+		if (*p == ',')
+			p = skip_space(p + 1);
+		else if (*p != '}')
+			return NULL;
+	}
+	return p + 1;
+}
+
+/* Answers an endpoint with a command's JSON; the command may take the endpoint's parameter. */
+static int answer(const char *line, struct rte_tel_data *d)
+{
+	char *body = cli_call(line);
+
+	if (body == NULL)
+		return -EIO;
+	/* A failed command (no such port, say) answers {"error": ...}: telemetry says null. */
+	if (strncmp(body, "{\"error\":", 9) == 0) {
+		free(body);
+		return -EINVAL;
+	}
+	int ret = object_to_dict(body, d, 0) != NULL ? 0 : -EINVAL;
+	free(body);
+	return ret;
+}
+
+static int ep_ports(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd, (void)params;
+	return answer("show ports", d);
+}
+
+static int ep_port_stats(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	char line[96];
+
+	(void)cmd;
+	/* A port name is one word: nothing else gets into the command line. */
+	if (params == NULL || params[0] == '\0' || strlen(params) > 32 ||
+	    strspn(params, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") !=
+	            strlen(params))
+		return -EINVAL;
+	snprintf(line, sizeof(line), "show port %s stats", params);
+	return answer(line, d);
+}
+
+static int ep_fdb_stats(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd, (void)params;
+	return answer("show mac stats", d);
+}
+
+static int ep_vms(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd, (void)params;
+	return answer("vm list", d);
+}
+
+static int ep_migrations(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd, (void)params;
+	return answer("migrate status", d);
+}
+
+static int ep_loop(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd, (void)params;
+	return answer("show loop", d);
+}
+
+static int ep_capture(const char *cmd, const char *params, struct rte_tel_data *d)
+{
+	(void)cmd, (void)params;
+	return answer("show capture", d);
+}
+
+int telemetry_endpoints_register(const char *cli_socket)
+{
+	static const struct {
+		const char *path;
+		telemetry_cb fn;
+		const char *help;
+	} endpoints[] = {
+	        {"/ferry/ports", ep_ports, "ferry's ports, as show ports"},
+	        {"/ferry/port/stats", ep_port_stats,
+	         "a port's counters, as show port <name> stats. Parameter: port name"},
+	        {"/ferry/fdb/stats", ep_fdb_stats, "every MAC table's counters, as show mac stats"},
+	        {"/ferry/vms", ep_vms, "the VMs of this host, as vm list"},
+	        {"/ferry/migrations", ep_migrations, "migrations, as migrate status"},
+	        {"/ferry/loop", ep_loop, "the forwarding workers, as show loop"},
+	        {"/ferry/capture", ep_capture, "the port capture, as show capture"},
+	};
+	char path[PATH_MAX], target[PATH_MAX];
+	int ret = link_path(path, sizeof(path));
+
+	if (ret < 0)
+		return ret;
+	if (cli_socket[0] == '/')
+		snprintf(target, sizeof(target), "%s", cli_socket);
+	else if (realpath(".", target) == NULL ||
+	         strlen(target) + 1 + strlen(cli_socket) >= sizeof(target))
+		return -ENAMETOOLONG;
+	else
+		strcat(strcat(target, "/"), cli_socket);
+	unlink(path);
+	if (symlink(target, path) < 0) {
+		ret = -errno;
+		RTE_LOG(ERR, USER1, "telemetry: cannot link %s: %s\n", path, strerror(errno));
+		return ret;
+	}
+	for (size_t i = 0; i < RTE_DIM(endpoints); i++) {
+		ret = rte_telemetry_register_cmd(endpoints[i].path, endpoints[i].fn,
+		                                 endpoints[i].help);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+void telemetry_endpoints_unregister(void)
+{
+	char path[PATH_MAX];
+
+	/* DPDK keeps the endpoints; without the link they answer an error. */
+	if (link_path(path, sizeof(path)) == 0)
+		unlink(path);
+}
