@@ -12,11 +12,15 @@
 #include <rte_lcore.h>
 #include <rte_log.h>
 
+#ifdef FERRY_HAVE_SD_NOTIFY
+#include <systemd/sd-daemon.h>
+#endif
+
 #include "cli/ctlsock.h"
-#include "telemetry.h"
 #include "cli/cli.h"
 #include "commands.h"
 #include "host/host.h"
+#include "telemetry.h"
 #include "vswitch/vswitch.h"
 
 /* The one daemon of this process, for the signal handler only. */
@@ -215,8 +219,16 @@ int main(int argc, char **argv)
 	rte_log(RTE_LOG_NOTICE, RTE_LOGTYPE_USER1,
 	        "ferryd %s ready on %s, main worker on lcore %u, %u forwarding workers\n",
 	        FERRY_VERSION, opts.socket_path, rte_lcore_id(), host.vswitches.nb_workers);
+#ifdef FERRY_HAVE_SD_NOTIFY
+	/* Under systemd (Type=notify) the unit is up once the CLI answers; elsewhere a no-op. */
+	sd_notifyf(0, "READY=1\nSTATUS=ready on %s, %u forwarding workers", opts.socket_path,
+	           host.vswitches.nb_workers);
+#endif
 	loop_run(&host.loop);
 	rte_log(RTE_LOG_NOTICE, RTE_LOGTYPE_USER1, "ferryd: shutting down\n");
+#ifdef FERRY_HAVE_SD_NOTIFY
+	sd_notify(0, "STOPPING=1");
+#endif
 	status = EXIT_SUCCESS;
 out_ctl:
 	telemetry_endpoints_unregister();
