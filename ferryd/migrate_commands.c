@@ -509,6 +509,11 @@ static int cmd_migrate_counters(void *ctx, const struct cli_args *args, struct r
 	(void)args;
 	reply_u64(reply, "rx_messages", engine->rx_messages);
 	reply_u64(reply, "hellos", engine->hellos);
+	/* What a dissector of a capture on the vMotion port counts, message type by type. */
+	reply_object_begin(reply, "received");
+	for (unsigned int t = PROTO_HELLO; t < PROTO_TYPE_MAX; t++)
+		reply_u64(reply, proto_type_name((enum proto_type)t), engine->rx_by_type[t]);
+	reply_object_end(reply);
 	reply_str(reply, "cipher", "%s", proto_cipher_name(engine->cipher));
 	reply_object_begin(reply, "drops");
 	for (unsigned int r = 0; r < MIGRATION_DROP_MAX; r++)

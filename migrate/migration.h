@@ -326,7 +326,8 @@ struct migration_engine {
 	struct migration_listener listeners[MIGRATION_LISTENERS];
 	uint64_t drops[MIGRATION_DROP_MAX];
 	uint64_t rx_messages;
-	uint64_t hellos;          /* HELLOs received, answered or not */
+	uint64_t rx_by_type[PROTO_TYPE_MAX]; /* messages that parsed, by type */
+	uint64_t hellos;                     /* HELLOs received, answered or not */
 	enum proto_cipher cipher; /* the one this host seals fastest with, measured at init */
 	uint64_t start_ns;        /* when it started: a NO_SESSION's uptime */
 	uint64_t admitted[MIGRATION_ADMITTED_MAX]; /* ring of session ids admitted lately */

@@ -58,7 +58,9 @@ enum proto_error session_receive(struct migration_engine *engine, const uint8_t 
 	enum proto_error error = proto_parse(payload, len, msg);
 
 	engine->rx_messages++;
-	if (error != PROTO_OK)
+	if (error == PROTO_OK)
+		engine->rx_by_type[msg->type]++;
+	else
 		session_count_drop(engine, error == PROTO_ERR_VERSION ? MIGRATION_DROP_VERSION
 		                                                      : MIGRATION_DROP_MALFORMED);
 	return error;

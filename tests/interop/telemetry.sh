@@ -2,7 +2,7 @@
 # Telemetry test (TAP): Debian's dpdk-telemetry.py reads each of ferryd's /ferry/... endpoints
 # from its DPDK telemetry socket and finds the numbers ferryctl -j prints; show metrics passes
 # promtool's check (Debian's Prometheus promtool, set up by tools/setup.sh) and carries the
-# same counters. Needs root (the telemetry socket is under /var/run/dpdk; CI is root).
+# same counters.
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 ferryd=${FERRYD:?} ferryctl=${FERRYCTL:?}
@@ -15,22 +15,22 @@ pid=
 
 cleanup() {
 	[ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-	rm -rf "$dir" "/var/run/dpdk/$prefix"
+	rm -rf "$dir" "${RUNTIME_DIRECTORY:-/var/run}/dpdk/$prefix"
 }
 trap cleanup EXIT
 
 ctl() { "$ferryctl" -s "$sock" "$@"; }
 telemetry() { echo "$1" | dpdk-telemetry.py -f "$prefix" 2>/dev/null | tail -n +1; }
 
-# The telemetry socket goes to /var/run/dpdk/<prefix>, where dpdk-telemetry.py looks: not to the
-# suite's runtime folder.
+# The telemetry socket goes to $RUNTIME_DIRECTORY/dpdk/<prefix> (/var/run without it), where
+# dpdk-telemetry.py looks for it too.
 cat >"$dir/ferryd.conf" <<CONF
 portgroup add pg
 port add a net_pcap_ta$$,rx_pcap=$real/zeek--cooper-grill-dvwa.pcapng,tx_pcap=/dev/null role vnic portgroup pg
 port add b net_pcap_tb$$,rx_pcap=$real/zeek--communityid-arp.pcap,tx_pcap=/dev/null role vnic portgroup pg
 vm create web01 mem 16 mac 00:50:56:00:00:2a ip 10.0.0.42/24 portgroup pg
 CONF
-env -u RUNTIME_DIRECTORY "$ferryd" -s "$sock" -c "$dir/ferryd.conf" -- --no-huge --no-shconf -m 128 \
+"$ferryd" -s "$sock" -c "$dir/ferryd.conf" -- --no-huge --no-shconf -m 128 \
 	--no-pci --file-prefix "$prefix" --lcores='0@(0-1)' >"$dir/ferryd.log" 2>&1 &
 pid=$!
 within 20 ctl show version >/dev/null 2>&1 || { echo "Bail out! ferryd did not start"; cat "$dir/ferryd.log"; exit 1; }
