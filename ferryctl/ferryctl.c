@@ -14,6 +14,7 @@
 #endif
 
 #include "cli/json.h"
+#include "timeline.h"
 
 #define DEFAULT_SOCKET "/run/ferry/ferryd.sock"
 #define LINE_MAX_BYTES 65536
@@ -394,6 +395,53 @@ static int join_words(char *line, size_t size, int nb_words, char **words)
 	return 0;
 }
 
+/* migrate report <id> [--svg <file>]: the migration's status, and its timeline as a picture. */
+static int migrate_report(struct conn *conn, int argc, char **argv, bool json)
+{
+	const char *svg = NULL;
+	char line[64], *body = NULL;
+
+	if (argc == 5 && strcmp(argv[3], "--svg") == 0)
+		svg = argv[4];
+	else if (argc != 3) {
+		fprintf(stderr, "usage: ferryctl migrate report <id> [--svg <file>]\n");
+		return EXIT_COMMAND_FAILED;
+	}
+	snprintf(line, sizeof(line), "migrate status %.20s", argv[2]);
+	if (svg == NULL)
+		return run_command(conn, line);
+	int ret = conn_call(conn, "output json", &body);
+	free(body);
+	if (ret != EXIT_OK)
+		return ret;
+	ret = conn_call(conn, line, &body);
+	if (ret != EXIT_OK) {
+		char error[256];
+		if (body != NULL && json_string(body, "error", error, sizeof(error)))
+			fprintf(stderr, "%s\n", error);
+		free(body);
+		return ret;
+	}
+	FILE *out = fopen(svg, "w");
+	if (out == NULL) {
+		fprintf(stderr, "ferryctl: cannot write %s: %s\n", svg, strerror(errno));
+		free(body);
+		return EXIT_COMMAND_FAILED;
+	}
+	int drawn = timeline_svg(body, out);
+	if (fclose(out) != 0)
+		drawn = -1;
+	if (drawn < 0)
+		fprintf(stderr, "ferryctl: migration %s has no round to draw (a source's, begun)\n",
+		        argv[2]);
+	else if (json)
+		fputs(body, stdout);
+	else
+		printf("timeline of migration %s written to %s\n", argv[2], svg);
+	free(body);
+	return drawn < 0 ? EXIT_COMMAND_FAILED : EXIT_OK;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -461,6 +509,11 @@ int main(int argc, char **argv)
 			return EXIT_COMMAND_FAILED;
 		}
 		bool migrate = strcmp(argv[optind], "migrate") == 0 && argc - optind >= 2;
+		if (migrate && strcmp(argv[optind + 1], "report") == 0) {
+			ret = migrate_report(&conn, argc - optind, &argv[optind], json);
+			close(conn.fd);
+			return ret;
+		}
 		bool wait = migrate && strcmp(argv[argc - 1], "--wait") == 0;
 		if (wait && join_words(line, sizeof(line), argc - optind - 1, &argv[optind]) < 0)
 			wait = false;

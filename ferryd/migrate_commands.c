@@ -364,6 +364,43 @@ static int cmd_migrate_check(void *ctx, const struct cli_args *args, struct repl
 	return ret;
 }
 
+/* A source's rounds and its switchover's moments, in milliseconds from the migration's start:
+ * what `ferryctl migrate report <id> --svg` draws. */
+static void describe_rounds(struct reply *reply, const struct migration_info *m)
+{
+	const struct migration_stats *s = &m->stats;
+	const double start = (double)s->start_ns;
+
+	if (m->role != MIGRATION_SOURCE)
+		return;
+	reply_list_begin(reply, "round_log");
+	for (unsigned int i = 0; i < s->nb_round_log; i++) {
+		const struct migration_round *r = &s->round_log[i];
+		double seconds = (double)(r->end_ns - r->start_ns) / 1e9;
+		reply_object_begin(reply, NULL);
+		reply_u64(reply, "round", r->round);
+		reply_double(reply, "start_ms", ((double)r->start_ns - start) / 1e6, 3);
+		reply_double(reply, "end_ms", ((double)r->end_ns - start) / 1e6, 3);
+		reply_u64(reply, "pages", r->pages);
+		reply_u64(reply, "dirty", r->dirty);
+		reply_double(reply, "mbps",
+		             seconds > 0 ? (double)r->wire_bytes * 8 / seconds / 1e6 : 0, 1);
+		reply_u64(reply, "throttle_percent", r->throttle_percent);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	if (s->paused_at_ns != 0)
+		reply_double(reply, "paused_at_ms", ((double)s->paused_at_ns - start) / 1e6, 3);
+	if (s->confirmed_at_ns != 0)
+		reply_double(reply, "confirmed_at_ms", ((double)s->confirmed_at_ns - start) / 1e6,
+		             3);
+	if (!m->running)
+		reply_double(reply, "finished_ms", ((double)s->end_ns - start) / 1e6, 3);
+	reply_u64(reply, "announce_rounds", m->announce_rounds);
+	reply_u64(reply, "announce_initial_ms", m->announce_initial_ms);
+	reply_u64(reply, "announce_step_ms", m->announce_step_ms);
+}
+
 static int cmd_migrate_status(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
@@ -381,6 +418,7 @@ static int cmd_migrate_status(void *ctx, const struct cli_args *args, struct rep
 			                   "no migration %.32s (see 'migrate status')",
 			                   args->rest[0]);
 		describe(reply, &info);
+		describe_rounds(reply, &info);
 		return 0;
 	}
 	reply_list_begin(reply, "migrations");

@@ -431,6 +431,9 @@ int migration_info(const struct migration_engine *engine, uint32_t id, uint64_t 
 	memcpy(info->checks, m->preflight.checks, sizeof(info->checks));
 	info->peer_mtu = m->source.peer_mtu;
 	info->round = m->source.round;
+	info->announce_rounds = rte_be_to_cpu_16(m->hello.announce_rounds);
+	info->announce_initial_ms = rte_be_to_cpu_16(m->hello.announce_initial_ms);
+	info->announce_step_ms = rte_be_to_cpu_16(m->hello.announce_step_ms);
 	if (info->running && m->source.to_send != NULL && m->vm != NULL)
 		info->round_percent =
 		        100.0 * (double)m->source.cursor / (double)m->vm->machine.nb_pages;

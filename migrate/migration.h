@@ -239,6 +239,19 @@ struct migration_postcopy_stats {
 };
 
 /* Figures in the shape of QEMU's query-migrate. */
+/* One round of a source's copy, as `migrate status <id>` lists it and the timeline draws it: the
+ * pre-copy rounds, the last pages sent while paused, and post-copy's background stream. */
+struct migration_round {
+	uint32_t round;
+	uint32_t throttle_percent; /* auto-converge's throttle while it ran */
+	uint64_t start_ns, end_ns; /* the engine's clock */
+	uint64_t pages;            /* pages sent in it, with data or as zero runs */
+	uint64_t wire_bytes;       /* bytes it put on the wire, retransmissions included */
+	uint64_t dirty;            /* pages found dirty at its end (the next round's to send) */
+};
+
+#define MIGRATION_ROUND_LOG 64 /* rounds kept: the first 63, then the last in the last slot */
+
 struct migration_stats {
 	uint64_t start_ns, end_ns;
 	uint64_t setup_ns;             /* start to the destination's accept */
@@ -257,6 +270,11 @@ struct migration_stats {
 	uint32_t rounds;           /* pre-copy rounds started (round 0 is the full copy) */
 	uint32_t throttle_percent; /* auto-converge's current throttle */
 	uint64_t bandwidth_bps;    /* measured */
+	/* Source: the rounds, and the switchover's moments on the engine's clock (0 until then):
+	 * the VM paused, and the destination's confirmation that it runs there. */
+	struct migration_round round_log[MIGRATION_ROUND_LOG];
+	uint32_t nb_round_log;
+	uint64_t paused_at_ns, confirmed_at_ns;
 	struct migration_postcopy_stats postcopy;
 	struct migration_forward_stats forward;
 };
@@ -286,12 +304,14 @@ struct migration_info {
 	uint64_t throughput_bps;      /* source: wire bytes over the time since the accept */
 	uint64_t pages_per_second;    /* source: pages sent over that time */
 	uint32_t round;               /* source: the round being sent */
-	double round_percent;         /* source: how far into it, -1 when no round runs */
-	uint64_t max_bandwidth_bps;   /* source: the pacer, 0 = unpaced */
-	uint64_t downtime_limit_ns;   /* source */
-	uint64_t pages_held;          /* destination: pages complete, while it receives */
-	bool receiving;               /* destination: pages_held is meaningful */
-	uint64_t regions_populated;   /* destination: 2 MiB regions backed ahead of their pages */
+	/* Source: the self-announcement the destination sends at the resume (the HELLO's). */
+	uint16_t announce_rounds, announce_initial_ms, announce_step_ms;
+	double round_percent;       /* source: how far into it, -1 when no round runs */
+	uint64_t max_bandwidth_bps; /* source: the pacer, 0 = unpaced */
+	uint64_t downtime_limit_ns; /* source */
+	uint64_t pages_held;        /* destination: pages complete, while it receives */
+	bool receiving;             /* destination: pages_held is meaningful */
+	uint64_t regions_populated; /* destination: 2 MiB regions backed ahead of their pages */
 	enum proto_encryption encryption; /* the VM's policy (the HELLO's) */
 	enum proto_cipher cipher;         /* the session's, 0 before the terms */
 	bool encrypted;                   /* contents travel encrypted (else authenticated only) */

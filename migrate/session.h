@@ -52,6 +52,8 @@ struct migration_source {
 	uint64_t zero_first, zero_count;
 	uint32_t round;
 	uint64_t active_start_ns, active_start_bytes;
+	/* Where the current round began: its record is written at its end. */
+	uint64_t round_start_ns, round_start_pages, round_start_bytes;
 	uint16_t max_data; /* page bytes per message at the smaller of the two MTUs */
 	uint16_t peer_mtu;
 	uint32_t peer_free_mb;

@@ -168,12 +168,42 @@ void source_fail(struct migration *m, const char *fmt, ...)
 }
 
 /* Starts a round over the pages in to_send. */
+/* What the channels have put on the wire so far. */
+static uint64_t source_wire_bytes(struct migration *m)
+{
+	struct channel_stats sum;
+
+	session_channels_stats(m, &sum);
+	return sum.wire_bytes_sent;
+}
+
 static void source_round_begin(struct migration *m)
 {
 	m->source.cursor = 0;
 	m->source.fragment = 0;
 	m->source.zero_count = 0;
 	m->stats.rounds = m->source.round + 1;
+	m->source.round_start_ns = session_now_ns(m->engine);
+	m->source.round_start_pages = m->stats.pages_normal + m->stats.pages_zero;
+	m->source.round_start_bytes = source_wire_bytes(m);
+}
+
+/* Writes the record of the round that just ended, with the dirty pages found at its end. */
+static void source_round_record(struct migration *m, uint64_t now, uint64_t dirty)
+{
+	struct migration_stats *s = &m->stats;
+	unsigned int slot =
+	        s->nb_round_log < MIGRATION_ROUND_LOG ? s->nb_round_log++ : MIGRATION_ROUND_LOG - 1;
+
+	s->round_log[slot] = (struct migration_round){
+	        .round = m->source.round,
+	        .throttle_percent = m->vm->machine.throttle_percent,
+	        .start_ns = m->source.round_start_ns,
+	        .end_ns = now,
+	        .pages = s->pages_normal + s->pages_zero - m->source.round_start_pages,
+	        .wire_bytes = source_wire_bytes(m) - m->source.round_start_bytes,
+	        .dirty = dirty,
+	};
 }
 
 static int source_send_zero_run(struct migration *m, uint64_t now)
@@ -407,6 +437,7 @@ static uint64_t source_pause_into(struct migration *m, uint64_t *pages, uint64_t
 	vm_pause(m->vm);
 	m->source.paused = true;
 	m->source.pause_ns = now;
+	m->stats.paused_at_ns = now;
 	forward_source_pause(m, now);
 	/* The VM waits on every message from here: no loss waits for a loaded link's timeout. */
 	session_channels_urgent(m, 0, PROTO_STREAMS_MAX);
@@ -704,6 +735,7 @@ static void source_round_end(struct migration *m, uint64_t now)
 	uint64_t per_page = PROTO_PAGE_SIZE + (PROTO_PAGE_SIZE / m->source.max_data + 1) *
 	                                              (MESSAGE_OVERHEAD + LINK_OVERHEAD);
 
+	source_round_record(m, now, dirty);
 	m->stats.dirty_pages_last = dirty;
 	m->stats.bytes_remaining = dirty * PROTO_PAGE_SIZE;
 	m->stats.dirty_pages_rate = vm->stats.dirty_rate;
@@ -817,6 +849,9 @@ static void source_send_state(struct migration *m, uint64_t now)
 	uint8_t blob[VM_STATE_MAX];
 	size_t len = machine_save_state(&m->vm->machine, blob);
 
+	/* The paused round (the last pages, or post-copy's maps) is over: the state goes now. */
+	if (!m->source.state_sent)
+		source_round_record(m, now, 0);
 	/* What the destination's CONFIRM must show it holds (its COMPLETE, in post-copy: the
 	 * memory as it is now, paused, is what the VM resumes with there). */
 	m->confirm_hash = m->source.params.verify ? machine_memory_hash(&m->vm->machine) : 0;
@@ -1110,6 +1145,7 @@ static void source_on_confirm(struct migration *m, const struct proto_message *m
 		return;
 	}
 	m->stats.downtime_ns = now - m->source.pause_ns;
+	m->stats.confirmed_at_ns = now;
 	m->stats.bandwidth_bps = source_bandwidth_bps(m, now);
 	forward_source_commit(m, now);
 	if (m->source.postcopy) {

@@ -111,6 +111,10 @@ ctl host-a migrate start "$vm" to 50.50.50.2 key "$key" --wait >"$work/report.tx
 cat "$work/report.txt" | sed -n '1,/^checks:/p' | grep -v '^checks:'
 ctl host-a -j migrate status >"$work/source.json"
 ctl host-b -j migrate status >"$work/destination.json"
+# The migration's timeline as a picture: rounds, pause, resume, announce frames.
+timeline=${FERRY_DEMO_SVG:-/tmp/ferry-demo-timeline.svg}
+id=$(python3 -c "import json, sys; print([s for s in json.load(open(sys.argv[1]))['migrations'] if s['role'] == 'source'][-1]['id'])" "$work/source.json")
+ctl host-a migrate report "$id" --svg "$timeline"
 
 step="checking the VM on host-b"
 for _ in $(seq 100); do

@@ -28,6 +28,12 @@ if [ ! -x "$promtool" ] && [ "$(id -u)" -eq 0 ]; then
 	install_promtool || echo "setup: could not take promtool from Debian's prometheus package" >&2
 fi
 
+# The Wireshark dissector of the migration protocol, where tshark and Wireshark load it.
+wireshark_plugins=/usr/lib/x86_64-linux-gnu/wireshark/plugins
+if [ "$(id -u)" -eq 0 ]; then
+	install -D -m 0644 "$(dirname "$0")/../dist/wireshark/ferry.lua" "$wireshark_plugins/ferry.lua"
+fi
+
 missing=()
 for p in "${packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,13 @@
 -- Install: copy to Wireshark's Lua plugin folder (tools/setup.sh does), or
 -- tshark -X lua_script:dist/wireshark/ferry.lua.
 
+-- Loaded once: Wireshark loads its plugin folder's copy (tools/setup.sh installs it) before a
+-- -X lua_script: one, and a protocol can be registered only once.
+if ferry_dissector_loaded then
+	return
+end
+ferry_dissector_loaded = true
+
 local ferry = Proto("ferry", "ferry live migration")
 
 local HEADER_LEN = 24
@@ -107,7 +114,7 @@ local ef_malformed = ProtoExpert.new("ferry.malformed", "Malformed ferry message
 ferry.experts = { ef_malformed }
 
 -- What the handshake said of each session (whether it encrypts), and the fragments of each page
--- copy (session, stream, page, round) seen on the first pass.
+-- copy (session, page, round) seen on the first pass.
 local sessions = {}
 local fragments = {}
 local completed_in = {} -- frame number -> the fragment set it completed
@@ -130,8 +137,8 @@ local function terms(tree, buf, off, session)
 	sessions[session] = { encrypt = buf(off + 17, 1):uint() == 1 }
 end
 
-local function hello(tree, buf, off)
-	local t = tree:add(ferry, buf(off, 112), "HELLO")
+local function hello(tree, buf, off, nested)
+	local t = nested and tree:add(ferry, buf(off, 112), "HELLO") or tree
 	add(t, f.nonce, buf, off, 16)
 	add(t, f.vm_name, buf, off + 16, 32)
 	add(t, f.portgroup, buf, off + 48, 32)
@@ -238,12 +245,12 @@ local function dissect(buf, pinfo, root)
 	local data_off, data_len = off + fixed, body_len - fixed
 	local b = tree:add(ferry, buf(off, body_len > 0 and body_len or 0), name)
 	if mtype == 1 then
-		info = info .. " vm " .. hello(b, buf, off)
+		info = info .. " vm " .. hello(b, buf, off, false)
 	elseif mtype == 2 then
 		terms(b, buf, off, skey)
 		add(b, f.proof, buf, off + 20, 32)
 	elseif mtype == 3 then
-		info = info .. " vm " .. hello(b, buf, off)
+		info = info .. " vm " .. hello(b, buf, off, true)
 		terms(b, buf, off + 112, skey)
 		add(b, f.proof, buf, off + 132, 32)
 	elseif mtype == 4 then
@@ -270,7 +277,8 @@ local function dissect(buf, pinfo, root)
 		end
 		if dlen < PAGE_SIZE then
 			info = string.format("%s [%d-%d/%d]", info, offset, offset + dlen, PAGE_SIZE)
-			local key = table.concat({ skey, tostring(seq:rshift(56)), tostring(page), round }, ":")
+			-- A page's fragments may travel in different streams: the key has none.
+			local key = table.concat({ skey, tostring(page), round }, ":")
 			if page_fragment(b, buf, pinfo, key, offset, data_off, dlen) then
 				info = info .. " [page reassembled]"
 			end
@@ -351,7 +359,14 @@ local function dissect(buf, pinfo, root)
 	elseif rest ~= 0 then
 		tree:add_proto_expert_info(ef_malformed, "trailing bytes")
 	end
-	pinfo.cols.info = info .. string.format(" seq %s", tostring(seq))
+	-- Channel messages by stream and number, control messages by their own count.
+	if control then
+		info = info .. " control #" .. tostring(seq - CONTROL_SEQ_BASE)
+	elseif seq > UInt64(0) then
+		info = string.format("%s stream %d #%s", info, seq:rshift(56):tonumber(),
+			tostring(seq:band(UInt64(0xffffffff, 0x00ffffff))))
+	end
+	pinfo.cols.info = info
 	return len
 end
 

@@ -18,13 +18,16 @@ trap cleanup EXIT
 check "meson install into a DESTDIR" meson install -C "$build" --destdir "$dest" --no-rebuild --quiet
 prefix=$(meson introspect "$build" --buildoptions | python3 -c "import json, sys
 print(next(o['value'] for o in json.load(sys.stdin) if o['name'] == 'prefix'))")
+libdir=$(meson introspect "$build" --buildoptions | python3 -c "import json, sys
+print(next(o['value'] for o in json.load(sys.stdin) if o['name'] == 'libdir'))")
 unitdir=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 sysconf=$prefix/etc
 [ "$prefix" = /usr ] && sysconf=/etc
 for f in "$prefix/bin/ferryd" "$prefix/bin/ferryctl" "$unitdir/ferryd.service" \
 	"$unitdir/ferryd.service.d/hugepages.conf" "$sysconf/ferry/ferryd.conf" \
 	"$sysconf/ferry/ferryd.env" "$prefix/share/man/man8/ferryd.8" \
-	"$prefix/share/man/man8/ferryctl.8" "$prefix/share/bash-completion/completions/ferryctl"; do
+	"$prefix/share/man/man8/ferryctl.8" "$prefix/share/bash-completion/completions/ferryctl" \
+	"$prefix/$libdir/wireshark/plugins/ferry.lua"; do
 	check "installed: $f" test -s "$dest$f"
 done
 check "the programs are executable" test -x "$dest$prefix/bin/ferryd" -a -x "$dest$prefix/bin/ferryctl"
