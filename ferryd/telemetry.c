@@ -324,11 +324,25 @@ static int answer(const char *line, struct rte_tel_data *d)
 	return ret;
 }
 
-static int ep_ports(const char *cmd, const char *params, struct rte_tel_data *d)
-{
-	(void)cmd, (void)params;
-	return answer("show ports", d);
-}
+/* The endpoints that take no parameter, each a command's answer: X(function, path, command,
+ * help). DPDK 22.11's callbacks take no argument, so each is a function of its own. */
+#define PLAIN_ENDPOINTS(X)                                                                         \
+	X(ep_ports, "/ferry/ports", "show ports", "ferry's ports, as show ports")                  \
+	X(ep_fdb_stats, "/ferry/fdb/stats", "show mac stats",                                      \
+	  "every MAC table's counters, as show mac stats")                                         \
+	X(ep_vms, "/ferry/vms", "vm list", "the VMs of this host, as vm list")                     \
+	X(ep_migrations, "/ferry/migrations", "migrate status", "migrations, as migrate status")   \
+	X(ep_loop, "/ferry/loop", "show loop", "the forwarding workers, as show loop")             \
+	X(ep_capture, "/ferry/capture", "show capture", "the port capture, as show capture")
+
+#define PLAIN_ENDPOINT_FUNCTION(function, path, command, help)                                     \
+	static int function(const char *cmd, const char *params, struct rte_tel_data *d)           \
+	{                                                                                          \
+		(void)cmd, (void)params;                                                           \
+		return answer(command, d);                                                         \
+	}
+PLAIN_ENDPOINTS(PLAIN_ENDPOINT_FUNCTION)
+#undef PLAIN_ENDPOINT_FUNCTION
 
 static int ep_port_stats(const char *cmd, const char *params, struct rte_tel_data *d)
 {
@@ -344,36 +358,6 @@ static int ep_port_stats(const char *cmd, const char *params, struct rte_tel_dat
 	return answer(line, d);
 }
 
-static int ep_fdb_stats(const char *cmd, const char *params, struct rte_tel_data *d)
-{
-	(void)cmd, (void)params;
-	return answer("show mac stats", d);
-}
-
-static int ep_vms(const char *cmd, const char *params, struct rte_tel_data *d)
-{
-	(void)cmd, (void)params;
-	return answer("vm list", d);
-}
-
-static int ep_migrations(const char *cmd, const char *params, struct rte_tel_data *d)
-{
-	(void)cmd, (void)params;
-	return answer("migrate status", d);
-}
-
-static int ep_loop(const char *cmd, const char *params, struct rte_tel_data *d)
-{
-	(void)cmd, (void)params;
-	return answer("show loop", d);
-}
-
-static int ep_capture(const char *cmd, const char *params, struct rte_tel_data *d)
-{
-	(void)cmd, (void)params;
-	return answer("show capture", d);
-}
-
 int telemetry_endpoints_register(const char *cli_socket)
 {
 	static const struct {
@@ -381,14 +365,11 @@ int telemetry_endpoints_register(const char *cli_socket)
 		telemetry_cb fn;
 		const char *help;
 	} endpoints[] = {
-	        {"/ferry/ports", ep_ports, "ferry's ports, as show ports"},
-	        {"/ferry/port/stats", ep_port_stats,
-	         "a port's counters, as show port <name> stats. Parameter: port name"},
-	        {"/ferry/fdb/stats", ep_fdb_stats, "every MAC table's counters, as show mac stats"},
-	        {"/ferry/vms", ep_vms, "the VMs of this host, as vm list"},
-	        {"/ferry/migrations", ep_migrations, "migrations, as migrate status"},
-	        {"/ferry/loop", ep_loop, "the forwarding workers, as show loop"},
-	        {"/ferry/capture", ep_capture, "the port capture, as show capture"},
+#define PLAIN_ENDPOINT_ENTRY(function, path, command, help) {path, function, help},
+	        PLAIN_ENDPOINTS(PLAIN_ENDPOINT_ENTRY)
+#undef PLAIN_ENDPOINT_ENTRY
+	                {"/ferry/port/stats", ep_port_stats,
+	                 "a port's counters, as show port <name> stats. Parameter: port name"},
 	};
 	char path[PATH_MAX], target[PATH_MAX];
 	int ret = link_path(path, sizeof(path));
