@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +21,10 @@
 #include <rte_log.h>
 #include <rte_ring.h>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "cli.h"
 #include "reply.h"
 
@@ -30,6 +36,7 @@ static RTE_LOG_REGISTER(ctlsock_logtype, ferry.ctlsock, INFO);
 #define CTL_RING_SIZE    1024 /* requests in flight, one per client at most */
 #define CTL_OUT_HIGH     (1u << 20)
 #define CTL_WORKER_BURST 8
+#define CTL_LISTENERS    3 /* poll slots before the clients': wake-up, UNIX, TLS */
 
 /* One command on its way to the worker and back. */
 struct ctl_request {
@@ -51,11 +58,18 @@ struct ctl_conn {
 	char *in; /* CLI_LINE_MAX + 1 bytes: one line and its newline */
 	char *out;
 	size_t out_len, out_sent, out_size;
+	/* A management client over TCP: its TLS session (NULL on the UNIX socket), and whether
+	 * TLS waits to write (a handshake's message) before it can go on. */
+	SSL *tls;
+	bool tls_wants_write;
+	char peer[64]; /* its address, for the log */
 };
 
 struct ctlsock {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int listen_fd;
+	int tls_fd; /* the management listener (ctlsock_listen_tls), -1 without */
+	SSL_CTX *tls_ctx;
 	int wake_fd; /* eventfd: the worker has answers, or it is time to stop */
 	struct cli_table *table;
 	struct rte_ring *to_worker;
@@ -184,6 +198,7 @@ int ctlsock_open(struct ctlsock **out, const char *path, unsigned int max_client
 	if (ctl == NULL)
 		return -ENOMEM;
 	ctl->listen_fd = -1;
+	ctl->tls_fd = -1;
 	ctl->wake_fd = -1;
 	ctl->table = table;
 	ctl->max_clients = max_clients != 0 ? max_clients : CTLSOCK_DEFAULT_MAX_CLIENTS;
@@ -195,7 +210,7 @@ int ctlsock_open(struct ctlsock **out, const char *path, unsigned int max_client
 	}
 	snprintf(ctl->path, sizeof(ctl->path), "%s", path);
 	ctl->conns = calloc(ctl->max_clients, sizeof(*ctl->conns));
-	ctl->pollfds = calloc(ctl->max_clients + 2, sizeof(*ctl->pollfds));
+	ctl->pollfds = calloc(ctl->max_clients + CTL_LISTENERS, sizeof(*ctl->pollfds));
 	ctl->poll_conn = calloc(ctl->max_clients, sizeof(*ctl->poll_conn));
 	ctl->to_worker = ctl_ring_create("ctl_to_worker");
 	ctl->to_control = ctl_ring_create("ctl_to_control");
@@ -217,6 +232,97 @@ int ctlsock_open(struct ctlsock **out, const char *path, unsigned int max_client
 fail:
 	ctlsock_close(ctl);
 	return ret;
+}
+
+/* Splits "host:port", "[v6]:port" or ":port" (every address). */
+static int ctl_split_address(const char *address, char *host, size_t host_size, char *port,
+                             size_t port_size)
+{
+	const char *colon = strrchr(address, ':');
+	const char *start = address, *end = colon;
+
+	if (colon == NULL || colon[1] == '\0' || strlen(colon + 1) >= port_size)
+		return -EINVAL;
+	if (address[0] == '[') {
+		start = address + 1;
+		end = strchr(address, ']');
+		if (end == NULL || end + 1 != colon)
+			return -EINVAL;
+	}
+	if ((size_t)(end - start) >= host_size)
+		return -EINVAL;
+	memcpy(host, start, (size_t)(end - start));
+	host[end - start] = '\0';
+	strcpy(port, colon + 1);
+	return 0;
+}
+
+/* The server's TLS context: its certificate and key, TLS 1.2 at least, and clients that must
+ * present a certificate from the CA (anything else fails the handshake, before any command). */
+static SSL_CTX *ctl_tls_context(const struct ctlsock_tls_config *config)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL)
+		return NULL;
+	if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(ctx, config->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, config->key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_check_private_key(ctx) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, config->ca, NULL) != 1) {
+		unsigned long reason = ERR_get_error();
+		CTL_LOG(ERR, "TLS: %s (certificate %s, key %s, CA %s)",
+		        reason != 0 ? ERR_reason_error_string(reason) : "cannot set up",
+		        config->cert, config->key, config->ca);
+		ERR_clear_error();
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	return ctx;
+}
+
+int ctlsock_listen_tls(struct ctlsock *ctl, const struct ctlsock_tls_config *config)
+{
+	struct addrinfo hints = {.ai_family = AF_UNSPEC,
+	                         .ai_socktype = SOCK_STREAM,
+	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+	struct addrinfo *found = NULL;
+	char host[256], port[16];
+	int ret;
+
+	if (ctl_split_address(config->address, host, sizeof(host), port, sizeof(port)) < 0) {
+		CTL_LOG(ERR, "management address '%s': give host:port, [v6]:port or :port",
+		        config->address);
+		return -EINVAL;
+	}
+	ret = getaddrinfo(host[0] != '\0' ? host : NULL, port, &hints, &found);
+	if (ret != 0) {
+		CTL_LOG(ERR, "management address '%s': %s", config->address, gai_strerror(ret));
+		return -EINVAL;
+	}
+	ctl->tls_ctx = ctl_tls_context(config);
+	if (ctl->tls_ctx == NULL) {
+		freeaddrinfo(found);
+		return -EINVAL;
+	}
+	int fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int on = 1;
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on)) < 0 ||
+	    bind(fd, found->ai_addr, found->ai_addrlen) < 0 || listen(fd, 64) < 0) {
+		ret = -errno;
+		CTL_LOG(ERR, "cannot listen on %s: %s", config->address, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		freeaddrinfo(found);
+		return ret;
+	}
+	freeaddrinfo(found);
+	ctl->tls_fd = fd;
+	CTL_LOG(INFO, "management (TLS, client certificates from %s) on %s", config->ca,
+	        config->address);
+	return 0;
 }
 
 static void ctl_wake(struct ctlsock *ctl)
@@ -254,6 +360,10 @@ unsigned int ctlsock_worker_poll(void *arg)
 
 static void ctl_conn_close(struct ctl_conn *conn)
 {
+	if (conn->tls != NULL) {
+		SSL_shutdown(conn->tls); /* one close_notify, never waiting for the peer's */
+		SSL_free(conn->tls);
+	}
 	close(conn->fd);
 	free(conn->in);
 	free(conn->out);
@@ -372,31 +482,91 @@ static int ctl_conn_process_input(struct ctlsock *ctl, unsigned int index)
 	return 0;
 }
 
+/* What a TLS call that did not complete means: -EAGAIN to wait (for reading, or for writing:
+ * tls_wants_write), 0 for the peer's close_notify, -EIO for a failure, logged once with why (a
+ * client refused in the handshake: no certificate, another CA, expired). */
+static ssize_t ctl_tls_result(struct ctl_conn *conn, int ret)
+{
+	int error = SSL_get_error(conn->tls, ret);
+
+	if (error == SSL_ERROR_WANT_READ)
+		return -EAGAIN;
+	if (error == SSL_ERROR_WANT_WRITE) {
+		conn->tls_wants_write = true;
+		return -EAGAIN;
+	}
+	if (error == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	unsigned long reason = ERR_get_error();
+	long verify = SSL_get_verify_result(conn->tls);
+	if (!SSL_is_init_finished(conn->tls))
+		CTL_LOG(NOTICE, "management client %s refused: %s%s%s", conn->peer,
+		        reason != 0 ? ERR_reason_error_string(reason) : "handshake failed",
+		        verify != X509_V_OK ? ": " : "",
+		        verify != X509_V_OK ? X509_verify_cert_error_string(verify) : "");
+	ERR_clear_error();
+	return -EIO;
+}
+
+/* Reads what the connection has: > 0 bytes, 0 at the end, -EAGAIN to wait, -EIO. */
+static ssize_t ctl_conn_recv(struct ctl_conn *conn, char *buf, size_t len)
+{
+	if (conn->tls == NULL) {
+		ssize_t n = read(conn->fd, buf, len);
+		return n >= 0 ? n : errno == EAGAIN || errno == EINTR ? -EAGAIN : -EIO;
+	}
+	conn->tls_wants_write = false;
+	int n = SSL_read(conn->tls, buf, (int)len);
+	return n > 0 ? n : ctl_tls_result(conn, n);
+}
+
+/* Sends what it can: > 0 bytes, -EAGAIN to wait, -EIO. */
+static ssize_t ctl_conn_send(struct ctl_conn *conn, const char *buf, size_t len)
+{
+	if (conn->tls == NULL) {
+		ssize_t n = send(conn->fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		return n >= 0 ? n : errno == EAGAIN || errno == EINTR ? -EAGAIN : -EIO;
+	}
+	conn->tls_wants_write = false;
+	int n = SSL_write(conn->tls, buf, (int)(len > INT_MAX ? INT_MAX : len));
+	ssize_t ret = n > 0 ? n : ctl_tls_result(conn, n);
+	return ret == 0 ? -EIO : ret;
+}
+
 static void ctl_conn_read(struct ctlsock *ctl, unsigned int index)
 {
 	struct ctl_conn *conn = &ctl->conns[index];
-	ssize_t n = read(conn->fd, conn->in + conn->in_len, CLI_LINE_MAX + 1 - conn->in_len);
 
-	if (n < 0) {
-		if (errno != EAGAIN && errno != EINTR)
+	do {
+		ssize_t n = ctl_conn_recv(conn, conn->in + conn->in_len,
+		                          CLI_LINE_MAX + 1 - conn->in_len);
+		if (n == -EAGAIN)
+			return;
+		if (n < 0) {
 			ctl_conn_close(conn);
-		return;
-	}
-	if (n == 0)
-		conn->peer_closed = true;
-	conn->in_len += (size_t)n;
-	if (ctl_conn_process_input(ctl, index) < 0)
-		ctl_conn_close(conn);
+			return;
+		}
+		if (n == 0)
+			conn->peer_closed = true;
+		conn->in_len += (size_t)n;
+		if (ctl_conn_process_input(ctl, index) < 0) {
+			ctl_conn_close(conn);
+			return;
+		}
+		/* TLS may hold decrypted bytes the socket no longer signals. */
+	} while (conn->tls != NULL && !conn->peer_closed && SSL_pending(conn->tls) > 0 &&
+	         !conn->busy && conn->in_len <= CLI_LINE_MAX);
 }
 
 static void ctl_conn_write(struct ctl_conn *conn)
 {
 	while (conn->out_sent < conn->out_len) {
-		ssize_t n = send(conn->fd, conn->out + conn->out_sent,
-		                 conn->out_len - conn->out_sent, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t n = ctl_conn_send(conn, conn->out + conn->out_sent,
+		                          conn->out_len - conn->out_sent);
+		if (n == -EAGAIN)
+			return;
 		if (n < 0) {
-			if (errno != EAGAIN && errno != EINTR)
-				ctl_conn_close(conn);
+			ctl_conn_close(conn);
 			return;
 		}
 		conn->out_sent += (size_t)n;
@@ -404,15 +574,31 @@ static void ctl_conn_write(struct ctl_conn *conn)
 	conn->out_len = conn->out_sent = 0;
 }
 
-static void ctl_accept(struct ctlsock *ctl)
+/* A management client's address, for the log. */
+static void ctl_peer_name(int fd, char *out, size_t size)
+{
+	struct sockaddr_storage addr;
+	socklen_t len = sizeof(addr);
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+
+	if (getpeername(fd, (struct sockaddr *)&addr, &len) == 0 &&
+	    getnameinfo((struct sockaddr *)&addr, len, host, sizeof(host), port, sizeof(port),
+	                NI_NUMERICHOST | NI_NUMERICSERV) == 0)
+		snprintf(out, size, "%.46s:%.6s", host, port);
+	else
+		snprintf(out, size, "?");
+}
+
+static void ctl_accept(struct ctlsock *ctl, bool tls)
 {
 	for (;;) {
-		int fd = accept4(ctl->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		int fd = accept4(tls ? ctl->tls_fd : ctl->listen_fd, NULL, NULL,
+		                 SOCK_CLOEXEC | SOCK_NONBLOCK);
 		if (fd < 0)
 			return;
 		struct ucred cred;
 		socklen_t cred_len = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0)
+		if (!tls && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0)
 			CTL_LOG(DEBUG, "client pid %d uid %u gid %u connected", (int)cred.pid,
 			        (unsigned int)cred.uid, (unsigned int)cred.gid);
 		struct ctl_conn *conn = NULL;
@@ -420,6 +606,16 @@ static void ctl_accept(struct ctlsock *ctl)
 			if (ctl->conns[i].fd < 0)
 				conn = &ctl->conns[i];
 		char *in = conn != NULL ? malloc(CLI_LINE_MAX + 1) : NULL;
+		SSL *session = NULL;
+		if (in != NULL && tls && (session = SSL_new(ctl->tls_ctx)) == NULL) {
+			free(in);
+			in = NULL;
+		}
+		if (in == NULL && tls) {
+			/* Nothing in clear on a TLS port: the client sees the connection close. */
+			close(fd);
+			continue;
+		}
 		if (in == NULL) {
 			/* Say why before closing, in the same framing as every answer. */
 			char body[64], answer[96];
@@ -433,6 +629,12 @@ static void ctl_accept(struct ctlsock *ctl)
 		}
 		uint64_t generation = conn->generation;
 		*conn = (struct ctl_conn){.fd = fd, .generation = generation, .in = in};
+		if (session != NULL) {
+			SSL_set_fd(session, fd);
+			SSL_set_accept_state(session);
+			conn->tls = session;
+			ctl_peer_name(fd, conn->peer, sizeof(conn->peer));
+		}
 	}
 }
 
@@ -472,6 +674,7 @@ static void *ctl_thread(void *arg)
 		unsigned int nfds = 0;
 		ctl->pollfds[nfds++] = (struct pollfd){.fd = ctl->wake_fd, .events = POLLIN};
 		ctl->pollfds[nfds++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
+		ctl->pollfds[nfds++] = (struct pollfd){.fd = ctl->tls_fd, .events = POLLIN};
 		for (unsigned int i = 0; i < ctl->max_clients; i++) {
 			struct ctl_conn *conn = &ctl->conns[i];
 			short events = 0;
@@ -482,9 +685,9 @@ static void *ctl_thread(void *arg)
 			if (!conn->busy && !conn->peer_closed && conn->in_len <= CLI_LINE_MAX &&
 			    conn->out_len == 0)
 				events |= POLLIN;
-			if (conn->out_len > conn->out_sent)
+			if (conn->out_len > conn->out_sent || conn->tls_wants_write)
 				events |= POLLOUT;
-			ctl->poll_conn[nfds - 2] = i;
+			ctl->poll_conn[nfds - CTL_LISTENERS] = i;
 			ctl->pollfds[nfds++] = (struct pollfd){.fd = conn->fd, .events = events};
 		}
 		if (poll(ctl->pollfds, nfds, -1) < 0 && errno != EINTR) {
@@ -497,14 +700,17 @@ static void *ctl_thread(void *arg)
 			(void)n;
 		}
 		ctl_collect_answers(ctl);
-		for (unsigned int p = 2; p < nfds; p++) {
+		for (unsigned int p = CTL_LISTENERS; p < nfds; p++) {
 			short revents = ctl->pollfds[p].revents;
-			unsigned int index = ctl->poll_conn[p - 2];
+			unsigned int index = ctl->poll_conn[p - CTL_LISTENERS];
 			struct ctl_conn *conn = &ctl->conns[index];
 			/* Answers collected above may have closed the slot since the poll. */
 			if (revents == 0 || conn->fd != ctl->pollfds[p].fd)
 				continue;
-			if (revents & POLLOUT)
+			/* A TLS handshake that waited to write goes on where it stopped. */
+			if ((revents & POLLOUT) && conn->tls_wants_write && conn->out_len == 0)
+				ctl_conn_read(ctl, index);
+			else if (revents & POLLOUT)
 				ctl_conn_write(conn);
 			if (conn->fd >= 0 && (revents & POLLIN))
 				ctl_conn_read(ctl, index);
@@ -519,12 +725,18 @@ static void *ctl_thread(void *arg)
 				ctl_conn_close(conn);
 		}
 		if (ctl->pollfds[1].revents & POLLIN)
-			ctl_accept(ctl);
+			ctl_accept(ctl, false);
+		if (ctl->pollfds[2].revents & POLLIN)
+			ctl_accept(ctl, true);
 		/* Answers that arrived may be sendable at once, without another poll round. */
 		for (unsigned int i = 0; i < ctl->max_clients; i++) {
 			struct ctl_conn *conn = &ctl->conns[i];
 			if (conn->fd >= 0 && conn->out_len > conn->out_sent)
 				ctl_conn_write(conn);
+			/* Requests TLS decrypted ahead, now that the last one is answered. */
+			if (conn->fd >= 0 && conn->tls != NULL && !conn->busy &&
+			    conn->out_len == 0 && SSL_pending(conn->tls) > 0)
+				ctl_conn_read(ctl, i);
 			if (conn->fd >= 0 && conn->peer_closed && !conn->busy &&
 			    conn->in_len == 0 && conn->out_len == 0)
 				ctl_conn_close(conn);
@@ -575,6 +787,9 @@ void ctlsock_close(struct ctlsock *ctl)
 		close(ctl->listen_fd);
 		unlink(ctl->path);
 	}
+	if (ctl->tls_fd >= 0)
+		close(ctl->tls_fd);
+	SSL_CTX_free(ctl->tls_ctx);
 	if (ctl->wake_fd >= 0)
 		close(ctl->wake_fd);
 	ctl_drain(ctl->to_worker);

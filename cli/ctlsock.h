@@ -13,6 +13,19 @@ struct ctlsock;
 int ctlsock_open(struct ctlsock **ctl, const char *path, unsigned int max_clients,
                  struct cli_table *table);
 
+/* The management listener: ferryd's CLI over TCP with TLS, as vCenter reaches its hosts. */
+struct ctlsock_tls_config {
+	const char *address; /* host:port, [v6]:port or :port */
+	const char *cert;    /* the server's certificate (chain), PEM */
+	const char *key;     /* its private key, PEM */
+	const char *ca;      /* the CA whose certificates clients must present, PEM */
+};
+
+/* Also serves the CLI (the same commands and answers) on a TCP address with TLS 1.2 or later; a
+ * client without a certificate from the CA is refused in the handshake, before any command.
+ * Call before ctlsock_start. Returns 0 or a negative errno, and logs why. */
+int ctlsock_listen_tls(struct ctlsock *ctl, const struct ctlsock_tls_config *config);
+
 /* Starts the control thread that accepts and reads clients. Commands run only when the worker
  * calls ctlsock_worker_poll(). */
 int ctlsock_start(struct ctlsock *ctl);

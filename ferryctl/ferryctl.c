@@ -1,6 +1,9 @@
 /* ferryctl: the command line client of ferryd's CLI socket, one-shot or interactive. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
+#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +16,10 @@
 #include <editline/readline.h>
 #endif
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
 #include "cli/json.h"
 #include "timeline.h"
 
@@ -24,8 +31,15 @@ enum { EXIT_OK = 0, EXIT_COMMAND_FAILED = 1, EXIT_UNREACHABLE = 2 };
 
 struct conn {
 	int fd;
+	SSL *tls; /* a management connection (-H); NULL on the UNIX socket */
 	char buf[65536];
 	size_t len;
+};
+
+/* What -H needs: ferryd's management address, and this client's certificate, key and the CA
+ * that signed ferryd's. */
+struct tls_options {
+	const char *address, *cert, *key, *ca;
 };
 
 static int conn_open(struct conn *conn, const char *path)
@@ -48,10 +62,110 @@ static int conn_open(struct conn *conn, const char *path)
 	return 0;
 }
 
-static int write_all(int fd, const char *data, size_t len)
+static void tls_error(const char *what)
+{
+	unsigned long reason = ERR_get_error();
+
+	fprintf(stderr, "ferryctl: %s: %s\n", what,
+	        reason != 0 ? ERR_reason_error_string(reason) : "TLS failed");
+}
+
+/* Connects to ferryd's management port and checks both ends' certificates: ferryd's against the
+ * CA and its name or address; ferryd checks this one. */
+static int conn_open_tls(struct conn *conn, const struct tls_options *tls)
+{
+	char host[256];
+	const char *colon = strrchr(tls->address, ':');
+	const char *start = tls->address, *end = colon;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found = NULL;
+
+	if (tls->cert == NULL || tls->key == NULL || tls->ca == NULL) {
+		fprintf(stderr, "ferryctl: -H needs --cert, --key and --ca\n");
+		return -1;
+	}
+	if (tls->address[0] == '[') {
+		start++;
+		end = strchr(tls->address, ']');
+	}
+	if (colon == NULL || end == NULL || end < start || (size_t)(end - start) >= sizeof(host)) {
+		fprintf(stderr, "ferryctl: -H %s: give host:port or [v6]:port\n", tls->address);
+		return -1;
+	}
+	memcpy(host, start, (size_t)(end - start));
+	host[end - start] = '\0';
+	int ret = getaddrinfo(host, colon + 1, &hints, &found);
+	if (ret != 0) {
+		fprintf(stderr, "ferryctl: %s: %s\n", tls->address, gai_strerror(ret));
+		return -1;
+	}
+	conn->len = 0;
+	conn->fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (conn->fd < 0 || connect(conn->fd, found->ai_addr, found->ai_addrlen) < 0) {
+		fprintf(stderr, "ferryctl: cannot reach ferryd at %s: %s\n", tls->address,
+		        strerror(errno));
+		if (conn->fd >= 0)
+			close(conn->fd);
+		freeaddrinfo(found);
+		return -1;
+	}
+	freeaddrinfo(found);
+	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
+	    SSL_CTX_use_certificate_chain_file(ctx, tls->cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) != 1 ||
+	    SSL_CTX_load_verify_locations(ctx, tls->ca, NULL) != 1) {
+		tls_error("certificate, key or CA");
+		SSL_CTX_free(ctx);
+		close(conn->fd);
+		return -1;
+	}
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+	conn->tls = SSL_new(ctx);
+	SSL_CTX_free(ctx); /* the session holds it */
+	X509_VERIFY_PARAM *param = conn->tls != NULL ? SSL_get0_param(conn->tls) : NULL;
+	struct in6_addr ip;
+	bool numeric = inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1;
+	if (conn->tls == NULL || SSL_set_fd(conn->tls, conn->fd) != 1 ||
+	    (numeric ? X509_VERIFY_PARAM_set1_ip_asc(param, host)
+	             : X509_VERIFY_PARAM_set1_host(param, host, 0)) != 1 ||
+	    (!numeric && SSL_set_tlsext_host_name(conn->tls, host) != 1) ||
+	    SSL_connect(conn->tls) != 1) {
+		long verify = conn->tls != NULL ? SSL_get_verify_result(conn->tls) : X509_V_OK;
+		if (verify != X509_V_OK)
+			fprintf(stderr, "ferryctl: ferryd at %s: %s\n", tls->address,
+			        X509_verify_cert_error_string(verify));
+		else
+			tls_error("TLS handshake with ferryd");
+		SSL_free(conn->tls);
+		conn->tls = NULL;
+		close(conn->fd);
+		return -1;
+	}
+	return 0;
+}
+
+static void conn_close(struct conn *conn)
+{
+	if (conn->tls != NULL) {
+		SSL_shutdown(conn->tls);
+		SSL_free(conn->tls);
+		conn->tls = NULL;
+	}
+	close(conn->fd);
+}
+
+static int write_all(struct conn *conn, const char *data, size_t len)
 {
 	while (len > 0) {
-		ssize_t n = send(fd, data, len, MSG_NOSIGNAL);
+		if (conn->tls != NULL) {
+			int n = SSL_write(conn->tls, data, (int)(len > INT_MAX ? INT_MAX : len));
+			if (n <= 0)
+				return -1;
+			data += n;
+			len -= (size_t)n;
+			continue;
+		}
+		ssize_t n = send(conn->fd, data, len, MSG_NOSIGNAL);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -68,7 +182,9 @@ static int read_exact(struct conn *conn, char *out, size_t len)
 {
 	while (len > 0) {
 		if (conn->len == 0) {
-			ssize_t n = read(conn->fd, conn->buf, sizeof(conn->buf));
+			ssize_t n = conn->tls != NULL
+			                    ? SSL_read(conn->tls, conn->buf, (int)sizeof(conn->buf))
+			                    : read(conn->fd, conn->buf, sizeof(conn->buf));
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0)
@@ -93,7 +209,7 @@ static int conn_call(struct conn *conn, const char *line, char **body)
 	size_t n = 0;
 
 	*body = NULL;
-	if (write_all(conn->fd, line, strlen(line)) < 0 || write_all(conn->fd, "\n", 1) < 0)
+	if (write_all(conn, line, strlen(line)) < 0 || write_all(conn, "\n", 1) < 0)
 		goto lost;
 	while (n + 1 < sizeof(header)) {
 		if (read_exact(conn, &header[n], 1) < 0)
@@ -445,9 +561,13 @@ static int migrate_report(struct conn *conn, int argc, char **argv, bool json)
 static void usage(FILE *out)
 {
 	fprintf(out,
-	        "usage: ferryctl [-s SOCKET] [-j] [COMMAND...]\n"
+	        "usage: ferryctl [-s SOCKET | -H HOST:PORT --cert F --key F --ca F] [-j] "
+	        "[COMMAND...]\n"
 	        "\n"
 	        "  -s, --socket PATH  ferryd's CLI socket (default " DEFAULT_SOCKET ")\n"
+	        "  -H, --host H:P     ferryd's management port (TLS) instead, with this client's\n"
+	        "                     --cert and --key and the --ca of ferryd's certificate\n"
+	        "                     (or FERRYCTL_CERT, FERRYCTL_KEY, FERRYCTL_CA)\n"
 	        "  -j, --json         answers as JSON\n"
 	        "  -h, --help         this help\n"
 	        "\n"
@@ -462,23 +582,40 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	        {"socket", required_argument, NULL, 's'},
-	        {"json", no_argument, NULL, 'j'},
-	        {"help", no_argument, NULL, 'h'},
-	        {NULL, 0, NULL, 0},
+	        {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
+	        {"host", required_argument, NULL, 'H'},   {"cert", required_argument, NULL, 'e'},
+	        {"key", required_argument, NULL, 'k'},    {"ca", required_argument, NULL, 'a'},
+	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_SOCKET;
+	struct tls_options tls = {
+	        .cert = getenv("FERRYCTL_CERT"),
+	        .key = getenv("FERRYCTL_KEY"),
+	        .ca = getenv("FERRYCTL_CA"),
+	};
 	bool json = false;
 	int c;
 
 	/* '+' stops at the first command word, so "ferryctl log level ..." is not an option. */
-	while ((c = getopt_long(argc, argv, "+s:jh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:jH:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			path = optarg;
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'H':
+			tls.address = optarg;
+			break;
+		case 'e':
+			tls.cert = optarg;
+			break;
+		case 'k':
+			tls.key = optarg;
+			break;
+		case 'a':
+			tls.ca = optarg;
 			break;
 		case 'h':
 			usage(stdout);
@@ -490,7 +627,7 @@ int main(int argc, char **argv)
 	}
 
 	static struct conn conn;
-	if (conn_open(&conn, path) < 0)
+	if ((tls.address != NULL ? conn_open_tls(&conn, &tls) : conn_open(&conn, path)) < 0)
 		return EXIT_UNREACHABLE;
 	if (json) {
 		char *body;
@@ -505,13 +642,13 @@ int main(int argc, char **argv)
 		char line[LINE_MAX_BYTES];
 		if (join_words(line, sizeof(line), argc - optind, &argv[optind]) < 0) {
 			fprintf(stderr, "ferryctl: command too long\n");
-			close(conn.fd);
+			conn_close(&conn);
 			return EXIT_COMMAND_FAILED;
 		}
 		bool migrate = strcmp(argv[optind], "migrate") == 0 && argc - optind >= 2;
 		if (migrate && strcmp(argv[optind + 1], "report") == 0) {
 			ret = migrate_report(&conn, argc - optind, &argv[optind], json);
-			close(conn.fd);
+			conn_close(&conn);
 			return ret;
 		}
 		bool wait = migrate && strcmp(argv[argc - 1], "--wait") == 0;
@@ -527,6 +664,6 @@ int main(int argc, char **argv)
 	} else {
 		ret = interactive(&conn);
 	}
-	close(conn.fd);
+	conn_close(&conn);
 	return ret;
 }

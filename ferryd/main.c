@@ -40,6 +40,11 @@ static void usage(FILE *out)
 	        "\n"
 	        "  -s, --socket PATH        CLI socket (default %s)\n"
 	        "  -c, --config FILE        run the commands in FILE at start-up\n"
+	        "      --manage ADDR:PORT   also serve the CLI over TCP with TLS (with --cert,\n"
+	        "                           --key and --ca: clients need a certificate from the "
+	        "CA)\n"
+	        "      --cert FILE --key FILE --ca FILE   its certificate, key and client CA "
+	        "(PEM)\n"
 	        "      --max-sleep-us N     longest idle sleep of the worker (default 1000)\n"
 	        "      --max-clients N      CLI clients served at once (default %u)\n"
 	        "      --mbuf-size BYTES    packet buffer data room (default %u)\n"
@@ -61,6 +66,7 @@ struct options {
 	unsigned long max_clients;
 	unsigned long mbuf_size;
 	unsigned long mbufs;
+	struct ctlsock_tls_config manage; /* address NULL: no management listener */
 };
 
 static int parse_number(const char *name, const char *text, unsigned long max, unsigned long *value)
@@ -87,6 +93,10 @@ static int parse_options(int argc, char **argv, struct options *opts)
 	        {"max-clients", required_argument, NULL, 'C'},
 	        {"mbuf-size", required_argument, NULL, 'M'},
 	        {"mbufs", required_argument, NULL, 'N'},
+	        {"manage", required_argument, NULL, 'm'},
+	        {"cert", required_argument, NULL, 'e'},
+	        {"key", required_argument, NULL, 'k'},
+	        {"ca", required_argument, NULL, 'a'},
 	        {"version", no_argument, NULL, 'V'},
 	        {"help", no_argument, NULL, 'h'},
 	        {NULL, 0, NULL, 0},
@@ -117,6 +127,18 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			if (parse_number("mbufs", optarg, 16u << 20, &opts->mbufs) < 0)
 				return -1;
 			break;
+		case 'm':
+			opts->manage.address = optarg;
+			break;
+		case 'e':
+			opts->manage.cert = optarg;
+			break;
+		case 'k':
+			opts->manage.key = optarg;
+			break;
+		case 'a':
+			opts->manage.ca = optarg;
+			break;
 		case 'V':
 			printf("ferryd %s\n", FERRY_VERSION);
 			exit(0);
@@ -127,6 +149,11 @@ static int parse_options(int argc, char **argv, struct options *opts)
 			usage(stderr);
 			return -1;
 		}
+	}
+	if (opts->manage.address != NULL &&
+	    (opts->manage.cert == NULL || opts->manage.key == NULL || opts->manage.ca == NULL)) {
+		fprintf(stderr, "ferryd: --manage needs --cert, --key and --ca\n");
+		return -1;
 	}
 	return optind;
 }
@@ -205,6 +232,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferryd: cannot open CLI socket %s: %s\n", opts.socket_path,
 		        strerror(-ret));
 		goto out_host;
+	}
+	if (opts.manage.address != NULL && (ret = ctlsock_listen_tls(ctl, &opts.manage)) < 0) {
+		fprintf(stderr, "ferryd: cannot serve management on %s: %s\n", opts.manage.address,
+		        strerror(-ret));
+		goto out_ctl;
 	}
 	ctlsock_set_worker_wake(ctl, wake_main_loop, &host.loop);
 	ret = loop_poller_add(&host.loop, "cli", LOOP_POLLER_CONTROL, ctlsock_worker_poll, ctl);
