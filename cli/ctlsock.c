@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_common.h>
@@ -37,6 +38,9 @@ static RTE_LOG_REGISTER(ctlsock_logtype, ferry.ctlsock, INFO);
 #define CTL_OUT_HIGH     (1u << 20)
 #define CTL_WORKER_BURST 8
 #define CTL_LISTENERS    3 /* poll slots before the clients': wake-up, UNIX, TLS */
+/* Unauthenticated TCP clients must not crowd out the local ones: a TLS client has this long to
+ * finish its handshake, and TLS clients take at most half the slots. */
+#define CTL_TLS_HANDSHAKE_S 10
 
 /* One command on its way to the worker and back. */
 struct ctl_request {
@@ -62,7 +66,9 @@ struct ctl_conn {
 	 * TLS waits to write (a handshake's message) before it can go on. */
 	SSL *tls;
 	bool tls_wants_write;
-	char peer[64]; /* its address, for the log */
+	struct timespec
+	        accepted; /* a TLS client must finish its handshake in CTL_TLS_HANDSHAKE_S */
+	char peer[64];    /* its address, for the log */
 };
 
 struct ctlsock {
@@ -605,6 +611,13 @@ static void ctl_accept(struct ctlsock *ctl, bool tls)
 		for (unsigned int i = 0; i < ctl->max_clients && conn == NULL; i++)
 			if (ctl->conns[i].fd < 0)
 				conn = &ctl->conns[i];
+		if (tls && conn != NULL) {
+			unsigned int nb_tls = 0;
+			for (unsigned int i = 0; i < ctl->max_clients; i++)
+				nb_tls += ctl->conns[i].fd >= 0 && ctl->conns[i].tls != NULL;
+			if (nb_tls >= ctl->max_clients / 2)
+				conn = NULL;
+		}
 		char *in = conn != NULL ? malloc(CLI_LINE_MAX + 1) : NULL;
 		SSL *session = NULL;
 		if (in != NULL && tls && (session = SSL_new(ctl->tls_ctx)) == NULL) {
@@ -634,6 +647,7 @@ static void ctl_accept(struct ctlsock *ctl, bool tls)
 			SSL_set_accept_state(session);
 			conn->tls = session;
 			ctl_peer_name(fd, conn->peer, sizeof(conn->peer));
+			clock_gettime(CLOCK_MONOTONIC, &conn->accepted);
 		}
 	}
 }
@@ -690,7 +704,12 @@ static void *ctl_thread(void *arg)
 			ctl->poll_conn[nfds - CTL_LISTENERS] = i;
 			ctl->pollfds[nfds++] = (struct pollfd){.fd = conn->fd, .events = events};
 		}
-		if (poll(ctl->pollfds, nfds, -1) < 0 && errno != EINTR) {
+		/* While a TLS handshake is pending, wake each second to time it out. */
+		bool handshaking = false;
+		for (unsigned int i = 0; i < ctl->max_clients && !handshaking; i++)
+			handshaking = ctl->conns[i].fd >= 0 && ctl->conns[i].tls != NULL &&
+			              !SSL_is_init_finished(ctl->conns[i].tls);
+		if (poll(ctl->pollfds, nfds, handshaking ? 1000 : -1) < 0 && errno != EINTR) {
 			CTL_LOG(ERR, "poll: %s", strerror(errno));
 			break;
 		}
@@ -728,9 +747,20 @@ static void *ctl_thread(void *arg)
 			ctl_accept(ctl, false);
 		if (ctl->pollfds[2].revents & POLLIN)
 			ctl_accept(ctl, true);
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
 		/* Answers that arrived may be sendable at once, without another poll round. */
 		for (unsigned int i = 0; i < ctl->max_clients; i++) {
 			struct ctl_conn *conn = &ctl->conns[i];
+			if (conn->fd >= 0 && conn->tls != NULL &&
+			    !SSL_is_init_finished(conn->tls) &&
+			    now.tv_sec - conn->accepted.tv_sec >= CTL_TLS_HANDSHAKE_S) {
+				CTL_LOG(NOTICE,
+				        "management client %s refused: no handshake in %d s",
+				        conn->peer, CTL_TLS_HANDSHAKE_S);
+				ctl_conn_close(conn);
+				continue;
+			}
 			if (conn->fd >= 0 && conn->out_len > conn->out_sent)
 				ctl_conn_write(conn);
 			/* Requests TLS decrypted ahead, now that the last one is answered. */

@@ -116,6 +116,17 @@ garbage() {
 }
 check "garbage and plain text on the TLS port get nothing" garbage
 check "ferryd still serves the management port" as_admin show version
+# A client that connects and never speaks TLS holds no slot for long: it is closed after 10 s.
+idle_closed() {
+	local start=$SECONDS
+	# socat ends when ferryd closes the connection (the -T limit would end it at 30 s).
+	timeout 40 socat -T 30 -u "TCP:127.0.0.1:$port" - >/dev/null 2>&1
+	local took=$((SECONDS - start))
+	echo "closed after $took s"
+	[ "$took" -ge 9 ] && [ "$took" -le 20 ]
+}
+check "a client that never finishes its handshake is closed after 10 s" idle_closed
+check "saying so in the log" grep -q "no handshake in 10 s" "$dir/ferryd.log"
 check "and the UNIX socket" "$ferryctl" -s "$sock" show version
 check "ferryd is alive" kill -0 "$pid"
 tap_finish
