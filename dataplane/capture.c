@@ -103,6 +103,9 @@ struct capture_note {
 	uint8_t direction;
 };
 
+_Static_assert(CAPTURE_MAX_WORKERS == PORT_MAX_WORKERS, "a capture counts every port worker");
+_Static_assert(PORT_MAX <= UINT8_MAX + 1, "an interface number fits the note");
+
 /* Frames a writer takes from the ring at a time. */
 #define WRITER_BURST 64
 /* How long the writer sleeps when the ring is empty. */
