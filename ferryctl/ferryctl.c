@@ -1,25 +1,17 @@
 /* ferryctl: the command line client of ferryd's CLI socket, one-shot or interactive. */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
-#include <netdb.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #ifdef HAVE_LIBEDIT
 #include <editline/readline.h>
 #endif
 
-#include <openssl/err.h>
-#include <openssl/ssl.h>
-#include <openssl/x509v3.h>
-
+#include "cli/client.h"
 #include "cli/json.h"
 #include "timeline.h"
 
@@ -29,214 +21,19 @@
 /* Exit codes: the command worked, the daemon said no, the daemon could not be reached. */
 enum { EXIT_OK = 0, EXIT_COMMAND_FAILED = 1, EXIT_UNREACHABLE = 2 };
 
-struct conn {
-	int fd;
-	SSL *tls; /* a management connection (-H); NULL on the UNIX socket */
-	char buf[65536];
-	size_t len;
-};
-
-/* What -H needs: ferryd's management address, and this client's certificate, key and the CA
- * that signed ferryd's. */
-struct tls_options {
-	const char *address, *cert, *key, *ca;
-};
-
-static int conn_open(struct conn *conn, const char *path)
+/* One command through the client, as an exit status; a lost connection said on stderr. */
+static int conn_call(struct client *conn, const char *line, char **body)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
+	enum client_status status = client_call(conn, line, body);
 
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		fprintf(stderr, "ferryctl: socket path too long: %s\n", path);
-		return -1;
-	}
-	snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
-	conn->len = 0;
-	conn->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (conn->fd < 0 || connect(conn->fd, (struct sockaddr *)&addr, sizeof(addr)) < 0) {
-		fprintf(stderr, "ferryctl: cannot reach ferryd at %s: %s\n", path, strerror(errno));
-		if (conn->fd >= 0)
-			close(conn->fd);
-		return -1;
-	}
-	return 0;
+	if (status == CLIENT_LOST)
+		fprintf(stderr, "ferryctl: %s\n", client_error(conn));
+	return status == CLIENT_OK        ? EXIT_OK
+	       : status == CLIENT_REFUSED ? EXIT_COMMAND_FAILED
+	                                  : EXIT_UNREACHABLE;
 }
 
-static void tls_error(const char *what)
-{
-	unsigned long reason = ERR_get_error();
-
-	fprintf(stderr, "ferryctl: %s: %s\n", what,
-	        reason != 0 ? ERR_reason_error_string(reason) : "TLS failed");
-}
-
-/* Connects to ferryd's management port and checks both ends' certificates: ferryd's against the
- * CA and its name or address; ferryd checks this one. */
-static int conn_open_tls(struct conn *conn, const struct tls_options *tls)
-{
-	char host[256];
-	const char *colon = strrchr(tls->address, ':');
-	const char *start = tls->address, *end = colon;
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *found = NULL;
-
-	if (tls->cert == NULL || tls->key == NULL || tls->ca == NULL) {
-		fprintf(stderr, "ferryctl: -H needs --cert, --key and --ca\n");
-		return -1;
-	}
-	if (tls->address[0] == '[') {
-		start++;
-		end = strchr(tls->address, ']');
-	}
-	if (colon == NULL || end == NULL || end < start || (size_t)(end - start) >= sizeof(host)) {
-		fprintf(stderr, "ferryctl: -H %s: give host:port or [v6]:port\n", tls->address);
-		return -1;
-	}
-	memcpy(host, start, (size_t)(end - start));
-	host[end - start] = '\0';
-	int ret = getaddrinfo(host, colon + 1, &hints, &found);
-	if (ret != 0) {
-		fprintf(stderr, "ferryctl: %s: %s\n", tls->address, gai_strerror(ret));
-		return -1;
-	}
-	conn->len = 0;
-	conn->fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (conn->fd < 0 || connect(conn->fd, found->ai_addr, found->ai_addrlen) < 0) {
-		fprintf(stderr, "ferryctl: cannot reach ferryd at %s: %s\n", tls->address,
-		        strerror(errno));
-		if (conn->fd >= 0)
-			close(conn->fd);
-		freeaddrinfo(found);
-		return -1;
-	}
-	freeaddrinfo(found);
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
-	if (ctx == NULL || SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1 ||
-	    SSL_CTX_use_certificate_chain_file(ctx, tls->cert) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_load_verify_locations(ctx, tls->ca, NULL) != 1) {
-		tls_error("certificate, key or CA");
-		SSL_CTX_free(ctx);
-		close(conn->fd);
-		return -1;
-	}
-	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	conn->tls = SSL_new(ctx);
-	SSL_CTX_free(ctx); /* the session holds it */
-	X509_VERIFY_PARAM *param = conn->tls != NULL ? SSL_get0_param(conn->tls) : NULL;
-	struct in6_addr ip;
-	bool numeric = inet_pton(AF_INET, host, &ip) == 1 || inet_pton(AF_INET6, host, &ip) == 1;
-	if (conn->tls == NULL || SSL_set_fd(conn->tls, conn->fd) != 1 ||
-	    (numeric ? X509_VERIFY_PARAM_set1_ip_asc(param, host)
-	             : X509_VERIFY_PARAM_set1_host(param, host, 0)) != 1 ||
-	    (!numeric && SSL_set_tlsext_host_name(conn->tls, host) != 1) ||
-	    SSL_connect(conn->tls) != 1) {
-		long verify = conn->tls != NULL ? SSL_get_verify_result(conn->tls) : X509_V_OK;
-		if (verify != X509_V_OK)
-			fprintf(stderr, "ferryctl: ferryd at %s: %s\n", tls->address,
-			        X509_verify_cert_error_string(verify));
-		else
-			tls_error("TLS handshake with ferryd");
-		SSL_free(conn->tls);
-		conn->tls = NULL;
-		close(conn->fd);
-		return -1;
-	}
-	return 0;
-}
-
-static void conn_close(struct conn *conn)
-{
-	if (conn->tls != NULL) {
-		SSL_shutdown(conn->tls);
-		SSL_free(conn->tls);
-		conn->tls = NULL;
-	}
-	close(conn->fd);
-}
-
-static int write_all(struct conn *conn, const char *data, size_t len)
-{
-	while (len > 0) {
-		if (conn->tls != NULL) {
-			int n = SSL_write(conn->tls, data, (int)(len > INT_MAX ? INT_MAX : len));
-			if (n <= 0)
-				return -1;
-			data += n;
-			len -= (size_t)n;
-			continue;
-		}
-		ssize_t n = send(conn->fd, data, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads exactly len bytes, using what is buffered first. */
-static int read_exact(struct conn *conn, char *out, size_t len)
-{
-	while (len > 0) {
-		if (conn->len == 0) {
-			ssize_t n = conn->tls != NULL
-			                    ? SSL_read(conn->tls, conn->buf, (int)sizeof(conn->buf))
-			                    : read(conn->fd, conn->buf, sizeof(conn->buf));
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				return -1;
-			conn->len = (size_t)n;
-		}
-		size_t take = conn->len < len ? conn->len : len;
-		memcpy(out, conn->buf, take);
-		memmove(conn->buf, conn->buf + take, conn->len - take);
-		conn->len -= take;
-		out += take;
-		len -= take;
-	}
-	return 0;
-}
-
-/* Sends one command and reads its answer: "OK <len>\n" or "ERR <len>\n", then len bytes. Returns
- * EXIT_OK or EXIT_COMMAND_FAILED with the body in *body, or EXIT_UNREACHABLE. */
-static int conn_call(struct conn *conn, const char *line, char **body)
-{
-	char header[64];
-	size_t n = 0;
-
-	*body = NULL;
-	if (write_all(conn, line, strlen(line)) < 0 || write_all(conn, "\n", 1) < 0)
-		goto lost;
-	while (n + 1 < sizeof(header)) {
-		if (read_exact(conn, &header[n], 1) < 0)
-			goto lost;
-		if (header[n++] == '\n')
-			break;
-	}
-	header[n] = '\0';
-	char status[8];
-	size_t len;
-	if (sscanf(header, "%7s %zu", status, &len) != 2 || len > (64u << 20)) {
-		fprintf(stderr, "ferryctl: malformed answer from ferryd: %.40s\n", header);
-		return EXIT_UNREACHABLE;
-	}
-	*body = malloc(len + 1);
-	if (*body == NULL || read_exact(conn, *body, len) < 0)
-		goto lost;
-	(*body)[len] = '\0';
-	return strcmp(status, "OK") == 0 ? EXIT_OK : EXIT_COMMAND_FAILED;
-lost:
-	free(*body);
-	*body = NULL;
-	fprintf(stderr, "ferryctl: connection to ferryd lost\n");
-	return EXIT_UNREACHABLE;
-}
-
-static int run_command(struct conn *conn, const char *line)
+static int run_command(struct client *conn, const char *line)
 {
 	char *body;
 	int ret = conn_call(conn, line, &body);
@@ -252,7 +49,7 @@ static int run_command(struct conn *conn, const char *line)
 /* Starts a session the daemon runs on its own (vmkping, a migration) and leaves its JSON answer
  * in body; on failure prints the daemon's reason and returns the exit status. The connection
  * stays in JSON, so the follower can read the session's progress. */
-static int follow_start(struct conn *conn, const char *line, char **body)
+static int follow_start(struct client *conn, const char *line, char **body)
 {
 	int ret = conn_call(conn, "output json", body);
 
@@ -270,7 +67,7 @@ static int follow_start(struct conn *conn, const char *line, char **body)
 
 /* vmkping as ping shows it: the daemon runs the session on its own timers; we start it, then
  * poll its progress and print each reply as it comes, and the summary at the end. */
-static int vmkping_follow(struct conn *conn, const char *line, bool json)
+static int vmkping_follow(struct client *conn, const char *line, bool json)
 {
 	char *body = NULL, status_line[64];
 	int ret = follow_start(conn, line, &body);
@@ -391,7 +188,7 @@ static void migrate_progress(const char *body, bool tty, char *last, size_t last
 
 /* `migrate start ... --wait` and `migrate check ...`: the daemon runs the session; we follow it
  * with a progress bar and end with its report. Exits 0 if it completed. */
-static int migrate_follow(struct conn *conn, const char *line, bool json)
+static int migrate_follow(struct client *conn, const char *line, bool json)
 {
 	char *body = NULL, status_line[64], status[32], last[64] = "";
 	int ret = follow_start(conn, line, &body);
@@ -436,7 +233,7 @@ static int migrate_follow(struct conn *conn, const char *line, bool json)
 	return strcmp(status, "completed") == 0 ? EXIT_OK : EXIT_COMMAND_FAILED;
 }
 
-static int interactive(struct conn *conn)
+static int interactive(struct client *conn)
 {
 	int last = EXIT_OK;
 	bool tty = isatty(STDIN_FILENO);
@@ -512,7 +309,7 @@ static int join_words(char *line, size_t size, int nb_words, char **words)
 }
 
 /* migrate report <id> [--svg <file>]: the migration's status, and its timeline as a picture. */
-static int migrate_report(struct conn *conn, int argc, char **argv, bool json)
+static int migrate_report(struct client *conn, int argc, char **argv, bool json)
 {
 	const char *svg = NULL;
 	char line[64], *body = NULL;
@@ -588,7 +385,7 @@ int main(int argc, char **argv)
 	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_SOCKET;
-	struct tls_options tls = {
+	struct client_tls tls = {
 	        .cert = getenv("FERRYCTL_CERT"),
 	        .key = getenv("FERRYCTL_KEY"),
 	        .ca = getenv("FERRYCTL_CA"),
@@ -626,12 +423,16 @@ int main(int argc, char **argv)
 		}
 	}
 
-	static struct conn conn;
-	if ((tls.address != NULL ? conn_open_tls(&conn, &tls) : conn_open(&conn, path)) < 0)
+	struct client *conn = NULL;
+	char why[256];
+	if ((tls.address != NULL ? client_open_tls(&conn, &tls, why, sizeof(why))
+	                         : client_open_unix(&conn, path, why, sizeof(why))) < 0) {
+		fprintf(stderr, "ferryctl: %s\n", why);
 		return EXIT_UNREACHABLE;
+	}
 	if (json) {
 		char *body;
-		int ret = conn_call(&conn, "output json", &body);
+		int ret = conn_call(conn, "output json", &body);
 		free(body);
 		if (ret != EXIT_OK)
 			return ret;
@@ -642,13 +443,13 @@ int main(int argc, char **argv)
 		char line[LINE_MAX_BYTES];
 		if (join_words(line, sizeof(line), argc - optind, &argv[optind]) < 0) {
 			fprintf(stderr, "ferryctl: command too long\n");
-			conn_close(&conn);
+			client_close(conn);
 			return EXIT_COMMAND_FAILED;
 		}
 		bool migrate = strcmp(argv[optind], "migrate") == 0 && argc - optind >= 2;
 		if (migrate && strcmp(argv[optind + 1], "report") == 0) {
-			ret = migrate_report(&conn, argc - optind, &argv[optind], json);
-			conn_close(&conn);
+			ret = migrate_report(conn, argc - optind, &argv[optind], json);
+			client_close(conn);
 			return ret;
 		}
 		bool wait = migrate && strcmp(argv[argc - 1], "--wait") == 0;
@@ -656,14 +457,14 @@ int main(int argc, char **argv)
 			wait = false;
 		if (strcmp(argv[optind], "vmkping") == 0 && argc - optind >= 2 &&
 		    strcmp(argv[optind + 1], "status") != 0)
-			ret = vmkping_follow(&conn, line, json);
+			ret = vmkping_follow(conn, line, json);
 		else if (migrate && (wait || strcmp(argv[optind + 1], "check") == 0))
-			ret = migrate_follow(&conn, line, json);
+			ret = migrate_follow(conn, line, json);
 		else
-			ret = run_command(&conn, line);
+			ret = run_command(conn, line);
 	} else {
-		ret = interactive(&conn);
+		ret = interactive(conn);
 	}
-	conn_close(&conn);
+	client_close(conn);
 	return ret;
 }

@@ -19,6 +19,7 @@
 #include <rte_log.h>
 #include <rte_telemetry.h>
 
+#include "cli/client.h"
 #include "cli/json.h"
 
 /* DPDK 22.11's telemetry callbacks take no argument, so they find the CLI through a link in
@@ -35,56 +36,25 @@ static int link_path(char *path, size_t size)
 	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
-static int read_full(int fd, char *buf, size_t len)
-{
-	size_t got = 0;
-
-	while (got < len) {
-		ssize_t n = read(fd, buf + got, len - got);
-		if (n <= 0)
-			return -EIO;
-		got += (size_t)n;
-	}
-	return 0;
-}
-
 /* Runs a command through ferryd's CLI in JSON; the answer (malloc'ed) or NULL. */
 static char *cli_call(const char *line)
 {
-	struct sockaddr_un addr = {.sun_family = AF_UNIX};
-	char header[64], *body = NULL;
-	size_t n = 0, len;
+	struct client *client = NULL;
+	char path[PATH_MAX], why[128], *body = NULL;
 
-	if (link_path(addr.sun_path, sizeof(addr.sun_path)) < 0)
+	if (link_path(path, sizeof(path)) < 0 ||
+	    client_open_unix(&client, path, why, sizeof(why)) < 0)
 		return NULL;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return NULL;
-	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
-		goto out;
-	/* Each request is a line; each answer "OK <length>" or "ERR <length>", then the body. */
-	for (int i = 0; i < 2; i++) {
-		const char *request = i == 0 ? "output json\n" : line;
-		if (send(fd, request, strlen(request), MSG_NOSIGNAL) != (ssize_t)strlen(request) ||
-		    (i == 1 && send(fd, "\n", 1, MSG_NOSIGNAL) != 1))
-			goto out;
-		for (n = 0; n + 1 < sizeof(header); n++)
-			if (read(fd, &header[n], 1) != 1 || header[n] == '\n')
-				break;
-		header[n] = '\0';
-		if (sscanf(header, "%*s %zu", &len) != 1 || len > ANSWER_MAX)
-			goto out;
+	if (client_call(client, "output json", &body) == CLIENT_OK) {
 		free(body);
-		body = malloc(len + 1);
-		if (body == NULL || read_full(fd, body, len) < 0) {
-			free(body);
+		/* A refused command answers {"error": ...}: answer() says null for it. */
+		if (client_call(client, line, &body) == CLIENT_LOST)
 			body = NULL;
-			goto out;
-		}
-		body[len] = '\0';
+	} else {
+		free(body);
+		body = NULL;
 	}
-out:
-	close(fd);
+	client_close(client);
 	return body;
 }
 
