@@ -2,6 +2,10 @@
 #include "vm_commands.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +70,30 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 	struct vswitch_portgroup *pg = lookup_portgroup(host, cli_arg(args, "portgroup"), reply);
 	if (pg == NULL)
 		return -ENOENT;
+	struct host_datastore *ds = NULL;
+	uint64_t disk_mb = 64;
+	char disk[PATH_MAX];
+	if (cli_arg(args, "datastore") != NULL) {
+		ds = host_datastore_find(host, cli_arg(args, "datastore"));
+		if (ds == NULL)
+			return reply_error(reply, -ENOENT,
+			                   "no datastore '%.64s' (see 'show datastores')",
+			                   cli_arg(args, "datastore"));
+		if (cli_arg_size(args, "disk-mib", 1u << 20, 1, 1u << 20, &disk_mb, reply) < 0)
+			return -EINVAL;
+		/* As vSphere lays a VM out: a folder of its own, the flat disk in it. */
+		char folder[PATH_MAX];
+		if (snprintf(folder, sizeof(folder), "%s/%s", ds->path, config.name) >=
+		            (int)sizeof(folder) ||
+		    snprintf(disk, sizeof(disk), "%s/%s-flat.vmdk", folder, config.name) >=
+		            (int)sizeof(disk))
+			return reply_error(reply, -ENAMETOOLONG, "datastore path too long");
+		if (mkdir(folder, 0755) < 0 && errno != EEXIST)
+			return reply_error(reply, -errno, "cannot make %s: %s", folder,
+			                   strerror(errno));
+	} else if (cli_arg(args, "disk-mib") != NULL) {
+		return reply_error(reply, -EINVAL, "disk-mib needs a datastore");
+	}
 	struct vm *vm = calloc(1, sizeof(*vm));
 	if (vm == NULL)
 		return reply_error(reply, -ENOMEM, "out of memory");
@@ -80,6 +108,23 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 		                           ? " (too few free hugepages: see HugePages_Free in "
 		                             "/proc/meminfo)"
 		                           : "");
+	}
+	if (ds != NULL) {
+		struct disklock_holder holder;
+		ret = vm_disk_attach(vm, disk, disk_mb, host->name, ds->lease_ns, &holder);
+		if (ret < 0) {
+			vm_destroy(vm);
+			free(vm);
+			if (ret == -EBUSY)
+				return reply_error(
+				        reply, ret,
+				        "disk %s is locked by %s (pid %ld), its heartbeat %.1f s "
+				        "old: the VM runs there",
+				        disk, holder.owner, holder.pid,
+				        (double)holder.heartbeat_age_ns / 1e9);
+			return reply_error(reply, ret, "cannot open disk %s: %s", disk,
+			                   strerror(-ret));
+		}
 	}
 	host_vm_add(host, vm); /* room was checked above */
 	/* Created and started, as `vim-cmd vmsvc/power.on` would follow the registration. */
@@ -145,6 +190,12 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 	reply_str(reply, "portgroup", "%s", g->vnic.vport->portgroup->name);
 	reply_str(reply, "encryption", "%s",
 	          proto_encryption_name((enum proto_encryption)g->encryption));
+	if (g->disk.fd >= 0) {
+		reply_str(reply, "disk", "%s", g->disk.path);
+		reply_u64(reply, "disk_mib", g->disk.blocks * VM_DISK_BLOCK_SIZE >> 20);
+		reply_u64(reply, "disk_writes", g->disk.writes);
+		reply_str(reply, "disk_lock", "%s", g->disk.lost ? "lost" : g->disk.lock.owner);
+	}
 	reply_u64(reply, "dirty_rate", g->machine.stats.dirty_rate);
 	if (!full)
 		return;
@@ -302,12 +353,122 @@ static int cmd_vm_announce(void *ctx, const struct cli_args *args, struct reply 
 	return 0;
 }
 
+static int cmd_host_name(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	const char *name = cli_arg(args, "name");
+
+	if (strlen(name) == 0 || strlen(name) >= HOST_NAME_LEN ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") !=
+	            strlen(name))
+		return reply_error(reply, -EINVAL,
+		                   "host name: letters, digits, '.', '-' and '_', at most %d bytes",
+		                   HOST_NAME_LEN - 1);
+	for (unsigned int i = 0; i < host->nb_vms; i++)
+		if (host->vms[i]->disk.fd >= 0)
+			return reply_error(
+			        reply, -EBUSY,
+			        "%s holds its disk's lock as %s: the name stays while a VM "
+			        "has a disk",
+			        host->vms[i]->machine.name, host->name);
+	snprintf(host->name, sizeof(host->name), "%s", name);
+	reply_str(reply, "host", "%s", host->name);
+	return 0;
+}
+
+static int cmd_datastore_add(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	const char *name = cli_arg(args, "name"), *path = cli_arg(args, "path");
+	struct stat st;
+	uint64_t lease_ns = 15 * 1000000000ull;
+
+	if (strlen(name) >= HOST_NAME_LEN || strlen(path) >= PATH_MAX || path[0] != '/')
+		return reply_error(reply, -EINVAL,
+		                   "datastore: a name of at most %d bytes and an "
+		                   "absolute path",
+		                   HOST_NAME_LEN - 1);
+	if (host_datastore_find(host, name) != NULL)
+		return reply_error(reply, -EEXIST, "datastore '%s' exists already", name);
+	if (host->nb_datastores == HOST_MAX_DATASTORES)
+		return reply_error(reply, -ENOSPC, "at most %d datastores", HOST_MAX_DATASTORES);
+	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || access(path, W_OK) < 0)
+		return reply_error(reply, -ENOTDIR, "%s is not a folder this host can write", path);
+	if (cli_arg_seconds(args, "seconds", 1, 600, &lease_ns, reply) < 0)
+		return -EINVAL;
+	struct host_datastore *ds = &host->datastores[host->nb_datastores++];
+	snprintf(ds->name, sizeof(ds->name), "%s", name);
+	snprintf(ds->path, sizeof(ds->path), "%s", path);
+	ds->lease_ns = lease_ns;
+	reply_str(reply, "datastore", "%s", ds->name);
+	return 0;
+}
+
+/* The VMs with a disk on a datastore. */
+static unsigned int datastore_disks(const struct host *host, const struct host_datastore *ds)
+{
+	unsigned int n = 0;
+	size_t len = strlen(ds->path);
+
+	for (unsigned int i = 0; i < host->nb_vms; i++)
+		n += host->vms[i]->disk.fd >= 0 &&
+		     strncmp(host->vms[i]->disk.path, ds->path, len) == 0 &&
+		     host->vms[i]->disk.path[len] == '/';
+	return n;
+}
+
+static int cmd_datastore_del(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	struct host_datastore *ds = host_datastore_find(host, cli_arg(args, "name"));
+
+	if (ds == NULL)
+		return reply_error(reply, -ENOENT, "no datastore '%.64s'", cli_arg(args, "name"));
+	if (datastore_disks(host, ds) > 0)
+		return reply_error(reply, -EBUSY, "VMs here have their disks on %s", ds->name);
+	*ds = host->datastores[--host->nb_datastores];
+	return 0;
+}
+
+static int cmd_show_datastores(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+
+	(void)args;
+	reply_str(reply, "host", "%s", host->name);
+	reply_list_begin(reply, "datastores");
+	for (unsigned int i = 0; i < host->nb_datastores; i++) {
+		const struct host_datastore *ds = &host->datastores[i];
+		struct statvfs fs;
+		reply_object_begin(reply, NULL);
+		reply_str(reply, "name", "%s", ds->name);
+		reply_str(reply, "path", "%s", ds->path);
+		reply_double(reply, "lease_s", (double)ds->lease_ns / 1e9, 1);
+		if (statvfs(ds->path, &fs) == 0)
+			reply_u64(reply, "free_mib", (uint64_t)fs.f_bavail * fs.f_frsize >> 20);
+		reply_u64(reply, "disks", datastore_disks(host, ds));
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	return 0;
+}
+
 static const struct cli_command vm_commands[] = {
+        {"host name <name>", "this host's name in the cluster (its disk locks carry it)",
+         cmd_host_name},
+        {"datastore add <name> <path> [lease <seconds>]",
+         "a folder every host mounts, for VM disks; lease: how long a silent lock holds "
+         "(default 15 s)",
+         cmd_datastore_add},
+        {"datastore del <name>", "forget a datastore no VM here uses", cmd_datastore_del},
+        {"show datastores", "datastores: path, lock lease, free space, disks of VMs here",
+         cmd_show_datastores},
         {"vm announce <name> [rounds <n>] [initial <ms>] [step <ms>] [garp]",
          "send the VM's RARP self-announcement (5 frames, 50 ms apart then +100 ms, as QEMU)",
          cmd_vm_announce},
         {"vm create <name> mem <mib> mac <mac> ip <address> portgroup <portgroup> "
-         "[workload <spec>] [encryption <policy>] [hugepages <on|off>]",
+         "[workload <spec>] [encryption <policy>] [hugepages <on|off>] "
+         "[datastore <datastore>] [disk-mib <mib>]",
          "create and start an emulated VM (workload: uniform|hotcold|sequential[,rate=N|max]"
          "[,ws=PAGES][,seed=N][,fill=PERCENT], default uniform,rate=1000; encryption of its "
          "migrations: required (default), opportunistic or disabled; hugepages on: its memory "

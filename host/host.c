@@ -126,6 +126,14 @@ static uint32_t hook_available_mb(void *ctx, enum machine_backing backing)
 	return host_available_mb(backing);
 }
 
+struct host_datastore *host_datastore_find(struct host *host, const char *name)
+{
+	for (unsigned int i = 0; i < host->nb_datastores; i++)
+		if (strcmp(host->datastores[i].name, name) == 0)
+			return &host->datastores[i];
+	return NULL;
+}
+
 int host_init(struct host *host, const struct host_config *config)
 {
 	struct loop_backoff_config backoff;
@@ -139,6 +147,9 @@ int host_init(struct host *host, const struct host_config *config)
 	if (ret < 0)
 		return ret;
 	host->start_ns = loop_now_ns(&host->loop);
+	if (gethostname(host->name, sizeof(host->name)) < 0 || host->name[0] == '\0')
+		snprintf(host->name, sizeof(host->name), "ferryd");
+	host->name[sizeof(host->name) - 1] = '\0';
 	/* Mempool names are process-wide; the address keeps two daemons in one test apart. */
 	char prefix[16];
 	snprintf(prefix, sizeof(prefix), "fd%lx", (unsigned long)((uintptr_t)host & 0xffffff));

@@ -2,6 +2,7 @@
 #ifndef FERRY_HOST_HOST_H
 #define FERRY_HOST_HOST_H
 
+#include <limits.h>
 #include <stdint.h>
 
 struct rte_ring;
@@ -15,8 +16,18 @@ struct rte_ring;
 #include "vswitch/iface.h"
 #include "vswitch/vswitch.h"
 
-#define HOST_MAX_VMKS 16
-#define HOST_MAX_VMS  16
+#define HOST_MAX_VMKS       16
+#define HOST_MAX_VMS        16
+#define HOST_MAX_DATASTORES 8
+#define HOST_NAME_LEN       64
+
+/* A datastore: a folder every host of a cluster mounts (NFS in production), where VMs' disks
+ * live, each locked by the host that runs it. */
+struct host_datastore {
+	char name[HOST_NAME_LEN];
+	char path[PATH_MAX];
+	uint64_t lease_ns; /* a disk lock whose heartbeat stopped this long may be broken */
+};
 
 struct host_config {
 	uint64_t max_sleep_ns; /* longest idle sleep of the worker; 0 = default (1 ms) */
@@ -36,7 +47,10 @@ struct host {
 	struct vm *vms[HOST_MAX_VMS];
 	unsigned int nb_vms;
 	struct migration_engine migrations;
-	struct capture *capture; /* the running or last capture, NULL before the first */
+	struct capture *capture;  /* the running or last capture, NULL before the first */
+	char name[HOST_NAME_LEN]; /* as the cluster knows it; the disk locks carry it */
+	struct host_datastore datastores[HOST_MAX_DATASTORES];
+	unsigned int nb_datastores;
 	uint64_t start_ns;
 };
 
@@ -58,6 +72,9 @@ int host_vm_add(struct host *host, struct vm *vm);
 
 /* Takes a VM off the host and frees it. */
 void host_vm_remove(struct host *host, struct vm *vm);
+
+/* The datastore of that name, NULL if none. */
+struct host_datastore *host_datastore_find(struct host *host, const char *name);
 
 /* The vmk of that name, NULL if none. */
 struct iface *host_vmk_find(const struct host *host, const char *name);

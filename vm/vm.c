@@ -4,9 +4,11 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <rte_byteorder.h>
 
@@ -116,6 +118,7 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 	int ret;
 
 	memset(vm, 0, sizeof(*vm));
+	vm->disk.fd = -1;
 	vm->loop = vswitches->loop;
 	vm->workload = config->workload;
 	vm->encryption = config->encryption;
@@ -156,8 +159,103 @@ fail_vm:
 	return ret;
 }
 
+/* splitmix64, as the workload's: a disk block from (seed, step) alone. */
+static uint64_t disk_mix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+void vm_disk_block(uint64_t seed, uint64_t step, uint8_t out[VM_DISK_BLOCK_SIZE])
+{
+	uint64_t base = disk_mix(seed ^ disk_mix(step ^ 0x6469736bull)); /* "disk" */
+
+	for (unsigned int w = 0; w < VM_DISK_BLOCK_SIZE / sizeof(uint64_t); w++) {
+		uint64_t word = disk_mix(base + w);
+		memcpy(out + w * sizeof(word), &word, sizeof(word));
+	}
+}
+
+static void disk_close(struct vm_disk *disk)
+{
+	if (disk->fd < 0)
+		return;
+	if (!disk->lost)
+		fdatasync(disk->fd);
+	close(disk->fd);
+	disk->fd = -1;
+	disklock_release(&disk->lock);
+}
+
+int vm_disk_attach(struct vm *vm, const char *path, uint64_t mb, const char *owner,
+                   uint64_t lease_ns, struct disklock_holder *holder)
+{
+	struct vm_disk *disk = &vm->disk;
+	int ret;
+
+	if (disk->fd >= 0 || mb == 0 || strlen(path) >= sizeof(disk->path))
+		return -EINVAL;
+	/* The lock first: a disk another host has is not even opened. */
+	ret = disklock_acquire(&disk->lock, path, owner, lease_ns, holder);
+	if (ret < 0)
+		return ret;
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, (off_t)(mb << 20)) < 0) {
+		ret = -errno;
+		if (fd >= 0)
+			close(fd);
+		disklock_release(&disk->lock);
+		return ret;
+	}
+	snprintf(disk->path, sizeof(disk->path), "%s", path);
+	disk->fd = fd;
+	disk->blocks = (mb << 20) / VM_DISK_BLOCK_SIZE;
+	disk->next_step = (vm_synthetic_step(&vm->machine) + VM_DISK_EVERY - 1) / VM_DISK_EVERY *
+	                  VM_DISK_EVERY;
+	disk->writes = 0;
+	disk->heartbeat_ns = loop_now_ns(vm->loop);
+	disk->lost = false;
+	return 0;
+}
+
+/* At most this many block writes a poll: a VM that ran far ahead catches up over a few. */
+#define DISK_WRITES_PER_POLL 16
+
+/* The workload's disk writes for the steps it took, and the lock's heartbeat. */
+static void disk_poll(struct vm *vm, uint64_t now)
+{
+	struct vm_disk *disk = &vm->disk;
+	uint8_t block[VM_DISK_BLOCK_SIZE];
+
+	if (disk->fd < 0 || disk->lost)
+		return;
+	if (now - disk->heartbeat_ns >= disk->lock.lease_ns / 4) {
+		disk->heartbeat_ns = now;
+		if (disklock_heartbeat(&disk->lock) == -ESTALE) {
+			/* Another host has the disk: this VM must not write it again, as a
+			 * VMFS host that lost a lock stops the VM. */
+			disk->lost = true;
+			vm_pause(vm);
+			return;
+		}
+	}
+	uint64_t step = vm_synthetic_step(&vm->machine);
+	for (unsigned int i = 0; i < DISK_WRITES_PER_POLL && disk->next_step < step; i++) {
+		vm_disk_block(vm->workload.seed, disk->next_step, block);
+		off_t at = (off_t)((disk->next_step / VM_DISK_EVERY) % disk->blocks) *
+		           VM_DISK_BLOCK_SIZE;
+		if (pwrite(disk->fd, block, sizeof(block), at) != (ssize_t)sizeof(block))
+			break;
+		disk->writes++;
+		disk->next_step += VM_DISK_EVERY;
+	}
+}
+
 void vm_destroy(struct vm *vm)
 {
+	disk_close(&vm->disk);
 	for (unsigned int i = 0; i < vm->nb_rx_waiting; i++)
 		rte_pktmbuf_free(vm->rx_waiting[i]);
 	vm->nb_rx_waiting = 0;
@@ -188,6 +286,7 @@ unsigned int vm_poll(void *arg)
 	unsigned int work =
 	        vm->workload.rate == 0 && !vm->workload.idle ? (unsigned int)written : 0;
 
+	disk_poll(vm, now);
 	if (vm_service_page_absent(vm) != UINT64_MAX)
 		return work;
 	if (vm->nb_rx_waiting > 0) {

@@ -5,10 +5,12 @@
 #ifndef FERRY_VM_VM_H
 #define FERRY_VM_VM_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "vm/announce.h"
+#include "vm/disklock.h"
 #include "vm/machine.h"
 #include "vm/tcp.h"
 #include "vm/vm_synthetic.h"
@@ -24,6 +26,23 @@ enum vm_encryption {
 	VM_ENCRYPTION_REQUIRED = 0, /* the default: encrypted, or no migration */
 	VM_ENCRYPTION_OPPORTUNISTIC = 1,
 	VM_ENCRYPTION_DISABLED = 2,
+};
+
+/* Steps between two of the workload's disk writes: block (step / VM_DISK_EVERY) % blocks gets
+ * 4 KiB that are a function of the seed and the step, as its memory writes are. */
+#define VM_DISK_EVERY      64
+#define VM_DISK_BLOCK_SIZE 4096
+
+/* A VM's virtual disk: a flat file on a datastore, locked for this host while the VM has it. */
+struct vm_disk {
+	int fd; /* -1: no disk */
+	char path[PATH_MAX];
+	uint64_t blocks;
+	struct disklock lock;
+	uint64_t next_step; /* the next step whose write is owed */
+	uint64_t writes;
+	uint64_t heartbeat_ns; /* when the lock was last renewed */
+	bool lost;             /* another host broke the lock: the VM stopped */
 };
 
 struct vm {
@@ -43,6 +62,7 @@ struct vm {
 	struct rte_mbuf *rx_waiting[VM_RX_WAITING];
 	unsigned int nb_rx_waiting;
 	uint64_t rx_dropped; /* frames that found the wait full */
+	struct vm_disk disk;
 };
 
 struct vm_config {
@@ -65,8 +85,17 @@ uint64_t vm_services_first_page(uint64_t nb_pages);
 int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_portgroup *portgroup,
               const struct vm_config *config, struct pktpool_set *pools);
 
-/* Frees the VM and its vnic. */
+/* Frees the VM and its vnic (its disk flushed and its lock let go). */
 void vm_destroy(struct vm *vm);
+
+/* Gives a created VM a disk: the file at path (created sparse, of mb MiB, if absent), locked for
+ * owner (this host's name) with a lease. -EBUSY with the holder when another host has it.
+ * Returns 0 or a negative errno. */
+int vm_disk_attach(struct vm *vm, const char *path, uint64_t mb, const char *owner,
+                   uint64_t lease_ns, struct disklock_holder *holder);
+
+/* The 4 KiB the workload writes at a step (a multiple of VM_DISK_EVERY) for a seed. */
+void vm_disk_block(uint64_t seed, uint64_t step, uint8_t out[VM_DISK_BLOCK_SIZE]);
 
 /* Starts or stops the VM's vCPU; a paused VM's vnic drops what reaches it. */
 void vm_resume(struct vm *vm);
