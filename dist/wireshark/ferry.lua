@@ -235,7 +235,12 @@ local function dissect(buf, pinfo, root)
 	local skey = tostring(session)
 	local info = string.format("%s session %s", name, session:tohex():sub(9))
 	local fixed = body_sizes[mtype]
-	if fixed == nil or len < HEADER_LEN + body_len or body_len < fixed or
+	if fixed == nil then
+		tree:add_proto_expert_info(ef_malformed, "unknown type")
+		pinfo.cols.info = info .. " [malformed]"
+		return len
+	end
+	if len < HEADER_LEN + body_len or body_len < fixed or
 		(not carries_data[mtype] and body_len ~= fixed) then
 		tree:add_proto_expert_info(ef_malformed, "wrong length for its type")
 		pinfo.cols.info = info .. " [malformed]"
