@@ -6,7 +6,12 @@
 -- tshark -X lua_script:dist/wireshark/ferry.lua.
 
 -- Loaded once: Wireshark loads its plugin folder's copy (tools/setup.sh installs it) before a
--- -X lua_script: one, and a protocol can be registered only once.
+-- -X lua_script: one, and a protocol can be registered only once. FERRY_DISSECTOR=<path> names
+-- the one copy to load (the tests set it to their checkout's); every other stands aside.
+local only = os.getenv("FERRY_DISSECTOR")
+if only ~= nil and debug.getinfo(1, "S").source ~= "@" .. only then
+	return
+end
 if ferry_dissector_loaded then
 	return
 end

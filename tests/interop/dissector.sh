@@ -5,6 +5,8 @@
 set -u
 . "$(dirname "$0")/../lib/tap.sh"
 dissector=$(cd "$(dirname "$0")/../.." && pwd)/dist/wireshark/ferry.lua
+# Only this checkout's copy loads (not the one tools/setup.sh installed).
+export FERRY_DISSECTOR=$dissector
 dir=$(mktemp -d /tmp/ferry-dissector-XXXXXX)
 trap 'rm -rf "$dir"' EXIT
 
