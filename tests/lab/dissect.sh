@@ -27,7 +27,7 @@ check "a 32 MiB VM on host-a, its memory written" ctl host-a vm create web01 mem
 # The capture files are written by each host's ferryd, in its own namespace: /tmp is shared.
 for h in host-a host-b; do
 	check "$h captures what its vMotion uplink receives" \
-		ctl "$h" capture start vmo0 rx file "$dir/$h.pcapng"
+		ctl "$h" capture start vmo0 rx file "$dir/$h.pcapng" ring 32768
 done
 check "migrate host-a -> host-b, verify on" migrate host-a web01 to 50.50.50.2 key $key verify on \
 	min-bandwidth 50M rtt-limit 50
@@ -44,6 +44,9 @@ quiet() {
 }
 check "the engines go quiet after the migration" within 15 quiet
 for h in host-a host-b; do
+	# A full ring (the writer starved of CPU for a second) would lose frames the counts need.
+	check "$h's capture lost nothing" \
+		bash -c "'$lab' ctl $h show capture | grep -q 'dropped_ring_full: *0$'"
 	check "$h's capture stops" ctl "$h" capture stop
 	ctl "$h" -j migrate counters >"$dir/$h.counters"
 done
