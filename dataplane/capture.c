@@ -284,7 +284,30 @@ static size_t packet_trailer(struct pcapng_packet_trailer *trailer, uint32_t cap
 	return len + sizeof(uint32_t);
 }
 
-/* Writes a burst of copies as enhanced packet blocks, in one writev where it fits. */
+/* Writes every byte the vector holds: writev may write less than asked (a signal, a full
+ * disk), and the rest goes by write. Returns 0 or a negative errno. */
+static int writev_all(int fd, const struct iovec *iov, unsigned int nb_iov)
+{
+	ssize_t done = nb_iov > 0 ? writev(fd, iov, (int)nb_iov) : 0;
+
+	if (done < 0)
+		return -errno;
+	for (unsigned int i = 0; i < nb_iov; i++) {
+		if ((size_t)done >= iov[i].iov_len) {
+			done -= (ssize_t)iov[i].iov_len;
+			continue;
+		}
+		int ret = write_all(fd, (const uint8_t *)iov[i].iov_base + done,
+		                    iov[i].iov_len - (size_t)done);
+		if (ret < 0)
+			return ret;
+		done = 0;
+	}
+	return 0;
+}
+
+/* Writes a burst of copies as enhanced packet blocks, in one writev while the vector holds
+ * them (a long chained copy may need another). */
 static void write_frames(struct capture *capture, struct rte_mbuf **frames, unsigned int n)
 {
 	struct pcapng_packet_header headers[WRITER_BURST];
@@ -292,8 +315,9 @@ static void write_frames(struct capture *capture, struct rte_mbuf **frames, unsi
 	struct iovec iov[IOV_MAX];
 	unsigned int nb_iov = 0;
 	uint64_t bytes = 0;
+	int ret = 0;
 
-	for (unsigned int i = 0; i < n; i++) {
+	for (unsigned int i = 0; i < n && ret == 0; i++) {
 		struct rte_mbuf *m = frames[i];
 		const struct capture_note *note = rte_mbuf_to_priv(m);
 		uint64_t ns = capture->wall0_ns +
@@ -302,8 +326,10 @@ static void write_frames(struct capture *capture, struct rte_mbuf **frames, unsi
 		uint32_t block_length;
 		size_t trailer = packet_trailer(&trailers[i], m->pkt_len, note, &block_length);
 
-		if (nb_iov + m->nb_segs + 2 > IOV_MAX)
-			break; /* cannot happen: WRITER_BURST * (segments + 2) < IOV_MAX */
+		if (nb_iov + m->nb_segs + 2u > IOV_MAX) {
+			ret = writev_all(capture->fd, iov, nb_iov);
+			nb_iov = 0;
+		}
 		headers[i] = (struct pcapng_packet_header){
 		        .block_type = PCAPNG_EPB_TYPE,
 		        .block_length = block_length,
@@ -320,18 +346,8 @@ static void write_frames(struct capture *capture, struct rte_mbuf **frames, unsi
 		iov[nb_iov++] = (struct iovec){trailers[i].bytes, trailer};
 		bytes += block_length;
 	}
-	/* writev may write less than asked (a signal, a full disk): the rest goes by write. */
-	ssize_t done = writev(capture->fd, iov, (int)nb_iov);
-	int ret = done < 0 ? -errno : 0;
-	for (unsigned int i = 0; ret == 0 && i < nb_iov && done >= 0; i++) {
-		if ((size_t)done >= iov[i].iov_len) {
-			done -= (ssize_t)iov[i].iov_len;
-			continue;
-		}
-		ret = write_all(capture->fd, (uint8_t *)iov[i].iov_base + done,
-		                iov[i].iov_len - (size_t)done);
-		done = 0;
-	}
+	if (ret == 0)
+		ret = writev_all(capture->fd, iov, nb_iov);
 	if (ret < 0) {
 		if (__atomic_fetch_add(&capture->written.errors, 1, __ATOMIC_RELAXED) == 0)
 			CAPTURE_LOG(ERR, "writing %s: %s", capture->config.path, strerror(-ret));
@@ -539,33 +555,42 @@ void capture_detach(struct capture *capture)
 	                            __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
-void capture_burst(struct capture *capture, const struct port *port, unsigned int worker,
-                   uint16_t queue, enum capture_direction direction, struct rte_mbuf *const *pkts,
-                   uint16_t n)
+/* Adds to a counter only this worker writes (the writer thread reads it): no locked add. */
+static inline void count_add(uint64_t *counter, uint64_t n, int order)
 {
-	struct capture_stats *stats = &capture->workers[worker].stats;
-	const struct capture_config *config = &capture->config;
-	struct rte_mbuf *copies[PORT_BURST];
-	unsigned int nb = 0;
+	if (n > 0)
+		__atomic_store_n(counter, *counter + n, order);
+}
 
-	if (!(config->direction & direction) ||
-	    __atomic_load_n(&capture->state, __ATOMIC_RELAXED) != CAPTURE_RUNNING)
-		return;
-	const uint64_t tsc = rte_rdtsc();
-	for (uint16_t i = 0; i < n && nb < PORT_BURST; i++) {
+/* One chunk of at most PORT_BURST frames. */
+static void capture_chunk(struct capture *capture, const struct port *port,
+                          struct capture_stats *stats, uint16_t queue,
+                          enum capture_direction direction, struct rte_mbuf *const *pkts,
+                          uint16_t n, uint64_t tsc)
+{
+	const struct capture_config *config = &capture->config;
+	const struct rte_mbuf *wanted[PORT_BURST];
+	struct rte_mbuf *copies[PORT_BURST];
+	unsigned int nb_wanted = 0, nb = 0, nomem = 0;
+
+	for (uint16_t i = 0; i < n; i++) {
 		const struct rte_mbuf *m = pkts[i];
-		if (capture->has_filter &&
+		if (!capture->has_filter ||
 		    bpf_filter(capture->filter.bf_insns, rte_pktmbuf_mtod(m, const u_char *),
-		               m->pkt_len, m->data_len) == 0) {
-			__atomic_fetch_add(&stats->filtered_out, 1, __ATOMIC_RELAXED);
-			continue;
-		}
-		if (config->count > 0 &&
-		    __atomic_fetch_add(&capture->taken, 1, __ATOMIC_ACQ_REL) >= config->count)
-			break;
+		               m->pkt_len, m->data_len) != 0)
+			wanted[nb_wanted++] = m;
+	}
+	count_add(&stats->filtered_out, n - nb_wanted, __ATOMIC_RELAXED);
+	if (config->count > 0 && nb_wanted > 0) {
+		/* The chunk claims its frames against the count at once, across workers. */
+		uint64_t first = __atomic_fetch_add(&capture->taken, nb_wanted, __ATOMIC_ACQ_REL);
+		nb_wanted = first >= config->count ? 0 : RTE_MIN(nb_wanted, config->count - first);
+	}
+	for (unsigned int i = 0; i < nb_wanted; i++) {
+		const struct rte_mbuf *m = wanted[i];
 		struct rte_mbuf *copy = rte_pktmbuf_copy(m, capture->pool, 0, config->snaplen);
 		if (copy == NULL) {
-			__atomic_fetch_add(&stats->dropped_nomem, 1, __ATOMIC_RELAXED);
+			nomem++;
 			continue;
 		}
 		struct capture_note *note = rte_mbuf_to_priv(copy);
@@ -578,15 +603,28 @@ void capture_burst(struct capture *capture, const struct port *port, unsigned in
 		};
 		copies[nb++] = copy;
 	}
-	if (nb == 0)
-		return;
-	unsigned int queued = rte_ring_mp_enqueue_burst(capture->ring, (void **)copies, nb, NULL);
-	if (queued < nb) {
+	unsigned int queued =
+	        nb > 0 ? rte_ring_mp_enqueue_burst(capture->ring, (void **)copies, nb, NULL) : 0;
+	if (queued < nb)
 		rte_pktmbuf_free_bulk(&copies[queued], nb - queued);
-		__atomic_fetch_add(&stats->dropped_full, nb - queued, __ATOMIC_RELAXED);
-	}
+	count_add(&stats->dropped_nomem, nomem, __ATOMIC_RELAXED);
+	count_add(&stats->dropped_full, nb - queued, __ATOMIC_RELAXED);
 	/* Counted last: the writer takes captured + dropped reaching the count as all done. */
-	__atomic_fetch_add(&stats->captured, queued, __ATOMIC_RELEASE);
+	count_add(&stats->captured, queued, __ATOMIC_RELEASE);
+}
+
+void capture_burst(struct capture *capture, const struct port *port, unsigned int worker,
+                   uint16_t queue, enum capture_direction direction, struct rte_mbuf *const *pkts,
+                   uint16_t n)
+{
+	if (!(capture->config.direction & direction) ||
+	    __atomic_load_n(&capture->state, __ATOMIC_RELAXED) != CAPTURE_RUNNING)
+		return;
+	const uint64_t tsc = rte_rdtsc();
+	/* A transmit may hand over more than a burst (link emulation releases two at once). */
+	for (uint16_t done = 0; done < n; done += PORT_BURST)
+		capture_chunk(capture, port, &capture->workers[worker].stats, queue, direction,
+		              &pkts[done], (uint16_t)RTE_MIN(n - done, PORT_BURST), tsc);
 }
 
 const struct capture_config *capture_config(const struct capture *capture)
@@ -602,11 +640,6 @@ unsigned int capture_nb_ports(const struct capture *capture)
 const char *capture_port_name(const struct capture *capture, unsigned int index)
 {
 	return capture->port_names[index];
-}
-
-bool capture_attached(const struct capture *capture)
-{
-	return capture->attached;
 }
 
 enum capture_state capture_state(const struct capture *capture)

@@ -91,9 +91,6 @@ const struct capture_config *capture_config(const struct capture *capture);
 unsigned int capture_nb_ports(const struct capture *capture);
 const char *capture_port_name(const struct capture *capture, unsigned int index);
 
-/* Whether ports still point at the capture (from capture_attach to capture_detach). */
-bool capture_attached(const struct capture *capture);
-
 /* Running, complete (its count taken and written) or stopped. */
 enum capture_state capture_state(const struct capture *capture);
 
