@@ -39,16 +39,14 @@ double json_double(const char *json, const char *key, double absent)
 	return end != p ? value : absent;
 }
 
-bool json_string(const char *json, const char *key, char *out, size_t size)
+const char *json_string_at(const char *p, char *out, size_t size)
 {
-	const char *p = json_find(json, key);
 	size_t n = 0;
 
-	if (size == 0)
-		return false;
-	out[0] = '\0';
-	if (p == NULL || *p != '"')
-		return false;
+	if (size > 0)
+		out[0] = '\0';
+	if (*p != '"')
+		return NULL;
 	/* The renderer escapes quotes, backslashes and control bytes; \uXXXX stays as written. */
 	for (p++; *p != '\0' && *p != '"'; p++) {
 		char c = *p;
@@ -59,6 +57,59 @@ bool json_string(const char *json, const char *key, char *out, size_t size)
 		if (n + 1 < size)
 			out[n++] = c;
 	}
-	out[n] = '\0';
-	return *p == '"';
+	if (size > 0)
+		out[n] = '\0';
+	return *p == '"' ? p + 1 : NULL;
+}
+
+bool json_string(const char *json, const char *key, char *out, size_t size)
+{
+	const char *p = json_find(json, key);
+
+	if (size == 0)
+		return false;
+	out[0] = '\0';
+	return p != NULL && json_string_at(p, out, size) != NULL;
+}
+
+const char *json_skip_space(const char *p)
+{
+	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
+		p++;
+	return p;
+}
+
+const char *json_skip(const char *p)
+{
+	unsigned int depth = 0;
+
+	p = json_skip_space(p);
+	do {
+		if (*p == '"') {
+			/* Past the string, escapes included. */
+			for (p++; *p != '"'; p++) {
+				if (*p == '\0' || (*p == '\\' && *++p == '\0'))
+					return NULL;
+			}
+			p++;
+		} else if (*p == '{' || *p == '[') {
+			depth++;
+			p++;
+		} else if (*p == '}' || *p == ']') {
+			if (depth == 0)
+				return NULL;
+			depth--;
+			p++;
+		} else if (depth > 0 && *p != '\0' && strchr(",: \n\t\r", *p) != NULL) {
+			p++;
+		} else {
+			/* A number or a literal ends at what ends values. */
+			const char *start = p;
+			while (*p != '\0' && strchr(",:}] \n\t\r", *p) == NULL)
+				p++;
+			if (p == start)
+				return NULL;
+		}
+	} while (depth > 0);
+	return p;
 }

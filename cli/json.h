@@ -21,4 +21,15 @@ double json_double(const char *json, const char *key, double absent);
  * not a string. */
 bool json_string(const char *json, const char *key, char *out, size_t size);
 
+/* The string at p (at its opening quote), unescaped into out and cut to size; returns what
+ * follows its closing quote, or NULL if it has none. */
+const char *json_string_at(const char *p, char *out, size_t size);
+
+/* What follows the value at p (spaces before it skipped): a string, a number, a literal, or an
+ * object or list with all it holds; NULL if it does not end. */
+const char *json_skip(const char *p);
+
+/* p past spaces and newlines. */
+const char *json_skip_space(const char *p);
+
 #endif

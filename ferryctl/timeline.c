@@ -37,36 +37,13 @@ static int list_objects(const char *json, const char *key, char **objects, int m
 
 	if (p == NULL || *p != '[')
 		return 0;
-	p++;
-	while (*p != '\0' && *p != ']' && n < max) {
-		if (*p != '{') {
-			p++;
-			continue;
-		}
-		const char *start = p;
-		int depth = 0;
-		bool quoted = false;
-		for (; *p != '\0'; p++) {
-			if (quoted) {
-				if (*p == '\\' && p[1] != '\0')
-					p++;
-				else if (*p == '"')
-					quoted = false;
-			} else if (*p == '"') {
-				quoted = true;
-			} else if (*p == '{') {
-				depth++;
-			} else if (*p == '}' && --depth == 0) {
-				break;
-			}
-		}
-		if (*p == '\0')
+	for (p = json_skip_space(p + 1); *p == '{' && n < max; n++) {
+		const char *end = json_skip(p);
+		if (end == NULL || (objects[n] = strndup(p, (size_t)(end - p))) == NULL)
 			break;
-		objects[n] = strndup(start, (size_t)(p - start + 1));
-		if (objects[n] == NULL)
-			break;
-		n++;
-		p++;
+		p = json_skip_space(end);
+		if (*p == ',')
+			p = json_skip_space(p + 1);
 	}
 	return n;
 }

@@ -68,76 +68,6 @@ static void tel_name(char *out, size_t size, const char *in)
 	out[i] = '\0';
 }
 
-static const char *skip_space(const char *p)
-{
-	while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r')
-		p++;
-	return p;
-}
-
-/* A JSON string at p (at its quote), unescaped into out; returns what follows, or NULL. */
-static const char *parse_string(const char *p, char *out, size_t size)
-{
-	size_t n = 0;
-
-	if (*p++ != '"')
-		return NULL;
-	while (*p != '"') {
-		char c = *p++;
-		if (c == '\0')
-			return NULL;
-		if (c == '\\') {
-			c = *p++;
-			if (c == 'n')
-				c = '\n';
-			else if (c == 't')
-				c = '\t';
-			else if (c == 'u') {
-				c = '?'; /* ferry's answers escape only control characters */
-				for (int i = 0; i < 4 && *p != '\0'; i++)
-					p++;
-			} else if (c == '\0')
-				return NULL;
-		}
-		if (n + 1 < size)
-			out[n++] = c;
-	}
-	out[n] = '\0';
-	return p + 1;
-}
-
-/* Skips any JSON value; returns what follows, or NULL. */
-static const char *skip_value(const char *p, int depth)
-{
-	char scratch[RTE_TEL_MAX_STRING_LEN];
-
-	p = skip_space(p);
-	if (*p == '"')
-		return parse_string(p, scratch, sizeof(scratch));
-	if (*p == '{' || *p == '[') {
-		char close = *p == '{' ? '}' : ']';
-		if (depth >= NESTING_MAX)
-			return NULL;
-		p = skip_space(p + 1);
-		while (p != NULL && *p != close) {
-			if (close == '}') {
-				p = parse_string(p, scratch, sizeof(scratch));
-				p = p != NULL ? skip_space(p) : NULL;
-				if (p == NULL || *p++ != ':')
-					return NULL;
-			}
-			p = skip_value(p, depth + 1);
-			p = p != NULL ? skip_space(p) : NULL;
-			if (p != NULL && *p == ',')
-				p = skip_space(p + 1);
-		}
-		return p != NULL ? p + 1 : NULL;
-	}
-	while (*p != '\0' && *p != ',' && *p != '}' && *p != ']' && !isspace((unsigned char)*p))
-		p++;
-	return p;
-}
-
 static const char *object_to_dict(const char *p, struct rte_tel_data *d, int depth);
 
 /* A list of objects becomes a dict keyed by each one's name (or id, or place). */
@@ -148,7 +78,7 @@ static const char *objects_to_dict(const char *p, struct rte_tel_data *d, int de
 	rte_tel_data_start_dict(d);
 	while (p != NULL && *p == '{') {
 		char key[RTE_TEL_MAX_STRING_LEN], name[RTE_TEL_MAX_STRING_LEN];
-		const char *end = skip_value(p, depth);
+		const char *end = json_skip(p);
 		if (end == NULL)
 			return NULL;
 		/* The name is the element's own member: look only inside its text. */
@@ -172,9 +102,9 @@ static const char *objects_to_dict(const char *p, struct rte_tel_data *d, int de
 		if (object_to_dict(p, sub, depth + 1) == NULL ||
 		    rte_tel_data_add_dict_container(d, key, sub, 0) < 0)
 			rte_tel_data_free(sub);
-		p = skip_space(end);
+		p = json_skip_space(end);
 		if (*p == ',')
-			p = skip_space(p + 1);
+			p = json_skip_space(p + 1);
 		index++;
 	}
 	return p;
@@ -184,12 +114,12 @@ static const char *objects_to_dict(const char *p, struct rte_tel_data *d, int de
  * arrays, objects as a dict. Returns what follows, or NULL. */
 static const char *add_array(const char *p, struct rte_tel_data *d, const char *key, int depth)
 {
-	const char *end = skip_value(p, depth);
+	const char *end = json_skip(p);
 	struct rte_tel_data *sub;
 
 	if (end == NULL)
 		return NULL;
-	p = skip_space(p + 1);
+	p = json_skip_space(p + 1);
 	sub = rte_tel_data_alloc();
 	if (sub == NULL)
 		return end;
@@ -198,20 +128,20 @@ static const char *add_array(const char *p, struct rte_tel_data *d, const char *
 	} else if (*p == '"' || *p == ']') {
 		rte_tel_data_start_array(sub, RTE_TEL_STRING_VAL);
 		char value[RTE_TEL_MAX_STRING_LEN];
-		while (*p == '"' && (p = parse_string(p, value, sizeof(value))) != NULL) {
+		while (*p == '"' && (p = json_string_at(p, value, sizeof(value))) != NULL) {
 			rte_tel_data_add_array_string(sub, value);
-			p = skip_space(p);
+			p = json_skip_space(p);
 			if (*p == ',')
-				p = skip_space(p + 1);
+				p = json_skip_space(p + 1);
 		}
 	} else {
 		rte_tel_data_start_array(sub, RTE_TEL_U64_VAL);
 		while (p != NULL && *p != ']' && *p != '\0') {
 			rte_tel_data_add_array_u64(sub, strtoull(p, NULL, 10));
-			p = skip_value(p, depth);
-			p = p != NULL ? skip_space(p) : NULL;
+			p = json_skip(p);
+			p = p != NULL ? json_skip_space(p) : NULL;
 			if (p != NULL && *p == ',')
-				p = skip_space(p + 1);
+				p = json_skip_space(p + 1);
 		}
 	}
 	if (rte_tel_data_add_dict_container(d, key, sub, 0) < 0)
@@ -222,27 +152,27 @@ static const char *add_array(const char *p, struct rte_tel_data *d, const char *
 /* A JSON object at p (at its brace) into d, a new dict. Returns what follows, or NULL. */
 static const char *object_to_dict(const char *p, struct rte_tel_data *d, int depth)
 {
-	if (depth >= NESTING_MAX || *(p = skip_space(p)) != '{')
+	if (depth >= NESTING_MAX || *(p = json_skip_space(p)) != '{')
 		return NULL;
 	rte_tel_data_start_dict(d);
-	p = skip_space(p + 1);
+	p = json_skip_space(p + 1);
 	while (*p != '}') {
 		char raw[RTE_TEL_MAX_STRING_LEN], key[RTE_TEL_MAX_STRING_LEN];
 		char value[RTE_TEL_MAX_STRING_LEN];
-		if ((p = parse_string(p, raw, sizeof(raw))) == NULL)
+		if ((p = json_string_at(p, raw, sizeof(raw))) == NULL)
 			return NULL;
 		tel_name(key, sizeof(key), raw);
-		p = skip_space(p);
+		p = json_skip_space(p);
 		if (*p++ != ':')
 			return NULL;
-		p = skip_space(p);
+		p = json_skip_space(p);
 		if (*p == '"') {
-			p = parse_string(p, value, sizeof(value));
+			p = json_string_at(p, value, sizeof(value));
 			if (p != NULL)
 				rte_tel_data_add_dict_string(d, key, value);
 		} else if (*p == '{') {
 			struct rte_tel_data *sub = rte_tel_data_alloc();
-			const char *end = skip_value(p, depth);
+			const char *end = json_skip(p);
 			if (sub != NULL && (object_to_dict(p, sub, depth + 1) == NULL ||
 			                    rte_tel_data_add_dict_container(d, key, sub, 0) < 0))
 				rte_tel_data_free(sub);
@@ -250,7 +180,7 @@ static const char *object_to_dict(const char *p, struct rte_tel_data *d, int dep
 		} else if (*p == '[') {
 			p = add_array(p, d, key, depth + 1);
 		} else {
-			const char *end = skip_value(p, depth);
+			const char *end = json_skip(p);
 			if (end == NULL)
 				return NULL;
 			size_t len = RTE_MIN((size_t)(end - p), sizeof(value) - 1);
@@ -268,9 +198,9 @@ static const char *object_to_dict(const char *p, struct rte_tel_data *d, int dep
 		}
 		if (p == NULL)
 			return NULL;
-		p = skip_space(p);
+		p = json_skip_space(p);
 		if (*p == ',')
-			p = skip_space(p + 1);
+			p = json_skip_space(p + 1);
 		else if (*p != '}')
 			return NULL;
 	}
