@@ -63,8 +63,7 @@ int client_open_unix(struct client **out, const char *path, char *why, size_t wh
 	return 0;
 }
 
-/* Splits host:port or [v6]:port. */
-static int split_address(const char *address, char *host, size_t host_size, const char **port)
+int client_split_address(const char *address, char *host, size_t host_size, const char **port)
 {
 	const char *colon = strrchr(address, ':');
 	const char *start = address, *end = colon;
@@ -72,9 +71,10 @@ static int split_address(const char *address, char *host, size_t host_size, cons
 	if (address[0] == '[') {
 		start++;
 		end = strchr(address, ']');
+		if (end == NULL || end + 1 != colon)
+			return -EINVAL;
 	}
-	if (colon == NULL || end == NULL || end < start || colon[1] == '\0' ||
-	    (size_t)(end - start) >= host_size)
+	if (colon == NULL || colon[1] == '\0' || (size_t)(end - start) >= host_size)
 		return -EINVAL;
 	memcpy(host, start, (size_t)(end - start));
 	host[end - start] = '\0';
@@ -143,7 +143,7 @@ int client_open_tls(struct client **out, const struct client_tls *tls, char *why
 		snprintf(why, why_size, "the management port needs a certificate, a key and a CA");
 		return -EINVAL;
 	}
-	if (split_address(tls->address, host, sizeof(host), &port) < 0) {
+	if (client_split_address(tls->address, host, sizeof(host), &port) < 0) {
 		snprintf(why, why_size, "%s: give host:port or [v6]:port", tls->address);
 		return -EINVAL;
 	}

@@ -21,6 +21,10 @@ enum client_status {
 	CLIENT_LOST = 2,    /* no answer: the connection failed (client_error says how) */
 };
 
+/* Splits host:port, [v6]:port or :port (an empty host) into host and a pointer to the port in
+ * address. -EINVAL when it is none of those or the host does not fit. */
+int client_split_address(const char *address, char *host, size_t host_size, const char **port);
+
 /* Connects to the CLI's UNIX socket. Returns 0, or a negative errno with the reason in why. */
 int client_open_unix(struct client **out, const char *path, char *why, size_t why_size);
 

@@ -27,6 +27,7 @@
 #include <openssl/x509.h>
 
 #include "cli.h"
+#include "client.h"
 #include "reply.h"
 
 static RTE_LOG_REGISTER(ctlsock_logtype, ferry.ctlsock, INFO);
@@ -240,29 +241,6 @@ fail:
 	return ret;
 }
 
-/* Splits "host:port", "[v6]:port" or ":port" (every address). */
-static int ctl_split_address(const char *address, char *host, size_t host_size, char *port,
-                             size_t port_size)
-{
-	const char *colon = strrchr(address, ':');
-	const char *start = address, *end = colon;
-
-	if (colon == NULL || colon[1] == '\0' || strlen(colon + 1) >= port_size)
-		return -EINVAL;
-	if (address[0] == '[') {
-		start = address + 1;
-		end = strchr(address, ']');
-		if (end == NULL || end + 1 != colon)
-			return -EINVAL;
-	}
-	if ((size_t)(end - start) >= host_size)
-		return -EINVAL;
-	memcpy(host, start, (size_t)(end - start));
-	host[end - start] = '\0';
-	strcpy(port, colon + 1);
-	return 0;
-}
-
 /* The server's TLS context: its certificate and key, TLS 1.2 at least, and clients that must
  * present a certificate from the CA (anything else fails the handshake, before any command). */
 static SSL_CTX *ctl_tls_context(const struct ctlsock_tls_config *config)
@@ -295,10 +273,11 @@ int ctlsock_listen_tls(struct ctlsock *ctl, const struct ctlsock_tls_config *con
 	                         .ai_socktype = SOCK_STREAM,
 	                         .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
 	struct addrinfo *found = NULL;
-	char host[256], port[16];
+	char host[256];
+	const char *port;
 	int ret;
 
-	if (ctl_split_address(config->address, host, sizeof(host), port, sizeof(port)) < 0) {
+	if (client_split_address(config->address, host, sizeof(host), &port) < 0) {
 		CTL_LOG(ERR, "management address '%s': give host:port, [v6]:port or :port",
 		        config->address);
 		return -EINVAL;
@@ -689,11 +668,13 @@ static void *ctl_thread(void *arg)
 		ctl->pollfds[nfds++] = (struct pollfd){.fd = ctl->wake_fd, .events = POLLIN};
 		ctl->pollfds[nfds++] = (struct pollfd){.fd = ctl->listen_fd, .events = POLLIN};
 		ctl->pollfds[nfds++] = (struct pollfd){.fd = ctl->tls_fd, .events = POLLIN};
+		bool handshaking = false;
 		for (unsigned int i = 0; i < ctl->max_clients; i++) {
 			struct ctl_conn *conn = &ctl->conns[i];
 			short events = 0;
 			if (conn->fd < 0)
 				continue;
+			handshaking |= conn->tls != NULL && !SSL_is_init_finished(conn->tls);
 			/* Read only while there is room and nothing is pending, so a client
 			 * that floods us is throttled by its own socket buffer. */
 			if (!conn->busy && !conn->peer_closed && conn->in_len <= CLI_LINE_MAX &&
@@ -705,10 +686,6 @@ static void *ctl_thread(void *arg)
 			ctl->pollfds[nfds++] = (struct pollfd){.fd = conn->fd, .events = events};
 		}
 		/* While a TLS handshake is pending, wake each second to time it out. */
-		bool handshaking = false;
-		for (unsigned int i = 0; i < ctl->max_clients && !handshaking; i++)
-			handshaking = ctl->conns[i].fd >= 0 && ctl->conns[i].tls != NULL &&
-			              !SSL_is_init_finished(ctl->conns[i].tls);
 		if (poll(ctl->pollfds, nfds, handshaking ? 1000 : -1) < 0 && errno != EINTR) {
 			CTL_LOG(ERR, "poll: %s", strerror(errno));
 			break;
