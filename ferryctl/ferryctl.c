@@ -46,9 +46,9 @@ static int run_command(struct client *conn, const char *line)
 	return ret;
 }
 
-/* Starts a session the daemon runs on its own (vmkping, a migration) and leaves its JSON answer
- * in body; on failure prints the daemon's reason and returns the exit status. The connection
- * stays in JSON, so the follower can read the session's progress. */
+/* Runs a command in JSON and leaves its answer in body: a session the daemon runs on its own
+ * (vmkping, a migration), or what a report draws; on failure prints the daemon's reason and
+ * returns the exit status. The connection stays in JSON, so a follower can read progress. */
 static int follow_start(struct client *conn, const char *line, char **body)
 {
 	int ret = conn_call(conn, "output json", body);
@@ -323,18 +323,9 @@ static int migrate_report(struct client *conn, int argc, char **argv, bool json)
 	snprintf(line, sizeof(line), "migrate status %.20s", argv[2]);
 	if (svg == NULL)
 		return run_command(conn, line);
-	int ret = conn_call(conn, "output json", &body);
-	free(body);
+	int ret = follow_start(conn, line, &body);
 	if (ret != EXIT_OK)
 		return ret;
-	ret = conn_call(conn, line, &body);
-	if (ret != EXIT_OK) {
-		char error[256];
-		if (body != NULL && json_string(body, "error", error, sizeof(error)))
-			fprintf(stderr, "%s\n", error);
-		free(body);
-		return ret;
-	}
 	FILE *out = fopen(svg, "w");
 	if (out == NULL) {
 		fprintf(stderr, "ferryctl: cannot write %s: %s\n", svg, strerror(errno));

@@ -50,14 +50,6 @@ static int capture_ports_parse(struct host *host, const char *names, struct port
 	return (int)n;
 }
 
-/* The capture ends: no port copies any more, no worker is inside it, its file is closed. */
-static void capture_end(struct host *host)
-{
-	capture_detach(host->capture);
-	vswitch_workers_park(&host->vswitches);
-	capture_finish(host->capture);
-}
-
 static void capture_reply(const struct capture *capture, struct reply *reply)
 {
 	const struct capture_config *config = capture_config(capture);
@@ -138,7 +130,7 @@ static int cmd_capture_start(void *ctx, const struct cli_args *args, struct repl
 		return reply_error(reply, ret, "%s", error);
 	if (host->capture != NULL) {
 		/* The last one ended (complete or stopped): it goes now. */
-		capture_end(host);
+		host_capture_end(host);
 		capture_free(host->capture);
 	}
 	host->capture = capture;
@@ -154,7 +146,7 @@ static int cmd_capture_stop(void *ctx, const struct cli_args *args, struct reply
 	(void)args;
 	if (host->capture == NULL)
 		return reply_error(reply, -ENOENT, "no capture");
-	capture_end(host);
+	host_capture_end(host);
 	capture_reply(host->capture, reply);
 	return 0;
 }

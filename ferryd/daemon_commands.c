@@ -264,9 +264,7 @@ static int cmd_port_del(void *ctx, const struct cli_args *args, struct reply *re
 			return reply_error(reply, -EBUSY,
 			                   "%s is being captured: capture stop first", port->name);
 		/* A finished capture lets its ports go: its counters stay for show capture. */
-		capture_detach(port->capture);
-		vswitch_workers_park(&host->vswitches);
-		capture_finish(host->capture);
+		host_capture_end(host);
 	}
 	struct vswitch_port *vport = vswitch_port_find(&host->vswitches, port);
 	if (vport != NULL)

@@ -192,7 +192,7 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 	          proto_encryption_name((enum proto_encryption)g->encryption));
 	if (g->disk.fd >= 0) {
 		reply_str(reply, "disk", "%s", g->disk.path);
-		reply_u64(reply, "disk_mib", g->disk.blocks * VM_DISK_BLOCK_SIZE >> 20);
+		reply_u64(reply, "disk_mib", g->disk.blocks * VM_SYNTHETIC_DISK_BLOCK >> 20);
 		reply_u64(reply, "disk_writes", g->disk.writes);
 		reply_str(reply, "disk_lock", "%s", g->disk.lost ? "lost" : g->disk.lock.owner);
 	}

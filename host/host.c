@@ -126,6 +126,16 @@ static uint32_t hook_available_mb(void *ctx, enum machine_backing backing)
 	return host_available_mb(backing);
 }
 
+void host_capture_end(struct host *host)
+{
+	if (host->capture == NULL)
+		return;
+	capture_detach(host->capture);
+	/* Workers may still be inside it until they next go round their loop. */
+	vswitch_workers_park(&host->vswitches);
+	capture_finish(host->capture);
+}
+
 struct host_datastore *host_datastore_find(struct host *host, const char *name)
 {
 	for (unsigned int i = 0; i < host->nb_datastores; i++)

@@ -73,6 +73,10 @@ int host_vm_add(struct host *host, struct vm *vm);
 /* Takes a VM off the host and frees it. */
 void host_vm_remove(struct host *host, struct vm *vm);
 
+/* Ends the host's capture, if any: no port copies frames any more, no worker is inside it, its
+ * file is closed; its counters stay for show capture. */
+void host_capture_end(struct host *host);
+
 /* The datastore of that name, NULL if none. */
 struct host_datastore *host_datastore_find(struct host *host, const char *name);
 

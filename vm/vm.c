@@ -159,25 +159,6 @@ fail_vm:
 	return ret;
 }
 
-/* splitmix64, as the workload's: a disk block from (seed, step) alone. */
-static uint64_t disk_mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-void vm_disk_block(uint64_t seed, uint64_t step, uint8_t out[VM_DISK_BLOCK_SIZE])
-{
-	uint64_t base = disk_mix(seed ^ disk_mix(step ^ 0x6469736bull)); /* "disk" */
-
-	for (unsigned int w = 0; w < VM_DISK_BLOCK_SIZE / sizeof(uint64_t); w++) {
-		uint64_t word = disk_mix(base + w);
-		memcpy(out + w * sizeof(word), &word, sizeof(word));
-	}
-}
-
 static void disk_close(struct vm_disk *disk)
 {
 	if (disk->fd < 0)
@@ -211,7 +192,7 @@ int vm_disk_attach(struct vm *vm, const char *path, uint64_t mb, const char *own
 	}
 	snprintf(disk->path, sizeof(disk->path), "%s", path);
 	disk->fd = fd;
-	disk->blocks = (mb << 20) / VM_DISK_BLOCK_SIZE;
+	disk->blocks = (mb << 20) / VM_SYNTHETIC_DISK_BLOCK;
 	disk->next_step = (vm_synthetic_step(&vm->machine) + VM_DISK_EVERY - 1) / VM_DISK_EVERY *
 	                  VM_DISK_EVERY;
 	disk->writes = 0;
@@ -227,7 +208,7 @@ int vm_disk_attach(struct vm *vm, const char *path, uint64_t mb, const char *own
 static void disk_poll(struct vm *vm, uint64_t now)
 {
 	struct vm_disk *disk = &vm->disk;
-	uint8_t block[VM_DISK_BLOCK_SIZE];
+	uint8_t block[VM_SYNTHETIC_DISK_BLOCK];
 
 	if (disk->fd < 0 || disk->lost)
 		return;
@@ -243,9 +224,9 @@ static void disk_poll(struct vm *vm, uint64_t now)
 	}
 	uint64_t step = vm_synthetic_step(&vm->machine);
 	for (unsigned int i = 0; i < DISK_WRITES_PER_POLL && disk->next_step < step; i++) {
-		vm_disk_block(vm->workload.seed, disk->next_step, block);
+		vm_synthetic_disk_block(vm->workload.seed, disk->next_step, block);
 		off_t at = (off_t)((disk->next_step / VM_DISK_EVERY) % disk->blocks) *
-		           VM_DISK_BLOCK_SIZE;
+		           VM_SYNTHETIC_DISK_BLOCK;
 		if (pwrite(disk->fd, block, sizeof(block), at) != (ssize_t)sizeof(block))
 			break;
 		disk->writes++;

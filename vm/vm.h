@@ -29,9 +29,8 @@ enum vm_encryption {
 };
 
 /* Steps between two of the workload's disk writes: block (step / VM_DISK_EVERY) % blocks gets
- * 4 KiB that are a function of the seed and the step, as its memory writes are. */
-#define VM_DISK_EVERY      64
-#define VM_DISK_BLOCK_SIZE 4096
+ * vm_synthetic_disk_block(seed, step), as its memory writes are a function of the two. */
+#define VM_DISK_EVERY 64
 
 /* A VM's virtual disk: a flat file on a datastore, locked for this host while the VM has it. */
 struct vm_disk {
@@ -93,9 +92,6 @@ void vm_destroy(struct vm *vm);
  * Returns 0 or a negative errno. */
 int vm_disk_attach(struct vm *vm, const char *path, uint64_t mb, const char *owner,
                    uint64_t lease_ns, struct disklock_holder *holder);
-
-/* The 4 KiB the workload writes at a step (a multiple of VM_DISK_EVERY) for a seed. */
-void vm_disk_block(uint64_t seed, uint64_t step, uint8_t out[VM_DISK_BLOCK_SIZE]);
 
 /* Starts or stops the VM's vCPU; a paused VM's vnic drops what reaches it. */
 void vm_resume(struct vm *vm);

@@ -50,6 +50,16 @@ static uint64_t mix(uint64_t x)
 	return x ^ (x >> 31);
 }
 
+void vm_synthetic_disk_block(uint64_t seed, uint64_t step, uint8_t out[VM_SYNTHETIC_DISK_BLOCK])
+{
+	uint64_t base = mix(seed ^ mix(step ^ 0x6469736bull)); /* "disk" */
+
+	for (unsigned int w = 0; w < VM_SYNTHETIC_DISK_BLOCK / sizeof(uint64_t); w++) {
+		uint64_t word = mix(base + w);
+		memcpy(out + w * sizeof(word), &word, sizeof(word));
+	}
+}
+
 /* One step: which page, which word, which value. A pure function of the workload and step, so a
  * step a post-copy fault stalls is taken the same once its page arrives. Returns false if it
  * stalled. */

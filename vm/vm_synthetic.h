@@ -56,6 +56,12 @@ const struct vm_workload *vm_synthetic_workload(const struct machine *vm);
 /* The step counter. */
 uint64_t vm_synthetic_step(const struct machine *vm);
 
+#define VM_SYNTHETIC_DISK_BLOCK 4096
+
+/* The disk block the workload writes at a step for a seed: splitmix64 words, as its memory
+ * writes are a function of (seed, step) alone. */
+void vm_synthetic_disk_block(uint64_t seed, uint64_t step, uint8_t out[VM_SYNTHETIC_DISK_BLOCK]);
+
 /* Parses "uniform|hotcold|sequential"; -EINVAL otherwise. */
 int vm_pattern_parse(const char *text, enum vm_pattern *pattern);
 
