@@ -114,6 +114,25 @@ f.reassembled_in = ProtoField.framenum("ferry.reassembled_in", "Page reassembled
 f.fragment_of = ProtoField.framenum("ferry.fragment_frame", "Fragment in frame")
 f.reassembled_len = ProtoField.uint32("ferry.reassembled_length", "Reassembled page length")
 
+-- The fixed fields of each type that has no more to them than their place: {field, bytes}, in
+-- order (HELLO, CHALLENGE and AUTH nest structures and are laid out by hello() and terms()).
+local layouts = {
+	[4] = { { f.mtu, 2 }, { f.reserved, 2 }, { f.free_memory, 4 } },
+	[5] = { { f.reason, 4 }, { f.text, 64 } },
+	[6] = { { f.page, 8 }, { f.round, 4 }, { f.offset, 2 }, { f.data_len, 2 } },
+	[7] = { { f.first, 8 }, { f.count, 4 }, { f.round, 4 } },
+	[8] = { { f.cumulative, 8 }, { f.sack, 8 }, { f.sack, 8 }, { f.sack, 8 }, { f.sack, 8 } },
+	[9] = { { f.memory_hash, 8 }, { f.final_round, 4 }, { f.verify, 1 }, { f.running, 1 },
+		{ f.postcopy, 1 }, { f.reserved, 1 }, { f.frames, 4 }, { f.reserved, 4 } },
+	[10] = { { f.memory_hash, 8 }, { f.resumed_ns, 8 }, { f.pages, 8 }, { f.state_hash, 32 } },
+	[14] = { { f.first, 8 }, { f.count, 4 }, { f.reserved, 4 } },
+	[15] = { { f.first, 8 }, { f.count, 4 }, { f.reserved, 4 } },
+	[16] = { { f.page, 8 }, { f.count, 4 }, { f.reserved, 4 } },
+	[17] = { { f.pages, 8 }, { f.memory_hash, 8 } },
+	[18] = { { f.query_seq, 8 }, { f.uptime_ms, 8 }, { f.proof, 32 } },
+	[19] = { { f.number, 4 }, { f.offset, 2 }, { f.frame_len, 2 } },
+}
+
 local ef_malformed = ProtoExpert.new("ferry.malformed", "Malformed ferry message",
 	expert.group.MALFORMED, expert.severity.ERROR)
 ferry.experts = { ef_malformed }
@@ -132,6 +151,13 @@ end
 
 local function add(tree, field, buf, off, len)
 	return tree:add(field, buf(off, len))
+end
+
+local function add_layout(tree, buf, off, layout)
+	for _, item in ipairs(layout or {}) do
+		add(tree, item[1], buf, off, item[2])
+		off = off + item[2]
+	end
 end
 
 local function terms(tree, buf, off, session)
@@ -254,6 +280,7 @@ local function dissect(buf, pinfo, root)
 	local off = HEADER_LEN
 	local data_off, data_len = off + fixed, body_len - fixed
 	local b = tree:add(ferry, buf(off, body_len > 0 and body_len or 0), name)
+	add_layout(b, buf, off, layouts[mtype])
 	if mtype == 1 then
 		info = info .. " vm " .. hello(b, buf, off, false)
 	elseif mtype == 2 then
@@ -263,19 +290,9 @@ local function dissect(buf, pinfo, root)
 		info = info .. " vm " .. hello(b, buf, off, true)
 		terms(b, buf, off + 112, skey)
 		add(b, f.proof, buf, off + 132, 32)
-	elseif mtype == 4 then
-		add(b, f.mtu, buf, off, 2)
-		add(b, f.reserved, buf, off + 2, 2)
-		add(b, f.free_memory, buf, off + 4, 4)
 	elseif mtype == 5 then
-		add(b, f.reason, buf, off, 4)
-		add(b, f.text, buf, off + 4, 64)
 		info = info .. ": " .. (refusals[buf(off, 4):uint()] or "?")
 	elseif mtype == 6 then
-		add(b, f.page, buf, off, 8)
-		add(b, f.round, buf, off + 8, 4)
-		add(b, f.offset, buf, off + 12, 2)
-		add(b, f.data_len, buf, off + 14, 2)
 		local page, round = buf(off, 8):uint64(), buf(off + 8, 4):uint()
 		local offset, dlen = buf(off + 12, 2):uint(), buf(off + 14, 2):uint()
 		info = string.format("%s page %s round %d", info, tostring(page), round)
@@ -296,54 +313,19 @@ local function dissect(buf, pinfo, root)
 			info = string.format("%s +%d pages", info, dlen / PAGE_SIZE - 1)
 		end
 	elseif mtype == 7 then
-		add(b, f.first, buf, off, 8)
-		add(b, f.count, buf, off + 8, 4)
-		add(b, f.round, buf, off + 12, 4)
 		info = string.format("%s pages %s+%d round %d", info, tostring(buf(off, 8):uint64()),
 			buf(off + 8, 4):uint(), buf(off + 12, 4):uint())
 	elseif mtype == 8 then
-		add(b, f.cumulative, buf, off, 8)
-		for i = 0, 3 do add(b, f.sack, buf, off + 8 + 8 * i, 8) end
 		info = info .. " up to " .. tostring(buf(off, 8):uint64())
 	elseif mtype == 9 then
-		add(b, f.memory_hash, buf, off, 8)
-		add(b, f.final_round, buf, off + 8, 4)
-		add(b, f.verify, buf, off + 12, 1)
-		add(b, f.running, buf, off + 13, 1)
-		add(b, f.postcopy, buf, off + 14, 1)
-		add(b, f.reserved, buf, off + 15, 1)
-		add(b, f.frames, buf, off + 16, 4)
-		add(b, f.reserved, buf, off + 20, 4)
 		info = string.format("%s final round %d", info, buf(off + 8, 4):uint())
-	elseif mtype == 10 then
-		add(b, f.memory_hash, buf, off, 8)
-		add(b, f.resumed_ns, buf, off + 8, 8)
-		add(b, f.pages, buf, off + 16, 8)
-		add(b, f.state_hash, buf, off + 24, 32)
 	elseif mtype == 14 or mtype == 15 then
-		add(b, f.first, buf, off, 8)
-		add(b, f.count, buf, off + 8, 4)
-		add(b, f.reserved, buf, off + 12, 4)
-		local count = buf(off + 8, 4):uint()
-		if data_len * 8 < count then
+		if data_len * 8 < buf(off + 8, 4):uint() then
 			b:add_proto_expert_info(ef_malformed, "bitmap shorter than its count")
 		end
 	elseif mtype == 16 then
-		add(b, f.page, buf, off, 8)
-		add(b, f.count, buf, off + 8, 4)
-		add(b, f.reserved, buf, off + 12, 4)
 		info = string.format("%s page %s+%d", info, tostring(buf(off, 8):uint64()), buf(off + 8, 4):uint())
-	elseif mtype == 17 then
-		add(b, f.pages, buf, off, 8)
-		add(b, f.memory_hash, buf, off + 8, 8)
-	elseif mtype == 18 then
-		add(b, f.query_seq, buf, off, 8)
-		add(b, f.uptime_ms, buf, off + 8, 8)
-		add(b, f.proof, buf, off + 16, 32)
 	elseif mtype == 19 then
-		add(b, f.number, buf, off, 4)
-		add(b, f.offset, buf, off + 4, 2)
-		add(b, f.frame_len, buf, off + 6, 2)
 		if buf(off + 4, 2):uint() + data_len > buf(off + 6, 2):uint() then
 			b:add_proto_expert_info(ef_malformed, "frame part out of range")
 		end
