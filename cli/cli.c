@@ -1,6 +1,7 @@
 /* The command table, the tokenizer and the dispatcher shared by the socket and startup files. */
 #include "cli.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -382,7 +383,7 @@ int cli_execute(struct cli_table *table, struct cli_session *session, const char
 		goto out;
 	}
 
-	struct cli_args args = {.session = session};
+	struct cli_args args = {.session = session, .entry = entry};
 	for (unsigned int i = 0; i < entry->nb_fixed; i++) {
 		if (entry->tokens[i].kind != CLI_SLOT)
 			continue;
@@ -402,8 +403,21 @@ out:
 	return ret < 0 ? ret : 0;
 }
 
+#ifndef NDEBUG
+/* Whether the command declares an argument of this name: asking for another is a handler's
+ * typo ("seconds" for "[lease <seconds>]"), which would read as "not given" for ever. */
+static bool declares(const struct cli_entry *entry, const char *name)
+{
+	for (unsigned int t = 0; t < entry->nb_tokens; t++)
+		if (entry->tokens[t].kind != CLI_WORD && strcmp(entry->tokens[t].word, name) == 0)
+			return true;
+	return false;
+}
+#endif
+
 const char *cli_arg(const struct cli_args *args, const char *name)
 {
+	assert(args->entry == NULL || declares(args->entry, name));
 	for (unsigned int i = 0; i < args->nb_values; i++)
 		if (strcmp(args->names[i], name) == 0)
 			return args->values[i];

@@ -18,6 +18,8 @@ struct cli_session {
 	enum reply_format format;
 };
 
+struct cli_entry;
+
 /* The arguments of one call, as the dispatcher matched them against the syntax. */
 struct cli_args {
 	unsigned int nb_values;
@@ -26,6 +28,7 @@ struct cli_args {
 	unsigned int nb_rest;
 	const char *const *rest; /* the tokens a trailing <name>... slot took */
 	struct cli_session *session;
+	const struct cli_entry *entry; /* the command matched: the names it declares */
 };
 
 /* A handler returns 0, or a negative errno after reply_error() said why. */

@@ -394,7 +394,7 @@ static int cmd_datastore_add(void *ctx, const struct cli_args *args, struct repl
 		return reply_error(reply, -ENOSPC, "at most %d datastores", HOST_MAX_DATASTORES);
 	if (stat(path, &st) < 0 || !S_ISDIR(st.st_mode) || access(path, W_OK) < 0)
 		return reply_error(reply, -ENOTDIR, "%s is not a folder this host can write", path);
-	if (cli_arg_seconds(args, "seconds", 1, 600, &lease_ns, reply) < 0)
+	if (cli_arg_seconds(args, "lease", 1, 600, &lease_ns, reply) < 0)
 		return -EINVAL;
 	struct host_datastore *ds = &host->datastores[host->nb_datastores++];
 	snprintf(ds->name, sizeof(ds->name), "%s", name);

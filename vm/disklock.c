@@ -122,6 +122,11 @@ int disklock_acquire(struct disklock *lock, const char *disk_path, const char *o
 			DISKLOCK_LOG(NOTICE, "%s: broke %s's lock (no heartbeat for %.1f s)",
 			             lock->path, seen.owner, (double)seen.heartbeat_age_ns / 1e9);
 			unlink(aside);
+		} else if (errno != ENOENT) {
+			ret = -errno;
+			DISKLOCK_LOG(ERR, "%s: cannot break %s's stale lock: %s", lock->path,
+			             seen.owner, strerror(-ret));
+			return ret;
 		}
 	}
 	ret = read_holder(lock->path, &seen);

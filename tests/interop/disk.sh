@@ -42,6 +42,8 @@ start host-b
 check "show datastores names the host and the datastore" \
 	bash -c "'$ferryctl' -s '$dir/host-a.sock' show datastores | grep -q 'host: *host-a' &&
 		'$ferryctl' -s '$dir/host-a.sock' show datastores | grep -q ds1"
+check "the datastore's lease is the one configured" \
+	bash -c "'$ferryctl' -s '$dir/host-a.sock' -j show datastores | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d); assert d[\"datastores\"][0][\"lease_s\"] == 2.0'"
 check "a VM with a 16 MiB disk on ds1 runs on host-a" create host-a
 check "its disk is in its own folder, locked by host-a" \
 	bash -c "test -f '$store/web01/web01-flat.vmdk' && grep -q '^owner=host-a ' '$store/web01/web01-flat.vmdk.lck'"
@@ -57,6 +59,9 @@ check "a VM with a disk does not migrate (yet): its lock would stay here" \
 writes() { [ "$(vm_field host-a web01 disk_writes)" -ge "$1" ]; }
 check "the workload writes its disk" within 20 writes 20
 check "pause it" ctl host-a vm pause web01
+lock_mtime() { python3 -c "import os, sys; print(os.stat(sys.argv[1]).st_mtime_ns)" "$store/web01/web01-flat.vmdk.lck"; }
+renewed_since() { [ "$(lock_mtime)" -gt "$1" ]; }
+check "host-a renews its heartbeat while the VM is paused" within 5 renewed_since "$(lock_mtime)"
 # Every block written so far (fewer than the disk's 4,096) is the formula's for its step: the 4 KiB
 # of splitmix64 words from (seed, step), block = step / 64; the rest of the disk is zeros.
 blocks_are_the_formulas() {
