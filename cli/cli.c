@@ -383,7 +383,7 @@ int cli_execute(struct cli_table *table, struct cli_session *session, const char
 		goto out;
 	}
 
-	struct cli_args args = {.session = session, .entry = entry};
+	struct cli_args args = {.session = session, .table = table};
 	for (unsigned int i = 0; i < entry->nb_fixed; i++) {
 		if (entry->tokens[i].kind != CLI_SLOT)
 			continue;
@@ -404,20 +404,23 @@ out:
 }
 
 #ifndef NDEBUG
-/* Whether the command declares an argument of this name: asking for another is a handler's
- * typo ("seconds" for "[lease <seconds>]"), which would read as "not given" for ever. */
-static bool declares(const struct cli_entry *entry, const char *name)
+/* Whether a command declares an argument of this name: asking for another is a handler's typo
+ * ("seconds" for "[lease <seconds>]"), which would read as "not given" for ever. (Any command:
+ * helpers parse options for several, some of which lack a few.) */
+static bool declared(const struct cli_table *table, const char *name)
 {
-	for (unsigned int t = 0; t < entry->nb_tokens; t++)
-		if (entry->tokens[t].kind != CLI_WORD && strcmp(entry->tokens[t].word, name) == 0)
-			return true;
+	for (unsigned int e = 0; e < table->nb_entries; e++)
+		for (unsigned int t = 0; t < table->entries[e].nb_tokens; t++)
+			if (table->entries[e].tokens[t].kind != CLI_WORD &&
+			    strcmp(table->entries[e].tokens[t].word, name) == 0)
+				return true;
 	return false;
 }
 #endif
 
 const char *cli_arg(const struct cli_args *args, const char *name)
 {
-	assert(args->entry == NULL || declares(args->entry, name));
+	assert(args->table == NULL || declared(args->table, name));
 	for (unsigned int i = 0; i < args->nb_values; i++)
 		if (strcmp(args->names[i], name) == 0)
 			return args->values[i];

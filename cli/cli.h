@@ -18,7 +18,7 @@ struct cli_session {
 	enum reply_format format;
 };
 
-struct cli_entry;
+struct cli_table;
 
 /* The arguments of one call, as the dispatcher matched them against the syntax. */
 struct cli_args {
@@ -28,7 +28,7 @@ struct cli_args {
 	unsigned int nb_rest;
 	const char *const *rest; /* the tokens a trailing <name>... slot took */
 	struct cli_session *session;
-	const struct cli_entry *entry; /* the command matched: the names it declares */
+	const struct cli_table *table; /* the commands: the argument names they declare */
 };
 
 /* A handler returns 0, or a negative errno after reply_error() said why. */

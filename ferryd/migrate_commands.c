@@ -309,13 +309,6 @@ static int start_session(struct host *host, const struct cli_args *args, bool ch
 
 	if (vm == NULL)
 		return -ENOENT;
-	/* A disk's lock would have to pass to the destination at the switchover: until it does,
-	 * a VM with a disk stays where its disk is locked. */
-	if (vm->disk.fd >= 0 && !check_only)
-		return reply_error(reply, -EOPNOTSUPP,
-		                   "%s has a disk (%s), locked by this host: VMs with disks do not "
-		                   "migrate yet",
-		                   vm->machine.name, vm->disk.path);
 	if (parse_start(host, args, &params, &vmk, reply) < 0)
 		return -EINVAL;
 	if (check_only) {

@@ -79,15 +79,14 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 			return reply_error(reply, -ENOENT,
 			                   "no datastore '%.64s' (see 'show datastores')",
 			                   cli_arg(args, "datastore"));
-		if (cli_arg_size(args, "disk-mib", 1u << 20, 1, 1u << 20, &disk_mb, reply) < 0)
+		if (cli_arg_size(args, "disk-mib", 1u << 20, 1, VM_DISK_MAX_MB, &disk_mb, reply) < 0)
 			return -EINVAL;
 		/* As vSphere lays a VM out: a folder of its own, the flat disk in it. */
 		char folder[PATH_MAX];
-		if (snprintf(folder, sizeof(folder), "%s/%s", ds->path, config.name) >=
-		            (int)sizeof(folder) ||
-		    snprintf(disk, sizeof(disk), "%s/%s-flat.vmdk", folder, config.name) >=
-		            (int)sizeof(disk))
+		if (host_disk_path(ds, config.name, disk, sizeof(disk)) < 0)
 			return reply_error(reply, -ENAMETOOLONG, "datastore path too long");
+		snprintf(folder, sizeof(folder), "%s", disk);
+		*strrchr(folder, '/') = '\0';
 		if (mkdir(folder, 0755) < 0 && errno != EEXIST)
 			return reply_error(reply, -errno, "cannot make %s: %s", folder,
 			                   strerror(errno));
@@ -111,7 +110,12 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 	}
 	if (ds != NULL) {
 		struct disklock_holder holder;
-		ret = vm_disk_attach(vm, disk, disk_mb, host->name, ds->lease_ns, &holder);
+		struct vm_disk_place place = {.datastore = ds->name,
+		                              .path = disk,
+		                              .mb = disk_mb,
+		                              .owner = host->name,
+		                              .lease_ns = ds->lease_ns};
+		ret = vm_disk_attach(vm, &place, &holder);
 		if (ret < 0) {
 			vm_destroy(vm);
 			free(vm);
@@ -383,11 +387,12 @@ static int cmd_datastore_add(void *ctx, const struct cli_args *args, struct repl
 	struct stat st;
 	uint64_t lease_ns = 15 * 1000000000ull;
 
-	if (strlen(name) >= HOST_NAME_LEN || strlen(path) >= PATH_MAX || path[0] != '/')
+	/* The name travels in a migration's HELLO (PROTO_NAME_LEN bytes). */
+	if (strlen(name) >= VM_NAME_MAX || strlen(path) >= PATH_MAX || path[0] != '/')
 		return reply_error(reply, -EINVAL,
 		                   "datastore: a name of at most %d bytes and an "
 		                   "absolute path",
-		                   HOST_NAME_LEN - 1);
+		                   VM_NAME_MAX - 1);
 	if (host_datastore_find(host, name) != NULL)
 		return reply_error(reply, -EEXIST, "datastore '%s' exists already", name);
 	if (host->nb_datastores == HOST_MAX_DATASTORES)

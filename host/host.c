@@ -120,6 +120,24 @@ static void hook_vm_departed(void *ctx, struct vm *vm)
 	host_vm_remove(ctx, vm);
 }
 
+static int hook_disk_place(void *ctx, const char *datastore, const char *vm_name, char *path,
+                           struct vm_disk_place *place)
+{
+	struct host *host = ctx;
+	const struct host_datastore *ds = host_datastore_find(host, datastore);
+
+	if (ds == NULL)
+		return -ENOENT;
+	int ret = host_disk_path(ds, vm_name, path, PATH_MAX);
+	if (ret < 0)
+		return ret;
+	*place = (struct vm_disk_place){.datastore = ds->name,
+	                                .path = path,
+	                                .owner = host->name,
+	                                .lease_ns = ds->lease_ns};
+	return 0;
+}
+
 static uint32_t hook_available_mb(void *ctx, enum machine_backing backing)
 {
 	(void)ctx;
@@ -134,6 +152,13 @@ void host_capture_end(struct host *host)
 	/* Workers may still be inside it until they next go round their loop. */
 	vswitch_workers_park(&host->vswitches);
 	capture_finish(host->capture);
+}
+
+int host_disk_path(const struct host_datastore *ds, const char *vm_name, char *path, size_t size)
+{
+	int n = snprintf(path, size, "%s/%s/%s-flat.vmdk", ds->path, vm_name, vm_name);
+
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
 }
 
 struct host_datastore *host_datastore_find(struct host *host, const char *name)
@@ -174,6 +199,7 @@ int host_init(struct host *host, const struct host_config *config)
 	        .vm_arrived = hook_vm_arrived,
 	        .vm_departed = hook_vm_departed,
 	        .available_mb = hook_available_mb,
+	        .disk_place = hook_disk_place,
 	};
 	if (ret == 0)
 		ret = migration_engine_init(&host->migrations, &host->loop, &host->vswitches,

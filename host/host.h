@@ -80,6 +80,9 @@ void host_capture_end(struct host *host);
 /* The datastore of that name, NULL if none. */
 struct host_datastore *host_datastore_find(struct host *host, const char *name);
 
+/* A VM's disk on a datastore, as vSphere lays it out: <datastore>/<vm>/<vm>-flat.vmdk. */
+int host_disk_path(const struct host_datastore *ds, const char *vm_name, char *path, size_t size);
+
 /* The vmk of that name, NULL if none. */
 struct iface *host_vmk_find(const struct host *host, const char *name);
 

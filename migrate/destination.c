@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -98,6 +99,42 @@ static bool name_or_mac_taken(struct migration_engine *engine, const struct migr
 	return false;
 }
 
+/* A VM with a disk comes only to a host that mounts its datastore and sees the disk there, as
+ * vMotion's compatibility check asks that the destination reach the VM's files. */
+static bool destination_disk_reachable(struct migration *m)
+{
+	struct migration_engine *engine = m->engine;
+	const struct proto_hello *h = &m->hello;
+	char datastore[PROTO_NAME_LEN + 1];
+	uint32_t mib = rte_be_to_cpu_32(h->disk_mib);
+
+	if (mib == 0)
+		return true;
+	snprintf(datastore, sizeof(datastore), "%.*s", PROTO_NAME_LEN, h->datastore);
+	/* The size from the wire sizes the file the destination opens: the bound vm create has. */
+	if (mib > VM_DISK_MAX_MB) {
+		destination_refuse(m, PROTO_REFUSE_NO_DATASTORE, "a %u MiB disk is over the %u MiB limit",
+		                   mib, VM_DISK_MAX_MB);
+		return false;
+	}
+	struct vm_disk_place *place = &m->destination.disk_place;
+	int ret = engine->hooks.disk_place == NULL
+	                  ? -ENOENT
+	                  : engine->hooks.disk_place(engine->hooks.ctx, datastore, m->vm_name,
+	                                             m->destination.disk_path, place);
+	if (ret < 0) {
+		destination_refuse(m, PROTO_REFUSE_NO_DATASTORE, "no datastore %s here", datastore);
+		return false;
+	}
+	place->mb = mib;
+	if (access(place->path, R_OK | W_OK) < 0) {
+		destination_refuse(m, PROTO_REFUSE_NO_DATASTORE, "disk not on %s here: %s", datastore,
+		                   strerror(errno));
+		return false;
+	}
+	return true;
+}
+
 /* Whether the VM the HELLO describes may come here: name and MAC free, room for one more VM, its
  * port group, a memory size this host has. Fills config, the port group and the memory
  * available; refuses the session and returns false if not. */
@@ -158,7 +195,7 @@ static bool destination_admissible(struct migration *m, struct vm_config *config
 		        config->backing == MACHINE_BACKING_HUGETLB ? "of hugepages " : "");
 		return false;
 	}
-	return true;
+	return destination_disk_reachable(m);
 }
 
 /* The source proved the key: check the VM fits here, make its empty copy and accept. */
@@ -710,6 +747,25 @@ static void destination_announce(struct migration *m, struct vm *vm, uint64_t re
 /* The switchover into post-copy: every page is here in its newest copy or named absent; the
  * absent ones that hold an older copy are held no more. The VM resumes here at once, the host's
  * from now on (the commit), and stalls on each absent page until it comes. */
+/* The commit's last step, the VM not yet running: its disk's lock, as the source offered it
+ * with this session's state. Refuses the session and returns false if it cannot be taken. */
+static bool destination_take_disk(struct migration *m, struct vm *vm,
+                                  const struct proto_state *state)
+{
+	struct disklock_holder holder = {0};
+
+	if (m->hello.disk_mib == 0)
+		return true;
+	int ret = vm_disk_take(vm, &m->destination.disk_place,
+	                       rte_be_to_cpu_64(state->disk_handoff), &holder);
+	if (ret == -EBUSY)
+		destination_refuse(m, PROTO_REFUSE_DISK, "the disk's lock is %s's, not offered",
+		                   holder.owner);
+	else if (ret < 0)
+		destination_refuse(m, PROTO_REFUSE_DISK, "the disk: %s", strerror(-ret));
+	return ret == 0;
+}
+
 static void destination_on_postcopy_state(struct migration *m, const struct proto_message *msg,
                                           const struct proto_state *state, uint64_t now)
 {
@@ -755,6 +811,10 @@ static void destination_on_postcopy_state(struct migration *m, const struct prot
 	if (machine_remote_begin(&vm->machine, m->destination.absent, destination_on_fault, m) <
 	    0) {
 		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "out of memory for post-copy");
+		return;
+	}
+	if (!destination_take_disk(m, vm, state)) {
+		machine_remote_end(&vm->machine);
 		return;
 	}
 	/* With verification, the held pages' part of the hash is taken before the VM runs (the
@@ -823,6 +883,8 @@ static void destination_on_state(struct migration *m, const struct proto_message
 			return;
 		}
 	}
+	if (!destination_take_disk(m, vm, &state))
+		return;
 	/* Commit: the VM is ours now, the helper's no more. */
 	populate_fini(&m->destination.populate);
 	m->vm = NULL;

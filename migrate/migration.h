@@ -200,6 +200,11 @@ struct migration_hooks {
 	/* Destination: memory the host can give a VM of that backing, in MiB (admission and the
 	 * pre-flight check compare a VM's size with it); NULL means no limit. */
 	uint32_t (*available_mb)(void *ctx, enum machine_backing backing);
+	/* Destination: where a VM's disk on the datastore of that name is on this host (the VM's
+	 * folder there; path is PATH_MAX bytes), with this host's name and the datastore's lease
+	 * in place. -ENOENT without such a datastore; NULL: this host has none. */
+	int (*disk_place)(void *ctx, const char *datastore, const char *vm_name, char *path,
+	                  struct vm_disk_place *place);
 };
 
 struct migration_params {

@@ -497,6 +497,10 @@ const char *proto_refusal_name(enum proto_refusal reason)
 		return "the encryption policies do not agree";
 	case PROTO_REFUSE_ABORTED:
 		return "the destination never took the state and dropped its copy";
+	case PROTO_REFUSE_NO_DATASTORE:
+		return "the destination lacks the datastore of the VM's disk";
+	case PROTO_REFUSE_DISK:
+		return "the disk's lock was not the source's to give";
 	}
 	return "refused";
 }

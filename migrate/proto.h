@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC          0x46525259u /* "FRRY" */
-#define PROTO_VERSION        6
+#define PROTO_VERSION        7
 #define PROTO_DEFAULT_PORT   8000
 #define PROTO_NONCE_LEN      16
 #define PROTO_MAC_LEN        32 /* HMAC-SHA256 */
@@ -63,6 +63,8 @@ enum proto_refusal {
 	PROTO_REFUSE_CANCELLED,  /* the destination's operator cancelled */
 	PROTO_REFUSE_ENCRYPTION, /* the two ends' encryption policies do not agree */
 	PROTO_REFUSE_ABORTED, /* asked after a silence: it never took the state, and never will */
+	PROTO_REFUSE_NO_DATASTORE, /* the VM's disk is on a datastore this host does not have */
+	PROTO_REFUSE_DISK,         /* the disk's lock was not the source's to give */
 };
 
 /* The AEADs a session may seal with. */
@@ -95,7 +97,7 @@ struct proto_header {
 
 _Static_assert(sizeof(struct proto_header) == 24, "proto_header is 24 bytes");
 
-/* HELLO: 112 bytes. */
+/* HELLO: 148 bytes. */
 struct proto_hello {
 	uint8_t nonce[PROTO_NONCE_LEN];
 	char vm_name[PROTO_NAME_LEN]; /* NUL-padded */
@@ -114,9 +116,13 @@ struct proto_hello {
 	uint8_t cipher;     /* the one the source prefers (the faster on its host) */
 	uint8_t streams;    /* channels the data travels in, 1 to PROTO_STREAMS_MAX */
 	uint8_t reserved;
+	/* The VM's disk, if it has one: on the datastore of this name (NUL-padded), in the VM's
+	 * folder there, of disk_mib MiB; its lock passes to the destination at the switchover. */
+	char datastore[PROTO_NAME_LEN];
+	uint32_t disk_mib; /* 0: no disk */
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct proto_hello) == 112, "proto_hello is 112 bytes");
+_Static_assert(sizeof(struct proto_hello) == 148, "proto_hello is 148 bytes");
 
 #define PROTO_HELLO_CHECK_ONLY  1 /* a pre-flight check: admit, measure, keep nothing */
 #define PROTO_HELLO_HUGEPAGES   2 /* the VM's memory is hugetlb-backed, and must be here too */
@@ -151,7 +157,7 @@ struct proto_challenge {
 
 _Static_assert(sizeof(struct proto_challenge) == 52, "proto_challenge is 52 bytes");
 
-/* AUTH: 164 bytes. The HELLO as first sent, the destination's terms as received, and the source's
+/* AUTH: 200 bytes. The HELLO as first sent, the destination's terms as received, and the source's
  * proof over the transcript. */
 struct proto_auth {
 	struct proto_hello hello;
@@ -159,9 +165,9 @@ struct proto_auth {
 	uint8_t proof[PROTO_MAC_LEN];
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct proto_auth) == 164, "proto_auth is 164 bytes");
+_Static_assert(sizeof(struct proto_auth) == 200, "proto_auth is 200 bytes");
 
-/* What both proofs and every key of a session are bound to: 152 bytes, hashed with SHA-256. Both
+/* What both proofs and every key of a session are bound to: 188 bytes, hashed with SHA-256. Both
  * ends build it from what they sent, received and dialled, so a relay that sends a session to
  * another host, another port or with another VM's name or MAC breaks both proofs. */
 struct proto_transcript {
@@ -174,7 +180,7 @@ struct proto_transcript {
 	struct proto_terms terms;
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct proto_transcript) == 152, "proto_transcript is 152 bytes");
+_Static_assert(sizeof(struct proto_transcript) == 188, "proto_transcript is 188 bytes");
 
 /* REFUSE: 68 bytes. */
 struct proto_refuse {
@@ -219,7 +225,7 @@ struct proto_ack {
 
 _Static_assert(sizeof(struct proto_ack) == 40, "proto_ack is 40 bytes");
 
-/* STATE: 24 bytes, then the vCPU state blob. Sent once every page copy is acknowledged. */
+/* STATE: 32 bytes, then the vCPU state blob. Sent once every page copy is acknowledged. */
 struct proto_state {
 	uint64_t memory_hash; /* of the paused source's memory, when verify is set */
 	uint32_t final_round;
@@ -231,9 +237,12 @@ struct proto_state {
 	uint32_t frames; /* frames held since the pause, numbered below this: the destination gives
 	                  * them to the VM ahead of any that reach it directly */
 	uint32_t reserved2;
+	/* The VM's disk: the one-time token the source wrote into the disk's lock file, flushed
+	 * and offered; the destination takes the lock only if the file carries it. 0: no disk. */
+	uint64_t disk_handoff;
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct proto_state) == 24, "proto_state is 24 bytes");
+_Static_assert(sizeof(struct proto_state) == 32, "proto_state is 32 bytes");
 
 /* CONFIRM: 56 bytes. The destination holds every page and runs the VM; the source compares what
  * it holds with what it sent before it lets the VM go. */

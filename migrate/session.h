@@ -60,6 +60,7 @@ struct migration_source {
 	uint32_t not_shrinking;
 	bool was_running, paused;
 	bool state_sent; /* the vCPU state went out: from here only the destination decides */
+	uint64_t disk_handoff; /* the VM's disk lock, offered with the state (0: no disk) */
 	bool draining;   /* switchover decided: waiting for the window to empty before the pause */
 	bool refused;    /* the destination said no: it holds nothing of the VM */
 	uint64_t pause_ns;
@@ -117,6 +118,9 @@ struct migration_destination {
 	uint64_t fault_page, fault_ns, demand_ns;
 	uint32_t nb_latencies; /* fault-to-arrival times kept, the first DESTINATION_LATENCIES */
 	uint64_t latencies[DESTINATION_LATENCIES];
+	/* The VM's disk here (hello.disk_mib != 0): its file on this host's datastore. */
+	char disk_path[PATH_MAX];
+	struct vm_disk_place disk_place;
 };
 
 /* Frames for the VM around the switchover (migrate/forward.c). */

@@ -104,6 +104,12 @@ void source_end(struct migration *m, enum migration_status status)
 			m->vm = NULL;
 			if (m->engine->hooks.vm_departed != NULL)
 				m->engine->hooks.vm_departed(m->engine->hooks.ctx, vm);
+		} else if (vm_disk_withdraw(m->vm) < 0) {
+			/* The destination took the disk after all: it runs the VM, or will. */
+			session_set_reason(m,
+			                   "%s; the disk's lock is no longer this host's, so the VM "
+			                   "stays paused here",
+			                   m->reason);
 		} else if (m->source.paused && m->source.was_running) {
 			vm_resume(m->vm);
 		}
@@ -849,6 +855,14 @@ static void source_send_state(struct migration *m, uint64_t now)
 	uint8_t blob[VM_STATE_MAX];
 	size_t len = machine_save_state(&m->vm->machine, blob);
 
+	/* The disk goes with the state: flushed, and its lock offered to this session alone. */
+	if (m->vm->disk.fd >= 0 && m->source.disk_handoff == 0) {
+		int ret = vm_disk_offer(m->vm, &m->source.disk_handoff);
+		if (ret < 0) {
+			source_fail(m, "the disk's lock cannot be offered: %s", strerror(-ret));
+			return;
+		}
+	}
 	/* The paused round (the last pages, or post-copy's maps) is over: the state goes now. */
 	if (!m->source.state_sent)
 		source_round_record(m, now, 0);
@@ -863,6 +877,7 @@ static void source_send_state(struct migration *m, uint64_t now)
 	        .running = m->source.was_running,
 	        .postcopy = m->source.postcopy,
 	        .frames = rte_cpu_to_be_32(forward_source_numbered(m)),
+	        .disk_handoff = rte_cpu_to_be_64(m->source.disk_handoff),
 	};
 
 	if (session_channel_send(m, PROTO_STATE, &state, sizeof(state), blob, (uint16_t)len, now) >=
@@ -1417,6 +1432,11 @@ int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
 	                       : params->mode != MIGRATION_MODE_PRECOPY ? 2
 	                                                                : 1;
 	hello->streams = (uint8_t)streams;
+	if (vm->disk.fd >= 0) {
+		memcpy(hello->datastore, vm->disk.datastore,
+		       strnlen(vm->disk.datastore, sizeof(hello->datastore)));
+		hello->disk_mib = rte_cpu_to_be_32((uint32_t)vm->disk.mb);
+	}
 	hello->flags =
 	        (params->check_only ? PROTO_HELLO_CHECK_ONLY : 0) |
 	        (vm->machine.backing == MACHINE_BACKING_HUGETLB ? PROTO_HELLO_HUGEPAGES : 0) |

@@ -124,3 +124,45 @@ Test(disklock, bad_owner_names_refused)
 	cr_assert_eq(disklock_acquire(&a, disk, "", SECOND, NULL), -EINVAL);
 	cr_assert_eq(disklock_acquire(&a, disk, "two words", SECOND, NULL), -EINVAL);
 }
+
+/* A migration's handoff: only the offered token takes the lock, a withdrawn or stale lock is no
+ * handoff, and a holder whose lock was taken learns it when it tries to withdraw. */
+Test(disklock, a_handoff_goes_only_to_the_offered_token)
+{
+	struct disklock a, b;
+	struct disklock_holder holder;
+	uint64_t handoff;
+
+	cr_assert_eq(disklock_acquire(&a, disk, "host-a", 5 * SECOND, NULL), 0);
+	cr_assert_eq(disklock_take(&b, disk, "host-b", 5 * SECOND, 1, &holder), -EBUSY,
+	             "no offer, no take");
+	cr_assert_eq(disklock_offer(&a, &handoff), 0);
+	cr_assert_neq(handoff, 0);
+	cr_assert_eq(disklock_holder(disk, &holder), 0);
+	cr_assert_eq(holder.handoff, handoff, "the offer is in the file");
+	cr_assert_str_eq(holder.owner, "host-a", "and it is still host-a's");
+	cr_assert_eq(disklock_heartbeat(&a), 0, "an offered lock keeps its heartbeat");
+	cr_assert_eq(disklock_take(&b, disk, "host-b", 5 * SECOND, handoff + 1, &holder), -EBUSY,
+	             "another token takes nothing");
+	cr_assert_eq(disklock_take(&b, disk, "host-b", 5 * SECOND, 0, &holder), -EBUSY);
+	/* Withdrawn: the same token takes nothing any more, even from a stale lock. */
+	cr_assert_eq(disklock_withdraw(&a), 0);
+	age_lock(60);
+	cr_assert_eq(disklock_take(&b, disk, "host-b", 5 * SECOND, handoff, &holder), -EBUSY);
+	cr_assert_str_eq(holder.owner, "host-a");
+	cr_assert_eq(holder.handoff, 0);
+
+	cr_assert_eq(disklock_heartbeat(&a), 0);
+	cr_assert_eq(disklock_offer(&a, &handoff), 0);
+	cr_assert_eq(disklock_take(&b, disk, "host-b", 5 * SECOND, handoff, NULL), 0);
+	cr_assert_eq(disklock_holder(disk, &holder), 0);
+	cr_assert_str_eq(holder.owner, "host-b");
+	cr_assert_eq(holder.handoff, 0, "taken, the offer is spent");
+	cr_assert_eq(disklock_withdraw(&a), -ESTALE, "a's migration learns the lock went");
+	cr_assert_eq(disklock_heartbeat(&a), -ESTALE);
+	cr_assert_eq(disklock_heartbeat(&b), 0);
+	disklock_release(&a); /* not a's: the file stays */
+	cr_assert_eq(disklock_holder(disk, &holder), 0);
+	disklock_release(&b);
+	cr_assert_eq(disklock_holder(disk, &holder), -ENOENT);
+}

@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_byteorder.h>
 
 #include "harness.h"
 #include "pair.h"
+#include "vm/disklock.h"
 #include "vm/vm_synthetic.h"
 
 /* The workload a vm of mib MiB runs for a spec, as vm_create sets it up. */
@@ -536,6 +538,155 @@ Test(exact_9000, a_sparse_16_gib_vm_stays_sparse_on_both_sides, .timeout = 300)
 	            "regions backed ahead",
 	            (unsigned long)written, (unsigned long)resident,
 	            (unsigned long)in->regions_populated);
+}
+
+/* Both hosts mount one datastore (a folder of this test's) as ds1, and a's second, ds2, for a
+ * twin; they lock disks under their names. Returns the folder. */
+static const char *share_datastore(void)
+{
+	static char folder[64];
+	char twin[80];
+
+	snprintf(folder, sizeof(folder), "/tmp/ferry-test-ds-%d", getpid());
+	snprintf(twin, sizeof(twin), "%s-twin", folder);
+	cr_assert(mkdir(folder, 0755) == 0 || errno == EEXIST);
+	cr_assert(mkdir(twin, 0755) == 0 || errno == EEXIST);
+	ctl(a, "host name host-a");
+	ctl(b, "host name host-b");
+	ctl(a, "datastore add ds1 %s lease 2", folder);
+	ctl(b, "datastore add ds1 %s lease 2", folder);
+	ctl(a, "datastore add ds2 %s lease 2", twin);
+	return folder;
+}
+
+static void remove_datastore(const char *folder)
+{
+	char command[200];
+
+	snprintf(command, sizeof(command), "rm -rf '%s' '%s-twin'", folder, folder);
+	cr_assert_eq(system(command), 0);
+}
+
+/* Who holds a VM's disk lock on ds1, as the lock file says. */
+static const char *disk_owner(const char *folder, const char *vm)
+{
+	static struct disklock_holder holder;
+	char path[200];
+
+	snprintf(path, sizeof(path), "%s/%s/%s-flat.vmdk", folder, vm, vm);
+	return disklock_holder(path, &holder) == 0 ? holder.owner : "(nobody)";
+}
+
+static void read_disk(const char *path, uint8_t *out, size_t size)
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s", path);
+	cr_assert_eq(fread(out, 1, size, f), size, "%s is %zu bytes", path, size);
+	fclose(f);
+}
+
+/* Migrates vm1 from one host to the other and waits for it to finish; returns the id. */
+static void migrate_between(struct node *from, const char *to_ip)
+{
+	char out[2048];
+	int ret = ctl_try(from, out, sizeof(out),
+	                  "migrate start vm1 to %s key %s mode precopy " EXACT_OPTIONS
+	                  " " LOOSE_PREFLIGHT,
+	                  to_ip, key_path);
+	cr_assert_eq(ret, 0, "%s", out);
+	const struct migration_info *m =
+	        wait_done(from, (int)from->host.migrations.next_id, 60 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "migration %s: %s",
+	             migration_status_name(m->status), m->reason);
+}
+
+/* A VM's disk goes with it: at each switchover the source flushes it and offers its lock, the
+ * destination takes it before the VM runs there; after a migration there and back the disk
+ * equals that of an unmigrated twin (same workload, same seed, another datastore) at the same
+ * step, block for block. */
+Test(exact_9000, a_disk_goes_with_the_vm_there_and_back)
+{
+	const char *folder = share_datastore();
+	const char *spec = "uniform,rate=20000,seed=5";
+	create_vm_with(a, "vm1", 16, spec, "datastore ds1 disk-mib 4");
+	ctl(a, "vm create twin mem 16 mac 02:00:00:00:00:0b ip 10.10.0.11/24 portgroup \"VM "
+	       "Network\" workload %s datastore ds2 disk-mib 4",
+	    spec);
+	struct vm *vm = host_vm_find(&a->host, "vm1");
+	pump_until(vm->disk.writes >= 8, 10 * SECOND, "the VM writes its disk");
+	cr_assert_str_eq(disk_owner(folder, "vm1"), "host-a");
+
+	migrate_between(a, B_VMK_IP);
+	cr_assert_null(host_vm_find(&a->host, "vm1"));
+	vm = host_vm_find(&b->host, "vm1");
+	cr_assert(vm != NULL && vm->disk.fd >= 0, "it runs on b with its disk open");
+	cr_assert_str_eq(disk_owner(folder, "vm1"), "host-b", "the lock went with it");
+	pump_until(vm->disk.writes >= 8, 10 * SECOND, "it writes its disk on b");
+
+	migrate_between(b, A_VMK_IP);
+	vm = host_vm_find(&a->host, "vm1");
+	cr_assert(vm != NULL && vm->disk.fd >= 0, "back on a with its disk open");
+	cr_assert_str_eq(disk_owner(folder, "vm1"), "host-a", "and its lock");
+	pump_until(vm->disk.writes >= 8, 10 * SECOND, "it writes its disk on a again");
+
+	/* Both paused at one step: the one behind is stepped up to the other, and its owed
+	 * writes land (a paused VM still pays what its steps owe the disk). */
+	struct vm *twin = host_vm_find(&a->host, "twin");
+	ctl(a, "vm pause vm1");
+	ctl(a, "vm pause twin");
+	uint64_t step = vm_synthetic_step(&vm->machine), twin_step = vm_synthetic_step(&twin->machine);
+	struct vm *behind = step < twin_step ? vm : twin;
+	uint64_t target = step > twin_step ? step : twin_step;
+	vm_synthetic_steps(&behind->machine, target - vm_synthetic_step(&behind->machine));
+	pump_until(vm->disk.next_step >= target && twin->disk.next_step >= target, 10 * SECOND,
+	           "the owed writes land");
+	cr_assert_eq(vm_synthetic_step(&vm->machine), vm_synthetic_step(&twin->machine));
+
+	static uint8_t moved[4 << 20], unmoved[4 << 20];
+	char path[200];
+	snprintf(path, sizeof(path), "%s/vm1/vm1-flat.vmdk", folder);
+	read_disk(path, moved, sizeof(moved));
+	snprintf(path, sizeof(path), "%s-twin/twin/twin-flat.vmdk", folder);
+	read_disk(path, unmoved, sizeof(unmoved));
+	uint64_t blocks = target / VM_DISK_EVERY;
+	cr_assert_gt(blocks, 24, "a few blocks were written on each host (%lu)",
+	             (unsigned long)blocks);
+	cr_assert_eq(memcmp(moved, unmoved, sizeof(moved)), 0,
+	             "after two migrations the disk equals the twin's at step %lu",
+	             (unsigned long)target);
+	ctl(a, "vm destroy vm1");
+	ctl(a, "vm destroy twin");
+	remove_datastore(folder);
+}
+
+/* A destination that does not mount the VM's datastore refuses it before any page moves, and
+ * the VM keeps running on the source with its lock; one that mounts another folder under that
+ * name (not the same storage) cannot see the disk, and refuses too. */
+Test(exact_9000, a_destination_without_the_datastore_refuses_a_vm_with_a_disk)
+{
+	char folder[64], elsewhere[80], out[2048];
+
+	snprintf(folder, sizeof(folder), "/tmp/ferry-test-ds-%d", getpid());
+	snprintf(elsewhere, sizeof(elsewhere), "%s-elsewhere", folder);
+	cr_assert(mkdir(folder, 0755) == 0 || errno == EEXIST);
+	cr_assert(mkdir(elsewhere, 0755) == 0 || errno == EEXIST);
+	ctl(a, "datastore add ds1 %s", folder);
+	create_vm_with(a, "vm1", 4, "uniform,rate=2000", "datastore ds1 disk-mib 1");
+	for (int attempt = 0; attempt < 2; attempt++) {
+		int id = start("vm1", LOOSE_PREFLIGHT);
+		const struct migration_info *m = wait_done(a, id, 30 * SECOND);
+		cr_assert_eq(m->status, MIGRATION_FAILED);
+		cr_assert(strstr(m->reason, attempt == 0 ? "no datastore ds1" : "not on ds1") != NULL,
+		          "%s", m->reason);
+		assert_vm_unmoved();
+		cr_assert_null(host_vm_find(&b->host, "vm1"));
+		cr_assert_str_eq(disk_owner(folder, "vm1"), a->host.name);
+		if (attempt == 0)
+			ctl(b, "datastore add ds1 %s", elsewhere);
+	}
+	cr_assert_eq(ctl_try(a, out, sizeof(out), "vm destroy vm1"), 0, "%s", out);
+	snprintf(out, sizeof(out), "rm -rf '%s' '%s'", folder, elsewhere);
+	cr_assert_eq(system(out), 0);
 }
 
 TestSuite(failure, .init = setup_9000, .fini = teardown, .timeout = 60);

@@ -6,11 +6,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <rte_byteorder.h>
 
 #include "migrate/session.h"
 #include "pair.h"
+#include "vm/disklock.h"
 
 enum fault { FAULT_CUT, FAULT_KILL_DESTINATION, FAULT_KILL_SOURCE };
 
@@ -109,16 +112,39 @@ static void pump_for(uint64_t ns)
 		pump();
 }
 
-/* One migration with one fault; returns where the VM ended and how, for the matrix. */
-static void run_case(const struct step *step, enum fault fault, char *out, size_t size)
+/* Who holds vm1's disk lock on the datastore in folder, as the lock file says. */
+static const char *disk_owner(const char *folder)
+{
+	static struct disklock_holder holder;
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/vm1/vm1-flat.vmdk", folder);
+	return disklock_holder(path, &holder) == 0 ? holder.owner : "(nobody)";
+}
+
+/* One migration with one fault; returns where the VM ended and how, for the matrix. With a
+ * disk, the VM's disk is on a datastore both hosts mount, and its lock must end with the host
+ * that runs it. */
+static void run_case(const struct step *step, enum fault fault, bool disk, char *out,
+                     size_t size)
 {
 	struct fault_run r = {.step = step, .fault = fault};
 	const char *how = "";
+	char folder[64];
 
 	setup_1500();
+	snprintf(folder, sizeof(folder), "/tmp/ferry-faults-ds-%d", getpid());
+	if (disk) {
+		cr_assert(mkdir(folder, 0755) == 0 || errno == EEXIST);
+		ctl(a, "host name host-a");
+		ctl(b, "host name host-b");
+		ctl(a, "datastore add ds1 %s lease 2", folder);
+		ctl(b, "datastore add ds1 %s lease 2", folder);
+	}
 	/* Half the pages written (zero runs for the rest), fast enough that the pause always
 	 * finds pages to send. */
-	create_vm(a, "vm1", 4, "uniform,rate=5000,fill=50");
+	create_vm_with(a, "vm1", 4, "uniform,rate=5000,fill=50",
+	               disk ? "datastore ds1 disk-mib 1" : "");
 	wire_filter = fault_filter;
 	wire_filter_ctx = &r;
 	r.id = start("vm1", "verify on " LOOSE_PREFLIGHT);
@@ -172,20 +198,28 @@ static void run_case(const struct step *step, enum fault fault, char *out, size_
 	if (on_b && a != NULL)
 		cr_assert_null(host_vm_find(&a->host, "vm1"), "%s: the source keeps a copy",
 		               step->name);
+	if (disk && (on_a || on_b))
+		cr_assert_str_eq(disk_owner(folder), on_a ? "host-a" : "host-b",
+		                 "%s: the disk's lock is with the host that runs the VM", step->name);
 	snprintf(out, size, "%s%s",
 	         on_a   ? "source"
 	         : on_b ? "destination"
 	                : "none: it died with the host that held it",
 	         how);
 	teardown();
+	if (disk) {
+		char command[128];
+		snprintf(command, sizeof(command), "rm -rf '%s'", folder);
+		cr_assert_eq(system(command), 0);
+	}
 }
 
-static void run_column(enum fault fault, const char *title)
+static void run_column(enum fault fault, bool disk, const char *title)
 {
 	char outcome[NB_STEPS][64];
 
 	for (unsigned int k = 0; k < NB_STEPS; k++)
-		run_case(&steps[k], fault, outcome[k], sizeof(outcome[k]));
+		run_case(&steps[k], fault, disk, outcome[k], sizeof(outcome[k]));
 	/* The column of the fault matrix this test makes, for the log. */
 	fprintf(stderr, "fault matrix: %s\n", title);
 	for (unsigned int k = 0; k < NB_STEPS; k++)
@@ -198,17 +232,28 @@ TestSuite(faults, .timeout = 300);
 
 Test(faults, wire_cut_after_each_step)
 {
-	run_column(FAULT_CUT, "everything after the step dropped, then the wire heals");
+	run_column(FAULT_CUT, false, "everything after the step dropped, then the wire heals");
 }
 
 Test(faults, destination_killed_at_each_step)
 {
-	run_column(FAULT_KILL_DESTINATION, "the destination killed at the step");
+	run_column(FAULT_KILL_DESTINATION, false, "the destination killed at the step");
 }
 
 Test(faults, source_killed_at_each_step)
 {
-	run_column(FAULT_KILL_SOURCE, "the source killed at the step");
+	run_column(FAULT_KILL_SOURCE, false, "the source killed at the step");
+}
+
+/* The same with a disk on shared storage, whose lock passes at the commit. */
+Test(faults, wire_cut_after_each_step_with_a_disk)
+{
+	run_column(FAULT_CUT, true, "with a disk: everything after the step dropped, then healed");
+}
+
+Test(faults, destination_killed_at_each_step_with_a_disk)
+{
+	run_column(FAULT_KILL_DESTINATION, true, "with a disk: the destination killed at the step");
 }
 
 /* ---- forgeries at the worst moment, and true replays ---- */

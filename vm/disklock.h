@@ -18,6 +18,7 @@ struct disklock {
 	uint64_t
 	        token; /* this holder's, unique: another process of the same name is another owner */
 	uint64_t lease_ns;
+	uint64_t handoff; /* offered to another host with this token (0: not offered) */
 	bool held;
 };
 
@@ -26,6 +27,7 @@ struct disklock_holder {
 	char owner[DISKLOCK_OWNER_MAX];
 	long pid;
 	uint64_t token;
+	uint64_t handoff;          /* the token a handoff offers it under, 0 if none */
 	uint64_t heartbeat_age_ns; /* since the holder last renewed it, by this host's clock */
 };
 
@@ -42,6 +44,23 @@ int disklock_heartbeat(struct disklock *lock);
 
 /* Lets the lock go (removes its file if it is still this holder's). */
 void disklock_release(struct disklock *lock);
+
+/* A migration's handoff, in three steps: the holder offers the lock under a one-time token
+ * (written into the lock file, so whoever reads it sees the offer); the destination, told the
+ * token over the authenticated channel, takes it; a holder whose migration failed withdraws the
+ * offer, unless it was taken. The file is replaced whole each time (rename), never half
+ * written, and nothing else ever changes a lock that is heartbeating. */
+
+/* Offers the lock under a fresh token (in *handoff). -ESTALE if it is not this holder's. */
+int disklock_offer(struct disklock *lock, uint64_t *handoff);
+
+/* Takes back an offer: the lock is this holder's alone again. -ESTALE if another took it. */
+int disklock_withdraw(struct disklock *lock);
+
+/* Takes the lock of the disk at disk_path for owner if its file carries the offer handoff:
+ * -EBUSY otherwise, with who in holder (may be NULL). Returns 0 or a negative errno. */
+int disklock_take(struct disklock *lock, const char *disk_path, const char *owner,
+                  uint64_t lease_ns, uint64_t handoff, struct disklock_holder *holder);
 
 /* Who holds the disk at disk_path: 0, -ENOENT when no one, or another negative errno. */
 int disklock_holder(const char *disk_path, struct disklock_holder *holder);

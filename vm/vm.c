@@ -170,35 +170,106 @@ static void disk_close(struct vm_disk *disk)
 	disklock_release(&disk->lock);
 }
 
-int vm_disk_attach(struct vm *vm, const char *path, uint64_t mb, const char *owner,
-                   uint64_t lease_ns, struct disklock_holder *holder)
+/* Opens the disk file of a VM whose lock is held, and owes it the writes from its next step. */
+static int disk_open(struct vm *vm, const struct vm_disk_place *place, int create_flag)
 {
 	struct vm_disk *disk = &vm->disk;
-	int ret;
+	int fd = open(place->path, O_RDWR | O_CLOEXEC | create_flag, 0644);
 
-	if (disk->fd >= 0 || mb == 0 || strlen(path) >= sizeof(disk->path))
-		return -EINVAL;
-	/* The lock first: a disk another host has is not even opened. */
-	ret = disklock_acquire(&disk->lock, path, owner, lease_ns, holder);
-	if (ret < 0)
-		return ret;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-	if (fd < 0 || ftruncate(fd, (off_t)(mb << 20)) < 0) {
-		ret = -errno;
+	if (fd < 0 || ftruncate(fd, (off_t)(place->mb << 20)) < 0) {
+		int ret = -errno;
 		if (fd >= 0)
 			close(fd);
 		disklock_release(&disk->lock);
 		return ret;
 	}
-	snprintf(disk->path, sizeof(disk->path), "%s", path);
+	snprintf(disk->path, sizeof(disk->path), "%s", place->path);
+	snprintf(disk->datastore, sizeof(disk->datastore), "%s", place->datastore);
 	disk->fd = fd;
-	disk->blocks = (mb << 20) / VM_SYNTHETIC_DISK_BLOCK;
+	disk->mb = place->mb;
+	disk->blocks = (place->mb << 20) / VM_SYNTHETIC_DISK_BLOCK;
 	disk->next_step = (vm_synthetic_step(&vm->machine) + VM_DISK_EVERY - 1) / VM_DISK_EVERY *
 	                  VM_DISK_EVERY;
 	disk->writes = 0;
 	disk->heartbeat_ns = loop_now_ns(vm->loop);
 	disk->lost = false;
 	return 0;
+}
+
+static bool disk_place_valid(const struct vm *vm, const struct vm_disk_place *place)
+{
+	return vm->disk.fd < 0 && place->mb != 0 && place->mb <= (UINT64_MAX >> 21) &&
+	       strlen(place->path) < sizeof(vm->disk.path) &&
+	       strlen(place->datastore) < sizeof(vm->disk.datastore);
+}
+
+int vm_disk_attach(struct vm *vm, const struct vm_disk_place *place,
+                   struct disklock_holder *holder)
+{
+	int ret;
+
+	if (!disk_place_valid(vm, place))
+		return -EINVAL;
+	/* The lock first: a disk another host has is not even opened. */
+	ret = disklock_acquire(&vm->disk.lock, place->path, place->owner, place->lease_ns, holder);
+	return ret < 0 ? ret : disk_open(vm, place, O_CREAT);
+}
+
+int vm_disk_take(struct vm *vm, const struct vm_disk_place *place, uint64_t handoff,
+                 struct disklock_holder *holder)
+{
+	int ret;
+
+	if (!disk_place_valid(vm, place))
+		return -EINVAL;
+	ret = disklock_take(&vm->disk.lock, place->path, place->owner, place->lease_ns, handoff,
+	                    holder);
+	/* The disk exists: the source wrote it, and flushed it before it offered the lock. */
+	return ret < 0 ? ret : disk_open(vm, place, 0);
+}
+
+/* Writes the blocks the workload owes the disk for the steps before step, at most max of them.
+ * Returns false if a write failed. */
+static bool disk_catch_up(struct vm *vm, uint64_t step, uint64_t max)
+{
+	struct vm_disk *disk = &vm->disk;
+	uint8_t block[VM_SYNTHETIC_DISK_BLOCK];
+
+	for (uint64_t i = 0; i < max && disk->next_step < step; i++) {
+		vm_synthetic_disk_block(vm->workload.seed, disk->next_step, block);
+		off_t at = (off_t)((disk->next_step / VM_DISK_EVERY) % disk->blocks) *
+		           VM_SYNTHETIC_DISK_BLOCK;
+		if (pwrite(disk->fd, block, sizeof(block), at) != (ssize_t)sizeof(block))
+			return false;
+		disk->writes++;
+		disk->next_step += VM_DISK_EVERY;
+	}
+	return true;
+}
+
+int vm_disk_offer(struct vm *vm, uint64_t *handoff)
+{
+	struct vm_disk *disk = &vm->disk;
+
+	if (disk->fd < 0 || disk->lost)
+		return -ESTALE;
+	/* Every write of every step the VM took, on the disk before anyone else opens it. */
+	if (!disk_catch_up(vm, vm_synthetic_step(&vm->machine), UINT64_MAX) ||
+	    fdatasync(disk->fd) < 0)
+		return -EIO;
+	return disklock_offer(&disk->lock, handoff);
+}
+
+int vm_disk_withdraw(struct vm *vm)
+{
+	struct vm_disk *disk = &vm->disk;
+
+	if (disk->fd < 0)
+		return 0;
+	int ret = disklock_withdraw(&disk->lock);
+	if (ret == -ESTALE)
+		disk->lost = true;
+	return ret;
 }
 
 /* At most this many block writes a poll: a VM that ran far ahead catches up over a few. */
@@ -208,7 +279,6 @@ int vm_disk_attach(struct vm *vm, const char *path, uint64_t mb, const char *own
 static void disk_poll(struct vm *vm, uint64_t now)
 {
 	struct vm_disk *disk = &vm->disk;
-	uint8_t block[VM_SYNTHETIC_DISK_BLOCK];
 
 	if (disk->fd < 0 || disk->lost)
 		return;
@@ -222,16 +292,7 @@ static void disk_poll(struct vm *vm, uint64_t now)
 			return;
 		}
 	}
-	uint64_t step = vm_synthetic_step(&vm->machine);
-	for (unsigned int i = 0; i < DISK_WRITES_PER_POLL && disk->next_step < step; i++) {
-		vm_synthetic_disk_block(vm->workload.seed, disk->next_step, block);
-		off_t at = (off_t)((disk->next_step / VM_DISK_EVERY) % disk->blocks) *
-		           VM_SYNTHETIC_DISK_BLOCK;
-		if (pwrite(disk->fd, block, sizeof(block), at) != (ssize_t)sizeof(block))
-			break;
-		disk->writes++;
-		disk->next_step += VM_DISK_EVERY;
-	}
+	disk_catch_up(vm, vm_synthetic_step(&vm->machine), DISK_WRITES_PER_POLL);
 }
 
 void vm_destroy(struct vm *vm)

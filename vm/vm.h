@@ -31,11 +31,14 @@ enum vm_encryption {
 /* Steps between two of the workload's disk writes: block (step / VM_DISK_EVERY) % blocks gets
  * vm_synthetic_disk_block(seed, step), as its memory writes are a function of the two. */
 #define VM_DISK_EVERY 64
+#define VM_DISK_MAX_MB (1u << 20) /* 1 TiB */
 
 /* A VM's virtual disk: a flat file on a datastore, locked for this host while the VM has it. */
 struct vm_disk {
 	int fd; /* -1: no disk */
 	char path[PATH_MAX];
+	char datastore[VM_NAME_MAX]; /* the name of the datastore it is on */
+	uint64_t mb;
 	uint64_t blocks;
 	struct disklock lock;
 	uint64_t next_step; /* the next step whose write is owed */
@@ -87,11 +90,34 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 /* Frees the VM and its vnic (its disk flushed and its lock let go). */
 void vm_destroy(struct vm *vm);
 
-/* Gives a created VM a disk: the file at path (created sparse, of mb MiB, if absent), locked for
- * owner (this host's name) with a lease. -EBUSY with the holder when another host has it.
- * Returns 0 or a negative errno. */
-int vm_disk_attach(struct vm *vm, const char *path, uint64_t mb, const char *owner,
-                   uint64_t lease_ns, struct disklock_holder *holder);
+/* Where a VM's disk is and who may lock it. */
+struct vm_disk_place {
+	const char *datastore; /* the datastore's name */
+	const char *path;      /* the disk file on it */
+	uint64_t mb;
+	const char *owner; /* this host's name */
+	uint64_t lease_ns; /* the datastore's lock lease */
+};
+
+/* Gives a created VM a disk: the file (created sparse if absent), locked for this host. -EBUSY
+ * with the holder when another host has it. Returns 0 or a negative errno. */
+int vm_disk_attach(struct vm *vm, const struct vm_disk_place *place,
+                   struct disklock_holder *holder);
+
+/* A migration's switchover, at the source (the VM paused): writes what the workload owes the
+ * disk up to its step, flushes it and offers the lock under a token (in *handoff) the
+ * destination takes it with. -ESTALE if this host lost the lock. */
+int vm_disk_offer(struct vm *vm, uint64_t *handoff);
+
+/* The migration failed: the disk stays here. -ESTALE when the destination took the lock after
+ * all: the VM must not run here (it is marked lost). */
+int vm_disk_withdraw(struct vm *vm);
+
+/* A migration's switchover, at the destination (the state loaded, the VM not yet running):
+ * takes the lock the source offered under handoff and opens the disk. -EBUSY with the holder
+ * when the lock file does not carry that offer. */
+int vm_disk_take(struct vm *vm, const struct vm_disk_place *place, uint64_t handoff,
+                 struct disklock_holder *holder);
 
 /* Starts or stops the VM's vCPU; a paused VM's vnic drops what reaches it. */
 void vm_resume(struct vm *vm);
