@@ -79,7 +79,8 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 			return reply_error(reply, -ENOENT,
 			                   "no datastore '%.64s' (see 'show datastores')",
 			                   cli_arg(args, "datastore"));
-		if (cli_arg_size(args, "disk-mib", 1u << 20, 1, VM_DISK_MAX_MB, &disk_mb, reply) < 0)
+		if (cli_arg_size(args, "disk-mib", 1u << 20, 1, VM_DISK_MAX_MB, &disk_mb, reply) <
+		    0)
 			return -EINVAL;
 		/* As vSphere lays a VM out: a folder of its own, the flat disk in it. */
 		char folder[PATH_MAX];

@@ -131,10 +131,8 @@ static int hook_disk_place(void *ctx, const char *datastore, const char *vm_name
 	int ret = host_disk_path(ds, vm_name, path, PATH_MAX);
 	if (ret < 0)
 		return ret;
-	*place = (struct vm_disk_place){.datastore = ds->name,
-	                                .path = path,
-	                                .owner = host->name,
-	                                .lease_ns = ds->lease_ns};
+	*place = (struct vm_disk_place){
+	        .datastore = ds->name, .path = path, .owner = host->name, .lease_ns = ds->lease_ns};
 	return 0;
 }
 

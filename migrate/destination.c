@@ -113,8 +113,8 @@ static bool destination_disk_reachable(struct migration *m)
 	snprintf(datastore, sizeof(datastore), "%.*s", PROTO_NAME_LEN, h->datastore);
 	/* The size from the wire sizes the file the destination opens: the bound vm create has. */
 	if (mib > VM_DISK_MAX_MB) {
-		destination_refuse(m, PROTO_REFUSE_NO_DATASTORE, "a %u MiB disk is over the %u MiB limit",
-		                   mib, VM_DISK_MAX_MB);
+		destination_refuse(m, PROTO_REFUSE_NO_DATASTORE,
+		                   "a %u MiB disk is over the %u MiB limit", mib, VM_DISK_MAX_MB);
 		return false;
 	}
 	struct vm_disk_place *place = &m->destination.disk_place;
@@ -128,8 +128,8 @@ static bool destination_disk_reachable(struct migration *m)
 	}
 	place->mb = mib;
 	if (access(place->path, R_OK | W_OK) < 0) {
-		destination_refuse(m, PROTO_REFUSE_NO_DATASTORE, "disk not on %s here: %s", datastore,
-		                   strerror(errno));
+		destination_refuse(m, PROTO_REFUSE_NO_DATASTORE, "disk not on %s here: %s",
+		                   datastore, strerror(errno));
 		return false;
 	}
 	return true;

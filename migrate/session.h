@@ -59,10 +59,10 @@ struct migration_source {
 	uint32_t peer_free_mb;
 	uint32_t not_shrinking;
 	bool was_running, paused;
-	bool state_sent; /* the vCPU state went out: from here only the destination decides */
+	bool state_sent;       /* the vCPU state went out: from here only the destination decides */
 	uint64_t disk_handoff; /* the VM's disk lock, offered with the state (0: no disk) */
-	bool draining;   /* switchover decided: waiting for the window to empty before the pause */
-	bool refused;    /* the destination said no: it holds nothing of the VM */
+	bool draining; /* switchover decided: waiting for the window to empty before the pause */
+	bool refused;  /* the destination said no: it holds nothing of the VM */
 	uint64_t pause_ns;
 	uint64_t query_ns;        /* unknown outcome: when the destination was last asked */
 	uint64_t state_sent_ns;   /* when the vCPU state first went out */

@@ -106,10 +106,11 @@ void source_end(struct migration *m, enum migration_status status)
 				m->engine->hooks.vm_departed(m->engine->hooks.ctx, vm);
 		} else if (vm_disk_withdraw(m->vm) < 0) {
 			/* The destination took the disk after all: it runs the VM, or will. */
-			session_set_reason(m,
-			                   "%s; the disk's lock is no longer this host's, so the VM "
-			                   "stays paused here",
-			                   m->reason);
+			session_set_reason(
+			        m,
+			        "%s; the disk's lock is no longer this host's, so the VM "
+			        "stays paused here",
+			        m->reason);
 		} else if (m->source.paused && m->source.was_running) {
 			vm_resume(m->vm);
 		}

@@ -609,8 +609,9 @@ Test(exact_9000, a_disk_goes_with_the_vm_there_and_back)
 	const char *folder = share_datastore();
 	const char *spec = "uniform,rate=20000,seed=5";
 	create_vm_with(a, "vm1", 16, spec, "datastore ds1 disk-mib 4");
-	ctl(a, "vm create twin mem 16 mac 02:00:00:00:00:0b ip 10.10.0.11/24 portgroup \"VM "
-	       "Network\" workload %s datastore ds2 disk-mib 4",
+	ctl(a,
+	    "vm create twin mem 16 mac 02:00:00:00:00:0b ip 10.10.0.11/24 portgroup \"VM "
+	    "Network\" workload %s datastore ds2 disk-mib 4",
 	    spec);
 	struct vm *vm = host_vm_find(&a->host, "vm1");
 	pump_until(vm->disk.writes >= 8, 10 * SECOND, "the VM writes its disk");
@@ -634,7 +635,8 @@ Test(exact_9000, a_disk_goes_with_the_vm_there_and_back)
 	struct vm *twin = host_vm_find(&a->host, "twin");
 	ctl(a, "vm pause vm1");
 	ctl(a, "vm pause twin");
-	uint64_t step = vm_synthetic_step(&vm->machine), twin_step = vm_synthetic_step(&twin->machine);
+	uint64_t step = vm_synthetic_step(&vm->machine),
+	         twin_step = vm_synthetic_step(&twin->machine);
 	struct vm *behind = step < twin_step ? vm : twin;
 	uint64_t target = step > twin_step ? step : twin_step;
 	vm_synthetic_steps(&behind->machine, target - vm_synthetic_step(&behind->machine));
@@ -676,7 +678,8 @@ Test(exact_9000, a_destination_without_the_datastore_refuses_a_vm_with_a_disk)
 		int id = start("vm1", LOOSE_PREFLIGHT);
 		const struct migration_info *m = wait_done(a, id, 30 * SECOND);
 		cr_assert_eq(m->status, MIGRATION_FAILED);
-		cr_assert(strstr(m->reason, attempt == 0 ? "no datastore ds1" : "not on ds1") != NULL,
+		cr_assert(strstr(m->reason, attempt == 0 ? "no datastore ds1" : "not on ds1") !=
+		                  NULL,
 		          "%s", m->reason);
 		assert_vm_unmoved();
 		cr_assert_null(host_vm_find(&b->host, "vm1"));

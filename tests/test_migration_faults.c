@@ -125,8 +125,7 @@ static const char *disk_owner(const char *folder)
 /* One migration with one fault; returns where the VM ended and how, for the matrix. With a
  * disk, the VM's disk is on a datastore both hosts mount, and its lock must end with the host
  * that runs it. */
-static void run_case(const struct step *step, enum fault fault, bool disk, char *out,
-                     size_t size)
+static void run_case(const struct step *step, enum fault fault, bool disk, char *out, size_t size)
 {
 	struct fault_run r = {.step = step, .fault = fault};
 	const char *how = "";
@@ -200,7 +199,8 @@ static void run_case(const struct step *step, enum fault fault, bool disk, char 
 		               step->name);
 	if (disk && (on_a || on_b))
 		cr_assert_str_eq(disk_owner(folder), on_a ? "host-a" : "host-b",
-		                 "%s: the disk's lock is with the host that runs the VM", step->name);
+		                 "%s: the disk's lock is with the host that runs the VM",
+		                 step->name);
 	snprintf(out, size, "%s%s",
 	         on_a   ? "source"
 	         : on_b ? "destination"

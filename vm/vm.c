@@ -203,8 +203,7 @@ static bool disk_place_valid(const struct vm *vm, const struct vm_disk_place *pl
 	       strlen(place->datastore) < sizeof(vm->disk.datastore);
 }
 
-int vm_disk_attach(struct vm *vm, const struct vm_disk_place *place,
-                   struct disklock_holder *holder)
+int vm_disk_attach(struct vm *vm, const struct vm_disk_place *place, struct disklock_holder *holder)
 {
 	int ret;
 

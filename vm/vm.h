@@ -30,7 +30,7 @@ enum vm_encryption {
 
 /* Steps between two of the workload's disk writes: block (step / VM_DISK_EVERY) % blocks gets
  * vm_synthetic_disk_block(seed, step), as its memory writes are a function of the two. */
-#define VM_DISK_EVERY 64
+#define VM_DISK_EVERY  64
 #define VM_DISK_MAX_MB (1u << 20) /* 1 TiB */
 
 /* A VM's virtual disk: a flat file on a datastore, locked for this host while the VM has it. */

@@ -1,4 +1,4 @@
--- Wireshark dissector for ferry's migration protocol (migrate/proto.h, version 6): UDP port
+-- Wireshark dissector for ferry's migration protocol (migrate/proto.h, version 7): UDP port
 -- 8000, or any UDP datagram that starts with the magic "FRRY". Every message type and its
 -- fields, the stream of a channel message, the round and page of page messages, the seal (its
 -- AEAD tag, and whether the session encrypts) and page fragments reassembled into their page.
@@ -32,7 +32,7 @@ local types = {
 }
 -- The fixed body of each type; PAGES, STATE, PROBE, REGIONS, ABSENT and FRAME carry data after.
 local body_sizes = {
-	[1] = 112, [2] = 52, [3] = 164, [4] = 8, [5] = 68, [6] = 16, [7] = 16, [8] = 40, [9] = 24,
+	[1] = 148, [2] = 52, [3] = 200, [4] = 8, [5] = 68, [6] = 16, [7] = 16, [8] = 40, [9] = 32,
 	[10] = 56, [11] = 0, [12] = 0, [13] = 0, [14] = 16, [15] = 16, [16] = 16, [17] = 16,
 	[18] = 48, [19] = 8,
 }
@@ -44,7 +44,8 @@ local refusals = {
 	[1] = "version", [2] = "authentication", [3] = "duplicate name", [4] = "duplicate MAC",
 	[5] = "no such port group", [6] = "no memory", [7] = "busy", [8] = "state before pages",
 	[9] = "state does not load", [10] = "memory hash differs", [11] = "cancelled",
-	[12] = "encryption policies disagree", [13] = "aborted",
+	[12] = "encryption policies disagree", [13] = "aborted", [14] = "no such datastore",
+	[15] = "disk lock not offered",
 }
 local ciphers = { [1] = "ChaCha20-Poly1305", [2] = "AES-256-GCM" }
 local encryptions = { [0] = "required", [1] = "opportunistic", [2] = "disabled" }
@@ -96,6 +97,9 @@ f.verify = ProtoField.uint8("ferry.verify", "Verify")
 f.running = ProtoField.uint8("ferry.running", "Running")
 f.postcopy = ProtoField.uint8("ferry.postcopy", "Post-copy")
 f.frames = ProtoField.uint32("ferry.frames", "Frames held")
+f.disk_handoff = ProtoField.uint64("ferry.disk_handoff", "Disk lock handoff token", base.HEX)
+f.datastore = ProtoField.string("ferry.datastore", "Datastore")
+f.disk_mib = ProtoField.uint32("ferry.disk_mib", "Disk (MiB)")
 f.resumed_ns = ProtoField.uint64("ferry.resumed_ns", "Resumed at (ns)")
 f.pages = ProtoField.uint64("ferry.pages", "Pages held")
 f.state_hash = ProtoField.bytes("ferry.state_hash", "State hash (SHA-256)")
@@ -123,7 +127,8 @@ local layouts = {
 	[7] = { { f.first, 8 }, { f.count, 4 }, { f.round, 4 } },
 	[8] = { { f.cumulative, 8 }, { f.sack, 8 }, { f.sack, 8 }, { f.sack, 8 }, { f.sack, 8 } },
 	[9] = { { f.memory_hash, 8 }, { f.final_round, 4 }, { f.verify, 1 }, { f.running, 1 },
-		{ f.postcopy, 1 }, { f.reserved, 1 }, { f.frames, 4 }, { f.reserved, 4 } },
+		{ f.postcopy, 1 }, { f.reserved, 1 }, { f.frames, 4 }, { f.reserved, 4 },
+		{ f.disk_handoff, 8 } },
 	[10] = { { f.memory_hash, 8 }, { f.resumed_ns, 8 }, { f.pages, 8 }, { f.state_hash, 32 } },
 	[14] = { { f.first, 8 }, { f.count, 4 }, { f.reserved, 4 } },
 	[15] = { { f.first, 8 }, { f.count, 4 }, { f.reserved, 4 } },
@@ -169,7 +174,7 @@ local function terms(tree, buf, off, session)
 end
 
 local function hello(tree, buf, off, nested)
-	local t = nested and tree:add(ferry, buf(off, 112), "HELLO") or tree
+	local t = nested and tree:add(ferry, buf(off, 148), "HELLO") or tree
 	add(t, f.nonce, buf, off, 16)
 	add(t, f.vm_name, buf, off + 16, 32)
 	add(t, f.portgroup, buf, off + 48, 32)
@@ -190,6 +195,8 @@ local function hello(tree, buf, off, nested)
 	add(t, f.cipher, buf, off + 109, 1)
 	add(t, f.streams, buf, off + 110, 1)
 	add(t, f.reserved, buf, off + 111, 1)
+	add(t, f.datastore, buf, off + 112, 32)
+	add(t, f.disk_mib, buf, off + 144, 4)
 	return buf(off + 16, 32):stringz()
 end
 
@@ -288,8 +295,8 @@ local function dissect(buf, pinfo, root)
 		add(b, f.proof, buf, off + 20, 32)
 	elseif mtype == 3 then
 		info = info .. " vm " .. hello(b, buf, off, true)
-		terms(b, buf, off + 112, skey)
-		add(b, f.proof, buf, off + 132, 32)
+		terms(b, buf, off + 148, skey)
+		add(b, f.proof, buf, off + 168, 32)
 	elseif mtype == 5 then
 		info = info .. ": " .. (refusals[buf(off, 4):uint()] or "?")
 	elseif mtype == 6 then
