@@ -6,14 +6,17 @@
 #include <limits.h>
 #include <netdb.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -157,6 +160,9 @@ int client_open_tls(struct client **out, const struct client_tls *tls, char *why
 		return -ENOMEM;
 	}
 	client->fd = socket(found->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* On Linux the send timeout bounds connect() too. */
+	if (client->fd >= 0 && tls->timeout_ms != 0)
+		client_set_timeout(client, tls->timeout_ms);
 	if (client->fd < 0 || connect(client->fd, found->ai_addr, found->ai_addrlen) < 0) {
 		ret = -errno;
 		snprintf(why, why_size, "cannot reach ferryd at %s: %s", tls->address,
@@ -170,6 +176,35 @@ int client_open_tls(struct client **out, const struct client_tls *tls, char *why
 		return ret;
 	}
 	*out = client;
+	return 0;
+}
+
+int client_set_timeout(struct client *client, unsigned int timeout_ms)
+{
+	struct timeval tv = {.tv_sec = timeout_ms / 1000, .tv_usec = (timeout_ms % 1000) * 1000};
+
+	if (setsockopt(client->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    setsockopt(client->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
+		return -errno;
+	return 0;
+}
+
+int client_peer_fingerprint(const struct client *client, char *out, size_t size)
+{
+	uint8_t digest[EVP_MAX_MD_SIZE];
+	unsigned int len = 0;
+
+	if (client->tls == NULL)
+		return -ENOENT;
+	X509 *cert = SSL_get1_peer_certificate(client->tls);
+	if (cert == NULL)
+		return -ENOENT;
+	int ok = X509_digest(cert, EVP_sha256(), digest, &len);
+	X509_free(cert);
+	if (ok != 1 || size < (size_t)len * 3)
+		return -EINVAL;
+	for (unsigned int i = 0; i < len; i++)
+		snprintf(out + i * 3, size - i * 3, "%02X%s", digest[i], i + 1 < len ? ":" : "");
 	return 0;
 }
 

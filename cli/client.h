@@ -12,6 +12,7 @@ struct client;
 struct client_tls {
 	const char *address; /* host:port or [v6]:port */
 	const char *cert, *key, *ca;
+	unsigned int timeout_ms; /* for the connection and each read or write; 0: none */
 };
 
 /* How a call ended. */
@@ -35,6 +36,14 @@ int client_open_tls(struct client **out, const struct client_tls *tls, char *why
 /* Sends one command line and reads its answer into *body (malloc'ed, NUL-terminated; NULL when
  * lost). */
 enum client_status client_call(struct client *client, const char *line, char **body);
+
+/* Bounds each read and write of a call (0: none): a host that stops answering loses the call
+ * instead of holding its caller. */
+int client_set_timeout(struct client *client, unsigned int timeout_ms);
+
+/* The SHA-256 of the certificate the TLS peer presented, as "AA:BB:...", vCenter's thumbprint;
+ * -ENOENT on a UNIX socket. */
+int client_peer_fingerprint(const struct client *client, char *out, size_t size);
 
 /* Why the last call was lost. */
 const char *client_error(const struct client *client);

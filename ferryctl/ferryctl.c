@@ -1,10 +1,12 @@
 /* ferryctl: the command line client of ferryd's CLI socket, one-shot or interactive. */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef HAVE_LIBEDIT
@@ -346,6 +348,45 @@ static int migrate_report(struct client *conn, int argc, char **argv, bool json)
 	return drawn < 0 ? EXIT_COMMAND_FAILED : EXIT_OK;
 }
 
+/* ferry-center's tasks: runs the command (or `task <id>`), then asks after the task it made
+ * until it ends, and shows it; 0 if it succeeded. */
+static int task_follow(struct client *conn, const char *line, bool json)
+{
+	char *body = NULL, state[16] = "";
+	uint64_t id = 0;
+	int ret = follow_start(conn, line, &body);
+
+	if (ret != EXIT_OK)
+		return ret;
+	if (!json_u64(body, "task", &id) && !json_u64(body, "id", &id)) {
+		fputs(body, stdout);
+		free(body);
+		return EXIT_OK; /* no task: the answer is all there is */
+	}
+	char ask[64];
+	snprintf(ask, sizeof(ask), "task %" PRIu64, id);
+	for (;;) {
+		free(body);
+		if ((ret = conn_call(conn, ask, &body)) != EXIT_OK)
+			break;
+		json_string(body, "state", state, sizeof(state));
+		if (strcmp(state, "success") == 0 || strcmp(state, "error") == 0)
+			break;
+		struct timespec pause = {.tv_nsec = 100 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+	}
+	if (ret == EXIT_OK && !json) {
+		free(body);
+		conn_call(conn, "output text", &body);
+		free(body);
+		ret = conn_call(conn, ask, &body);
+	}
+	if (body != NULL)
+		fputs(body, ret == EXIT_OK ? stdout : stderr);
+	free(body);
+	return ret != EXIT_OK ? ret : strcmp(state, "success") == 0 ? EXIT_OK : EXIT_COMMAND_FAILED;
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -357,6 +398,8 @@ static void usage(FILE *out)
 	        "                     --cert and --key and the --ca of ferryd's certificate\n"
 	        "                     (or FERRYCTL_CERT, FERRYCTL_KEY, FERRYCTL_CA)\n"
 	        "  -j, --json         answers as JSON\n"
+	        "  -w, --wait         ferry-center: wait for the task the command makes (or\n"
+	        "                     'task <id>') to end; exit 0 if it succeeded\n"
 	        "  -h, --help         this help\n"
 	        "\n"
 	        "With a command, runs it and exits: 0 on success, 1 if ferryd reported an\n"
@@ -370,10 +413,15 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	        {"socket", required_argument, NULL, 's'}, {"json", no_argument, NULL, 'j'},
-	        {"host", required_argument, NULL, 'H'},   {"cert", required_argument, NULL, 'e'},
-	        {"key", required_argument, NULL, 'k'},    {"ca", required_argument, NULL, 'a'},
-	        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+	        {"socket", required_argument, NULL, 's'},
+	        {"json", no_argument, NULL, 'j'},
+	        {"host", required_argument, NULL, 'H'},
+	        {"cert", required_argument, NULL, 'e'},
+	        {"key", required_argument, NULL, 'k'},
+	        {"ca", required_argument, NULL, 'a'},
+	        {"help", no_argument, NULL, 'h'},
+	        {"wait", no_argument, NULL, 'w'},
+	        {NULL, 0, NULL, 0},
 	};
 	const char *path = DEFAULT_SOCKET;
 	struct client_tls tls = {
@@ -381,17 +429,20 @@ int main(int argc, char **argv)
 	        .key = getenv("FERRYCTL_KEY"),
 	        .ca = getenv("FERRYCTL_CA"),
 	};
-	bool json = false;
+	bool json = false, wait_task = false;
 	int c;
 
 	/* '+' stops at the first command word, so "ferryctl log level ..." is not an option. */
-	while ((c = getopt_long(argc, argv, "+s:jH:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:jwH:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			path = optarg;
 			break;
 		case 'j':
 			json = true;
+			break;
+		case 'w':
+			wait_task = true;
 			break;
 		case 'H':
 			tls.address = optarg;
@@ -446,8 +497,10 @@ int main(int argc, char **argv)
 		bool wait = migrate && strcmp(argv[argc - 1], "--wait") == 0;
 		if (wait && join_words(line, sizeof(line), argc - optind - 1, &argv[optind]) < 0)
 			wait = false;
-		if (strcmp(argv[optind], "vmkping") == 0 && argc - optind >= 2 &&
-		    strcmp(argv[optind + 1], "status") != 0)
+		if (wait_task)
+			ret = task_follow(conn, line, json);
+		else if (strcmp(argv[optind], "vmkping") == 0 && argc - optind >= 2 &&
+		         strcmp(argv[optind + 1], "status") != 0)
 			ret = vmkping_follow(conn, line, json);
 		else if (migrate && (wait || strcmp(argv[optind + 1], "check") == 0))
 			ret = migrate_follow(conn, line, json);

@@ -574,7 +574,8 @@ static int cmd_migrate_counters(void *ctx, const struct cli_args *args, struct r
 
 static const struct cli_command migrate_commands[] = {
         {"migrate listen <vmk> key <file> [port <port>] [encryption <policy>]",
-         "accept migrations on a vmk's UDP port (default 8000) from hosts with the same key; "
+         "accept migrations on a vmk's UDP port (default 8000) from hosts with the same key (a "
+         "file, or inline:<key> as ferry-center provisions it); "
          "encryption: what this host asks of incoming VMs (default opportunistic: as the VM's "
          "policy says; required or disabled refuse VMs whose policy is the opposite)",
          cmd_migrate_listen},

@@ -197,6 +197,7 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 	          proto_encryption_name((enum proto_encryption)g->encryption));
 	if (g->disk.fd >= 0) {
 		reply_str(reply, "disk", "%s", g->disk.path);
+		reply_str(reply, "datastore", "%s", g->disk.datastore);
 		reply_u64(reply, "disk_mib", g->disk.blocks * VM_SYNTHETIC_DISK_BLOCK >> 20);
 		reply_u64(reply, "disk_writes", g->disk.writes);
 		reply_str(reply, "disk_lock", "%s", g->disk.lost ? "lost" : g->disk.lock.owner);
@@ -381,6 +382,36 @@ static int cmd_host_name(void *ctx, const struct cli_args *args, struct reply *r
 	return 0;
 }
 
+/* What a manager (ferry-center) asks a host for: its name, its VMs' committed memory, what it
+ * can still give, and where it takes migrations. */
+static int cmd_show_host(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	uint64_t committed = 0;
+	char ip[16];
+
+	(void)args;
+	for (unsigned int i = 0; i < host->nb_vms; i++)
+		committed += host->vms[i]->machine.nb_pages * VM_PAGE_SIZE >> 20;
+	reply_str(reply, "name", "%s", host->name);
+	reply_u64(reply, "vms", host->nb_vms);
+	reply_u64(reply, "memory_committed_mb", committed);
+	reply_u64(reply, "available_mb", host_available_mb(MACHINE_BACKING_ANONYMOUS));
+	reply_list_begin(reply, "vmotion");
+	for (unsigned int i = 0; i < MIGRATION_LISTENERS; i++) {
+		const struct migration_listener *l = &host->migrations.listeners[i];
+		if (l->vmk == NULL)
+			continue;
+		reply_object_begin(reply, NULL);
+		reply_str(reply, "vmk", "%s", l->vmk->name);
+		reply_str(reply, "ip", "%s", netif_format_ipv4(l->vmk->netif.ip, ip, sizeof(ip)));
+		reply_u64(reply, "port", l->port);
+		reply_object_end(reply);
+	}
+	reply_list_end(reply);
+	return 0;
+}
+
 static int cmd_datastore_add(void *ctx, const struct cli_args *args, struct reply *reply)
 {
 	struct host *host = ctx;
@@ -462,6 +493,8 @@ static int cmd_show_datastores(void *ctx, const struct cli_args *args, struct re
 static const struct cli_command vm_commands[] = {
         {"host name <name>", "this host's name in the cluster (its disk locks carry it)",
          cmd_host_name},
+        {"show host", "this host: name, VMs, memory committed and available, vMotion listeners",
+         cmd_show_host},
         {"datastore add <name> <path> [lease <seconds>]",
          "a folder every host mounts, for VM disks; lease: how long a silent lock holds "
          "(default 15 s)",

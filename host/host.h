@@ -107,8 +107,10 @@ uint32_t host_available_mb(enum machine_backing backing);
 
 /* Reads a pre-shared migration key file (MIGRATION_KEY_MIN to MIGRATION_KEY_MAX bytes, a trailing
  * newline dropped). The file must be a regular file, not a symbolic link, owned by root (or
- * ferryd's user) and closed to group and others, as ssh wants its keys. Returns the key's length,
- * or a negative errno with the reason in why. */
+ * ferryd's user) and closed to group and others, as ssh wants its keys. "inline:<key>" is the
+ * key itself, as a manager (ferry-center) provisions it over TLS. Returns the key's length, or
+ * a negative errno with the reason in why. */
+#define HOST_KEY_INLINE "inline:"
 int host_key_load(const char *path, uint8_t *key, uint16_t size, char *why, size_t why_size);
 
 #endif

@@ -6,6 +6,8 @@ packages=(
 	# build
 	build-essential meson ninja-build pkg-config git
 	libdpdk-dev dpdk dpdk-dev libpcap-dev libcriterion-dev libedit-dev libssl-dev libsystemd-dev
+	# ferry-center's inventory: SQLite by default, PostgreSQL (the server for its tests)
+	libsqlite3-dev libpq-dev postgresql
 	clang clang-format libclang-rt-14-dev
 	# run and test: namespaces, real Linux peers, dissection
 	iproute2 iputils-ping arping socat tcpdump tshark ethtool procps kmod python3
