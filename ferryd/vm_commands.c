@@ -30,9 +30,67 @@ static struct vm *find_idle_vm(struct host *host, const char *name, struct reply
 	return vm;
 }
 
-static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *reply)
+/* A VM's configuration file on its datastore (<vm>.vmx beside its disk), "key = value" lines:
+ * what `vm create` was given, under the names the file uses and the arguments they stand for.
+ * `vm register` reads it back through the same checks as a typed command. */
+static const struct {
+	const char *key, *arg;
+} vmx_keys[] = {
+        {"name", "name"},
+        {"memory_mb", "mib"},
+        {"mac", "mac"},
+        {"ip", "address"},
+        {"portgroup", "portgroup"},
+        {"workload", "workload"},
+        {"encryption", "encryption"},
+        {"hugepages", "hugepages"},
+        {"disk_mib", "disk-mib"},
+};
+
+#define VMX_KEYS  (sizeof(vmx_keys) / sizeof(vmx_keys[0]))
+#define VMX_LINE  512
+#define VMX_LINES 32
+
+static int vmx_path(char *out, size_t size, const struct host_datastore *ds, const char *vm)
 {
-	struct host *host = ctx;
+	int n = snprintf(out, size, "%s/%s/%s.vmx", ds->path, vm, vm);
+
+	return n > 0 && (size_t)n < size ? 0 : -ENAMETOOLONG;
+}
+
+/* Writes the file whole (a new one renamed over the old): a host that reads it never sees half. */
+static int vmx_write(const struct host_datastore *ds, const char *vm, const struct cli_args *args)
+{
+	char path[PATH_MAX], next[PATH_MAX + 8];
+
+	if (vmx_path(path, sizeof(path), ds, vm) < 0)
+		return -ENAMETOOLONG;
+	snprintf(next, sizeof(next), "%s.new", path);
+	FILE *f = fopen(next, "we");
+	if (f == NULL)
+		return -errno;
+	fprintf(f,
+	        "# ferry VM configuration: 'vm register %s datastore %s' on any host that mounts "
+	        "%s\n",
+	        vm, ds->name, ds->name);
+	for (unsigned int k = 0; k < VMX_KEYS; k++) {
+		const char *value = cli_arg(args, vmx_keys[k].arg);
+		if (value != NULL)
+			fprintf(f, "%s = %s\n", vmx_keys[k].key, value);
+	}
+	int ret = fflush(f) == 0 && fsync(fileno(f)) == 0 ? 0 : -EIO;
+	fclose(f);
+	if (ret == 0 && rename(next, path) < 0)
+		ret = -errno;
+	if (ret < 0)
+		unlink(next);
+	return ret;
+}
+
+/* vm create, typed or registered from the VM's files (then its configuration is there already). */
+static int create_vm(struct host *host, const struct cli_args *args, bool registered,
+                     struct reply *reply)
+{
 	struct vm_config config = {.name = cli_arg(args, "name")};
 	uint64_t memory_mb = 0;
 
@@ -130,6 +188,13 @@ static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *r
 			return reply_error(reply, ret, "cannot open disk %s: %s", disk,
 			                   strerror(-ret));
 		}
+	}
+	/* Its configuration beside its disk, unless it came from there. */
+	if (ds != NULL && !registered && (ret = vmx_write(ds, config.name, args)) < 0) {
+		vm_destroy(vm);
+		free(vm);
+		return reply_error(reply, ret, "cannot write the VM's configuration on %s: %s",
+		                   ds->name, strerror(-ret));
 	}
 	host_vm_add(host, vm); /* room was checked above */
 	/* Created and started, as `vim-cmd vmsvc/power.on` would follow the registration. */
@@ -237,6 +302,81 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 	}
 	if (g->tcp_on)
 		describe_tcp(reply, &g->tcp);
+}
+
+/* vm register: a VM from its files on a datastore, as vSphere registers a .vmx. Every value is
+ * checked by vm create's own checks, as if typed: the file is anyone's to write. */
+static int cmd_vm_register(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	struct host *host = ctx;
+	const char *name = cli_arg(args, "name");
+	struct host_datastore *ds = host_datastore_find(host, cli_arg(args, "datastore"));
+	char path[PATH_MAX], lines[VMX_LINES][VMX_LINE];
+	struct cli_args create = {0};
+
+	if (ds == NULL)
+		return reply_error(reply, -ENOENT, "no datastore '%.64s' (see 'show datastores')",
+		                   cli_arg(args, "datastore"));
+	if (strlen(name) >= VM_NAME_MAX || strchr(name, '/') != NULL || name[0] == '.' ||
+	    vmx_path(path, sizeof(path), ds, name) < 0)
+		return reply_error(reply, -EINVAL,
+		                   "VM name '%.64s': no '/', not hidden, at most %d "
+		                   "bytes",
+		                   name, VM_NAME_MAX - 1);
+	FILE *f = fopen(path, "re");
+	if (f == NULL)
+		return reply_error(reply, -errno, "no configuration %s: %s", path, strerror(errno));
+	unsigned int nb_lines = 0, line_no = 0;
+	int ret = 0;
+	while (ret == 0 && fgets(lines[nb_lines], VMX_LINE, f) != NULL) {
+		char *line = lines[nb_lines];
+		line_no++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			ret = reply_error(reply, -EINVAL, "%s:%u: longer than %d bytes", path,
+			                  line_no, VMX_LINE - 1);
+			break;
+		}
+		line[strcspn(line, "\r\n")] = '\0';
+		if (line[0] == '#' || line[strspn(line, " \t")] == '\0')
+			continue;
+		char *eq = strstr(line, " = ");
+		unsigned int k = 0;
+		if (eq != NULL) {
+			*eq = '\0';
+			for (; k < VMX_KEYS && strcmp(line, vmx_keys[k].key) != 0; k++)
+				;
+		}
+		if (eq == NULL || k == VMX_KEYS || cli_arg(&create, vmx_keys[k].arg) != NULL ||
+		    nb_lines + 1 == VMX_LINES) {
+			ret = reply_error(reply, -EINVAL,
+			                  "%s:%u: not 'key = value' with a known key, once", path,
+			                  line_no);
+			break;
+		}
+		create.names[create.nb_values] = vmx_keys[k].arg;
+		create.values[create.nb_values++] = eq + 3;
+		nb_lines++;
+	}
+	fclose(f);
+	if (ret < 0)
+		return ret;
+	const char *named = cli_arg(&create, "name");
+	if (named == NULL || strcmp(named, name) != 0)
+		return reply_error(reply, -EINVAL, "%s names the VM '%.64s', not '%s'", path,
+		                   named != NULL ? named : "", name);
+	static const char *const required[] = {"mib", "mac", "address", "portgroup"};
+	for (unsigned int i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		if (cli_arg(&create, required[i]) == NULL)
+			return reply_error(reply, -EINVAL, "%s lacks its %s", path, required[i]);
+	create.names[create.nb_values] = "datastore";
+	create.values[create.nb_values++] = ds->name;
+	create.session = args->session;
+	return create_vm(host, &create, true, reply);
+}
+
+static int cmd_vm_create(void *ctx, const struct cli_args *args, struct reply *reply)
+{
+	return create_vm(ctx, args, false, reply);
 }
 
 static int cmd_vm_list(void *ctx, const struct cli_args *args, struct reply *reply)
@@ -519,6 +659,10 @@ static const struct cli_command vm_commands[] = {
          "allow (on, the default) or forbid (off) post-copy for a VM's migrations: in post-copy "
          "a source that dies loses the VM",
          cmd_vm_set_postcopy},
+        {"vm register <name> datastore <datastore>",
+         "create and start a VM from its configuration on a datastore (<ds>/<vm>/<vm>.vmx, "
+         "written by vm create ... datastore), its disk there locked for this host",
+         cmd_vm_register},
         {"vm list", "the VMs on this host", cmd_vm_list},
         {"vm show <name>", "a VM: state, memory, pages touched, dirty rate, steps, counters",
          cmd_vm_show},

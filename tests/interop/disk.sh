@@ -45,6 +45,9 @@ check "show datastores names the host and the datastore" \
 check "the datastore's lease is the one configured" \
 	bash -c "'$ferryctl' -s '$dir/host-a.sock' -j show datastores | python3 -c 'import json, sys; d = json.load(sys.stdin); print(d); assert d[\"datastores\"][0][\"lease_s\"] == 2.0'"
 check "a VM with a 16 MiB disk on ds1 runs on host-a" create host-a
+check "its configuration is beside its disk" \
+	bash -c "grep -q '^memory_mb = 16$' '$store/web01/web01.vmx' && grep -q '^mac = 02:00:00:00:09:01$' '$store/web01/web01.vmx' &&
+		grep -q '^disk_mib = 16$' '$store/web01/web01.vmx'"
 check "its disk is in its own folder, locked by host-a" \
 	bash -c "test -f '$store/web01/web01-flat.vmdk' && grep -q '^owner=host-a ' '$store/web01/web01-flat.vmdk.lck'"
 refused_to_b() {
@@ -91,8 +94,12 @@ check "every block written is the formula's for its step" blocks_are_the_formula
 # host-a dies with the lock: after the 2 s lease host-b breaks it and runs the VM.
 kill -9 "$pid_host_a"
 wait "$pid_host_a" 2>/dev/null
-check "host-b takes the disk once host-a's heartbeat has been silent for the lease" \
-	within 15 create host-b
+register_on_b() { ctl host-b vm register web01 datastore ds1; }
+check "host-b registers web01 from its files once host-a's heartbeat has been silent for the lease" \
+	within 15 register_on_b
+check "it runs on host-b with the configuration host-a wrote" \
+	bash -c "'$ferryctl' -s '$dir/host-b.sock' vm show web01 | grep -q 'mac: *02:00:00:00:09:01' &&
+		'$ferryctl' -s '$dir/host-b.sock' vm show web01 | grep -q 'workload: *uniform'"
 check "its log says whose lock it broke" grep -q "broke host-a's lock" "$dir/host-b.log"
 check "the lock is host-b's" grep -q '^owner=host-b ' "$store/web01/web01-flat.vmdk.lck"
 check "vm show says so" test "$(vm_field host-b web01 disk_lock)" = host-b
@@ -102,6 +109,23 @@ check "a datastore with a disk in use stays" \
 	bash -c "'$ferryctl' -s '$dir/host-b.sock' datastore del ds1 2>&1 | grep -q 'disks on ds1'"
 check "destroying the VM lets the lock go" \
 	bash -c "'$ferryctl' -s '$dir/host-b.sock' vm destroy web01 && ! test -e '$store/web01/web01-flat.vmdk.lck'"
+# A configuration file is anyone's to write: each bad one is refused with the reason.
+bad_vmx() {
+	mkdir -p "$store/$1"
+	printf '%b' "$2" >"$store/$1/$1.vmx"
+	local out
+	out=$("$ferryctl" -s "$dir/host-b.sock" vm register "$1" datastore ds1 2>&1)
+	echo "$out"
+	grep -q -- "$3" <<<"$out" && ! "$ferryctl" -s "$dir/host-b.sock" vm show "$1" >/dev/null 2>&1
+}
+check "a configuration naming another VM is refused" bad_vmx w3 'name = w4\nmemory_mb = 16\nmac = 02:00:00:00:09:03\nip = 10.0.9.3/24\nportgroup = pg\n' "names the VM 'w4'"
+check "an unknown key is refused" bad_vmx w3 'name = w3\nmemsize = 16\n' "known key"
+check "a key given twice is refused" bad_vmx w3 'name = w3\nname = w3\n' "once"
+check "a bad MAC is refused by vm create's own check" bad_vmx w3 'name = w3\nmemory_mb = 16\nmac = 01:00:00:00:00:01\nip = 10.0.9.3/24\nportgroup = pg\n' "mac"
+check "a memory size over the limit is refused" bad_vmx w3 'name = w3\nmemory_mb = 99999999\nmac = 02:00:00:00:09:03\nip = 10.0.9.3/24\nportgroup = pg\n' "mib"
+check "a missing port group line is refused" bad_vmx w3 'name = w3\nmemory_mb = 16\nmac = 02:00:00:00:09:03\nip = 10.0.9.3/24\n' "lacks its portgroup"
+check "a name that leaves the datastore is refused" \
+	bash -c "'$ferryctl' -s '$dir/host-b.sock' vm register ../../etc datastore ds1 2>&1 | grep -q \"no '/'\""
 check "bad datastores are refused with the reason" \
 	bash -c "'$ferryctl' -s '$dir/host-b.sock' datastore add x relative/path 2>&1 | grep -q 'absolute' &&
 		'$ferryctl' -s '$dir/host-b.sock' datastore add x /nonexistent 2>&1 | grep -q 'not a folder'"
