@@ -108,10 +108,10 @@ static int replace_lock(const struct disklock *lock)
 	return ret;
 }
 
-int disklock_acquire(struct disklock *lock, const char *disk_path, const char *owner,
-                     uint64_t lease_ns, struct disklock_holder *holder)
+/* A lock for owner on the disk at disk_path, not yet held, with a token of its own. */
+static int lock_init(struct disklock *lock, const char *disk_path, const char *owner,
+                     uint64_t lease_ns)
 {
-	struct disklock_holder seen;
 	int ret;
 
 	memset(lock, 0, sizeof(*lock));
@@ -123,6 +123,17 @@ int disklock_acquire(struct disklock *lock, const char *disk_path, const char *o
 	lock->lease_ns = lease_ns;
 	if (getrandom(&lock->token, sizeof(lock->token), 0) != sizeof(lock->token))
 		return -EIO;
+	return 0;
+}
+
+int disklock_acquire(struct disklock *lock, const char *disk_path, const char *owner,
+                     uint64_t lease_ns, struct disklock_holder *holder)
+{
+	struct disklock_holder seen;
+	int ret;
+
+	if ((ret = lock_init(lock, disk_path, owner, lease_ns)) < 0)
+		return ret;
 	/* Two tries: the second after breaking a stale lock, which another host may have broken
 	 * and taken first (then it is theirs, fresh). */
 	for (int attempt = 0; attempt < 2; attempt++) {
@@ -233,14 +244,8 @@ int disklock_take(struct disklock *lock, const char *disk_path, const char *owne
 	struct disklock_holder seen;
 	int ret;
 
-	memset(lock, 0, sizeof(*lock));
-	if ((ret = lock_path(lock->path, sizeof(lock->path), disk_path)) < 0)
-		return ret;
-	if (strlen(owner) == 0 || strlen(owner) >= DISKLOCK_OWNER_MAX || strchr(owner, ' ') != NULL)
-		return -EINVAL;
-	snprintf(lock->owner, sizeof(lock->owner), "%s", owner);
-	lock->lease_ns = lease_ns;
-	if ((ret = read_holder(lock->path, &seen)) < 0)
+	if ((ret = lock_init(lock, disk_path, owner, lease_ns)) < 0 ||
+	    (ret = read_holder(lock->path, &seen)) < 0)
 		return ret;
 	/* Only the offer the source made for this session: a stale or withdrawn lock is not a
 	 * handoff, whatever its age. */
@@ -249,8 +254,6 @@ int disklock_take(struct disklock *lock, const char *disk_path, const char *owne
 			*holder = seen;
 		return -EBUSY;
 	}
-	if (getrandom(&lock->token, sizeof(lock->token), 0) != sizeof(lock->token))
-		return -EIO;
 	if ((ret = replace_lock(lock)) < 0)
 		return ret;
 	lock->held = true;

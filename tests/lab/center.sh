@@ -50,13 +50,6 @@ check "it runs on host-c alone (each host asked)" test "$(hosts_running web01)" 
 check "tor follows it to host-c" within 5 fdb_on $mac host-c
 check "its counter went on at 3" test "$(counter $ip)" = 3
 wait $pinger
-answered() {
-	local sent received
-	sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$dir/ping.out")
-	received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$dir/ping.out")
-	echo "ping: $received of $sent answered"
-	[ -n "$sent" ] && [ "$received" -ge $((sent * 9 / 10)) ]
-}
 check "the client's pings were answered throughout (at least 9 in 10)" answered
 vm_list_says() { c -j vm list | grep -q "\"name\": \"$1\", \"host\": \"$2\""; }
 check "ferry-center's vm list says host-c" within 5 vm_list_says web01 host-c

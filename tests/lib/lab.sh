@@ -18,3 +18,11 @@ migrate() {
 	cat "$dir/migrate.out"
 	return $s
 }
+# The client's ping log in $dir/ping.out answered at least 9 times in 10.
+answered() {
+	local sent received
+	sent=$(sed -n 's/^\([0-9]*\) packets transmitted.*/\1/p' "$dir/ping.out")
+	received=$(sed -n 's/.* \([0-9]*\) received.*/\1/p' "$dir/ping.out")
+	echo "# ping: $received of $sent answered"
+	[ -n "$sent" ] && [ "$received" -ge $((sent * 9 / 10)) ]
+}
