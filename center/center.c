@@ -29,6 +29,7 @@ struct move {
 	char source[INVENTORY_NAME_MAX], destination[INVENTORY_NAME_MAX];
 	uint64_t id; /* the source's session id */
 	uint64_t memory_mb;
+	int vm_index; /* in the evacuation's list of the host's VMs */
 	bool done, ok;
 	double total_ms, downtime_ms;
 	char reason[INVENTORY_TEXT_MAX];
@@ -165,6 +166,46 @@ static void each_object(const char *json, const char *key, bool (*fn)(void *ctx,
 	}
 }
 
+/* The strings of the list under key in json, one a line in out ("" if none). */
+static void string_lines(const char *json, const char *key, char *out, size_t size)
+{
+	const char *p = json_find(json, key);
+	size_t len = 0;
+
+	out[0] = '\0';
+	if (p == NULL || *(p = json_skip_space(p)) != '[')
+		return;
+	p = json_skip_space(p + 1);
+	while (p != NULL && *p == '"') {
+		char item[INVENTORY_NAME_MAX];
+		p = json_string_at(p, item, sizeof(item));
+		if (p == NULL)
+			return;
+		len += (size_t)snprintf(out + len, size - len, "%s%s", len ? "\n" : "", item);
+		if (len >= size) {
+			out[size - 1] = '\0';
+			return;
+		}
+		p = json_skip_space(p);
+		if (*p == ',')
+			p = json_skip_space(p + 1);
+	}
+}
+
+/* Whether a host has a port group of that name. */
+static bool has_portgroup(const struct inventory_host *h, const char *portgroup)
+{
+	size_t len = strlen(portgroup);
+
+	for (const char *line = h->portgroups; *line != '\0';) {
+		size_t n = strcspn(line, "\n");
+		if (n == len && strncmp(line, portgroup, len) == 0)
+			return true;
+		line += n + (line[n] == '\n');
+	}
+	return false;
+}
+
 /* ---- the inventory, under the lock ---- */
 
 static void event(struct center *c, const char *severity, const char *object, const char *fmt, ...)
@@ -299,6 +340,7 @@ static int refresh_host(struct center *c, const char *name, bool rekey)
 		json_u64(body, "available_mb", &h.free_mb);
 		each_object(body, "vmotion", take_listener, &listener);
 		snprintf(h.vmotion_ip, sizeof(h.vmotion_ip), "%s", listener.ip);
+		string_lines(body, "portgroups", h.portgroups, sizeof(h.portgroups));
 		free(body);
 		body = NULL;
 		/* Another ferryd at the address (a host reinstalled, or a wrong address) is not
@@ -613,6 +655,10 @@ static void task_vmotion(struct center *c, uint64_t id, const struct inventory_t
 		                                                 : "no vMotion vmk listening");
 		return;
 	}
+	if (!has_portgroup(&dst, vm.portgroup)) {
+		task_state(c, id, "error", "%s has no port group %s", dst.name, vm.portgroup);
+		return;
+	}
 	if (dst.free_mb < vm.memory_mb) {
 		task_state(c, id, "error", "%s has %" PRIu64 " MiB free, %s needs %" PRIu64,
 		           dst.name, dst.free_mb, vm.name, vm.memory_mb);
@@ -632,16 +678,18 @@ static void task_vmotion(struct center *c, uint64_t id, const struct inventory_t
 		task_state(c, id, "error", "%s", move.reason);
 }
 
-/* Where a VM may go: a usable host other than its own with room for it (as planned so far),
- * the most free first; "" if none. */
-static const char *place(struct inventory_host *hosts, int n, const char *from, uint64_t mb,
-                         const char *excluded)
+/* Where a VM may go: a usable host other than its own with its port group and room for it (as
+ * planned so far), the most free first; "" if none. */
+static const char *place(struct inventory_host *hosts, int n, const char *from,
+                         const struct inventory_vm *vm, const char *excluded)
 {
 	struct inventory_host *best = NULL;
+	uint64_t mb = vm->memory_mb;
 
 	for (int i = 0; i < n; i++) {
 		struct inventory_host *h = &hosts[i];
 		if (strcmp(h->name, from) == 0 || !host_usable(h) || h->free_mb < mb ||
+		    !has_portgroup(h, vm->portgroup) ||
 		    (excluded != NULL && strcmp(h->name, excluded) == 0))
 			continue;
 		if (best == NULL || h->free_mb > best->free_mb)
@@ -699,7 +747,7 @@ static void task_maintenance(struct center *c, uint64_t id, const struct invento
 	char unplaced[INVENTORY_TEXT_MAX] = "";
 	int nb_moves = 0;
 	for (int i = 0; i < nb_vms; i++) {
-		const char *to = place(hosts, nb_hosts, h.name, vms[i].memory_mb, NULL);
+		const char *to = place(hosts, nb_hosts, h.name, &vms[i], NULL);
 		if (to[0] == '\0') {
 			size_t len = strlen(unplaced);
 			snprintf(unplaced + len, sizeof(unplaced) - len, "%s%s (%" PRIu64 " MiB)",
@@ -712,6 +760,7 @@ static void task_maintenance(struct center *c, uint64_t id, const struct invento
 		snprintf(moves[nb_moves].destination, sizeof(moves[nb_moves].destination), "%s",
 		         to);
 		moves[nb_moves].memory_mb = vms[i].memory_mb;
+		moves[nb_moves].vm_index = i;
 		nb_moves++;
 	}
 	unsigned int concurrent = c->config.concurrent;
@@ -721,8 +770,8 @@ static void task_maintenance(struct center *c, uint64_t id, const struct invento
 	for (int i = 0; i < nb_moves; i++) {
 		if (moves[i].ok)
 			continue;
-		const char *to =
-		        place(hosts, nb_hosts, h.name, moves[i].memory_mb, moves[i].destination);
+		const char *to = place(hosts, nb_hosts, h.name, &vms[moves[i].vm_index],
+		                       moves[i].destination);
 		if (to[0] == '\0')
 			continue;
 		struct move retry = moves[i];

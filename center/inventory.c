@@ -31,6 +31,8 @@ static const struct store_step schema[] = {
          * and its vMotion address. */
         {2, "ALTER TABLE hosts ADD COLUMN fingerprint TEXT NOT NULL DEFAULT '';"
             "ALTER TABLE hosts ADD COLUMN vmotion_ip TEXT NOT NULL DEFAULT ''"},
+        /* Version 3: the host's port groups, for admission (one name a line). */
+        {3, "ALTER TABLE hosts ADD COLUMN portgroups TEXT NOT NULL DEFAULT ''"},
 };
 
 int inventory_open(struct store **out, const char *where, char *why, size_t why_size)
@@ -110,7 +112,7 @@ static int query_rows(struct store *store, const char *sql, int nb_params,
 
 #define HOST_COLUMNS                                                                               \
 	"name, address, state, maintenance, memory_mb, free_mb, last_seen_ms, reason, "            \
-	"fingerprint, vmotion_ip"
+	"fingerprint, vmotion_ip, portgroups"
 
 static void fill_host(void *row, const char *const *v)
 {
@@ -126,6 +128,7 @@ static void fill_host(void *row, const char *const *v)
 	copy(h->reason, sizeof(h->reason), v[7]);
 	copy(h->fingerprint, sizeof(h->fingerprint), v[8]);
 	copy(h->vmotion_ip, sizeof(h->vmotion_ip), v[9]);
+	copy(h->portgroups, sizeof(h->portgroups), v[10]);
 }
 
 int inventory_host_put(struct store *store, const struct inventory_host *h)
@@ -140,17 +143,19 @@ int inventory_host_put(struct store *store, const struct inventory_host *h)
 	                        number(&n, 3, h->last_seen_ms),
 	                        h->reason,
 	                        h->fingerprint,
-	                        h->vmotion_ip};
+	                        h->vmotion_ip,
+	                        h->portgroups};
 	int ret =
 	        store_exec(store,
 	                   "INSERT INTO hosts (" HOST_COLUMNS
-	                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+	                   ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
 	                   " ON CONFLICT (name) DO UPDATE SET address = excluded.address,"
 	                   " state = excluded.state, maintenance = excluded.maintenance,"
 	                   " memory_mb = excluded.memory_mb, free_mb = excluded.free_mb,"
 	                   " last_seen_ms = excluded.last_seen_ms, reason = excluded.reason,"
-	                   " fingerprint = excluded.fingerprint, vmotion_ip = excluded.vmotion_ip",
-	                   10, params);
+	                   " fingerprint = excluded.fingerprint, vmotion_ip = excluded.vmotion_ip,"
+	                   " portgroups = excluded.portgroups",
+	                   11, params);
 	return ret < 0 ? ret : 0;
 }
 

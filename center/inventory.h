@@ -24,7 +24,8 @@ struct inventory_host {
 	uint64_t memory_mb;  /* what its VMs commit */
 	uint64_t free_mb;    /* what it can still give a VM */
 	uint64_t last_seen_ms;
-	char reason[INVENTORY_TEXT_MAX]; /* why it is disconnected */
+	char reason[INVENTORY_TEXT_MAX];     /* why it is disconnected */
+	char portgroups[INVENTORY_TEXT_MAX]; /* its port groups, one name a line */
 };
 
 struct inventory_vm {

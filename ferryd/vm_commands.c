@@ -549,6 +549,10 @@ static int cmd_show_host(void *ctx, const struct cli_args *args, struct reply *r
 		reply_object_end(reply);
 	}
 	reply_list_end(reply);
+	reply_list_begin(reply, "portgroups");
+	for (unsigned int i = 0; i < host->vswitches.nb_portgroups; i++)
+		reply_str(reply, NULL, "%s", host->vswitches.portgroups[i]->name);
+	reply_list_end(reply);
 	return 0;
 }
 

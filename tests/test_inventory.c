@@ -93,11 +93,11 @@ Test(inventory, the_schema_is_at_its_last_version_and_a_newer_store_is_refused)
 {
 	char why[256];
 
-	cr_assert_eq(store_schema_version(store), 2);
+	cr_assert_eq(store_schema_version(store), 3);
 	store_close(store);
 	/* Reopened: nothing to do, nothing lost. */
 	cr_assert_eq(inventory_open(&store, where, why, sizeof(why)), 0, "%s", why);
-	cr_assert_eq(store_schema_version(store), 2);
+	cr_assert_eq(store_schema_version(store), 3);
 	const char *v[] = {"99"};
 	cr_assert_geq(store_exec(store, "INSERT INTO schema_version (version) VALUES ($1)", 1, v),
 	              0);
@@ -114,6 +114,35 @@ Test(inventory, the_schema_is_at_its_last_version_and_a_newer_store_is_refused)
 	cr_assert_eq(store_open(&store, where, why2, sizeof(why2)), 0);
 }
 
+/* A store an older ferry-center made (version 1's hosts table, one host in it) is brought
+ * forward on open: the later steps add their columns, the host keeps its row. */
+Test(inventory, an_older_store_is_brought_forward_with_its_rows)
+{
+	char why[256];
+	struct inventory_host got;
+
+	store_close(store);
+	cr_assert_eq(store_open(&store, where, why, sizeof(why)), 0, "%s", why);
+	static const char *const drop[] = {"DROP TABLE hosts", "DROP TABLE schema_version"};
+	for (unsigned int i = 0; i < 2; i++)
+		cr_assert_geq(store_exec(store, drop[i], 0, NULL), 0, "%s", store_error(store));
+	static const struct store_step version1[] = {
+	        {1, "CREATE TABLE hosts (name TEXT PRIMARY KEY, address TEXT NOT NULL,"
+	            " state TEXT NOT NULL, maintenance INTEGER NOT NULL DEFAULT 0,"
+	            " memory_mb BIGINT NOT NULL DEFAULT 0, free_mb BIGINT NOT NULL DEFAULT 0,"
+	            " last_seen_ms BIGINT NOT NULL DEFAULT 0, reason TEXT NOT NULL DEFAULT '');"
+	            "INSERT INTO hosts (name, address, state) VALUES ('old', '/run/old.sock', "
+	            "'connected')"}};
+	cr_assert_eq(store_migrate(store, version1, 1), 1, "%s", store_error(store));
+	store_close(store);
+	cr_assert_eq(inventory_open(&store, where, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(store_schema_version(store), 3);
+	cr_assert_eq(inventory_host_get(store, "old", &got), 0);
+	cr_assert_str_eq(got.address, "/run/old.sock");
+	cr_assert_str_eq(got.fingerprint, "", "the new columns take their defaults");
+	cr_assert_str_eq(got.portgroups, "");
+}
+
 Test(inventory, hosts_are_added_updated_listed_and_removed_with_their_vms)
 {
 	struct inventory_host a = host("host-a", "/run/ferry/a.sock"),
@@ -123,6 +152,7 @@ Test(inventory, hosts_are_added_updated_listed_and_removed_with_their_vms)
 	cr_assert_eq(inventory_host_put(store, &b), 0);
 	cr_assert_eq(inventory_host_put(store, &a), 0);
 	snprintf(b.fingerprint, sizeof(b.fingerprint), "AB:CD");
+	snprintf(b.portgroups, sizeof(b.portgroups), "VM Network\nvMotion");
 	snprintf(b.state, sizeof(b.state), "disconnected");
 	snprintf(b.reason, sizeof(b.reason), "connection refused");
 	b.maintenance = true;
@@ -134,6 +164,7 @@ Test(inventory, hosts_are_added_updated_listed_and_removed_with_their_vms)
 	cr_assert_str_eq(got.state, "disconnected");
 	cr_assert_str_eq(got.reason, "connection refused");
 	cr_assert_str_eq(got.fingerprint, "AB:CD");
+	cr_assert_str_eq(got.portgroups, "VM Network\nvMotion");
 	cr_assert_str_eq(got.address, "10.0.0.2:9443");
 	cr_assert(got.maintenance);
 	cr_assert_eq(got.free_mb, 1);

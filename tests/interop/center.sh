@@ -75,9 +75,9 @@ hosts_listed() { [ "$(c -j host list | field 'len(d["hosts"])')" = "$1" ]; }
 for engine in sqlite postgresql; do
 	if [ "$engine" = sqlite ]; then where=$dir/center.db; else where=$conninfo; fi
 	start_center "$where"
-	check "$engine: ferry-center says its inventory is $engine at schema 2" \
+	check "$engine: ferry-center says its inventory is $engine at schema 3" \
 		bash -c "'$ferryctl' -s '$dir/center.sock' show center | grep -q 'inventory: *$engine' &&
-			'$ferryctl' -s '$dir/center.sock' show center | grep -q 'schema_version: *2'"
+			'$ferryctl' -s '$dir/center.sock' show center | grep -q 'schema_version: *3'"
 	check "$engine: host add host-a (its UNIX socket), waited for" c -w host add host-a "$dir/host-a.sock"
 	check "$engine: host add host-b" c -w host add host-b "$dir/host-b.sock"
 	check "$engine: both connected" bash -c "'$ferryctl' -s '$dir/center.sock' -j host list |

@@ -56,6 +56,19 @@ check "ferry-center's vm list says host-c" within 5 vm_list_says web01 host-c
 check "vmotion to a host in maintenance, or to where it runs, is refused" bash -c "
 	'$lab' ctl center vmotion web01 host-c 2>&1 | grep -q already"
 
+# Admission by port group: a VM on a port group only host-a has goes nowhere else.
+check "solo on a port group only host-a has" bash -c "'$lab' ctl host-a portgroup add 'Lab Only' &&
+	'$lab' ctl host-a vm create solo mem 16 mac 02:00:00:00:0c:0a ip 10.0.0.78/24 portgroup 'Lab Only'"
+check "ferry-center lists solo on host-a" within 10 vm_list_says solo host-a
+no_portgroup() {
+	local out
+	out=$(c -w vmotion solo host-b 2>&1)
+	echo "$out"
+	grep -q "host-b has no port group Lab Only" <<<"$out" && [ "$(hosts_running solo)" = host-a ]
+}
+check "vmotion solo host-b fails: host-b has no such port group; it stays on host-a" no_portgroup
+check "solo destroyed" ctl host-a vm destroy solo
+
 # Maintenance: eight VMs on host-b leave it.
 for i in 1 2 3 4 5 6 7 8; do
 	ctl host-b vm create "app0$i" mem 64 mac "02:00:00:00:0d:0$i" ip "10.0.0.8$i/24" \
