@@ -29,7 +29,8 @@ struct move {
 	char source[INVENTORY_NAME_MAX], destination[INVENTORY_NAME_MAX];
 	uint64_t id; /* the source's session id */
 	uint64_t memory_mb;
-	int vm_index; /* in the evacuation's list of the host's VMs */
+	int vm_index;   /* in the evacuation's list of the host's VMs */
+	uint64_t bytes; /* on the wire so far, as the source last said */
 	bool done, ok;
 	double total_ms, downtime_ms;
 	char reason[INVENTORY_TEXT_MAX];
@@ -435,6 +436,7 @@ static void move_check(struct link *source, struct move *move)
 		return;
 	}
 	json_string(body, "status", status, sizeof(status));
+	json_u64(body, "bytes_transferred", &move->bytes);
 	if (json_find(body, "ended_at") != NULL) {
 		move->done = true;
 		move->ok = strcmp(status, "completed") == 0;
@@ -453,16 +455,66 @@ static void sleep_ms(unsigned int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Runs moves from one source, at most concurrent at once, each to its destination (a move
- * that fails is left failed: the caller decides whether another host may take it). */
-static void run_moves(struct center *c, const char *source_name, struct move *moves, int n,
-                      unsigned int concurrent)
+/* How many moves run at once: as many as raise what the link carries, up to the bound. One runs
+ * for a window, then two, and so on while each step carries at least PROBE_GAIN more than the
+ * one before; a step that carries less goes back, and the number stays. Where the hosts' CPUs
+ * (or the link) are the limit, a second migration only shares them, and its losses cost more
+ * than it brings (measured: README, Performance). */
+#define PROBE_WINDOW_MS 1000
+#define PROBE_GAIN      1.1
+
+struct concurrency {
+	unsigned int limit, bound;
+	bool warm; /* the first window (the first migration's set-up and pre-flight) is not measured */
+	bool settled;
+	uint64_t window_start_ms, window_bytes;
+	double best_bps; /* at limit - 1 */
+};
+
+/* Counts a window's bytes; at its end, decides the next limit. */
+static void concurrency_update(struct center *c, struct concurrency *k, uint64_t bytes,
+                               const char *host)
+{
+	uint64_t now = inventory_now_ms();
+
+	k->window_bytes += bytes;
+	if (k->settled || now - k->window_start_ms < PROBE_WINDOW_MS)
+		return;
+	double bps = (double)k->window_bytes * 8e3 / (double)(now - k->window_start_ms);
+	if (!k->warm) {
+		k->warm = true;
+	} else if (k->limit == 1 || bps >= k->best_bps * PROBE_GAIN) {
+		k->best_bps = bps;
+		if (k->limit < k->bound)
+			k->limit++;
+		else
+			k->settled = true;
+	} else {
+		k->limit--;
+		k->settled = true;
+		event(c, "info", host,
+		      "%u migrations at once carried %.2f Gbit/s, %u carried %.2f: %u at once", k->limit + 1,
+		      bps / 1e9, k->limit, k->best_bps / 1e9, k->limit);
+	}
+	k->window_start_ms = now;
+	k->window_bytes = 0;
+}
+
+/* Runs moves from one source, at most concurrent at once (fewer when more would not carry more),
+ * each to its destination (a move that fails is left failed: the caller decides whether another
+ * host may take it). Returns how many ran at once in the end. */
+static unsigned int run_moves(struct center *c, const char *source_name, struct move *moves,
+                              int n, unsigned int concurrent)
 {
 	struct inventory_host source;
 	struct link link;
 	char why[INVENTORY_TEXT_MAX];
 	int next = 0, running = 0;
 	uint64_t deadline = inventory_now_ms() + MOVE_TIMEOUT_MS;
+	struct concurrency k = {.limit = 1,
+	                        .bound = concurrent,
+	                        .settled = concurrent <= 1,
+	                        .window_start_ms = inventory_now_ms()};
 
 	if (host_get(c, source_name, &source) < 0 ||
 	    link_open(c, &source, &link, why, sizeof(why)) < 0) {
@@ -470,10 +522,10 @@ static void run_moves(struct center *c, const char *source_name, struct move *mo
 			moves[i].done = true;
 			snprintf(moves[i].reason, sizeof(moves[i].reason), "%s", why);
 		}
-		return;
+		return 0;
 	}
 	while ((next < n || running > 0) && !c->stop && inventory_now_ms() < deadline) {
-		while (next < n && running < (int)concurrent) {
+		while (next < n && running < (int)k.limit) {
 			struct move *m = &moves[next++];
 			if (move_start(c, &link, m) < 0) {
 				m->done = true;
@@ -483,12 +535,16 @@ static void run_moves(struct center *c, const char *source_name, struct move *mo
 			event(c, "info", m->vm, "migrating from %s to %s", m->source,
 			      m->destination);
 		}
-		sleep_ms(100);
+		/* A migration's end is seen within this: 20 ms a move, against 1 s or more each. */
+		sleep_ms(20);
 		running = 0;
+		uint64_t carried = 0;
 		for (int i = 0; i < next; i++) {
 			if (moves[i].done || moves[i].id == 0)
 				continue;
+			uint64_t before = moves[i].bytes;
 			move_check(&link, &moves[i]);
+			carried += moves[i].bytes > before ? moves[i].bytes - before : 0;
 			if (!moves[i].done) {
 				running++;
 				continue;
@@ -502,6 +558,7 @@ static void run_moves(struct center *c, const char *source_name, struct move *mo
 				event(c, "error", moves[i].vm, "did not migrate to %s: %s",
 				      moves[i].destination, moves[i].reason);
 		}
+		concurrency_update(c, &k, carried, source_name);
 	}
 	for (int i = 0; i < n; i++)
 		if (!moves[i].done) {
@@ -510,6 +567,7 @@ static void run_moves(struct center *c, const char *source_name, struct move *mo
 			         c->stop ? "ferry-center stopped" : "no end within 10 minutes");
 		}
 	link_close(&link);
+	return k.limit;
 }
 
 /* ---- tasks ---- */
@@ -763,8 +821,7 @@ static void task_maintenance(struct center *c, uint64_t id, const struct invento
 		moves[nb_moves].vm_index = i;
 		nb_moves++;
 	}
-	unsigned int concurrent = c->config.concurrent;
-	run_moves(c, h.name, moves, nb_moves, concurrent);
+	unsigned int concurrent = run_moves(c, h.name, moves, nb_moves, c->config.concurrent);
 	/* A VM a destination refused gets one more try elsewhere. */
 	int retries = 0;
 	for (int i = 0; i < nb_moves; i++) {
@@ -794,7 +851,8 @@ static void task_maintenance(struct center *c, uint64_t id, const struct invento
 		snprintf(unplaced + len, sizeof(unplaced) - len, "%s%s (%s)", len ? ", " : "",
 		         moves[i].vm, moves[i].reason);
 	}
-	refresh_all(c);
+	/* The host's own word that it runs nothing (the others report at the next refresh). */
+	refresh_host(c, h.name, false);
 	pthread_mutex_lock(&c->lock);
 	int left = inventory_vms(c->store, h.name, vms, MAX_VMS);
 	pthread_mutex_unlock(&c->lock);
@@ -812,9 +870,9 @@ static void task_maintenance(struct center *c, uint64_t id, const struct invento
 	event(c, "info", h.name, "in maintenance mode: %d VMs evacuated in %.1f s", moved,
 	      total_ms / 1e3);
 	task_state(c, id, "success",
-	           "%d VMs evacuated in %.1f s (the single migrations add up to %.1f s; %d at "
-	           "once%s)",
-	           moved, total_ms / 1e3, sum_ms / 1e3, concurrent,
+	           "%d VMs evacuated in %.1f s (the single migrations add up to %.1f s; %u at "
+	           "once of at most %u%s)",
+	           moved, total_ms / 1e3, sum_ms / 1e3, concurrent, c->config.concurrent,
 	           retries ? ", some on a second host" : "");
 }
 

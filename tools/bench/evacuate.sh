@@ -51,12 +51,24 @@ until [ "$(ctl center -j vm list | json 'sum(v["host"] == "host-a" for v in d["v
 link_gbps=$(ctl host-a -j migrate check vm1 to 50.50.50.2 key /run/ferry/lab-vmotion.key min-bandwidth 100M rtt-limit 50 |
 	json '[float(c["measured"].split()[0]) / 1e3 for c in d["checks"] if c["item"] == "bandwidth"][0]')
 
-# Bytes the completed outgoing migrations of a host have put on the wire so far.
-sent_bytes() { ctl "$1" -j migrate status | json 'sum(m.get("bytes_transferred", 0) for m in d["migrations"] if m["role"] == "source" and m["status"] == "completed")'; }
+# A figure summed over the completed outgoing migrations of a host so far (bytes on the wire,
+# pages sent again, window cuts).
+sent() { ctl "$1" -j migrate status | json 'sum(m.get("'"${2:-bytes_transferred}"'", 0) for m in d["migrations"] if m["role"] == "source" and m["status"] == "completed")'; }
+sent_bytes() { sent "$1"; }
+# CPU seconds of every lab ferryd so far (user + system, from /proc).
+cpu_seconds() {
+	local total=0 pid
+	for pid in $(cat /run/ferry/lab-host-*.pid); do
+		total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat")))
+	done
+	python3 -c "print($total / $(getconf CLK_TCK))"
+}
 
 # Each VM alone, host-a to host-b, one after the other.
 singles_ms=0
 before=$(sent_bytes host-a)
+resent_before=$(sent host-a pages_retransmitted)
+cpu_before=$(cpu_seconds)
 for i in $(seq 1 "$vms"); do
 	result=$(ctl center -w -j vmotion "vm$i" host-b | json 'd["result"]')
 	ms=$(sed -n 's/.* in \([0-9.]*\) ms.*/\1/p' <<<"$result")
@@ -64,14 +76,24 @@ for i in $(seq 1 "$vms"); do
 	singles_ms=$(python3 -c "print($singles_ms + $ms)")
 done
 single_bytes=$(($(sent_bytes host-a) - before))
+single_resent=$(($(sent host-a pages_retransmitted) - resent_before))
+single_cpu=$(python3 -c "print($(cpu_seconds) - $cpu_before)")
 single_gbps=$(python3 -c "print($single_bytes * 8 / ($singles_ms / 1e3) / 1e9)")
 
 # All of them at once: host-b into maintenance.
 before=$(sent_bytes host-b)
+resent_before=$(sent host-b pages_retransmitted)
+cuts_before=$(sent host-b window_cuts)
+cpu_before=$(cpu_seconds)
 start=$(date +%s.%N)
 ctl center -w host maintenance host-b on >"$out/evacuation.txt"
 end=$(date +%s.%N)
 evac_bytes=$(($(sent_bytes host-b) - before))
+evac_resent=$(($(sent host-b pages_retransmitted) - resent_before))
+evac_cuts=$(($(sent host-b window_cuts) - cuts_before))
+evac_cpu=$(python3 -c "print($(cpu_seconds) - $cpu_before)")
+echo "  the singles: $single_resent pages sent again, ${single_cpu} CPU s in the four ferryd"
+echo "  the evacuation: $evac_resent pages sent again, $evac_cuts window cuts, ${evac_cpu} CPU s in the four ferryd ($(nproc) cores)"
 grep "result" "$out/evacuation.txt" | sed 's/^/  evacuation: /'
 python3 - "$start" "$end" "$singles_ms" "$evac_bytes" "$single_gbps" "$link_gbps" "$vms" "$mib" "$concurrent" <<'PY'
 import sys
