@@ -493,8 +493,8 @@ static void concurrency_update(struct center *c, struct concurrency *k, uint64_t
 		k->limit--;
 		k->settled = true;
 		event(c, "info", host,
-		      "%u migrations at once carried %.2f Gbit/s, %u carried %.2f: %u at once", k->limit + 1,
-		      bps / 1e9, k->limit, k->best_bps / 1e9, k->limit);
+		      "%u migrations at once carried %.2f Gbit/s, %u carried %.2f: %u at once",
+		      k->limit + 1, bps / 1e9, k->limit, k->best_bps / 1e9, k->limit);
 	}
 	k->window_start_ms = now;
 	k->window_bytes = 0;
@@ -503,8 +503,8 @@ static void concurrency_update(struct center *c, struct concurrency *k, uint64_t
 /* Runs moves from one source, at most concurrent at once (fewer when more would not carry more),
  * each to its destination (a move that fails is left failed: the caller decides whether another
  * host may take it). Returns how many ran at once in the end. */
-static unsigned int run_moves(struct center *c, const char *source_name, struct move *moves,
-                              int n, unsigned int concurrent)
+static unsigned int run_moves(struct center *c, const char *source_name, struct move *moves, int n,
+                              unsigned int concurrent)
 {
 	struct inventory_host source;
 	struct link link;

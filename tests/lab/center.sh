@@ -34,6 +34,10 @@ h = json.load(sys.stdin)[\"hosts\"]
 assert [x[\"name\"] for x in h] == [\"host-a\", \"host-b\", \"host-c\", \"host-d\"], h
 assert all(x[\"state\"] == \"connected\" and x[\"address\"].endswith(\":9443\") and
            len(x[\"certificate_sha256\"]) == 95 and x[\"vmotion\"] for x in h), h'"
+check "ferry-center's own CLI answers over TLS on the management network" bash -c "
+	ip netns exec ferry-lab-center '${FERRYCTL:-$here/../../build/ferryctl/ferryctl}' -H 192.168.50.100:9443 \
+		--cert /run/ferry/lab-pki/center.crt --key /run/ferry/lab-pki/center.key \
+		--ca /run/ferry/lab-pki/ca.crt host list | grep -q host-d"
 check "every host mounts ds1" bash -c "for h in ${hosts[*]}; do '$lab' ctl \$h show datastores | grep -q ds1 || exit 1; done"
 
 # vMotion by name, the client pinging the VM throughout.

@@ -119,7 +119,7 @@ certificates() {
 		signed "$h" "$h" "IP:192.168.50.1$i"
 		i=$((i + 1))
 	done
-	signed center ferry-center
+	signed center ferry-center "IP:192.168.50.100"
 	chmod 600 "$dir"/*.key
 }
 
@@ -274,7 +274,8 @@ CONF
 	echo "lab up ($vmotion_link vMotion link): client 10.0.0.100$list, vMotion peer 50.50.50.3$([ "$center" = 1 ] && echo ", ferry-center (tools/lab/ctl center ...) with datastore ds1")"
 }
 
-# ferry-center on the management network, with every host and the datastore. The hosts keep
+# ferry-center on the management network (its CLI there too, over TLS, for the lab's admins:
+# the same CA's certificates), with every host and the datastore. The hosts keep
 # the lab's vMotion key (the center provisions that one), so the lab's tests' own migrations
 # and the center's share it.
 start_center() {
@@ -282,7 +283,7 @@ start_center() {
 		-i "${FERRY_LAB_INVENTORY:-$run/lab-center.db}" \
 		--cert "$run/lab-pki/center.crt" --key "$run/lab-pki/center.key" --ca "$run/lab-pki/ca.crt" \
 		--vmotion-key "$run/lab-vmotion.key" \
-		--vmotion-options "min-bandwidth 100M rtt-limit 50" \
+		--vmotion-options "min-bandwidth 100M rtt-limit 50" --manage 192.168.50.100:9443 \
 		${FERRY_LAB_CENTER_OPTIONS:-} >"$run/lab-center.log" 2>&1 &
 	echo $! >"$run/lab-center.pid"
 	local ok=0
