@@ -543,6 +543,13 @@ void tcp_poll(struct tcp *tcp, uint64_t now)
 				if (pending == TCP_BUFFER && tcb->rx_len < pending &&
 				    tcp->stats.segments_tx == sent)
 					send_ack(tcp, i, now);
+				/* The services moved bytes and output moved snd_nxt in the VM's
+				 * memory: its dirty log must say so, or a migration whose last copy
+				 * of these pages came before carries a connection that echoes some
+				 * bytes twice and has sent what it does not know it sent. */
+				if (tcb->rx_len != pending || tcb->tx_len != before ||
+				    tcp->stats.segments_tx != sent)
+					written(tcp, i);
 			}
 			continue;
 		}

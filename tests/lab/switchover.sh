@@ -61,6 +61,13 @@ report() {
 	grep -E 'downtime_ms|frames_|hold_ms|last_frame|announce_after|duplicate|hold_full' \
 		"$dir/$1.migrate" | tr -s ' ' | tr '\n' ' '
 	echo
+	# The VM's own TCP, wherever it runs now: what a failure needs to be understood.
+	local h
+	for h in host-a host-b; do
+		ctl "$h" vm show web04 2>/dev/null | grep -E '^(tcp_|rx_dropped|state)' | tr -s ' ' |
+			tr '\n' ' ' | sed "s/^/$h: /"
+	done
+	echo
 }
 nothing_lost() {
 	report "$1"
