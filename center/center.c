@@ -318,7 +318,8 @@ static int provision_key(struct center *c, struct link *link, const struct vmoti
 }
 
 /* Asks a host what it has; connected (with its VMs) or disconnected with the reason. Returns
- * 0 if it answered. With name_check, its own name must be the inventory's. */
+ * 0 if it answered as the host the inventory names (another ferryd at its address does not).
+ * With rekey, or when it was disconnected, its listener gets the cluster's vMotion key. */
 static int refresh_host(struct center *c, const char *name, bool rekey)
 {
 	struct inventory_host h;
@@ -900,7 +901,7 @@ static void task_balance(struct center *c, uint64_t id, const struct inventory_t
 	struct inventory_vm *vms = c->scratch->plan_vms;
 	bool dry_run = strcmp(t->detail, "dry-run") == 0;
 	char summary[INVENTORY_TEXT_MAX] = "";
-	int recommendations = 0, moved = 0;
+	int recommendations = 0;
 	unsigned int first_spread = 0, spread = 0;
 
 	task_state(c, id, "running", dry_run ? "recommending" : "balancing");
@@ -919,22 +920,20 @@ static void task_balance(struct center *c, uint64_t id, const struct inventory_t
 		/* The VM whose move brings the two nearest to even: its memory nearest half the
 		 * gap and under the gap (more would only swap them); of equals, the one that
 		 * dirties memory slowest (the cheapest to move). */
-		uint64_t gap = hosts[most].memory_mb - hosts[least].memory_mb;
+		uint64_t gap = hosts[most].memory_mb - hosts[least].memory_mb, best_off = 0;
 		int pick = -1;
 		for (int v = 0; v < nb_vms; v++) {
 			if (strcmp(vms[v].host, hosts[most].name) != 0 || vms[v].memory_mb >= gap ||
 			    vms[v].memory_mb > hosts[least].free_mb)
 				continue;
-			uint64_t off = vms[v].memory_mb * 2 > gap ? vms[v].memory_mb * 2 - gap
-			                                          : gap - vms[v].memory_mb * 2;
-			uint64_t best_off = 0;
-			if (pick >= 0)
-				best_off = vms[pick].memory_mb * 2 > gap
-				                   ? vms[pick].memory_mb * 2 - gap
-				                   : gap - vms[pick].memory_mb * 2;
+			/* How far the two would end from even: |2 x memory - gap|. */
+			uint64_t twice = vms[v].memory_mb * 2;
+			uint64_t off = twice > gap ? twice - gap : gap - twice;
 			if (pick < 0 || off < best_off ||
-			    (off == best_off && vms[v].dirty_rate < vms[pick].dirty_rate))
+			    (off == best_off && vms[v].dirty_rate < vms[pick].dirty_rate)) {
 				pick = v;
+				best_off = off;
+			}
 		}
 		if (pick < 0)
 			break;
@@ -942,12 +941,6 @@ static void task_balance(struct center *c, uint64_t id, const struct inventory_t
 		struct inventory_host *from = &hosts[most], *to = &hosts[least];
 		uint64_t after_most = from->memory_mb - vm->memory_mb,
 		         after_least = to->memory_mb + vm->memory_mb;
-		uint64_t top = after_most > after_least ? after_most : after_least;
-		unsigned int next = top == 0 ? 0
-		                             : (unsigned int)((after_most > after_least
-		                                                       ? after_most - after_least
-		                                                       : after_least - after_most) *
-		                                              100 / top);
 		recommendations++;
 		event(c, "info", vm->name,
 		      "%s: move from %s to %s (%" PRIu64 " MiB, %" PRIu64
@@ -958,7 +951,6 @@ static void task_balance(struct center *c, uint64_t id, const struct inventory_t
 		size_t len = strlen(summary);
 		snprintf(summary + len, sizeof(summary) - len, "%s%s %s->%s", len ? ", " : "",
 		         vm->name, from->name, to->name);
-		(void)next;
 		if (!dry_run) {
 			struct move move = {0};
 			snprintf(move.vm, sizeof(move.vm), "%s", vm->name);
@@ -970,7 +962,6 @@ static void task_balance(struct center *c, uint64_t id, const struct inventory_t
 				           move.reason);
 				return;
 			}
-			moved++;
 		}
 		/* As planned (dry run) or done: the next recommendation starts from there. */
 		from->memory_mb = after_most;
@@ -986,7 +977,6 @@ static void task_balance(struct center *c, uint64_t id, const struct inventory_t
 	task_state(c, id, "success", "spread %u%% -> %u%% (threshold %u%%); %d %s%s%s",
 	           first_spread, spread, c->config.balance_spread, recommendations,
 	           dry_run ? "recommended, none moved" : "moved", summary[0] ? ": " : "", summary);
-	(void)moved;
 }
 
 static void run_task(struct center *c, uint64_t id)

@@ -110,6 +110,17 @@ static int query_rows(struct store *store, const char *sql, int nb_params,
 	return ret < 0 ? ret : rows->n;
 }
 
+/* The one row a key names into out: 0, -ENOENT when there is none, or -EIO. */
+static int query_one(struct store *store, const char *sql, const char *key, void *out, size_t size,
+                     void (*fill)(void *row, const char *const *values))
+{
+	const char *params[] = {key};
+	struct rows rows = {out, size, 1, 0, fill};
+	int ret = query_rows(store, sql, 1, params, &rows);
+
+	return ret < 0 ? ret : ret == 0 ? -ENOENT : 0;
+}
+
 #define HOST_COLUMNS                                                                               \
 	"name, address, state, maintenance, memory_mb, free_mb, last_seen_ms, reason, "            \
 	"fingerprint, vmotion_ip, portgroups"
@@ -161,12 +172,8 @@ int inventory_host_put(struct store *store, const struct inventory_host *h)
 
 int inventory_host_get(struct store *store, const char *name, struct inventory_host *host)
 {
-	const char *params[] = {name};
-	struct rows rows = {host, sizeof(*host), 1, 0, fill_host};
-	int ret = query_rows(store, "SELECT " HOST_COLUMNS " FROM hosts WHERE name = $1", 1, params,
-	                     &rows);
-
-	return ret < 0 ? ret : ret == 0 ? -ENOENT : 0;
+	return query_one(store, "SELECT " HOST_COLUMNS " FROM hosts WHERE name = $1", name, host,
+	                 sizeof(*host), fill_host);
 }
 
 int inventory_hosts(struct store *store, struct inventory_host *hosts, int max)
@@ -242,12 +249,8 @@ fail:
 
 int inventory_vm_get(struct store *store, const char *name, struct inventory_vm *vm)
 {
-	const char *params[] = {name};
-	struct rows rows = {vm, sizeof(*vm), 1, 0, fill_vm};
-	int ret = query_rows(store, "SELECT " VM_COLUMNS " FROM vms WHERE name = $1", 1, params,
-	                     &rows);
-
-	return ret < 0 ? ret : ret == 0 ? -ENOENT : 0;
+	return query_one(store, "SELECT " VM_COLUMNS " FROM vms WHERE name = $1", name, vm,
+	                 sizeof(*vm), fill_vm);
 }
 
 int inventory_vms(struct store *store, const char *host, struct inventory_vm *vms, int max)
@@ -344,12 +347,9 @@ int inventory_task_state(struct store *store, uint64_t id, const char *state, co
 int inventory_task_get(struct store *store, uint64_t id, struct inventory_task *task)
 {
 	struct numbers n;
-	const char *params[] = {number(&n, 0, id)};
-	struct rows rows = {task, sizeof(*task), 1, 0, fill_task};
-	int ret = query_rows(store, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = $1", 1, params,
-	                     &rows);
 
-	return ret < 0 ? ret : ret == 0 ? -ENOENT : 0;
+	return query_one(store, "SELECT " TASK_COLUMNS " FROM tasks WHERE id = $1",
+	                 number(&n, 0, id), task, sizeof(*task), fill_task);
 }
 
 int inventory_tasks(struct store *store, struct inventory_task *tasks, int max)

@@ -58,7 +58,8 @@ start_center() {
 	within 20 "$ferryctl" -s "$dir/center.sock" show center >/dev/null 2>&1 ||
 		{ echo "Bail out! ferry-center did not start"; cat "$dir/center.log"; exit 1; }
 }
-stop_center() { kill "$center_pid" && wait "$center_pid" 2>/dev/null; true; }
+# SIGTERM: ferry-center ends its tasks and exits 0.
+stop_center() { kill "$center_pid" && wait "$center_pid"; }
 c() { "$ferryctl" -s "$dir/center.sock" "$@"; }
 field() { python3 -c "import json, sys; d = json.load(sys.stdin); print($1)"; }
 # A refused command: exit 1 and the reason on stderr.
@@ -95,7 +96,7 @@ for engine in sqlite postgresql; do
 		test \"\$('$ferryctl' -s '$dir/center.sock' -j tasks | python3 -c 'import json, sys; d = json.load(sys.stdin); print(sorted((t[\"id\"], t[\"kind\"], t[\"state\"], t[\"result\"]) for t in d[\"tasks\"]))')\" = \"$tasks_before\""
 	check "$engine: a second host add of host-a is refused, nothing added" \
 		bash -c "$(declare -f c refused field hosts_listed); ferryctl='$ferryctl' dir='$dir'; refused 'already' host add host-a /x && hosts_listed 2"
-	stop_center
+	check "$engine: stop ferry-center again" stop_center
 	# The next engine starts from empty hosts: their names stay, their VMs too.
 done
 

@@ -45,7 +45,11 @@ for i in $(seq 1 "$vms"); do
 		hugepages on >/dev/null
 done
 ctl center -w refresh >/dev/null
-until [ "$(ctl center -j vm list | json 'sum(v["host"] == "host-a" for v in d["vms"])')" = "$vms" ]; do sleep 0.2; done
+deadline=$((SECONDS + 60))
+until [ "$(ctl center -j vm list | json 'sum(v["host"] == "host-a" for v in d["vms"])')" = "$vms" ]; do
+	[ "$SECONDS" -lt "$deadline" ] || { echo "evacuate: ferry-center never listed the $vms VMs" >&2; exit 1; }
+	sleep 0.2
+done
 
 # The link, as the pre-flight check measures it (host-a to host-b).
 link_gbps=$(ctl host-a -j migrate check vm1 to 50.50.50.2 key /run/ferry/lab-vmotion.key min-bandwidth 100M rtt-limit 50 |
