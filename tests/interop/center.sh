@@ -125,7 +125,8 @@ check "a relative datastore path" refused "absolute path" datastore add ds1 rela
 check "an unknown command" refused "unknown command\|no command\|not a command" frobnicate
 # A "host" that answers garbage, and one that never answers: the task fails with the reason,
 # nothing else changes.
-socat UNIX-LISTEN:"$dir/garbage.sock",fork SYSTEM:'echo HTTP/1.0 400 nonsense' &
+# (It stays connected after its line, so the answer is read before the connection ends.)
+socat UNIX-LISTEN:"$dir/garbage.sock",fork SYSTEM:'echo HTTP/1.0 400 nonsense; sleep 30' &
 pids+=($!)
 socat UNIX-LISTEN:"$dir/silent.sock",fork SYSTEM:'sleep 30' &
 pids+=($!)
