@@ -402,8 +402,14 @@ Test(tcp, bad_segments_are_dropped_and_counted)
 	cr_assert(vm_sent(&s));
 	cr_assert_eq(s.ack, 1001);
 	cr_assert_eq(s.len, 0);
-	/* Past the next byte but in the window: dropped for the peer to send again. */
-	peer_send(TCP_ECHO_PORT, 1003, iss + 1, RTE_TCP_ACK_FLAG, 1000, "gap");
+	/* Past the next byte with every range taken: dropped, for the peer to send again. */
+	for (uint32_t gap = 0; gap < TCP_HELD_RANGES; gap++) {
+		peer_send(TCP_ECHO_PORT, 1003 + 10 * gap, iss + 1, RTE_TCP_ACK_FLAG, 1000, "gap");
+		cr_assert(vm_sent(&s));
+	}
+	cr_assert_eq(tcp.stats.drops[TCP_DROP_OUT_OF_ORDER], 0);
+	peer_send(TCP_ECHO_PORT, 1003 + 10 * TCP_HELD_RANGES, iss + 1, RTE_TCP_ACK_FLAG, 1000,
+	          "gap");
 	cr_assert_eq(tcp.stats.drops[TCP_DROP_OUT_OF_ORDER], 1);
 	cr_assert(vm_sent(&s));
 	cr_assert_eq(s.ack, 1001, "a duplicate ACK");
@@ -415,6 +421,103 @@ Test(tcp, bad_segments_are_dropped_and_counted)
 	const uint8_t big_offset[40] = {0};
 	peer_send_raw(&runt, big_offset, 40, false);
 	cr_assert_eq(tcp_connection(&tcp, 0)->state, TCP_ESTABLISHED, "nothing changed");
+}
+
+/* The move: the memory, page for page, into a new VM with a new stack (as a migration copies
+ * it). */
+static void move_to(struct machine *moved, struct tcp *there)
+{
+	struct vm_workload idle = {.idle = true, .working_set_pages = 1};
+
+	cr_assert_eq(machine_create(moved, "moved", VM_PAGES / 256, MACHINE_BACKING_ANONYMOUS,
+	                            &vm_synthetic_ops, &idle),
+	             0);
+	for (uint64_t p = 0; p < memory.nb_pages; p++)
+		machine_page_load(moved, p, machine_page(&memory, p));
+	netif_fini(&vnic);
+	stack_up(there, moved);
+}
+
+/* A flight reordered on its way (as at a switchover, where part of it comes through the
+ * source): what comes past a gap is held at its place and acknowledged as a duplicate; the
+ * segment that fills the gap takes it all, and the service sees the bytes in order. */
+Test(tcp, data_past_a_gap_is_held_until_the_gap_fills)
+{
+	struct segment s;
+	uint32_t iss = connect_to(TCP_ECHO_PORT);
+	const struct tcp_tcb *tcb = tcp_connection(&tcp, 0);
+
+	peer_send(TCP_ECHO_PORT, 1006, iss + 1, RTE_TCP_ACK_FLAG, 65535, "world");
+	cr_assert(vm_sent(&s));
+	cr_assert_eq(s.ack, 1001, "a duplicate ACK, at once");
+	cr_assert_eq(s.len, 0, "nothing for the service yet");
+	cr_assert_not(vm_sent(&s));
+	/* Touching the held range: one range. A second gap: two. */
+	peer_send(TCP_ECHO_PORT, 1011, iss + 1, RTE_TCP_ACK_FLAG, 65535, "!!");
+	cr_assert(vm_sent(&s));
+	peer_send(TCP_ECHO_PORT, 1020, iss + 1, RTE_TCP_ACK_FLAG, 65535, "xyz");
+	cr_assert(vm_sent(&s));
+	cr_assert_eq(s.ack, 1001);
+	cr_assert_eq(tcb->nb_held, 2);
+	cr_assert_eq(tcb->held[0].start, 1006);
+	cr_assert_eq(tcb->held[0].end, 1013);
+	cr_assert_eq(tcb->held[1].start, 1020);
+	cr_assert_eq(tcp.stats.segments_held, 3);
+	/* The first gap fills: everything up to the second is the service's, echoed in order. */
+	peer_send(TCP_ECHO_PORT, 1001, iss + 1, RTE_TCP_ACK_FLAG, 65535, "hello");
+	cr_assert(vm_sent(&s));
+	cr_assert_eq(s.ack, 1013, "what was held is acknowledged with it");
+	cr_assert_eq(s.len, 12);
+	cr_assert_eq(memcmp(s.data, "helloworld!!", 12), 0, "%.*s", s.len, s.data);
+	cr_assert_eq(tcb->nb_held, 1);
+	/* A segment over the second gap and part of what is held: the rest, in order. */
+	peer_send(TCP_ECHO_PORT, 1013, iss + 13, RTE_TCP_ACK_FLAG, 65535, "12345678y");
+	cr_assert(vm_sent(&s));
+	cr_assert_eq(s.ack, 1023);
+	cr_assert_eq(memcmp(s.data, "12345678yz", 10), 0, "%.*s", s.len, s.data);
+	cr_assert_eq(tcb->nb_held, 0);
+	cr_assert_eq(tcp.stats.drops[TCP_DROP_OUT_OF_ORDER], 0);
+}
+
+/* Held data is the VM's memory too: it moves with it, and the gap filled on the host the VM
+ * moved to gives the service every byte. */
+Test(tcp, held_data_moves_with_the_memory)
+{
+	struct segment s;
+	uint32_t iss = connect_to(TCP_ECHO_PORT);
+
+	peer_send(TCP_ECHO_PORT, 1004, iss + 1, RTE_TCP_ACK_FLAG, 65535, "held");
+	cr_assert(vm_sent(&s));
+	struct machine moved;
+	struct tcp there;
+	move_to(&moved, &there);
+	peer_send(TCP_ECHO_PORT, 1001, iss + 1, RTE_TCP_ACK_FLAG, 65535, "is ");
+	peer_arp_reply(); /* the new host asked who the peer is */
+	cr_assert(vm_sent(&s));
+	cr_assert_eq(s.ack, 1008);
+	cr_assert_eq(memcmp(s.data, "is held", 7), 0, "%.*s", s.len, s.data);
+	machine_destroy(&moved);
+}
+
+/* A block whose numbers the buffers cannot hold (memory from another host, written by no
+ * stack of ours) is never used: a segment for it finds no connection, and the poll frees it. */
+Test(tcp, a_block_the_buffers_cannot_hold_is_discarded)
+{
+	struct segment s;
+	uint32_t iss = connect_to(TCP_ECHO_PORT);
+	struct tcp_tcb *tcb = (struct tcp_tcb *)tcp_connection(&tcp, 0);
+
+	tcb->rx_head = TCP_BUFFER + 100;
+	peer_send(TCP_ECHO_PORT, 1001, iss + 1, RTE_TCP_ACK_FLAG, 65535, "hello");
+	cr_assert_eq(tcp.stats.drops[TCP_DROP_NO_CONNECTION], 1);
+	cr_assert(vm_sent(&s));
+	cr_assert(s.flags & RTE_TCP_RST_FLAG, "answered with a RST");
+	tcb->rx_head = 0;
+	tcb->mss = 0; /* would send empty segments for ever */
+	tcp_poll(&tcp, now);
+	cr_assert_eq(tcb->state, TCP_FREE);
+	cr_assert_eq(tcp.stats.blocks_discarded, 1);
+	cr_assert_not(vm_sent(&s));
 }
 
 /* A SYN with the options in the order and layout Linux sends them (MSS 1460, SACK permitted,
@@ -507,17 +610,9 @@ Test(tcp, a_connection_goes_on_in_the_memory_it_moved_to)
 	cr_assert(vm_sent(&s));
 	cr_assert_eq(memcmp(s.data, "40\n", 3), 0);
 	uint32_t unacked = s.seq;
-	/* The move: the memory, page for page, into a new VM with a new stack. */
 	struct machine moved;
-	struct vm_workload idle = {.idle = true, .working_set_pages = 1};
-	cr_assert_eq(machine_create(&moved, "moved", VM_PAGES / 256, MACHINE_BACKING_ANONYMOUS,
-	                            &vm_synthetic_ops, &idle),
-	             0);
-	for (uint64_t p = 0; p < memory.nb_pages; p++)
-		machine_page_load(&moved, p, machine_page(&memory, p));
 	struct tcp there;
-	netif_fini(&vnic);
-	stack_up(&there, &moved);
+	move_to(&moved, &there);
 	cr_assert_eq(tcp_connection(&there, 0)->state, TCP_ESTABLISHED, "it came along");
 	/* The answer "40\n" was never acknowledged: the new host's timer sends it again. */
 	tcp_poll(&there, now);

@@ -21,6 +21,8 @@ declare -A compilers=([build]=cc [build-asan]=cc [build-fuzz]=clang)
 passed=0
 failed=0
 status=0
+failures=$(mktemp)
+trap 'rm -f "$failures"' EXIT
 for dir in build build-asan build-fuzz; do
 	echo "==> $dir: configure and build"
 	if [ -f "$dir/build.ninja" ]; then
@@ -39,14 +41,21 @@ for dir in build build-asan build-fuzz; do
 	# synthesis line, a TAP script in its ok / not ok lines; a program that failed beyond its
 	# cases (a sanitizer finding at exit, say) counts as one more failure; any other test
 	# counts as one case.
-	read -r p f < <(python3 - "$dir/meson-logs/testlog.json" <<'PY'
+	read -r p f < <(python3 - "$dir/meson-logs/testlog.json" "$failures" <<'PY'
 import json, re, sys
 passed = failed = 0
+where = sys.argv[1].split("/meson-logs/")[0]
 for line in open(sys.argv[1]):
     t = json.loads(line)
     out = (t.get("stdout") or "") + (t.get("stderr") or "")
     m = re.search(r"Synthesis: Tested: \d+ \| Passing: (\d+) \| Failing: (\d+) \| Crashing: (\d+)", out)
     ok = t["result"] == "OK"
+    if not ok:
+        # Name what failed at the end of the log, where a CI summary that keeps only the
+        # tail still shows it.
+        why = re.findall(r"^(?:not ok \d+ .*|.*\[FAIL\].*)$", out, re.M)[:5]
+        print(f"FAILED {where}: {t['name']} ({t['result']})", *(f"  {w}" for w in why),
+              sep="\n", file=open(sys.argv[2], "a"))
     if m:
         passed += int(m.group(1))
         bad = int(m.group(2)) + int(m.group(3))
@@ -67,6 +76,7 @@ PY
 done
 cd "$root"
 echo
+cat "$failures"
 echo "ferry tests: $passed passed, $failed failed"
 [ "$failed" -eq 0 ] || status=1
 exit "$status"

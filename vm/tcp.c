@@ -265,13 +265,23 @@ static void rtt_sample(struct tcp_tcb *tcb, uint64_t sample_ns)
 	tcb->rto_ms = RTE_MIN(RTE_MAX(rto, (uint32_t)TCP_RTO_MIN_MS), (uint32_t)TCP_RTO_MAX_MS);
 }
 
+/* Whether a block's numbers may size and index the buffers: the VM's memory may have come
+ * from another host, so they are checked before they are used. */
+static bool tcb_sane(const struct tcp_tcb *tcb)
+{
+	return tcb->state < TCP_STATE_MAX && tcb->rx_head < TCP_BUFFER &&
+	       tcb->rx_len <= TCP_BUFFER && tcb->tx_len <= TCP_BUFFER &&
+	       tcb->nb_held <= TCP_HELD_RANGES && tcb->mss >= 64 && tcb->mss <= TCP_MSS;
+}
+
 static unsigned int find(const struct tcp *tcp, uint32_t ip, uint16_t port, uint16_t local)
 {
 	const struct tcp_region *r = region(tcp);
 
 	for (unsigned int i = 0; i < TCP_CONNECTIONS; i++)
-		if (r->tcbs[i].state != TCP_FREE && r->tcbs[i].remote_ip == ip &&
-		    r->tcbs[i].remote_port == port && r->tcbs[i].local_port == local)
+		if (r->tcbs[i].state != TCP_FREE && tcb_sane(&r->tcbs[i]) &&
+		    r->tcbs[i].remote_ip == ip && r->tcbs[i].remote_port == port &&
+		    r->tcbs[i].local_port == local)
 			return i;
 	return TCP_CONNECTIONS;
 }
@@ -350,25 +360,96 @@ static bool acceptable(const struct tcp_tcb *tcb, uint32_t seq, uint32_t seg_len
 	       (seq_leq(tcb->rcv_nxt, last) && seq_lt(last, tcb->rcv_nxt + wnd));
 }
 
+/* Writes len bytes into the receive buffer where sequence number seq belongs: the byte at
+ * rcv_nxt goes right after those the service has not taken, so a byte's place holds however
+ * rcv_nxt and the service move on. */
+static void place_data(struct tcp *tcp, unsigned int i, uint32_t seq, const uint8_t *data,
+                       uint32_t len)
+{
+	const struct tcp_tcb *tcb = &region(tcp)->tcbs[i];
+	uint8_t *buffer = rx_buffer(tcp, i);
+	uint32_t at = (tcb->rx_head + tcb->rx_len + (seq - tcb->rcv_nxt)) % TCP_BUFFER;
+
+	for (uint32_t b = 0; b < len; b++)
+		buffer[(at + b) % TCP_BUFFER] = data[b];
+}
+
+/* The held ranges the next byte expected reached are the service's now. */
+static void take_held(struct tcp_tcb *tcb)
+{
+	unsigned int n = RTE_MIN(tcb->nb_held, (unsigned int)TCP_HELD_RANGES), kept = 0;
+
+	for (unsigned int r = 0; r < n; r++) {
+		struct tcp_range range = tcb->held[r];
+		if (seq_lt(tcb->rcv_nxt, range.start)) {
+			tcb->held[kept++] = range;
+			continue;
+		}
+		if (seq_lt(tcb->rcv_nxt, range.end)) {
+			uint32_t more = RTE_MIN(range.end - tcb->rcv_nxt, TCP_BUFFER - tcb->rx_len);
+			tcb->rx_len += more;
+			tcb->rcv_nxt += more;
+		}
+	}
+	tcb->nb_held = (uint8_t)kept;
+}
+
 /* Takes the data at the next byte expected into the receive buffer (what lies before it, sent
- * again, is skipped); returns whether the segment was in order. */
-static bool take_data(struct tcp *tcp, unsigned int i, uint32_t seq, const uint8_t *data,
+ * again, is skipped), and with it what was held past it. */
+static void take_data(struct tcp *tcp, unsigned int i, uint32_t seq, const uint8_t *data,
                       uint32_t len)
 {
 	struct tcp_tcb *tcb = &region(tcp)->tcbs[i];
-	uint8_t *buffer = rx_buffer(tcp, i);
-
-	if (seq_lt(tcb->rcv_nxt, seq))
-		return false;
 	uint32_t skip = tcb->rcv_nxt - seq;
+
 	if (skip >= len)
-		return true;
+		return;
 	uint32_t take = RTE_MIN(len - skip, TCP_BUFFER - tcb->rx_len);
-	uint32_t end = (tcb->rx_head + tcb->rx_len) % TCP_BUFFER;
-	for (uint32_t b = 0; b < take; b++)
-		buffer[(end + b) % TCP_BUFFER] = data[skip + b];
+	place_data(tcp, i, tcb->rcv_nxt, data + skip, take);
 	tcb->rx_len += take;
 	tcb->rcv_nxt += take;
+	take_held(tcb);
+}
+
+/* Data past the next byte expected, as far as the window goes: written at its place and
+ * recorded as a range, merged with those it meets. Returns false when it would make more
+ * ranges than a block keeps (the peer sends it again). */
+static bool hold_data(struct tcp *tcp, unsigned int i, uint32_t seq, const uint8_t *data,
+                      uint32_t len)
+{
+	struct tcp_tcb *tcb = &region(tcp)->tcbs[i];
+	uint32_t window = window_of(tcb), offset = seq - tcb->rcv_nxt;
+	unsigned int n = RTE_MIN(tcb->nb_held, (unsigned int)TCP_HELD_RANGES), count = 0;
+	struct tcp_range ranges[TCP_HELD_RANGES + 1];
+	bool placed = false;
+
+	if (offset >= window)
+		return false; /* acceptable() let it in for its part inside the window: none here */
+	len = RTE_MIN(len, window - offset);
+	struct tcp_range merged = {.start = seq, .end = seq + len};
+	for (unsigned int r = 0; r < n; r++) {
+		struct tcp_range range = tcb->held[r];
+		if (seq_lt(range.end, merged.start)) {
+			ranges[count++] = range;
+		} else if (seq_lt(merged.end, range.start)) {
+			if (!placed)
+				ranges[count++] = merged;
+			placed = true;
+			ranges[count++] = range;
+		} else {
+			/* They overlap or touch: one range. */
+			merged.start =
+			        seq_lt(range.start, merged.start) ? range.start : merged.start;
+			merged.end = seq_lt(merged.end, range.end) ? range.end : merged.end;
+		}
+	}
+	if (!placed)
+		ranges[count++] = merged;
+	if (count > TCP_HELD_RANGES)
+		return false;
+	place_data(tcp, i, seq, data, len);
+	memcpy(tcb->held, ranges, count * sizeof(ranges[0]));
+	tcb->nb_held = (uint8_t)count;
 	return true;
 }
 
@@ -495,8 +576,14 @@ void tcp_input(void *arg, uint32_t src_ip, uint32_t dst_ip, const uint8_t *segme
 		return;
 	}
 	bool answer = closed_window; /* say the window again: it may have opened */
+	/* Every data segment is answered at once: one past a gap with a duplicate ACK, one that
+	 * fills a gap with the ACK that covers what was held (RFC 5681 4.2). */
 	if (data_len > 0 && tcb->state == TCP_ESTABLISHED) {
-		if (!take_data(tcp, i, seq, segment + header, data_len))
+		if (!seq_lt(tcb->rcv_nxt, seq))
+			take_data(tcp, i, seq, segment + header, data_len);
+		else if (hold_data(tcp, i, seq, segment + header, data_len))
+			tcp->stats.segments_held++;
+		else
 			tcp->stats.drops[TCP_DROP_OUT_OF_ORDER]++;
 		answer = true;
 	}
@@ -525,6 +612,11 @@ void tcp_poll(struct tcp *tcp, uint64_t now)
 		struct tcp_tcb *tcb = &r->tcbs[i];
 		if (tcb->state == TCP_FREE)
 			continue;
+		if (!tcb_sane(tcb)) {
+			tcp->stats.blocks_discarded++;
+			release(tcp, i);
+			continue;
+		}
 		/* A VM that just arrived brings its unacknowledged data, not its timers. */
 		if (tcp->deadline_ns[i] == 0 && tcb->snd_nxt != tcb->snd_una) {
 			tcp->deadline_ns[i] = now + (uint64_t)tcb->rto_ms * 1000000;

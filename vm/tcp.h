@@ -23,6 +23,7 @@ struct netif;
 #define TCP_RTO_MIN_MS     200  /* as Linux's, below RFC 6298's 1 s */
 #define TCP_RTO_MAX_MS     60000
 #define TCP_RETRIES        8 /* timeouts in a row before the connection is reset */
+#define TCP_HELD_RANGES    4 /* data past gaps kept for later (RFC 9293 3.10.7.4) */
 
 /* Why a segment was dropped (X(enum suffix, name, description)). */
 #define TCP_DROP_REASONS(X)                                                                        \
@@ -32,7 +33,7 @@ struct netif;
 	X(NO_CONNECTION, "no_connection", "no connection and no listener (answered with a RST)")   \
 	X(NO_ROOM, "no_room", "a SYN while every connection is taken (answered with a RST)")       \
 	X(OUT_OF_ORDER, "out_of_order",                                                            \
-	  "data past the next byte expected (sent again by the peer)")                             \
+	  "data past a gap that could not be held (more gaps than kept; sent again by the peer)")  \
 	X(BAD_ACK, "bad_ack", "acknowledges what was never sent (answered with an ACK)")
 
 enum tcp_drop_reason {
@@ -56,6 +57,14 @@ enum tcp_state {
 	TCP_STATE_MAX,
 };
 
+/* Received bytes [start, end) past the next expected one, held in the receive buffer at their
+ * place until the gap before them fills: 8 bytes, the VM's byte order. */
+struct tcp_range {
+	uint32_t start, end;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct tcp_range) == 8, "a held range is 8 bytes");
+
 /* One connection's control block, in the VM's memory: 128 bytes, the VM's (host) byte order,
  * addresses and ports as on the wire. */
 struct tcp_tcb {
@@ -76,7 +85,13 @@ struct tcp_tcb {
 	uint64_t total;      /* the counter service's running total */
 	uint64_t line_value; /* the number the line being read holds so far */
 	uint8_t line_digits;
-	uint8_t reserved[39];
+	uint8_t nb_held; /* ranges in held, in sequence order, apart from each other */
+	uint8_t reserved[6];
+	/* Data past a gap: without it, a peer's flight reordered on its way (as at a migration's
+	 * switchover, where some frames come through the source) is dropped past its first
+	 * hole, and a peer whose window allows too few duplicate ACKs for a fast retransmit
+	 * waits a backed-off timeout for each segment. */
+	struct tcp_range held[TCP_HELD_RANGES];
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct tcp_tcb) == 128, "a control block is 128 bytes");
@@ -94,6 +109,8 @@ _Static_assert(sizeof(struct tcp_region) == 64 + 128 * TCP_CONNECTIONS, "the reg
 
 struct tcp_stats {
 	uint64_t segments_rx, segments_tx, retransmits, resets_tx, connections;
+	uint64_t segments_held;    /* came past a gap, and were kept until it filled */
+	uint64_t blocks_discarded; /* control blocks whose numbers the buffers cannot hold */
 	uint64_t drops[TCP_DROP_MAX];
 };
 
