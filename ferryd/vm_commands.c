@@ -16,6 +16,7 @@
 #include "host/host.h"
 #include "lookup.h"
 #include "migrate/proto.h"
+#include "vm/vm_kvm.h"
 
 /* A VM no migration holds: pause, resume and destroy leave a migrating one to the engine. */
 static struct vm *find_idle_vm(struct host *host, const char *name, struct reply *reply)
@@ -44,6 +45,7 @@ static const struct {
         {"workload", "workload"},
         {"encryption", "encryption"},
         {"hugepages", "hugepages"},
+        {"backend", "backend"},
         {"disk_mib", "disk-mib"},
 };
 
@@ -115,6 +117,14 @@ static int create_vm(struct host *host, const struct cli_args *args, bool regist
 	if (cli_arg_bool(args, "hugepages", &hugepages, reply) < 0)
 		return -EINVAL;
 	config.backing = hugepages ? MACHINE_BACKING_HUGETLB : MACHINE_BACKING_ANONYMOUS;
+	const char *backend = cli_arg(args, "backend");
+	if (backend != NULL && vm_backend_parse(backend, &config.backend) < 0)
+		return reply_error(reply, -EINVAL, "backend: '%.32s' (synthetic|kvm)", backend);
+	if (config.backend == VM_BACKEND_KVM && memory_mb > VM_KVM_MAX_MEMORY_MB)
+		return reply_error(reply, -EINVAL,
+		                   "a KVM VM has at most %u MiB (its guest is "
+		                   "32-bit)",
+		                   VM_KVM_MAX_MEMORY_MB);
 	const char *spec = cli_arg(args, "workload");
 	if (vm_workload_parse(spec != NULL ? spec : "uniform,rate=1000", &config.workload) < 0)
 		return reply_error(reply, -EINVAL,
@@ -215,6 +225,9 @@ static void describe_tcp(struct reply *reply, const struct tcp *tcp)
 	reply_u64(reply, "tcp_segments_rx", tcp->stats.segments_rx);
 	reply_u64(reply, "tcp_segments_tx", tcp->stats.segments_tx);
 	reply_u64(reply, "tcp_retransmits", tcp->stats.retransmits);
+	reply_u64(reply, "tcp_segments_held", tcp->stats.segments_held);
+	if (tcp->stats.blocks_discarded != 0)
+		reply_u64(reply, "tcp_blocks_discarded", tcp->stats.blocks_discarded);
 	reply_u64(reply, "tcp_resets_tx", tcp->stats.resets_tx);
 	reply_u64(reply, "tcp_connections_opened", tcp->stats.connections);
 	for (unsigned int r = 0; r < TCP_DROP_MAX; r++)
@@ -255,6 +268,7 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 	reply_str(reply, "state", "%s", g->machine.state == MACHINE_RUNNING ? "running" : "paused");
 	reply_u64(reply, "memory_mb", g->machine.nb_pages * VM_PAGE_SIZE / (1024 * 1024));
 	reply_str(reply, "memory_backing", "%s", machine_backing_name(g->machine.backing));
+	reply_str(reply, "backend", "%s", vm_backend_name(g->backend));
 	reply_str(reply, "ip", "%s/%u", netif_format_ipv4(n->ip, ip, sizeof(ip)), n->prefix_len);
 	reply_str(reply, "mac", "%s", mac);
 	reply_str(reply, "portgroup", "%s", g->vnic.vport->portgroup->name);
@@ -284,7 +298,9 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 	else
 		reply_str(reply, "rate", "max");
 	reply_u64(reply, "working_set_pages", g->workload.working_set_pages);
-	reply_u64(reply, "steps", vm_synthetic_step(&g->machine));
+	reply_u64(reply, "steps", machine_step(&g->machine));
+	if (g->backend == VM_BACKEND_KVM)
+		reply_u64(reply, "kvm_exits", vm_kvm_exits(&g->machine));
 	reply_u64(reply, "pages", g->machine.nb_pages);
 	reply_u64(reply, "pages_touched", g->machine.stats.pages_touched);
 	reply_u64(reply, "pages_written", g->machine.stats.pages_written);
@@ -651,11 +667,13 @@ static const struct cli_command vm_commands[] = {
          cmd_vm_announce},
         {"vm create <name> mem <mib> mac <mac> ip <address> portgroup <portgroup> "
          "[workload <spec>] [encryption <policy>] [hugepages <on|off>] "
-         "[datastore <datastore>] [disk-mib <mib>]",
+         "[backend <backend>] [datastore <datastore>] [disk-mib <mib>]",
          "create and start an emulated VM (workload: uniform|hotcold|sequential[,rate=N|max]"
          "[,ws=PAGES][,seed=N][,fill=PERCENT], default uniform,rate=1000; encryption of its "
          "migrations: required (default), opportunistic or disabled; hugepages on: its memory "
-         "from the host's 2 MiB hugetlb pool, reserved now, on every host it migrates to)",
+         "from the host's 2 MiB hugetlb pool, reserved now, on every host it migrates to; "
+         "backend: synthetic (default) or kvm, ferry's guest on a KVM vCPU, at most 3 GiB, "
+         "pre-copy only)",
          cmd_vm_create},
         {"vm set <name> encryption <policy>",
          "change a VM's migration encryption: required, opportunistic or disabled", cmd_vm_set},

@@ -149,8 +149,8 @@ static bool destination_admissible(struct migration *m, struct vm_config *config
 	memcpy(config->mac.addr_bytes, h->mac, 6);
 	snprintf(portgroup, sizeof(portgroup), "%.*s", PROTO_NAME_LEN, h->portgroup);
 	uint64_t pages = rte_be_to_cpu_64(h->memory_pages);
-	if (h->flags &
-	    ~(PROTO_HELLO_CHECK_ONLY | PROTO_HELLO_HUGEPAGES | PROTO_HELLO_NO_POSTCOPY)) {
+	if (h->flags & ~(PROTO_HELLO_CHECK_ONLY | PROTO_HELLO_HUGEPAGES | PROTO_HELLO_NO_POSTCOPY |
+	                 PROTO_HELLO_KVM)) {
 		destination_refuse(m, PROTO_REFUSE_VERSION, "HELLO flags 0x%02x unknown here",
 		                   h->flags);
 		return false;
@@ -185,6 +185,7 @@ static bool destination_admissible(struct migration *m, struct vm_config *config
 	config->memory_mb = pages * VM_PAGE_SIZE / (1024 * 1024);
 	config->backing = h->flags & PROTO_HELLO_HUGEPAGES ? MACHINE_BACKING_HUGETLB
 	                                                   : MACHINE_BACKING_ANONYMOUS;
+	config->backend = h->flags & PROTO_HELLO_KVM ? VM_BACKEND_KVM : VM_BACKEND_SYNTHETIC;
 	*available = engine->hooks.available_mb != NULL
 	                     ? engine->hooks.available_mb(engine->hooks.ctx, config->backing)
 	                     : UINT32_MAX;
@@ -249,9 +250,10 @@ static void destination_admit(struct migration *m, uint64_t now)
 	if (ret == 0 && session_channels_init(m, &channel, false, now) < 0)
 		ret = -ENOMEM;
 	if (ret < 0) {
-		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "cannot make a %lu MiB %s VM: %s",
+		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "cannot make a %lu MiB %s %s VM: %s",
 		                   (unsigned long)config.memory_mb,
-		                   machine_backing_name(config.backing), strerror(-ret));
+		                   machine_backing_name(config.backing),
+		                   vm_backend_name(config.backend), strerror(-ret));
 		return;
 	}
 	m->status = MIGRATION_ACTIVE;

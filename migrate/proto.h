@@ -127,6 +127,7 @@ _Static_assert(sizeof(struct proto_hello) == 148, "proto_hello is 148 bytes");
 #define PROTO_HELLO_CHECK_ONLY  1 /* a pre-flight check: admit, measure, keep nothing */
 #define PROTO_HELLO_HUGEPAGES   2 /* the VM's memory is hugetlb-backed, and must be here too */
 #define PROTO_HELLO_NO_POSTCOPY 4 /* the VM is marked postcopy off, and stays so there */
+#define PROTO_HELLO_KVM         8 /* the VM runs on KVM (ferry's guest), and must there too */
 
 /* ACCEPT: 8 bytes. What the pre-flight check compares. */
 struct proto_accept {

@@ -1441,7 +1441,8 @@ int source_begin(struct migration *m, struct vm *vm, struct iface *vmk,
 	hello->flags =
 	        (params->check_only ? PROTO_HELLO_CHECK_ONLY : 0) |
 	        (vm->machine.backing == MACHINE_BACKING_HUGETLB ? PROTO_HELLO_HUGEPAGES : 0) |
-	        (vm->postcopy_off ? PROTO_HELLO_NO_POSTCOPY : 0);
+	        (vm->postcopy_off ? PROTO_HELLO_NO_POSTCOPY : 0) |
+	        (vm->backend == VM_BACKEND_KVM ? PROTO_HELLO_KVM : 0);
 	m->last_handshake_ns = 0; /* HELLO on the first poll */
 	forward_source_begin(m);
 	MIG_LOG(INFO, "%u: %s to %u.%u.%u.%u:%u from %s", m->id, m->vm_name,

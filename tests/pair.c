@@ -328,8 +328,8 @@ void assert_vm_unmoved(void)
 	cr_assert_not_null(g, "the VM is still on the source");
 	cr_assert_eq(g->machine.state, MACHINE_RUNNING, "and runs");
 	cr_assert_eq(g->machine.throttle_percent, 0);
-	uint64_t steps = vm_synthetic_step(&g->machine);
-	pump_until(vm_synthetic_step(&g->machine) > steps, 5 * SECOND, "it keeps running");
+	uint64_t steps = machine_step(&g->machine);
+	pump_until(machine_step(&g->machine) > steps, 5 * SECOND, "it keeps running");
 }
 
 uint64_t drops(struct node *h, enum migration_drop_reason reason)

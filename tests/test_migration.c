@@ -15,6 +15,7 @@
 #include "harness.h"
 #include "pair.h"
 #include "vm/disklock.h"
+#include "vm/vm_kvm.h"
 #include "vm/vm_synthetic.h"
 
 /* The workload a vm of mib MiB runs for a spec, as vm_create sets it up. */
@@ -26,6 +27,29 @@ static struct vm_workload reference_workload(const char *spec, unsigned int mib)
 	if (w.working_set_pages == 0 || w.working_set_pages > services)
 		w.working_set_pages = services;
 	return w;
+}
+
+/* The VM as vm_create makes it, on its backend, never migrated. */
+static void reference_create(struct machine *reference, const char *spec, unsigned int mib,
+                             enum vm_backend backend)
+{
+	struct vm_workload w = reference_workload(spec, mib);
+
+	if (backend == VM_BACKEND_KVM) {
+		struct vm_kvm_config c = {.workload = w,
+		                          .guest_page =
+		                                  vm_services_first_page((uint64_t)mib * 256) -
+		                                  VM_KVM_GUEST_PAGES};
+		if (c.workload.working_set_pages > c.guest_page)
+			c.workload.working_set_pages = c.guest_page;
+		cr_assert_eq(machine_create(reference, "reference", mib, MACHINE_BACKING_ANONYMOUS,
+		                            &vm_kvm_ops, &c),
+		             0);
+		return;
+	}
+	cr_assert_eq(machine_create(reference, "reference", mib, MACHINE_BACKING_ANONYMOUS,
+	                            &vm_synthetic_ops, &w),
+	             0);
 }
 
 /* Migrates a running VM (made with vm_options) a -> b, then checks that its memory and vCPU state
@@ -40,7 +64,7 @@ static void migrate_vm_and_compare_during(const char *spec, unsigned int mib,
 	create_vm_with(a, "vm1", mib, spec, vm_options);
 	/* The VM does some work before it moves. */
 	struct vm *source = host_vm_find(&a->host, "vm1");
-	pump_until(vm_synthetic_step(&source->machine) >= 1000, 10 * SECOND, "the VM never ran");
+	pump_until(machine_step(&source->machine) >= 1000, 10 * SECOND, "the VM never ran");
 	char with_floor[256];
 	snprintf(with_floor, sizeof(with_floor), "%s " LOOSE_PREFLIGHT, options);
 	int id = start("vm1", with_floor);
@@ -55,19 +79,16 @@ static void migrate_vm_and_compare_during(const char *spec, unsigned int mib,
 	cr_assert_eq(moved->machine.state, MACHINE_RUNNING);
 	cr_assert_eq(moved->machine.throttle_percent, 0, "the throttle stays behind");
 	/* And goes on running there. */
-	uint64_t arrived = vm_synthetic_step(&moved->machine);
-	pump_until(vm_synthetic_step(&moved->machine) > arrived + 100, 10 * SECOND,
+	uint64_t arrived = machine_step(&moved->machine);
+	pump_until(machine_step(&moved->machine) > arrived + 100, 10 * SECOND,
 	           "the VM does not run on the destination");
 	ctl(b, "vm pause vm1");
-	uint64_t steps = vm_synthetic_step(&moved->machine);
+	uint64_t steps = machine_step(&moved->machine);
 	cr_assert_gt(steps, 0);
 
 	struct machine reference;
-	struct vm_workload w = reference_workload(spec, mib);
-	cr_assert_eq(machine_create(&reference, "reference", mib, MACHINE_BACKING_ANONYMOUS,
-	                            &vm_synthetic_ops, &w),
-	             0);
-	vm_synthetic_steps(&reference, steps);
+	reference_create(&reference, spec, mib, moved->backend);
+	cr_assert_eq(machine_steps(&reference, steps), 0);
 	cr_assert_eq(reference.nb_pages, moved->machine.nb_pages);
 	/* The workload's pages; the services' (the TCP's, the counter) are the host's writes. */
 	uint64_t workload_pages = vm_services_first_page(reference.nb_pages);
@@ -79,8 +100,8 @@ static void migrate_vm_and_compare_during(const char *spec, unsigned int mib,
 	cr_assert_eq(n1, n2);
 	cr_assert_eq(memcmp(s1, s2, n1), 0, "the vCPU state is the same");
 	/* And it goes on the same: 1000 more steps on each. */
-	vm_synthetic_steps(&reference, 1000);
-	vm_synthetic_steps(&moved->machine, 1000);
+	cr_assert_eq(machine_steps(&reference, 1000), 0);
+	cr_assert_eq(machine_steps(&moved->machine, 1000), 0);
 	cr_assert_eq(memcmp(reference.memory, moved->machine.memory, workload_pages * VM_PAGE_SIZE),
 	             0, "and 1000 steps later too");
 	machine_destroy(&reference);
@@ -172,7 +193,7 @@ Test(exact_9000, a_migration_yields_to_vm_traffic_and_still_completes)
 {
 	create_vm(a, "vm1", 64, "uniform,rate=max,fill=100,seed=23");
 	struct vm *source = host_vm_find(&a->host, "vm1");
-	pump_until(vm_synthetic_step(&source->machine) >= 1000, 10 * SECOND, "the VM never ran");
+	pump_until(machine_step(&source->machine) >= 1000, 10 * SECOND, "the VM never ran");
 	int id = start("vm1", EXACT_OPTIONS " " LOOSE_PREFLIGHT);
 	uint64_t deadline = loop_now_ns(&a->host.loop) + 60 * SECOND;
 	while (session(a, id)->running) {
@@ -218,6 +239,37 @@ Test(exact_9000, impaired_link)
 	migrate_and_compare("uniform,rate=20000,fill=50,seed=10", 32, "verify on");
 	cr_assert_gt(session(a, (int)a->host.migrations.next_id)->stats.pages_retransmitted, 0,
 	             "losses were repaired by retransmission");
+}
+
+/* A KVM VM (ferry's guest on a vCPU, its writes in KVM's dirty log) moves with the same engine
+ * and arrives equal to its unmigrated twin at the same step: memory, and the vCPU's registers
+ * as KVM reads them; for each pattern, at either MTU, and over an impaired link. */
+static void migrate_kvm_vm(const char *spec, unsigned int mib, const char *options)
+{
+	migrate_vm_and_compare(spec, mib, "backend kvm", options);
+	cr_assert_eq(host_vm_find(&b->host, "vm1")->backend, VM_BACKEND_KVM,
+	             "a KVM VM at the destination too");
+}
+
+Test(exact_1500, kvm_uniform)
+{
+	migrate_kvm_vm("uniform,rate=max,fill=50,seed=31", 32, EXACT_OPTIONS);
+}
+
+Test(exact_1500, kvm_hotcold)
+{
+	migrate_kvm_vm("hotcold,rate=max,fill=50,seed=32", 32, EXACT_OPTIONS);
+}
+
+Test(exact_9000, kvm_sequential)
+{
+	migrate_kvm_vm("sequential,rate=max,fill=50,seed=33", 64, EXACT_OPTIONS);
+}
+
+Test(exact_9000, kvm_over_an_impaired_link)
+{
+	impair_both("loss 2 dup 1 reorder 2");
+	migrate_kvm_vm("hotcold,rate=20000,fill=50,seed=34", 64, "verify on");
 }
 
 /* Several streams, each its own window and numbers: every stream carries pages, and the VM
@@ -515,7 +567,7 @@ Test(exact_9000, a_sparse_16_gib_vm_stays_sparse_on_both_sides, .timeout = 300)
 	create_vm(a, "vm1", 16384, "uniform,rate=1000,ws=256,fill=100");
 	struct vm *source = host_vm_find(&a->host, "vm1");
 	/* Once it ran: its TCP's pages are written then, in the last region. */
-	pump_until(vm_synthetic_step(&source->machine) >= 100, 10 * SECOND, "the VM never ran");
+	pump_until(machine_step(&source->machine) >= 100, 10 * SECOND, "the VM never ran");
 	uint64_t regions = machine_regions(&source->machine), written = 0;
 	for (uint64_t r = 0; r < regions; r++)
 		written += machine_region_touched(&source->machine, r);
@@ -635,14 +687,13 @@ Test(exact_9000, a_disk_goes_with_the_vm_there_and_back)
 	struct vm *twin = host_vm_find(&a->host, "twin");
 	ctl(a, "vm pause vm1");
 	ctl(a, "vm pause twin");
-	uint64_t step = vm_synthetic_step(&vm->machine),
-	         twin_step = vm_synthetic_step(&twin->machine);
+	uint64_t step = machine_step(&vm->machine), twin_step = machine_step(&twin->machine);
 	struct vm *behind = step < twin_step ? vm : twin;
 	uint64_t target = step > twin_step ? step : twin_step;
-	vm_synthetic_steps(&behind->machine, target - vm_synthetic_step(&behind->machine));
+	machine_steps(&behind->machine, target - machine_step(&behind->machine));
 	pump_until(vm->disk.next_step >= target && twin->disk.next_step >= target, 10 * SECOND,
 	           "the owed writes land");
-	cr_assert_eq(vm_synthetic_step(&vm->machine), vm_synthetic_step(&twin->machine));
+	cr_assert_eq(machine_step(&vm->machine), machine_step(&twin->machine));
 
 	static uint8_t moved[4 << 20], unmoved[4 << 20];
 	char path[200];

@@ -105,6 +105,21 @@ uint64_t machine_run(struct machine *vm, uint64_t now_ns)
 	return written;
 }
 
+uint64_t machine_step(const struct machine *vm)
+{
+	return vm->ops->step(vm);
+}
+
+int machine_steps(struct machine *vm, uint64_t n)
+{
+	return vm->ops->steps(vm, n);
+}
+
+const struct vm_workload *machine_workload(const struct machine *vm)
+{
+	return vm->ops->workload(vm);
+}
+
 static inline void bit_set(uint64_t *bitmap, uint64_t bit)
 {
 	bitmap[bit / 64] |= 1ull << (bit % 64);

@@ -10,10 +10,11 @@
 
 #define VM_PAGE_SIZE     4096u
 #define VM_NAME_MAX      32
-#define VM_STATE_MAX     256          /* largest vCPU state blob of any backend */
+#define VM_STATE_MAX     1024         /* largest vCPU state blob of any backend */
 #define VM_MAX_MEMORY_MB (64u * 1024) /* sparse: only written pages cost memory */
 
 struct machine;
+struct vm_workload;
 
 enum machine_run_state {
 	MACHINE_RUNNING,
@@ -34,6 +35,13 @@ struct machine_ops {
 	size_t (*save_state)(const struct machine *vm, void *buf);
 	/* Loads a vCPU state saved by the same backend; -EINVAL if it is not one. */
 	int (*load_state)(struct machine *vm, const void *buf, size_t len);
+	/* The workload's step counter, as the vCPU keeps it. */
+	uint64_t (*step)(const struct machine *vm);
+	/* Runs exactly n steps, whatever the clock says (or fewer if one stalls on a page that is
+	 * elsewhere); 0 or a negative errno. */
+	int (*steps)(struct machine *vm, uint64_t n);
+	/* The workload the vCPU runs (after a state load, the one that came with it). */
+	const struct vm_workload *(*workload)(const struct machine *vm);
 };
 
 /* Where a VM's memory comes from. */
@@ -108,6 +116,11 @@ void machine_pause(struct machine *vm);
 
 /* Runs the vm if it is running (the backend decides how much); returns the pages written. */
 uint64_t machine_run(struct machine *vm, uint64_t now_ns);
+
+/* The backend's step counter, exact steps and workload (see struct machine_ops). */
+uint64_t machine_step(const struct machine *vm);
+int machine_steps(struct machine *vm, uint64_t n);
+const struct vm_workload *machine_workload(const struct machine *vm);
 
 /* Writes 8 bytes into vm memory at a page and offset, logging the page dirty. Backends use
  * this, so the dirty log sees every write. */

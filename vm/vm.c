@@ -12,6 +12,8 @@
 
 #include <rte_byteorder.h>
 
+#include "vm/vm_kvm.h"
+
 /* Each datagram to the counter port adds one to the count in vm memory, and gets the new count
  * back (8 bytes, network byte order). */
 static void vm_counter_service(void *ctx, uint32_t src_ip, uint16_t src_port,
@@ -94,6 +96,22 @@ uint64_t vm_counter(const struct vm *vm)
 	return count;
 }
 
+const char *vm_backend_name(enum vm_backend backend)
+{
+	return backend == VM_BACKEND_KVM ? "kvm" : "synthetic";
+}
+
+int vm_backend_parse(const char *text, enum vm_backend *backend)
+{
+	if (strcmp(text, "synthetic") == 0)
+		*backend = VM_BACKEND_SYNTHETIC;
+	else if (strcmp(text, "kvm") == 0)
+		*backend = VM_BACKEND_KVM;
+	else
+		return -EINVAL;
+	return 0;
+}
+
 uint64_t vm_services_first_page(uint64_t nb_pages)
 {
 	/* A VM too small for the TCP's pages has the counter alone. */
@@ -130,10 +148,28 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 	vm->counter_page = nb_pages - 1;
 	uint64_t services = vm_services_first_page(nb_pages);
 	vm->tcp_on = services < vm->counter_page;
-	if (vm->workload.working_set_pages == 0 || vm->workload.working_set_pages > services)
-		vm->workload.working_set_pages = services;
-	ret = machine_create(&vm->machine, config->name, config->memory_mb, config->backing,
-	                     &vm_synthetic_ops, &vm->workload);
+	vm->backend = config->backend;
+	if (vm->backend == VM_BACKEND_KVM) {
+		/* The guest's pages go right below the services, the workload below them. Its
+		 * missing pages would need userfaultfd on the vCPU: no post-copy yet. */
+		struct vm_kvm_config kvm = {.workload = vm->workload,
+		                            .guest_page = services - VM_KVM_GUEST_PAGES};
+		if (services <= VM_KVM_GUEST_PAGES)
+			return -EINVAL;
+		if (kvm.workload.working_set_pages == 0 ||
+		    kvm.workload.working_set_pages > kvm.guest_page)
+			kvm.workload.working_set_pages = kvm.guest_page;
+		vm->workload = kvm.workload;
+		vm->postcopy_off = true;
+		ret = machine_create(&vm->machine, config->name, config->memory_mb, config->backing,
+		                     &vm_kvm_ops, &kvm);
+	} else {
+		if (vm->workload.working_set_pages == 0 ||
+		    vm->workload.working_set_pages > services)
+			vm->workload.working_set_pages = services;
+		ret = machine_create(&vm->machine, config->name, config->memory_mb, config->backing,
+		                     &vm_synthetic_ops, &vm->workload);
+	}
 	if (ret < 0)
 		return ret;
 	ret = iface_create(&vm->vnic, vswitches, portgroup, VSWITCH_ROLE_VNIC, &netif, pools);
@@ -188,8 +224,8 @@ static int disk_open(struct vm *vm, const struct vm_disk_place *place, int creat
 	disk->fd = fd;
 	disk->mb = place->mb;
 	disk->blocks = (place->mb << 20) / VM_SYNTHETIC_DISK_BLOCK;
-	disk->next_step = (vm_synthetic_step(&vm->machine) + VM_DISK_EVERY - 1) / VM_DISK_EVERY *
-	                  VM_DISK_EVERY;
+	disk->next_step =
+	        (machine_step(&vm->machine) + VM_DISK_EVERY - 1) / VM_DISK_EVERY * VM_DISK_EVERY;
 	disk->writes = 0;
 	disk->heartbeat_ns = loop_now_ns(vm->loop);
 	disk->lost = false;
@@ -253,8 +289,7 @@ int vm_disk_offer(struct vm *vm, uint64_t *handoff)
 	if (disk->fd < 0 || disk->lost)
 		return -ESTALE;
 	/* Every write of every step the VM took, on the disk before anyone else opens it. */
-	if (!disk_catch_up(vm, vm_synthetic_step(&vm->machine), UINT64_MAX) ||
-	    fdatasync(disk->fd) < 0)
+	if (!disk_catch_up(vm, machine_step(&vm->machine), UINT64_MAX) || fdatasync(disk->fd) < 0)
 		return -EIO;
 	return disklock_offer(&disk->lock, handoff);
 }
@@ -291,7 +326,7 @@ static void disk_poll(struct vm *vm, uint64_t now)
 			return;
 		}
 	}
-	disk_catch_up(vm, vm_synthetic_step(&vm->machine), DISK_WRITES_PER_POLL);
+	disk_catch_up(vm, machine_step(&vm->machine), DISK_WRITES_PER_POLL);
 }
 
 void vm_destroy(struct vm *vm)
@@ -348,6 +383,6 @@ int vm_load_state(struct vm *vm, const void *buf, size_t len)
 
 	/* The workload travels in the vCPU state: show what now runs. */
 	if (ret == 0)
-		vm->workload = *vm_synthetic_workload(&vm->machine);
+		vm->workload = *machine_workload(&vm->machine);
 	return ret;
 }

@@ -28,6 +28,18 @@ enum vm_encryption {
 	VM_ENCRYPTION_DISABLED = 2,
 };
 
+/* What runs the VM's workload. */
+enum vm_backend {
+	VM_BACKEND_SYNTHETIC = 0, /* the host writes its memory in the worker's loop */
+	VM_BACKEND_KVM = 1,       /* ferry's guest on a KVM vCPU, its memory in KVM's dirty log */
+};
+
+/* "synthetic" or "kvm". */
+const char *vm_backend_name(enum vm_backend backend);
+
+/* Parses a backend's name; -EINVAL otherwise. */
+int vm_backend_parse(const char *text, enum vm_backend *backend);
+
 /* Steps between two of the workload's disk writes: block (step / VM_DISK_EVERY) % blocks gets
  * vm_synthetic_disk_block(seed, step), as its memory writes are a function of the two. */
 #define VM_DISK_EVERY  64
@@ -55,6 +67,7 @@ struct vm {
 	struct announce announce;
 	struct loop *loop;
 	enum vm_encryption encryption;
+	enum vm_backend backend;
 	bool postcopy_off; /* its migrations may not go post-copy (a source death would lose it) */
 	struct tcp tcp;
 	bool tcp_on; /* the VM is large enough for the TCP's pages */
@@ -76,6 +89,7 @@ struct vm_config {
 	struct vm_workload workload;
 	enum vm_encryption encryption;
 	enum machine_backing backing; /* hugetlb: the host's hugepages, on every host it runs on */
+	enum vm_backend backend;      /* the same on every host it runs on */
 };
 
 /* The first page the VM's services (the TCP's pages, the counter) use, in a VM of nb_pages: its

@@ -14,9 +14,7 @@
 struct synthetic {
 	struct vm_workload workload;
 	uint64_t step;
-	uint64_t last_run_ns;
-	uint64_t credit_ns; /* time owed to the workload at its rate, carried between runs */
-	uint64_t max_rate;  /* a "max" VM's speed when a throttle began */
+	struct vm_pacing pacing;
 };
 
 static const char *const pattern_names[] = {
@@ -101,6 +99,12 @@ void vm_synthetic_steps(struct machine *vm, uint64_t n)
 		;
 }
 
+static int synthetic_steps(struct machine *vm, uint64_t n)
+{
+	vm_synthetic_steps(vm, n);
+	return 0;
+}
+
 const struct vm_workload *vm_synthetic_workload(const struct machine *vm)
 {
 	return &((const struct synthetic *)vm->backend)->workload;
@@ -111,9 +115,7 @@ uint64_t vm_synthetic_step(const struct machine *vm)
 	return ((const struct synthetic *)vm->backend)->step;
 }
 
-/* Power-on contents: the first fill_percent of the working set, every word a function of the
- * seed and its address, so two VMs made alike are alike byte for byte. */
-static void fill(struct machine *vm, const struct vm_workload *w)
+void vm_workload_fill(struct machine *vm, const struct vm_workload *w)
 {
 	uint64_t pages = w->working_set_pages * w->fill_percent / 100;
 
@@ -145,7 +147,7 @@ static int synthetic_init(struct machine *vm, const void *config)
 		return -EINVAL;
 	}
 	vm->backend = s;
-	fill(vm, &s->workload);
+	vm_workload_fill(vm, &s->workload);
 	return 0;
 }
 
@@ -155,44 +157,50 @@ static void synthetic_fini(struct machine *vm)
 	vm->backend = NULL;
 }
 
-/* As many steps as the rate (slowed by the throttle) owes since the last run, within the bound
- * of one run; "max" rate takes the whole bound every time. */
-static uint64_t synthetic_run(struct machine *vm, uint64_t now_ns)
+uint64_t vm_pacing_steps(struct vm_pacing *p, const struct machine *vm, const struct vm_workload *w,
+                         uint64_t now_ns)
 {
-	struct synthetic *s = vm->backend;
-	uint64_t steps = s->workload.max_steps_per_run;
+	uint64_t steps = w->max_steps_per_run;
 
-	if (s->workload.idle)
+	if (w->idle)
 		return 0;
-	uint64_t base = s->workload.rate;
+	uint64_t base = w->rate;
 	if (base == 0 && vm->throttle_percent != 0) {
 		/* A VM at "max" runs as fast as its share of the core allows; throttled, its
 		 * share and so its speed shrink, as QEMU's throttle sleeps a vCPU: a rate of
 		 * (100 - throttle)% of what it ran at before. */
-		if (s->max_rate == 0)
-			s->max_rate = vm->stats.dirty_rate != 0 ? vm->stats.dirty_rate : 1000000;
-		base = s->max_rate;
+		if (p->max_rate == 0)
+			p->max_rate = vm->stats.dirty_rate != 0 ? vm->stats.dirty_rate : 1000000;
+		base = p->max_rate;
 	} else if (base == 0) {
-		s->max_rate = 0;
-		s->last_run_ns = 0;
+		p->max_rate = 0;
+		p->last_run_ns = 0;
 	}
 	if (base != 0) {
-		if (s->last_run_ns == 0)
-			s->last_run_ns = now_ns;
-		s->credit_ns += now_ns - s->last_run_ns;
-		s->last_run_ns = now_ns;
+		if (p->last_run_ns == 0)
+			p->last_run_ns = now_ns;
+		p->credit_ns += now_ns - p->last_run_ns;
+		p->last_run_ns = now_ns;
 		uint64_t rate = base * (100 - vm->throttle_percent) / 100;
 		if (rate == 0)
 			return 0;
-		uint64_t owed = s->credit_ns * rate / NS_PER_SECOND;
+		uint64_t owed = p->credit_ns * rate / NS_PER_SECOND;
 		if (owed < steps)
 			steps = owed;
-		s->credit_ns -= steps * NS_PER_SECOND / rate;
+		p->credit_ns -= steps * NS_PER_SECOND / rate;
 		/* A long pause is not paid back in one burst. */
-		if (s->credit_ns > NS_PER_SECOND)
-			s->credit_ns = NS_PER_SECOND;
+		if (p->credit_ns > NS_PER_SECOND)
+			p->credit_ns = NS_PER_SECOND;
 	}
+	return steps;
+}
+
+static uint64_t synthetic_run(struct machine *vm, uint64_t now_ns)
+{
+	struct synthetic *s = vm->backend;
+	uint64_t steps = vm_pacing_steps(&s->pacing, vm, &s->workload, now_ns);
 	uint64_t taken = 0;
+
 	while (taken < steps && step_once(vm, s, now_ns))
 		taken++;
 	return taken;
@@ -235,9 +243,7 @@ static int synthetic_load_state(struct machine *vm, const void *buf, size_t len)
 	s->workload.max_steps_per_run = st.max_steps_per_run;
 	s->workload.idle = (st.flags & VM_SYNTHETIC_IDLE) != 0;
 	s->step = st.step;
-	s->last_run_ns = 0;
-	s->credit_ns = 0;
-	s->max_rate = 0;
+	s->pacing = (struct vm_pacing){0};
 	return 0;
 }
 
@@ -248,6 +254,9 @@ const struct machine_ops vm_synthetic_ops = {
         .run = synthetic_run,
         .save_state = synthetic_save_state,
         .load_state = synthetic_load_state,
+        .step = vm_synthetic_step,
+        .steps = synthetic_steps,
+        .workload = vm_synthetic_workload,
 };
 
 int vm_workload_parse(const char *spec, struct vm_workload *workload)

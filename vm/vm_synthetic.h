@@ -26,6 +26,22 @@ struct vm_workload {
 	                             * booted vm's memory is; not part of the vCPU state */
 };
 
+/* How a workload's rate becomes steps: the time owed at its rate, carried between runs. */
+struct vm_pacing {
+	uint64_t last_run_ns;
+	uint64_t credit_ns; /* time owed to the workload at its rate */
+	uint64_t max_rate;  /* a "max" VM's speed when a throttle began */
+};
+
+/* The steps a workload owes at now_ns (its rate slowed by the VM's throttle; "max" takes its
+ * whole bound), at most max_steps_per_run: every backend paces its workload so. */
+uint64_t vm_pacing_steps(struct vm_pacing *pacing, const struct machine *vm,
+                         const struct vm_workload *workload, uint64_t now_ns);
+
+/* Power-on contents: the first fill_percent of the working set, every word a function of the
+ * seed and its address, so two VMs made alike are alike byte for byte. */
+void vm_workload_fill(struct machine *vm, const struct vm_workload *workload);
+
 /* The vCPU state on the wire: little-endian, 48 bytes. */
 struct vm_synthetic_state {
 	uint32_t magic; /* VM_SYNTHETIC_MAGIC */

@@ -1,0 +1,201 @@
+/* Unit tests of the KVM backend on this machine's /dev/kvm (a test fails, never skips, when it
+ * cannot be opened): the guest runs and writes what the synthetic backend writes, KVM's dirty
+ * log with the host's writes merged, the vCPU state saved, loaded and refused. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vm/machine.h"
+#include "vm/vm_kvm.h"
+#include "vm/vm_synthetic.h"
+
+#define MEMORY_MB 16
+#define PAGES     (MEMORY_MB * 256)
+#define GUEST     (PAGES - VM_KVM_GUEST_PAGES) /* the guest's pages: the last */
+
+static struct vm_kvm_config config(uint64_t seed, enum vm_pattern pattern)
+{
+	return (struct vm_kvm_config){
+	        .workload = {.seed = seed, .pattern = pattern, .working_set_pages = GUEST},
+	        .guest_page = GUEST,
+	};
+}
+
+static void kvm_machine(struct machine *vm, const char *name, const struct vm_kvm_config *c)
+{
+	cr_assert_eq(machine_create(vm, name, MEMORY_MB, MACHINE_BACKING_ANONYMOUS, &vm_kvm_ops, c),
+	             0, "a KVM VM on /dev/kvm");
+}
+
+/* Every page of the dirty log, as a fresh bitmap (the caller frees it). */
+static uint64_t *read_log(struct machine *vm, uint64_t *count)
+{
+	uint64_t *log = calloc(machine_bitmap_words(vm), sizeof(uint64_t));
+
+	cr_assert_not_null(log);
+	*count = machine_dirty_log_read_and_clear(vm, log);
+	return log;
+}
+
+static bool bit(const uint64_t *log, uint64_t page)
+{
+	return (log[page / 64] >> (page % 64)) & 1;
+}
+
+Test(kvm, the_guest_runs_and_counts_its_steps)
+{
+	struct machine vm;
+	struct vm_kvm_config c = config(7, VM_PATTERN_HOTCOLD);
+
+	kvm_machine(&vm, "counts", &c);
+	cr_assert_eq(vm_kvm_step(&vm), 0);
+	cr_assert_eq(vm_kvm_steps(&vm, 1000), 0);
+	cr_assert_eq(vm_kvm_step(&vm), 1000, "the step counter in its memory");
+	cr_assert_eq(vm_kvm_steps(&vm, 234), 0);
+	cr_assert_eq(vm_kvm_step(&vm), 1234);
+	cr_assert_geq(vm_kvm_exits(&vm), 2, "it left through its port each time");
+	cr_assert_geq(vm.stats.pages_written, 1234, "a write a step, and the host's own");
+	machine_destroy(&vm);
+}
+
+/* The guest's steps are the synthetic backend's, word for word, for every pattern. */
+Test(kvm, its_writes_equal_the_synthetic_backends)
+{
+	for (int p = VM_PATTERN_UNIFORM; p <= VM_PATTERN_SEQUENTIAL; p++) {
+		struct machine kvm, synthetic;
+		struct vm_kvm_config c = config(42, (enum vm_pattern)p);
+		c.workload.fill_percent = 10;
+		kvm_machine(&kvm, "kvm", &c);
+		cr_assert_eq(machine_create(&synthetic, "synthetic", MEMORY_MB,
+		                            MACHINE_BACKING_ANONYMOUS, &vm_synthetic_ops,
+		                            &c.workload),
+		             0);
+		cr_assert_eq(vm_kvm_steps(&kvm, 30000), 0);
+		vm_synthetic_steps(&synthetic, 30000);
+		cr_assert_eq(vm_kvm_step(&kvm), vm_synthetic_step(&synthetic));
+		cr_assert_eq(memcmp(kvm.memory, synthetic.memory, (size_t)GUEST * VM_PAGE_SIZE), 0,
+		             "pattern %s", vm_pattern_name((enum vm_pattern)p));
+		machine_destroy(&kvm);
+		machine_destroy(&synthetic);
+	}
+}
+
+/* KVM's log reports the pages the guest wrote and no other; the host's writes are merged. */
+Test(kvm, the_dirty_log_holds_the_guests_writes_and_the_hosts)
+{
+	struct machine kvm, synthetic;
+	struct vm_kvm_config c = config(3, VM_PATTERN_UNIFORM);
+	uint64_t count, twin_count;
+
+	kvm_machine(&kvm, "log", &c);
+	cr_assert_eq(machine_create(&synthetic, "twin", MEMORY_MB, MACHINE_BACKING_ANONYMOUS,
+	                            &vm_synthetic_ops, &c.workload),
+	             0);
+	uint64_t *log = read_log(&kvm, &count);
+	cr_assert_eq(count, VM_KVM_GUEST_PAGES, "the image and page directory the host wrote");
+	cr_assert(bit(log, GUEST));
+	free(log);
+	log = read_log(&synthetic, &count);
+	free(log);
+	/* 200 steps: the pages the synthetic twin logs, and the guest's own page (its counter). */
+	cr_assert_eq(vm_kvm_steps(&kvm, 200), 0);
+	vm_synthetic_steps(&synthetic, 200);
+	log = read_log(&kvm, &count);
+	uint64_t *twin = read_log(&synthetic, &twin_count);
+	cr_assert_gt(twin_count, 150, "200 uniform steps over 4,095 pages");
+	cr_assert_eq(count, twin_count + 1);
+	cr_assert(bit(log, GUEST));
+	for (uint64_t page = 0; page < GUEST; page++)
+		cr_assert_eq(bit(log, page), bit(twin, page), "page %lu", (unsigned long)page);
+	free(log);
+	free(twin);
+	/* Nothing ran: nothing is reported. */
+	log = read_log(&kvm, &count);
+	cr_assert_eq(count, 0);
+	free(log);
+	/* The host writes a page the guest never touched: it is reported too. */
+	machine_write64(&kvm, 17, 8, 0x1234);
+	cr_assert_eq(vm_kvm_steps(&kvm, 1), 0);
+	log = read_log(&kvm, &count);
+	cr_assert(bit(log, 17));
+	free(log);
+	machine_destroy(&kvm);
+	machine_destroy(&synthetic);
+}
+
+/* A state saved mid-run and loaded into a VM with the same memory goes on exactly as the VM
+ * it came from: memory, step and vCPU state. */
+Test(kvm, a_state_loaded_elsewhere_goes_on_exactly)
+{
+	struct machine a, b;
+	struct vm_kvm_config c = config(11, VM_PATTERN_SEQUENTIAL);
+	uint8_t blob[VM_STATE_MAX], blob_a[VM_STATE_MAX], blob_b[VM_STATE_MAX];
+
+	kvm_machine(&a, "a", &c);
+	kvm_machine(&b, "b", &c);
+	cr_assert_eq(vm_kvm_steps(&a, 5000), 0);
+	size_t len = machine_save_state(&a, blob);
+	cr_assert_eq(len, sizeof(struct vm_kvm_state));
+	for (uint64_t page = 0; page < PAGES; page++)
+		if (machine_page_touched(&a, page))
+			machine_page_load(&b, page, machine_page(&a, page));
+	cr_assert_eq(machine_load_state(&b, blob, len), 0);
+	cr_assert_eq(vm_kvm_step(&b), 5000);
+	cr_assert_eq(vm_kvm_steps(&a, 3000), 0);
+	cr_assert_eq(vm_kvm_steps(&b, 3000), 0);
+	cr_assert_eq(machine_memory_hash(&a), machine_memory_hash(&b));
+	cr_assert_eq(memcmp(a.memory, b.memory, (size_t)PAGES * VM_PAGE_SIZE), 0);
+	cr_assert_eq(machine_save_state(&a, blob_a), machine_save_state(&b, blob_b));
+	cr_assert_eq(memcmp(blob_a, blob_b, len), 0, "the same registers");
+	machine_destroy(&a);
+	machine_destroy(&b);
+}
+
+Test(kvm, a_state_from_another_backend_or_version_is_refused)
+{
+	struct machine kvm, synthetic;
+	struct vm_kvm_config c = config(5, VM_PATTERN_UNIFORM);
+	uint8_t blob[VM_STATE_MAX], other[VM_STATE_MAX];
+
+	kvm_machine(&kvm, "kvm", &c);
+	cr_assert_eq(machine_create(&synthetic, "synthetic", MEMORY_MB, MACHINE_BACKING_ANONYMOUS,
+	                            &vm_synthetic_ops, &c.workload),
+	             0);
+	size_t len = machine_save_state(&kvm, blob);
+	size_t other_len = machine_save_state(&synthetic, other);
+	cr_assert_eq(machine_load_state(&kvm, other, other_len), -EINVAL, "a synthetic state");
+	cr_assert_eq(machine_load_state(&synthetic, blob, len), -EINVAL, "into a synthetic VM");
+	cr_assert_eq(machine_load_state(&kvm, blob, len - 1), -EINVAL, "cut short");
+	struct vm_kvm_state st;
+	memcpy(&st, blob, sizeof(st));
+	st.version++;
+	cr_assert_eq(machine_load_state(&kvm, &st, sizeof(st)), -EINVAL, "another version");
+	memcpy(&st, blob, sizeof(st));
+	st.guest_page--;
+	cr_assert_eq(machine_load_state(&kvm, &st, sizeof(st)), -EINVAL, "another layout");
+	memcpy(&st, blob, sizeof(st));
+	st.sregs.cr0 = 0x80000000; /* paging without protection: no CPU takes it */
+	cr_assert_eq(machine_load_state(&kvm, &st, sizeof(st)), -EINVAL, "KVM refuses it");
+	/* Refused states changed nothing: the VM runs on. */
+	cr_assert_eq(machine_load_state(&kvm, blob, len), 0);
+	cr_assert_eq(vm_kvm_steps(&kvm, 10), 0);
+	cr_assert_eq(vm_kvm_step(&kvm), 10);
+	machine_destroy(&kvm);
+	machine_destroy(&synthetic);
+}
+
+Test(kvm, a_vm_too_big_or_without_room_for_its_guest_is_refused)
+{
+	struct machine vm;
+	struct vm_kvm_config c = config(1, VM_PATTERN_UNIFORM);
+
+	c.guest_page = PAGES;
+	cr_assert_eq(machine_create(&vm, "nopage", MEMORY_MB, MACHINE_BACKING_ANONYMOUS,
+	                            &vm_kvm_ops, &c),
+	             -EINVAL);
+	c.guest_page = 100;
+	cr_assert_eq(machine_create(&vm, "big", VM_KVM_MAX_MEMORY_MB + 1, MACHINE_BACKING_ANONYMOUS,
+	                            &vm_kvm_ops, &c),
+	             -EINVAL);
+}

@@ -1,0 +1,433 @@
+/* The KVM backend: ferry's guest on one vCPU, run to its budget on the worker, its memory's
+ * writes read from KVM's dirty log after each run and merged with the host's own. */
+#include "vm_kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <rte_log.h>
+
+#include "vm/guest/guest.h"
+
+static RTE_LOG_REGISTER(vm_kvm_logtype, ferry.kvm, INFO);
+#define KVM_LOG(level, fmt, ...)                                                                   \
+	rte_log(RTE_LOG_##level, vm_kvm_logtype, "kvm: " fmt "\n", ##__VA_ARGS__)
+
+/* Where KVM puts the TSS it needs for real mode on VMX: three pages past guest memory. */
+#define KVM_TSS_ADDRESS 0xfffbd000ull
+
+struct kvm_backend {
+	int kvm_fd, vm_fd, vcpu_fd;
+	struct kvm_run *run;
+	size_t run_size;
+	bool manual_protect; /* KVM_CLEAR_DIRTY_LOG re-protects what GET_DIRTY_LOG reported */
+	bool failed;         /* the vCPU stopped on something the guest never does */
+	uint64_t guest_page;
+	struct vm_workload workload;
+	struct vm_pacing pacing;
+	uint64_t *log; /* KVM's dirty bitmap, read into here */
+	uint64_t exits;
+};
+
+static struct guest_mailbox *mailbox(const struct machine *vm)
+{
+	const struct kvm_backend *k = vm->backend;
+
+	return (struct guest_mailbox *)(machine_page(vm, k->guest_page) + GUEST_MAILBOX);
+}
+
+/* A flat segment (long mode ignores the data segments' base and limit, not their presence). */
+static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, bool code)
+{
+	return (struct kvm_segment){
+	        .base = 0,
+	        .limit = 0xffffffffu,
+	        .selector = selector,
+	        .type = type,
+	        .present = 1,
+	        .db = code ? 0 : 1,
+	        .l = code ? 1 : 0,
+	        .s = 1,
+	        .g = 1,
+	};
+}
+
+/* The guest at its entry: long mode over the identity map, interrupts off, the stack at the top
+ * of its page. */
+static int vcpu_reset(struct kvm_backend *k)
+{
+	struct kvm_sregs sregs;
+	uint64_t image = k->guest_page * VM_PAGE_SIZE;
+
+	if (ioctl(k->vcpu_fd, KVM_GET_SREGS, &sregs) < 0)
+		return -errno;
+	sregs.cs = flat_segment(0x08, 0xb, true); /* code: execute, read, accessed */
+	sregs.ds = sregs.es = sregs.ss = sregs.fs = sregs.gs = flat_segment(0x10, 0x3, false);
+	sregs.cr3 = image + VM_PAGE_SIZE; /* the PML4, after the image */
+	sregs.cr4 = 0x20;                 /* PAE */
+	sregs.cr0 = 0x80000011u;          /* PG, PE, ET */
+	sregs.efer = 0x500;               /* LME, LMA */
+	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
+		return -errno;
+	struct kvm_regs regs = {.rip = image, .rsp = image + GUEST_STACK_TOP, .rflags = 0x2};
+	if (ioctl(k->vcpu_fd, KVM_SET_REGS, &regs) < 0)
+		return -errno;
+	return 0;
+}
+
+/* The page tables after the image: a PML4, a PDPT, and one directory of 2 MiB pages per GiB,
+ * guest-physical memory mapped as it is. Accessed and dirty bits are set already, so the walk
+ * never writes them (a write the dirty log would report on every round). */
+static void write_page_tables(struct machine *vm, const struct kvm_backend *k)
+{
+	uint64_t tables = k->guest_page + 1;
+	uint64_t *pml4 = (uint64_t *)machine_page(vm, tables);
+	uint64_t *pdpt = (uint64_t *)machine_page(vm, tables + 1);
+
+	pml4[0] = (tables + 1) * VM_PAGE_SIZE | 0x23; /* present, writable, accessed */
+	for (uint64_t g = 0; g < VM_KVM_MAPPED_GIB; g++) {
+		uint64_t *directory = (uint64_t *)machine_page(vm, tables + 2 + g);
+		pdpt[g] = (tables + 2 + g) * VM_PAGE_SIZE | 0x23;
+		for (uint64_t i = 0; i < 512; i++)
+			directory[i] = (g << 30 | i << 21) | 0xe3; /* 2 MiB, accessed, dirty */
+	}
+	for (uint64_t p = 0; p < VM_KVM_GUEST_PAGES - 1; p++)
+		machine_dirty(vm, tables + p);
+}
+
+/* The vCPU's CPUID: what KVM supports here, as QEMU's "-cpu host" gives (without it KVM takes
+ * every feature bit as reserved, long mode included). */
+static int set_cpuid(struct kvm_backend *k)
+{
+	unsigned int entries = 64;
+	struct kvm_cpuid2 *cpuid = NULL;
+	int ret;
+
+	for (;;) {
+		free(cpuid);
+		cpuid = calloc(1, sizeof(*cpuid) + entries * sizeof(struct kvm_cpuid_entry2));
+		if (cpuid == NULL)
+			return -ENOMEM;
+		cpuid->nent = entries;
+		ret = ioctl(k->kvm_fd, KVM_GET_SUPPORTED_CPUID, cpuid);
+		if (ret == 0 || errno != E2BIG || entries >= 1024)
+			break;
+		entries *= 2;
+	}
+	if (ret == 0)
+		ret = ioctl(k->vcpu_fd, KVM_SET_CPUID2, cpuid);
+	free(cpuid);
+	return ret < 0 ? -1 : 0;
+}
+
+/* KVM's VM with the machine's memory as its one slot, dirty logging on, and one vCPU. */
+static int kvm_open(struct machine *vm, struct kvm_backend *k)
+{
+	k->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (k->kvm_fd < 0) {
+		int ret = -errno;
+		KVM_LOG(ERR, "%s: /dev/kvm: %s", vm->name, strerror(errno));
+		return ret;
+	}
+	int version = ioctl(k->kvm_fd, KVM_GET_API_VERSION, 0);
+	if (version != KVM_API_VERSION) {
+		KVM_LOG(ERR, "%s: KVM API version %d, not %d", vm->name, version, KVM_API_VERSION);
+		return -ENOTSUP;
+	}
+	k->vm_fd = ioctl(k->kvm_fd, KVM_CREATE_VM, 0);
+	if (k->vm_fd < 0)
+		goto fail;
+	/* With manual protection, reading the log does not write-protect every page again at
+	 * once: the clear does, for the pages reported (and a huge VM's log is read in one go
+	 * without stalling its vCPU on every page at the same time). */
+	int manual = ioctl(k->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+	if (manual > 0 && (manual & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE)) {
+		struct kvm_enable_cap cap = {.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+		                             .args = {KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE}};
+		k->manual_protect = ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) == 0;
+	}
+	if (ioctl(k->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDRESS) < 0)
+		goto fail;
+	struct kvm_userspace_memory_region region = {
+	        .slot = 0,
+	        .flags = KVM_MEM_LOG_DIRTY_PAGES,
+	        .guest_phys_addr = 0,
+	        .memory_size = vm->nb_pages * VM_PAGE_SIZE,
+	        .userspace_addr = (uint64_t)(uintptr_t)vm->memory,
+	};
+	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+		goto fail;
+	k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0);
+	if (k->vcpu_fd < 0)
+		goto fail;
+	if (set_cpuid(k) < 0)
+		goto fail;
+	int size = ioctl(k->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (size < (int)sizeof(struct kvm_run))
+		goto fail;
+	k->run_size = (size_t)size;
+	k->run = mmap(NULL, k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, k->vcpu_fd, 0);
+	if (k->run == MAP_FAILED) {
+		k->run = NULL;
+		goto fail;
+	}
+	return vcpu_reset(k);
+fail:;
+	int ret = -errno;
+	KVM_LOG(ERR, "%s: KVM refused the VM: %s", vm->name, strerror(errno));
+	return ret;
+}
+
+static void kvm_close(struct kvm_backend *k)
+{
+	if (k->run != NULL)
+		munmap(k->run, k->run_size);
+	if (k->vcpu_fd >= 0)
+		close(k->vcpu_fd);
+	if (k->vm_fd >= 0)
+		close(k->vm_fd);
+	if (k->kvm_fd >= 0)
+		close(k->kvm_fd);
+	free(k->log);
+	free(k);
+}
+
+static void kvm_fini(struct machine *vm)
+{
+	kvm_close(vm->backend);
+	vm->backend = NULL;
+}
+
+static int kvm_init(struct machine *vm, const void *config)
+{
+	const struct vm_kvm_config *c = config;
+	struct kvm_backend *k = calloc(1, sizeof(*k));
+
+	if (k == NULL)
+		return -ENOMEM;
+	k->kvm_fd = k->vm_fd = k->vcpu_fd = -1;
+	k->workload = c->workload;
+	k->guest_page = c->guest_page;
+	if (k->workload.working_set_pages == 0 || k->workload.working_set_pages > c->guest_page)
+		k->workload.working_set_pages = c->guest_page;
+	if (k->workload.max_steps_per_run == 0)
+		k->workload.max_steps_per_run = VM_KVM_DEFAULT_STEPS_PER_RUN;
+	if (c->guest_page == 0 || c->guest_page + VM_KVM_GUEST_PAGES > vm->nb_pages ||
+	    vm->nb_pages * VM_PAGE_SIZE > (uint64_t)VM_KVM_MAX_MEMORY_MB << 20 ||
+	    (unsigned int)k->workload.pattern > VM_PATTERN_SEQUENTIAL ||
+	    k->workload.fill_percent > 100) {
+		KVM_LOG(ERR,
+		        "%s: a KVM VM needs at most %u MiB and its guest's page above the "
+		        "working set",
+		        vm->name, VM_KVM_MAX_MEMORY_MB);
+		free(k);
+		return -EINVAL;
+	}
+	k->log = calloc(machine_bitmap_words(vm), sizeof(uint64_t));
+	int ret = k->log == NULL ? -ENOMEM : kvm_open(vm, k);
+	if (ret < 0) {
+		kvm_close(k);
+		return ret;
+	}
+	vm->backend = k;
+	vm_workload_fill(vm, &k->workload);
+	/* The guest's image and its mailbox: the host writes them, so the dirty log says so. */
+	uint8_t *page = machine_page(vm, k->guest_page);
+	memcpy(page, vm_kvm_guest_image, vm_kvm_guest_image_size);
+	*mailbox(vm) = (struct guest_mailbox){
+	        .magic = GUEST_MAILBOX_MAGIC,
+	        .pattern = (uint32_t)k->workload.pattern,
+	        .seed = k->workload.seed,
+	        .working_set_pages = k->workload.working_set_pages,
+	};
+	machine_dirty(vm, k->guest_page);
+	write_page_tables(vm, k);
+	return 0;
+}
+
+/* What the guest wrote since the last read, from KVM's log into the machine's, where the
+ * host's own writes already are. */
+static void sync_dirty_log(struct machine *vm, struct kvm_backend *k)
+{
+	struct kvm_dirty_log log = {.slot = 0, .dirty_bitmap = k->log};
+
+	if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		KVM_LOG(ERR, "%s: the dirty log cannot be read: %s", vm->name, strerror(errno));
+		k->failed = true;
+		return;
+	}
+	if (k->manual_protect) {
+		struct kvm_clear_dirty_log clear = {.slot = 0,
+		                                    .first_page = 0,
+		                                    .num_pages = (uint32_t)vm->nb_pages,
+		                                    .dirty_bitmap = k->log};
+		if (ioctl(k->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0) {
+			KVM_LOG(ERR, "%s: the dirty log cannot be cleared: %s", vm->name,
+			        strerror(errno));
+			k->failed = true;
+		}
+	}
+	for (uint64_t w = 0; w < machine_bitmap_words(vm); w++) {
+		uint64_t bits = k->log[w];
+		if (bits == 0)
+			continue;
+		vm->dirty[w] |= bits;
+		vm->stats.pages_touched += (uint64_t)__builtin_popcountll(bits & ~vm->touched[w]);
+		vm->touched[w] |= bits;
+	}
+}
+
+/* Enters the guest until it says on its port that it reached the budget. */
+static int run_to_budget(struct machine *vm, struct kvm_backend *k, uint64_t budget)
+{
+	struct guest_mailbox *box = mailbox(vm);
+
+	if (k->failed)
+		return -EIO;
+	if (box->budget != budget) {
+		box->budget = budget;
+		machine_dirty(vm, k->guest_page);
+	}
+	while (box->step < budget) {
+		if (ioctl(k->vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			KVM_LOG(ERR, "%s: KVM_RUN: %s", vm->name, strerror(errno));
+			k->failed = true;
+			break;
+		}
+		k->exits++;
+		const struct kvm_run *run = k->run;
+		if (run->exit_reason == KVM_EXIT_IO && run->io.port == GUEST_PORT_DONE &&
+		    run->io.direction == KVM_EXIT_IO_OUT)
+			continue;
+		if (run->exit_reason == KVM_EXIT_INTR)
+			continue;
+		KVM_LOG(ERR, "%s: the vCPU stopped (exit %u, suberror %u) at step %lu", vm->name,
+		        run->exit_reason,
+		        run->exit_reason == KVM_EXIT_INTERNAL_ERROR ? run->internal.suberror : 0,
+		        (unsigned long)box->step);
+		k->failed = true;
+		break;
+	}
+	sync_dirty_log(vm, k);
+	return k->failed ? -EIO : 0;
+}
+
+static uint64_t kvm_run_op(struct machine *vm, uint64_t now_ns)
+{
+	struct kvm_backend *k = vm->backend;
+	uint64_t steps = vm_pacing_steps(&k->pacing, vm, &k->workload, now_ns);
+	uint64_t before = mailbox(vm)->step;
+
+	if (steps == 0 || k->failed)
+		return 0;
+	run_to_budget(vm, k, before + steps);
+	uint64_t taken = mailbox(vm)->step - before;
+	vm->stats.pages_written += taken;
+	return taken;
+}
+
+int vm_kvm_steps(struct machine *vm, uint64_t n)
+{
+	struct kvm_backend *k = vm->backend;
+	uint64_t before = mailbox(vm)->step;
+	int ret = run_to_budget(vm, k, before + n);
+
+	vm->stats.pages_written += mailbox(vm)->step - before;
+	return ret;
+}
+
+uint64_t vm_kvm_step(const struct machine *vm)
+{
+	return mailbox(vm)->step;
+}
+
+static const struct vm_workload *kvm_workload(const struct machine *vm)
+{
+	return &((const struct kvm_backend *)vm->backend)->workload;
+}
+
+uint64_t vm_kvm_exits(const struct machine *vm)
+{
+	return ((const struct kvm_backend *)vm->backend)->exits;
+}
+
+static size_t kvm_save_state(const struct machine *vm, void *buf)
+{
+	const struct kvm_backend *k = vm->backend;
+	struct vm_kvm_state st = {
+	        .magic = VM_KVM_STATE_MAGIC,
+	        .version = VM_KVM_STATE_VERSION,
+	        .size = sizeof(st),
+	        .guest_page = k->guest_page,
+	        .rate = k->workload.rate,
+	        .max_steps_per_run = k->workload.max_steps_per_run,
+	        .flags = k->workload.idle ? VM_SYNTHETIC_IDLE : 0,
+	};
+	if (ioctl(k->vcpu_fd, KVM_GET_REGS, &st.regs) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_GET_SREGS, &st.sregs) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_GET_FPU, &st.fpu) < 0) {
+		KVM_LOG(ERR, "%s: the vCPU state cannot be read: %s", vm->name, strerror(errno));
+		return 0;
+	}
+	memcpy(buf, &st, sizeof(st));
+	return sizeof(st);
+}
+
+static int kvm_load_state(struct machine *vm, const void *buf, size_t len)
+{
+	struct kvm_backend *k = vm->backend;
+	struct vm_kvm_state st;
+
+	if (len != sizeof(st))
+		return -EINVAL;
+	memcpy(&st, buf, sizeof(st));
+	if (st.magic != VM_KVM_STATE_MAGIC || st.version != VM_KVM_STATE_VERSION ||
+	    st.size != sizeof(st) || st.guest_page != k->guest_page || st.max_steps_per_run == 0 ||
+	    (st.flags & ~VM_SYNTHETIC_IDLE) != 0) {
+		KVM_LOG(ERR, "%s: not a KVM vCPU state of version %u for this layout", vm->name,
+		        VM_KVM_STATE_VERSION);
+		return -EINVAL;
+	}
+	/* The workload's parameters are in the guest's memory, which came first. */
+	const struct guest_mailbox *box = mailbox(vm);
+	if (box->magic != GUEST_MAILBOX_MAGIC || box->pattern > VM_PATTERN_SEQUENTIAL ||
+	    box->working_set_pages == 0 || box->working_set_pages > k->guest_page) {
+		KVM_LOG(ERR, "%s: the guest's memory holds no workload it can run", vm->name);
+		return -EINVAL;
+	}
+	/* KVM checks the registers themselves: a state it refuses is refused here. */
+	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &st.sregs) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_SET_REGS, &st.regs) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_SET_FPU, &st.fpu) < 0) {
+		KVM_LOG(ERR, "%s: KVM refused the vCPU state: %s", vm->name, strerror(errno));
+		return -EINVAL;
+	}
+	k->workload.pattern = (enum vm_pattern)box->pattern;
+	k->workload.seed = box->seed;
+	k->workload.working_set_pages = box->working_set_pages;
+	k->workload.rate = st.rate;
+	k->workload.max_steps_per_run = st.max_steps_per_run;
+	k->workload.idle = (st.flags & VM_SYNTHETIC_IDLE) != 0;
+	k->pacing = (struct vm_pacing){0};
+	k->failed = false;
+	return 0;
+}
+
+const struct machine_ops vm_kvm_ops = {
+        .name = "kvm",
+        .init = kvm_init,
+        .fini = kvm_fini,
+        .run = kvm_run_op,
+        .save_state = kvm_save_state,
+        .load_state = kvm_load_state,
+        .step = vm_kvm_step,
+        .steps = vm_kvm_steps,
+        .workload = kvm_workload,
+};

@@ -1,0 +1,69 @@
+/* The KVM backend: the synthetic workload's steps run by ferry's own guest on a KVM vCPU, its
+ * writes tracked by KVM's dirty log, its vCPU state read and restored through KVM. */
+#ifndef FERRY_VM_VM_KVM_H
+#define FERRY_VM_VM_KVM_H
+
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "vm/machine.h"
+#include "vm/vm_synthetic.h"
+
+/* Guest-physical memory stays below the TSS KVM needs and within the guest's identity map. */
+#define VM_KVM_MAX_MEMORY_MB 3072u
+
+/* Steps one run takes at most unless the workload says: a nested KVM without VT-x here
+ * (kvm_pvm) emulates the guest at some 40 us a step, and a run holds the worker. */
+#define VM_KVM_DEFAULT_STEPS_PER_RUN 8
+
+/* The guest's own pages: its image (code, mailbox, stack), then its page tables (a PML4, a
+ * PDPT and a directory per GiB mapped). */
+#define VM_KVM_MAPPED_GIB  4
+#define VM_KVM_GUEST_PAGES (1 + 2 + VM_KVM_MAPPED_GIB)
+
+/* The backend's configuration: the workload, and the first of the guest's own pages (above
+ * the working set: the workload never writes them). */
+struct vm_kvm_config {
+	struct vm_workload workload;
+	uint64_t guest_page;
+};
+
+#define VM_KVM_STATE_MAGIC   0x314d564bu /* "KVM1" */
+#define VM_KVM_STATE_VERSION 1
+
+/* The vCPU state on the wire: little-endian (KVM's own structures as x86-64 lays them out),
+ * 912 bytes. The workload's parameters and step counter are in the guest's memory; only the
+ * host's pacing travels here. */
+struct vm_kvm_state {
+	uint32_t magic;   /* VM_KVM_STATE_MAGIC */
+	uint16_t version; /* VM_KVM_STATE_VERSION */
+	uint16_t size;    /* sizeof(struct vm_kvm_state) */
+	uint64_t guest_page;
+	uint64_t rate;
+	uint32_t max_steps_per_run;
+	uint32_t flags; /* VM_SYNTHETIC_IDLE */
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	uint64_t reserved;
+} __attribute__((packed));
+
+_Static_assert(sizeof(struct vm_kvm_state) == 912, "the KVM vCPU state is 912 bytes");
+_Static_assert(sizeof(struct vm_kvm_state) <= VM_STATE_MAX, "it fits any backend's blob");
+
+/* The backend (config: struct vm_kvm_config). Its init fails with the reason logged when
+ * /dev/kvm cannot be used. */
+extern const struct machine_ops vm_kvm_ops;
+
+/* Runs exactly n steps, whatever the clock says (tests compare runs step for step). Returns 0
+ * or a negative errno if the vCPU failed. */
+int vm_kvm_steps(struct machine *vm, uint64_t n);
+
+/* The guest's step counter, as its memory holds it. */
+uint64_t vm_kvm_step(const struct machine *vm);
+
+/* The vCPU's exits so far, for tests and the VM's counters. */
+uint64_t vm_kvm_exits(const struct machine *vm);
+
+#endif
