@@ -322,6 +322,11 @@ static int start_session(struct host *host, const struct cli_args *args, bool ch
 		params.mode = MIGRATION_MODE_PRECOPY;
 	int ret = migration_start(&host->migrations, vm, vmk, &params);
 	memset(&params, 0, sizeof(params)); /* the key */
+	if (ret == -EPERM && vm->backend == VM_BACKEND_KVM)
+		return reply_error(reply, ret,
+		                   "VM '%s' runs on KVM: it migrates pre-copy only (post-copy "
+		                   "needs userfaultfd on its vCPU, not built yet)",
+		                   vm->machine.name);
 	if (ret == -EPERM)
 		return reply_error(reply, ret,
 		                   "VM '%s' is marked postcopy off: migrate it in mode precopy "

@@ -213,6 +213,9 @@ uint64_t machine_dirty_log_read_and_clear(struct machine *vm, uint64_t *out)
 {
 	uint64_t count = 0;
 
+	if (vm->ops->sync_dirty_log != NULL)
+		vm->ops->sync_dirty_log(vm);
+
 	for (uint64_t w = 0; w < machine_bitmap_words(vm); w++) {
 		out[w] = vm->dirty[w];
 		vm->dirty[w] = 0;
@@ -223,6 +226,8 @@ uint64_t machine_dirty_log_read_and_clear(struct machine *vm, uint64_t *out)
 
 void machine_dirty_log_merge_and_clear(struct machine *vm, uint64_t *out)
 {
+	if (vm->ops->sync_dirty_log != NULL)
+		vm->ops->sync_dirty_log(vm);
 	for (uint64_t w = 0; w < machine_bitmap_words(vm); w++) {
 		out[w] |= vm->dirty[w];
 		vm->dirty[w] = 0;

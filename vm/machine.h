@@ -42,6 +42,9 @@ struct machine_ops {
 	int (*steps)(struct machine *vm, uint64_t n);
 	/* The workload the vCPU runs (after a state load, the one that came with it). */
 	const struct vm_workload *(*workload)(const struct machine *vm);
+	/* Optional: adds what the hypervisor logged since (KVM's dirty log) to the machine's,
+	 * before the machine's log is read; NULL for a backend that writes through it. */
+	void (*sync_dirty_log)(struct machine *vm);
 };
 
 /* Where a VM's memory comes from. */

@@ -251,9 +251,12 @@ static int kvm_init(struct machine *vm, const void *config)
 }
 
 /* What the guest wrote since the last read, from KVM's log into the machine's, where the
- * host's own writes already are. */
-static void sync_dirty_log(struct machine *vm, struct kvm_backend *k)
+ * host's own writes already are: after each run (so the machine's touched pages are current)
+ * and whenever the machine's log is read. */
+static void sync_dirty_log(struct machine *vm)
 {
+	struct kvm_backend *k = vm->backend;
+
 	struct kvm_dirty_log log = {.slot = 0, .dirty_bitmap = k->log};
 
 	if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
@@ -315,7 +318,7 @@ static int run_to_budget(struct machine *vm, struct kvm_backend *k, uint64_t bud
 		k->failed = true;
 		break;
 	}
-	sync_dirty_log(vm, k);
+	sync_dirty_log(vm);
 	return k->failed ? -EIO : 0;
 }
 
@@ -430,4 +433,5 @@ const struct machine_ops vm_kvm_ops = {
         .step = vm_kvm_step,
         .steps = vm_kvm_steps,
         .workload = kvm_workload,
+        .sync_dirty_log = sync_dirty_log,
 };

@@ -122,6 +122,39 @@ no_portgroup() {
 }
 check "a port group missing on the destination is refused, with that reason" no_portgroup
 
+# A KVM VM: ferry's guest on a vCPU in host-a's ferryd, its memory in KVM's dirty log, moved
+# with its memory verified; at host-b it is a KVM VM again, its guest counting on.
+json=$here/../../tools/json-get
+mac3=02:00:00:00:02:03
+ip3=10.0.0.62
+vm_field() { ctl "$1" -j vm show "$2" | "$json" "$3"; }
+steps_from() { [ "$(vm_field "$1" kvm01 steps)" -gt "$2" ]; }
+check "a 128 MiB KVM VM on host-a (ferry's guest on a vCPU), 2,000 pages/s" ctl host-a vm create \
+	kvm01 mem 128 mac $mac3 ip $ip3/24 portgroup "VM Network" workload hotcold,rate=2000,fill=50 \
+	backend kvm
+check "its guest counts steps" within 5 steps_from host-a 1000
+check "it answers the client's ping" answers $ip3
+check "migrate it host-a -> host-b, verify on" migrate host-a kvm01 to 50.50.50.2 key $key \
+	verify on min-bandwidth 100M rtt-limit 50
+kvm_verified() {
+	ctl host-a -j migrate status | python3 -c '
+import json, sys
+done = [m for m in json.load(sys.stdin)["migrations"] if m["vm"] == "kvm01"]
+sys.exit(not (done and done[-1]["status"] == "completed" and done[-1]["verified"]))'
+}
+check "completed, its memory verified byte for byte (hash)" kvm_verified
+check "a KVM VM at host-b" [ "$(vm_field host-b kvm01 backend)" = kvm ]
+arrived=$(vm_field host-b kvm01 steps 2>/dev/null || echo 0)
+check "its guest counts on from where it was" within 5 steps_from host-b "$arrived"
+check "it answers the client's ping from host-b" answers $ip3
+refused_postcopy() {
+	ctl host-b migrate start kvm01 to 50.50.50.1 key $key mode postcopy 2>&1 |
+		grep -q "migrates pre-copy only" &&
+		ctl host-b vm set kvm01 postcopy on 2>&1 | grep -q "migrates pre-copy only"
+}
+check "post-copy is refused for it, with the reason" refused_postcopy
+ctl host-b vm destroy kvm01 >/dev/null
+
 # The destination dies mid-migration: the VM keeps running, and answering, on the source.
 mac2=02:00:00:00:02:02
 ip2=10.0.0.61
