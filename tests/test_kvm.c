@@ -3,6 +3,7 @@
  * log with the host's writes merged, the vCPU state saved, loaded and refused. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -122,6 +123,67 @@ Test(kvm, the_dirty_log_holds_the_guests_writes_and_the_hosts)
 	free(log);
 	machine_destroy(&kvm);
 	machine_destroy(&synthetic);
+}
+
+/* Runs the worker's side at now until the guest reached step want (the vCPU thread takes its
+ * grants on its own), with a deadline. */
+static void run_until(struct machine *vm, uint64_t now, uint64_t want)
+{
+	for (int i = 0; i < 500000 && vm_kvm_step(vm) < want; i++) {
+		machine_run(vm, now);
+		sched_yield();
+	}
+	machine_run(vm, now);
+	cr_assert_eq(vm_kvm_step(vm), want);
+}
+
+/* The vCPU has a thread of its own, paced by the worker's runs: at 2,000 steps/s, a tenth of a
+ * second of the worker's clock is 200 steps, and no more however often it runs. */
+Test(kvm, the_vcpu_thread_takes_the_steps_the_rate_owes)
+{
+	struct machine vm;
+	struct vm_kvm_config c = config(9, VM_PATTERN_UNIFORM);
+
+	c.workload.rate = 2000;
+	c.workload.max_steps_per_run = 20;
+	kvm_machine(&vm, "paced", &c);
+	machine_resume(&vm);
+	uint64_t now = 1000000000ull;
+	machine_run(&vm, now);
+	for (uint64_t tick = 1; tick <= 10; tick++) {
+		now += 10000000ull;
+		run_until(&vm, now, 20 * tick);
+	}
+	cr_assert_geq(vm.stats.pages_written, 200);
+	machine_pause(&vm);
+	machine_run(&vm, now + 1000000000ull);
+	cr_assert_eq(vm_kvm_step(&vm), 200, "paused, it takes none");
+	machine_destroy(&vm);
+}
+
+/* A pause stops the guest in the middle of a grant it could never finish, after the step it
+ * is taking; its budget is its step counter again, and it goes on from there. */
+Test(kvm, a_pause_stops_the_guest_within_a_grant)
+{
+	struct machine vm;
+	struct vm_kvm_config c = config(10, VM_PATTERN_HOTCOLD);
+
+	c.workload.max_steps_per_run = 1000000000u; /* "max": one grant, for ever */
+	kvm_machine(&vm, "stopped", &c);
+	machine_resume(&vm);
+	machine_run(&vm, 1);
+	for (int i = 0; i < 500000 && vm_kvm_step(&vm) < 100; i++)
+		sched_yield();
+	cr_assert_geq(vm_kvm_step(&vm), 100, "the guest runs on its thread");
+	machine_pause(&vm);
+	uint64_t step = vm_kvm_step(&vm);
+	cr_assert_lt(step, 1000000000u, "stopped before its grant ran out");
+	struct vm_kvm_state st;
+	cr_assert_eq(machine_save_state(&vm, &st), sizeof(st));
+	cr_assert_eq(vm_kvm_step(&vm), step, "out of the guest: the counter stays");
+	cr_assert_eq(vm_kvm_steps(&vm, 10), 0);
+	cr_assert_eq(vm_kvm_step(&vm), step + 10);
+	machine_destroy(&vm);
 }
 
 /* A state saved mid-run and loaded into a VM with the same memory goes on exactly as the VM

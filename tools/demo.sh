@@ -3,9 +3,32 @@
 # and answering a client's pings every millisecond, a UDP echo stream at 10,000 datagrams/s, a TCP
 # echo stream and a UDP counter, moves to host-b over the vMotion network while the physical
 # switch (a Linux bridge) relearns where its MAC lives; host-a forwards what still reaches it.
-# usage: tools/demo.sh   (as root; it builds what it needs and tears the lab down at the end)
+# usage: tools/demo.sh [--backend synthetic|kvm]   (as root; it builds what it needs and tears
+# the lab down at the end). With --backend kvm the VM is ferry's own guest on a KVM vCPU, its
+# memory tracked by KVM's dirty log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+backend=synthetic
+while [ $# -gt 0 ]; do
+	case $1 in
+	--backend)
+		backend=${2:-}
+		shift 2 || { echo "demo: --backend needs synthetic or kvm" >&2; exit 2; }
+		;;
+	*)
+		echo "usage: tools/demo.sh [--backend synthetic|kvm]" >&2
+		exit 2
+		;;
+	esac
+done
+case $backend in
+synthetic | kvm) ;;
+*)
+	echo "demo: --backend $backend: synthetic or kvm" >&2
+	exit 2
+	;;
+esac
 
 if [ "$(id -u)" -ne 0 ]; then
 	echo "demo: run as root (the lab is made of network namespaces)" >&2
@@ -63,8 +86,9 @@ tools/lab/up
 step="creating the VM"
 echo
 echo "== a 1 GiB VM on host-a on hugepages, its memory written, writing 3,000 pages a second"
+[ "$backend" = kvm ] && echo "   (ferry's guest on a KVM vCPU: KVM's dirty log tracks its writes)"
 ctl host-a vm create "$vm" mem 1024 mac "$mac" ip "$vm_ip/24" portgroup "VM Network" \
-	workload uniform,rate=3000,fill=100 hugepages on
+	workload uniform,rate=3000,fill=100 hugepages on backend "$backend"
 # The VM greets the network as a booted guest does; wait until tor has learned it.
 for _ in $(seq 100); do [ "$(fdb_port)" = host-a ] && break; sleep 0.05; done
 before=$(fdb_port)
@@ -121,7 +145,7 @@ for _ in $(seq 100); do
 	ctl host-b vm show "$vm" 2>/dev/null | grep -q "state: *running" && break
 	sleep 0.05
 done
-ctl host-b vm show "$vm" | grep -E "^(name|state|udp_counter|steps)"
+ctl host-b vm show "$vm" | grep -E "^(name|state|backend|udp_counter|steps)"
 if ctl host-a vm show "$vm" >/dev/null 2>&1; then
 	echo "demo: the VM is still on host-a after the migration" >&2
 	exit 1

@@ -85,6 +85,8 @@ void machine_resume(struct machine *vm)
 void machine_pause(struct machine *vm)
 {
 	vm->state = MACHINE_PAUSED;
+	if (vm->ops->pause != NULL)
+		vm->ops->pause(vm);
 }
 
 uint64_t machine_run(struct machine *vm, uint64_t now_ns)

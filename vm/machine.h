@@ -45,6 +45,9 @@ struct machine_ops {
 	/* Optional: adds what the hypervisor logged since (KVM's dirty log) to the machine's,
 	 * before the machine's log is read; NULL for a backend that writes through it. */
 	void (*sync_dirty_log)(struct machine *vm);
+	/* Optional: stops the vCPU where it runs apart from the worker (its thread), returning
+	 * once it is out of the guest; NULL for a backend that runs only in run. */
+	void (*pause)(struct machine *vm);
 };
 
 /* Where a VM's memory comes from. */

@@ -3,6 +3,8 @@
 #include "vm_kvm.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,17 +23,29 @@ static RTE_LOG_REGISTER(vm_kvm_logtype, ferry.kvm, INFO);
 /* Where KVM puts the TSS it needs for real mode on VMX: three pages past guest memory. */
 #define KVM_TSS_ADDRESS 0xfffbd000ull
 
+/* The worker grants the vCPU thread a budget of steps through the guest's mailbox; the thread
+ * runs the guest until it reached it (or the worker lowered it to stop it), then waits. The
+ * worker never waits on the guest except to stop it, which takes at most one step. */
 struct kvm_backend {
 	int kvm_fd, vm_fd, vcpu_fd;
 	struct kvm_run *run;
 	size_t run_size;
 	bool manual_protect; /* KVM_CLEAR_DIRTY_LOG re-protects what GET_DIRTY_LOG reported */
-	bool failed;         /* the vCPU stopped on something the guest never does */
 	uint64_t guest_page;
 	struct vm_workload workload;
 	struct vm_pacing pacing;
-	uint64_t *log; /* KVM's dirty bitmap, read into here */
-	uint64_t exits;
+	uint64_t *log;         /* KVM's dirty bitmap, read into here */
+	uint64_t counted;      /* steps reported as written so far (the worker's) */
+	uint64_t last_sync_ns; /* the worker's last read of KVM's log after a run */
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;
+	pthread_cond_t wake; /* the vCPU thread: a grant, or the end */
+	pthread_cond_t idle; /* the worker: the vCPU left the guest */
+	bool granted;        /* the vCPU runs the guest to its budget (lock; read atomically) */
+	bool quit;           /* the thread ends (lock) */
+	bool failed;         /* the vCPU stopped on something the guest never does (lock) */
+	uint64_t exits;      /* the thread's, read atomically */
 };
 
 static struct guest_mailbox *mailbox(const struct machine *vm)
@@ -183,8 +197,116 @@ fail:;
 	return ret;
 }
 
+/* The vCPU thread's part: enters the guest until it says on its port that its step counter
+ * reached the budget (which the worker may lower to stop it). Returns false if the vCPU
+ * failed. */
+static bool enter_guest(struct machine *vm, struct kvm_backend *k)
+{
+	volatile struct guest_mailbox *box = mailbox(vm);
+
+	while (box->step < box->budget) {
+		if (ioctl(k->vcpu_fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			KVM_LOG(ERR, "%s: KVM_RUN: %s", vm->name, strerror(errno));
+			return false;
+		}
+		__atomic_fetch_add(&k->exits, 1, __ATOMIC_RELAXED);
+		const struct kvm_run *run = k->run;
+		if (run->exit_reason == KVM_EXIT_IO && run->io.port == GUEST_PORT_DONE &&
+		    run->io.direction == KVM_EXIT_IO_OUT)
+			continue;
+		if (run->exit_reason == KVM_EXIT_INTR)
+			continue;
+		KVM_LOG(ERR, "%s: the vCPU stopped (exit %u, suberror %u) at step %lu", vm->name,
+		        run->exit_reason,
+		        run->exit_reason == KVM_EXIT_INTERNAL_ERROR ? run->internal.suberror : 0,
+		        (unsigned long)box->step);
+		return false;
+	}
+	return true;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct machine *vm = arg;
+	struct kvm_backend *k = vm->backend;
+
+	pthread_mutex_lock(&k->lock);
+	for (;;) {
+		while (!k->granted && !k->quit)
+			pthread_cond_wait(&k->wake, &k->lock);
+		if (k->quit)
+			break;
+		pthread_mutex_unlock(&k->lock);
+		bool ok = enter_guest(vm, k);
+		pthread_mutex_lock(&k->lock);
+		if (!ok)
+			k->failed = true;
+		__atomic_store_n(&k->granted, false, __ATOMIC_RELEASE);
+		pthread_cond_broadcast(&k->idle);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return NULL;
+}
+
+static bool vcpu_busy(const struct kvm_backend *k)
+{
+	return __atomic_load_n(&k->granted, __ATOMIC_ACQUIRE);
+}
+
+/* Gives the idle vCPU steps to run; false if it is busy or failed. */
+static bool grant(struct machine *vm, struct kvm_backend *k, uint64_t steps)
+{
+	volatile struct guest_mailbox *box = mailbox(vm);
+	bool given = false;
+
+	pthread_mutex_lock(&k->lock);
+	if (!k->granted && !k->failed) {
+		box->budget = box->step + steps;
+		machine_dirty(vm, k->guest_page);
+		k->granted = true;
+		given = true;
+		pthread_cond_signal(&k->wake);
+	}
+	pthread_mutex_unlock(&k->lock);
+	return given;
+}
+
+/* Waits until the vCPU is out of the guest; with stop, lowers its budget first, so the guest
+ * leaves after the step it is taking. Returns 0, or -EIO if the vCPU failed. */
+static int vcpu_wait(struct machine *vm, struct kvm_backend *k, bool stop)
+{
+	pthread_mutex_lock(&k->lock);
+	if (stop && k->granted) {
+		mailbox(vm)->budget = 0;
+		machine_dirty(vm, k->guest_page);
+	}
+	while (k->granted)
+		pthread_cond_wait(&k->idle, &k->lock);
+	int ret = k->failed ? -EIO : 0;
+	pthread_mutex_unlock(&k->lock);
+	/* A lowered budget says nothing of the guest: it is its step counter again, as when a
+	 * grant runs out, so two VMs at one step hold the same page. */
+	if (stop && mailbox(vm)->budget != mailbox(vm)->step) {
+		mailbox(vm)->budget = mailbox(vm)->step;
+		machine_dirty(vm, k->guest_page);
+	}
+	return ret;
+}
+
 static void kvm_close(struct kvm_backend *k)
 {
+	if (k->thread_started) {
+		pthread_mutex_lock(&k->lock);
+		k->quit = true;
+		pthread_cond_signal(&k->wake);
+		pthread_mutex_unlock(&k->lock);
+		pthread_join(k->thread, NULL);
+	}
+	pthread_cond_destroy(&k->idle);
+	pthread_cond_destroy(&k->wake);
+	pthread_mutex_destroy(&k->lock);
 	if (k->run != NULL)
 		munmap(k->run, k->run_size);
 	if (k->vcpu_fd >= 0)
@@ -199,7 +321,11 @@ static void kvm_close(struct kvm_backend *k)
 
 static void kvm_fini(struct machine *vm)
 {
-	kvm_close(vm->backend);
+	struct kvm_backend *k = vm->backend;
+
+	if (k->thread_started)
+		vcpu_wait(vm, k, true);
+	kvm_close(k);
 	vm->backend = NULL;
 }
 
@@ -211,6 +337,9 @@ static int kvm_init(struct machine *vm, const void *config)
 	if (k == NULL)
 		return -ENOMEM;
 	k->kvm_fd = k->vm_fd = k->vcpu_fd = -1;
+	pthread_mutex_init(&k->lock, NULL);
+	pthread_cond_init(&k->wake, NULL);
+	pthread_cond_init(&k->idle, NULL);
 	k->workload = c->workload;
 	k->guest_page = c->guest_page;
 	if (k->workload.working_set_pages == 0 || k->workload.working_set_pages > c->guest_page)
@@ -225,7 +354,7 @@ static int kvm_init(struct machine *vm, const void *config)
 		        "%s: a KVM VM needs at most %u MiB and its guest's page above the "
 		        "working set",
 		        vm->name, VM_KVM_MAX_MEMORY_MB);
-		free(k);
+		kvm_close(k);
 		return -EINVAL;
 	}
 	k->log = calloc(machine_bitmap_words(vm), sizeof(uint64_t));
@@ -247,6 +376,17 @@ static int kvm_init(struct machine *vm, const void *config)
 	};
 	machine_dirty(vm, k->guest_page);
 	write_page_tables(vm, k);
+	ret = pthread_create(&k->thread, NULL, vcpu_thread, vm);
+	if (ret != 0) {
+		KVM_LOG(ERR, "%s: no thread for its vCPU: %s", vm->name, strerror(ret));
+		kvm_close(k);
+		vm->backend = NULL;
+		return -ret;
+	}
+	k->thread_started = true;
+	char name[16];
+	snprintf(name, sizeof(name), "vcpu-%.10s", vm->name);
+	pthread_setname_np(k->thread, name);
 	return 0;
 }
 
@@ -261,7 +401,6 @@ static void sync_dirty_log(struct machine *vm)
 
 	if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
 		KVM_LOG(ERR, "%s: the dirty log cannot be read: %s", vm->name, strerror(errno));
-		k->failed = true;
 		return;
 	}
 	if (k->manual_protect) {
@@ -272,7 +411,6 @@ static void sync_dirty_log(struct machine *vm)
 		if (ioctl(k->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0) {
 			KVM_LOG(ERR, "%s: the dirty log cannot be cleared: %s", vm->name,
 			        strerror(errno));
-			k->failed = true;
 		}
 	}
 	for (uint64_t w = 0; w < machine_bitmap_words(vm); w++) {
@@ -285,64 +423,58 @@ static void sync_dirty_log(struct machine *vm)
 	}
 }
 
-/* Enters the guest until it says on its port that it reached the budget. */
-static int run_to_budget(struct machine *vm, struct kvm_backend *k, uint64_t budget)
+/* The steps the guest took since last counted, as page writes. */
+static uint64_t count_steps(struct machine *vm, struct kvm_backend *k)
 {
-	struct guest_mailbox *box = mailbox(vm);
+	uint64_t step = __atomic_load_n(&mailbox(vm)->step, __ATOMIC_ACQUIRE);
+	uint64_t taken = step - k->counted;
 
-	if (k->failed)
-		return -EIO;
-	if (box->budget != budget) {
-		box->budget = budget;
-		machine_dirty(vm, k->guest_page);
-	}
-	while (box->step < budget) {
-		if (ioctl(k->vcpu_fd, KVM_RUN, 0) < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			KVM_LOG(ERR, "%s: KVM_RUN: %s", vm->name, strerror(errno));
-			k->failed = true;
-			break;
-		}
-		k->exits++;
-		const struct kvm_run *run = k->run;
-		if (run->exit_reason == KVM_EXIT_IO && run->io.port == GUEST_PORT_DONE &&
-		    run->io.direction == KVM_EXIT_IO_OUT)
-			continue;
-		if (run->exit_reason == KVM_EXIT_INTR)
-			continue;
-		KVM_LOG(ERR, "%s: the vCPU stopped (exit %u, suberror %u) at step %lu", vm->name,
-		        run->exit_reason,
-		        run->exit_reason == KVM_EXIT_INTERNAL_ERROR ? run->internal.suberror : 0,
-		        (unsigned long)box->step);
-		k->failed = true;
-		break;
-	}
-	sync_dirty_log(vm);
-	return k->failed ? -EIO : 0;
+	k->counted = step;
+	vm->stats.pages_written += taken;
+	return taken;
 }
+
+/* Once a millisecond at most while the guest runs: its writes into the machine's log, so the
+ * touched pages and the dirty rate the engine reads are current. */
+#define KVM_SYNC_NS 1000000ull
 
 static uint64_t kvm_run_op(struct machine *vm, uint64_t now_ns)
 {
 	struct kvm_backend *k = vm->backend;
-	uint64_t steps = vm_pacing_steps(&k->pacing, vm, &k->workload, now_ns);
-	uint64_t before = mailbox(vm)->step;
+	uint64_t taken = count_steps(vm, k);
 
-	if (steps == 0 || k->failed)
-		return 0;
-	run_to_budget(vm, k, before + steps);
-	uint64_t taken = mailbox(vm)->step - before;
-	vm->stats.pages_written += taken;
+	if (taken != 0 && now_ns - k->last_sync_ns >= KVM_SYNC_NS) {
+		k->last_sync_ns = now_ns;
+		sync_dirty_log(vm);
+	}
+	if (!vcpu_busy(k)) {
+		uint64_t steps = vm_pacing_steps(&k->pacing, vm, &k->workload, now_ns);
+		if (steps != 0)
+			grant(vm, k, steps);
+	}
 	return taken;
+}
+
+static void kvm_pause(struct machine *vm)
+{
+	vcpu_wait(vm, vm->backend, true);
+	count_steps(vm, vm->backend);
 }
 
 int vm_kvm_steps(struct machine *vm, uint64_t n)
 {
 	struct kvm_backend *k = vm->backend;
-	uint64_t before = mailbox(vm)->step;
-	int ret = run_to_budget(vm, k, before + n);
+	int ret = vcpu_wait(vm, k, false);
+	uint64_t target = mailbox(vm)->step + n;
 
-	vm->stats.pages_written += mailbox(vm)->step - before;
+	while (ret == 0 && mailbox(vm)->step < target) {
+		if (!grant(vm, k, target - mailbox(vm)->step))
+			ret = -EIO;
+		else
+			ret = vcpu_wait(vm, k, false);
+	}
+	count_steps(vm, k);
+	sync_dirty_log(vm);
 	return ret;
 }
 
@@ -358,12 +490,19 @@ static const struct vm_workload *kvm_workload(const struct machine *vm)
 
 uint64_t vm_kvm_exits(const struct machine *vm)
 {
-	return ((const struct kvm_backend *)vm->backend)->exits;
+	return __atomic_load_n(&((const struct kvm_backend *)vm->backend)->exits, __ATOMIC_RELAXED);
 }
 
 static size_t kvm_save_state(const struct machine *vm, void *buf)
 {
-	const struct kvm_backend *k = vm->backend;
+	struct kvm_backend *k = vm->backend;
+
+	/* A paused VM's vCPU is out of the guest already; a running one's is read between two
+	 * grants. */
+	pthread_mutex_lock(&k->lock);
+	while (k->granted)
+		pthread_cond_wait(&k->idle, &k->lock);
+	pthread_mutex_unlock(&k->lock);
 	struct vm_kvm_state st = {
 	        .magic = VM_KVM_STATE_MAGIC,
 	        .version = VM_KVM_STATE_VERSION,
@@ -390,6 +529,8 @@ static int kvm_load_state(struct machine *vm, const void *buf, size_t len)
 
 	if (len != sizeof(st))
 		return -EINVAL;
+	if (vcpu_wait(vm, k, true) < 0)
+		KVM_LOG(INFO, "%s: a vCPU that had failed takes a new state", vm->name);
 	memcpy(&st, buf, sizeof(st));
 	if (st.magic != VM_KVM_STATE_MAGIC || st.version != VM_KVM_STATE_VERSION ||
 	    st.size != sizeof(st) || st.guest_page != k->guest_page || st.max_steps_per_run == 0 ||
@@ -419,7 +560,10 @@ static int kvm_load_state(struct machine *vm, const void *buf, size_t len)
 	k->workload.max_steps_per_run = st.max_steps_per_run;
 	k->workload.idle = (st.flags & VM_SYNTHETIC_IDLE) != 0;
 	k->pacing = (struct vm_pacing){0};
+	k->counted = box->step;
+	pthread_mutex_lock(&k->lock);
 	k->failed = false;
+	pthread_mutex_unlock(&k->lock);
 	return 0;
 }
 
@@ -434,4 +578,5 @@ const struct machine_ops vm_kvm_ops = {
         .steps = vm_kvm_steps,
         .workload = kvm_workload,
         .sync_dirty_log = sync_dirty_log,
+        .pause = kvm_pause,
 };

@@ -1,5 +1,6 @@
-/* The KVM backend: the synthetic workload's steps run by ferry's own guest on a KVM vCPU, its
- * writes tracked by KVM's dirty log, its vCPU state read and restored through KVM. */
+/* The KVM backend: the synthetic workload's steps run by ferry's own guest on a KVM vCPU of its
+ * own thread, its writes tracked by KVM's dirty log, its vCPU state read and restored through
+ * KVM. */
 #ifndef FERRY_VM_VM_KVM_H
 #define FERRY_VM_VM_KVM_H
 
@@ -13,9 +14,9 @@
 /* Guest-physical memory stays below the TSS KVM needs and within the guest's identity map. */
 #define VM_KVM_MAX_MEMORY_MB 3072u
 
-/* Steps one run takes at most unless the workload says: a nested KVM without VT-x here
- * (kvm_pvm) emulates the guest at some 40 us a step, and a run holds the worker. */
-#define VM_KVM_DEFAULT_STEPS_PER_RUN 8
+/* Steps the worker grants the vCPU thread at a time unless the workload says (a pause stops
+ * the guest after the step it is taking, whatever the grant). */
+#define VM_KVM_DEFAULT_STEPS_PER_RUN 256
 
 /* The guest's own pages: its image (code, mailbox, stack), then its page tables (a PML4, a
  * PDPT and a directory per GiB mapped). */

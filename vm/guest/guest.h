@@ -17,7 +17,8 @@
 
 /* The guest writes to this port when its step counter reached the budget: the vCPU leaves
  * KVM_RUN with KVM_EXIT_IO. */
-#define GUEST_PORT_DONE 0x4f0u
+#define GUEST_PORT_DONE      0x4f0u
+#define GUEST_PORT_DONE_TEXT "0x4f0" /* the same, for the guest's assembly */
 
 #define GUEST_MAILBOX_MAGIC 0x6d4b5646u /* "FVKm" */
 
