@@ -266,6 +266,16 @@ Test(exact_9000, kvm_sequential)
 	migrate_kvm_vm("sequential,rate=max,fill=50,seed=33", 64, EXACT_OPTIONS);
 }
 
+/* A KVM VM that outruns the link is throttled (its vCPU granted fewer steps) until it
+ * converges, and still arrives exact. */
+Test(exact_9000, kvm_auto_converge)
+{
+	migrate_kvm_vm("sequential,rate=max,seed=35", 8,
+	               "mode precopy max-bandwidth 300M downtime-limit 200 verify on");
+	const struct migration_info *m = session(a, (int)a->host.migrations.next_id);
+	cr_assert_gt(m->stats.throttle_percent, 0, "the VM was throttled");
+}
+
 Test(exact_9000, kvm_over_an_impaired_link)
 {
 	impair_both("loss 2 dup 1 reorder 2");
