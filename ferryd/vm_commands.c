@@ -299,8 +299,12 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 		reply_str(reply, "rate", "max");
 	reply_u64(reply, "working_set_pages", g->workload.working_set_pages);
 	reply_u64(reply, "steps", machine_step(&g->machine));
-	if (g->backend == VM_BACKEND_KVM)
+	if (g->backend == VM_BACKEND_KVM) {
+		struct vm_kvm_log_stats log = vm_kvm_log_stats(&g->machine);
 		reply_u64(reply, "kvm_exits", vm_kvm_exits(&g->machine));
+		reply_u64(reply, "kvm_dirty_log_reads", log.reads);
+		reply_u64(reply, "kvm_dirty_log_read_us", log.read_ns / 1000);
+	}
 	reply_u64(reply, "pages", g->machine.nb_pages);
 	reply_u64(reply, "pages_touched", g->machine.stats.pages_touched);
 	reply_u64(reply, "pages_written", g->machine.stats.pages_written);

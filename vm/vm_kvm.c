@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rte_log.h>
@@ -34,9 +35,11 @@ struct kvm_backend {
 	uint64_t guest_page;
 	struct vm_workload workload;
 	struct vm_pacing pacing;
-	uint64_t *log;         /* KVM's dirty bitmap, read into here */
-	uint64_t counted;      /* steps reported as written so far (the worker's) */
-	uint64_t last_sync_ns; /* the worker's last read of KVM's log after a run */
+	uint64_t *log; /* KVM's dirty bitmap, read into here */
+	bool no_dirty_log;
+	struct vm_kvm_log_stats log_stats; /* the worker's */
+	uint64_t counted;                  /* steps reported as written so far (the worker's) */
+	uint64_t last_sync_ns;             /* the worker's last read of KVM's log after a run */
 	pthread_t thread;
 	bool thread_started;
 	pthread_mutex_t lock;
@@ -169,7 +172,7 @@ static int kvm_open(struct machine *vm, struct kvm_backend *k)
 		goto fail;
 	struct kvm_userspace_memory_region region = {
 	        .slot = 0,
-	        .flags = KVM_MEM_LOG_DIRTY_PAGES,
+	        .flags = k->no_dirty_log ? 0 : KVM_MEM_LOG_DIRTY_PAGES,
 	        .guest_phys_addr = 0,
 	        .memory_size = vm->nb_pages * VM_PAGE_SIZE,
 	        .userspace_addr = (uint64_t)(uintptr_t)vm->memory,
@@ -342,6 +345,7 @@ static int kvm_init(struct machine *vm, const void *config)
 	pthread_cond_init(&k->idle, NULL);
 	k->workload = c->workload;
 	k->guest_page = c->guest_page;
+	k->no_dirty_log = c->no_dirty_log;
 	if (k->workload.working_set_pages == 0 || k->workload.working_set_pages > c->guest_page)
 		k->workload.working_set_pages = c->guest_page;
 	if (k->workload.max_steps_per_run == 0)
@@ -396,8 +400,12 @@ static int kvm_init(struct machine *vm, const void *config)
 static void sync_dirty_log(struct machine *vm)
 {
 	struct kvm_backend *k = vm->backend;
-
 	struct kvm_dirty_log log = {.slot = 0, .dirty_bitmap = k->log};
+	struct timespec start, end;
+
+	if (k->no_dirty_log)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 
 	if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
 		KVM_LOG(ERR, "%s: the dirty log cannot be read: %s", vm->name, strerror(errno));
@@ -413,6 +421,10 @@ static void sync_dirty_log(struct machine *vm)
 			        strerror(errno));
 		}
 	}
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	k->log_stats.reads++;
+	k->log_stats.read_ns += (uint64_t)((end.tv_sec - start.tv_sec) * 1000000000ll +
+	                                   (end.tv_nsec - start.tv_nsec));
 	for (uint64_t w = 0; w < machine_bitmap_words(vm); w++) {
 		uint64_t bits = k->log[w];
 		if (bits == 0)
@@ -491,6 +503,11 @@ static const struct vm_workload *kvm_workload(const struct machine *vm)
 uint64_t vm_kvm_exits(const struct machine *vm)
 {
 	return __atomic_load_n(&((const struct kvm_backend *)vm->backend)->exits, __ATOMIC_RELAXED);
+}
+
+struct vm_kvm_log_stats vm_kvm_log_stats(const struct machine *vm)
+{
+	return ((const struct kvm_backend *)vm->backend)->log_stats;
 }
 
 static size_t kvm_save_state(const struct machine *vm, void *buf)

@@ -4,6 +4,7 @@
 #ifndef FERRY_VM_VM_KVM_H
 #define FERRY_VM_VM_KVM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <linux/kvm.h>
@@ -28,6 +29,13 @@
 struct vm_kvm_config {
 	struct vm_workload workload;
 	uint64_t guest_page;
+	bool no_dirty_log; /* benchmarks only: the slot without KVM_MEM_LOG_DIRTY_PAGES */
+};
+
+/* What reading KVM's dirty log has cost (KVM_GET_DIRTY_LOG and KVM_CLEAR_DIRTY_LOG). */
+struct vm_kvm_log_stats {
+	uint64_t reads;
+	uint64_t read_ns;
 };
 
 #define VM_KVM_STATE_MAGIC   0x314d564bu /* "KVM1" */
@@ -66,5 +74,8 @@ uint64_t vm_kvm_step(const struct machine *vm);
 
 /* The vCPU's exits so far, for tests and the VM's counters. */
 uint64_t vm_kvm_exits(const struct machine *vm);
+
+/* The dirty log's reads so far and their time. */
+struct vm_kvm_log_stats vm_kvm_log_stats(const struct machine *vm);
 
 #endif

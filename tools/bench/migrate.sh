@@ -16,7 +16,11 @@
 # data over the total and over the transfer, the ratios to the references, and CPU seconds per
 # GiB moved on each side (both ferryd, from /proc). Last, the source's switching while it
 # migrates: host-a's forwarding rate between two VM ports, alone and during a 1 GiB migration.
-# usage: tools/bench/migrate.sh [--quick]   (--quick: 1 GiB cases and the references only)
+# KVM VMs (ferry's guest on a vCPU, KVM's dirty log) at 1 GiB beside the synthetic ones, and
+# the KVM backend's own costs (ferry-kvm-steps: the guest's steps with the log off and on, a
+# log read's time per GiB).
+# usage: tools/bench/migrate.sh [--quick|--kvm]   (--quick: 1 GiB cases and the references only;
+#        --kvm: the references, then the 1 GiB synthetic and KVM cases and the KVM costs)
 #        tools/bench/migrate.sh --switchover [runs]   (tools/bench/switchover.sh)
 set -euo pipefail
 # The switchover under traffic (20 migrations back and forth, forwarding on and off) is a script
@@ -25,7 +29,9 @@ if [ "${1:-}" = --switchover ]; then exec "$(dirname "$0")/switchover.sh" "${@:2
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 quick=0
+kvm_only=0
 [ "${1:-}" = --quick ] && quick=1
+[ "${1:-}" = --kvm ] && quick=1 && kvm_only=1
 [ "$(id -u)" -eq 0 ] || { echo "bench: run as root" >&2; exit 1; }
 need=()
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
@@ -175,12 +181,14 @@ cpu_seconds() {
 }
 
 # case <link label> <MTU> <MiB> <dirty pages/s> <encryption> <max-bandwidth> <pacer bps or 0>
-#      [<streams>]
+#      [<streams>] [<backend>]
 run_case() {
 	local label=$1 mtu=$2 mb=$3 rate=$4 encryption=$5 bw=$6 pacer=$7 streams=${8:-1}
+	local backend=${9:-synthetic}
+	[ "$backend" = kvm ] && label="$label, KVM VM"
 	ctl host-a vm create bench mem "$mb" mac 02:00:00:00:0b:01 ip 10.0.0.90/24 \
 		portgroup "VM Network" workload "uniform,rate=$rate,fill=100" hugepages on \
-		encryption "$encryption" >/dev/null
+		encryption "$encryption" backend "$backend" >/dev/null
 	sleep 1
 	local a0 b0 a1 b1
 	a0=$(cpu_seconds host-a)
@@ -234,6 +242,20 @@ for mb in $sizes; do
 		run_case memif 9000 "$mb" $rate required unlimited 0
 	done
 done
+# KVM VMs of the same size (at most 3 GiB: the guest's one memory slot ends below KVM's TSS).
+for rate in 0 1000 20000; do
+	run_case memif 9000 1024 $rate required unlimited 0 1 kvm
+done
+kvm_costs() {
+	echo
+	echo "The KVM backend's own costs (bench/ferry-kvm-steps, 1 GiB, 5 s a case):"
+	echo
+	build/bench/ferry-kvm-steps 1024 5
+}
+if [ $kvm_only = 1 ]; then
+	kvm_costs
+	exit 0
+fi
 run_case memif 9000 1024 0 required unlimited 0 2
 run_case memif 9000 1024 0 disabled unlimited 0
 run_case memif 9000 1024 20000 disabled unlimited 0
@@ -388,3 +410,4 @@ print(f"Switching on the source: {alone:.2f} Mpps of 64-byte frames alone, {duri
       f"{s['pages_normal'] * 4096 * 8 / s['total_time_ms'] / 1e6:.2f} Gbit/s): "
       f"{during / alone:.2f} of the rate without one.")
 PY
+kvm_costs
