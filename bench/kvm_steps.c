@@ -52,7 +52,7 @@ int main(int argc, char **argv)
 	uint64_t pages = (uint64_t)mib * 256;
 	struct vm_kvm_config config = {
 	        .workload = {.seed = 1, .pattern = VM_PATTERN_UNIFORM},
-	        .guest_page = pages - VM_KVM_GUEST_PAGES,
+	        .guest_page = pages - vm_kvm_guest_pages(pages),
 	};
 	config.workload.working_set_pages = config.guest_page;
 	const struct {

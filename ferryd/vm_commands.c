@@ -120,11 +120,6 @@ static int create_vm(struct host *host, const struct cli_args *args, bool regist
 	const char *backend = cli_arg(args, "backend");
 	if (backend != NULL && vm_backend_parse(backend, &config.backend) < 0)
 		return reply_error(reply, -EINVAL, "backend: '%.32s' (synthetic|kvm)", backend);
-	if (config.backend == VM_BACKEND_KVM && memory_mb > VM_KVM_MAX_MEMORY_MB)
-		return reply_error(reply, -EINVAL,
-		                   "a KVM VM has at most %u MiB (its guest is "
-		                   "32-bit)",
-		                   VM_KVM_MAX_MEMORY_MB);
 	const char *spec = cli_arg(args, "workload");
 	if (vm_workload_parse(spec != NULL ? spec : "uniform,rate=1000", &config.workload) < 0)
 		return reply_error(reply, -EINVAL,
@@ -681,7 +676,7 @@ static const struct cli_command vm_commands[] = {
          "[,ws=PAGES][,seed=N][,fill=PERCENT], default uniform,rate=1000; encryption of its "
          "migrations: required (default), opportunistic or disabled; hugepages on: its memory "
          "from the host's 2 MiB hugetlb pool, reserved now, on every host it migrates to; "
-         "backend: synthetic (default) or kvm, ferry's guest on a KVM vCPU, at most 3 GiB, "
+         "backend: synthetic (default) or kvm, ferry's guest on a KVM vCPU, "
          "pre-copy only)",
          cmd_vm_create},
         {"vm set <name> encryption <policy>",

@@ -13,7 +13,7 @@
 
 #define MEMORY_MB 16
 #define PAGES     (MEMORY_MB * 256)
-#define GUEST     (PAGES - VM_KVM_GUEST_PAGES) /* the guest's pages: the last */
+#define GUEST     (PAGES - vm_kvm_guest_pages(PAGES)) /* the guest's pages: the last */
 
 static struct vm_kvm_config config(uint64_t seed, enum vm_pattern pattern)
 {
@@ -94,7 +94,7 @@ Test(kvm, the_dirty_log_holds_the_guests_writes_and_the_hosts)
 	                            &vm_synthetic_ops, &c.workload),
 	             0);
 	uint64_t *log = read_log(&kvm, &count);
-	cr_assert_eq(count, VM_KVM_GUEST_PAGES, "the image and page directory the host wrote");
+	cr_assert_eq(count, vm_kvm_guest_pages(PAGES), "the image and page tables the host wrote");
 	cr_assert(bit(log, GUEST));
 	free(log);
 	log = read_log(&synthetic, &count);
@@ -243,6 +243,46 @@ Test(kvm, a_state_from_another_backend_or_version_is_refused)
 	cr_assert_eq(machine_load_state(&kvm, blob, len), 0);
 	cr_assert_eq(vm_kvm_steps(&kvm, 10), 0);
 	cr_assert_eq(vm_kvm_step(&kvm), 10);
+	machine_destroy(&kvm);
+	machine_destroy(&synthetic);
+}
+
+/* A VM past 3 GiB: its memory above the hole is a second slot at 4 GiB, the guest's map skips
+ * the hole, and every write lands on the page it names, in memory and in the dirty log. */
+Test(kvm, a_vm_past_the_hole_writes_where_the_synthetic_one_does)
+{
+	const unsigned int mib = 4608; /* 4.5 GiB */
+	const uint64_t pages = (uint64_t)mib * 256, guest = pages - vm_kvm_guest_pages(pages);
+	struct vm_kvm_config c = {.workload = {.seed = 12, .pattern = VM_PATTERN_UNIFORM},
+	                          .guest_page = guest};
+	struct machine kvm, synthetic;
+	uint64_t count, twin_count;
+
+	c.workload.working_set_pages = guest;
+	cr_assert_eq(machine_create(&kvm, "big", mib, MACHINE_BACKING_ANONYMOUS, &vm_kvm_ops, &c),
+	             0);
+	cr_assert_eq(machine_create(&synthetic, "twin", mib, MACHINE_BACKING_ANONYMOUS,
+	                            &vm_synthetic_ops, &c.workload),
+	             0);
+	free(read_log(&kvm, &count));
+	free(read_log(&synthetic, &count));
+	cr_assert_eq(vm_kvm_steps(&kvm, 20000), 0);
+	vm_synthetic_steps(&synthetic, 20000);
+	uint64_t *log = read_log(&kvm, &count), *twin = read_log(&synthetic, &twin_count);
+	uint64_t above = 0;
+	for (uint64_t page = 0; page < guest; page++) {
+		cr_assert_eq(bit(log, page), bit(twin, page), "page %lu", (unsigned long)page);
+		if (bit(twin, page)) {
+			cr_assert_eq(memcmp(machine_page(&kvm, page),
+			                    machine_page(&synthetic, page), VM_PAGE_SIZE),
+			             0, "page %lu", (unsigned long)page);
+			above += page >= VM_KVM_HOLE_PAGE;
+		}
+	}
+	cr_assert_gt(above, 1000, "a third of the writes went past the hole (%lu)",
+	             (unsigned long)above);
+	free(log);
+	free(twin);
 	machine_destroy(&kvm);
 	machine_destroy(&synthetic);
 }

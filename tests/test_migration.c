@@ -39,7 +39,7 @@ static void reference_create(struct machine *reference, const char *spec, unsign
 		struct vm_kvm_config c = {.workload = w,
 		                          .guest_page =
 		                                  vm_services_first_page((uint64_t)mib * 256) -
-		                                  VM_KVM_GUEST_PAGES};
+		                                  vm_kvm_guest_pages((uint64_t)mib * 256)};
 		if (c.workload.working_set_pages > c.guest_page)
 			c.workload.working_set_pages = c.guest_page;
 		cr_assert_eq(machine_create(reference, "reference", mib, MACHINE_BACKING_ANONYMOUS,

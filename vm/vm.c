@@ -152,9 +152,10 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 	if (vm->backend == VM_BACKEND_KVM) {
 		/* The guest's pages go right below the services, the workload below them. Its
 		 * missing pages would need userfaultfd on the vCPU: no post-copy yet. */
+		uint64_t guest_pages = vm_kvm_guest_pages(nb_pages);
 		struct vm_kvm_config kvm = {.workload = vm->workload,
-		                            .guest_page = services - VM_KVM_GUEST_PAGES};
-		if (services <= VM_KVM_GUEST_PAGES)
+		                            .guest_page = services - guest_pages};
+		if (services <= guest_pages)
 			return -EINVAL;
 		if (kvm.workload.working_set_pages == 0 ||
 		    kvm.workload.working_set_pages > kvm.guest_page)

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <rte_common.h>
 #include <rte_log.h>
 
 #include "vm/guest/guest.h"
@@ -21,7 +22,7 @@ static RTE_LOG_REGISTER(vm_kvm_logtype, ferry.kvm, INFO);
 #define KVM_LOG(level, fmt, ...)                                                                   \
 	rte_log(RTE_LOG_##level, vm_kvm_logtype, "kvm: " fmt "\n", ##__VA_ARGS__)
 
-/* Where KVM puts the TSS it needs for real mode on VMX: three pages past guest memory. */
+/* Where KVM puts the TSS it needs for real mode on VMX: three pages in the hole. */
 #define KVM_TSS_ADDRESS 0xfffbd000ull
 
 /* The worker grants the vCPU thread a budget of steps through the guest's mailbox; the thread
@@ -58,6 +59,19 @@ static struct guest_mailbox *mailbox(const struct machine *vm)
 	return (struct guest_mailbox *)(machine_page(vm, k->guest_page) + GUEST_MAILBOX);
 }
 
+uint64_t vm_kvm_guest_pages(uint64_t nb_pages)
+{
+	return 1 + 2 + (nb_pages + (1u << 18) - 1) / (1u << 18);
+}
+
+/* The guest-physical address of a byte of guest memory (the hole skipped). */
+static uint64_t guest_physical(uint64_t address)
+{
+	uint64_t hole = VM_KVM_HOLE_PAGE * VM_PAGE_SIZE;
+
+	return address < hole ? address : address + VM_KVM_HOLE_PAGES * VM_PAGE_SIZE;
+}
+
 /* A flat segment (long mode ignores the data segments' base and limit, not their presence). */
 static struct kvm_segment flat_segment(uint16_t selector, uint8_t type, bool code)
 {
@@ -85,10 +99,10 @@ static int vcpu_reset(struct kvm_backend *k)
 		return -errno;
 	sregs.cs = flat_segment(0x08, 0xb, true); /* code: execute, read, accessed */
 	sregs.ds = sregs.es = sregs.ss = sregs.fs = sregs.gs = flat_segment(0x10, 0x3, false);
-	sregs.cr3 = image + VM_PAGE_SIZE; /* the PML4, after the image */
-	sregs.cr4 = 0x20;                 /* PAE */
-	sregs.cr0 = 0x80000011u;          /* PG, PE, ET */
-	sregs.efer = 0x500;               /* LME, LMA */
+	sregs.cr3 = guest_physical(image + VM_PAGE_SIZE); /* the PML4, after the image */
+	sregs.cr4 = 0x20;                                 /* PAE */
+	sregs.cr0 = 0x80000011u;                          /* PG, PE, ET */
+	sregs.efer = 0x500;                               /* LME, LMA */
 	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &sregs) < 0)
 		return -errno;
 	struct kvm_regs regs = {.rip = image, .rsp = image + GUEST_STACK_TOP, .rflags = 0x2};
@@ -98,22 +112,23 @@ static int vcpu_reset(struct kvm_backend *k)
 }
 
 /* The page tables after the image: a PML4, a PDPT, and one directory of 2 MiB pages per GiB,
- * guest-physical memory mapped as it is. Accessed and dirty bits are set already, so the walk
- * never writes them (a write the dirty log would report on every round). */
+ * guest memory mapped linear over the hole. Accessed and dirty bits are set already, so the
+ * walk never writes them (a write the dirty log would report on every round). */
 static void write_page_tables(struct machine *vm, const struct kvm_backend *k)
 {
-	uint64_t tables = k->guest_page + 1;
+	uint64_t tables = k->guest_page + 1, gib = vm_kvm_guest_pages(vm->nb_pages) - 3;
 	uint64_t *pml4 = (uint64_t *)machine_page(vm, tables);
 	uint64_t *pdpt = (uint64_t *)machine_page(vm, tables + 1);
 
-	pml4[0] = (tables + 1) * VM_PAGE_SIZE | 0x23; /* present, writable, accessed */
-	for (uint64_t g = 0; g < VM_KVM_MAPPED_GIB; g++) {
+	/* Present, writable, accessed. */
+	pml4[0] = guest_physical((tables + 1) * VM_PAGE_SIZE) | 0x23;
+	for (uint64_t g = 0; g < gib; g++) {
 		uint64_t *directory = (uint64_t *)machine_page(vm, tables + 2 + g);
-		pdpt[g] = (tables + 2 + g) * VM_PAGE_SIZE | 0x23;
-		for (uint64_t i = 0; i < 512; i++)
-			directory[i] = (g << 30 | i << 21) | 0xe3; /* 2 MiB, accessed, dirty */
+		pdpt[g] = guest_physical((tables + 2 + g) * VM_PAGE_SIZE) | 0x23;
+		for (uint64_t i = 0; i < 512; i++) /* 2 MiB, accessed, dirty */
+			directory[i] = guest_physical(g << 30 | i << 21) | 0xe3;
 	}
-	for (uint64_t p = 0; p < VM_KVM_GUEST_PAGES - 1; p++)
+	for (uint64_t p = 0; p < 2 + gib; p++)
 		machine_dirty(vm, tables + p);
 }
 
@@ -170,15 +185,21 @@ static int kvm_open(struct machine *vm, struct kvm_backend *k)
 	}
 	if (ioctl(k->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDRESS) < 0)
 		goto fail;
-	struct kvm_userspace_memory_region region = {
-	        .slot = 0,
-	        .flags = k->no_dirty_log ? 0 : KVM_MEM_LOG_DIRTY_PAGES,
-	        .guest_phys_addr = 0,
-	        .memory_size = vm->nb_pages * VM_PAGE_SIZE,
-	        .userspace_addr = (uint64_t)(uintptr_t)vm->memory,
-	};
-	if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-		goto fail;
+	for (unsigned int slot = 0; slot < 2; slot++) {
+		uint64_t first = slot == 0 ? 0 : VM_KVM_HOLE_PAGE;
+		uint64_t end = slot == 0 ? RTE_MIN(vm->nb_pages, VM_KVM_HOLE_PAGE) : vm->nb_pages;
+		if (end <= first)
+			break;
+		struct kvm_userspace_memory_region region = {
+		        .slot = slot,
+		        .flags = k->no_dirty_log ? 0 : KVM_MEM_LOG_DIRTY_PAGES,
+		        .guest_phys_addr = guest_physical(first * VM_PAGE_SIZE),
+		        .memory_size = (end - first) * VM_PAGE_SIZE,
+		        .userspace_addr = (uint64_t)(uintptr_t)machine_page(vm, first),
+		};
+		if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+			goto fail;
+	}
 	k->vcpu_fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, 0);
 	if (k->vcpu_fd < 0)
 		goto fail;
@@ -350,7 +371,7 @@ static int kvm_init(struct machine *vm, const void *config)
 		k->workload.working_set_pages = c->guest_page;
 	if (k->workload.max_steps_per_run == 0)
 		k->workload.max_steps_per_run = VM_KVM_DEFAULT_STEPS_PER_RUN;
-	if (c->guest_page == 0 || c->guest_page + VM_KVM_GUEST_PAGES > vm->nb_pages ||
+	if (c->guest_page == 0 || c->guest_page + vm_kvm_guest_pages(vm->nb_pages) > vm->nb_pages ||
 	    vm->nb_pages * VM_PAGE_SIZE > (uint64_t)VM_KVM_MAX_MEMORY_MB << 20 ||
 	    (unsigned int)k->workload.pattern > VM_PATTERN_SEQUENTIAL ||
 	    k->workload.fill_percent > 100) {
@@ -400,26 +421,31 @@ static int kvm_init(struct machine *vm, const void *config)
 static void sync_dirty_log(struct machine *vm)
 {
 	struct kvm_backend *k = vm->backend;
-	struct kvm_dirty_log log = {.slot = 0, .dirty_bitmap = k->log};
 	struct timespec start, end;
 
 	if (k->no_dirty_log)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &start);
-
-	if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
-		KVM_LOG(ERR, "%s: the dirty log cannot be read: %s", vm->name, strerror(errno));
-		return;
-	}
-	if (k->manual_protect) {
-		struct kvm_clear_dirty_log clear = {.slot = 0,
+	/* Each slot's log lands at its pages' place in one bitmap (the hole starts on a word). */
+	for (unsigned int slot = 0; slot < 2; slot++) {
+		uint64_t first = slot == 0 ? 0 : VM_KVM_HOLE_PAGE;
+		uint64_t end_page =
+		        slot == 0 ? RTE_MIN(vm->nb_pages, VM_KVM_HOLE_PAGE) : vm->nb_pages;
+		if (end_page <= first)
+			break;
+		struct kvm_dirty_log log = {.slot = slot, .dirty_bitmap = k->log + first / 64};
+		if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+			KVM_LOG(ERR, "%s: the dirty log cannot be read: %s", vm->name,
+			        strerror(errno));
+			return;
+		}
+		struct kvm_clear_dirty_log clear = {.slot = slot,
 		                                    .first_page = 0,
-		                                    .num_pages = (uint32_t)vm->nb_pages,
-		                                    .dirty_bitmap = k->log};
-		if (ioctl(k->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0) {
+		                                    .num_pages = (uint32_t)(end_page - first),
+		                                    .dirty_bitmap = k->log + first / 64};
+		if (k->manual_protect && ioctl(k->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0)
 			KVM_LOG(ERR, "%s: the dirty log cannot be cleared: %s", vm->name,
 			        strerror(errno));
-		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &end);
 	k->log_stats.reads++;

@@ -12,17 +12,20 @@
 #include "vm/machine.h"
 #include "vm/vm_synthetic.h"
 
-/* Guest-physical memory stays below the TSS KVM needs and within the guest's identity map. */
-#define VM_KVM_MAX_MEMORY_MB 3072u
+/* Guest memory is linear for the guest (page p at virtual address p * 4 KiB) and physical as a
+ * PC's: below 3 GiB as it is, the rest from 4 GiB on, past the hole where KVM's TSS and the
+ * devices of a real machine live; two memory slots, two dirty logs, one machine log. */
+#define VM_KVM_HOLE_PAGE     (3ull << 18) /* 3 GiB in pages: the hole's start */
+#define VM_KVM_HOLE_PAGES    (1ull << 18) /* 1 GiB */
+#define VM_KVM_MAX_MEMORY_MB VM_MAX_MEMORY_MB
 
 /* Steps the worker grants the vCPU thread at a time unless the workload says (a pause stops
  * the guest after the step it is taking, whatever the grant). */
 #define VM_KVM_DEFAULT_STEPS_PER_RUN 256
 
-/* The guest's own pages: its image (code, mailbox, stack), then its page tables (a PML4, a
- * PDPT and a directory per GiB mapped). */
-#define VM_KVM_MAPPED_GIB  4
-#define VM_KVM_GUEST_PAGES (1 + 2 + VM_KVM_MAPPED_GIB)
+/* The guest's own pages in a VM of nb_pages: its image (code, mailbox, stack), then its page
+ * tables (a PML4, a PDPT and a directory of 2 MiB pages per GiB of the VM). */
+uint64_t vm_kvm_guest_pages(uint64_t nb_pages);
 
 /* The backend's configuration: the workload, and the first of the guest's own pages (above
  * the working set: the workload never writes them). */
