@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -464,7 +465,11 @@ static void sync_dirty_log(struct machine *vm)
 /* The steps the guest took since last counted, as page writes. */
 static uint64_t count_steps(struct machine *vm, struct kvm_backend *k)
 {
-	uint64_t step = __atomic_load_n(&mailbox(vm)->step, __ATOMIC_ACQUIRE);
+	/* The counter's word is aligned in the page (the mailbox is packed for its layout). */
+	const uint64_t *word =
+	        (const uint64_t *)(const void *)((const uint8_t *)mailbox(vm) +
+	                                         offsetof(struct guest_mailbox, step));
+	uint64_t step = __atomic_load_n(word, __ATOMIC_ACQUIRE);
 	uint64_t taken = step - k->counted;
 
 	k->counted = step;
@@ -555,13 +560,20 @@ static size_t kvm_save_state(const struct machine *vm, void *buf)
 	        .max_steps_per_run = k->workload.max_steps_per_run,
 	        .flags = k->workload.idle ? VM_SYNTHETIC_IDLE : 0,
 	};
-	if (ioctl(k->vcpu_fd, KVM_GET_REGS, &st.regs) < 0 ||
-	    ioctl(k->vcpu_fd, KVM_GET_SREGS, &st.sregs) < 0 ||
-	    ioctl(k->vcpu_fd, KVM_GET_FPU, &st.fpu) < 0) {
+	/* KVM's structures read aligned, then placed in the packed state. */
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	if (ioctl(k->vcpu_fd, KVM_GET_REGS, &regs) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_GET_SREGS, &sregs) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_GET_FPU, &fpu) < 0) {
 		KVM_LOG(ERR, "%s: the vCPU state cannot be read: %s", vm->name, strerror(errno));
 		return 0;
 	}
 	memcpy(buf, &st, sizeof(st));
+	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, regs), &regs, sizeof(regs));
+	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, sregs), &sregs, sizeof(sregs));
+	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, fpu), &fpu, sizeof(fpu));
 	return sizeof(st);
 }
 
@@ -590,9 +602,15 @@ static int kvm_load_state(struct machine *vm, const void *buf, size_t len)
 		return -EINVAL;
 	}
 	/* KVM checks the registers themselves: a state it refuses is refused here. */
-	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &st.sregs) < 0 ||
-	    ioctl(k->vcpu_fd, KVM_SET_REGS, &st.regs) < 0 ||
-	    ioctl(k->vcpu_fd, KVM_SET_FPU, &st.fpu) < 0) {
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_fpu fpu;
+	memcpy(&regs, (const uint8_t *)buf + offsetof(struct vm_kvm_state, regs), sizeof(regs));
+	memcpy(&sregs, (const uint8_t *)buf + offsetof(struct vm_kvm_state, sregs), sizeof(sregs));
+	memcpy(&fpu, (const uint8_t *)buf + offsetof(struct vm_kvm_state, fpu), sizeof(fpu));
+	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_SET_REGS, &regs) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_SET_FPU, &fpu) < 0) {
 		KVM_LOG(ERR, "%s: KVM refused the vCPU state: %s", vm->name, strerror(errno));
 		return -EINVAL;
 	}

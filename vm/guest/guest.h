@@ -35,6 +35,8 @@ struct guest_mailbox {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct guest_mailbox) == 64, "the guest's mailbox is 64 bytes");
+_Static_assert((GUEST_MAILBOX + offsetof(struct guest_mailbox, step)) % 8 == 0,
+               "the step counter is an aligned word the host reads atomically");
 _Static_assert(GUEST_MAILBOX + sizeof(struct guest_mailbox) <= GUEST_STACK_TOP - 256,
                "the mailbox leaves the stack room");
 
