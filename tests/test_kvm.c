@@ -237,6 +237,12 @@ Test(kvm, a_state_from_another_backend_or_version_is_refused)
 	st.guest_page--;
 	cr_assert_eq(machine_load_state(&kvm, &st, sizeof(st)), -EINVAL, "another layout");
 	memcpy(&st, blob, sizeof(st));
+	st.xsave[512] |= 4; /* XSTATE_BV says AVX is in use: its registers are not carried */
+	cr_assert_eq(machine_load_state(&kvm, &st, sizeof(st)), -EINVAL, "state past SSE");
+	memcpy(&st, blob, sizeof(st));
+	st.msrs[3].index = 0x10; /* the TSC in place of STAR */
+	cr_assert_eq(machine_load_state(&kvm, &st, sizeof(st)), -EINVAL, "another MSR");
+	memcpy(&st, blob, sizeof(st));
 	st.sregs.cr0 = 0x80000000; /* paging without protection: no CPU takes it */
 	cr_assert_eq(machine_load_state(&kvm, &st, sizeof(st)), -EINVAL, "KVM refuses it");
 	/* Refused states changed nothing: the VM runs on. */

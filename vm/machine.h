@@ -10,7 +10,7 @@
 
 #define VM_PAGE_SIZE     4096u
 #define VM_NAME_MAX      32
-#define VM_STATE_MAX     1024         /* largest vCPU state blob of any backend */
+#define VM_STATE_MAX     1280         /* largest vCPU state blob of any backend */
 #define VM_MAX_MEMORY_MB (64u * 1024) /* sparse: only written pages cost memory */
 
 struct machine;

@@ -23,6 +23,21 @@ static RTE_LOG_REGISTER(vm_kvm_logtype, ferry.kvm, INFO);
 #define KVM_LOG(level, fmt, ...)                                                                   \
 	rte_log(RTE_LOG_##level, vm_kvm_logtype, "kvm: " fmt "\n", ##__VA_ARGS__)
 
+/* The MSRs a guest's kernel sets and the state carries (EFER and the segment bases are in
+ * the special registers; the TSC stays the host's). */
+static const uint32_t kvm_msr_list[VM_KVM_MSRS] = {
+        0x174,      /* IA32_SYSENTER_CS */
+        0x175,      /* IA32_SYSENTER_ESP */
+        0x176,      /* IA32_SYSENTER_EIP */
+        0xc0000081, /* STAR */
+        0xc0000082, /* LSTAR */
+        0xc0000084, /* SYSCALL_MASK */
+        0xc0000102, /* KERNEL_GS_BASE */
+        0x277,      /* IA32_PAT */
+};
+
+#define XSTATE_LEGACY 3ull /* XSTATE_BV's x87 and SSE bits */
+
 /* Where KVM puts the TSS it needs for real mode on VMX: three pages in the hole. */
 #define KVM_TSS_ADDRESS 0xfffbd000ull
 
@@ -34,6 +49,7 @@ struct kvm_backend {
 	struct kvm_run *run;
 	size_t run_size;
 	bool manual_protect; /* KVM_CLEAR_DIRTY_LOG re-protects what GET_DIRTY_LOG reported */
+	bool has_xcrs;       /* the host has XSAVE, and KVM its XCR0 */
 	uint64_t guest_page;
 	struct vm_workload workload;
 	struct vm_pacing pacing;
@@ -186,6 +202,11 @@ static int kvm_open(struct machine *vm, struct kvm_backend *k)
 	}
 	if (ioctl(k->vm_fd, KVM_SET_TSS_ADDR, KVM_TSS_ADDRESS) < 0)
 		goto fail;
+	if (ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) <= 0) {
+		KVM_LOG(ERR, "%s: this KVM has no XSAVE state to carry the FPU in", vm->name);
+		return -ENOTSUP;
+	}
+	k->has_xcrs = ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
 	for (unsigned int slot = 0; slot < 2; slot++) {
 		uint64_t first = slot == 0 ? 0 : VM_KVM_HOLE_PAGE;
 		uint64_t end = slot == 0 ? RTE_MIN(vm->nb_pages, VM_KVM_HOLE_PAGE) : vm->nb_pages;
@@ -563,17 +584,41 @@ static size_t kvm_save_state(const struct machine *vm, void *buf)
 	/* KVM's structures read aligned, then placed in the packed state. */
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_fpu fpu;
+	struct kvm_xsave xsave;
+	struct kvm_xcrs xcrs = {0};
+	struct {
+		struct kvm_msrs header;
+		struct kvm_msr_entry entries[VM_KVM_MSRS];
+	} msrs = {.header.nmsrs = VM_KVM_MSRS};
+	for (unsigned int i = 0; i < VM_KVM_MSRS; i++)
+		msrs.entries[i].index = kvm_msr_list[i];
 	if (ioctl(k->vcpu_fd, KVM_GET_REGS, &regs) < 0 ||
 	    ioctl(k->vcpu_fd, KVM_GET_SREGS, &sregs) < 0 ||
-	    ioctl(k->vcpu_fd, KVM_GET_FPU, &fpu) < 0) {
+	    ioctl(k->vcpu_fd, KVM_GET_XSAVE, &xsave) < 0 ||
+	    (k->has_xcrs && ioctl(k->vcpu_fd, KVM_GET_XCRS, &xcrs) < 0) ||
+	    ioctl(k->vcpu_fd, KVM_GET_MSRS, &msrs) != VM_KVM_MSRS) {
 		KVM_LOG(ERR, "%s: the vCPU state cannot be read: %s", vm->name, strerror(errno));
 		return 0;
 	}
+	uint64_t in_use;
+	memcpy(&in_use, (const uint8_t *)xsave.region + 512, sizeof(in_use));
+	if (in_use & ~XSTATE_LEGACY) {
+		KVM_LOG(ERR,
+		        "%s: its vCPU uses state past SSE (XSTATE_BV %#lx), which is not carried",
+		        vm->name, (unsigned long)in_use);
+		return 0;
+	}
+	for (unsigned int i = 0; i < xcrs.nr_xcrs && i < KVM_MAX_XCRS; i++)
+		if (xcrs.xcrs[i].xcr == 0)
+			st.xcr0 = xcrs.xcrs[i].value;
+	for (unsigned int i = 0; i < VM_KVM_MSRS; i++)
+		st.msrs[i] = (struct vm_kvm_msr){.index = msrs.entries[i].index,
+		                                 .value = msrs.entries[i].data};
 	memcpy(buf, &st, sizeof(st));
 	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, regs), &regs, sizeof(regs));
 	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, sregs), &sregs, sizeof(sregs));
-	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, fpu), &fpu, sizeof(fpu));
+	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, xsave), xsave.region,
+	       VM_KVM_XSAVE_BYTES);
 	return sizeof(st);
 }
 
@@ -601,16 +646,37 @@ static int kvm_load_state(struct machine *vm, const void *buf, size_t len)
 		KVM_LOG(ERR, "%s: the guest's memory holds no workload it can run", vm->name);
 		return -EINVAL;
 	}
-	/* KVM checks the registers themselves: a state it refuses is refused here. */
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_fpu fpu;
+	struct kvm_xsave xsave = {0};
 	memcpy(&regs, (const uint8_t *)buf + offsetof(struct vm_kvm_state, regs), sizeof(regs));
 	memcpy(&sregs, (const uint8_t *)buf + offsetof(struct vm_kvm_state, sregs), sizeof(sregs));
-	memcpy(&fpu, (const uint8_t *)buf + offsetof(struct vm_kvm_state, fpu), sizeof(fpu));
+	memcpy(xsave.region, (const uint8_t *)buf + offsetof(struct vm_kvm_state, xsave),
+	       VM_KVM_XSAVE_BYTES);
+	uint64_t in_use;
+	memcpy(&in_use, (const uint8_t *)xsave.region + 512, sizeof(in_use));
+	struct {
+		struct kvm_msrs header;
+		struct kvm_msr_entry entries[VM_KVM_MSRS];
+	} msrs = {.header.nmsrs = VM_KVM_MSRS};
+	bool msrs_known = true;
+	for (unsigned int i = 0; i < VM_KVM_MSRS; i++) {
+		msrs.entries[i].index = st.msrs[i].index;
+		msrs.entries[i].data = st.msrs[i].value;
+		msrs_known = msrs_known && st.msrs[i].index == kvm_msr_list[i];
+	}
+	if ((in_use & ~XSTATE_LEGACY) || !msrs_known || (st.xcr0 != 0 && !k->has_xcrs)) {
+		KVM_LOG(ERR, "%s: the vCPU state holds registers this backend does not carry",
+		        vm->name);
+		return -EINVAL;
+	}
+	struct kvm_xcrs xcrs = {.nr_xcrs = 1, .xcrs = {{.xcr = 0, .value = st.xcr0}}};
+	/* KVM checks the registers themselves: a state it refuses is refused here. */
 	if (ioctl(k->vcpu_fd, KVM_SET_SREGS, &sregs) < 0 ||
 	    ioctl(k->vcpu_fd, KVM_SET_REGS, &regs) < 0 ||
-	    ioctl(k->vcpu_fd, KVM_SET_FPU, &fpu) < 0) {
+	    (st.xcr0 != 0 && ioctl(k->vcpu_fd, KVM_SET_XCRS, &xcrs) < 0) ||
+	    ioctl(k->vcpu_fd, KVM_SET_XSAVE, &xsave) < 0 ||
+	    ioctl(k->vcpu_fd, KVM_SET_MSRS, &msrs) != VM_KVM_MSRS) {
 		KVM_LOG(ERR, "%s: KVM refused the vCPU state: %s", vm->name, strerror(errno));
 		return -EINVAL;
 	}

@@ -42,10 +42,22 @@ struct vm_kvm_log_stats {
 };
 
 #define VM_KVM_STATE_MAGIC   0x314d564bu /* "KVM1" */
-#define VM_KVM_STATE_VERSION 1
+#define VM_KVM_STATE_VERSION 2
+
+/* The XSAVE area's legacy region (x87, SSE) and its header: the components past SSE must be in
+ * their initial state to be carried (the guest uses none; a VM using AVX is refused). */
+#define VM_KVM_XSAVE_BYTES 576
+#define VM_KVM_MSRS        8 /* the list in vm_kvm.c: SYSENTER, SYSCALL, KERNEL_GS_BASE, PAT */
+
+/* One model-specific register: 16 bytes. */
+struct vm_kvm_msr {
+	uint32_t index;
+	uint32_t reserved;
+	uint64_t value;
+} __attribute__((packed));
 
 /* The vCPU state on the wire: little-endian (KVM's own structures as x86-64 lays them out),
- * 912 bytes. The workload's parameters and step counter are in the guest's memory; only the
+ * 1,208 bytes. The workload's parameters and step counter are in the guest's memory; only the
  * host's pacing travels here. */
 struct vm_kvm_state {
 	uint32_t magic;   /* VM_KVM_STATE_MAGIC */
@@ -57,11 +69,13 @@ struct vm_kvm_state {
 	uint32_t flags; /* VM_SYNTHETIC_IDLE */
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_fpu fpu;
+	uint8_t xsave[VM_KVM_XSAVE_BYTES];
+	uint64_t xcr0; /* 0: the host has no XSAVE, the legacy FPU area alone travels */
+	struct vm_kvm_msr msrs[VM_KVM_MSRS];
 	uint64_t reserved;
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct vm_kvm_state) == 912, "the KVM vCPU state is 912 bytes");
+_Static_assert(sizeof(struct vm_kvm_state) == 1208, "the KVM vCPU state is 1,208 bytes");
 _Static_assert(sizeof(struct vm_kvm_state) <= VM_STATE_MAX, "it fits any backend's blob");
 
 /* The backend (config: struct vm_kvm_config). Its init fails with the reason logged when
