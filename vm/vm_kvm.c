@@ -38,6 +38,11 @@ static const uint32_t kvm_msr_list[VM_KVM_MSRS] = {
 
 #define XSTATE_LEGACY 3ull /* XSTATE_BV's x87 and SSE bits */
 
+/* KVM_GET_MSRS' and KVM_SET_MSRS' argument for the list, in 64-bit words: its header and
+ * entries. */
+#define MSR_WORDS                                                                                  \
+	((sizeof(struct kvm_msrs) + VM_KVM_MSRS * sizeof(struct kvm_msr_entry)) / sizeof(uint64_t))
+
 /* Where KVM puts the TSS it needs for real mode on VMX: three pages in the hole. */
 #define KVM_TSS_ADDRESS 0xfffbd000ull
 
@@ -586,17 +591,16 @@ static size_t kvm_save_state(const struct machine *vm, void *buf)
 	struct kvm_sregs sregs;
 	struct kvm_xsave xsave;
 	struct kvm_xcrs xcrs = {0};
-	struct {
-		struct kvm_msrs header;
-		struct kvm_msr_entry entries[VM_KVM_MSRS];
-	} msrs = {.header.nmsrs = VM_KVM_MSRS};
+	uint64_t msr_words[MSR_WORDS] = {0};
+	struct kvm_msrs *msrs = (struct kvm_msrs *)msr_words;
+	msrs->nmsrs = VM_KVM_MSRS;
 	for (unsigned int i = 0; i < VM_KVM_MSRS; i++)
-		msrs.entries[i].index = kvm_msr_list[i];
+		msrs->entries[i].index = kvm_msr_list[i];
 	if (ioctl(k->vcpu_fd, KVM_GET_REGS, &regs) < 0 ||
 	    ioctl(k->vcpu_fd, KVM_GET_SREGS, &sregs) < 0 ||
 	    ioctl(k->vcpu_fd, KVM_GET_XSAVE, &xsave) < 0 ||
 	    (k->has_xcrs && ioctl(k->vcpu_fd, KVM_GET_XCRS, &xcrs) < 0) ||
-	    ioctl(k->vcpu_fd, KVM_GET_MSRS, &msrs) != VM_KVM_MSRS) {
+	    ioctl(k->vcpu_fd, KVM_GET_MSRS, msrs) != VM_KVM_MSRS) {
 		KVM_LOG(ERR, "%s: the vCPU state cannot be read: %s", vm->name, strerror(errno));
 		return 0;
 	}
@@ -612,8 +616,8 @@ static size_t kvm_save_state(const struct machine *vm, void *buf)
 		if (xcrs.xcrs[i].xcr == 0)
 			st.xcr0 = xcrs.xcrs[i].value;
 	for (unsigned int i = 0; i < VM_KVM_MSRS; i++)
-		st.msrs[i] = (struct vm_kvm_msr){.index = msrs.entries[i].index,
-		                                 .value = msrs.entries[i].data};
+		st.msrs[i] = (struct vm_kvm_msr){.index = msrs->entries[i].index,
+		                                 .value = msrs->entries[i].data};
 	memcpy(buf, &st, sizeof(st));
 	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, regs), &regs, sizeof(regs));
 	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, sregs), &sregs, sizeof(sregs));
@@ -655,14 +659,13 @@ static int kvm_load_state(struct machine *vm, const void *buf, size_t len)
 	       VM_KVM_XSAVE_BYTES);
 	uint64_t in_use;
 	memcpy(&in_use, (const uint8_t *)xsave.region + 512, sizeof(in_use));
-	struct {
-		struct kvm_msrs header;
-		struct kvm_msr_entry entries[VM_KVM_MSRS];
-	} msrs = {.header.nmsrs = VM_KVM_MSRS};
+	uint64_t msr_words[MSR_WORDS] = {0};
+	struct kvm_msrs *msrs = (struct kvm_msrs *)msr_words;
 	bool msrs_known = true;
+	msrs->nmsrs = VM_KVM_MSRS;
 	for (unsigned int i = 0; i < VM_KVM_MSRS; i++) {
-		msrs.entries[i].index = st.msrs[i].index;
-		msrs.entries[i].data = st.msrs[i].value;
+		msrs->entries[i].index = st.msrs[i].index;
+		msrs->entries[i].data = st.msrs[i].value;
 		msrs_known = msrs_known && st.msrs[i].index == kvm_msr_list[i];
 	}
 	if ((in_use & ~XSTATE_LEGACY) || !msrs_known || (st.xcr0 != 0 && !k->has_xcrs)) {
@@ -676,7 +679,7 @@ static int kvm_load_state(struct machine *vm, const void *buf, size_t len)
 	    ioctl(k->vcpu_fd, KVM_SET_REGS, &regs) < 0 ||
 	    (st.xcr0 != 0 && ioctl(k->vcpu_fd, KVM_SET_XCRS, &xcrs) < 0) ||
 	    ioctl(k->vcpu_fd, KVM_SET_XSAVE, &xsave) < 0 ||
-	    ioctl(k->vcpu_fd, KVM_SET_MSRS, &msrs) != VM_KVM_MSRS) {
+	    ioctl(k->vcpu_fd, KVM_SET_MSRS, msrs) != VM_KVM_MSRS) {
 		KVM_LOG(ERR, "%s: KVM refused the vCPU state: %s", vm->name, strerror(errno));
 		return -EINVAL;
 	}
