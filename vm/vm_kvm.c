@@ -1,5 +1,5 @@
-/* The KVM backend: ferry's guest on one vCPU, run to its budget on the worker, its memory's
- * writes read from KVM's dirty log after each run and merged with the host's own. */
+/* The KVM backend: ferry's guest on one vCPU of a thread of its own, granted its steps by the
+ * worker, its memory's writes read from KVM's dirty log and merged with the host's own. */
 #include "vm_kvm.h"
 
 #include <errno.h>
