@@ -61,7 +61,10 @@ _start:
 	jb 6b
 	jmp 5b
 
+	/* 100 MiB unless the script says (--defsym SWEEP_BYTES=...). */
+	.ifndef SWEEP_BYTES
 	.set SWEEP_BYTES, 100 << 20
+	.endif
 
 	.section .rodata
 said:
