@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "host/host.h"
 #include "lookup.h"
+#include "vm/vm_kvm.h"
 
 static int load_key(const char *path, uint8_t *key, uint16_t *len, struct reply *reply)
 {
@@ -323,10 +324,7 @@ static int start_session(struct host *host, const struct cli_args *args, bool ch
 	int ret = migration_start(&host->migrations, vm, vmk, &params);
 	memset(&params, 0, sizeof(params)); /* the key */
 	if (ret == -EPERM && vm->backend == VM_BACKEND_KVM)
-		return reply_error(reply, ret,
-		                   "VM '%s' runs on KVM: it migrates pre-copy only (post-copy "
-		                   "needs userfaultfd on its vCPU, not built yet)",
-		                   vm->machine.name);
+		return reply_error(reply, ret, "VM '%s' " VM_KVM_PRECOPY_ONLY, vm->machine.name);
 	if (ret == -EPERM)
 		return reply_error(reply, ret,
 		                   "VM '%s' is marked postcopy off: migrate it in mode precopy "

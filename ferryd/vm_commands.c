@@ -478,10 +478,7 @@ static int cmd_vm_set_postcopy(void *ctx, const struct cli_args *args, struct re
 	if (cli_arg_bool(args, "state", &on, reply) < 0)
 		return -EINVAL;
 	if (on && g->backend == VM_BACKEND_KVM)
-		return reply_error(reply, -EPERM,
-		                   "VM '%s' runs on KVM: it migrates pre-copy only "
-		                   "(post-copy needs userfaultfd on its vCPU, not built yet)",
-		                   g->machine.name);
+		return reply_error(reply, -EPERM, "VM '%s' " VM_KVM_PRECOPY_ONLY, g->machine.name);
 	/* Read when a migration starts, and carried with the VM to every host it moves to. */
 	g->postcopy_off = !on;
 	describe(reply, g, false);

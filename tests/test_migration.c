@@ -18,14 +18,15 @@
 #include "vm/vm_kvm.h"
 #include "vm/vm_synthetic.h"
 
-/* The workload a vm of mib MiB runs for a spec, as vm_create sets it up. */
-static struct vm_workload reference_workload(const char *spec, unsigned int mib)
+/* The workload a vm of mib MiB on a backend runs for a spec, as vm_create sets it up. */
+static struct vm_workload reference_workload(const char *spec, unsigned int mib,
+                                             enum vm_backend backend)
 {
 	struct vm_workload w;
 	cr_assert_eq(vm_workload_parse(spec, &w), 0);
-	uint64_t services = vm_services_first_page((uint64_t)mib * 256);
-	if (w.working_set_pages == 0 || w.working_set_pages > services)
-		w.working_set_pages = services;
+	uint64_t end = vm_workload_end((uint64_t)mib * 256, backend);
+	if (w.working_set_pages == 0 || w.working_set_pages > end)
+		w.working_set_pages = end;
 	return w;
 }
 
@@ -33,22 +34,13 @@ static struct vm_workload reference_workload(const char *spec, unsigned int mib)
 static void reference_create(struct machine *reference, const char *spec, unsigned int mib,
                              enum vm_backend backend)
 {
-	struct vm_workload w = reference_workload(spec, mib);
+	struct vm_workload w = reference_workload(spec, mib, backend);
+	struct vm_kvm_config kvm = {.workload = w,
+	                            .guest_page = vm_workload_end((uint64_t)mib * 256, backend)};
 
-	if (backend == VM_BACKEND_KVM) {
-		struct vm_kvm_config c = {.workload = w,
-		                          .guest_page =
-		                                  vm_services_first_page((uint64_t)mib * 256) -
-		                                  vm_kvm_guest_pages((uint64_t)mib * 256)};
-		if (c.workload.working_set_pages > c.guest_page)
-			c.workload.working_set_pages = c.guest_page;
-		cr_assert_eq(machine_create(reference, "reference", mib, MACHINE_BACKING_ANONYMOUS,
-		                            &vm_kvm_ops, &c),
-		             0);
-		return;
-	}
 	cr_assert_eq(machine_create(reference, "reference", mib, MACHINE_BACKING_ANONYMOUS,
-	                            &vm_synthetic_ops, &w),
+	                            backend == VM_BACKEND_KVM ? &vm_kvm_ops : &vm_synthetic_ops,
+	                            backend == VM_BACKEND_KVM ? (const void *)&kvm : &w),
 	             0);
 }
 

@@ -377,9 +377,10 @@ static void place_data(struct tcp *tcp, unsigned int i, uint32_t seq, const uint
 /* The held ranges the next byte expected reached are the service's now. */
 static void take_held(struct tcp_tcb *tcb)
 {
-	unsigned int n = RTE_MIN(tcb->nb_held, (unsigned int)TCP_HELD_RANGES), kept = 0;
+	unsigned int kept = 0;
 
-	for (unsigned int r = 0; r < n; r++) {
+	/* find() gave a sane block: nb_held is within TCP_HELD_RANGES. */
+	for (unsigned int r = 0; r < tcb->nb_held; r++) {
 		struct tcp_range range = tcb->held[r];
 		if (seq_lt(tcb->rcv_nxt, range.start)) {
 			tcb->held[kept++] = range;
@@ -419,7 +420,7 @@ static bool hold_data(struct tcp *tcp, unsigned int i, uint32_t seq, const uint8
 {
 	struct tcp_tcb *tcb = &region(tcp)->tcbs[i];
 	uint32_t window = window_of(tcb), offset = seq - tcb->rcv_nxt;
-	unsigned int n = RTE_MIN(tcb->nb_held, (unsigned int)TCP_HELD_RANGES), count = 0;
+	unsigned int count = 0;
 	struct tcp_range ranges[TCP_HELD_RANGES + 1];
 	bool placed = false;
 
@@ -427,7 +428,7 @@ static bool hold_data(struct tcp *tcp, unsigned int i, uint32_t seq, const uint8
 		return false; /* acceptable() let it in for its part inside the window: none here */
 	len = RTE_MIN(len, window - offset);
 	struct tcp_range merged = {.start = seq, .end = seq + len};
-	for (unsigned int r = 0; r < n; r++) {
+	for (unsigned int r = 0; r < tcb->nb_held; r++) {
 		struct tcp_range range = tcb->held[r];
 		if (seq_lt(range.end, merged.start)) {
 			ranges[count++] = range;

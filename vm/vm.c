@@ -112,6 +112,14 @@ int vm_backend_parse(const char *text, enum vm_backend *backend)
 	return 0;
 }
 
+uint64_t vm_workload_end(uint64_t nb_pages, enum vm_backend backend)
+{
+	uint64_t services = vm_services_first_page(nb_pages);
+	uint64_t guest = backend == VM_BACKEND_KVM ? vm_kvm_guest_pages(nb_pages) : 0;
+
+	return services > guest ? services - guest : 0;
+}
+
 uint64_t vm_services_first_page(uint64_t nb_pages)
 {
 	/* A VM too small for the TCP's pages has the counter alone. */
@@ -149,25 +157,19 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 	uint64_t services = vm_services_first_page(nb_pages);
 	vm->tcp_on = services < vm->counter_page;
 	vm->backend = config->backend;
+	uint64_t end = vm_workload_end(nb_pages, vm->backend);
+	if (end == 0)
+		return -EINVAL;
+	if (vm->workload.working_set_pages == 0 || vm->workload.working_set_pages > end)
+		vm->workload.working_set_pages = end;
 	if (vm->backend == VM_BACKEND_KVM) {
 		/* The guest's pages go right below the services, the workload below them. Its
 		 * missing pages would need userfaultfd on the vCPU: no post-copy yet. */
-		uint64_t guest_pages = vm_kvm_guest_pages(nb_pages);
-		struct vm_kvm_config kvm = {.workload = vm->workload,
-		                            .guest_page = services - guest_pages};
-		if (services <= guest_pages)
-			return -EINVAL;
-		if (kvm.workload.working_set_pages == 0 ||
-		    kvm.workload.working_set_pages > kvm.guest_page)
-			kvm.workload.working_set_pages = kvm.guest_page;
-		vm->workload = kvm.workload;
+		struct vm_kvm_config kvm = {.workload = vm->workload, .guest_page = end};
 		vm->postcopy_off = true;
 		ret = machine_create(&vm->machine, config->name, config->memory_mb, config->backing,
 		                     &vm_kvm_ops, &kvm);
 	} else {
-		if (vm->workload.working_set_pages == 0 ||
-		    vm->workload.working_set_pages > services)
-			vm->workload.working_set_pages = services;
 		ret = machine_create(&vm->machine, config->name, config->memory_mb, config->backing,
 		                     &vm_synthetic_ops, &vm->workload);
 	}

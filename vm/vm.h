@@ -96,6 +96,10 @@ struct vm_config {
  * workload stays below it. */
 uint64_t vm_services_first_page(uint64_t nb_pages);
 
+/* The first page a VM of nb_pages on a backend keeps its workload below: the services', or
+ * below them the KVM guest's own pages. */
+uint64_t vm_workload_end(uint64_t nb_pages, enum vm_backend backend);
+
 /* Creates a VM with its vnic on a port group, paused; its interface is down until it runs.
  * Returns 0 or a negative errno. */
 int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_portgroup *portgroup,

@@ -83,7 +83,7 @@ static struct guest_mailbox *mailbox(const struct machine *vm)
 
 uint64_t vm_kvm_guest_pages(uint64_t nb_pages)
 {
-	return 1 + 2 + (nb_pages + (1u << 18) - 1) / (1u << 18);
+	return 1 + 2 + (nb_pages + VM_KVM_HOLE_PAGES - 1) / VM_KVM_HOLE_PAGES; /* a GiB each */
 }
 
 /* The guest-physical address of a byte of guest memory (the hole skipped). */
@@ -92,6 +92,15 @@ static uint64_t guest_physical(uint64_t address)
 	uint64_t hole = VM_KVM_HOLE_PAGE * VM_PAGE_SIZE;
 
 	return address < hole ? address : address + VM_KVM_HOLE_PAGES * VM_PAGE_SIZE;
+}
+
+/* A memory slot's pages of the machine: [first, end), false if the VM has no such slot (slot 1
+ * is the memory past the hole). */
+static bool slot_pages(const struct machine *vm, unsigned int slot, uint64_t *first, uint64_t *end)
+{
+	*first = slot == 0 ? 0 : VM_KVM_HOLE_PAGE;
+	*end = slot == 0 ? RTE_MIN(vm->nb_pages, VM_KVM_HOLE_PAGE) : vm->nb_pages;
+	return *end > *first;
 }
 
 /* A flat segment (long mode ignores the data segments' base and limit, not their presence). */
@@ -179,7 +188,7 @@ static int set_cpuid(struct kvm_backend *k)
 	return ret < 0 ? -1 : 0;
 }
 
-/* KVM's VM with the machine's memory as its one slot, dirty logging on, and one vCPU. */
+/* KVM's VM with the machine's memory in its slots, dirty logging on, and one vCPU. */
 static int kvm_open(struct machine *vm, struct kvm_backend *k)
 {
 	k->kvm_fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -212,11 +221,8 @@ static int kvm_open(struct machine *vm, struct kvm_backend *k)
 		return -ENOTSUP;
 	}
 	k->has_xcrs = ioctl(k->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
-	for (unsigned int slot = 0; slot < 2; slot++) {
-		uint64_t first = slot == 0 ? 0 : VM_KVM_HOLE_PAGE;
-		uint64_t end = slot == 0 ? RTE_MIN(vm->nb_pages, VM_KVM_HOLE_PAGE) : vm->nb_pages;
-		if (end <= first)
-			break;
+	uint64_t first, end;
+	for (unsigned int slot = 0; slot < 2 && slot_pages(vm, slot, &first, &end); slot++) {
 		struct kvm_userspace_memory_region region = {
 		        .slot = slot,
 		        .flags = k->no_dirty_log ? 0 : KVM_MEM_LOG_DIRTY_PAGES,
@@ -324,6 +330,15 @@ static bool grant(struct machine *vm, struct kvm_backend *k, uint64_t steps)
 	return given;
 }
 
+/* Waits until the vCPU is out of the guest (the lock held). Returns 0, or -EIO if the vCPU
+ * failed. */
+static int wait_idle_locked(struct kvm_backend *k)
+{
+	while (k->granted)
+		pthread_cond_wait(&k->idle, &k->lock);
+	return k->failed ? -EIO : 0;
+}
+
 /* Waits until the vCPU is out of the guest; with stop, lowers its budget first, so the guest
  * leaves after the step it is taking. Returns 0, or -EIO if the vCPU failed. */
 static int vcpu_wait(struct machine *vm, struct kvm_backend *k, bool stop)
@@ -333,9 +348,7 @@ static int vcpu_wait(struct machine *vm, struct kvm_backend *k, bool stop)
 		mailbox(vm)->budget = 0;
 		machine_dirty(vm, k->guest_page);
 	}
-	while (k->granted)
-		pthread_cond_wait(&k->idle, &k->lock);
-	int ret = k->failed ? -EIO : 0;
+	int ret = wait_idle_locked(k);
 	pthread_mutex_unlock(&k->lock);
 	/* A lowered budget says nothing of the guest: it is its step counter again, as when a
 	 * grant runs out, so two VMs at one step hold the same page. */
@@ -443,8 +456,8 @@ static int kvm_init(struct machine *vm, const void *config)
 }
 
 /* What the guest wrote since the last read, from KVM's log into the machine's, where the
- * host's own writes already are: after each run (so the machine's touched pages are current)
- * and whenever the machine's log is read. */
+ * host's own writes already are: while the guest runs (so the machine's touched pages are
+ * current), after exact steps, and whenever the machine's log is read. */
 static void sync_dirty_log(struct machine *vm)
 {
 	struct kvm_backend *k = vm->backend;
@@ -454,12 +467,8 @@ static void sync_dirty_log(struct machine *vm)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	/* Each slot's log lands at its pages' place in one bitmap (the hole starts on a word). */
-	for (unsigned int slot = 0; slot < 2; slot++) {
-		uint64_t first = slot == 0 ? 0 : VM_KVM_HOLE_PAGE;
-		uint64_t end_page =
-		        slot == 0 ? RTE_MIN(vm->nb_pages, VM_KVM_HOLE_PAGE) : vm->nb_pages;
-		if (end_page <= first)
-			break;
+	uint64_t first, end_page;
+	for (unsigned int slot = 0; slot < 2 && slot_pages(vm, slot, &first, &end_page); slot++) {
 		struct kvm_dirty_log log = {.slot = slot, .dirty_bitmap = k->log + first / 64};
 		if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
 			KVM_LOG(ERR, "%s: the dirty log cannot be read: %s", vm->name,
@@ -534,14 +543,10 @@ int vm_kvm_steps(struct machine *vm, uint64_t n)
 {
 	struct kvm_backend *k = vm->backend;
 	int ret = vcpu_wait(vm, k, false);
-	uint64_t target = mailbox(vm)->step + n;
 
-	while (ret == 0 && mailbox(vm)->step < target) {
-		if (!grant(vm, k, target - mailbox(vm)->step))
-			ret = -EIO;
-		else
-			ret = vcpu_wait(vm, k, false);
-	}
+	/* Nobody lowers this grant's budget: the guest runs all of it. */
+	if (ret == 0 && n != 0)
+		ret = grant(vm, k, n) ? vcpu_wait(vm, k, false) : -EIO;
 	count_steps(vm, k);
 	sync_dirty_log(vm);
 	return ret;
@@ -574,8 +579,7 @@ static size_t kvm_save_state(const struct machine *vm, void *buf)
 	/* A paused VM's vCPU is out of the guest already; a running one's is read between two
 	 * grants. */
 	pthread_mutex_lock(&k->lock);
-	while (k->granted)
-		pthread_cond_wait(&k->idle, &k->lock);
+	wait_idle_locked(k);
 	pthread_mutex_unlock(&k->lock);
 	struct vm_kvm_state st = {
 	        .magic = VM_KVM_STATE_MAGIC,

@@ -78,6 +78,11 @@ struct vm_kvm_state {
 _Static_assert(sizeof(struct vm_kvm_state) == 1208, "the KVM vCPU state is 1,208 bytes");
 _Static_assert(sizeof(struct vm_kvm_state) <= VM_STATE_MAX, "it fits any backend's blob");
 
+/* Why a KVM VM is refused post-copy, after its name. */
+#define VM_KVM_PRECOPY_ONLY                                                                        \
+	"runs on KVM: it migrates pre-copy only (post-copy needs userfaultfd on its vCPU, not "    \
+	"built yet)"
+
 /* The backend (config: struct vm_kvm_config). Its init fails with the reason logged when
  * /dev/kvm cannot be used. */
 extern const struct machine_ops vm_kvm_ops;
