@@ -477,7 +477,7 @@ static int cmd_vm_set_postcopy(void *ctx, const struct cli_args *args, struct re
 		return -ENOENT;
 	if (cli_arg_bool(args, "state", &on, reply) < 0)
 		return -EINVAL;
-	if (on && g->backend == VM_BACKEND_KVM)
+	if (on && g->backend == VM_BACKEND_KVM && !vm_kvm_postcopy_capable(&g->machine))
 		return reply_error(reply, -EPERM, "VM '%s' " VM_KVM_PRECOPY_ONLY, g->machine.name);
 	/* Read when a migration starts, and carried with the VM to every host it moves to. */
 	g->postcopy_off = !on;

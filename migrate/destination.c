@@ -805,14 +805,23 @@ static void destination_on_postcopy_state(struct migration *m, const struct prot
 	}
 	/* Every page held is whole, and the absent ones are held no more. */
 	m->destination.nb_complete = nb_pages - absent;
-	if (vm_load_state(vm, msg->data, msg->data_len) < 0) {
-		session_count_drop(engine, MIGRATION_DROP_BAD_STATE);
-		destination_refuse(m, PROTO_REFUSE_STATE, "the vCPU state does not load");
+	/* The absent pages first: a state may say where the VM is in pages that are not here. */
+	int ret =
+	        machine_remote_begin(&vm->machine, m->destination.absent, destination_on_fault, m);
+	if (ret == -ENOTSUP) {
+		destination_refuse(m, PROTO_REFUSE_NO_MEMORY,
+		                   "this host's KVM VM cannot run with pages elsewhere (no "
+		                   "userfaultfd for it): no post-copy");
 		return;
 	}
-	if (machine_remote_begin(&vm->machine, m->destination.absent, destination_on_fault, m) <
-	    0) {
+	if (ret < 0) {
 		destination_refuse(m, PROTO_REFUSE_NO_MEMORY, "out of memory for post-copy");
+		return;
+	}
+	if (vm_load_state(vm, msg->data, msg->data_len) < 0) {
+		machine_remote_end(&vm->machine);
+		session_count_drop(engine, MIGRATION_DROP_BAD_STATE);
+		destination_refuse(m, PROTO_REFUSE_STATE, "the vCPU state does not load");
 		return;
 	}
 	if (!destination_take_disk(m, vm, state)) {

@@ -307,3 +307,105 @@ Test(kvm, a_vm_too_big_or_without_room_for_its_guest_is_refused)
 	                            &vm_kvm_ops, &c),
 	             -EINVAL);
 }
+
+/* Post-copy through userfaultfd: what a destination's worker sees. */
+struct faults {
+	uint64_t pages[256];
+	unsigned int count;
+};
+
+static void record_fault(void *ctx, uint64_t page, uint64_t now_ns)
+{
+	struct faults *f = ctx;
+
+	(void)now_ns;
+	cr_assert_lt(f->count, 256u, "too many faults");
+	f->pages[f->count++] = page;
+}
+
+/* A VM resumed before its pages came: every page the guest wrote (its mailbox's with them) is
+ * elsewhere. The host's first access (the mailbox) and each of the vCPU's faults through
+ * userfaultfd are reported once; the vCPU waits in the fault until its page comes, then goes on,
+ * and the VM ends as the one it came from at the same step. */
+Test(kvm, post_copy_serves_the_vcpus_faults_through_userfaultfd)
+{
+	struct machine a, b;
+	struct vm_kvm_config c = config(12, VM_PATTERN_HOTCOLD);
+	uint8_t blob[VM_STATE_MAX], blob_a[VM_STATE_MAX], blob_b[VM_STATE_MAX];
+	struct faults f = {.count = 0};
+
+	c.workload.max_steps_per_run = 50;
+	kvm_machine(&a, "a", &c);
+	kvm_machine(&b, "b", &c);
+	cr_assert(vm_kvm_postcopy_capable(&b), "this kernel has minor faults on shared memory");
+	cr_assert_eq(vm_kvm_steps(&a, 2000), 0);
+	size_t len = machine_save_state(&a, blob);
+	cr_assert_eq(len, sizeof(struct vm_kvm_state));
+	/* The first 64 pages a wrote, and its mailbox's, stay there; the rest come now. */
+	uint64_t *absent = calloc(machine_bitmap_words(&a), sizeof(uint64_t));
+	uint64_t nb_absent = 0;
+	for (uint64_t page = 0; page < PAGES; page++) {
+		if (!machine_page_touched(&a, page))
+			continue;
+		if ((page < GUEST && nb_absent < 64) || page == GUEST) {
+			absent[page / 64] |= 1ull << (page % 64);
+			nb_absent++;
+		} else {
+			machine_page_load(&b, page, machine_page(&a, page));
+		}
+	}
+	cr_assert_eq(machine_remote_begin(&b, absent, record_fault, &f), 0);
+	cr_assert_eq(machine_load_state(&b, blob, len), 0, "the state alone says where it is");
+	machine_resume(&b);
+	/* Until its pages come, a worker serves the faults as they are reported. */
+	uint64_t now = 1;
+	unsigned int served = 0;
+	for (int i = 0; i < 2000000 && b.remote.nb_absent > 0; i++) {
+		machine_run(&b, ++now);
+		for (; served < f.count; served++) {
+			uint64_t page = f.pages[served];
+			cr_assert(machine_page_absent(&b, page),
+			          "fault %u: page %lu is here already", served,
+			          (unsigned long)page);
+			machine_page_load(&b, page, machine_page(&a, page));
+			machine_remote_arrived(&b, page, now);
+		}
+		if (f.count > 0 && vm_kvm_step(&b) > 2000 + 3000)
+			break;
+		sched_yield();
+	}
+	cr_assert_eq(f.pages[0], GUEST, "the host's access to the mailbox came first");
+	cr_assert_gt(f.count, 1, "the vCPU met absent pages: %u faults", f.count);
+	for (unsigned int i = 0; i < f.count; i++)
+		for (unsigned int j = 0; j < i; j++)
+			cr_assert_neq(f.pages[i], f.pages[j], "page %lu reported twice",
+			              (unsigned long)f.pages[i]);
+	struct vm_kvm_fault_stats stats = vm_kvm_fault_stats(&b);
+	cr_assert_geq(stats.faults, f.count - 1, "each came through userfaultfd");
+	cr_assert_gt(stats.resolved, 0, "pages that were here were mapped at once");
+	cr_log_info("%u absent pages reported, %lu faults through userfaultfd, %lu of pages here, "
+	            "step %lu",
+	            f.count, (unsigned long)stats.faults, (unsigned long)stats.resolved,
+	            (unsigned long)vm_kvm_step(&b));
+	/* The rest come in the background; then post-copy is over. */
+	for (uint64_t page = 0; page < PAGES; page++)
+		if (machine_page_absent(&b, page)) {
+			machine_page_load(&b, page, machine_page(&a, page));
+			machine_remote_arrived(&b, page, now);
+		}
+	machine_remote_end(&b);
+	machine_pause(&b);
+	uint64_t step = vm_kvm_step(&b);
+	cr_assert_gt(step, 2000, "it ran at the destination");
+	cr_assert_eq(vm_kvm_steps(&a, step - 2000), 0);
+	cr_assert_eq(memcmp(a.memory, b.memory, (size_t)GUEST * VM_PAGE_SIZE), 0,
+	             "the same memory at step %lu", (unsigned long)step);
+	cr_assert_eq(machine_save_state(&a, blob_a), machine_save_state(&b, blob_b));
+	cr_assert_eq(memcmp(blob_a, blob_b, len), 0, "the same registers");
+	cr_assert_eq(vm_kvm_steps(&a, 1000), 0);
+	cr_assert_eq(vm_kvm_steps(&b, 1000), 0);
+	cr_assert_eq(memcmp(a.memory, b.memory, (size_t)GUEST * VM_PAGE_SIZE), 0);
+	free(absent);
+	machine_destroy(&a);
+	machine_destroy(&b);
+}

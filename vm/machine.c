@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #define NS_PER_SECOND 1000000000ull
 #define HUGEPAGE_SIZE (VM_REGION_PAGES * VM_PAGE_SIZE)
@@ -31,6 +32,7 @@ int machine_create(struct machine *vm, const char *name, uint64_t memory_mb,
                    enum machine_backing backing, const struct machine_ops *ops, const void *config)
 {
 	memset(vm, 0, sizeof(*vm));
+	vm->memory_fd = -1;
 	if (memory_mb == 0 || memory_mb > VM_MAX_MEMORY_MB || ops == NULL ||
 	    (backing != MACHINE_BACKING_ANONYMOUS && backing != MACHINE_BACKING_HUGETLB))
 		return -EINVAL;
@@ -42,18 +44,33 @@ int machine_create(struct machine *vm, const char *name, uint64_t memory_mb,
 	vm->backing = backing;
 	/* Sparse either way: the kernel gives a page frame only to pages the vm writes. Anonymous
 	 * memory is not even reserved; a hugetlb mapping reserves its pool pages now, so a VM the
-	 * pool cannot hold fails here and not with SIGBUS on a write later. */
+	 * pool cannot hold fails here and not with SIGBUS on a write later. A memfd is as sparse
+	 * (a file of holes) and can be mapped twice. */
 	int flags = backing == MACHINE_BACKING_HUGETLB
 	                    ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB
 	                    : MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-	vm->memory = mmap(NULL, mapping_length(vm), PROT_READ | PROT_WRITE, flags, -1, 0);
+	if (ops->shared_memory && backing == MACHINE_BACKING_ANONYMOUS) {
+		vm->memory_fd = memfd_create(vm->name, MFD_CLOEXEC);
+		if (vm->memory_fd < 0 || ftruncate(vm->memory_fd, (off_t)mapping_length(vm)) < 0) {
+			int ret = -errno;
+			vm->ops = NULL; /* its init did not run */
+			machine_destroy(vm);
+			return ret;
+		}
+		flags = MAP_SHARED | MAP_NORESERVE;
+	}
+	vm->memory =
+	        mmap(NULL, mapping_length(vm), PROT_READ | PROT_WRITE, flags, vm->memory_fd, 0);
 	if (vm->memory == MAP_FAILED) {
 		vm->memory = NULL;
+		vm->ops = NULL;
+		machine_destroy(vm);
 		return -ENOMEM;
 	}
 	vm->dirty = calloc(machine_bitmap_words(vm), sizeof(uint64_t));
 	vm->touched = calloc(machine_bitmap_words(vm), sizeof(uint64_t));
 	if (vm->dirty == NULL || vm->touched == NULL) {
+		vm->ops = NULL;
 		machine_destroy(vm);
 		return -ENOMEM;
 	}
@@ -71,10 +88,13 @@ void machine_destroy(struct machine *vm)
 		vm->ops->fini(vm);
 	if (vm->memory != NULL)
 		munmap(vm->memory, mapping_length(vm));
+	if (vm->memory_fd >= 0)
+		close(vm->memory_fd);
 	free(vm->dirty);
 	free(vm->touched);
 	free(vm->remote.absent);
 	memset(vm, 0, sizeof(*vm));
+	vm->memory_fd = -1;
 }
 
 void machine_resume(struct machine *vm)
@@ -171,7 +191,10 @@ int machine_remote_begin(struct machine *vm, const uint64_t *absent, machine_fau
 		vm->remote.nb_absent += (uint64_t)__builtin_popcountll(vm->remote.absent[w]);
 	vm->remote.fault = fault;
 	vm->remote.fault_ctx = ctx;
-	return 0;
+	int ret = vm->ops->remote != NULL ? vm->ops->remote(vm, MACHINE_REMOTE_BEGIN, 0) : 0;
+	if (ret < 0)
+		machine_remote_end(vm);
+	return ret;
 }
 
 bool machine_page_absent(const struct machine *vm, uint64_t page)
@@ -188,6 +211,8 @@ void machine_remote_arrived(struct machine *vm, uint64_t page, uint64_t now_ns)
 	if (vm->remote.stalled_page == page) {
 		vm->stats.stall_ns += now_ns - vm->remote.stall_start_ns;
 		vm->remote.stalled_page = UINT64_MAX;
+		if (vm->ops->remote != NULL)
+			vm->ops->remote(vm, MACHINE_REMOTE_ARRIVED, page);
 	}
 }
 
@@ -207,6 +232,8 @@ bool machine_access(struct machine *vm, uint64_t page, uint64_t now_ns)
 
 void machine_remote_end(struct machine *vm)
 {
+	if (vm->remote.absent != NULL && vm->ops != NULL && vm->ops->remote != NULL)
+		vm->ops->remote(vm, MACHINE_REMOTE_END, 0);
 	free(vm->remote.absent);
 	vm->remote = (struct machine_remote){.stalled_page = UINT64_MAX};
 }

@@ -16,6 +16,13 @@
 struct machine;
 struct vm_workload;
 
+/* Post-copy as a backend that takes its vCPU's faults itself (userfaultfd) must hear it. */
+enum machine_remote_event {
+	MACHINE_REMOTE_BEGIN,   /* pages are elsewhere from now on, before the vCPU runs */
+	MACHINE_REMOTE_ARRIVED, /* the page the vCPU waits on is here */
+	MACHINE_REMOTE_END,     /* every page is here, or the copy is dropped */
+};
+
 enum machine_run_state {
 	MACHINE_RUNNING,
 	MACHINE_PAUSED,
@@ -48,6 +55,13 @@ struct machine_ops {
 	/* Optional: stops the vCPU where it runs apart from the worker (its thread), returning
 	 * once it is out of the guest; NULL for a backend that runs only in run. */
 	void (*pause)(struct machine *vm);
+	/* Optional: post-copy's events, for a backend whose vCPU touches memory without asking
+	 * machine_access (page is the one arrived); 0, or -ENOTSUP at BEGIN if it cannot serve
+	 * absent pages. */
+	int (*remote)(struct machine *vm, enum machine_remote_event event, uint64_t page);
+	/* The memory is a shared file (a memfd) the backend may map a second time, as a
+	 * hypervisor does to give its vCPU a view of its own (the hugetlb backing excepted). */
+	bool shared_memory;
 };
 
 /* Where a VM's memory comes from. */
@@ -86,6 +100,7 @@ struct machine {
 	char name[VM_NAME_MAX];
 	uint64_t nb_pages;
 	uint8_t *memory; /* nb_pages * VM_PAGE_SIZE, mmap'ed sparse */
+	int memory_fd;   /* the memfd behind memory (ops->shared_memory), or -1 */
 	enum machine_backing backing;
 	uint64_t *dirty;   /* one bit per page, set by writes, read-and-cleared */
 	uint64_t *touched; /* one bit per page ever written: the rest is zero */
@@ -187,7 +202,7 @@ void machine_dirty(struct machine *vm, uint64_t page);
 
 /* Post-copy begins: the pages set in absent (machine_bitmap_words words) are elsewhere until
  * machine_remote_arrived says otherwise; an access to one stalls the vCPU and calls fault.
- * Returns 0 or -ENOMEM. */
+ * Returns 0, -ENOMEM, or the backend's -ENOTSUP. */
 int machine_remote_begin(struct machine *vm, const uint64_t *absent, machine_fault_fn *fault,
                          void *ctx);
 

@@ -164,11 +164,11 @@ int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_por
 		vm->workload.working_set_pages = end;
 	if (vm->backend == VM_BACKEND_KVM) {
 		/* The guest's pages go right below the services, the workload below them. Its
-		 * missing pages would need userfaultfd on the vCPU: no post-copy yet. */
+		 * missing pages in post-copy are its vCPU's faults, through userfaultfd. */
 		struct vm_kvm_config kvm = {.workload = vm->workload, .guest_page = end};
-		vm->postcopy_off = true;
 		ret = machine_create(&vm->machine, config->name, config->memory_mb, config->backing,
 		                     &vm_kvm_ops, &kvm);
+		vm->postcopy_off = ret == 0 && !vm_kvm_postcopy_capable(&vm->machine);
 	} else {
 		ret = machine_create(&vm->machine, config->name, config->memory_mb, config->backing,
 		                     &vm_synthetic_ops, &vm->workload);

@@ -11,8 +11,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/userfaultfd.h>
 
 #include <rte_common.h>
 #include <rte_log.h>
@@ -72,6 +75,15 @@ struct kvm_backend {
 	bool quit;           /* the thread ends (lock) */
 	bool failed;         /* the vCPU stopped on something the guest never does (lock) */
 	uint64_t exits;      /* the thread's, read atomically */
+	/* Post-copy: KVM's slots map the memory's memfd a second time (the view), and only the
+	 * view is registered with userfaultfd, so the host's own accesses (pages arriving in
+	 * fragments, the mailbox, TCP) never fault and a page is mapped for the vCPU once whole.
+	 * The worker reads the faults; the vCPU thread waits in them. */
+	uint8_t *view;    /* the vCPU's view of the memory (the memory itself on hugetlb) */
+	int uffd;         /* -1: no post-copy for this VM */
+	bool registered;  /* the view is registered: pages may be elsewhere */
+	uint64_t last_ns; /* the worker's clock at its last run, for faults read while waiting */
+	struct vm_kvm_fault_stats fault_stats;
 };
 
 static struct guest_mailbox *mailbox(const struct machine *vm)
@@ -228,7 +240,7 @@ static int kvm_open(struct machine *vm, struct kvm_backend *k)
 		        .flags = k->no_dirty_log ? 0 : KVM_MEM_LOG_DIRTY_PAGES,
 		        .guest_phys_addr = guest_physical(first * VM_PAGE_SIZE),
 		        .memory_size = (end - first) * VM_PAGE_SIZE,
-		        .userspace_addr = (uint64_t)(uintptr_t)machine_page(vm, first),
+		        .userspace_addr = (uint64_t)(uintptr_t)(k->view + first * VM_PAGE_SIZE),
 		};
 		if (ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
 			goto fail;
@@ -307,6 +319,144 @@ static void *vcpu_thread(void *arg)
 	return NULL;
 }
 
+/* The vCPU's view of the memory, and a userfaultfd for it where post-copy can work: the memory
+ * is a memfd (not hugetlb, whose 2 MiB pages cannot be mapped a 4 KiB page at a time) and the
+ * kernel reports minor faults on shared memory (a page that is in the file but not yet mapped
+ * in the view: one that arrived, or an older copy that must wait). */
+static int open_view(struct machine *vm, struct kvm_backend *k)
+{
+	k->uffd = -1;
+	if (vm->memory_fd < 0) {
+		k->view = vm->memory;
+		return 0;
+	}
+	k->view = mmap(NULL, vm->nb_pages * VM_PAGE_SIZE, PROT_READ | PROT_WRITE,
+	               MAP_SHARED | MAP_NORESERVE, vm->memory_fd, 0);
+	if (k->view == MAP_FAILED) {
+		k->view = NULL;
+		return -ENOMEM;
+	}
+	int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_MINOR_SHMEM};
+	if (fd < 0 || ioctl(fd, UFFDIO_API, &api) < 0 ||
+	    !(api.features & UFFD_FEATURE_MINOR_SHMEM)) {
+		KVM_LOG(INFO,
+		        "%s: no userfaultfd with minor faults on shared memory (%s): "
+		        "pre-copy only",
+		        vm->name, fd < 0 ? strerror(errno) : "not offered");
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	k->uffd = fd;
+	return 0;
+}
+
+/* Maps a page that is here for the vCPU and wakes it. A page never written has no place in the
+ * file yet: reading it through the host's mapping gives it one (of zeros). */
+static void map_for_vcpu(struct machine *vm, struct kvm_backend *k, uint64_t page)
+{
+	struct uffdio_continue cont = {
+	        .range = {.start = (uint64_t)(uintptr_t)(k->view + page * VM_PAGE_SIZE),
+	                  .len = VM_PAGE_SIZE},
+	};
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if (ioctl(k->uffd, UFFDIO_CONTINUE, &cont) == 0)
+			return;
+		if (errno == EEXIST) /* mapped already (a fault reported twice): wake it */
+			break;
+		if (errno != EFAULT || attempt == 1) {
+			KVM_LOG(ERR, "%s: page %lu cannot be mapped for the vCPU: %s", vm->name,
+			        (unsigned long)page, strerror(errno));
+			break;
+		}
+		(void)*(volatile uint8_t *)machine_page(vm, page);
+	}
+	struct uffdio_range wake = cont.range;
+	(void)ioctl(k->uffd, UFFDIO_WAKE, &wake);
+}
+
+/* The worker's side of the vCPU's faults: a page that is here is mapped at once; one that is
+ * elsewhere stalls the vCPU (machine_access asks for it), to be mapped when it arrives.
+ * Returns true if the vCPU waits on a page that is elsewhere. */
+static bool serve_faults(struct machine *vm, struct kvm_backend *k, uint64_t now_ns)
+{
+	struct uffd_msg msgs[8];
+	ssize_t len;
+
+	if (!k->registered)
+		return false;
+	while ((len = read(k->uffd, msgs, sizeof(msgs))) > 0) {
+		for (size_t i = 0; i < (size_t)len / sizeof(msgs[0]); i++) {
+			if (msgs[i].event != UFFD_EVENT_PAGEFAULT)
+				continue;
+			uint64_t address = msgs[i].arg.pagefault.address,
+			         start = (uint64_t)(uintptr_t)k->view;
+			if (address < start || address >= start + vm->nb_pages * VM_PAGE_SIZE)
+				continue;
+			uint64_t page = (address - start) / VM_PAGE_SIZE;
+			k->fault_stats.faults++;
+			if (machine_access(vm, page, now_ns)) {
+				k->fault_stats.resolved++;
+				map_for_vcpu(vm, k, page);
+			}
+		}
+	}
+	return machine_stalled(vm);
+}
+
+/* Post-copy's events (struct machine_ops' remote). */
+static int kvm_remote(struct machine *vm, enum machine_remote_event event, uint64_t page)
+{
+	struct kvm_backend *k = vm->backend;
+	struct uffdio_register reg = {
+	        .range = {.start = (uint64_t)(uintptr_t)k->view,
+	                  .len = vm->nb_pages * VM_PAGE_SIZE},
+	        .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR,
+	};
+
+	switch (event) {
+	case MACHINE_REMOTE_BEGIN:
+		if (k->uffd < 0)
+			return -ENOTSUP;
+		if (!k->registered) {
+			/* Nothing of the view is mapped yet where the VM arrives (its vCPU never
+			 * ran here), so every first access of the vCPU is reported. */
+			if (ioctl(k->uffd, UFFDIO_REGISTER, &reg) < 0 ||
+			    !(reg.ioctls & (1ull << _UFFDIO_CONTINUE))) {
+				KVM_LOG(ERR, "%s: userfaultfd refused its memory: %s", vm->name,
+				        strerror(errno));
+				return -ENOTSUP;
+			}
+			k->registered = true;
+		}
+		return 0;
+	case MACHINE_REMOTE_ARRIVED:
+		if (k->registered)
+			map_for_vcpu(vm, k, page);
+		return 0;
+	case MACHINE_REMOTE_END:
+		/* Unregistering wakes a vCPU in a fault: it faults again, as on any memory. */
+		if (k->registered && ioctl(k->uffd, UFFDIO_UNREGISTER, &reg.range) < 0)
+			KVM_LOG(ERR, "%s: userfaultfd kept its memory: %s", vm->name,
+			        strerror(errno));
+		k->registered = false;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+bool vm_kvm_postcopy_capable(const struct machine *vm)
+{
+	return ((const struct kvm_backend *)vm->backend)->uffd >= 0;
+}
+
+struct vm_kvm_fault_stats vm_kvm_fault_stats(const struct machine *vm)
+{
+	return ((const struct kvm_backend *)vm->backend)->fault_stats;
+}
+
 static bool vcpu_busy(const struct kvm_backend *k)
 {
 	return __atomic_load_n(&k->granted, __ATOMIC_ACQUIRE);
@@ -330,12 +480,31 @@ static bool grant(struct machine *vm, struct kvm_backend *k, uint64_t steps)
 	return given;
 }
 
-/* Waits until the vCPU is out of the guest (the lock held). Returns 0, or -EIO if the vCPU
- * failed. */
-static int wait_idle_locked(struct kvm_backend *k)
+/* Waits until the vCPU is out of the guest (the lock held). In post-copy the vCPU may be in a
+ * fault only this thread serves: the faults are served while waiting, and a vCPU that waits on
+ * a page still elsewhere is left in it (it takes its step once the page comes). Returns 0,
+ * -EAGAIN if the vCPU waits on such a page, or -EIO if it failed. */
+static int wait_idle_locked(struct machine *vm, struct kvm_backend *k)
 {
-	while (k->granted)
-		pthread_cond_wait(&k->idle, &k->lock);
+	while (k->granted) {
+		if (!k->registered) {
+			pthread_cond_wait(&k->idle, &k->lock);
+			continue;
+		}
+		pthread_mutex_unlock(&k->lock);
+		bool stalled = serve_faults(vm, k, k->last_ns);
+		pthread_mutex_lock(&k->lock);
+		if (stalled && k->granted)
+			return -EAGAIN;
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200000; /* the next look at the faults */
+		if (until.tv_nsec >= 1000000000) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&k->idle, &k->lock, &until);
+	}
 	return k->failed ? -EIO : 0;
 }
 
@@ -348,18 +517,19 @@ static int vcpu_wait(struct machine *vm, struct kvm_backend *k, bool stop)
 		mailbox(vm)->budget = 0;
 		machine_dirty(vm, k->guest_page);
 	}
-	int ret = wait_idle_locked(k);
+	int ret = wait_idle_locked(vm, k);
 	pthread_mutex_unlock(&k->lock);
 	/* A lowered budget says nothing of the guest: it is its step counter again, as when a
 	 * grant runs out, so two VMs at one step hold the same page. */
-	if (stop && mailbox(vm)->budget != mailbox(vm)->step) {
+	if (stop && ret != -EAGAIN && !machine_page_absent(vm, k->guest_page) &&
+	    mailbox(vm)->budget != mailbox(vm)->step) {
 		mailbox(vm)->budget = mailbox(vm)->step;
 		machine_dirty(vm, k->guest_page);
 	}
 	return ret;
 }
 
-static void kvm_close(struct kvm_backend *k)
+static void kvm_close(const struct machine *vm, struct kvm_backend *k)
 {
 	if (k->thread_started) {
 		pthread_mutex_lock(&k->lock);
@@ -379,6 +549,10 @@ static void kvm_close(struct kvm_backend *k)
 		close(k->vm_fd);
 	if (k->kvm_fd >= 0)
 		close(k->kvm_fd);
+	if (k->uffd >= 0)
+		close(k->uffd);
+	if (k->view != NULL && k->view != vm->memory)
+		munmap(k->view, vm->nb_pages * VM_PAGE_SIZE);
 	free(k->log);
 	free(k);
 }
@@ -387,9 +561,11 @@ static void kvm_fini(struct machine *vm)
 {
 	struct kvm_backend *k = vm->backend;
 
+	/* A vCPU in a fault for a page that will not come now goes on, to leave. */
+	kvm_remote(vm, MACHINE_REMOTE_END, 0);
 	if (k->thread_started)
 		vcpu_wait(vm, k, true);
-	kvm_close(k);
+	kvm_close(vm, k);
 	vm->backend = NULL;
 }
 
@@ -400,7 +576,7 @@ static int kvm_init(struct machine *vm, const void *config)
 
 	if (k == NULL)
 		return -ENOMEM;
-	k->kvm_fd = k->vm_fd = k->vcpu_fd = -1;
+	k->kvm_fd = k->vm_fd = k->vcpu_fd = k->uffd = -1;
 	pthread_mutex_init(&k->lock, NULL);
 	pthread_cond_init(&k->wake, NULL);
 	pthread_cond_init(&k->idle, NULL);
@@ -419,13 +595,15 @@ static int kvm_init(struct machine *vm, const void *config)
 		        "%s: a KVM VM needs at most %u MiB and its guest's page above the "
 		        "working set",
 		        vm->name, VM_KVM_MAX_MEMORY_MB);
-		kvm_close(k);
+		kvm_close(vm, k);
 		return -EINVAL;
 	}
 	k->log = calloc(machine_bitmap_words(vm), sizeof(uint64_t));
-	int ret = k->log == NULL ? -ENOMEM : kvm_open(vm, k);
+	int ret = k->log == NULL ? -ENOMEM : open_view(vm, k);
+	if (ret == 0)
+		ret = kvm_open(vm, k);
 	if (ret < 0) {
-		kvm_close(k);
+		kvm_close(vm, k);
 		return ret;
 	}
 	vm->backend = k;
@@ -444,7 +622,7 @@ static int kvm_init(struct machine *vm, const void *config)
 	ret = pthread_create(&k->thread, NULL, vcpu_thread, vm);
 	if (ret != 0) {
 		KVM_LOG(ERR, "%s: no thread for its vCPU: %s", vm->name, strerror(ret));
-		kvm_close(k);
+		kvm_close(vm, k);
 		vm->backend = NULL;
 		return -ret;
 	}
@@ -504,6 +682,8 @@ static uint64_t count_steps(struct machine *vm, struct kvm_backend *k)
 	const uint64_t *word =
 	        (const uint64_t *)(const void *)((const uint8_t *)mailbox(vm) +
 	                                         offsetof(struct guest_mailbox, step));
+	if (machine_page_absent(vm, k->guest_page))
+		return 0; /* post-copy: the counter's page is not here yet */
 	uint64_t step = __atomic_load_n(word, __ATOMIC_ACQUIRE);
 	uint64_t taken = step - k->counted;
 
@@ -519,8 +699,14 @@ static uint64_t count_steps(struct machine *vm, struct kvm_backend *k)
 static uint64_t kvm_run_op(struct machine *vm, uint64_t now_ns)
 {
 	struct kvm_backend *k = vm->backend;
-	uint64_t taken = count_steps(vm, k);
 
+	k->last_ns = now_ns;
+	serve_faults(vm, k, now_ns);
+	/* Post-copy: the host reads and writes the guest's mailbox, so until its page is here the
+	 * vCPU is granted nothing (the host's access stalls, as the vCPU's would). */
+	if (!machine_access(vm, k->guest_page, now_ns))
+		return 0;
+	uint64_t taken = count_steps(vm, k);
 	if (taken != 0 && now_ns - k->last_sync_ns >= KVM_SYNC_NS) {
 		k->last_sync_ns = now_ns;
 		sync_dirty_log(vm);
@@ -542,6 +728,8 @@ static void kvm_pause(struct machine *vm)
 int vm_kvm_steps(struct machine *vm, uint64_t n)
 {
 	struct kvm_backend *k = vm->backend;
+	if (machine_page_absent(vm, k->guest_page))
+		return -EAGAIN; /* post-copy: its mailbox is not here yet */
 	int ret = vcpu_wait(vm, k, false);
 
 	/* Nobody lowers this grant's budget: the guest runs all of it. */
@@ -578,9 +766,15 @@ static size_t kvm_save_state(const struct machine *vm, void *buf)
 
 	/* A paused VM's vCPU is out of the guest already; a running one's is read between two
 	 * grants. */
+	if (k->registered) {
+		KVM_LOG(ERR, "%s: its memory is still arriving (post-copy)", vm->name);
+		return 0;
+	}
 	pthread_mutex_lock(&k->lock);
-	wait_idle_locked(k);
+	while (k->granted)
+		pthread_cond_wait(&k->idle, &k->lock);
 	pthread_mutex_unlock(&k->lock);
+	const struct guest_mailbox *box = mailbox(vm);
 	struct vm_kvm_state st = {
 	        .magic = VM_KVM_STATE_MAGIC,
 	        .version = VM_KVM_STATE_VERSION,
@@ -589,6 +783,10 @@ static size_t kvm_save_state(const struct machine *vm, void *buf)
 	        .rate = k->workload.rate,
 	        .max_steps_per_run = k->workload.max_steps_per_run,
 	        .flags = k->workload.idle ? VM_SYNTHETIC_IDLE : 0,
+	        .pattern = box->pattern,
+	        .seed = box->seed,
+	        .working_set_pages = box->working_set_pages,
+	        .step = box->step,
 	};
 	/* KVM's structures read aligned, then placed in the packed state. */
 	struct kvm_regs regs;
@@ -625,6 +823,12 @@ static size_t kvm_save_state(const struct machine *vm, void *buf)
 	memcpy(buf, &st, sizeof(st));
 	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, regs), &regs, sizeof(regs));
 	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, sregs), &sregs, sizeof(sregs));
+	/* The legacy region holds x87 and SSE whether or not XSTATE_BV marks them in use (KVM
+	 * writes their initial values where it does not), and whether it does depends on when the
+	 * host last saved the FPU, not on the guest: both marked, two equal vCPUs save equal
+	 * states. */
+	in_use |= XSTATE_LEGACY;
+	memcpy((uint8_t *)xsave.region + 512, &in_use, sizeof(in_use));
 	memcpy((uint8_t *)buf + offsetof(struct vm_kvm_state, xsave), xsave.region,
 	       VM_KVM_XSAVE_BYTES);
 	return sizeof(st);
@@ -647,11 +851,20 @@ static int kvm_load_state(struct machine *vm, const void *buf, size_t len)
 		        VM_KVM_STATE_VERSION);
 		return -EINVAL;
 	}
-	/* The workload's parameters are in the guest's memory, which came first. */
+	/* The workload's parameters are in the guest's memory, and in the state: they agree where
+	 * the memory came first (in post-copy the mailbox's page may come later). */
 	const struct guest_mailbox *box = mailbox(vm);
-	if (box->magic != GUEST_MAILBOX_MAGIC || box->pattern > VM_PATTERN_SEQUENTIAL ||
-	    box->working_set_pages == 0 || box->working_set_pages > k->guest_page) {
-		KVM_LOG(ERR, "%s: the guest's memory holds no workload it can run", vm->name);
+	if (st.pattern > VM_PATTERN_SEQUENTIAL || st.working_set_pages == 0 ||
+	    st.working_set_pages > k->guest_page) {
+		KVM_LOG(ERR, "%s: the state names no workload the guest can run", vm->name);
+		return -EINVAL;
+	}
+	if (!machine_page_absent(vm, k->guest_page) &&
+	    (box->magic != GUEST_MAILBOX_MAGIC || box->pattern != st.pattern ||
+	     box->seed != st.seed || box->working_set_pages != st.working_set_pages ||
+	     box->step != st.step)) {
+		KVM_LOG(ERR, "%s: the guest's memory and the vCPU state are not of one VM",
+		        vm->name);
 		return -EINVAL;
 	}
 	struct kvm_regs regs;
@@ -687,14 +900,14 @@ static int kvm_load_state(struct machine *vm, const void *buf, size_t len)
 		KVM_LOG(ERR, "%s: KVM refused the vCPU state: %s", vm->name, strerror(errno));
 		return -EINVAL;
 	}
-	k->workload.pattern = (enum vm_pattern)box->pattern;
-	k->workload.seed = box->seed;
-	k->workload.working_set_pages = box->working_set_pages;
+	k->workload.pattern = (enum vm_pattern)st.pattern;
+	k->workload.seed = st.seed;
+	k->workload.working_set_pages = st.working_set_pages;
 	k->workload.rate = st.rate;
 	k->workload.max_steps_per_run = st.max_steps_per_run;
 	k->workload.idle = (st.flags & VM_SYNTHETIC_IDLE) != 0;
 	k->pacing = (struct vm_pacing){0};
-	k->counted = box->step;
+	k->counted = st.step;
 	pthread_mutex_lock(&k->lock);
 	k->failed = false;
 	pthread_mutex_unlock(&k->lock);
@@ -713,4 +926,6 @@ const struct machine_ops vm_kvm_ops = {
         .workload = kvm_workload,
         .sync_dirty_log = sync_dirty_log,
         .pause = kvm_pause,
+        .remote = kvm_remote,
+        .shared_memory = true,
 };

@@ -42,7 +42,7 @@ struct vm_kvm_log_stats {
 };
 
 #define VM_KVM_STATE_MAGIC   0x314d564bu /* "KVM1" */
-#define VM_KVM_STATE_VERSION 2
+#define VM_KVM_STATE_VERSION 3
 
 /* The XSAVE area's legacy region (x87, SSE) and its header: the components past SSE must be in
  * their initial state to be carried (the guest uses none; a VM using AVX is refused). */
@@ -57,8 +57,9 @@ struct vm_kvm_msr {
 } __attribute__((packed));
 
 /* The vCPU state on the wire: little-endian (KVM's own structures as x86-64 lays them out),
- * 1,208 bytes. The workload's parameters and step counter are in the guest's memory; only the
- * host's pacing travels here. */
+ * 1,232 bytes. The workload's parameters and step counter are in the guest's memory; they
+ * travel here too (as a device's registers travel with QEMU's state), so a destination that
+ * resumes the VM before its mailbox's page came (post-copy) knows where the guest is. */
 struct vm_kvm_state {
 	uint32_t magic;   /* VM_KVM_STATE_MAGIC */
 	uint16_t version; /* VM_KVM_STATE_VERSION */
@@ -72,16 +73,21 @@ struct vm_kvm_state {
 	uint8_t xsave[VM_KVM_XSAVE_BYTES];
 	uint64_t xcr0; /* 0: the host has no XSAVE, the legacy FPU area alone travels */
 	struct vm_kvm_msr msrs[VM_KVM_MSRS];
-	uint64_t reserved;
+	uint32_t pattern; /* the mailbox as the VM paused: the workload, and the step counter */
+	uint32_t reserved;
+	uint64_t seed;
+	uint64_t working_set_pages;
+	uint64_t step;
 } __attribute__((packed));
 
-_Static_assert(sizeof(struct vm_kvm_state) == 1208, "the KVM vCPU state is 1,208 bytes");
+_Static_assert(sizeof(struct vm_kvm_state) == 1232, "the KVM vCPU state is 1,232 bytes");
 _Static_assert(sizeof(struct vm_kvm_state) <= VM_STATE_MAX, "it fits any backend's blob");
 
 /* Why a KVM VM is refused post-copy, after its name. */
 #define VM_KVM_PRECOPY_ONLY                                                                        \
-	"runs on KVM: it migrates pre-copy only (post-copy needs userfaultfd on its vCPU, not "    \
-	"built yet)"
+	"runs on KVM on hugepages or without userfaultfd's minor faults on shared memory: it "     \
+	"migrates pre-copy only (post-copy serves its vCPU's faults through userfaultfd, page by " \
+	"page)"
 
 /* The backend (config: struct vm_kvm_config). Its init fails with the reason logged when
  * /dev/kvm cannot be used. */
@@ -96,6 +102,17 @@ uint64_t vm_kvm_step(const struct machine *vm);
 
 /* The vCPU's exits so far, for tests and the VM's counters. */
 uint64_t vm_kvm_exits(const struct machine *vm);
+
+/* True if the VM can run with pages elsewhere (post-copy): its memory is a memfd its vCPU sees
+ * through a view of its own, whose faults a userfaultfd with minor faults reports. */
+bool vm_kvm_postcopy_capable(const struct machine *vm);
+
+/* Post-copy faults the vCPU took through userfaultfd, and those that found their page here. */
+struct vm_kvm_fault_stats {
+	uint64_t faults;   /* reported by userfaultfd */
+	uint64_t resolved; /* mapped for the vCPU without waiting (the page was here) */
+};
+struct vm_kvm_fault_stats vm_kvm_fault_stats(const struct machine *vm);
 
 /* The dirty log's reads so far and their time. */
 struct vm_kvm_log_stats vm_kvm_log_stats(const struct machine *vm);
