@@ -299,6 +299,9 @@ static void describe(struct reply *reply, const struct vm *g, bool full)
 		reply_u64(reply, "kvm_exits", vm_kvm_exits(&g->machine));
 		reply_u64(reply, "kvm_dirty_log_reads", log.reads);
 		reply_u64(reply, "kvm_dirty_log_read_us", log.read_ns / 1000);
+		struct vm_kvm_fault_stats faults = vm_kvm_fault_stats(&g->machine);
+		reply_u64(reply, "kvm_userfaults", faults.faults);
+		reply_u64(reply, "kvm_userfaults_page_here", faults.resolved);
 	}
 	reply_u64(reply, "pages", g->machine.nb_pages);
 	reply_u64(reply, "pages_touched", g->machine.stats.pages_touched);

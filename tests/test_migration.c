@@ -344,12 +344,12 @@ Test(exact_9000, three_streams_over_an_impaired_link)
 /* Post-copy and hybrid: the VM resumes at the destination before it holds every page, stalls on
  * the ones it lacks until they come (demanded ahead of the background stream), and ends the same
  * as its twin. */
-static void migrate_postcopy(const char *spec, unsigned int mib, const char *options,
-                             bool faults_expected)
+static void migrate_postcopy_vm(const char *spec, unsigned int mib, const char *vm_options,
+                                const char *options, during_fn *during, bool faults_expected)
 {
 	char verified[256];
 	snprintf(verified, sizeof(verified), "verify on %s", options);
-	migrate_and_compare(spec, mib, verified);
+	migrate_vm_and_compare_during(spec, mib, vm_options, verified, during);
 	const struct migration_info *src = session(a, (int)a->host.migrations.next_id);
 	cr_assert_neq(src->stats.postcopy.start_ns, 0, "it went into post-copy");
 	cr_assert(src->verified, "the memory's hash, summed as the pages came, is the source's: %s",
@@ -374,6 +374,62 @@ static void migrate_postcopy(const char *spec, unsigned int mib, const char *opt
 	            (double)dst->stats.postcopy.stall_ns / 1e6,
 	            (double)dst->stats.postcopy.fault_p50_ns / 1e6,
 	            (double)dst->stats.postcopy.fault_p99_ns / 1e6);
+}
+
+static void migrate_postcopy(const char *spec, unsigned int mib, const char *options,
+                             bool faults_expected)
+{
+	migrate_postcopy_vm(spec, mib, "", options, NULL, faults_expected);
+}
+
+/* A KVM VM in post-copy: its vCPU's faults come through userfaultfd, the worker asks for the
+ * pages, and each is mapped for the vCPU once whole (at MTU 1500, once its fragments are in). */
+Test(exact_9000, kvm_postcopy)
+{
+	migrate_postcopy_vm("uniform,rate=max,fill=50,seed=36", 32, "backend kvm", "mode postcopy",
+	                    NULL, true);
+	struct vm *moved = host_vm_find(&b->host, "vm1");
+	cr_assert_gt(vm_kvm_fault_stats(&moved->machine).faults, 0,
+	             "its vCPU's faults came through userfaultfd");
+}
+
+Test(exact_1500, kvm_postcopy)
+{
+	migrate_postcopy_vm("hotcold,rate=max,fill=50,seed=37", 32, "backend kvm", "mode postcopy",
+	                    NULL, true);
+}
+
+/* Hybrid, handed to post-copy by hand once pre-copy has sent a part of the memory (the emulated
+ * vCPU here dirties too slowly for hybrid to give up on pre-copy by itself). */
+static void into_postcopy_midway(int id)
+{
+	pump_until(session(a, id)->stats.pages_normal >= 1000 || !session(a, id)->running,
+	           20 * SECOND, "pre-copy never sent a page");
+	cr_assert_eq(migration_postcopy(&a->host.migrations, (uint32_t)id), 0);
+}
+
+Test(exact_1500, kvm_hybrid_over_an_impaired_link)
+{
+	impair_both("loss 2 dup 1 reorder 2");
+	migrate_postcopy_vm("sequential,rate=max,fill=100,seed=38", 32, "backend kvm",
+	                    "mode hybrid max-bandwidth 100M", into_postcopy_midway, false);
+}
+
+/* A KVM VM on hugepages cannot map a 4 KiB page at a time for its vCPU: post-copy is refused
+ * with the reason, and it migrates pre-copy. */
+Test(exact_9000, a_kvm_vm_on_hugepages_is_refused_postcopy_with_the_reason)
+{
+	char out[4096];
+
+	create_vm_with(a, "vm1", 16, "uniform,rate=1000,fill=50,seed=39",
+	               "backend kvm hugepages on");
+	cr_assert_eq(ctl_try(a, out, sizeof(out), "migrate start vm1 to %s key %s mode postcopy",
+	                     B_VMK_IP, key_path),
+	             -EPERM);
+	cr_assert(strstr(out, "pre-copy only") != NULL, "%s", out);
+	cr_assert_eq(ctl_try(a, out, sizeof(out), "vm set vm1 postcopy on"), -EPERM);
+	cr_assert(strstr(out, "on hugepages") != NULL, "%s", out);
+	cr_assert_not_null(host_vm_find(&a->host, "vm1"), "and the VM stays, running");
 }
 
 Test(exact_9000, postcopy)
