@@ -871,8 +871,8 @@ static void task_maintenance(struct center *c, uint64_t id, const struct invento
 	event(c, "info", h.name, "in maintenance mode: %d VMs evacuated in %.1f s", moved,
 	      total_ms / 1e3);
 	task_state(c, id, "success",
-	           "%d VMs evacuated in %.1f s (the single migrations add up to %.1f s; %u at "
-	           "once of at most %u%s)",
+	           "%d VMs evacuated in %.1f s (its migrations took %.1f s summed; %u at once "
+	           "of at most %u%s)",
 	           moved, total_ms / 1e3, sum_ms / 1e3, concurrent, c->config.concurrent,
 	           retries ? ", some on a second host" : "");
 }
