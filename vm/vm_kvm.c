@@ -81,7 +81,8 @@ struct kvm_backend {
 	 * The worker reads the faults; the vCPU thread waits in them. */
 	uint8_t *view;    /* the vCPU's view of the memory (the memory itself on hugetlb) */
 	int uffd;         /* -1: no post-copy for this VM */
-	bool registered;  /* the view is registered: pages may be elsewhere */
+	bool registered;  /* the view is registered (read atomically) */
+	bool postcopy;    /* pages may be elsewhere (the worker's; lock to change) */
 	uint64_t last_ns; /* the worker's clock at its last run, for faults read while waiting */
 	struct vm_kvm_fault_stats fault_stats;
 };
@@ -266,6 +267,42 @@ fail:;
 	return ret;
 }
 
+static struct uffdio_range view_range(const struct machine *vm, const struct kvm_backend *k)
+{
+	return (struct uffdio_range){.start = (uint64_t)(uintptr_t)k->view,
+	                             .len = vm->nb_pages * VM_PAGE_SIZE};
+}
+
+/* Registers the view for missing and minor faults: every first access of the vCPU to a page is
+ * reported, whether or not the page is in the file. */
+static int view_register(const struct machine *vm, struct kvm_backend *k)
+{
+	struct uffdio_register reg = {
+	        .range = view_range(vm, k),
+	        .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR,
+	};
+
+	if (ioctl(k->uffd, UFFDIO_REGISTER, &reg) < 0 ||
+	    !(reg.ioctls & (1ull << _UFFDIO_CONTINUE))) {
+		KVM_LOG(ERR, "%s: userfaultfd refused its memory: %s", vm->name, strerror(errno));
+		return -ENOTSUP;
+	}
+	__atomic_store_n(&k->registered, true, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* Unregisters the view, which wakes a vCPU in a fault: it faults again, as on any memory. */
+static void view_unregister(const struct machine *vm, struct kvm_backend *k)
+{
+	struct uffdio_range range = view_range(vm, k);
+
+	if (!__atomic_load_n(&k->registered, __ATOMIC_ACQUIRE))
+		return;
+	if (ioctl(k->uffd, UFFDIO_UNREGISTER, &range) < 0)
+		KVM_LOG(ERR, "%s: userfaultfd kept its memory: %s", vm->name, strerror(errno));
+	__atomic_store_n(&k->registered, false, __ATOMIC_RELEASE);
+}
+
 /* The vCPU thread's part: enters the guest until it says on its port that its step counter
  * reached the budget (which the worker may lower to stop it). Returns false if the vCPU
  * failed. */
@@ -307,6 +344,10 @@ static void *vcpu_thread(void *arg)
 			pthread_cond_wait(&k->wake, &k->lock);
 		if (k->quit)
 			break;
+		/* Not in post-copy, the view needs no userfaultfd (it was registered in case the VM
+		 * arrives in post-copy): this thread's own faults are the kernel's again. */
+		if (!k->postcopy)
+			view_unregister(vm, k);
 		pthread_mutex_unlock(&k->lock);
 		bool ok = enter_guest(vm, k);
 		pthread_mutex_lock(&k->lock);
@@ -349,6 +390,13 @@ static int open_view(struct machine *vm, struct kvm_backend *k)
 		return 0;
 	}
 	k->uffd = fd;
+	/* Registered now, while nothing else holds the process's memory map: during a migration
+	 * the destination's populating threads hold it for milliseconds at a time, and post-copy
+	 * begins inside the pause. A vCPU about to run without post-copy unregisters first. */
+	if (view_register(vm, k) < 0) {
+		close(fd);
+		k->uffd = -1;
+	}
 	return 0;
 }
 
@@ -385,7 +433,7 @@ static bool serve_faults(struct machine *vm, struct kvm_backend *k, uint64_t now
 	struct uffd_msg msgs[8];
 	ssize_t len;
 
-	if (!k->registered)
+	if (!k->postcopy)
 		return false;
 	while ((len = read(k->uffd, msgs, sizeof(msgs))) > 0) {
 		for (size_t i = 0; i < (size_t)len / sizeof(msgs[0]); i++) {
@@ -410,38 +458,27 @@ static bool serve_faults(struct machine *vm, struct kvm_backend *k, uint64_t now
 static int kvm_remote(struct machine *vm, enum machine_remote_event event, uint64_t page)
 {
 	struct kvm_backend *k = vm->backend;
-	struct uffdio_register reg = {
-	        .range = {.start = (uint64_t)(uintptr_t)k->view,
-	                  .len = vm->nb_pages * VM_PAGE_SIZE},
-	        .mode = UFFDIO_REGISTER_MODE_MISSING | UFFDIO_REGISTER_MODE_MINOR,
-	};
 
 	switch (event) {
 	case MACHINE_REMOTE_BEGIN:
-		if (k->uffd < 0)
+		/* Where the VM arrives its view is registered since its creation and its vCPU
+		 * never ran, so nothing of the view is mapped and every access is reported. */
+		if (k->uffd < 0 || (!__atomic_load_n(&k->registered, __ATOMIC_ACQUIRE) &&
+		                    view_register(vm, k) < 0))
 			return -ENOTSUP;
-		if (!k->registered) {
-			/* Nothing of the view is mapped yet where the VM arrives (its vCPU never
-			 * ran here), so every first access of the vCPU is reported. */
-			if (ioctl(k->uffd, UFFDIO_REGISTER, &reg) < 0 ||
-			    !(reg.ioctls & (1ull << _UFFDIO_CONTINUE))) {
-				KVM_LOG(ERR, "%s: userfaultfd refused its memory: %s", vm->name,
-				        strerror(errno));
-				return -ENOTSUP;
-			}
-			k->registered = true;
-		}
+		pthread_mutex_lock(&k->lock);
+		k->postcopy = true;
+		pthread_mutex_unlock(&k->lock);
 		return 0;
 	case MACHINE_REMOTE_ARRIVED:
-		if (k->registered)
+		if (k->postcopy)
 			map_for_vcpu(vm, k, page);
 		return 0;
 	case MACHINE_REMOTE_END:
-		/* Unregistering wakes a vCPU in a fault: it faults again, as on any memory. */
-		if (k->registered && ioctl(k->uffd, UFFDIO_UNREGISTER, &reg.range) < 0)
-			KVM_LOG(ERR, "%s: userfaultfd kept its memory: %s", vm->name,
-			        strerror(errno));
-		k->registered = false;
+		pthread_mutex_lock(&k->lock);
+		k->postcopy = false;
+		pthread_mutex_unlock(&k->lock);
+		view_unregister(vm, k);
 		return 0;
 	}
 	return -EINVAL;
@@ -487,7 +524,7 @@ static bool grant(struct machine *vm, struct kvm_backend *k, uint64_t steps)
 static int wait_idle_locked(struct machine *vm, struct kvm_backend *k)
 {
 	while (k->granted) {
-		if (!k->registered) {
+		if (!k->postcopy) {
 			pthread_cond_wait(&k->idle, &k->lock);
 			continue;
 		}
@@ -766,7 +803,7 @@ static size_t kvm_save_state(const struct machine *vm, void *buf)
 
 	/* A paused VM's vCPU is out of the guest already; a running one's is read between two
 	 * grants. */
-	if (k->registered) {
+	if (k->postcopy) {
 		KVM_LOG(ERR, "%s: its memory is still arriving (post-copy)", vm->name);
 		return 0;
 	}

@@ -20,7 +20,8 @@
 # the KVM backend's own costs (ferry-kvm-steps: the guest's steps with the log off and on, a
 # log read's time per GiB).
 # usage: tools/bench/migrate.sh [--quick|--kvm]   (--quick: 1 GiB cases and the references only;
-#        --kvm: the references, then the 1 GiB synthetic and KVM cases and the KVM costs)
+#        --kvm: the references, then the 1 GiB synthetic and KVM cases (pre-copy, and post-copy
+#        at 20,000 pages/s) and the KVM costs)
 #        tools/bench/migrate.sh --switchover [runs]   (tools/bench/switchover.sh)
 set -euo pipefail
 # The switchover under traffic (20 migrations back and forth, forwarding on and off) is a script
@@ -204,22 +205,37 @@ cpu_seconds() {
 }
 
 # case <link label> <MTU> <MiB> <dirty pages/s> <encryption> <max-bandwidth> <pacer bps or 0>
-#      [<streams>] [<backend>]
+#      [<streams>] [<backend>] [<mode>]
+# (post-copy cases run without hugepages: a KVM VM on them is pre-copy only)
 run_case() {
 	local label=$1 mtu=$2 mb=$3 rate=$4 encryption=$5 bw=$6 pacer=$7 streams=${8:-1}
-	local backend=${9:-synthetic}
+	local backend=${9:-synthetic} mode=${10:-precopy} hugepages=on
 	[ "$backend" = kvm ] && label="$label, KVM VM"
+	[ "$mode" = precopy ] || { label="$label, $mode"; hugepages=off; }
 	ctl host-a vm create bench mem "$mb" mac 02:00:00:00:0b:01 ip 10.0.0.90/24 \
-		portgroup "VM Network" workload "uniform,rate=$rate,fill=100" hugepages on \
+		portgroup "VM Network" workload "uniform,rate=$rate,fill=100" hugepages $hugepages \
 		encryption "$encryption" backend "$backend" >/dev/null
 	sleep 1
 	local a0 b0 a1 b1
 	a0=$(cpu_seconds host-a)
 	b0=$(cpu_seconds host-b)
 	ctl host-a -j migrate start bench to 50.50.50.2 key $key max-bandwidth "$bw" \
-		min-bandwidth 100M streams "$streams" mode precopy --wait >"$out/case.json" || true
+		min-bandwidth 100M streams "$streams" mode "$mode" --wait >"$out/case.json" || true
 	a1=$(cpu_seconds host-a)
 	b1=$(cpu_seconds host-b)
+	if [ "$mode" != precopy ]; then
+		# The destination's side of post-copy, printed after the table.
+		ctl host-b -j migrate status >"$out/destination.json"
+		python3 - "$out/destination.json" "$label" "$rate" >>"$out/postcopy.txt" <<'PY' || true
+import json, sys
+m = json.load(open(sys.argv[1]))["migrations"][-1]
+f = lambda name: m.get("postcopy_" + name, 0)
+print(f"- {sys.argv[2]}, 1 GiB, {sys.argv[3]} pages/s: {f('pages_absent')} pages absent at the "
+      f"resume, {f('pages_demanded')} demanded, {f('remote_faults')} faults, the vCPU stalled "
+      f"{f('stall_ms')} ms in all, a fault served in {f('fault_p50_ms')} ms (p50), "
+      f"{f('fault_p99_ms')} ms (p99)")
+PY
+	fi
 	ctl host-b vm destroy bench >/dev/null 2>&1 || ctl host-a vm destroy bench >/dev/null 2>&1 || true
 	python3 - "$out/case.json" "$label" "$mtu" "$mb" "$rate" "$pacer" "$memcpy" \
 		"${qemu[plain]}" "${qemu[tls]}" "${speed[aes-256-gcm/8192]}" \
@@ -273,6 +289,15 @@ for mb in $kvm_sizes; do
 		run_case memif 9000 "$mb" $rate required unlimited 0 1 kvm
 	done
 done
+# And in post-copy (the vCPU's faults through userfaultfd), beside a synthetic VM's.
+run_case memif 9000 1024 20000 required unlimited 0 1 synthetic postcopy
+run_case memif 9000 1024 20000 required unlimited 0 1 kvm postcopy
+if [ -s "$out/postcopy.txt" ]; then
+	echo
+	echo "Post-copy at the destination:"
+	echo
+	cat "$out/postcopy.txt"
+fi
 kvm_costs() {
 	echo
 	echo "The KVM backend's own costs (bench/ferry-kvm-steps, 1 GiB, 5 s a case):"
