@@ -15,6 +15,10 @@
 # ferryd's cycles go in the 64-byte, 1,024-MAC, both-ways case (FERRY_BENCH_PERF_CASE=size/MACs/dirs
 # names another; perf record, top symbols).
 #
+# Each capture holds max(MACs, 1,024) frames unless FERRY_BENCH_FRAMES sets the count: the
+# 65,536-MAC case then replays 150 MB of buffers against the 1,024-MAC case's 2 MB, which every
+# system pays for in its receive copy; FERRY_BENCH_FRAMES=65536 gives every case the same.
+#
 # --rounds N runs each case N times, the systems alternated, and prints the medians.
 # --workers N runs ferryd with N forwarding workers (-l 0..N-1) and each port with N rx and tx
 # queues (the capture given N times), against testpmd with N forwarding cores and as many queues.
