@@ -22,9 +22,11 @@
 # --rounds N runs each case N times, the systems alternated, and prints the medians.
 # --workers N runs ferryd with N forwarding workers (-l 0..N-1) and each port with N rx and tx
 # queues (the capture given N times), against testpmd with N forwarding cores and as many queues.
+# --scaling (with --workers N) also runs both with one worker / core in every round, so that
+# what N give over one is taken in the same rounds, not across runs minutes apart.
 #
 # usage: tools/bench/forward.sh [--with-ovs] [--seconds N] [--quick] [--native] [--shared] [--perf] [--drop]
-#                               [--workers N] [--rounds N]
+#                               [--workers N] [--rounds N] [--scaling]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -38,6 +40,7 @@ shared=0
 perf=0
 drop=0
 workers=1
+scaling=0
 rounds=1
 while [ $# -gt 0 ]; do
 	case "$1" in
@@ -50,7 +53,8 @@ while [ $# -gt 0 ]; do
 	--drop) drop=1; shift ;;
 	--workers) workers=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
-	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick] [--native] [--shared] [--perf] [--drop] [--workers N] [--rounds N]" >&2; exit 2 ;;
+	--scaling) scaling=1; shift ;;
+	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick] [--native] [--shared] [--perf] [--drop] [--workers N] [--rounds N] [--scaling]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "forward: run as root (hugepages)" >&2; exit 1; }
@@ -81,14 +85,19 @@ fi
 ferryd_build=${FERRY_BENCH_BUILD:-build-bench}
 # One worker forwards on lcore 1; N on lcores 0..N-1 (the main one forwards too). testpmd's main
 # lcore only prints: it shares CPU 0 with its first forwarding core.
-if [ "$workers" = 1 ]; then
-	ferryd_lcores=1
-	testpmd_lcores=0@0,1@1
-else
-	ferryd_lcores=0-$((workers - 1))
-	testpmd_lcores="0@0,$(for w in $(seq "$workers"); do printf "%s@%s," "$w" "$((w - 1))"; done)"
-	testpmd_lcores=${testpmd_lcores%,}
-fi
+set_workers() {
+	workers=$1
+	if [ "$workers" = 1 ]; then
+		ferryd_lcores=1
+		testpmd_lcores=0@0,1@1
+	else
+		ferryd_lcores=0-$((workers - 1))
+		testpmd_lcores="0@0,$(for w in $(seq "$workers"); do printf "%s@%s," "$w" "$((w - 1))"; done)"
+		testpmd_lcores=${testpmd_lcores%,}
+	fi
+}
+set_workers "$workers"
+[ "$scaling" = 1 ] && [ "$workers" = 1 ] && { echo "--scaling needs --workers N, N > 1" >&2; exit 2; }
 # The case --perf profiles: size/MACs/directions.
 perf_case=${FERRY_BENCH_PERF_CASE:-64/1024/both}
 
@@ -271,11 +280,19 @@ for c in "${cases[@]}"; do
 	read -r size macs mode <<<"$c"
 	# The systems alternate, round after round, and each figure is the median of its rounds:
 	# this machine's neighbours move a single run by a third.
-	f_runs=() c_runs=() t_runs=() o_runs=()
+	f_runs=() c_runs=() t_runs=() o_runs=() f1_runs=() t1_runs=()
 	for _ in $(seq "$rounds"); do
 		read -r f c < <(measure_ferryd "$size" "$macs" "$mode")
 		f_runs+=("$f") c_runs+=("$c")
 		t_runs+=("$(measure_testpmd "$size" "$macs" "$mode")")
+		if [ "$scaling" = 1 ]; then
+			n=$workers
+			set_workers 1
+			read -r f c < <(measure_ferryd "$size" "$macs" "$mode")
+			f1_runs+=("$f")
+			t1_runs+=("$(measure_testpmd "$size" "$macs" "$mode")")
+			set_workers "$n"
+		fi
 		# OVS runs one PMD thread here: it is compared with one worker only.
 		[ -n "$ovs" ] && [ "$workers" = 1 ] && o_runs+=("$(measure_ovs "$size" "$macs" "$mode")")
 	done
@@ -286,6 +303,19 @@ for c in "${cases[@]}"; do
 	printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" "$size" "$macs" "$mode" \
 		"$f_mpps" "$f_cpp" "$t_mpps" "$(ratio "$f_mpps" "$t_mpps")" "$o_mpps" \
 		"$(ratio "$f_mpps" "$o_mpps")"
+	if [ "$scaling" = 1 ]; then
+		f1=$(median "${f1_runs[@]}") t1=$(median "${t1_runs[@]}")
+		# Each round's ratio, then their median: a round's two runs share its conditions.
+		f_scale=() t_scale=()
+		for i in "${!f_runs[@]}"; do
+			f_scale+=("$(ratio "${f_runs[$i]}" "${f1_runs[$i]}")")
+			t_scale+=("$(ratio "${t_runs[$i]}" "${t1_runs[$i]}")")
+		done
+		echo "  one worker / core in the same rounds: ferryd ${f1_runs[*]}; testpmd ${t1_runs[*]}"
+		printf "  %s workers: ferryd %s x its one worker (%s; rounds %s), testpmd %s x its one core (%s; rounds %s)\n" \
+			"$workers" "$(ratio "$f_mpps" "$f1")" "$f1" "${f_scale[*]}" \
+			"$(ratio "$t_mpps" "$t1")" "$t1" "${t_scale[*]}"
+	fi
 	for variant in native shared; do
 		[ "${!variant}" = 1 ] || continue
 		measured=$ferryd_build ferryd_build=build-$variant
