@@ -323,7 +323,8 @@ static int start_session(struct host *host, const struct cli_args *args, bool ch
 		params.mode = MIGRATION_MODE_PRECOPY;
 	int ret = migration_start(&host->migrations, vm, vmk, &params);
 	memset(&params, 0, sizeof(params)); /* the key */
-	if (ret == -EPERM && vm->backend == VM_BACKEND_KVM)
+	if (ret == -EPERM && vm->backend == VM_BACKEND_KVM &&
+	    !vm_kvm_postcopy_capable(&vm->machine))
 		return reply_error(reply, ret, "VM '%s' " VM_KVM_PRECOPY_ONLY, vm->machine.name);
 	if (ret == -EPERM)
 		return reply_error(reply, ret,

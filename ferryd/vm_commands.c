@@ -676,8 +676,8 @@ static const struct cli_command vm_commands[] = {
          "[,ws=PAGES][,seed=N][,fill=PERCENT], default uniform,rate=1000; encryption of its "
          "migrations: required (default), opportunistic or disabled; hugepages on: its memory "
          "from the host's 2 MiB hugetlb pool, reserved now, on every host it migrates to; "
-         "backend: synthetic (default) or kvm, ferry's guest on a KVM vCPU, "
-         "pre-copy only)",
+         "backend: synthetic (default) or kvm, ferry's guest on a KVM vCPU, pre-copy only "
+         "on hugepages)",
          cmd_vm_create},
         {"vm set <name> encryption <policy>",
          "change a VM's migration encryption: required, opportunistic or disabled", cmd_vm_set},

@@ -416,7 +416,8 @@ Test(exact_1500, kvm_hybrid_over_an_impaired_link)
 }
 
 /* A KVM VM on hugepages cannot map a 4 KiB page at a time for its vCPU: post-copy is refused
- * with the reason, and it migrates pre-copy. */
+ * with that reason, and the VM runs on. One that could but is marked postcopy off is refused
+ * for the mark, not for KVM. */
 Test(exact_9000, a_kvm_vm_on_hugepages_is_refused_postcopy_with_the_reason)
 {
 	char out[4096];
@@ -430,6 +431,13 @@ Test(exact_9000, a_kvm_vm_on_hugepages_is_refused_postcopy_with_the_reason)
 	cr_assert_eq(ctl_try(a, out, sizeof(out), "vm set vm1 postcopy on"), -EPERM);
 	cr_assert(strstr(out, "on hugepages") != NULL, "%s", out);
 	cr_assert_not_null(host_vm_find(&a->host, "vm1"), "and the VM stays, running");
+	ctl(a, "vm destroy vm1");
+	create_vm_with(a, "vm1", 16, "uniform,rate=1000,fill=50,seed=40", "backend kvm");
+	ctl(a, "vm set vm1 postcopy off");
+	cr_assert_eq(ctl_try(a, out, sizeof(out), "migrate start vm1 to %s key %s mode postcopy",
+	                     B_VMK_IP, key_path),
+	             -EPERM);
+	cr_assert(strstr(out, "marked postcopy off") != NULL, "%s", out);
 }
 
 Test(exact_9000, postcopy)

@@ -546,7 +546,7 @@ static int wait_idle_locked(struct machine *vm, struct kvm_backend *k)
 }
 
 /* Waits until the vCPU is out of the guest; with stop, lowers its budget first, so the guest
- * leaves after the step it is taking. Returns 0, or -EIO if the vCPU failed. */
+ * leaves after the step it is taking. Returns as wait_idle_locked does. */
 static int vcpu_wait(struct machine *vm, struct kvm_backend *k, bool stop)
 {
 	pthread_mutex_lock(&k->lock);
