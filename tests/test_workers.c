@@ -182,3 +182,42 @@ Test(workers, two_workers_learn_move_evict_and_age_while_the_table_grows)
 	cr_assert_eq(vswitch->fdb.count, 0, "aged empty");
 	vswitch_table_fini(&b.vswitches);
 }
+
+/* What each worker writes of a port (its counters, its transmit buffer) starts a cache line of
+ * its own in a port the table made, whatever the allocator gives: two workers that shared a line
+ * would pass it between their cores every burst. Four ports, so four different offsets from a
+ * 16-byte-aligned allocator. */
+Test(workers, each_workers_part_of_a_port_has_cache_lines_of_its_own)
+{
+	struct port_table table;
+	struct pktpool_set pools;
+	struct port_config config;
+	struct rte_ring *rings[4][2];
+	char name[32];
+
+	port_table_init(&table);
+	pktpool_set_init(&pools, "al", 0, 0);
+	port_config_default(&config);
+	config.nb_workers = 2;
+	for (unsigned int p = 0; p < 4; p++) {
+		struct port *port;
+		for (unsigned int r = 0; r < 2; r++) {
+			snprintf(name, sizeof(name), "al%u_%u", p, r);
+			rings[p][r] = rte_ring_create(name, RING_SIZE, 0, 0);
+			cr_assert_not_null(rings[p][r]);
+		}
+		snprintf(name, sizeof(name), "al%u", p);
+		cr_assert_eq(port_table_add_rings(&table, name, rings[p][0], rings[p][1], &config,
+		                                  &pools, &port),
+		             0);
+		for (unsigned int w = 0; w < PORT_MAX_WORKERS; w++)
+			cr_assert_eq((uintptr_t)&port->workers[w] % RTE_CACHE_LINE_SIZE, 0,
+			             "port %u, worker %u's part at %p", p, w,
+			             (void *)&port->workers[w]);
+	}
+	port_table_fini(&table);
+	pktpool_set_fini(&pools);
+	for (unsigned int p = 0; p < 4; p++)
+		for (unsigned int r = 0; r < 2; r++)
+			rte_ring_free(rings[p][r]);
+}
