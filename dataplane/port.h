@@ -91,7 +91,6 @@ struct port {
 	/* Fewer tx queues than workers (or link emulation, whose queue is one): transmitting
 	 * takes tx_lock, once per burst. */
 	bool tx_locked;
-	rte_spinlock_t tx_lock;
 	bool rx_interrupts; /* its rx queues can wake a sleeping worker (port_rx_interrupt_ctl) */
 	bool in_process;    /* a ring port: only this process's own threads feed it */
 	/* Jumbo frames: a PMD that scatters takes them into chains of standard buffers (no 9 KB
@@ -104,6 +103,9 @@ struct port {
 	 * interface number in its file. */
 	struct capture *capture;
 	uint8_t capture_index;
+	/* Written by every burst that takes it: on a line of its own, or the fields above, which
+	 * every worker reads (worker 0 polls each port's link emulation), would move with it. */
+	rte_spinlock_t tx_lock __rte_cache_aligned;
 	struct port_worker workers[PORT_MAX_WORKERS];
 };
 

@@ -157,7 +157,7 @@ static int create_vm(struct host *host, const struct cli_args *args, bool regist
 	} else if (cli_arg(args, "disk-mib") != NULL) {
 		return reply_error(reply, -EINVAL, "disk-mib needs a datastore");
 	}
-	struct vm *vm = calloc(1, sizeof(*vm));
+	struct vm *vm = vm_alloc();
 	if (vm == NULL)
 		return reply_error(reply, -ENOMEM, "out of memory");
 	/* A VM of this MAC that left moments ago may still have it held here: no longer. */

@@ -39,7 +39,7 @@ static int cmd_vmk_add(void *ctx, const struct cli_args *args, struct reply *rep
 		return -EINVAL;
 	config.mtu = (uint16_t)mtu;
 
-	struct iface *vmk = calloc(1, sizeof(*vmk));
+	struct iface *vmk = iface_alloc();
 	if (vmk == NULL)
 		return reply_error(reply, -ENOMEM, "out of memory");
 	int ret = iface_create(vmk, &host->vswitches, pg, VSWITCH_ROLE_VMK, &config, &host->pools);

@@ -227,7 +227,7 @@ static void destination_admit(struct migration *m, uint64_t now)
 	}
 	uint64_t pages = config.memory_mb * (1024 * 1024 / VM_PAGE_SIZE);
 	config.workload.seed = 1;
-	m->vm = calloc(1, sizeof(*m->vm));
+	m->vm = vm_alloc();
 	m->destination.page_round = calloc(pages, sizeof(*m->destination.page_round));
 	m->destination.page_filled = calloc(pages, sizeof(*m->destination.page_filled));
 	m->destination.absent = calloc((pages + 63) / 64, sizeof(uint64_t));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "vm/machine.h"
+#include "vm/vm.h"
 #include "vm/vm_synthetic.h"
 
 static struct vm_workload workload(uint64_t seed, enum vm_pattern pattern, uint64_t ws)
@@ -260,4 +261,22 @@ Test(vm, an_absent_page_stalls_the_vcpu_until_it_arrives)
 	cr_assert_eq(machine_memory_hash(&vm), machine_memory_hash(&twin));
 	machine_destroy(&vm);
 	machine_destroy(&twin);
+}
+
+/* A VM's vnic ports hold what each forwarding worker writes on cache lines of its own: vm_alloc
+ * aligns where calloc gives 16 bytes (four VMs: four offsets). */
+Test(vm, vm_alloc_aligns_the_vnics_per_worker_parts)
+{
+	struct vm *vms[4];
+
+	for (unsigned int i = 0; i < 4; i++) {
+		vms[i] = vm_alloc();
+		cr_assert_not_null(vms[i]);
+		for (unsigned int w = 0; w < PORT_MAX_WORKERS; w++)
+			cr_assert_eq((uintptr_t)&vms[i]->vnic.switch_side.workers[w] %
+			                     RTE_CACHE_LINE_SIZE,
+			             0, "VM %u, worker %u", i, w);
+	}
+	for (unsigned int i = 0; i < 4; i++)
+		free(vms[i]);
 }

@@ -1,6 +1,7 @@
 /* Two forwarding workers in one process: the second learns through its ring while the first
  * learns, applies, grows the MAC table and ages it, on real ring ports. */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_eal.h>
@@ -10,6 +11,7 @@
 #include "dataplane/loop.h"
 #include "dataplane/pktpool.h"
 #include "dataplane/port.h"
+#include "vswitch/iface.h"
 #include "vswitch/vswitch.h"
 
 #define NB_PORTS  4
@@ -184,7 +186,7 @@ Test(workers, two_workers_learn_move_evict_and_age_while_the_table_grows)
 }
 
 /* What each worker writes of a port (its counters, its transmit buffer) starts a cache line of
- * its own in a port the table made, whatever the allocator gives: two workers that shared a line
+ * its own in a port the table made or an interface holds, whatever the allocator gives: two workers that shared a line
  * would pass it between their cores every burst. Four ports, so four different offsets from a
  * 16-byte-aligned allocator. */
 Test(workers, each_workers_part_of_a_port_has_cache_lines_of_its_own)
@@ -217,6 +219,22 @@ Test(workers, each_workers_part_of_a_port_has_cache_lines_of_its_own)
 	}
 	port_table_fini(&table);
 	pktpool_set_fini(&pools);
+	/* Interfaces (a vmk's, a VM's vnic) hold their two ports inline. */
+	struct iface *ifaces[4];
+	for (unsigned int i = 0; i < 4; i++) {
+		ifaces[i] = iface_alloc();
+		cr_assert_not_null(ifaces[i]);
+		for (unsigned int w = 0; w < PORT_MAX_WORKERS; w++) {
+			cr_assert_eq((uintptr_t)&ifaces[i]->switch_side.workers[w] %
+			                     RTE_CACHE_LINE_SIZE,
+			             0);
+			cr_assert_eq((uintptr_t)&ifaces[i]->host_side.workers[w] %
+			                     RTE_CACHE_LINE_SIZE,
+			             0);
+		}
+	}
+	for (unsigned int i = 0; i < 4; i++)
+		free(ifaces[i]);
 	for (unsigned int p = 0; p < 4; p++)
 		for (unsigned int r = 0; r < 2; r++)
 			rte_ring_free(rings[p][r]);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +125,15 @@ uint64_t vm_services_first_page(uint64_t nb_pages)
 {
 	/* A VM too small for the TCP's pages has the counter alone. */
 	return nb_pages >= 2 * (TCP_PAGES + 1) ? nb_pages - 1 - TCP_PAGES : nb_pages - 1;
+}
+
+struct vm *vm_alloc(void)
+{
+	struct vm *vm = aligned_alloc(alignof(struct vm), sizeof(*vm));
+
+	if (vm != NULL)
+		memset(vm, 0, sizeof(*vm));
+	return vm;
 }
 
 int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_portgroup *portgroup,

@@ -100,6 +100,10 @@ uint64_t vm_services_first_page(uint64_t nb_pages);
  * below them the KVM guest's own pages. */
 uint64_t vm_workload_end(uint64_t nb_pages, enum vm_backend backend);
 
+/* A zeroed VM to vm_create, aligned as its ports' per-worker parts need (calloc's 16 bytes are
+ * not); free() frees it. NULL if out of memory. */
+struct vm *vm_alloc(void);
+
 /* Creates a VM with its vnic on a port group, paused; its interface is down until it runs.
  * Returns 0 or a negative errno. */
 int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_portgroup *portgroup,

@@ -4,7 +4,9 @@
 #include "iface.h"
 
 #include <errno.h>
+#include <stdalign.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_errno.h>
@@ -61,6 +63,15 @@ static struct rte_ring *iface_ring(const struct iface *iface, const char *what)
 	snprintf(name, sizeof(name), "%s%lx", what, (unsigned long)(uintptr_t)iface & 0xffffffffff);
 	return rte_ring_create(name, IFACE_RING_SIZE, (int)rte_socket_id(),
 	                       RING_F_SP_ENQ | RING_F_SC_DEQ);
+}
+
+struct iface *iface_alloc(void)
+{
+	struct iface *iface = aligned_alloc(alignof(struct iface), sizeof(*iface));
+
+	if (iface != NULL)
+		memset(iface, 0, sizeof(*iface));
+	return iface;
 }
 
 int iface_create(struct iface *iface, struct vswitch_table *vswitches,

@@ -37,6 +37,10 @@ struct iface {
 	void *divert_ctx;
 };
 
+/* A zeroed interface to iface_create, aligned as its ports' per-worker parts need (calloc's 16
+ * bytes are not); free() frees it. NULL if out of memory. */
+struct iface *iface_alloc(void);
+
 /* Creates an interface on a port group in a role (iface or vnic): its ring ports, its netif (which
  * announces itself with a gratuitous ARP), its poller and timers. A zero MAC in config picks a
  * random local one. Returns 0 or a negative errno (nothing is left behind). */

@@ -134,16 +134,20 @@ struct vswitch_rx {
  * migrations, the CLI) and is the one writer of the MAC tables; workers 1.. run only the switch,
  * each on its own lcore and loop, and send what they learn to worker 0 through their ring. */
 struct vswitch_worker {
+	/* Set before it runs and read by other lcores (worker 0 drains the ring every poll; the
+	 * barrier reads the flags), so nothing the worker writes as it forwards shares these lines:
+	 * worker 0 would miss on them every poll. */
 	struct vswitch_table *vswitches;
 	unsigned int id;
-	struct loop *loop; /* worker 0: the host's; others: own_loop */
-	struct loop own_loop;
+	unsigned int lcore;
+	struct loop *loop;      /* worker 0: the host's; others: own_loop */
 	struct rte_ring *learn; /* learning requests for worker 0 (workers 1.. only) */
+	bool running;           /* its lcore is in vswitch_worker_run */
+	bool parked;            /* waiting in vswitch_workers_park's barrier */
+	/* Written by the worker every burst or iteration. */
+	struct loop own_loop __rte_cache_aligned;
 	uint64_t learn_dropped; /* requests the ring had no room for (the frames still went) */
 	uint64_t vm_frames;     /* frames from VM ports this worker switched */
-	unsigned int lcore;
-	bool running; /* its lcore is in vswitch_worker_run */
-	bool parked;  /* waiting in vswitch_workers_park's barrier */
 	unsigned int nb_rx;
 	struct vswitch_rx rx[VSWITCH_WORKER_RX_MAX];
 	/* Interrupt mode: when every queue it polls can wake it (rx interrupts, or a ring port only

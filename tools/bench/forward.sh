@@ -24,9 +24,15 @@
 # queues (the capture given N times), against testpmd with N forwarding cores and as many queues.
 # --scaling (with --workers N) also runs both with one worker / core in every round, so that
 # what N give over one is taken in the same rounds, not across runs minutes apart.
+# --pairs (with --workers N) gives N pairs of one-queue ports instead of N queues on each of two
+# ports, each pair with hosts of its own and polled by one worker (the one-worker runs of
+# --scaling poll them all); testpmd's N cores get the same 2N ports. net_pcap keeps each rx
+# queue's ring pointer on the cache line where the next queue counts its frames, so two cores on
+# two queues of one pcap port pass that line back and forth every burst (testpmd loses as much as
+# ferryd to it): a NIC's queues share no such line, and --pairs measures the workers without it.
 #
 # usage: tools/bench/forward.sh [--with-ovs] [--seconds N] [--quick] [--native] [--shared] [--perf] [--drop]
-#                               [--workers N] [--rounds N] [--scaling]
+#                               [--workers N] [--rounds N] [--scaling] [--pairs]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
@@ -42,6 +48,7 @@ drop=0
 workers=1
 scaling=0
 rounds=1
+pairs=0
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--with-ovs) with_ovs=1; shift ;;
@@ -54,7 +61,8 @@ while [ $# -gt 0 ]; do
 	--workers) workers=$2; shift 2 ;;
 	--rounds) rounds=$2; shift 2 ;;
 	--scaling) scaling=1; shift ;;
-	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick] [--native] [--shared] [--perf] [--drop] [--workers N] [--rounds N] [--scaling]" >&2; exit 2 ;;
+	--pairs) pairs=1; shift ;;
+	*) echo "usage: $0 [--with-ovs] [--seconds N] [--quick] [--native] [--shared] [--perf] [--drop] [--workers N] [--rounds N] [--scaling] [--pairs]" >&2; exit 2 ;;
 	esac
 done
 [ "$(id -u)" -eq 0 ] || { echo "forward: run as root (hugepages)" >&2; exit 1; }
@@ -98,6 +106,8 @@ set_workers() {
 }
 set_workers "$workers"
 [ "$scaling" = 1 ] && [ "$workers" = 1 ] && { echo "--scaling needs --workers N, N > 1" >&2; exit 2; }
+# --pairs: the port pairs, fixed however many workers a run has.
+npairs=$([ "$pairs" = 1 ] && echo "$workers" || echo 0)
 # The case --perf profiles: size/MACs/directions.
 perf_case=${FERRY_BENCH_PERF_CASE:-64/1024/both}
 
@@ -140,29 +150,48 @@ devargs() {
 	fi
 }
 
-# Buffers for both captures (each PMD keeps its capture in buffers) and the traffic in flight.
+# --pairs: "<name> <devargs>" per port, a0..aN-1 then b0..bN-1: ferryd hands rx queues to its
+# workers in turn, in the order ports were added, so worker i polls pair i.
+pair_ports() {
+	local size=$1 macs=$2 n=$3 side p f tx=""
+	[ "$drop" = 1 ] || tx=",tx_pcap=/dev/null"
+	for side in a b; do
+		for p in $(seq 0 $((npairs - 1))); do
+			f="$work/$side-$size-$macs-p$p.pcap"
+			[ -f "$f" ] || python3 tools/bench/make_traffic.py "$f" "$size" "$macs" "$side" \
+				"${FERRY_BENCH_FRAMES:-}" "$p"
+			echo "$side$p net_pcap$n$side$p,rx_pcap=$f,infinite_rx=1$tx"
+		done
+	done
+}
+
+# Buffers for every capture (each PMD keeps its capture in buffers) and the traffic in flight.
 mbufs_for() {
-	local frames=${FERRY_BENCH_FRAMES:-$2}
-	echo $((2 * workers * (frames > 1024 ? frames : 1024) + 16384 * workers))
+	local frames=${FERRY_BENCH_FRAMES:-$2} n=$workers
+	[ "$pairs" = 1 ] && n=$npairs
+	echo $((2 * n * (frames > 1024 ? frames : 1024) + 16384 * n))
 }
 room_for() { [ "$1" -gt 1800 ] && echo 9344 || echo 2176; }
 
 # Prints "<Mpps> <cycles per packet>".
 measure_ferryd() {
 	local size=$1 macs=$2 mode=$3
-	local d a b sock="$work/ferryd.sock"
-	d=$(devargs "$size" "$macs" "$mode" 1)
-	a=${d%%|*}
-	b=${d##*|}
+	local d sock="$work/ferryd.sock" name args names=()
 	# The MTU the frames need, as OVS is given: a port's buffers are sized by its MTU, and 9 KB
 	# buffers for 64-byte frames spread the PMD's copies over four times the memory.
 	local mtu=$((size > 1518 ? 9000 : 1500))
-	cat >"$work/ferryd.conf" <<CONF
-mac limit 262144
-portgroup add pg
-port add a $a role vnic portgroup pg mtu $mtu
-port add b $b role vnic portgroup pg mtu $mtu
-CONF
+	printf "mac limit 262144\nportgroup add pg\n" >"$work/ferryd.conf"
+	if [ "$pairs" = 1 ]; then
+		while read -r name args; do
+			names+=("$name")
+			echo "port add $name $args role vnic portgroup pg mtu $mtu" >>"$work/ferryd.conf"
+		done < <(pair_ports "$size" "$macs" 1)
+	else
+		d=$(devargs "$size" "$macs" "$mode" 1)
+		names=(a b)
+		echo "port add a ${d%%|*} role vnic portgroup pg mtu $mtu" >>"$work/ferryd.conf"
+		echo "port add b ${d##*|} role vnic portgroup pg mtu $mtu" >>"$work/ferryd.conf"
+	fi
 	"$ferryd_build"/ferryd/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs "$(mbufs_for "$size" "$macs")" \
 		--mbuf-size "$(room_for "$size")" -- -l "$ferryd_lcores" --file-prefix ferry-bench --huge-unlink --no-pci \
 		--no-telemetry --log-level='*:error' >"$work/ferryd.log" 2>&1 &
@@ -171,12 +200,18 @@ CONF
 	local ctl="build/ferryctl/ferryctl -s $sock"
 	for _ in $(seq 200); do $ctl show version >/dev/null 2>&1 && break; sleep 0.05; done
 	sleep "$warmup"
-	rx() { $ctl -j show port "$1" stats | tools/json-get rx_packets; }
+	rx() {
+		local total=0 name
+		for name in "${names[@]}"; do
+			total=$((total + $($ctl -j show port "$name" stats | tools/json-get rx_packets)))
+		done
+		echo "$total"
+	}
 	$ctl clear loop stats >/dev/null
-	local a0 b0 a1 b1 t0 t1
-	t0=$(date +%s.%N); a0=$(rx a); b0=$(rx b)
+	local r0 r1 t0 t1
+	t0=$(date +%s.%N); r0=$(rx)
 	sleep "$seconds"
-	t1=$(date +%s.%N); a1=$(rx a); b1=$(rx b)
+	t1=$(date +%s.%N); r1=$(rx)
 	if [ "$perf" = 1 ] && [ "$size/$macs/$mode" = "$perf_case" ] && [ "$ferryd_build" = build-bench ]; then
 		perf record -q -g -p "$pid" -o "$work/perf.data" -- sleep 3 >/dev/null 2>&1 || true
 		perf report -q -i "$work/perf.data" --no-children --stdio --sort dso,symbol 2>/dev/null |
@@ -186,19 +221,30 @@ CONF
 	cpp=$($ctl -j show loop | tools/json-get cycles_per_packet)
 	kill "$pid"
 	wait "$pid" 2>/dev/null || true
-	awk -v p=$((a1 - a0 + b1 - b0)) -v t0="$t0" -v t1="$t1" -v c="$cpp" \
+	awk -v p=$((r1 - r0)) -v t0="$t0" -v t1="$t1" -v c="$cpp" \
 		'BEGIN { printf "%.2f %.0f\n", p / (t1 - t0) / 1e6, c }'
 }
 
 # testpmd io on the same vdevs; prints "<Mpps>": the mean of its per-second rates after warm-up.
 measure_testpmd() {
 	local size=$1 macs=$2 mode=$3
-	local d
-	d=$(devargs "$size" "$macs" "$mode" 2)
+	local d vdevs=() queues=$workers name args
+	if [ "$pairs" = 1 ]; then
+		# testpmd forwards between ports 0 and 1, 2 and 3...: a pair's ports side by side.
+		while read -r name args; do
+			vdevs+=("$name $args")
+		done < <(pair_ports "$size" "$macs" 2)
+		d=$(printf "%s\n" "${vdevs[@]}" | sort -k1.2n -k1.1 | awk '{ printf "--vdev %s ", $2 }')
+		read -r -a vdevs <<<"$d"
+		queues=1
+	else
+		d=$(devargs "$size" "$macs" "$mode" 2)
+		vdevs=(--vdev "${d%%|*}" --vdev "${d##*|}")
+	fi
 	timeout -s INT $((warmup + seconds + 3)) dpdk-testpmd --lcores "$testpmd_lcores" --file-prefix testpmd-bench \
-		--no-pci --no-telemetry --log-level='*:error' --vdev "${d%%|*}" --vdev "${d##*|}" -- \
+		--no-pci --no-telemetry --log-level='*:error' "${vdevs[@]}" -- \
 		--forward-mode=io --auto-start --stats-period 1 --nb-cores="$workers" \
-		--rxq="$workers" --txq="$workers" \
+		--rxq="$queues" --txq="$queues" \
 		--total-num-mbufs="$(mbufs_for "$size" "$macs")" --mbuf-size="$(room_for "$size")" \
 		</dev/null >"$work/testpmd.log" 2>&1 || true
 	awk -v skip=$((warmup + 1)) -v n="$seconds" '
@@ -274,10 +320,15 @@ cases=("64 1024 oneway" "64 16 both" "64 1024 both" "64 65536 both" "1518 1024 b
 
 printf "ferry forwarding benchmark: %s s per run after %s s warm-up, %s forwarding worker(s), hugepages, median of %s round(s)\n" \
 	"$seconds" "$warmup" "$workers" "$rounds"
+[ "$pairs" = 1 ] && echo "ports: $npairs pairs of one queue each, a pair per worker"
 printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" size MACs dirs "ferryd Mpps" "cyc/pkt" \
 	"testpmd Mpps" "ferryd/tp" "OVS Mpps" "ferryd/OVS"
 for c in "${cases[@]}"; do
 	read -r size macs mode <<<"$c"
+	if [ "$pairs" = 1 ] && [ "$mode" != both ]; then
+		echo "$size $macs $mode: --pairs measures both directions only"
+		continue
+	fi
 	# The systems alternate, round after round, and each figure is the median of its rounds:
 	# this machine's neighbours move a single run by a third.
 	f_runs=() c_runs=() t_runs=() o_runs=() f1_runs=() t1_runs=()
