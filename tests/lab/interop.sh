@@ -41,7 +41,7 @@ check "Linux ping at MTU 9000, don't fragment, to host-a's vmk1" in_ns vmnet pin
 check "vmkping host-a -> host-b at MTU 9000, don't fragment" ctl host-a vmkping 50.50.50.2 -c 2 -s 8972 -d -i 0.2
 check "vmkping host-b -> the Linux peer at MTU 9000, don't fragment" ctl host-b vmkping 50.50.50.3 -c 2 -s 8972 -d -i 0.2
 check "Linux arping to host-b's vmk1" in_ns vmnet arping -c 2 -w 3 -I vmotion-net 50.50.50.2
-udp_echo() { [ "$(echo lab-udp | in_ns vmnet socat -t 2 - UDP:50.50.50.1:7)" = lab-udp ]; }
+udp_echo() { [ "$(echo lab-udp | in_ns vmnet socat -t 2 - "UDP:50.50.50.1:7,sourceport=$LAB_UDP_SOURCE_PORT")" = lab-udp ]; }
 check "socat UDP client against host-a's vmk1 echo service" udp_echo
 fdb_has() { # host, vmk: the tor bridge learned that vmk's MAC on the host's port
 	local mac

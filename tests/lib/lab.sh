@@ -6,8 +6,14 @@
 in_ns() { ip netns exec "ferry-lab-$1" "${@:2}"; }
 # ferryctl on a host: ctl host-a <command...>
 ctl() { "$lab" ctl "$@"; }
-# The UDP counter of the VM at an address, as the client reads it (one request, one count).
-counter() { echo x | in_ns client socat -t 2 - "UDP:$1:7777" | od -An -tu8 --endian=big | tr -d ' '; }
+# The UDP counter of the VM at an address, as the client reads it (one request, one count). From
+# a fixed source port that Wireshark knows no protocol on (LAB_UDP_SOURCE_PORT): an ephemeral one
+# can be, say, 54328, which tshark dissects as Elasticsearch and calls the reply malformed.
+LAB_UDP_SOURCE_PORT=41777
+counter() {
+	echo x | in_ns client socat -t 2 - "UDP:$1:7777,sourceport=$LAB_UDP_SOURCE_PORT" |
+		od -An -tu8 --endian=big | tr -d ' '
+}
 # True if the VM runs on the host: runs_on <vm> <host>.
 runs_on() { ctl "$2" vm show "$1" | grep -q "state: *running"; }
 # migrate <host> <migrate start arguments...>: waits for the end, shows ferryctl's report, and
