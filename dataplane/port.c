@@ -361,6 +361,17 @@ static int port_setup(struct port *port, const struct port_config *config)
 	return 0;
 }
 
+void *port_holder_alloc(size_t size)
+{
+	/* aligned_alloc wants a multiple of the alignment; a struct that holds a port is one. */
+	size = RTE_ALIGN_CEIL(size, alignof(struct port));
+	void *memory = aligned_alloc(alignof(struct port), size);
+
+	if (memory != NULL)
+		memset(memory, 0, size);
+	return memory;
+}
+
 int port_open(struct port *port, const char *name, const char *devargs,
               const struct port_config *config, struct pktpool_set *pools)
 {
@@ -663,12 +674,8 @@ static struct port *table_new_port(const struct port_table *table, const char *n
 		*ret = -EEXIST;
 	else if (table->nb_ports == PORT_MAX)
 		*ret = -ENOSPC;
-	/* calloc gives 16-byte alignment: two workers' counters and transmit buffers would share
-	 * a cache line, and the line would move between their cores every burst. */
-	else if ((port = aligned_alloc(alignof(struct port), sizeof(*port))) == NULL)
+	else if ((port = port_holder_alloc(sizeof(*port))) == NULL)
 		*ret = -ENOMEM;
-	else
-		memset(port, 0, sizeof(*port));
 	return port;
 }
 

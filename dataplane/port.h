@@ -135,6 +135,11 @@ extern const enum port_drop_side port_drop_sides[PORT_DROP_MAX];
 /* Fills a configuration with the defaults. */
 void port_config_default(struct port_config *config);
 
+/* Zeroed memory for a port or anything that holds ports inline (an interface, a VM), aligned as
+ * a port's per-worker parts need: calloc's 16 bytes would let two workers' parts share a cache
+ * line that then moves between their cores every burst. free() frees it; NULL if out of memory. */
+void *port_holder_alloc(size_t size);
+
 /* Probes the device named by devargs (unless EAL already did), configures an rx and a tx queue
  * per worker (as many as the PMD has, at least one), takes buffers from pools and starts it.
  * Returns 0 or a negative errno, and logs why. */

@@ -186,9 +186,9 @@ Test(workers, two_workers_learn_move_evict_and_age_while_the_table_grows)
 }
 
 /* What each worker writes of a port (its counters, its transmit buffer) starts a cache line of
- * its own in a port the table made or an interface holds, whatever the allocator gives: two workers that shared a line
- * would pass it between their cores every burst. Four ports, so four different offsets from a
- * 16-byte-aligned allocator. */
+ * its own in a port the table made or an interface holds, whatever the allocator gives: two
+ * workers that shared a line would pass it between their cores every burst. Four of each, so
+ * four different offsets from a 16-byte-aligned allocator. */
 Test(workers, each_workers_part_of_a_port_has_cache_lines_of_its_own)
 {
 	struct port_table table;

@@ -5,7 +5,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,11 +128,7 @@ uint64_t vm_services_first_page(uint64_t nb_pages)
 
 struct vm *vm_alloc(void)
 {
-	struct vm *vm = aligned_alloc(alignof(struct vm), sizeof(*vm));
-
-	if (vm != NULL)
-		memset(vm, 0, sizeof(*vm));
-	return vm;
+	return port_holder_alloc(sizeof(struct vm));
 }
 
 int vm_create(struct vm *vm, struct vswitch_table *vswitches, struct vswitch_portgroup *portgroup,

@@ -100,8 +100,8 @@ uint64_t vm_services_first_page(uint64_t nb_pages);
  * below them the KVM guest's own pages. */
 uint64_t vm_workload_end(uint64_t nb_pages, enum vm_backend backend);
 
-/* A zeroed VM to vm_create, aligned as its ports' per-worker parts need (calloc's 16 bytes are
- * not); free() frees it. NULL if out of memory. */
+/* A zeroed VM to vm_create, aligned for the ports it holds (port_holder_alloc); free() frees
+ * it. NULL if out of memory. */
 struct vm *vm_alloc(void);
 
 /* Creates a VM with its vnic on a port group, paused; its interface is down until it runs.

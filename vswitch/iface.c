@@ -4,9 +4,7 @@
 #include "iface.h"
 
 #include <errno.h>
-#include <stdalign.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <rte_errno.h>
@@ -67,11 +65,7 @@ static struct rte_ring *iface_ring(const struct iface *iface, const char *what)
 
 struct iface *iface_alloc(void)
 {
-	struct iface *iface = aligned_alloc(alignof(struct iface), sizeof(*iface));
-
-	if (iface != NULL)
-		memset(iface, 0, sizeof(*iface));
-	return iface;
+	return port_holder_alloc(sizeof(struct iface));
 }
 
 int iface_create(struct iface *iface, struct vswitch_table *vswitches,

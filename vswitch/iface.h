@@ -37,8 +37,8 @@ struct iface {
 	void *divert_ctx;
 };
 
-/* A zeroed interface to iface_create, aligned as its ports' per-worker parts need (calloc's 16
- * bytes are not); free() frees it. NULL if out of memory. */
+/* A zeroed interface to iface_create, aligned for the ports it holds (port_holder_alloc); free()
+ * frees it. NULL if out of memory. */
 struct iface *iface_alloc(void);
 
 /* Creates an interface on a port group in a role (iface or vnic): its ring ports, its netif (which

@@ -150,19 +150,26 @@ devargs() {
 	fi
 }
 
-# --pairs: "<name> <devargs>" per port, a0..aN-1 then b0..bN-1: ferryd hands rx queues to its
-# workers in turn, in the order ports were added, so worker i polls pair i.
+# --pairs: "<name> <devargs>" per port. For ferryd (order "ferryd") a0..aN-1 then b0..bN-1: it
+# hands rx queues to its workers in turn, in the order ports were added, so worker i polls pair
+# i. For testpmd (order "testpmd") a0 b0 a1 b1...: it forwards between ports 0 and 1, 2 and 3.
 pair_ports() {
-	local size=$1 macs=$2 n=$3 side p f tx=""
+	local size=$1 macs=$2 n=$3 order=$4 side p f tx="" list=()
 	[ "$drop" = 1 ] || tx=",tx_pcap=/dev/null"
-	for side in a b; do
-		for p in $(seq 0 $((npairs - 1))); do
+	for p in $(seq 0 $((npairs - 1))); do
+		for side in a b; do
 			f="$work/$side-$size-$macs-p$p.pcap"
 			[ -f "$f" ] || python3 tools/bench/make_traffic.py "$f" "$size" "$macs" "$side" \
 				"${FERRY_BENCH_FRAMES:-}" "$p"
-			echo "$side$p net_pcap$n$side$p,rx_pcap=$f,infinite_rx=1$tx"
+			list+=("$side$p net_pcap$n$side$p,rx_pcap=$f,infinite_rx=1$tx")
 		done
 	done
+	if [ "$order" = testpmd ]; then
+		printf "%s\n" "${list[@]}"
+	else
+		printf "%s\n" "${list[@]}" | grep '^a'
+		printf "%s\n" "${list[@]}" | grep '^b'
+	fi
 }
 
 # Buffers for every capture (each PMD keeps its capture in buffers) and the traffic in flight.
@@ -185,7 +192,7 @@ measure_ferryd() {
 		while read -r name args; do
 			names+=("$name")
 			echo "port add $name $args role vnic portgroup pg mtu $mtu" >>"$work/ferryd.conf"
-		done < <(pair_ports "$size" "$macs" 1)
+		done < <(pair_ports "$size" "$macs" 1 ferryd)
 	else
 		d=$(devargs "$size" "$macs" "$mode" 1)
 		names=(a b)
@@ -230,12 +237,9 @@ measure_testpmd() {
 	local size=$1 macs=$2 mode=$3
 	local d vdevs=() queues=$workers name args
 	if [ "$pairs" = 1 ]; then
-		# testpmd forwards between ports 0 and 1, 2 and 3...: a pair's ports side by side.
 		while read -r name args; do
-			vdevs+=("$name $args")
-		done < <(pair_ports "$size" "$macs" 2)
-		d=$(printf "%s\n" "${vdevs[@]}" | sort -k1.2n -k1.1 | awk '{ printf "--vdev %s ", $2 }')
-		read -r -a vdevs <<<"$d"
+			vdevs+=(--vdev "$args")
+		done < <(pair_ports "$size" "$macs" 2 testpmd)
 		queues=1
 	else
 		d=$(devargs "$size" "$macs" "$mode" 2)
