@@ -5,7 +5,8 @@
 #
 # Input is net_pcap with infinite_rx=1. One direction: a capture into port a, out to
 # net_null0,no-rx=1. Both directions: two captures, mirror images (a->b and b->a), each port
-# writing to /dev/null, so every frame is known unicast once the switch is warm.
+# writing to /dev/null, so every frame is known unicast once the switch is warm. "uplink" is
+# both directions with port a ferryd's uplink and b a VM port (the others see two ports).
 #
 # ferryd runs from an optimised build of its own (build-bench: buildtype=release, asserts off,
 # DPDK linked in; FERRY_BENCH_BUILD names another build folder to measure instead);
@@ -196,7 +197,10 @@ measure_ferryd() {
 	else
 		d=$(devargs "$size" "$macs" "$mode" 1)
 		names=(a b)
-		echo "port add a ${d%%|*} role vnic portgroup pg mtu $mtu" >>"$work/ferryd.conf"
+		# "uplink": both ways, port a an uplink (untagged frames: the port group's VLAN 0).
+		local role_a="role vnic portgroup pg"
+		[ "$mode" = uplink ] && role_a="role uplink"
+		echo "port add a ${d%%|*} $role_a mtu $mtu" >>"$work/ferryd.conf"
 		echo "port add b ${d##*|} role vnic portgroup pg mtu $mtu" >>"$work/ferryd.conf"
 	fi
 	"$ferryd_build"/ferryd/ferryd -s "$sock" -c "$work/ferryd.conf" --mbufs "$(mbufs_for "$size" "$macs")" \
@@ -318,7 +322,8 @@ measure_ovs() {
 median() { printf "%s\n" "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else printf "-" }'; }
 
-cases=("64 1024 oneway" "64 16 both" "64 1024 both" "64 65536 both" "1518 1024 both" "9000 1024 both")
+cases=("64 1024 oneway" "64 16 both" "64 1024 both" "64 1024 uplink" "64 65536 both" "1518 1024 both"
+	"9000 1024 both")
 [ -n "${FERRY_BENCH_CASES:-}" ] && IFS=, read -r -a cases <<<"$FERRY_BENCH_CASES"
 [ "$quick" = 1 ] && cases=("64 1024 both")
 
