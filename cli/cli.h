@@ -10,7 +10,7 @@
 
 #define CLI_LINE_MAX     65536 /* longest request line, in bytes, without the newline */
 #define CLI_MAX_TOKENS   64
-#define CLI_MAX_SYNTAX   24 /* words, <slots> and [options] in one command's syntax */
+#define CLI_MAX_SYNTAX   32 /* words, <slots> and [options] in one command's syntax */
 #define CLI_MAX_COMMANDS 256
 
 /* Per-connection state a command may change (the output format). */

@@ -104,6 +104,7 @@ static int parse_start(struct host *host, const struct cli_args *args,
 	    cli_arg_bool(args, "forward", &forward, reply) < 0 ||
 	    cli_arg_u64(args, "forward-limit", 1, MIGRATION_FORWARD_RING, &forward_limit, reply) <
 	            0 ||
+	    cli_arg_ms(args, "forward-settle", 1000000, &params->forward_settle_ns, reply) < 0 ||
 	    cli_arg_ms(args, "rtt-limit", 1, &params->rtt_limit_ns, reply) < 0 ||
 	    cli_arg_rate(args, "min-bandwidth", 1, &params->min_bandwidth_bps, reply) < 0)
 		return -EINVAL;
@@ -588,7 +589,7 @@ static const struct cli_command migrate_commands[] = {
          "[max-bandwidth <rate>] [downtime-limit <ms>] [max-rounds <n>] "
          "[announce <schedule>] [garp] [verify <on|off>] [auto-converge <on|off>] "
          "[rtt-limit <ms>] [min-bandwidth <rate>] [cipher <cipher>] [streams <n>] "
-         "[mode <mode>] [forward <on|off>] [forward-limit <n>] [force]",
+         "[mode <mode>] [forward <on|off>] [forward-limit <n>] [forward-settle <ms>] [force]",
          "live-migrate a VM to the host listening at ip, after a pre-flight check unless force "
          "(announce: rounds,initial-ms,step-ms; cipher: auto (the faster here, measured), "
          "chacha20-poly1305 or aes-256-gcm; streams: channels the pages travel in, 1 to 4, "
@@ -597,7 +598,9 @@ static const struct cli_command migrate_commands[] = {
          "pull the rest); a VM marked postcopy off migrates precopy; forward: frames for the "
          "VM that reach this host from the pause until the network relearns its MAC go to the "
          "destination (default on, at most forward-limit of them held, default 1024; off drops "
-         "them, as QEMU does))",
+         "them, as QEMU does); forward-settle: the network has relearned the MAC once nothing "
+         "came for the VM this long (default 100 ms; the hold lasts at most 2 s or 20 times "
+         "this after the resume))",
          cmd_migrate_start},
         {"migrate check <vm> to <ip> key <file> [port <port>] [vmk <vmk>] "
          "[max-bandwidth <rate>] [rtt-limit <ms>] [min-bandwidth <rate>]",
