@@ -2,7 +2,7 @@
  * VM's UDP counter that reach the source while the VM is paused, and after it resumed there, are
  * each counted once on the destination (the counter lives in the VM's memory); with forwarding
  * off they are lost; a hold over its bound drops and counts; a frame flooded to both hosts is
- * counted once. */
+ * counted once; the settle that ends the hold is the user's to set. */
 #include <criterion/criterion.h>
 #include <stddef.h>
 #include <string.h>
@@ -229,4 +229,31 @@ Test(forward, a_vm_back_within_the_settle_time_takes_its_mac_back)
 	cr_assert_eq(settle_count(a, before + 10), before + 10,
 	             "the ten datagrams to host a reach the VM there (%lu)",
 	             (unsigned long)(count_on(a) - before));
+}
+
+/* forward-settle is the quiet that ends the hold: out of range it is refused with its name, and
+ * a long one keeps the hold through a quiet spell three times the default's (5 s: a loaded
+ * machine may stall the test for seconds before it looks) and ends it after its own. */
+Test(forward, forward_settle_sets_the_quiet_that_ends_the_hold)
+{
+	char out[2048];
+	create_vm(a, "vm1", 16, "hotcold,rate=2000,fill=30");
+	cr_assert_neq(ctl_try(a, out, sizeof(out),
+	                      "migrate start vm1 to %s key %s forward-settle 0", B_VMK_IP,
+	                      key_path),
+	              0);
+	cr_assert_not_null(strstr(out, "forward-settle"), "the error names the option: %s", out);
+	cr_assert_not_null(host_vm_find(&a->host, "vm1"), "and the VM stays");
+
+	int id = start("vm1", "mode precopy forward-settle 5000 " LOOSE_PREFLIGHT);
+	const struct migration_info *m = wait_done(a, id, 30 * SECOND);
+	cr_assert_eq(m->status, MIGRATION_COMPLETED, "%s", m->reason);
+	uint64_t quiet_until = loop_tsc_now_ns() + 3 * MIGRATION_FORWARD_SETTLE_NS;
+	while (loop_tsc_now_ns() < quiet_until)
+		pump();
+	cr_assert_neq(session(a, id)->local_port, 0, "the hold outlasts the default settle");
+	pump_until(session(a, id)->local_port == 0, 30 * SECOND, "and ends after its own");
+	cr_assert_geq(session(a, id)->stats.forward.hold_ns, 5 * SECOND,
+	              "a quiet of 5 s at least (held %.3f s)",
+	              (double)session(a, id)->stats.forward.hold_ns / 1e9);
 }
