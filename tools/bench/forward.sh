@@ -359,7 +359,20 @@ for c in "${cases[@]}"; do
 	f_mpps=$(median "${f_runs[@]}") f_cpp=$(median "${c_runs[@]}") t_mpps=$(median "${t_runs[@]}")
 	o_mpps="-"
 	[ "${#o_runs[@]}" -gt 0 ] && o_mpps=$(median "${o_runs[@]}")
-	[ "$rounds" -gt 1 ] && echo "  rounds: ferryd ${f_runs[*]}; testpmd ${t_runs[*]}; OVS ${o_runs[*]:--}"
+	if [ "$rounds" -gt 1 ]; then
+		echo "  rounds: ferryd ${f_runs[*]}; testpmd ${t_runs[*]}; OVS ${o_runs[*]:--}"
+		# Each round's own ratios too: a round's runs are seconds apart, the rounds minutes, so
+		# the machine's drift between rounds cancels in them.
+		tp_round=() ovs_round=()
+		for i in "${!f_runs[@]}"; do
+			tp_round+=("$(ratio "${f_runs[$i]}" "${t_runs[$i]}")")
+			[ -n "${o_runs[$i]:-}" ] && ovs_round+=("$(ratio "${f_runs[$i]}" "${o_runs[$i]}")")
+		done
+		printf "  each round's ferryd/tp %s (median %s)" "${tp_round[*]}" "$(median "${tp_round[@]}")"
+		[ "${#ovs_round[@]}" -gt 0 ] &&
+			printf ", ferryd/OVS %s (median %s)" "${ovs_round[*]}" "$(median "${ovs_round[@]}")"
+		echo
+	fi
 	printf "%-6s %-6s %-7s | %-14s %-7s | %-14s %-11s | %-10s %-10s\n" "$size" "$macs" "$mode" \
 		"$f_mpps" "$f_cpp" "$t_mpps" "$(ratio "$f_mpps" "$t_mpps")" "$o_mpps" \
 		"$(ratio "$f_mpps" "$o_mpps")"
