@@ -86,12 +86,8 @@ void forward_source_begin(struct migration *m)
 	                                               : MIGRATION_FORWARD_LIMIT;
 	if (f->limit > MIGRATION_FORWARD_RING)
 		f->limit = MIGRATION_FORWARD_RING;
-	/* A network that relearns slowly needs a longer quiet, and the bound must leave room
-	 * for it. */
 	f->settle_ns = m->source.params.forward_settle_ns != 0 ? m->source.params.forward_settle_ns
 	                                                       : MIGRATION_FORWARD_SETTLE_NS;
-	f->bound_ns =
-	        RTE_MAX(MIGRATION_FORWARD_BOUND_NS, MIGRATION_FORWARD_BOUND_SETTLES * f->settle_ns);
 	f->queue = ring_new();
 	f->hold = calloc(1, sizeof(*f->hold));
 	char name[IFACE_NAME_MAX];
@@ -292,10 +288,13 @@ bool forward_source_poll(struct migration *m, uint64_t now)
 	}
 	if (!f->committed)
 		return true;
-	/* The network has relearned the MAC once nothing came for it for a while (or the bound). */
+	/* The network has relearned the MAC once nothing came for it for a while (or the bound,
+	 * which a network that relearns slowly, and so has a longer settle, pushes out). */
 	uint64_t quiet_since = RTE_MAX(f->commit_ns, f->last_frame_ns);
+	uint64_t bound_ns =
+	        RTE_MAX(MIGRATION_FORWARD_BOUND_NS, MIGRATION_FORWARD_SETTLES * f->settle_ns);
 	if (f->hold != NULL &&
-	    (now - quiet_since >= f->settle_ns || now - f->commit_ns >= f->bound_ns)) {
+	    (now - quiet_since >= f->settle_ns || now - f->commit_ns >= bound_ns)) {
 		source_unpin(m);
 		source_send(m, now);
 	}

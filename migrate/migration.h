@@ -20,39 +20,39 @@ struct loop;
 struct pktpool_set;
 struct vswitch_table;
 
-#define MIGRATION_MAX                   16 /* sessions kept, running and finished, both directions */
-#define MIGRATION_ROLE_MAX              8 /* running sessions of one role: incoming never starve outgoing */
-#define MIGRATION_KEY_MIN               16 /* bytes of pre-shared key */
-#define MIGRATION_KEY_MAX               256
-#define MIGRATION_REASON_MAX            128
-#define MIGRATION_LISTENERS             4
-#define MIGRATION_MIN_MTU               576 /* a vmk below this cannot carry page fragments sensibly */
-#define MIGRATION_DEFAULT_LIMIT         300000000ull /* downtime limit: 300 ms, as QEMU's */
-#define MIGRATION_DOWNTIME_FLOOR        1000000ull /* below this, another round saves too little */
-#define MIGRATION_SETUP_TIMEOUT         3000000000ull
-#define MIGRATION_PEER_TIMEOUT          3000000000ull /* silence that ends a session */
-#define MIGRATION_RESEND_NS             200000000ull  /* handshake messages, until answered */
-#define MIGRATION_REACK_NS              10000000000ull /* a finished destination acks a resent state */
-#define MIGRATION_LINGER_NS             60000000000ull /* and answers queries about its outcome */
-#define MIGRATION_QUERY_NS              500000000ull   /* an unknown outcome asks this often */
-#define MIGRATION_COOKIE_NS             5000000000ull /* a CHALLENGE's cookie: good for one to two */
-#define MIGRATION_ADMITTED_MAX          64  /* session ids admitted lately: AUTH replays */
-#define MIGRATION_HELLO_BUCKETS         256 /* per-source HELLO and AUTH rate limits */
-#define MIGRATION_HELLO_RATE            50  /* per second, per source address */
-#define MIGRATION_HELLO_BURST           32
-#define MIGRATION_THROTTLE_FIRST        20 /* auto-converge, as QEMU's cpu-throttle-initial */
-#define MIGRATION_THROTTLE_STEP         10 /* and cpu-throttle-increment */
-#define MIGRATION_THROTTLE_MAX          99
-#define MIGRATION_MAX_ROUNDS            1000000 /* no migration runs more rounds, whatever its options */
-#define MIGRATION_DEFAULT_RTT           5000000ull   /* pre-flight: the classic vMotion limit */
-#define MIGRATION_DEFAULT_MIN_BW        622000000ull /* pre-flight: vMotion's minimum, OC-12 */
-#define MIGRATION_PROBE_BYTES           (4u << 20) /* pre-flight: what the link is measured with */
-#define MIGRATION_PROBE_NS              100000000ull /* ... or for how long, whichever ends first */
-#define MIGRATION_FORWARD_LIMIT         1024 /* frames a switchover's hold keeps at most, by default */
-#define MIGRATION_FORWARD_RING          1024          /* and the most it may be set to */
-#define MIGRATION_FORWARD_SETTLE_NS     100000000ull  /* no frame for the VM this long: relearned */
-#define MIGRATION_FORWARD_BOUND_NS      2000000000ull /* the hold ends this long after the resume */
-#define MIGRATION_FORWARD_BOUND_SETTLES 20            /* ... or so many settle times, if longer */
+#define MIGRATION_MAX               16 /* sessions kept, running and finished, both directions */
+#define MIGRATION_ROLE_MAX          8 /* running sessions of one role: incoming never starve outgoing */
+#define MIGRATION_KEY_MIN           16 /* bytes of pre-shared key */
+#define MIGRATION_KEY_MAX           256
+#define MIGRATION_REASON_MAX        128
+#define MIGRATION_LISTENERS         4
+#define MIGRATION_MIN_MTU           576 /* a vmk below this cannot carry page fragments sensibly */
+#define MIGRATION_DEFAULT_LIMIT     300000000ull /* downtime limit: 300 ms, as QEMU's */
+#define MIGRATION_DOWNTIME_FLOOR    1000000ull   /* below this, another round saves too little */
+#define MIGRATION_SETUP_TIMEOUT     3000000000ull
+#define MIGRATION_PEER_TIMEOUT      3000000000ull  /* silence that ends a session */
+#define MIGRATION_RESEND_NS         200000000ull   /* handshake messages, until answered */
+#define MIGRATION_REACK_NS          10000000000ull /* a finished destination acks a resent state */
+#define MIGRATION_LINGER_NS         60000000000ull /* and answers queries about its outcome */
+#define MIGRATION_QUERY_NS          500000000ull   /* an unknown outcome asks this often */
+#define MIGRATION_COOKIE_NS         5000000000ull  /* a CHALLENGE's cookie: good for one to two */
+#define MIGRATION_ADMITTED_MAX      64             /* session ids admitted lately: AUTH replays */
+#define MIGRATION_HELLO_BUCKETS     256            /* per-source HELLO and AUTH rate limits */
+#define MIGRATION_HELLO_RATE        50             /* per second, per source address */
+#define MIGRATION_HELLO_BURST       32
+#define MIGRATION_THROTTLE_FIRST    20 /* auto-converge, as QEMU's cpu-throttle-initial */
+#define MIGRATION_THROTTLE_STEP     10 /* and cpu-throttle-increment */
+#define MIGRATION_THROTTLE_MAX      99
+#define MIGRATION_MAX_ROUNDS        1000000 /* no migration runs more rounds, whatever its options */
+#define MIGRATION_DEFAULT_RTT       5000000ull   /* pre-flight: the classic vMotion limit */
+#define MIGRATION_DEFAULT_MIN_BW    622000000ull /* pre-flight: vMotion's minimum, OC-12 */
+#define MIGRATION_PROBE_BYTES       (4u << 20)   /* pre-flight: what the link is measured with */
+#define MIGRATION_PROBE_NS          100000000ull /* ... or for how long, whichever ends first */
+#define MIGRATION_FORWARD_LIMIT     1024 /* frames a switchover's hold keeps at most, by default */
+#define MIGRATION_FORWARD_RING      1024 /* and the most it may be set to */
+#define MIGRATION_FORWARD_SETTLE_NS 100000000ull  /* no frame for the VM this long: relearned */
+#define MIGRATION_FORWARD_BOUND_NS  2000000000ull /* the hold ends this long after the resume */
+#define MIGRATION_FORWARD_SETTLES   20 /* ... or so many settle times, if that is longer */
 #define MIGRATION_FORWARD_WAIT_NS                                                                  \
 	50000000ull /* a destination waits this long for the source's
                                                  * held frames before it gives the VM others */

@@ -126,10 +126,10 @@ struct migration_destination {
 /* Frames for the VM around the switchover (migrate/forward.c). */
 struct migration_forward {
 	/* source: the port the MAC points at from the pause, and the frames it took */
-	struct iface *hold;           /* its netif has the VM's MAC, its port the VM's port group */
-	bool pinned;                  /* the MAC's static entry points at the hold */
-	uint32_t limit;               /* frames kept at most */
-	uint64_t settle_ns, bound_ns; /* quiet that ends the hold; its end at the latest */
+	struct iface *hold;      /* its netif has the VM's MAC, its port the VM's port group */
+	bool pinned;             /* the MAC's static entry points at the hold */
+	uint32_t limit;          /* frames kept at most */
+	uint64_t settle_ns;      /* no frame for the VM this long: the network has relearned */
 	struct rte_mbuf **queue; /* a ring of MIGRATION_FORWARD_RING: held frames, oldest first */
 	uint32_t head, count;
 	uint32_t sent;   /* of them, the first so many went out whole (kept until the commit) */

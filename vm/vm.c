@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,9 @@ uint64_t vm_services_first_page(uint64_t nb_pages)
 	/* A VM too small for the TCP's pages has the counter alone. */
 	return nb_pages >= 2 * (TCP_PAGES + 1) ? nb_pages - 1 - TCP_PAGES : nb_pages - 1;
 }
+
+_Static_assert(alignof(struct vm) <= alignof(struct port),
+               "port_holder_alloc aligns as a port: a VM must need no more");
 
 struct vm *vm_alloc(void)
 {

@@ -4,6 +4,7 @@
 #include "iface.h"
 
 #include <errno.h>
+#include <stdalign.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -62,6 +63,9 @@ static struct rte_ring *iface_ring(const struct iface *iface, const char *what)
 	return rte_ring_create(name, IFACE_RING_SIZE, (int)rte_socket_id(),
 	                       RING_F_SP_ENQ | RING_F_SC_DEQ);
 }
+
+_Static_assert(alignof(struct iface) <= alignof(struct port),
+               "port_holder_alloc aligns as a port: an interface must need no more");
 
 struct iface *iface_alloc(void)
 {
