@@ -106,8 +106,8 @@ kill "$pid_host_b"
 wait "$pid_host_b" 2>/dev/null
 b_disconnected() { c -j host list | grep -q '"name": "host-b", "address": "[^"]*", "state": "disconnected"'; }
 check "a host that stops answering is shown disconnected" within 10 b_disconnected
-# Killed in the middle of a refresh, the first reason is the lost call ("closed the
-# connection"); from the next refresh on it is the steady one: nothing listens there.
+# Killed in the middle of a refresh, the first reason is the lost call ("connection to ferryd
+# lost"); from the next refresh on it is the steady one: nothing listens there.
 b_unreachable() { c -j host list >"$dir/hosts.json" && grep -q '"reason": "cannot reach ferryd' "$dir/hosts.json"; }
 b_unreachable_within() { within 10 b_unreachable || { cat "$dir/hosts.json"; false; }; }
 check "with the reason" b_unreachable_within
