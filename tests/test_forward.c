@@ -231,9 +231,9 @@ Test(forward, a_vm_back_within_the_settle_time_takes_its_mac_back)
 	             (unsigned long)(count_on(a) - before));
 }
 
-/* forward-settle is the quiet that ends the hold: out of range it is refused with its name, and
- * a long one keeps the hold through a quiet spell three times the default's (5 s: a loaded
- * machine may stall the test for seconds before it looks) and ends it after its own. */
+/* forward-settle is the quiet that ends the hold: out of range it is refused with its name. A
+ * 5 s settle keeps the hold through 300 ms of quiet, three default settles (5 s, not less, so a
+ * loaded machine's stalls before the test looks cannot end it), and ends it after its own. */
 Test(forward, forward_settle_sets_the_quiet_that_ends_the_hold)
 {
 	char out[2048];
